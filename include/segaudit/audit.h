@@ -1,0 +1,144 @@
+/* Running an audit and reading its results. */
+#ifndef SEGAUDIT_AUDIT_H
+#define SEGAUDIT_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SEGAUDIT_MAX_IGNORE 64
+
+/* How an f×f block gets its label when downsampling. */
+enum SegauditDownsampleLabels {
+    SEGAUDIT_DS_LABELS_MEAN = 0, /* mean of the labels, rounded half-to-even
+                                    (the reference's rule; default) */
+    SEGAUDIT_DS_LABELS_MODE = 1  /* most frequent label, lowest on ties */
+};
+
+/* What ranks the images (lower score = more likely mislabeled). */
+enum SegauditRankBy {
+    SEGAUDIT_RANK_SOFTMIN = 0,         /* default */
+    SEGAUDIT_RANK_NUM_PIXEL_ISSUES = 1
+};
+
+typedef struct SegauditSettings {
+    const char *labels_dir;    /* folder of label PNGs (required) */
+    const char *label_suffix;  /* file name = <image id><suffix> (".png") */
+    const char *probs_path;    /* HDF5 file with the predictions (required) */
+    const char *probs_dataset; /* (N,K,H,W) dataset ("/pred_probs") */
+    const char *ids_dataset;   /* dataset of image ids; NULL (default):
+                                  "/image_ids" when present, else the sorted
+                                  label file names */
+    int ignore_index[SEGAUDIT_MAX_IGNORE]; /* label values that are void */
+    int n_ignore;              /* how many of ignore_index are used (0) */
+    double temperature;        /* softmin temperature, > 0 (0.1) */
+    int downsample;            /* block factor f >= 1 (1) */
+    int downsample_labels;     /* enum SegauditDownsampleLabels (MEAN) */
+    int rank_by;               /* enum SegauditRankBy (SOFTMIN) */
+    int logits;                /* 1: stored values are logits (0) */
+    int n_threads;             /* worker threads; 0 = all cores (0) */
+    uint64_t memory_limit;     /* bytes of candidate records kept in memory
+                                  before spilling to scratch (1 GiB); >= 64K */
+    const char *scratch_dir;   /* folder for spill files; NULL = $TMPDIR or
+                                  /tmp (NULL) */
+    uint64_t band_bytes;       /* tensor bytes per work band; 0 = automatic
+                                  (4 MiB).  Results do not depend on it. */
+    const char *const *class_names; /* K names, or NULL (NULL) */
+    int n_class_names;         /* entries in class_names (0) */
+    const char *masks_dir;     /* when set, <masks_dir>/<id>.png issue masks
+                                  (255 = issue pixel) are written (NULL) */
+    const volatile int *cancel; /* when set and *cancel becomes non-zero, the
+                                   run stops with SEGAUDIT_ECANCEL (NULL) */
+} SegauditSettings;
+
+/* Fills s with the defaults documented above. */
+void segaudit_default_settings(SegauditSettings *s);
+
+/* The handle of one audit: its settings, its results, its last error. */
+typedef struct SegauditAudit SegauditAudit;
+
+/* Returns a new, empty audit, or NULL when out of memory. */
+SegauditAudit *segaudit_audit_new(void);
+
+/* Frees a; NULL is accepted. */
+void segaudit_audit_free(SegauditAudit *a);
+
+/* Runs the whole audit: reads the dataset, computes every number of the
+ * SPEC, and (with masks_dir) writes the issue masks.  Returns 0 or a
+ * negative SEGAUDIT_E* code; on failure segaudit_audit_error() says which
+ * file, which image and what is wrong.  May be called once per object.
+ * Uses settings->n_threads OpenMP threads; not re-entrant on one object. */
+int segaudit_audit_run(SegauditAudit *a, const SegauditSettings *settings);
+
+/* The message of the last failure ("" when none).  Valid until a is freed. */
+const char *segaudit_audit_error(const SegauditAudit *a);
+
+/* ---- Results (valid after a successful run) ---------------------------- */
+
+typedef struct SegauditDatasetInfo {
+    uint64_t n_images;    /* N */
+    uint32_t n_classes;   /* K */
+    uint64_t height, width; /* H, W of the tensor */
+    const char *dtype;    /* "float16", "float32" or "float64" */
+    const char *layout;   /* "contiguous" or "chunked" (+ filters) */
+    uint64_t n_issues;    /* the confident off-diagonal count n_issues */
+    uint64_t issue_pixels;  /* issue pixels over the dataset */
+    uint64_t valid_pixels;  /* non-ignored full-resolution pixels */
+    uint64_t images_with_issues;
+    uint64_t records;     /* candidate records kept by pass 1 */
+    uint64_t spilled_bytes; /* bytes of records written to scratch */
+    int second_read;      /* 1 when the cut-off lay above 0.5 and the tensor
+                             was read a second time */
+    int n_threads;        /* threads actually used */
+    double seconds_pass1, seconds_pass2, seconds_total;
+} SegauditDatasetInfo;
+
+typedef struct SegauditImageResult {
+    const char *id;
+    uint64_t index;          /* position in the tensor */
+    uint64_t rank;           /* 1 = most likely mislabeled */
+    int has_score;           /* 0: no valid pixel, scores undefined */
+    double softmin;          /* softmin score */
+    double num_pixel_issues; /* 1 - issue_pixels / valid_pixels */
+    uint64_t issue_pixels;
+    uint64_t valid_pixels;   /* full-resolution non-ignored pixels */
+} SegauditImageResult;
+
+typedef struct SegauditClassResult {
+    uint32_t cls;
+    const char *name;        /* "" when no names were given */
+    uint64_t labeled_pixels; /* pixels (blocks with f > 1) labeled cls */
+    double threshold;        /* t_k */
+    uint64_t issue_pixels_given;     /* issue pixels with L = k */
+    uint64_t issue_pixels_predicted; /* issue pixels with a = k */
+    uint64_t images_affected;        /* images with such an issue pixel */
+} SegauditClassResult;
+
+typedef struct SegauditPair {
+    uint32_t given, predicted;
+    uint64_t issue_pixels;
+} SegauditPair;
+
+void segaudit_audit_info(const SegauditAudit *a, SegauditDatasetInfo *out);
+/* i-th image in tensor order, 0 <= i < n_images. */
+void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
+                          SegauditImageResult *out);
+/* Index (tensor order) of the image of rank r+1, 0 <= r < n_images. */
+uint64_t segaudit_audit_ranked(const SegauditAudit *a, uint64_t r);
+void segaudit_audit_class(const SegauditAudit *a, uint32_t k,
+                          SegauditClassResult *out);
+/* Issue pairs, sorted by count descending, then given, then predicted. */
+uint64_t segaudit_audit_n_pairs(const SegauditAudit *a);
+void segaudit_audit_pair(const SegauditAudit *a, uint64_t i,
+                         SegauditPair *out);
+/* The settings the audit ran with (temperature, ...). */
+const SegauditSettings *segaudit_audit_settings(const SegauditAudit *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,482 @@
+/* segaudit — the command-line program.  Uses only the public API. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "segaudit/segaudit.h"
+
+#define EXIT_INPUT 1
+#define EXIT_USAGE 2
+
+static volatile int g_cancel;
+static int g_signal;
+
+static void on_signal(int sig)
+{
+    g_signal = sig;
+    g_cancel = 1;
+}
+
+static _Noreturn void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("segaudit: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\nTry 'segaudit audit --help'.\n", stderr);
+    va_end(ap);
+    exit(EXIT_USAGE);
+}
+
+static const char usage_main[] =
+    "Usage: segaudit COMMAND [OPTIONS]\n"
+    "\n"
+    "Finds annotation errors in semantic-segmentation datasets.\n"
+    "\n"
+    "Commands:\n"
+    "  audit     score every image and write a ranked report\n"
+    "\n"
+    "  segaudit --version | --help | audit --help\n";
+
+static const char usage_audit[] =
+    "Usage: segaudit audit --labels DIR --probs FILE[:DATASET] --out DIR "
+    "[OPTIONS]\n"
+    "\n"
+    "Input:\n"
+    "  --labels DIR            label PNGs, one per image: <id><suffix>\n"
+    "  --label-suffix S        file name suffix of the labels (.png)\n"
+    "  --probs FILE[:DATASET]  HDF5 predictions (N,K,H,W) (/pred_probs)\n"
+    "  --ids DATASET           HDF5 dataset of image ids (default "
+    "/image_ids\n"
+    "                          when present, else sorted label names)\n"
+    "  --ignore-index V        label value to ignore (repeatable), e.g. 255\n"
+    "  --logits                the stored values are logits (softmax first)\n"
+    "  --class-names FILE      one class name per line (K lines)\n"
+    "\n"
+    "Method:\n"
+    "  --temperature T         softmin temperature, > 0 (0.1)\n"
+    "  --downsample F          score F x F blocks (1)\n"
+    "  --downsample-labels R   block label rule: mean (reference) | mode\n"
+    "  --rank-by S             softmin | num_pixel_issues (softmin)\n"
+    "\n"
+    "Output:\n"
+    "  --out DIR               report folder (created if missing)\n"
+    "  --masks                 also write masks/<id>.png (255 = issue)\n"
+    "  -q, --quiet             no summary line\n"
+    "\n"
+    "Resources:\n"
+    "  --threads N             worker threads (all cores)\n"
+    "  --memory-limit SIZE     candidate records kept in memory before\n"
+    "                          spilling to scratch (1G; K, M, G suffixes)\n"
+    "  --scratch DIR           folder for spill files ($TMPDIR or /tmp)\n"
+    "  --band-size SIZE        tensor bytes read per work unit (4M)\n"
+    "\n"
+    "Exit status: 0 report written, 1 input or I/O error, 2 usage error.\n";
+
+/* "64K", "1G", "512M", "1000" -> bytes; 0 on error. */
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return 0;
+    uint64_t mul = 1;
+    switch (toupper((unsigned char)*end)) {
+    case 'K': mul = (uint64_t)1 << 10; end++; break;
+    case 'M': mul = (uint64_t)1 << 20; end++; break;
+    case 'G': mul = (uint64_t)1 << 30; end++; break;
+    case 'T': mul = (uint64_t)1 << 40; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || v > UINT64_MAX / mul)
+        return 0;
+    return (uint64_t)v * mul;
+}
+
+static double parse_double(const char *opt, const char *s)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end)
+        die_usage("%s: '%s' is not a number", opt, s);
+    return v;
+}
+
+static long parse_long(const char *opt, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        die_usage("%s: '%s' is not a whole number from %ld to %ld", opt, s,
+                  lo, hi);
+    return v;
+}
+
+/* Reads one name per line; trailing empty lines are dropped. */
+static char **read_names(const char *path, int *n)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "segaudit: %s: cannot open the class names: %s\n",
+                path, strerror(errno));
+        exit(EXIT_INPUT);
+    }
+    char **names = NULL;
+    int cap = 0;
+    *n = 0;
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            names = realloc(names, (size_t)cap * sizeof *names);
+            if (!names) {
+                fprintf(stderr, "segaudit: out of memory\n");
+                exit(EXIT_INPUT);
+            }
+        }
+        names[(*n)++] = strdup(line);
+    }
+    free(line);
+    fclose(f);
+    while (*n > 0 && names[*n - 1][0] == '\0')
+        free(names[--*n]);
+    return names;
+}
+
+/* ---- output folder: build in a staging folder, then move into place ---- */
+
+static int remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        size_t n = strlen(path) + strlen(de->d_name) + 2;
+        char *p = malloc(n);
+        if (!p)
+            break;
+        snprintf(p, n, "%s/%s", path, de->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            remove_tree(p);
+        else
+            unlink(p);
+        free(p);
+    }
+    closedir(d);
+    return rmdir(path);
+}
+
+static int make_dirs(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *c = '/';
+    }
+    int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+/* Moves the finished report from stage into out. */
+static int commit(const char *stage, const char *out, int masks)
+{
+    static const char *files[] = {"images.csv", "classes.csv", "pairs.csv",
+                                  "report.json"};
+    int rc = 0;
+    if (masks) {
+        char *src = join(stage, "masks"), *dst = join(out, "masks");
+        char *old = join(stage, "masks.old");
+        if (!src || !dst || !old)
+            rc = -1;
+        else {
+            struct stat st;
+            if (lstat(dst, &st) == 0 && rename(dst, old) != 0)
+                rc = -1;
+            if (rc == 0 && rename(src, dst) != 0)
+                rc = -1;
+            if (rc)
+                fprintf(stderr, "segaudit: %s: cannot move the masks into "
+                        "place: %s\n", dst, strerror(errno));
+        }
+        free(src);
+        free(dst);
+        free(old);
+    }
+    for (int i = 0; rc == 0 && i < 4; i++) {
+        char *src = join(stage, files[i]), *dst = join(out, files[i]);
+        if (!src || !dst || rename(src, dst) != 0) {
+            fprintf(stderr, "segaudit: %s: cannot move into place: %s\n",
+                    dst ? dst : out, strerror(errno));
+            rc = -1;
+        }
+        free(src);
+        free(dst);
+    }
+    return rc;
+}
+
+/* ---- audit ------------------------------------------------------------- */
+
+enum {
+    OPT_LABELS = 256, OPT_SUFFIX, OPT_PROBS, OPT_IDS, OPT_IGNORE, OPT_LOGITS,
+    OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
+    OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND
+};
+
+static int cmd_audit(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"labels", required_argument, 0, OPT_LABELS},
+        {"label-suffix", required_argument, 0, OPT_SUFFIX},
+        {"probs", required_argument, 0, OPT_PROBS},
+        {"ids", required_argument, 0, OPT_IDS},
+        {"ignore-index", required_argument, 0, OPT_IGNORE},
+        {"logits", no_argument, 0, OPT_LOGITS},
+        {"class-names", required_argument, 0, OPT_NAMES},
+        {"temperature", required_argument, 0, OPT_TEMP},
+        {"downsample", required_argument, 0, OPT_DS},
+        {"downsample-labels", required_argument, 0, OPT_DSL},
+        {"rank-by", required_argument, 0, OPT_RANK},
+        {"out", required_argument, 0, OPT_OUT},
+        {"masks", no_argument, 0, OPT_MASKS},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"memory-limit", required_argument, 0, OPT_MEM},
+        {"scratch", required_argument, 0, OPT_SCRATCH},
+        {"band-size", required_argument, 0, OPT_BAND},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    SegauditSettings s;
+    segaudit_default_settings(&s);
+    const char *out = NULL, *names_path = NULL;
+    char *probs = NULL;
+    int quiet = 0, masks = 0, c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_LABELS: s.labels_dir = optarg; break;
+        case OPT_SUFFIX: s.label_suffix = optarg; break;
+        case OPT_PROBS: probs = optarg; break;
+        case OPT_IDS: s.ids_dataset = optarg; break;
+        case OPT_IGNORE:
+            if (s.n_ignore == SEGAUDIT_MAX_IGNORE)
+                die_usage("--ignore-index: at most %d values",
+                          SEGAUDIT_MAX_IGNORE);
+            s.ignore_index[s.n_ignore++] =
+                (int)parse_long("--ignore-index", optarg, 0, 65535);
+            break;
+        case OPT_LOGITS: s.logits = 1; break;
+        case OPT_NAMES: names_path = optarg; break;
+        case OPT_TEMP:
+            s.temperature = parse_double("--temperature", optarg);
+            if (!(s.temperature > 0) || s.temperature > 1e300)
+                die_usage("--temperature must be greater than 0, got '%s'",
+                          optarg);
+            break;
+        case OPT_DS:
+            s.downsample = (int)parse_long("--downsample", optarg, 1, 255);
+            break;
+        case OPT_DSL:
+            if (!strcmp(optarg, "mean"))
+                s.downsample_labels = SEGAUDIT_DS_LABELS_MEAN;
+            else if (!strcmp(optarg, "mode"))
+                s.downsample_labels = SEGAUDIT_DS_LABELS_MODE;
+            else
+                die_usage("--downsample-labels: expected mean or mode, got "
+                          "'%s'", optarg);
+            break;
+        case OPT_RANK:
+            if (!strcmp(optarg, "softmin"))
+                s.rank_by = SEGAUDIT_RANK_SOFTMIN;
+            else if (!strcmp(optarg, "num_pixel_issues"))
+                s.rank_by = SEGAUDIT_RANK_NUM_PIXEL_ISSUES;
+            else
+                die_usage("--rank-by: expected softmin or num_pixel_issues, "
+                          "got '%s'", optarg);
+            break;
+        case OPT_OUT: out = optarg; break;
+        case OPT_MASKS: masks = 1; break;
+        case OPT_THREADS:
+            s.n_threads = (int)parse_long("--threads", optarg, 1, 4096);
+            break;
+        case OPT_MEM:
+            s.memory_limit = parse_size(optarg);
+            if (s.memory_limit < 65536)
+                die_usage("--memory-limit: '%s' is not a size of at least "
+                          "64K", optarg);
+            break;
+        case OPT_SCRATCH: s.scratch_dir = optarg; break;
+        case OPT_BAND:
+            s.band_bytes = parse_size(optarg);
+            if (!s.band_bytes)
+                die_usage("--band-size: '%s' is not a size", optarg);
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage_audit, stdout); return 0;
+        case ':': die_usage("%s needs a value", argv[optind - 1]);
+        default: die_usage("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        die_usage("unexpected argument '%s'", argv[optind]);
+    if (!s.labels_dir)
+        die_usage("--labels DIR is required");
+    if (!probs)
+        die_usage("--probs FILE is required");
+    if (!out)
+        die_usage("--out DIR is required");
+
+    /* FILE[:DATASET]: a dataset part is split off only when FILE itself
+     * does not exist, so paths with ':' keep working. */
+    char *probs_file = strdup(probs);
+    struct stat st;
+    char *colon = strrchr(probs_file, ':');
+    if (colon && stat(probs_file, &st) != 0) {
+        *colon = '\0';
+        s.probs_dataset = colon + 1;
+        if (!*s.probs_dataset)
+            die_usage("--probs: empty dataset name in '%s'", probs);
+    }
+    s.probs_path = probs_file;
+
+    char **names = NULL;
+    if (names_path) {
+        names = read_names(names_path, &s.n_class_names);
+        s.class_names = (const char *const *)names;
+    }
+
+    /* Stage the report next to its final place. */
+    int created_out = stat(out, &st) != 0;
+    if (make_dirs(out) != 0) {
+        fprintf(stderr, "segaudit: %s: cannot create the output folder: "
+                "%s\n", out, strerror(errno));
+        return EXIT_INPUT;
+    }
+    char stage_name[64];
+    snprintf(stage_name, sizeof stage_name, ".segaudit-stage-%ld",
+             (long)getpid());
+    char *stage = join(out, stage_name);
+    char *stage_masks = join(stage, "masks");
+    if (!stage || !stage_masks || mkdir(stage, 0777) != 0) {
+        fprintf(stderr, "segaudit: %s: cannot create: %s\n", out,
+                strerror(errno));
+        return EXIT_INPUT;
+    }
+    if (masks)
+        s.masks_dir = stage_masks;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    s.cancel = &g_cancel;
+
+    int status = 0;
+    SegauditAudit *a = segaudit_audit_new();
+    char eb[1024] = "";
+    int rc = a ? segaudit_audit_run(a, &s) : SEGAUDIT_ENOMEM;
+    if (rc == 0)
+        rc = segaudit_report_write(a, stage, eb, sizeof eb);
+    else
+        snprintf(eb, sizeof eb, "%s",
+                 a ? segaudit_audit_error(a) : "out of memory");
+    if (rc == 0 && commit(stage, out, masks) != 0)
+        rc = SEGAUDIT_EIO, eb[0] = '\0';
+    if (rc == SEGAUDIT_ECANCEL || g_signal) {
+        fprintf(stderr, "segaudit: interrupted; no report was written\n");
+        status = 128 + (g_signal ? g_signal : SIGINT);
+    } else if (rc) {
+        if (eb[0])
+            fprintf(stderr, "segaudit: %s\n", eb);
+        status = rc == SEGAUDIT_EINVAL ? EXIT_USAGE : EXIT_INPUT;
+    }
+    remove_tree(stage);
+    if (status && created_out)
+        rmdir(out); /* only if still empty */
+
+    if (status == 0 && !quiet) {
+        SegauditDatasetInfo in;
+        segaudit_audit_info(a, &in);
+        fprintf(stderr,
+                "segaudit: %llu images, %llu issue pixels in %llu images "
+                "(n_issues %llu), %.1f s; report in %s/\n",
+                (unsigned long long)in.n_images,
+                (unsigned long long)in.issue_pixels,
+                (unsigned long long)in.images_with_issues,
+                (unsigned long long)in.n_issues, in.seconds_total, out);
+    }
+    segaudit_audit_free(a);
+    if (names) {
+        for (int i = 0; i < s.n_class_names; i++)
+            free(names[i]);
+        free(names);
+    }
+    free(probs_file);
+    free(stage);
+    free(stage_masks);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("segaudit %s\n", segaudit_version());
+        return 0;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "audit"))
+        return cmd_audit(argc - 1, argv + 1);
+    fprintf(stderr, "segaudit: unknown command '%s'\n%s", argv[1],
+            usage_main);
+    return EXIT_USAGE;
+}

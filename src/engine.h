@@ -1,0 +1,70 @@
+/* The dataset engine's shared state (internal).
+ *
+ * Ownership: everything here is set up by audit.c before pass 1 and is
+ * read-only while workers run, except where a field says otherwise.  Only
+ * the thread that drives a pass (the OpenMP "single" thread: producer and
+ * aggregator) writes the per-image, per-class and record-store fields; the
+ * workers write only their own band and their own per-thread scratch. */
+#ifndef SA_ENGINE_H
+#define SA_ENGINE_H
+
+#include <stdint.h>
+
+#include "error.h"
+#include "h5_probs.h"
+#include "kernels.h"
+#include "records.h"
+#include "segaudit/segaudit.h"
+
+typedef struct SaImage {
+    SaSoftmin softmin;       /* pass 1 (aggregator) */
+    uint64_t valid_pixels;   /* pass 1 (aggregator) */
+    uint64_t issue_pixels;   /* pass 2 */
+    double softmin_value;    /* NaN when valid_pixels == 0 */
+    double npi;              /* num_pixel_issues score */
+    uint64_t rank;           /* 1-based */
+} SaImage;
+
+typedef struct SaClass {
+    double sum;              /* Σ s over blocks labeled k (pass 1) */
+    uint64_t count;          /* blocks labeled k (pass 1) */
+    uint64_t pixels;         /* full-resolution pixels labeled k */
+    double threshold;        /* t_k */
+    uint64_t given, predicted, images;
+} SaClass;
+
+typedef struct SaEngine {
+    SegauditSettings set;    /* copy; strings point into the caller's */
+    SaErr *err;
+    SaProbs *probs;
+    const char *probs_path, *probs_dataset;
+    uint64_t N, H, W;
+    uint32_t K, f;
+    size_t elsize;
+    char **ids;              /* N ids */
+    char **label_paths;      /* N paths */
+    uint8_t *ignored;        /* 65536 flags */
+    int n_threads;
+    uint32_t band_rows;      /* full-resolution rows per band (multiple
+                                of f) */
+
+    SaImage *images;         /* N */
+    SaClass *classes;        /* K */
+    SaRecStore store;        /* pass-1 records */
+    SaRecStore store2;       /* second-read records (rare) */
+    uint64_t *hist;          /* SA_HIST_BUCKETS, merged from threads */
+
+    uint64_t n_issues;
+    uint64_t m_below;        /* records with s <= tau */
+    int second_read;
+} SaEngine;
+
+/* Runs one read of the whole tensor with the kernel in rec_mode (pass 1,
+ * or the second read that collects scores above tau up to max_bucket). */
+int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t max_bucket);
+
+/* Pass 2: n_issues, the cut-off, issue pixels, per-image and per-class
+ * counts, pairs, and masks.  Pairs are returned sorted (malloc'd). */
+int sa_engine_issues(SaEngine *e, SegauditPair **pairs, uint64_t *npairs);
+
+#endif

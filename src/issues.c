@@ -1,0 +1,414 @@
+/* DESIGN: pass 2 of Confident Learning on the candidate records.
+ *
+ *  1. n_issues = mismatched records with p̂ >= t_a - 1e-6 (every mismatch
+ *     is recorded by pass 1, so this is exact).
+ *  2. The first n_issues pixels in the order (s, image, pixel) are all in
+ *     the store when n_issues <= m (records with s <= 0.5).  Otherwise the
+ *     histogram of s > 0.5 tells which bucket holds the cut-off and one more
+ *     read of the tensor records the pixels up to it (second store).
+ *  3. The cut-off key is found by an exact radix select (select.c).
+ *  4. One merged, (image, pixel)-ordered read of the stores turns the
+ *     candidates into issue pixels: counts per image and class, pairs, and
+ *     the masks, written image by image. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine.h"
+#include "png_io.h"
+#include "select.h"
+
+#define EPS 1e-6
+
+static int count_issues(SaEngine *e)
+{
+    SaRecReader rd;
+    int rc = sa_recreader_open(&rd, &e->store, e->err);
+    if (rc)
+        return rc;
+    const SaRecord *r;
+    e->n_issues = 0;
+    e->m_below = 0;
+    while ((r = sa_recreader_next(&rd, NULL, e->err)) != NULL) {
+        if (r->s <= SA_TAU)
+            e->m_below++;
+        if ((r->flags & SA_REC_MISMATCH) &&
+            r->phat >= e->classes[r->pred].threshold - EPS)
+            e->n_issues++;
+    }
+    sa_recreader_close(&rd);
+    return e->err->code;
+}
+
+/* ---- pairs: a small open-addressing table (given, predicted) -> count -- */
+
+typedef struct PairTable {
+    uint64_t *keys;   /* given << 32 | predicted, +1 (0 = empty) */
+    uint64_t *counts;
+    size_t cap, n;
+} PairTable;
+
+static int pairs_add(PairTable *t, uint32_t g, uint32_t p, SaErr *err)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 1024;
+        uint64_t *k = calloc(cap, sizeof *k), *c = calloc(cap, sizeof *c);
+        if (!k || !c) {
+            free(k);
+            free(c);
+            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->keys[i])
+                continue;
+            size_t h = (size_t)(t->keys[i] * 0x9E3779B97F4A7C15ull) & (cap - 1);
+            while (k[h])
+                h = (h + 1) & (cap - 1);
+            k[h] = t->keys[i];
+            c[h] = t->counts[i];
+        }
+        free(t->keys);
+        free(t->counts);
+        t->keys = k;
+        t->counts = c;
+        t->cap = cap;
+    }
+    uint64_t key = ((uint64_t)g << 32 | p) + 1;
+    size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull) & (t->cap - 1);
+    while (t->keys[h] && t->keys[h] != key)
+        h = (h + 1) & (t->cap - 1);
+    if (!t->keys[h]) {
+        t->keys[h] = key;
+        t->n++;
+    }
+    t->counts[h]++;
+    return 0;
+}
+
+static int cmp_pairs(const void *a, const void *b)
+{
+    const SegauditPair *x = a, *y = b;
+    if (x->issue_pixels != y->issue_pixels)
+        return x->issue_pixels > y->issue_pixels ? -1 : 1;
+    if (x->given != y->given)
+        return x->given < y->given ? -1 : 1;
+    if (x->predicted != y->predicted)
+        return x->predicted < y->predicted ? -1 : 1;
+    return 0;
+}
+
+/* ---- merged reading of the two stores in (image, pixel) order ---------- */
+
+typedef struct Merge {
+    SaRecReader rd[2];
+    int open[2];
+    const SaRecord *cur[2];
+    const SaDetail *det[2];
+} Merge;
+
+static int merge_open(Merge *m, SaEngine *e)
+{
+    memset(m, 0, sizeof *m);
+    const SaRecStore *st[2] = {&e->store, &e->store2};
+    for (int i = 0; i < 2; i++) {
+        int rc = sa_recreader_open(&m->rd[i], st[i], e->err);
+        if (rc)
+            return rc;
+        m->open[i] = 1;
+        m->cur[i] = sa_recreader_next(&m->rd[i], &m->det[i], e->err);
+        if (e->err->code)
+            return e->err->code;
+    }
+    return 0;
+}
+
+/* The next record in (image, pixel) order, or NULL. */
+static const SaRecord *merge_next(Merge *m, const SaDetail **det, SaErr *err)
+{
+    int pick;
+    if (!m->cur[0] && !m->cur[1])
+        return NULL;
+    if (!m->cur[1])
+        pick = 0;
+    else if (!m->cur[0])
+        pick = 1;
+    else {
+        uint64_t a = (uint64_t)m->cur[0]->image << 32 | m->cur[0]->pixel;
+        uint64_t b = (uint64_t)m->cur[1]->image << 32 | m->cur[1]->pixel;
+        pick = a <= b ? 0 : 1;
+    }
+    /* copy out: the reader reuses its buffer on the next call */
+    static _Thread_local SaRecord rec;
+    static _Thread_local SaDetail dbuf[65535];
+    rec = *m->cur[pick];
+    if (rec.ndetail)
+        memcpy(dbuf, m->det[pick], rec.ndetail * sizeof(SaDetail));
+    *det = dbuf;
+    m->cur[pick] = sa_recreader_next(&m->rd[pick], &m->det[pick], err);
+    return &rec;
+}
+
+static void merge_close(Merge *m)
+{
+    for (int i = 0; i < 2; i++)
+        if (m->open[i])
+            sa_recreader_close(&m->rd[i]);
+}
+
+/* ---- masks ------------------------------------------------------------- */
+
+typedef struct MaskOut {
+    SaMaskPng *png;
+    uint8_t *rows;        /* f rows of W */
+    uint64_t next_row;    /* next full-resolution row to write */
+    uint64_t held_brow;   /* block-row currently in `rows` */
+} MaskOut;
+
+/* Writes rows up to (not including) full-resolution row `upto`; the rows of
+ * held_brow come from the buffer, the others are zero. */
+static int mask_flush_to(SaEngine *e, MaskOut *mo, uint64_t upto)
+{
+    while (mo->next_row < upto) {
+        uint64_t br = mo->next_row / e->f;
+        const uint8_t *row = mo->rows + (mo->next_row % e->f) * e->W;
+        if (br != mo->held_brow)
+            row = mo->rows + (size_t)e->f * e->W; /* the zero row */
+        int rc = sa_mask_png_write_row(mo->png, row, e->err);
+        if (rc)
+            return rc;
+        mo->next_row++;
+        if (br == mo->held_brow && mo->next_row % e->f == 0)
+            memset(mo->rows, 0, (size_t)e->f * e->W);
+    }
+    return 0;
+}
+
+/* Marks full-resolution pixel (row, col). */
+static int mask_mark(SaEngine *e, MaskOut *mo, uint64_t row, uint64_t col)
+{
+    uint64_t br = row / e->f;
+    if (br != mo->held_brow) {
+        int rc = mask_flush_to(e, mo, br * e->f);
+        if (rc)
+            return rc;
+        mo->held_brow = br;
+    }
+    mo->rows[(row % e->f) * e->W + col] = 255;
+    return 0;
+}
+
+static int mask_begin(SaEngine *e, MaskOut *mo, uint64_t n)
+{
+    const char *dir = e->set.masks_dir;
+    size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
+    char *path = malloc(len);
+    if (!path)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
+    int rc = sa_mask_png_create(&mo->png, path, (uint32_t)e->W,
+                                (uint32_t)e->H, e->err);
+    free(path);
+    mo->next_row = 0;
+    mo->held_brow = UINT64_MAX;
+    memset(mo->rows, 0, (size_t)e->f * e->W);
+    return rc;
+}
+
+static int mask_end(SaEngine *e, MaskOut *mo)
+{
+    int rc = mask_flush_to(e, mo, e->H);
+    if (rc) {
+        sa_mask_png_abort(mo->png);
+        mo->png = NULL;
+        return rc;
+    }
+    rc = sa_mask_png_finish(mo->png, e->err);
+    mo->png = NULL;
+    return rc;
+}
+
+/* ---- the final walk ---------------------------------------------------- */
+
+typedef struct Walk {
+    SaEngine *e;
+    SaKey cut;
+    int any;              /* n_issues > 0 */
+    PairTable pairs;
+    uint8_t *touched;     /* K flags for images_affected, per image */
+    uint32_t *touched_list;
+    uint32_t ntouched;
+    MaskOut mask;
+    int masks;
+} Walk;
+
+static void touch(Walk *w, uint32_t k)
+{
+    if (!w->touched[k]) {
+        w->touched[k] = 1;
+        w->touched_list[w->ntouched++] = k;
+    }
+}
+
+static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
+                       uint16_t given, uint16_t pred)
+{
+    SaEngine *e = w->e;
+    e->images[image].issue_pixels++;
+    e->classes[given].given++;
+    e->classes[pred].predicted++;
+    touch(w, given);
+    touch(w, pred);
+    int rc = pairs_add(&w->pairs, given, pred, e->err);
+    if (rc == 0 && w->masks)
+        rc = mask_mark(e, &w->mask, row, col);
+    return rc;
+}
+
+static int walk_record(Walk *w, const SaRecord *r, const SaDetail *det)
+{
+    SaEngine *e = w->e;
+    if (!w->any || sa_key_cmp(sa_record_key(r), w->cut) > 0)
+        return 0;
+    if (e->f == 1) {
+        if (!(r->flags & SA_REC_MISMATCH))
+            return 0;
+        return issue_pixel(w, r->image, r->pixel / e->W, r->pixel % e->W,
+                           r->label, r->pred);
+    }
+    uint64_t Wb = e->W / e->f;
+    uint64_t br = r->pixel / Wb, bc = r->pixel % Wb;
+    for (uint16_t i = 0; i < r->ndetail; i++) {
+        uint64_t row = br * e->f + det[i].pos / e->f;
+        uint64_t col = bc * e->f + det[i].pos % e->f;
+        int rc = issue_pixel(w, r->image, row, col, det[i].label,
+                             det[i].pred);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void end_image(Walk *w)
+{
+    for (uint32_t i = 0; i < w->ntouched; i++) {
+        w->e->classes[w->touched_list[i]].images++;
+        w->touched[w->touched_list[i]] = 0;
+    }
+    w->ntouched = 0;
+}
+
+static int walk(SaEngine *e, Walk *w)
+{
+    Merge m;
+    int rc = merge_open(&m, e);
+    const SaRecord *r = NULL;
+    const SaDetail *det = NULL;
+    if (rc == 0)
+        r = merge_next(&m, &det, e->err);
+    for (uint64_t n = 0; rc == 0 && n < e->N; n++) {
+        if (w->masks && (rc = mask_begin(e, &w->mask, n)) != 0)
+            break;
+        while (r && r->image == n) {
+            if ((rc = walk_record(w, r, det)) != 0)
+                break;
+            r = merge_next(&m, &det, e->err);
+        }
+        if (rc == 0 && e->err->code)
+            rc = e->err->code;
+        end_image(w);
+        if (w->masks) {
+            if (rc) {
+                sa_mask_png_abort(w->mask.png);
+                w->mask.png = NULL;
+            } else {
+                rc = mask_end(e, &w->mask);
+            }
+        }
+    }
+    merge_close(&m);
+    return rc;
+}
+
+int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
+                     uint64_t *npairs_out)
+{
+    int rc = count_issues(e);
+    if (rc)
+        return rc;
+
+    if (e->n_issues > e->m_below) {
+        /* The cut-off lies above tau: find its bucket, read once more. */
+        uint64_t acc = e->m_below;
+        uint32_t b = 0;
+        while (b < SA_HIST_BUCKETS - 1 && acc + e->hist[b] < e->n_issues)
+            acc += e->hist[b++];
+        e->second_read = 1;
+        rc = sa_engine_read_pass(e, SA_REC_ABOVE, b);
+        if (rc)
+            return rc;
+    }
+    rc = sa_recstore_finish(&e->store2, e->err);
+    if (rc)
+        return rc;
+
+    Walk w;
+    memset(&w, 0, sizeof w);
+    w.e = e;
+    w.any = e->n_issues > 0;
+    if (w.any) {
+        const SaRecStore *st[2] = {&e->store, &e->store2};
+        int passes;
+        rc = sa_select_kth(st, 2, e->n_issues, e->set.memory_limit, &w.cut,
+                           &passes, e->err);
+        if (rc)
+            return rc;
+    }
+    w.touched = calloc(e->K, 1);
+    w.touched_list = malloc(e->K * sizeof(uint32_t));
+    w.masks = e->set.masks_dir != NULL;
+    if (w.masks) {
+        w.mask.rows = malloc(((size_t)e->f + 1) * e->W);
+        if (w.mask.rows)
+            memset(w.mask.rows, 0, ((size_t)e->f + 1) * e->W);
+        if (mkdir(e->set.masks_dir, 0777) != 0 && errno != EEXIST) {
+            rc = sa_err(e->err, SEGAUDIT_EIO, "%s: cannot create: %s",
+                        e->set.masks_dir, strerror(errno));
+            goto done;
+        }
+    }
+    if (!w.touched || !w.touched_list || (w.masks && !w.mask.rows)) {
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = walk(e, &w);
+    if (rc)
+        goto done;
+
+    SegauditPair *pairs = malloc((w.pairs.n ? w.pairs.n : 1) * sizeof *pairs);
+    if (!pairs) {
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < w.pairs.cap; i++) {
+        if (!w.pairs.keys[i])
+            continue;
+        uint64_t key = w.pairs.keys[i] - 1;
+        pairs[np].given = (uint32_t)(key >> 32);
+        pairs[np].predicted = (uint32_t)key;
+        pairs[np].issue_pixels = w.pairs.counts[i];
+        np++;
+    }
+    qsort(pairs, np, sizeof *pairs, cmp_pairs);
+    *pairs_out = pairs;
+    *npairs_out = np;
+done:
+    free(w.pairs.keys);
+    free(w.pairs.counts);
+    free(w.touched);
+    free(w.touched_list);
+    free(w.mask.rows);
+    return rc;
+}

@@ -1,0 +1,493 @@
+/* Per-row kernels: decoding, argmax, self-confidence, softmin partials,
+ * downsampling and candidate records.  See kernels.h. */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segaudit/audit.h"
+
+float sa_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t bits;
+    float f;
+
+    if (exp == 0) {
+        /* zero or subnormal: man * 2^-24, exact in float */
+        f = (float)man * 0x1p-24f;
+        return sign ? -f : f;
+    }
+    if (exp == 31)
+        bits = sign | 0x7f800000u | (man << 13);
+    else
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+void sa_softmin_init(SaSoftmin *a)
+{
+    a->m = 0.0;
+    a->sum = 0.0;
+    a->wsum = 0.0;
+    a->n = 0;
+}
+
+void sa_softmin_merge(SaSoftmin *a, const SaSoftmin *b)
+{
+    if (b->n == 0)
+        return;
+    if (a->n == 0) {
+        *a = *b;
+        return;
+    }
+    double m = a->m > b->m ? a->m : b->m;
+    double ea = exp(a->m - m), eb = exp(b->m - m);
+    a->sum = a->sum * ea + b->sum * eb;
+    a->wsum = a->wsum * ea + b->wsum * eb;
+    a->m = m;
+    a->n += b->n;
+}
+
+void sa_softmin_add(SaSoftmin *a, const double *s, size_t n, double T)
+{
+    if (n == 0)
+        return;
+    SaSoftmin part;
+    double m = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double z = (1.0 - s[i]) / T;
+        if (z > m)
+            m = z;
+    }
+    part.m = m;
+    part.sum = 0.0;
+    part.wsum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = exp((1.0 - s[i]) / T - m);
+        part.sum += e;
+        part.wsum += s[i] * e;
+    }
+    part.n = n;
+    sa_softmin_merge(a, &part);
+}
+
+double sa_softmin_value(const SaSoftmin *a)
+{
+    if (a->n == 0)
+        return NAN;
+    return a->wsum / a->sum;
+}
+
+int sa_recbuf_reserve(SaRecBuf *b, size_t n)
+{
+    if (b->cap - b->len >= n)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    unsigned char *d = realloc(b->data, cap);
+    if (!d)
+        return -1;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+void sa_recbuf_free(SaRecBuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* Scratch layout (doubles first, then uint16 arrays):
+ *   rowp  [K][W]   decoded probabilities of the current full-res row
+ *   sfull [W]      scores of its valid pixels (softmin input)
+ *   bacc  [K][Wb]  block sums (f > 1)
+ *   bp    [K]      one block's probabilities (f > 1)
+ *   arg   [f][W]   full-resolution argmax of the block-row's rows */
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t sa_kernel_scratch_size(const SaKernelParams *p)
+{
+    size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
+    size_t n = align64(K * W * sizeof(double));
+    n += align64(W * sizeof(double));
+    if (f > 1) {
+        n += align64(K * Wb * sizeof(double));
+        n += align64(K * sizeof(double));
+    }
+    n += align64(f * W * sizeof(uint16_t));
+    n += align64(f * f * sizeof(uint16_t));
+    return n;
+}
+
+typedef struct Scratch {
+    double *rowp, *sfull, *bacc, *bp;
+    uint16_t *arg, *blab;
+} Scratch;
+
+static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
+{
+    size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
+    unsigned char *c = mem;
+    sc->rowp = (double *)c;
+    c += align64(K * W * sizeof(double));
+    sc->sfull = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->bacc = sc->bp = NULL;
+    if (f > 1) {
+        sc->bacc = (double *)c;
+        c += align64(K * Wb * sizeof(double));
+        sc->bp = (double *)c;
+        c += align64(K * sizeof(double));
+    }
+    sc->arg = (uint16_t *)c;
+    c += align64(f * W * sizeof(uint16_t));
+    sc->blab = (uint16_t *)c;
+}
+
+/* Decodes row r of every channel of the band into rowp[K][W]. */
+static void decode_row(const SaKernelParams *p, const void *probs,
+                       uint32_t band_rows, uint32_t r, double *rowp)
+{
+    size_t K = p->K, W = p->W;
+    for (size_t k = 0; k < K; k++) {
+        size_t off = (k * band_rows + r) * W;
+        double *dst = rowp + k * W;
+        switch (p->dtype) {
+        case SA_F16: {
+            const uint16_t *src = (const uint16_t *)probs + off;
+            for (size_t w = 0; w < W; w++)
+                dst[w] = sa_half_to_float(src[w]);
+            break;
+        }
+        case SA_F32: {
+            const float *src = (const float *)probs + off;
+            for (size_t w = 0; w < W; w++)
+                dst[w] = src[w];
+            break;
+        }
+        case SA_F64: {
+            const double *src = (const double *)probs + off;
+            memcpy(dst, src, W * sizeof(double));
+            break;
+        }
+        }
+    }
+}
+
+/* First invalid probability of the row in pixel order, or 0. */
+static int check_row(const SaKernelParams *p, const double *rowp,
+                     uint32_t *col, uint32_t *cls, double *val)
+{
+    size_t K = p->K, W = p->W;
+    int kind = 0;
+    size_t best_w = W;
+    for (size_t k = 0; k < K; k++) {
+        const double *v = rowp + k * W;
+        for (size_t w = 0; w < best_w; w++) {
+            double x = v[w];
+            int bad = 0;
+            if (x != x)
+                bad = SA_FAULT_NAN;
+            else if (isinf(x))
+                bad = SA_FAULT_INF;
+            else if (x < 0 && !p->logits)
+                bad = SA_FAULT_NEGATIVE;
+            if (bad) {
+                /* keep the leftmost pixel, then the lowest class */
+                best_w = w;
+                kind = bad;
+                *col = (uint32_t)w;
+                *cls = (uint32_t)k;
+                *val = x;
+                break;
+            }
+        }
+    }
+    return kind;
+}
+
+static void softmax_row(const SaKernelParams *p, double *rowp)
+{
+    size_t K = p->K, W = p->W;
+    for (size_t w = 0; w < W; w++) {
+        double m = rowp[w];
+        for (size_t k = 1; k < K; k++)
+            if (rowp[k * W + w] > m)
+                m = rowp[k * W + w];
+        double sum = 0.0;
+        for (size_t k = 0; k < K; k++) {
+            double e = exp(rowp[k * W + w] - m);
+            rowp[k * W + w] = e;
+            sum += e;
+        }
+        for (size_t k = 0; k < K; k++)
+            rowp[k * W + w] /= sum;
+    }
+}
+
+/* argmax over k, lowest k on ties. */
+static void argmax_row(const SaKernelParams *p, const double *rowp,
+                       uint16_t *arg, double *best)
+{
+    size_t K = p->K, W = p->W;
+    memcpy(best, rowp, W * sizeof(double));
+    memset(arg, 0, W * sizeof(uint16_t));
+    for (size_t k = 1; k < K; k++) {
+        const double *v = rowp + k * W;
+        for (size_t w = 0; w < W; w++) {
+            if (v[w] > best[w]) {
+                best[w] = v[w];
+                arg[w] = (uint16_t)k;
+            }
+        }
+    }
+}
+
+static int emit(SaRecBuf *recs, const SaRecord *r, const SaDetail *d)
+{
+    size_t n = sizeof *r + (size_t)r->ndetail * sizeof *d;
+    if (sa_recbuf_reserve(recs, n) != 0)
+        return -1;
+    memcpy(recs->data + recs->len, r, sizeof *r);
+    if (r->ndetail && d)
+        memcpy(recs->data + recs->len + sizeof *r, d,
+               (size_t)r->ndetail * sizeof *d);
+    recs->len += n;
+    recs->count++;
+    return 0;
+}
+
+/* Decides whether a valid pixel/block is recorded, and counts it in the
+ * histogram of scores above tau (pass 1). */
+static int wants_record(const SaKernelParams *p, double s, int mismatch,
+                        uint64_t *hist)
+{
+    if (p->rec_mode == SA_REC_PASS1) {
+        if (s > SA_TAU && hist)
+            hist[sa_hist_bucket(s)]++;
+        return mismatch || s <= SA_TAU;
+    }
+    return !mismatch && s > SA_TAU && sa_hist_bucket(s) <= p->max_bucket;
+}
+
+static uint16_t block_label_mean(const uint16_t *v, size_t n)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    uint64_t q = sum / n, r = sum % n;
+    /* round half to even, in exact integer arithmetic */
+    if (2 * r > n || (2 * r == n && (q & 1)))
+        q++;
+    return (uint16_t)q;
+}
+
+static uint16_t block_label_mode(uint16_t *v, size_t n)
+{
+    /* n <= f*f is small: insertion sort, then the longest run (the first,
+     * i.e. lowest value, on ties) */
+    for (size_t i = 1; i < n; i++) {
+        uint16_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+    uint16_t best = v[0];
+    size_t best_run = 0, i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && v[j] == v[i])
+            j++;
+        if (j - i > best_run) {
+            best_run = j - i;
+            best = v[i];
+        }
+        i = j;
+    }
+    return best;
+}
+
+static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
+                    uint32_t cls, double value)
+{
+    f->kind = kind;
+    f->row = row;
+    f->col = col;
+    f->cls = cls;
+    f->value = value;
+    return -1;
+}
+
+int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
+                        const void *probs, uint32_t band_rows, uint32_t brow,
+                        const uint16_t *labels, uint32_t image, uint32_t row0,
+                        SaRowOut *out, double *class_sum,
+                        uint64_t *class_count, uint64_t *class_pixels,
+                        uint64_t *hist, SaRecBuf *recs, SaKernelFault *fault)
+{
+    const uint32_t K = p->K, W = p->W, f = p->f, Wb = W / f;
+    const int stats = p->rec_mode == SA_REC_PASS1;
+    Scratch sc;
+    carve(p, scratch, &sc);
+
+    if (f > 1)
+        memset(sc.bacc, 0, (size_t)K * Wb * sizeof(double));
+
+    for (uint32_t dy = 0; dy < f; dy++) {
+        const uint16_t *lab = labels + (size_t)dy * W;
+        uint16_t *arg = sc.arg + (size_t)dy * W;
+        uint32_t row = row0 + dy;
+
+        decode_row(p, probs, band_rows, brow + dy, sc.rowp);
+        uint32_t col = 0, cls = 0;
+        double val = 0;
+        int kind = check_row(p, sc.rowp, &col, &cls, &val);
+        /* labels are checked too, and the leftmost problem wins */
+        for (uint32_t w = 0; w < W && (!kind || w < col); w++) {
+            if (lab[w] >= K && !p->ignored[lab[w]])
+                return fault_at(fault, SA_FAULT_LABEL, row, w, 0, lab[w]);
+        }
+        if (kind)
+            return fault_at(fault, kind, row, col, cls, val);
+        if (p->logits)
+            softmax_row(p, sc.rowp);
+        argmax_row(p, sc.rowp, arg, sc.sfull);
+
+        size_t nv = 0;
+        for (uint32_t w = 0; w < W; w++) {
+            uint16_t l = lab[w];
+            if (p->ignored[l])
+                continue;
+            double s = sc.rowp[(size_t)l * W + w];
+            sc.sfull[nv++] = s;
+            if (stats)
+                class_pixels[l]++;
+            if (f == 1) {
+                int mis = arg[w] != l;
+                if (stats) {
+                    class_sum[l] += s;
+                    class_count[l]++;
+                }
+                if (wants_record(p, s, mis, hist)) {
+                    SaRecord r = {
+                        .s = s,
+                        .phat = sc.rowp[(size_t)arg[w] * W + w],
+                        .image = image,
+                        .pixel = row * W + w,
+                        .label = l,
+                        .pred = arg[w],
+                        .ndetail = 0,
+                        .flags = mis ? SA_REC_MISMATCH : 0,
+                    };
+                    if (emit(recs, &r, NULL) != 0)
+                        return fault_at(fault, SA_FAULT_NOMEM, row, w, 0, 0);
+                }
+            }
+        }
+        if (stats) {
+            sa_softmin_add(&out->softmin, sc.sfull, nv, p->T);
+            out->valid_pixels += nv;
+        }
+
+        if (f > 1) {
+            /* per row: sum over dx, then add to the block (the reference's
+             * order: mean over columns, then over rows) */
+            for (uint32_t k = 0; k < K; k++) {
+                const double *v = sc.rowp + (size_t)k * W;
+                double *acc = sc.bacc + (size_t)k * Wb;
+                for (uint32_t bw = 0; bw < Wb; bw++) {
+                    double t = 0.0;
+                    for (uint32_t dx = 0; dx < f; dx++)
+                        t += v[bw * f + dx];
+                    acc[bw] += t;
+                }
+            }
+        }
+    }
+    if (f == 1)
+        return 0;
+
+    /* Blocks of the block-row. */
+    const double area = (double)f * f;
+    SaDetail det[256];
+    SaDetail *dets = det;
+    size_t ff = (size_t)f * f;
+    if (ff > 256) {
+        dets = malloc(ff * sizeof *dets);
+        if (!dets)
+            return fault_at(fault, SA_FAULT_NOMEM, row0, 0, 0, 0);
+    }
+    int rc = 0;
+    for (uint32_t bw = 0; bw < Wb; bw++) {
+        size_t n = 0;
+        for (uint32_t dy = 0; dy < f; dy++)
+            for (uint32_t dx = 0; dx < f; dx++) {
+                uint16_t l = labels[(size_t)dy * W + bw * f + dx];
+                if (!p->ignored[l])
+                    sc.blab[n++] = l;
+            }
+        if (n == 0)
+            continue;
+        uint16_t l = p->ds_mode == SEGAUDIT_DS_LABELS_MODE
+                         ? block_label_mode(sc.blab, n)
+                         : block_label_mean(sc.blab, n);
+        double sum = 0.0;
+        for (uint32_t k = 0; k < K; k++) {
+            sc.bp[k] = sc.bacc[(size_t)k * Wb + bw] / area;
+            sum += sc.bp[k];
+        }
+        uint16_t a = 0;
+        for (uint32_t k = 0; k < K; k++) {
+            sc.bp[k] = sum > 0 ? sc.bp[k] / sum : 0.0;
+            if (sc.bp[k] > sc.bp[a])
+                a = (uint16_t)k;
+        }
+        double s = sc.bp[l];
+        int mis = a != l;
+        if (stats) {
+            class_sum[l] += s;
+            class_count[l]++;
+        }
+        if (!wants_record(p, s, mis, hist))
+            continue;
+        SaRecord r = {
+            .s = s,
+            .phat = sc.bp[a],
+            .image = image,
+            .pixel = (row0 / f) * Wb + bw,
+            .label = l,
+            .pred = a,
+            .ndetail = 0,
+            .flags = mis ? SA_REC_MISMATCH : 0,
+        };
+        for (uint32_t dy = 0; dy < f; dy++)
+            for (uint32_t dx = 0; dx < f; dx++) {
+                size_t x = (size_t)dy * W + bw * f + dx;
+                uint16_t fl = labels[x];
+                if (p->ignored[fl] || sc.arg[x] == fl)
+                    continue;
+                SaDetail d = {(uint16_t)(dy * f + dx), fl, sc.arg[x], 0};
+                dets[r.ndetail++] = d;
+            }
+        if (emit(recs, &r, dets) != 0) {
+            rc = fault_at(fault, SA_FAULT_NOMEM, row0, bw * f, 0, 0);
+            break;
+        }
+    }
+    if (dets != det)
+        free(dets);
+    return rc;
+}

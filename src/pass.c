@@ -1,0 +1,325 @@
+/* DESIGN: one read of the prediction tensor, in bands.
+ *
+ * A band is `band_rows` full-resolution rows of one image, all K channels.
+ * Bands are handled in batches of B.  Inside one OpenMP parallel region the
+ * "single" thread is the producer and the aggregator:
+ *
+ *   read batch 0
+ *   loop:  spawn one task per band of batch i        (workers score them)
+ *          read batch i+1 from HDF5 and the PNGs     (overlaps the tasks)
+ *          taskwait
+ *          fold batch i into the images, classes and record store, in
+ *          band order                                  (deterministic)
+ *
+ * HDF5 and libpng reads happen on the producer thread only.  Workers write
+ * only their band and their thread's scratch/histogram.  Each band keeps one
+ * partial per block-row, and the aggregator merges those partials in image
+ * order, so results do not depend on the band size or the thread count.
+ * The first error stops the loop; errors are reported in band order. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "png_io.h"
+
+typedef struct Band {
+    uint32_t image, row0, nrows;   /* set by the producer */
+    void *probs;                   /* [K][nrows][W], producer */
+    uint16_t *labels;              /* [nrows][W], producer */
+    SaRowOut *rows;                /* per block-row, worker */
+    double *class_sum;             /* [block-rows][K], worker */
+    uint64_t *class_count;         /* [K], worker */
+    uint64_t *class_pixels;        /* [K], worker */
+    SaRecBuf recs;                 /* worker */
+    size_t max_record;
+    SaKernelFault fault;           /* worker; kind 0 = fine */
+} Band;
+
+typedef struct Batch {
+    Band *bands;
+    int n;
+} Batch;
+
+typedef struct Pass {
+    SaEngine *e;
+    SaKernelParams kp;
+    int B;                 /* bands per batch */
+    Batch batch[2];
+    void **scratch;        /* per thread */
+    uint64_t **hist;       /* per thread (pass 1) */
+    /* producer position */
+    uint64_t next_image, next_row;
+    SaLabelPng *png;       /* label PNG of the image being read */
+    uint64_t png_image;
+} Pass;
+
+static int band_alloc(Pass *ps, Band *b)
+{
+    SaEngine *e = ps->e;
+    size_t rows = ps->e->band_rows, nbr = rows / e->f;
+    memset(b, 0, sizeof *b);
+    b->probs = malloc((size_t)e->K * rows * e->W * e->elsize);
+    b->labels = malloc(rows * e->W * sizeof(uint16_t));
+    b->rows = malloc(nbr * sizeof(SaRowOut));
+    b->class_sum = malloc(nbr * e->K * sizeof(double));
+    b->class_count = malloc(e->K * sizeof(uint64_t));
+    b->class_pixels = malloc(e->K * sizeof(uint64_t));
+    if (!b->probs || !b->labels || !b->rows || !b->class_sum ||
+        !b->class_count || !b->class_pixels)
+        return sa_err(e->err, SEGAUDIT_ENOMEM,
+                      "out of memory for a band of %zu rows", rows);
+    return 0;
+}
+
+static void band_free(Band *b)
+{
+    free(b->probs);
+    free(b->labels);
+    free(b->rows);
+    free(b->class_sum);
+    free(b->class_count);
+    free(b->class_pixels);
+    sa_recbuf_free(&b->recs);
+}
+
+static int cancelled(const SaEngine *e)
+{
+    return e->set.cancel && *e->set.cancel;
+}
+
+/* Producer: reads the next bands into batch bt.  Returns 0 (bt->n may be 0
+ * at the end) or an error. */
+static int fill(Pass *ps, Batch *bt)
+{
+    SaEngine *e = ps->e;
+    bt->n = 0;
+    while (bt->n < ps->B && ps->next_image < e->N) {
+        if (cancelled(e))
+            return sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+        Band *b = &bt->bands[bt->n];
+        uint64_t n = ps->next_image, r0 = ps->next_row;
+        uint64_t nrows = e->H - r0 < e->band_rows ? e->H - r0 : e->band_rows;
+        int rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, e->err);
+        if (rc)
+            return rc;
+        if (r0 == 0) {
+            sa_label_png_close(ps->png);
+            ps->png = NULL;
+            rc = sa_label_png_open(&ps->png, e->label_paths[n],
+                                   (uint32_t)e->W, (uint32_t)e->H, e->err);
+            if (rc)
+                return rc;
+            ps->png_image = n;
+        }
+        rc = sa_label_png_read_rows(ps->png, b->labels, (uint32_t)nrows,
+                                    e->err);
+        if (rc)
+            return rc;
+        b->image = (uint32_t)n;
+        b->row0 = (uint32_t)r0;
+        b->nrows = (uint32_t)nrows;
+        b->recs.len = 0;
+        b->recs.count = 0;
+        b->fault.kind = 0;
+        bt->n++;
+        ps->next_row += nrows;
+        if (ps->next_row == e->H) {
+            sa_label_png_close(ps->png);
+            ps->png = NULL;
+            ps->next_row = 0;
+            ps->next_image++;
+        }
+    }
+    return 0;
+}
+
+/* Worker: scores one band. */
+static void work(Pass *ps, Band *b)
+{
+    SaEngine *e = ps->e;
+    int t = omp_get_thread_num();
+    uint32_t f = e->f, nbr = b->nrows / f;
+    memset(b->class_count, 0, e->K * sizeof(uint64_t));
+    memset(b->class_pixels, 0, e->K * sizeof(uint64_t));
+    b->max_record = 0;
+    for (uint32_t j = 0; j < nbr; j++) {
+        if (cancelled(e))
+            return;
+        double *cs = b->class_sum + (size_t)j * e->K;
+        memset(cs, 0, e->K * sizeof(double));
+        sa_softmin_init(&b->rows[j].softmin);
+        b->rows[j].valid_pixels = 0;
+        if (sa_kernel_block_row(&ps->kp, ps->scratch[t], b->probs, b->nrows,
+                                j * f, b->labels + (size_t)j * f * e->W,
+                                b->image, b->row0 + j * f, &b->rows[j], cs,
+                                b->class_count, b->class_pixels,
+                                ps->hist ? ps->hist[t] : NULL, &b->recs,
+                                &b->fault) != 0)
+            return;
+    }
+    if (f > 1)
+        b->max_record = sizeof(SaRecord) + (size_t)f * f * sizeof(SaDetail);
+    else
+        b->max_record = sizeof(SaRecord);
+}
+
+static int fault_error(SaEngine *e, const Band *b)
+{
+    const SaKernelFault *f = &b->fault;
+    const char *id = e->ids[b->image];
+    switch (f->kind) {
+    case SA_FAULT_LABEL:
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%s: label %.0f at (row %u, col %u) is not a class "
+                      "(K=%u) and not ignored; use --ignore-index",
+                      e->label_paths[b->image], f->value, f->row, f->col,
+                      e->K);
+    case SA_FAULT_NAN:
+    case SA_FAULT_INF:
+    case SA_FAULT_NEGATIVE:
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%s:%s: image '%s' (index %u): %s probability %g for "
+                      "class %u at (row %u, col %u)",
+                      e->probs_path, e->probs_dataset, id, b->image,
+                      f->kind == SA_FAULT_NAN   ? "NaN"
+                      : f->kind == SA_FAULT_INF ? "infinite"
+                                                : "negative",
+                      f->value, f->cls, f->row, f->col);
+    default:
+        return sa_err(e->err, SEGAUDIT_ENOMEM,
+                      "out of memory while scoring image '%s'", id);
+    }
+}
+
+/* Aggregator: folds one batch, in band order. */
+static int fold(Pass *ps, Batch *bt)
+{
+    SaEngine *e = ps->e;
+    int stats = ps->kp.rec_mode == SA_REC_PASS1;
+    SaRecStore *st = stats ? &e->store : &e->store2;
+    for (int i = 0; i < bt->n; i++) {
+        Band *b = &bt->bands[i];
+        if (b->fault.kind)
+            return fault_error(e, b);
+        if (stats) {
+            SaImage *im = &e->images[b->image];
+            uint32_t nbr = b->nrows / e->f;
+            for (uint32_t j = 0; j < nbr; j++) {
+                sa_softmin_merge(&im->softmin, &b->rows[j].softmin);
+                im->valid_pixels += b->rows[j].valid_pixels;
+                const double *cs = b->class_sum + (size_t)j * e->K;
+                for (uint32_t k = 0; k < e->K; k++)
+                    e->classes[k].sum += cs[k];
+            }
+            for (uint32_t k = 0; k < e->K; k++) {
+                e->classes[k].count += b->class_count[k];
+                e->classes[k].pixels += b->class_pixels[k];
+            }
+        }
+        if (b->recs.count) {
+            int rc = sa_recstore_append(st, b->recs.data, b->recs.len,
+                                        b->recs.count, b->max_record, e->err);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t max_bucket)
+{
+    Pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.e = e;
+    ps.kp.K = e->K;
+    ps.kp.W = (uint32_t)e->W;
+    ps.kp.f = e->f;
+    ps.kp.ds_mode = e->set.downsample_labels;
+    ps.kp.dtype = sa_probs_dtype(e->probs);
+    ps.kp.logits = e->set.logits;
+    ps.kp.T = e->set.temperature;
+    ps.kp.ignored = e->ignored;
+    ps.kp.rec_mode = rec_mode;
+    ps.kp.max_bucket = max_bucket;
+    ps.B = 2 * e->n_threads;
+    int nt = e->n_threads, rc = 0;
+
+    ps.scratch = calloc((size_t)nt, sizeof(void *));
+    if (rec_mode == SA_REC_PASS1)
+        ps.hist = calloc((size_t)nt, sizeof(uint64_t *));
+    for (int b = 0; b < 2; b++)
+        ps.batch[b].bands = calloc((size_t)ps.B, sizeof(Band));
+    if (!ps.scratch || (rec_mode == SA_REC_PASS1 && !ps.hist) ||
+        !ps.batch[0].bands || !ps.batch[1].bands) {
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t scratch_size = sa_kernel_scratch_size(&ps.kp);
+    for (int t = 0; t < nt; t++) {
+        ps.scratch[t] = aligned_alloc(64, scratch_size);
+        if (ps.hist)
+            ps.hist[t] = calloc(SA_HIST_BUCKETS, sizeof(uint64_t));
+        if (!ps.scratch[t] || (ps.hist && !ps.hist[t])) {
+            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < ps.B; i++)
+            if ((rc = band_alloc(&ps, &ps.batch[b].bands[i])) != 0)
+                goto done;
+
+    rc = fill(&ps, &ps.batch[0]);
+    if (rc)
+        goto done;
+
+    int cur = 0;
+#pragma omp parallel num_threads(nt) shared(ps, cur, rc)
+#pragma omp single
+    {
+        while (ps.batch[cur].n > 0) {
+            Batch *bt = &ps.batch[cur];
+            for (int i = 0; i < bt->n; i++) {
+                Band *band = &bt->bands[i];
+#pragma omp task firstprivate(band) shared(ps)
+                work(&ps, band);
+            }
+            int rc_read = fill(&ps, &ps.batch[1 - cur]);
+#pragma omp taskwait
+            /* an error of this batch comes before a read error of the next */
+            rc = fold(&ps, bt);
+            if (rc == 0 && cancelled(e))
+                rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            if (rc == 0)
+                rc = rc_read;
+            if (rc)
+                break;
+            cur = 1 - cur;
+        }
+    }
+    if (rc)
+        goto done;
+
+    if (ps.hist) {
+        for (int t = 0; t < nt; t++)
+            for (uint32_t i = 0; i < SA_HIST_BUCKETS; i++)
+                e->hist[i] += ps.hist[t][i];
+    }
+done:
+    sa_label_png_close(ps.png);
+    for (int b = 0; b < 2; b++) {
+        if (ps.batch[b].bands)
+            for (int i = 0; i < ps.B; i++)
+                band_free(&ps.batch[b].bands[i]);
+        free(ps.batch[b].bands);
+    }
+    for (int t = 0; ps.scratch && t < nt; t++)
+        free(ps.scratch[t]);
+    for (int t = 0; ps.hist && t < nt; t++)
+        free(ps.hist[t]);
+    free(ps.scratch);
+    free(ps.hist);
+    return rc;
+}

@@ -1,0 +1,774 @@
+/* Unit tests of src/h5_probs.c: files written here with the HDF5 API, plus
+ * the golden cases (run with tests/ as working directory). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#include "h5_probs.h"
+
+static char tmpdir[] = "/tmp/test_h5_XXXXXX";
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static const char *tmp_path(const char *name)
+{
+    static char buf[4][320];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
+    return b;
+}
+
+static void expect_err(const SaErr *e, int rc, int code, const char *a,
+                       const char *b)
+{
+    if (rc != code || e->code != code)
+        fail_msg("rc %d (err %d), expected %d; message '%s'", rc, e->code,
+                 code, e->msg);
+    if (a && !strstr(e->msg, a))
+        fail_msg("message '%s' lacks '%s'", e->msg, a);
+    if (b && !strstr(e->msg, b))
+        fail_msg("message '%s' lacks '%s'", e->msg, b);
+}
+
+static hid_t half_type(hid_t base)
+{
+    hid_t t = H5Tcopy(base);
+    assert_true(H5Tset_fields(t, 15, 10, 5, 0, 10) >= 0);
+    assert_true(H5Tset_size(t, 2) >= 0);
+    assert_true(H5Tset_precision(t, 16) >= 0);
+    assert_true(H5Tset_ebias(t, 15) >= 0);
+    return t;
+}
+
+/* Writes dataset name of type ftype (dims rank-D) from data in memtype;
+ * chunk/shuffle/gzip optional; data NULL leaves it unwritten. */
+static void put(hid_t file, const char *name, hid_t ftype, int rank,
+                const hsize_t *dims, const hsize_t *chunk, int shuffle,
+                int gzip, hid_t memtype, const void *data)
+{
+    hid_t space = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(space >= 0 && dcpl >= 0);
+    if (chunk)
+        assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
+    if (shuffle)
+        assert_true(H5Pset_shuffle(dcpl) >= 0);
+    if (gzip)
+        assert_true(H5Pset_deflate(dcpl, 6) >= 0);
+    hid_t d = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, dcpl,
+                         H5P_DEFAULT);
+    assert_true(d >= 0);
+    if (data)
+        assert_true(H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                             data) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+}
+
+static hid_t new_file(const char *path)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    return f;
+}
+
+/* Test tensor shape and values: exact in float32 (< 2^24). */
+enum { TN = 3, TK = 4, TH = 10, TW = 7 };
+static const hsize_t TDIMS[4] = {TN, TK, TH, TW};
+
+static double tval(uint64_t n, uint64_t k, uint64_t h, uint64_t w)
+{
+    return (double)(n * 1000000 + k * 10000 + h * 100 + w);
+}
+
+static uint16_t tbits(uint64_t n, uint64_t k, uint64_t h, uint64_t w)
+{
+    uint64_t i = ((n * TK + k) * TH + h) * TW + w;
+    return (uint16_t)((i * 7919 + 1) % 0x7c00); /* finite, positive */
+}
+
+static void fill_f32(float *v)
+{
+    for (uint64_t n = 0, i = 0; n < TN; n++)
+        for (uint64_t k = 0; k < TK; k++)
+            for (uint64_t h = 0; h < TH; h++)
+                for (uint64_t w = 0; w < TW; w++)
+                    v[i++] = (float)tval(n, k, h, w);
+}
+
+/* Writes a TDIMS tensor of file type ftype to name in tmpdir. */
+static const char *write_tensor(const char *name, hid_t ftype,
+                                const hsize_t *chunk)
+{
+    const char *path = tmp_path(name);
+    static float f[TN * TK * TH * TW];
+    static double d[TN * TK * TH * TW];
+    static uint16_t b[TN * TK * TH * TW];
+    hid_t file = new_file(path);
+
+    if (H5Tget_size(ftype) == 2) {
+        hid_t mt = H5Tcopy(ftype);
+        H5Tset_order(mt, H5Tget_order(H5T_NATIVE_FLOAT));
+        for (uint64_t n = 0, i = 0; n < TN; n++)
+            for (uint64_t k = 0; k < TK; k++)
+                for (uint64_t h = 0; h < TH; h++)
+                    for (uint64_t w = 0; w < TW; w++)
+                        b[i++] = tbits(n, k, h, w);
+        put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0, mt, b);
+        H5Tclose(mt);
+    } else if (H5Tget_size(ftype) == 8) {
+        for (uint64_t n = 0, i = 0; n < TN; n++)
+            for (uint64_t k = 0; k < TK; k++)
+                for (uint64_t h = 0; h < TH; h++)
+                    for (uint64_t w = 0; w < TW; w++)
+                        d[i++] = tval(n, k, h, w) + 1.0 / 3.0;
+        put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0,
+            H5T_NATIVE_DOUBLE, d);
+    } else {
+        fill_f32(f);
+        put(file, "/pred_probs", ftype, 4, TDIMS, chunk, chunk != NULL,
+            chunk != NULL, H5T_NATIVE_FLOAT, f);
+    }
+    H5Fclose(file);
+    return path;
+}
+
+/* Reads several bands (including the last rows) and checks every value. */
+static void check_bands(SaProbs *p)
+{
+    static const uint64_t bands[][3] = {
+        {0, 0, TH}, {1, 3, 1}, {2, 7, 3}, {2, TH - 1, 1}, {0, 4, 5}};
+    void *buf = malloc((size_t)TK * TH * TW * 8);
+    SaErr err = {0};
+
+    assert_non_null(buf);
+    for (size_t b = 0; b < sizeof bands / sizeof bands[0]; b++) {
+        uint64_t n = bands[b][0], r0 = bands[b][1], nr = bands[b][2];
+        memset(buf, 0xa5, (size_t)TK * TH * TW * 8);
+        assert_int_equal(sa_probs_read_band(p, n, r0, nr, buf, &err), 0);
+        for (uint64_t k = 0, i = 0; k < TK; k++)
+            for (uint64_t h = r0; h < r0 + nr; h++)
+                for (uint64_t w = 0; w < TW; w++, i++) {
+                    switch (sa_probs_dtype(p)) {
+                    case SA_F16:
+                        assert_int_equal(((uint16_t *)buf)[i],
+                                         tbits(n, k, h, w));
+                        break;
+                    case SA_F32:
+                        assert_true(((float *)buf)[i] ==
+                                    (float)tval(n, k, h, w));
+                        break;
+                    case SA_F64:
+                        assert_true(((double *)buf)[i] ==
+                                    tval(n, k, h, w) + 1.0 / 3.0);
+                        break;
+                    }
+                }
+    }
+    free(buf);
+}
+
+static SaProbs *open_ok(const char *path)
+{
+    SaProbs *p = NULL;
+    SaErr err = {0};
+    if (sa_probs_open(&p, path, "/pred_probs", &err) != 0)
+        fail_msg("open %s: %s", path, err.msg);
+    assert_non_null(p);
+    return p;
+}
+
+static void check_dims(SaProbs *p, uint64_t n, uint64_t k, uint64_t h,
+                       uint64_t w)
+{
+    uint64_t d[4];
+    sa_probs_dims(p, d);
+    assert_int_equal(d[0], n);
+    assert_int_equal(d[1], k);
+    assert_int_equal(d[2], h);
+    assert_int_equal(d[3], w);
+}
+
+/* ---- element types and layouts ----------------------------------------- */
+
+static void test_f32_contiguous(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok(write_tensor("f32.h5", H5T_IEEE_F32LE, NULL));
+    SaErr err = {0};
+    check_dims(p, TN, TK, TH, TW);
+    assert_int_equal(sa_probs_dtype(p), SA_F32);
+    assert_int_equal(sa_probs_elsize(p), 4);
+    assert_string_equal(sa_probs_dtype_name(p), "float32");
+    assert_string_equal(sa_probs_layout(p), "contiguous");
+    assert_int_equal(sa_probs_chunk_rows(p), 0);
+    check_bands(p);
+    assert_int_equal(sa_probs_plan_band_rows(p, 4, &err), 0); /* no-op */
+    check_bands(p);
+    sa_probs_close(p);
+}
+
+static void test_f32_big_endian(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok(write_tensor("f32be.h5", H5T_IEEE_F32BE, NULL));
+    assert_int_equal(sa_probs_dtype(p), SA_F32);
+    check_bands(p);
+    sa_probs_close(p);
+}
+
+static void test_f64(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok(write_tensor("f64.h5", H5T_IEEE_F64LE, NULL));
+    assert_int_equal(sa_probs_dtype(p), SA_F64);
+    assert_int_equal(sa_probs_elsize(p), 8);
+    assert_string_equal(sa_probs_dtype_name(p), "float64");
+    check_bands(p);
+    sa_probs_close(p);
+}
+
+static void test_f16_raw_bits(void **state)
+{
+    (void)state;
+    hid_t t = half_type(H5T_IEEE_F32LE);
+    SaProbs *p = open_ok(write_tensor("f16.h5", t, NULL));
+    H5Tclose(t);
+    assert_int_equal(sa_probs_dtype(p), SA_F16);
+    assert_int_equal(sa_probs_elsize(p), 2);
+    assert_string_equal(sa_probs_dtype_name(p), "float16");
+    check_bands(p);
+    sa_probs_close(p);
+}
+
+static void test_f16_big_endian(void **state)
+{
+    (void)state;
+    hid_t t = half_type(H5T_IEEE_F32BE);
+    SaProbs *p = open_ok(write_tensor("f16be.h5", t, NULL));
+    H5Tclose(t);
+    assert_int_equal(sa_probs_dtype(p), SA_F16);
+    check_bands(p); /* byte-swapped, not converted */
+    sa_probs_close(p);
+}
+
+static void test_chunked_shuffle_gzip(void **state)
+{
+    (void)state;
+    const hsize_t chunk[4] = {1, TK, 4, TW};
+    SaProbs *p = open_ok(write_tensor("chunked.h5", H5T_IEEE_F32LE, chunk));
+    SaErr err = {0};
+    char want[64];
+    snprintf(want, sizeof want, "chunked (1,%d,4,%d) shuffle+deflate", TK,
+             TW);
+    assert_string_equal(sa_probs_layout(p), want);
+    assert_int_equal(sa_probs_chunk_rows(p), 4);
+    check_bands(p);
+    assert_int_equal(sa_probs_plan_band_rows(p, 5, &err), 0);
+    check_bands(p);
+    assert_int_equal(sa_probs_plan_band_rows(p, 1000, &err), 0);
+    check_bands(p);
+    assert_int_equal(err.code, 0);
+    sa_probs_close(p);
+}
+
+/* ---- image ids --------------------------------------------------------- */
+
+static const char *const IDS[TN] = {"img_000", "caf\xc3\xa9_\xc3\xbc",
+                                    "abcdefghijklmnopqrstuvwxyz012345"};
+
+static void put_vlen_ids(hid_t file, const char *name, const char *const *ids,
+                         hsize_t n)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    put(file, name, t, 1, &n, NULL, 0, 0, t, ids);
+    H5Tclose(t);
+}
+
+static const char *file_with_ids(const char *name, int kind)
+{
+    const char *path = write_tensor(name, H5T_IEEE_F32LE, NULL);
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hsize_t n = TN;
+    assert_true(file >= 0);
+    if (kind == 0) {
+        put_vlen_ids(file, "/image_ids", IDS, n);
+    } else {
+        /* 32 bytes, null-padded; the last id fills all 32; trailing spaces
+         * of the first are dropped. */
+        char fixed[TN][32];
+        memset(fixed, 0, sizeof fixed);
+        memcpy(fixed[0], "img_000   ", 10);
+        memcpy(fixed[1], IDS[1], strlen(IDS[1]));
+        memcpy(fixed[2], IDS[2], 32);
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, 32);
+        H5Tset_strpad(t, H5T_STR_NULLPAD);
+        put(file, "/image_ids", t, 1, &n, NULL, 0, 0, t, fixed);
+        H5Tclose(t);
+    }
+    H5Fclose(file);
+    return path;
+}
+
+static void check_ids(SaProbs *p, const char *ids_dataset)
+{
+    char **ids = NULL;
+    int found = -1;
+    SaErr err = {0};
+    if (sa_probs_read_ids(p, ids_dataset, &ids, &found, &err) != 0)
+        fail_msg("read_ids: %s", err.msg);
+    assert_int_equal(found, 1);
+    assert_non_null(ids);
+    for (int i = 0; i < TN; i++)
+        assert_string_equal(ids[i], IDS[i]);
+    sa_free_ids(ids, TN);
+}
+
+static void test_ids_vlen_utf8(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok(file_with_ids("ids_vlen.h5", 0));
+    check_ids(p, NULL);
+    check_ids(p, "/image_ids");
+    check_ids(p, "image_ids");
+    sa_probs_close(p);
+}
+
+static void test_ids_fixed(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok(file_with_ids("ids_fixed.h5", 1));
+    check_ids(p, NULL);
+    sa_probs_close(p);
+}
+
+static void test_ids_absent(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok(write_tensor("noids.h5", H5T_IEEE_F32LE, NULL));
+    char **ids = (char **)&ids;
+    int found = -1;
+    SaErr err = {0};
+    assert_int_equal(sa_probs_read_ids(p, NULL, &ids, &found, &err), 0);
+    assert_int_equal(found, 0);
+    assert_null(ids);
+    int rc = sa_probs_read_ids(p, "/names", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/names: ", "no such dataset");
+    assert_null(ids);
+    sa_err_clear(&err);
+    rc = sa_probs_read_ids(p, "/grp/names", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/grp/names: ", "no such dataset");
+    sa_probs_close(p);
+}
+
+static void test_ids_errors(void **state)
+{
+    (void)state;
+    const char *path = write_tensor("ids_bad.h5", H5T_IEEE_F32LE, NULL);
+    const char *const seven[7] = {"a", "b", "c", "d", "e", "f", "g"};
+    const char *const empty[TN] = {"a", "", "c"};
+    int ints[TN] = {1, 2, 3};
+    char fixed2d[TN][2][8];
+    hsize_t d2[2] = {TN, 2};
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    memset(fixed2d, 'x', sizeof fixed2d);
+    put_vlen_ids(file, "/seven", seven, 7);
+    put_vlen_ids(file, "/empty", empty, TN);
+    hsize_t n = TN;
+    put(file, "/ints", H5T_STD_I32LE, 1, &n, NULL, 0, 0, H5T_NATIVE_INT, ints);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 8);
+    put(file, "/twod", t, 2, d2, NULL, 0, 0, t, fixed2d);
+    H5Tclose(t);
+    H5Gclose(H5Gcreate2(file, "/grp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    H5Fclose(file);
+
+    SaProbs *p = open_ok(path);
+    char **ids = NULL;
+    int found = 0, rc;
+    SaErr err = {0};
+    rc = sa_probs_read_ids(p, "/seven", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/seven: ",
+               "has 7 ids but the tensor has N=3 images");
+    sa_err_clear(&err);
+    rc = sa_probs_read_ids(p, "/empty", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/empty: ", "id 1 is empty");
+    sa_err_clear(&err);
+    rc = sa_probs_read_ids(p, "/ints", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/ints: ", "integer");
+    sa_err_clear(&err);
+    rc = sa_probs_read_ids(p, "/twod", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/twod: ", "rank 2, expected 1");
+    sa_err_clear(&err);
+    rc = sa_probs_read_ids(p, "/grp", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/grp: ", "not a dataset");
+    assert_null(ids);
+    assert_int_equal(found, 0);
+    sa_probs_close(p);
+}
+
+/* ---- open errors ------------------------------------------------------- */
+
+static void open_fails(const char *path, const char *dataset, int code,
+                       const char *a, const char *b)
+{
+    SaProbs *p = (SaProbs *)&p;
+    SaErr err = {0};
+    int rc = sa_probs_open(&p, path, dataset, &err);
+    expect_err(&err, rc, code, a, b);
+    assert_null(p);
+}
+
+static void test_open_file_errors(void **state)
+{
+    (void)state;
+    char want[300];
+    const char *missing = tmp_path("missing.h5");
+    snprintf(want, sizeof want, "%s: cannot open", missing);
+    open_fails(missing, "/pred_probs", SEGAUDIT_EINPUT, want,
+               "No such file or directory");
+
+    const char *text = tmp_path("text.h5");
+    FILE *f = fopen(text, "w");
+    assert_non_null(f);
+    fputs("this is not HDF5\n", f);
+    fclose(f);
+    snprintf(want, sizeof want, "%s: not an HDF5 file", text);
+    open_fails(text, "/pred_probs", SEGAUDIT_EINPUT, want, NULL);
+
+    snprintf(want, sizeof want, "%s: not a regular file", tmpdir);
+    open_fails(tmpdir, "/pred_probs", SEGAUDIT_EINPUT, want, NULL);
+}
+
+static void test_open_dataset_errors(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("bad.h5");
+    hid_t file = new_file(path);
+    hsize_t d3[3] = {2, 3, 4}, d4[4] = {2, 3, 0, 4}, dk[4] = {1, 65537, 1, 1};
+    hsize_t d1[4] = {1, 2, 2, 2};
+    put(file, "/rank3", H5T_IEEE_F32LE, 3, d3, NULL, 0, 0, 0, NULL);
+    put(file, "/zero_h", H5T_IEEE_F32LE, 4, d4, NULL, 0, 0, 0, NULL);
+    put(file, "/big_k", H5T_IEEE_F32LE, 4, dk, NULL, 0, 0, 0, NULL);
+    put(file, "/ints", H5T_STD_I32LE, 4, d1, NULL, 0, 0, 0, NULL);
+    hid_t ct = H5Tcreate(H5T_COMPOUND, 8);
+    H5Tinsert(ct, "a", 0, H5T_IEEE_F32LE);
+    H5Tinsert(ct, "b", 4, H5T_IEEE_F32LE);
+    put(file, "/compound", ct, 4, d1, NULL, 0, 0, 0, NULL);
+    H5Tclose(ct);
+    put(file, "/f128", H5T_NATIVE_LDOUBLE, 4, d1, NULL, 0, 0, 0, NULL);
+    hid_t bf = H5Tcopy(H5T_IEEE_F32LE);
+    H5Tset_fields(bf, 15, 7, 8, 0, 7);
+    H5Tset_size(bf, 2);
+    H5Tset_ebias(bf, 127);
+    put(file, "/bf16", bf, 4, d1, NULL, 0, 0, 0, NULL);
+    H5Tclose(bf);
+    H5Gclose(H5Gcreate2(file, "/grp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    H5Fclose(file);
+
+    char want[300];
+    snprintf(want, sizeof want, "%s:/pred_probs: no such dataset", path);
+    open_fails(path, "/pred_probs", SEGAUDIT_EINPUT, want, NULL);
+    open_fails(path, "/a/b/c", SEGAUDIT_EINPUT, ":/a/b/c: ",
+               "no such dataset");
+    open_fails(path, "/grp", SEGAUDIT_EINPUT, ":/grp: ", "not a dataset");
+    snprintf(want, sizeof want, "%s:/rank3: rank 3, expected 4 (N,K,H,W)",
+             path);
+    open_fails(path, "/rank3", SEGAUDIT_EINPUT, want, NULL);
+    open_fails(path, "/zero_h", SEGAUDIT_EINPUT, ":/zero_h: ",
+               "dimension 2 (H) is 0");
+    open_fails(path, "/big_k", SEGAUDIT_EINPUT, ":/big_k: ", "65536");
+    open_fails(path, "/ints", SEGAUDIT_EINPUT, ":/ints: ",
+               "element type is integer; expected float16, float32 or "
+               "float64");
+    open_fails(path, "/compound", SEGAUDIT_EINPUT, ":/compound: ",
+               "element type is compound");
+    if (H5Tget_size(H5T_NATIVE_LDOUBLE) > 8)
+        open_fails(path, "/f128", SEGAUDIT_EINPUT, ":/f128: ", "-bit float");
+    open_fails(path, "/bf16", SEGAUDIT_EINPUT, ":/bf16: ", "bfloat16");
+}
+
+/* A filter that is registered while writing and gone when reading. */
+#define TEST_FILTER 300
+static size_t copy_filter(unsigned flags, size_t ncd, const unsigned cd[],
+                          size_t nbytes, size_t *buf_size, void **buf)
+{
+    (void)flags, (void)ncd, (void)cd, (void)buf_size, (void)buf;
+    return nbytes;
+}
+
+static void test_unavailable_filter(void **state)
+{
+    (void)state;
+    const H5Z_class2_t cls = {H5Z_CLASS_T_VERS, TEST_FILTER, 1, 1,
+                              "segaudit_test_filter", NULL, NULL,
+                              copy_filter};
+    const char *path = tmp_path("filter.h5");
+    hsize_t d[4] = {1, 2, 4, 4}, c[4] = {1, 2, 2, 4};
+    float v[32] = {0};
+    assert_true(H5Zregister(&cls) >= 0);
+    hid_t file = new_file(path);
+    hid_t space = H5Screate_simple(4, d, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 4, c);
+    assert_true(H5Pset_filter(dcpl, TEST_FILTER, 0, 0, NULL) >= 0);
+    hid_t ds = H5Dcreate2(file, "/pred_probs", H5T_IEEE_F32LE, space,
+                          H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(ds >= 0);
+    assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                         v) >= 0);
+    H5Dclose(ds);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(file);
+    assert_true(H5Zunregister(TEST_FILTER) >= 0);
+    open_fails(path, "/pred_probs", SEGAUDIT_EINPUT,
+               "'segaudit_test_filter' (id 300)", "cannot decode");
+}
+
+/* ---- read errors ------------------------------------------------------- */
+
+static void test_read_band_errors(void **state)
+{
+    (void)state;
+    const char *path = write_tensor("band_errors.h5", H5T_IEEE_F32LE, NULL);
+    SaProbs *p = open_ok(path);
+    float buf[TK * TH * TW];
+    SaErr err = {0};
+    char want[300];
+    int rc = sa_probs_read_band(p, TN, 0, 1, buf, &err);
+    snprintf(want, sizeof want, "%s:/pred_probs: image %d out of range (N=%d)",
+             path, TN, TN);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, want, NULL);
+    sa_err_clear(&err);
+    rc = sa_probs_read_band(p, 1, TH - 2, 3, buf, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/pred_probs: reading image 1 rows",
+               "out of range");
+    sa_err_clear(&err);
+    rc = sa_probs_read_band(p, 1, UINT64_MAX, 2, buf, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, "image 1", "out of range");
+    sa_err_clear(&err);
+    assert_int_equal(sa_probs_read_band(p, 1, TH, 0, buf, &err), 0);
+    sa_probs_close(p);
+    sa_probs_close(NULL);
+    sa_free_ids(NULL, 5);
+}
+
+/* ---- golden files ------------------------------------------------------ */
+
+static float half_to_float(uint16_t h)
+{
+    int e = (h >> 10) & 31, m = h & 1023;
+    float v = e == 0 ? ldexpf((float)m, -24)
+              : ldexpf((float)(m | 1024), e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static void test_golden_k19_vs_gzip(void **state)
+{
+    (void)state;
+    SaProbs *a = open_ok("golden/scenes_k19/probs.h5");
+    SaProbs *b = open_ok("golden/scenes_palette_gzip/probs.h5");
+    SaErr err = {0};
+    check_dims(a, 6, 19, 64, 128);
+    check_dims(b, 6, 19, 64, 128);
+    assert_string_equal(sa_probs_layout(a), "contiguous");
+    assert_string_equal(sa_probs_layout(b),
+                        "chunked (1,19,16,128) shuffle+deflate");
+    assert_int_equal(sa_probs_chunk_rows(b), 16);
+    assert_int_equal(sa_probs_plan_band_rows(b, 24, &err), 0);
+
+    size_t n = (size_t)19 * 64 * 128;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    assert_true(x && y);
+    static const uint64_t bands[][3] = {
+        {0, 0, 64}, {1, 10, 24}, {3, 40, 24}, {5, 63, 1}, {5, 0, 64}};
+    for (size_t i = 0; i < sizeof bands / sizeof bands[0]; i++) {
+        uint64_t nr = bands[i][2];
+        assert_int_equal(sa_probs_read_band(a, bands[i][0], bands[i][1], nr,
+                                            x, &err), 0);
+        assert_int_equal(sa_probs_read_band(b, bands[i][0], bands[i][1], nr,
+                                            y, &err), 0);
+        assert_memory_equal(x, y, (size_t)19 * nr * 128 * 4);
+    }
+    /* Image 5, full: probabilities sum to 1 over the classes. */
+    for (size_t px = 0; px < 64 * 128; px++) {
+        double s = 0;
+        for (size_t k = 0; k < 19; k++)
+            s += x[k * 64 * 128 + px];
+        assert_true(fabs(s - 1.0) < 1e-4);
+    }
+
+    char **ia = NULL, **ib = NULL;
+    int fa = 0, fb = 0;
+    assert_int_equal(sa_probs_read_ids(a, NULL, &ia, &fa, &err), 0);
+    assert_int_equal(sa_probs_read_ids(b, NULL, &ib, &fb, &err), 0);
+    assert_true(fa && fb);
+    for (int i = 0; i < 6; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "scenes_k19_%03d", i);
+        assert_string_equal(ia[i], want);
+        assert_string_equal(ib[i], want);
+    }
+    sa_free_ids(ia, 6);
+    sa_free_ids(ib, 6);
+    free(x);
+    free(y);
+    sa_probs_close(a);
+    sa_probs_close(b);
+}
+
+static void test_golden_f16(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok("golden/scenes_f16/probs.h5");
+    SaErr err = {0};
+    check_dims(p, 4, 19, 64, 64);
+    assert_int_equal(sa_probs_dtype(p), SA_F16);
+    assert_int_equal(sa_probs_elsize(p), 2);
+    uint16_t *v = malloc((size_t)19 * 8 * 64 * 2);
+    assert_non_null(v);
+    assert_int_equal(sa_probs_read_band(p, 3, 56, 8, v, &err), 0);
+    /* Raw half bits: decoded, each pixel's classes sum to about 1. */
+    for (size_t px = 0; px < 8 * 64; px++) {
+        double s = 0;
+        for (size_t k = 0; k < 19; k++)
+            s += half_to_float(v[k * 8 * 64 + px]);
+        assert_true(fabs(s - 1.0) < 0.02);
+    }
+    free(v);
+    char **ids = NULL;
+    int found = 0;
+    assert_int_equal(sa_probs_read_ids(p, NULL, &ids, &found, &err), 0);
+    assert_int_equal(found, 1);
+    assert_string_equal(ids[3], "scenes_f16_003");
+    sa_free_ids(ids, 4);
+    sa_probs_close(p);
+}
+
+static void test_golden_noids(void **state)
+{
+    (void)state;
+    SaProbs *p = open_ok("golden/void_gray16_noids/probs.h5");
+    SaErr err = {0};
+    char **ids = NULL;
+    int found = -1;
+    check_dims(p, 5, 19, 48, 96);
+    assert_int_equal(sa_probs_read_ids(p, NULL, &ids, &found, &err), 0);
+    assert_int_equal(found, 0);
+    assert_null(ids);
+    int rc = sa_probs_read_ids(p, "/image_ids", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT,
+               "golden/void_gray16_noids/probs.h5:/image_ids: ",
+               "no such dataset");
+    sa_probs_close(p);
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    DIR *d = opendir(tmpdir);
+    struct dirent *e;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            unlink(tmp_path(e->d_name));
+    closedir(d);
+    return rmdir(tmpdir);
+}
+
+/* Leaked HDF5 identifiers.  Files, groups and datasets: the library counts
+ * them.  Transient types, spaces and property lists are not counted, but ids
+ * of one kind are handed out in increasing order: every id between a probe
+ * made before the test and one made after must be closed again. */
+static hid_t probe_lo[3];
+
+static void make_probes(hid_t probe[3])
+{
+    probe[0] = H5Tcopy(H5T_NATIVE_INT);
+    probe[1] = H5Screate(H5S_SCALAR);
+    probe[2] = H5Pcreate(H5P_DATASET_ACCESS);
+    H5Tclose(probe[0]);
+    H5Sclose(probe[1]);
+    H5Pclose(probe[2]);
+}
+
+static int ids_before(void **state)
+{
+    (void)state;
+    make_probes(probe_lo);
+    return 0;
+}
+
+static int ids_after(void **state)
+{
+    (void)state;
+    hid_t hi[3];
+    int leaks = 0;
+    ssize_t open_objs = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
+    if (open_objs != 0) {
+        fprintf(stderr, "%zd HDF5 files/objects left open\n", open_objs);
+        leaks++;
+    }
+    make_probes(hi);
+    for (int k = 0; k < 3; k++)
+        for (hid_t id = probe_lo[k] + 1; id < hi[k]; id++)
+            if (H5Iis_valid(id) > 0) {
+                fprintf(stderr, "HDF5 id %lld (type %d) left open\n",
+                        (long long)id, (int)H5Iget_type(id));
+                leaks++;
+            }
+    return leaks ? -1 : 0;
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, ids_before, ids_after)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_f32_contiguous),
+        T(test_f32_big_endian),
+        T(test_f64),
+        T(test_f16_raw_bits),
+        T(test_f16_big_endian),
+        T(test_chunked_shuffle_gzip),
+        T(test_ids_vlen_utf8),
+        T(test_ids_fixed),
+        T(test_ids_absent),
+        T(test_ids_errors),
+        T(test_open_file_errors),
+        T(test_open_dataset_errors),
+        T(test_unavailable_filter),
+        T(test_read_band_errors),
+        T(test_golden_k19_vs_gzip),
+        T(test_golden_f16),
+        T(test_golden_noids),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
