@@ -177,15 +177,18 @@ static int fault_error(SaEngine *e, const Band *b)
                       e->label_paths[b->image], f->value, f->row, f->col,
                       e->K);
     case SA_FAULT_NAN:
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%s:%s: image '%s' (index %u): NaN probability for "
+                      "class %u at (row %u, col %u)",
+                      e->probs_path, e->probs_dataset, id, b->image, f->cls,
+                      f->row, f->col);
     case SA_FAULT_INF:
     case SA_FAULT_NEGATIVE:
         return sa_err(e->err, SEGAUDIT_EINPUT,
                       "%s:%s: image '%s' (index %u): %s probability %g for "
                       "class %u at (row %u, col %u)",
                       e->probs_path, e->probs_dataset, id, b->image,
-                      f->kind == SA_FAULT_NAN   ? "NaN"
-                      : f->kind == SA_FAULT_INF ? "infinite"
-                                                : "negative",
+                      f->kind == SA_FAULT_INF ? "infinite" : "negative",
                       f->value, f->cls, f->row, f->col);
     default:
         return sa_err(e->err, SEGAUDIT_ENOMEM,

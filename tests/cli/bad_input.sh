@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# CLI bad-input tests for `segaudit audit`.
+#
+#   bad_input.sh <path-to-segaudit> <path-to-mkfixture>
+#
+# Builds small datasets with mkfixture (one defect each) in a temporary
+# directory and checks, for each defect, that segaudit
+#   - exits 1 (input or I/O error) or 2 (usage error),
+#   - prints "segaudit: <message>" on stderr naming the offending file (or
+#     option) and the problem (loose, case-insensitive keywords), as a single
+#     line for input errors (runs use -q), with no HDF5 error stack,
+#   - leaves no report file (and no temporary file) in --out.
+# A valid dataset is audited first so that the checks are not vacuous.
+# Prints "ok - NAME" / "not ok - NAME: WHY" per check, then "N passed, N failed".
+set -u
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 <path-to-segaudit> <path-to-mkfixture>" >&2
+    exit 2
+fi
+SEG=$1
+MK=$2
+for exe in "$SEG" "$MK"; do
+    if [ ! -x "$exe" ]; then
+        echo "bad_input.sh: not an executable: $exe" >&2
+        exit 2
+    fi
+done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/segaudit_bad_input.XXXXXX") || exit 2
+trap 'rm -rf "$TMP"' EXIT
+
+TIMEOUT=()
+if command -v timeout >/dev/null 2>&1; then TIMEOUT=(timeout 120); fi
+
+PASS=0
+FAIL=0
+ok() { echo "ok - $1"; PASS=$((PASS + 1)); }
+not_ok() { echo "not ok - $1: $2"; FAIL=$((FAIL + 1)); }
+
+REPORT_FILES="images.csv classes.csv pairs.csv report.json"
+BASE=(--images 3 --size 16x24 --classes 5 --seed 7)
+
+# mkfix NAME [MKFIXTURE ARGS...]: writes dataset $TMP/NAME (BASE + args; a
+# later --size overrides BASE's).  Returns non-zero (and reports) on failure.
+mkfix() {
+    local name=$1
+    shift
+    if ! "$MK" --out "$TMP/$name" "${BASE[@]}" "$@" >"$TMP/$name.mkfixture.log" 2>&1; then
+        not_ok "$name" "mkfixture failed: $(head -n 3 "$TMP/$name.mkfixture.log" | tr '\n' ' ')"
+        return 1
+    fi
+}
+
+# run NAME ARGS...: runs segaudit ARGS; sets RC, ERRF (stderr file).
+run() {
+    local name=$1
+    shift
+    ERRF="$TMP/$name.stderr"
+    ${TIMEOUT[@]+"${TIMEOUT[@]}"} "$SEG" "$@" >"$TMP/$name.stdout" 2>"$ERRF" </dev/null
+    RC=$?
+}
+
+# first_lines FILE: the first 3 lines of FILE on one line, for messages.
+first_lines() { head -n 3 "$1" | tr '\n' '|' | cut -c 1-300; }
+
+# out_problems DIR MUST_EXIST: prints what is wrong with a failed run's --out
+# (report or temporary files left; for MUST_EXIST=1, the dir removed).
+out_problems() {
+    local dir=$1 must_exist=$2
+    if [ ! -e "$dir" ]; then
+        [ "$must_exist" = 1 ] && printf '%s' "pre-existing --out dir was removed"
+        return 0
+    fi
+    local left
+    left=$(cd "$dir" && find . -mindepth 1 | sed 's|^\./||' | sort | tr '\n' ' ' | sed 's/ $//')
+    [ -n "$left" ] && printf '%s' "--out not empty after failure: $left"
+    return 0
+}
+
+# expect_fail NAME WANT_RC OUT MENTIONS KEYWORDS ARGS...
+#   MENTIONS: ';'-separated EREs that must each match stderr (file names,
+#   image, option); KEYWORDS: one ERE for the problem.  Case-insensitive.
+expect_fail() {
+    local name=$1 want=$2 out=$3 mentions=$4 keywords=$5
+    shift 5
+    local must_exist=0
+    [ -d "$out" ] && must_exist=1
+    run "$name" "$@"
+    local why=() m p
+    if [ "$RC" -ne "$want" ]; then
+        if [ "$RC" -eq 124 ] && [ ${#TIMEOUT[@]} -gt 0 ]; then why+=("timed out")
+        else why+=("exit status $RC, expected $want"); fi
+    fi
+    if ! grep -q '^segaudit: ' "$ERRF"; then
+        why+=("no 'segaudit: ' line on stderr")
+    fi
+    local list=()
+    IFS=';' read -r -a list <<<"$mentions"
+    for m in "${list[@]}"; do
+        grep -qiE -- "$m" "$ERRF" || why+=("stderr does not mention /$m/")
+    done
+    grep -qiE -- "$keywords" "$ERRF" || why+=("stderr lacks a keyword /$keywords/")
+    if grep -qE 'HDF5-DIAG|^ *#[0-9]{3}:' "$ERRF"; then
+        why+=("HDF5 error stack printed")
+    fi
+    local nl
+    nl=$(grep -c '' "$ERRF")
+    if [ "$want" -eq 1 ] && [ "$nl" -ne 1 ]; then
+        why+=("stderr has $nl lines, expected exactly one")
+    fi
+    p=$(out_problems "$out" "$must_exist")
+    [ -n "$p" ] && why+=("$p")
+    if [ ${#why[@]} -eq 0 ]; then
+        ok "$name"
+    else
+        local msg
+        msg=$(printf '%s; ' "${why[@]}")
+        not_ok "$name" "${msg%; } [stderr: $(first_lines "$ERRF")]"
+    fi
+}
+
+# expect_ok NAME OUT MASKS(0/1) ARGS...: exit 0 and the report files exist.
+expect_ok() {
+    local name=$1 out=$2 masks=$3
+    shift 3
+    run "$name" "$@"
+    local why=() f
+    [ "$RC" -eq 0 ] || why+=("exit status $RC, expected 0")
+    for f in $REPORT_FILES; do
+        [ -s "$out/$f" ] || why+=("missing or empty $f")
+    done
+    if [ -s "$out/report.json" ] &&
+        [ "$(head -c 256 "$out/report.json" | tr -d ' \t\r\n' | head -c 1)" != "{" ]; then
+        why+=("report.json does not start with '{'")
+    fi
+    if [ "$masks" = 1 ]; then
+        for f in img_000 img_001 img_002; do
+            [ -s "$out/masks/$f.png" ] || why+=("missing masks/$f.png")
+        done
+    fi
+    if [ -d "$out" ]; then
+        local junk
+        junk=$(cd "$out" && find . -mindepth 1 \( -name '.*' -o -iname '*tmp*' \) | tr '\n' ' ' | sed 's/ $//')
+        [ -n "$junk" ] && why+=("temporary files left: $junk")
+    fi
+    if [ ${#why[@]} -eq 0 ]; then
+        ok "$name"
+    else
+        local msg
+        msg=$(printf '%s; ' "${why[@]}")
+        not_ok "$name" "${msg%; } [stderr: $(first_lines "$ERRF")]"
+    fi
+}
+
+# audit_args NAME: the standard arguments for dataset $TMP/NAME.
+audit_args() {
+    ARGS=(audit --labels "$TMP/$1/labels" --probs "$TMP/$1/probs.h5" --out "$TMP/$1/out" -q)
+}
+
+# ---- the valid dataset: the tool must accept it -------------------------
+if mkfix valid; then
+    audit_args valid
+    expect_ok valid_dataset "$TMP/valid/out" 0 "${ARGS[@]}"
+    expect_ok valid_dataset_masks "$TMP/valid/out_masks" 1 \
+        audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$TMP/valid/out_masks" --masks -q
+    expect_ok valid_downsample_4 "$TMP/valid/out_ds" 0 \
+        audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$TMP/valid/out_ds" --downsample 4 -q
+fi
+
+# ---- label file problems (exit 1) ----------------------------------------
+OPEN_WORDS='missing|not found|no such|does not exist|doesn.t exist|cannot|can.t|could not|unable|failed|open'
+if mkfix missing_label --missing-label 1; then
+    audit_args missing_label
+    expect_fail missing_label 1 "$TMP/missing_label/out" 'img_001' "$OPEN_WORDS" "${ARGS[@]}"
+fi
+if mkfix label_not_png --text-label 1; then
+    audit_args label_not_png
+    expect_fail label_not_png 1 "$TMP/label_not_png/out" 'img_001' \
+        'png|signature|not a|format|invalid|corrupt' "${ARGS[@]}"
+fi
+if mkfix label_truncated_png --truncate-label 1; then
+    audit_args label_truncated_png
+    expect_fail label_truncated_png 1 "$TMP/label_truncated_png/out" 'img_001' \
+        'png|truncat|corrupt|premature|unexpected|end of|incomplete|short|read|crc|decompress|eof' \
+        "${ARGS[@]}"
+fi
+if mkfix label_wrong_size --wrong-size-label 1; then
+    audit_args label_wrong_size
+    expect_fail label_wrong_size 1 "$TMP/label_wrong_size/out" 'img_001' \
+        'size|dimension|shape|mismatch|height|width|[0-9]+ ?x ?[0-9]+' "${ARGS[@]}"
+fi
+if mkfix label_rgb --rgb-label 1; then
+    audit_args label_rgb
+    expect_fail label_rgb 1 "$TMP/label_rgb/out" 'img_001' \
+        'rgb|colou?r|gr[ae]y|channel|palette|type|format|unsupported' "${ARGS[@]}"
+fi
+if mkfix label_value_7_k5 --label-value 7 --label-at 1; then
+    audit_args label_value_7_k5
+    expect_fail label_value_7_k5 1 "$TMP/label_value_7_k5/out" 'img_001;7' \
+        'range|invalid|unexpected|class|value|>=|exceed' "${ARGS[@]}"
+    expect_ok label_value_7_ignored "$TMP/label_value_7_k5/out_ignored" 0 \
+        audit --labels "$TMP/label_value_7_k5/labels" --probs "$TMP/label_value_7_k5/probs.h5" \
+        --out "$TMP/label_value_7_k5/out_ignored" --ignore-index 7 -q
+fi
+
+# ---- probability tensor problems (exit 1) --------------------------------
+H5='probs\.h5'
+if mkfix probs_dataset_missing --no-probs-dataset; then
+    audit_args probs_dataset_missing
+    expect_fail probs_dataset_missing 1 "$TMP/probs_dataset_missing/out" "$H5" \
+        'pred_probs|dataset|not found|missing|no such|does not exist|doesn.t exist' "${ARGS[@]}"
+    expect_ok probs_dataset_named "$TMP/probs_dataset_missing/out_named" 0 \
+        audit --labels "$TMP/probs_dataset_missing/labels" \
+        --probs "$TMP/probs_dataset_missing/probs.h5:/other" \
+        --out "$TMP/probs_dataset_missing/out_named" -q
+fi
+if mkfix probs_rank3 --rank3; then
+    audit_args probs_rank3
+    expect_fail probs_rank3 1 "$TMP/probs_rank3/out" "$H5" \
+        'rank|dimension|dims|4-?d|shape|axes' "${ARGS[@]}"
+fi
+if mkfix probs_int_dtype --int-dtype; then
+    audit_args probs_int_dtype
+    expect_fail probs_int_dtype 1 "$TMP/probs_int_dtype/out" "$H5" \
+        'type|float|integer|int32' "${ARGS[@]}"
+fi
+if mkfix ids_count_mismatch --extra-id; then
+    audit_args ids_count_mismatch
+    expect_fail ids_count_mismatch 1 "$TMP/ids_count_mismatch/out" "$H5|image_ids" \
+        'image_ids|ids|mismatch|count|number|length|match|differ' "${ARGS[@]}"
+fi
+IMG1='img_001|image[^0-9]*1([^0-9]|$)|index[^0-9]*1([^0-9]|$)'
+if mkfix probs_nan --nan-at 1; then
+    audit_args probs_nan
+    expect_fail probs_nan 1 "$TMP/probs_nan/out" "$H5;$IMG1" 'nan|finite' "${ARGS[@]}"
+fi
+if mkfix probs_negative --negative-at 1; then
+    audit_args probs_negative
+    expect_fail probs_negative 1 "$TMP/probs_negative/out" "$H5;$IMG1" \
+        'negative|< ?0|below (0|zero)|less than (0|zero)|range' "${ARGS[@]}"
+    # the same with a pre-existing (empty) --out: it must stay, and stay empty
+    mkdir -p "$TMP/probs_negative/out_existing"
+    expect_fail probs_negative_existing_out 1 "$TMP/probs_negative/out_existing" "$H5;$IMG1" \
+        'negative|< ?0|below (0|zero)|less than (0|zero)|range' \
+        audit --labels "$TMP/probs_negative/labels" --probs "$TMP/probs_negative/probs.h5" \
+        --out "$TMP/probs_negative/out_existing" -q
+fi
+if mkfix not_divisible --size 10x12; then
+    expect_fail downsample_not_divisible 1 "$TMP/not_divisible/out" 'downsample|divisib' \
+        'divisib|multiple' \
+        audit --labels "$TMP/not_divisible/labels" --probs "$TMP/not_divisible/probs.h5" \
+        --out "$TMP/not_divisible/out" --downsample 4 -q
+fi
+if [ -d "$TMP/valid" ]; then
+    expect_fail probs_file_missing 1 "$TMP/valid/out_nofile" 'nonexistent\.h5' "$OPEN_WORDS" \
+        audit --labels "$TMP/valid/labels" --probs "$TMP/valid/nonexistent.h5" \
+        --out "$TMP/valid/out_nofile" -q
+    expect_fail labels_dir_missing 1 "$TMP/valid/out_nolabels" 'nolabels' "$OPEN_WORDS" \
+        audit --labels "$TMP/valid/nolabels" --probs "$TMP/valid/probs.h5" \
+        --out "$TMP/valid/out_nolabels" -q
+
+    # ---- usage errors (exit 2) --------------------------------------------
+    V=(--labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5")
+    TEMP_WORDS='positive|> ?0|greater|invalid|must|bad|expected|range'
+    expect_fail temperature_0 2 "$TMP/valid/out_t0" 'temperature' "$TEMP_WORDS" \
+        audit "${V[@]}" --out "$TMP/valid/out_t0" --temperature 0 -q
+    expect_fail temperature_negative 2 "$TMP/valid/out_tneg" 'temperature' "$TEMP_WORDS" \
+        audit "${V[@]}" --out "$TMP/valid/out_tneg" --temperature -1 -q
+    expect_fail unknown_option 2 "$TMP/valid/out_unknown" 'bogus-option' \
+        'unknown|unrecogni[sz]ed|invalid|illegal|option' \
+        audit "${V[@]}" --out "$TMP/valid/out_unknown" --bogus-option -q
+    expect_fail missing_required_probs 2 "$TMP/valid/out_noprobs" 'probs' \
+        'required|missing|must|expected|need' \
+        audit --labels "$TMP/valid/labels" --out "$TMP/valid/out_noprobs" -q
+fi
+
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
