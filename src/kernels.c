@@ -2,6 +2,7 @@
  * downsampling and candidate records.  See kernels.h. */
 #include "kernels.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +120,7 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
 {
     size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
     size_t n = align64(K * W * sizeof(double));
-    n += align64(W * sizeof(double));
+    n += 4 * align64(W * sizeof(double));
     if (f > 1) {
         n += align64(K * Wb * sizeof(double));
         n += align64(K * sizeof(double));
@@ -130,7 +131,7 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
 }
 
 typedef struct Scratch {
-    double *rowp, *sfull, *bacc, *bp;
+    double *rowp, *sfull, *argd, *mn, *nanchk, *bacc, *bp;
     uint16_t *arg, *blab;
 } Scratch;
 
@@ -141,6 +142,12 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
     sc->rowp = (double *)c;
     c += align64(K * W * sizeof(double));
     sc->sfull = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->argd = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->mn = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->nanchk = (double *)c;
     c += align64(W * sizeof(double));
     sc->bacc = sc->bp = NULL;
     if (f > 1) {
@@ -154,37 +161,77 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
     sc->blab = (uint16_t *)c;
 }
 
-/* Decodes row r of every channel of the band into rowp[K][W]. */
-static void decode_row(const SaKernelParams *p, const void *probs,
-                       uint32_t band_rows, uint32_t r, double *rowp)
+/* Decodes row r of every channel of the band into rowp[K][W] and computes
+ * the argmax (the lowest class among those equal to the maximum) and a
+ * validity check.  Every loop writes each output through one select, with
+ * doubles in all lanes, so that the compiler vectorises it: mn holds the
+ * smallest value and nanchk accumulates x*0, which turns NaN when some x is
+ * NaN or infinite.  Returns non-zero when a value is invalid. */
+#define DECODE_LOOP(TYPE, CONV)                                              \
+    do {                                                                     \
+        const TYPE *restrict src = (const TYPE *)probs + off;                \
+        for (size_t w = 0; w < W; w++) {                                     \
+            double x = CONV(src[w]);                                         \
+            dst[w] = x;                                                      \
+            double b = best[w];                                              \
+            best[w] = x > b ? x : b;                                         \
+            double m = mn[w];                                                \
+            mn[w] = x < m ? x : m;                                           \
+            nanchk[w] += x * 0.0;                                            \
+        }                                                                    \
+    } while (0)
+
+#define AS_DOUBLE(x) ((double)(x))
+#define HALF(x) ((double)sa_half_to_float(x))
+
+static void argmax_of_best(size_t K, size_t W, const double *restrict rowp,
+                           const double *restrict best,
+                           double *restrict argd, uint16_t *restrict arg)
 {
-    size_t K = p->K, W = p->W;
-    for (size_t k = 0; k < K; k++) {
-        size_t off = (k * band_rows + r) * W;
-        double *dst = rowp + k * W;
-        switch (p->dtype) {
-        case SA_F16: {
-            const uint16_t *src = (const uint16_t *)probs + off;
-            for (size_t w = 0; w < W; w++)
-                dst[w] = sa_half_to_float(src[w]);
-            break;
-        }
-        case SA_F32: {
-            const float *src = (const float *)probs + off;
-            for (size_t w = 0; w < W; w++)
-                dst[w] = src[w];
-            break;
-        }
-        case SA_F64: {
-            const double *src = (const double *)probs + off;
-            memcpy(dst, src, W * sizeof(double));
-            break;
-        }
-        }
+    /* descending, so that the lowest equal class is written last */
+    for (size_t w = 0; w < W; w++)
+        argd[w] = 0.0;
+    for (size_t k = K; k-- > 0;) {
+        const double *restrict v = rowp + k * W;
+        double kd = (double)k;
+        for (size_t w = 0; w < W; w++)
+            argd[w] = v[w] == best[w] ? kd : argd[w];
     }
+    for (size_t w = 0; w < W; w++)
+        arg[w] = (uint16_t)argd[w];
 }
 
-/* First invalid probability of the row in pixel order, or 0. */
+static int decode_row(const SaKernelParams *p, const void *probs,
+                      uint32_t band_rows, uint32_t r, double *restrict rowp,
+                      double *restrict best, double *restrict argd,
+                      double *restrict mn, double *restrict nanchk,
+                      uint16_t *restrict arg)
+{
+    size_t K = p->K, W = p->W;
+    for (size_t w = 0; w < W; w++) {
+        best[w] = -INFINITY;
+        mn[w] = INFINITY;
+        nanchk[w] = 0.0;
+    }
+    for (size_t k = 0; k < K; k++) {
+        size_t off = (k * band_rows + r) * W;
+        double *restrict dst = rowp + k * W;
+        switch (p->dtype) {
+        case SA_F16: DECODE_LOOP(uint16_t, HALF); break;
+        case SA_F32: DECODE_LOOP(float, AS_DOUBLE); break;
+        case SA_F64: DECODE_LOOP(double, AS_DOUBLE); break;
+        }
+    }
+    const double lo = p->logits ? -DBL_MAX : 0.0;
+    int bad = 0;
+    for (size_t w = 0; w < W; w++)
+        bad |= (nanchk[w] != nanchk[w]) | (mn[w] < lo);
+    if (!bad)
+        argmax_of_best(K, W, rowp, best, argd, arg);
+    return bad;
+}
+
+/* First invalid probability of the row in pixel order (then lowest class). */
 static int check_row(const SaKernelParams *p, const double *rowp,
                      uint32_t *col, uint32_t *cls, double *val)
 {
@@ -203,7 +250,6 @@ static int check_row(const SaKernelParams *p, const double *rowp,
             else if (x < 0 && !p->logits)
                 bad = SA_FAULT_NEGATIVE;
             if (bad) {
-                /* keep the leftmost pixel, then the lowest class */
                 best_w = w;
                 kind = bad;
                 *col = (uint32_t)w;
@@ -235,7 +281,7 @@ static void softmax_row(const SaKernelParams *p, double *rowp)
     }
 }
 
-/* argmax over k, lowest k on ties. */
+/* argmax over k, lowest k on ties (after a softmax of logits). */
 static void argmax_row(const SaKernelParams *p, const double *rowp,
                        uint16_t *arg, double *best)
 {
@@ -245,10 +291,9 @@ static void argmax_row(const SaKernelParams *p, const double *rowp,
     for (size_t k = 1; k < K; k++) {
         const double *v = rowp + k * W;
         for (size_t w = 0; w < W; w++) {
-            if (v[w] > best[w]) {
-                best[w] = v[w];
-                arg[w] = (uint16_t)k;
-            }
+            int gt = v[w] > best[w];
+            best[w] = gt ? v[w] : best[w];
+            arg[w] = gt ? (uint16_t)k : arg[w];
         }
     }
 }
@@ -351,10 +396,12 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         uint16_t *arg = sc.arg + (size_t)dy * W;
         uint32_t row = row0 + dy;
 
-        decode_row(p, probs, band_rows, brow + dy, sc.rowp);
         uint32_t col = 0, cls = 0;
         double val = 0;
-        int kind = check_row(p, sc.rowp, &col, &cls, &val);
+        int kind = 0;
+        if (decode_row(p, probs, band_rows, brow + dy, sc.rowp, sc.sfull,
+                       sc.argd, sc.mn, sc.nanchk, arg))
+            kind = check_row(p, sc.rowp, &col, &cls, &val);
         /* labels are checked too, and the leftmost problem wins */
         for (uint32_t w = 0; w < W && (!kind || w < col); w++) {
             if (lab[w] >= K && !p->ignored[lab[w]])
@@ -362,9 +409,10 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         }
         if (kind)
             return fault_at(fault, kind, row, col, cls, val);
-        if (p->logits)
+        if (p->logits) {
             softmax_row(p, sc.rowp);
-        argmax_row(p, sc.rowp, arg, sc.sfull);
+            argmax_row(p, sc.rowp, arg, sc.sfull);
+        }
 
         size_t nv = 0;
         for (uint32_t w = 0; w < W; w++) {
