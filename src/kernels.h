@@ -18,10 +18,12 @@
 float sa_half_to_float(uint16_t h);
 
 /* Online softmin accumulator over pixel scores s with temperature T:
- * with z = (1-s)/T, keeps m = max z, sum = Σ exp(z-m), wsum = Σ s·exp(z-m).
- * n = number of scores (sum == 0 only while n == 0). */
+ * with z = (1-s)/T, keeps m = max z, ref = min s (the score at m),
+ * sum = Σ exp(z-m) and wsum = Σ (s-ref)·exp(z-m), so that the score
+ * ref + wsum/sum is exact when all scores are equal and accurate when they
+ * are close.  n = number of scores (sum == 0 only while n == 0). */
 typedef struct SaSoftmin {
-    double m, sum, wsum;
+    double m, ref, sum, wsum;
     uint64_t n;
 } SaSoftmin;
 
