@@ -34,8 +34,11 @@ static int open_spill(SaRecStore *st, SaErr *err)
         dir = "/tmp";
     size_t n = strlen(dir) + 32;
     char *path = malloc(n);
-    if (!path)
+    st->spill_dir = strdup(dir);
+    if (!path || !st->spill_dir) {
+        free(path);
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    }
     snprintf(path, n, "%s/segaudit-XXXXXX", dir);
     st->fd = mkstemp(path);
     if (st->fd < 0) {
@@ -63,12 +66,11 @@ static int write_all(SaRecStore *st, const unsigned char *p, size_t n,
             continue;
         if (w <= 0) {
             int e = w < 0 ? errno : ENOSPC;
-            const char *dir = st->scratch_dir ? st->scratch_dir : "$TMPDIR";
             return sa_err(err, SEGAUDIT_EIO,
                           "scratch file in %s: write failed after %llu "
                           "bytes: %s (use --scratch DIR or a larger "
                           "--memory-limit)",
-                          dir, (unsigned long long)st->file_bytes,
+                          st->spill_dir, (unsigned long long)st->file_bytes,
                           strerror(e));
         }
         p += w;
@@ -117,7 +119,7 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
     size_t cap = CHUNK_BYTES;
     if (st->mem_limit < cap)
         cap = (size_t)st->mem_limit;
-    while (len > 0 && st->fd < 0) {
+    while (len > 0 && st->fd < 0 && cap > 0) {
         SaChunk *c = st->tail;
         if (!c || c->len == cap) {
             if (st->mem_bytes + cap > st->mem_limit)
@@ -171,6 +173,7 @@ void sa_recstore_free(SaRecStore *st)
     if (st->fd >= 0)
         close(st->fd);
     free(st->wbuf);
+    free(st->spill_dir);
     sa_recstore_init(st, st->mem_limit, st->scratch_dir);
 }
 

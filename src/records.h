@@ -21,7 +21,9 @@ typedef struct SaRecStore {
     SaChunk *head, *tail;     /* in-memory chunks, in order */
     uint64_t mem_bytes;       /* bytes held in chunks */
     uint64_t mem_limit;       /* beyond this, bytes go to the file */
-    const char *scratch_dir;  /* where the spill file is created */
+    const char *scratch_dir;  /* where the spill file is created (NULL:
+                                 $TMPDIR, else /tmp) */
+    char *spill_dir;          /* the folder actually used, for messages */
     int fd;                   /* spill file (unlinked), or -1 */
     uint64_t file_bytes;      /* bytes written to the file */
     unsigned char *wbuf;      /* write buffer for the file */
