@@ -110,7 +110,7 @@ typedef struct SegauditImageResult {
 typedef struct SegauditClassResult {
     uint32_t cls;
     const char *name;        /* "" when no names were given */
-    uint64_t labeled_pixels; /* pixels (blocks with f > 1) labeled cls */
+    uint64_t labeled_pixels; /* full-resolution pixels labeled cls */
     double threshold;        /* t_k */
     uint64_t issue_pixels_given;     /* issue pixels with L = k */
     uint64_t issue_pixels_predicted; /* issue pixels with a = k */
