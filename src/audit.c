@@ -157,7 +157,8 @@ static int validate(SaErr *err, const SegauditSettings *s)
         return sa_err(err, SEGAUDIT_EINVAL, "no probabilities file given");
     if (!s->label_suffix || !s->probs_dataset || !*s->probs_dataset)
         return sa_err(err, SEGAUDIT_EINVAL, "empty label suffix or dataset");
-    if (!(s->temperature > 0) || !isfinite(s->temperature))
+    if (!(s->temperature > 0) || !isfinite(s->temperature) ||
+        !isfinite(1.0 / s->temperature))
         return sa_err(err, SEGAUDIT_EINVAL,
                       "temperature must be a positive number, got %g",
                       s->temperature);
@@ -320,7 +321,8 @@ static int setup(SegauditAudit *a)
     e->W = dims[3];
     e->f = (uint32_t)a->set.downsample;
     e->elsize = sa_probs_elsize(e->probs);
-    if (e->N > UINT32_MAX || e->H * e->W > UINT32_MAX || e->K > 65535)
+    if (e->N > UINT32_MAX || e->H > UINT32_MAX || e->W > UINT32_MAX ||
+        e->H > UINT32_MAX / e->W || e->K > 65535)
         return sa_err(e->err, SEGAUDIT_EINPUT,
                       "%s:%s: shape (%llu,%u,%llu,%llu) is too large (at "
                       "most 2^32-1 images, 2^32-1 pixels per image, 65535 "
@@ -461,7 +463,7 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     if ((rc = setup(a)) != 0)
         goto fail;
 
-    rc = sa_engine_read_pass(e, SA_REC_PASS1, 0);
+    rc = sa_engine_read_pass(e, SA_REC_PASS1, 0, 0);
     if (rc == 0)
         rc = sa_recstore_finish(&e->store, e->err);
     if (rc)

@@ -59,9 +59,17 @@ typedef struct SaEngine {
     int second_read;
 } SaEngine;
 
+/* Has the caller asked the run to stop? */
+static inline int sa_cancelled(const SaEngine *e)
+{
+    return e->set.cancel && *e->set.cancel;
+}
+
 /* Runs one read of the whole tensor with the kernel in rec_mode (pass 1,
- * or the second read that collects scores above tau up to max_bucket). */
-int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t max_bucket);
+ * or the second read that collects the scores above tau whose bucket is in
+ * [min_bucket, max_bucket]). */
+int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
+                        uint32_t max_bucket);
 
 /* Pass 2: n_issues, the cut-off, issue pixels, per-image and per-class
  * counts, pairs, and masks.  Pairs are returned sorted (malloc'd). */

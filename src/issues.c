@@ -31,7 +31,12 @@ static int count_issues(SaEngine *e)
     const SaRecord *r;
     e->n_issues = 0;
     e->m_below = 0;
+    uint64_t seen = 0;
     while ((r = sa_recreader_next(&rd, NULL, e->err)) != NULL) {
+        if ((++seen & 0xfffff) == 0 && sa_cancelled(e)) {
+            sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            break;
+        }
         if (r->s <= SA_TAU)
             e->m_below++;
         if ((r->flags & SA_REC_MISMATCH) &&
@@ -106,11 +111,16 @@ typedef struct Merge {
     int open[2];
     const SaRecord *cur[2];
     const SaDetail *det[2];
+    SaRecord rec;          /* the record handed out, copied */
+    SaDetail *dbuf;        /* its details (f*f at most) */
 } Merge;
 
 static int merge_open(Merge *m, SaEngine *e)
 {
     memset(m, 0, sizeof *m);
+    m->dbuf = malloc((size_t)e->f * e->f * sizeof(SaDetail));
+    if (!m->dbuf)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     const SaRecStore *st[2] = {&e->store, &e->store2};
     for (int i = 0; i < 2; i++) {
         int rc = sa_recreader_open(&m->rd[i], st[i], e->err);
@@ -140,14 +150,12 @@ static const SaRecord *merge_next(Merge *m, const SaDetail **det, SaErr *err)
         pick = a <= b ? 0 : 1;
     }
     /* copy out: the reader reuses its buffer on the next call */
-    static _Thread_local SaRecord rec;
-    static _Thread_local SaDetail dbuf[65535];
-    rec = *m->cur[pick];
-    if (rec.ndetail)
-        memcpy(dbuf, m->det[pick], rec.ndetail * sizeof(SaDetail));
-    *det = dbuf;
+    m->rec = *m->cur[pick];
+    if (m->rec.ndetail)
+        memcpy(m->dbuf, m->det[pick], m->rec.ndetail * sizeof(SaDetail));
+    *det = m->dbuf;
     m->cur[pick] = sa_recreader_next(&m->rd[pick], &m->det[pick], err);
-    return &rec;
+    return &m->rec;
 }
 
 static void merge_close(Merge *m)
@@ -155,6 +163,7 @@ static void merge_close(Merge *m)
     for (int i = 0; i < 2; i++)
         if (m->open[i])
             sa_recreader_close(&m->rd[i]);
+    free(m->dbuf);
 }
 
 /* ---- masks ------------------------------------------------------------- */
@@ -308,6 +317,10 @@ static int walk(SaEngine *e, Walk *w)
     if (rc == 0)
         r = merge_next(&m, &det, e->err);
     for (uint64_t n = 0; rc == 0 && n < e->N; n++) {
+        if (sa_cancelled(e)) {
+            rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            break;
+        }
         if (w->masks && (rc = mask_begin(e, &w->mask, n)) != 0)
             break;
         while (r && r->image == n) {
@@ -331,6 +344,69 @@ static int walk(SaEngine *e, Walk *w)
     return rc;
 }
 
+/* Memory left for the selection's final sort once the stores hold theirs
+ * (at least 1 MiB, so that tiny limits still finish). */
+static uint64_t select_budget(const SaEngine *e)
+{
+    uint64_t used = e->store.mem_bytes + e->store2.mem_bytes;
+    uint64_t left = e->set.memory_limit > used ? e->set.memory_limit - used
+                                               : 0;
+    return left > ((uint64_t)1 << 20) ? left : (uint64_t)1 << 20;
+}
+
+typedef struct BucketFilter {
+    uint32_t bucket;
+} BucketFilter;
+
+static int in_bucket(const SaRecord *r, const void *ctx)
+{
+    const BucketFilter *f = ctx;
+    return r->s > SA_TAU && sa_hist_bucket(r->s) == f->bucket;
+}
+
+/* The key of the n_issues-th pixel (block) in the order (s, image, pixel).
+ *
+ * Normally it lies among the records with s <= tau.  Otherwise the histogram
+ * of s > tau names the bucket b that holds it, and a second read collects
+ * the pixels of that bucket that pass 1 did not record (it recorded every
+ * mismatch).  With f = 1 only bucket b is collected: the pixels of lower
+ * buckets are all before the cut-off, and those that are not mismatches can
+ * never be issue pixels.  With f > 1 every block before the cut-off is an
+ * issue block, so buckets up to b are collected. */
+static int find_cut(SaEngine *e, SaKey *cut)
+{
+    const SaRecStore *st[2] = {&e->store, &e->store2};
+    int passes, rc;
+    if (e->n_issues <= e->m_below)
+        return sa_select_kth_where(st, 1, NULL, NULL, e->n_issues,
+                                   select_budget(e), e->set.cancel, cut,
+                                   &passes, e->err);
+
+    uint64_t before = e->m_below;
+    uint32_t b = 0;
+    while (b < SA_HIST_BUCKETS - 1 && before + e->hist[b] < e->n_issues)
+        before += e->hist[b++];
+    e->second_read = 1;
+    /* the second store gets what the first left of the memory limit */
+    uint64_t used = e->store.mem_bytes;
+    e->store2.mem_limit = e->set.memory_limit > used + 65536
+                              ? e->set.memory_limit - used
+                              : 65536;
+    rc = sa_engine_read_pass(e, SA_REC_ABOVE, e->f == 1 ? b : 0, b);
+    if (rc == 0)
+        rc = sa_recstore_finish(&e->store2, e->err);
+    if (rc)
+        return rc;
+    if (e->f > 1)
+        return sa_select_kth_where(st, 2, NULL, NULL, e->n_issues,
+                                   select_budget(e), e->set.cancel, cut,
+                                   &passes, e->err);
+    BucketFilter bf = {b};
+    return sa_select_kth_where(st, 2, in_bucket, &bf, e->n_issues - before,
+                               select_budget(e), e->set.cancel, cut,
+                               &passes, e->err);
+}
+
 int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
                      uint64_t *npairs_out)
 {
@@ -338,33 +414,12 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     if (rc)
         return rc;
 
-    if (e->n_issues > e->m_below) {
-        /* The cut-off lies above tau: find its bucket, read once more. */
-        uint64_t acc = e->m_below;
-        uint32_t b = 0;
-        while (b < SA_HIST_BUCKETS - 1 && acc + e->hist[b] < e->n_issues)
-            acc += e->hist[b++];
-        e->second_read = 1;
-        rc = sa_engine_read_pass(e, SA_REC_ABOVE, b);
-        if (rc)
-            return rc;
-    }
-    rc = sa_recstore_finish(&e->store2, e->err);
-    if (rc)
-        return rc;
-
     Walk w;
     memset(&w, 0, sizeof w);
     w.e = e;
     w.any = e->n_issues > 0;
-    if (w.any) {
-        const SaRecStore *st[2] = {&e->store, &e->store2};
-        int passes;
-        rc = sa_select_kth(st, 2, e->n_issues, e->set.memory_limit, &w.cut,
-                           &passes, e->err);
-        if (rc)
-            return rc;
-    }
+    if (w.any && (rc = find_cut(e, &w.cut)) != 0)
+        return rc;
     w.touched = calloc(e->K, 1);
     w.touched_list = malloc(e->K * sizeof(uint32_t));
     w.masks = e->set.masks_dir != NULL;

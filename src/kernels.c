@@ -326,7 +326,10 @@ static int wants_record(const SaKernelParams *p, double s, int mismatch,
             hist[sa_hist_bucket(s)]++;
         return mismatch || s <= SA_TAU;
     }
-    return !mismatch && s > SA_TAU && sa_hist_bucket(s) <= p->max_bucket;
+    if (mismatch || s <= SA_TAU)
+        return 0;
+    uint32_t b = sa_hist_bucket(s);
+    return b >= p->min_bucket && b <= p->max_bucket;
 }
 
 static uint16_t block_label_mean(const uint16_t *v, size_t n)
@@ -496,6 +499,10 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         uint16_t l = p->ds_mode == SEGAUDIT_DS_LABELS_MODE
                          ? block_label_mode(sc.blab, n)
                          : block_label_mean(sc.blab, n);
+        /* the mean of two classes can land on an ignored value: such a
+         * block has no class and is left out like a void one */
+        if (p->ignored[l])
+            continue;
         double sum = 0.0;
         for (uint32_t k = 0; k < K; k++) {
             sc.bp[k] = sc.bacc[(size_t)k * Wb + bw] / area;

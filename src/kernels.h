@@ -85,7 +85,8 @@ static inline uint32_t sa_hist_bucket(double s)
 enum SaRecMode {
     SA_REC_PASS1 = 0,  /* mismatch or s <= tau; accumulate statistics */
     SA_REC_ABOVE = 1   /* second read: not a mismatch, s > tau and
-                          bucket(s) <= max_bucket; no statistics */
+                          min_bucket <= bucket(s) <= max_bucket; no
+                          statistics */
 };
 
 /* Constant inputs of the kernel for one audit. */
@@ -99,7 +100,8 @@ typedef struct SaKernelParams {
     double T;              /* softmin temperature */
     const uint8_t *ignored;/* 65536 flags: label value is ignored */
     int rec_mode;          /* enum SaRecMode */
-    uint32_t max_bucket;   /* SA_REC_ABOVE: last bucket to record */
+    uint32_t min_bucket;   /* SA_REC_ABOVE: buckets recorded */
+    uint32_t max_bucket;
 } SaKernelParams;
 
 /* Per-thread scratch, sized for one block-row: allocate with

@@ -84,37 +84,34 @@ static void band_free(Band *b)
     sa_recbuf_free(&b->recs);
 }
 
-static int cancelled(const SaEngine *e)
-{
-    return e->set.cancel && *e->set.cancel;
-}
-
 /* Producer: reads the next bands into batch bt.  Returns 0 (bt->n may be 0
- * at the end) or an error. */
-static int fill(Pass *ps, Batch *bt)
+ * at the end) or an error, written to err: the read-ahead's own error sink,
+ * so that a fault of the batch being scored, which comes first in image
+ * order, is the one reported. */
+static int fill(Pass *ps, Batch *bt, SaErr *err)
 {
     SaEngine *e = ps->e;
     bt->n = 0;
     while (bt->n < ps->B && ps->next_image < e->N) {
-        if (cancelled(e))
-            return sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+        if (sa_cancelled(e))
+            return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
         Band *b = &bt->bands[bt->n];
         uint64_t n = ps->next_image, r0 = ps->next_row;
         uint64_t nrows = e->H - r0 < e->band_rows ? e->H - r0 : e->band_rows;
-        int rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, e->err);
+        int rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
         if (rc)
             return rc;
         if (r0 == 0) {
             sa_label_png_close(ps->png);
             ps->png = NULL;
             rc = sa_label_png_open(&ps->png, e->label_paths[n],
-                                   (uint32_t)e->W, (uint32_t)e->H, e->err);
+                                   (uint32_t)e->W, (uint32_t)e->H, err);
             if (rc)
                 return rc;
             ps->png_image = n;
         }
         rc = sa_label_png_read_rows(ps->png, b->labels, (uint32_t)nrows,
-                                    e->err);
+                                    err);
         if (rc)
             return rc;
         b->image = (uint32_t)n;
@@ -145,7 +142,7 @@ static void work(Pass *ps, Band *b)
     memset(b->class_pixels, 0, e->K * sizeof(uint64_t));
     b->max_record = 0;
     for (uint32_t j = 0; j < nbr; j++) {
-        if (cancelled(e))
+        if (sa_cancelled(e))
             return;
         double *cs = b->class_sum + (size_t)j * e->K;
         memset(cs, 0, e->K * sizeof(double));
@@ -231,7 +228,8 @@ static int fold(Pass *ps, Batch *bt)
     return 0;
 }
 
-int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t max_bucket)
+int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
+                        uint32_t max_bucket)
 {
     Pass ps;
     memset(&ps, 0, sizeof ps);
@@ -245,6 +243,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t max_bucket)
     ps.kp.T = e->set.temperature;
     ps.kp.ignored = e->ignored;
     ps.kp.rec_mode = rec_mode;
+    ps.kp.min_bucket = min_bucket;
     ps.kp.max_bucket = max_bucket;
     ps.B = 2 * e->n_threads;
     int nt = e->n_threads, rc = 0;
@@ -274,12 +273,14 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t max_bucket)
             if ((rc = band_alloc(&ps, &ps.batch[b].bands[i])) != 0)
                 goto done;
 
-    rc = fill(&ps, &ps.batch[0]);
-    if (rc)
-        goto done;
-
+    /* A read error stops the reading, but the bands read before it are
+     * still scored, so that a fault in them (earlier in image order) is the
+     * error reported, whatever the batch size and so the thread count. */
+    SaErr read_err, next_err;
+    sa_err_clear(&read_err);
+    int read_rc = fill(&ps, &ps.batch[0], &read_err);
     int cur = 0;
-#pragma omp parallel num_threads(nt) shared(ps, cur, rc)
+#pragma omp parallel num_threads(nt) shared(ps, cur, rc, read_rc, read_err, next_err)
 #pragma omp single
     {
         while (ps.batch[cur].n > 0) {
@@ -289,19 +290,28 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t max_bucket)
 #pragma omp task firstprivate(band) shared(ps)
                 work(&ps, band);
             }
-            int rc_read = fill(&ps, &ps.batch[1 - cur]);
+            int next_rc = 0;
+            sa_err_clear(&next_err);
+            if (read_rc == 0)
+                next_rc = fill(&ps, &ps.batch[1 - cur], &next_err);
+            else
+                ps.batch[1 - cur].n = 0;
 #pragma omp taskwait
-            /* an error of this batch comes before a read error of the next */
-            rc = fold(&ps, bt);
-            if (rc == 0 && cancelled(e))
+            if (sa_cancelled(e))
                 rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
-            if (rc == 0)
-                rc = rc_read;
+            else
+                rc = fold(&ps, bt);
+            if (rc == 0 && read_rc)
+                rc = sa_err(e->err, read_rc, "%s", read_err.msg);
             if (rc)
                 break;
+            read_rc = next_rc;
+            read_err = next_err;
             cur = 1 - cur;
         }
     }
+    if (rc == 0 && read_rc)
+        rc = sa_err(e->err, read_rc, "%s", read_err.msg);
     if (rc)
         goto done;
 

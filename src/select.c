@@ -29,25 +29,45 @@ static int cmp_keys(const void *a, const void *b)
     return sa_key_cmp(*(const SaKey *)a, *(const SaKey *)b);
 }
 
-/* Calls fn(key, ctx) for every record of every store. */
+/* Calls fn(key, ctx) for every kept record of every store. */
 typedef void (*KeyFn)(SaKey k, void *ctx);
 
-static int scan(const SaRecStore *const *stores, int n, KeyFn fn, void *ctx,
-                SaErr *err)
+typedef struct Scan {
+    const SaRecStore *const *stores;
+    int n;
+    SaRecFilter keep;
+    const void *keep_ctx;
+    const volatile int *cancel;
+} Scan;
+
+static int scan(const Scan *sc, KeyFn fn, void *ctx, SaErr *err)
 {
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < sc->n; i++) {
         SaRecReader rd;
-        int rc = sa_recreader_open(&rd, stores[i], err);
+        int rc = sa_recreader_open(&rd, sc->stores[i], err);
         if (rc)
             return rc;
         const SaRecord *r;
-        while ((r = sa_recreader_next(&rd, NULL, err)) != NULL)
-            fn(sa_record_key(r), ctx);
+        uint64_t seen = 0;
+        while ((r = sa_recreader_next(&rd, NULL, err)) != NULL) {
+            if ((++seen & 0xfffff) == 0 && sc->cancel && *sc->cancel) {
+                sa_recreader_close(&rd);
+                return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
+            }
+            if (!sc->keep || sc->keep(r, sc->keep_ctx))
+                fn(sa_record_key(r), ctx);
+        }
         sa_recreader_close(&rd);
         if (err->code)
             return err->code;
     }
     return 0;
+}
+
+static void count_fn(SaKey k, void *ctx)
+{
+    (void)k;
+    ++*(uint64_t *)ctx;
 }
 
 typedef struct HistCtx {
@@ -87,9 +107,28 @@ static void set_digit(SaKey *k, int d, unsigned v)
 int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
                   uint64_t mem_budget, SaKey *out, int *passes, SaErr *err)
 {
+    return sa_select_kth_where(stores, n, NULL, NULL, k, mem_budget, NULL,
+                               out, passes, err);
+}
+
+int sa_select_kth_where(const SaRecStore *const *stores, int n,
+                        SaRecFilter keep, const void *keep_ctx, uint64_t k,
+                        uint64_t mem_budget, const volatile int *cancel,
+                        SaKey *out, int *passes, SaErr *err)
+{
+    Scan sc = {stores, n, keep, keep_ctx, cancel};
     uint64_t total = 0;
-    for (int i = 0; i < n; i++)
-        total += stores[i]->count;
+    int rc = 0;
+    *passes = 0;
+    if (keep) {
+        rc = scan(&sc, count_fn, &total, err);
+        ++*passes;
+        if (rc)
+            return rc;
+    } else {
+        for (int i = 0; i < n; i++)
+            total += stores[i]->count;
+    }
     if (k == 0 || k > total)
         return sa_err(err, SEGAUDIT_EINVAL,
                       "internal: select rank %llu of %llu",
@@ -104,13 +143,12 @@ int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
     SaKey prefix = {0, 0};
     uint64_t count = total; /* records matching the prefix */
     uint64_t rank = k;      /* rank within them */
-    int depth = 0, rc = 0;
-    *passes = 0;
+    int depth = 0;
 
     while (depth < DIGITS && count > budget) {
         memset(hist, 0, RADIX * sizeof *hist);
         HistCtx h = {hist, prefix, depth};
-        rc = scan(stores, n, hist_fn, &h, err);
+        rc = scan(&sc, hist_fn, &h, err);
         ++*passes;
         if (rc)
             goto done;
@@ -132,7 +170,7 @@ int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
         rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
         goto done;
     }
-    rc = scan(stores, n, collect_fn, &c, err);
+    rc = scan(&sc, collect_fn, &c, err);
     ++*passes;
     if (rc == 0) {
         qsort(c.keys, (size_t)c.n, sizeof(SaKey), cmp_keys);

@@ -41,4 +41,14 @@ static inline int sa_key_cmp(SaKey a, SaKey b)
 int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
                   uint64_t mem_budget, SaKey *out, int *passes, SaErr *err);
 
+/* Which records take part in a selection. */
+typedef int (*SaRecFilter)(const SaRecord *r, const void *ctx);
+
+/* The same among the records for which keep(r, ctx) is true (keep NULL:
+ * all).  When *cancel becomes non-zero, stops with SEGAUDIT_ECANCEL. */
+int sa_select_kth_where(const SaRecStore *const *stores, int n,
+                        SaRecFilter keep, const void *ctx, uint64_t k,
+                        uint64_t mem_budget, const volatile int *cancel,
+                        SaKey *out, int *passes, SaErr *err);
+
 #endif

@@ -222,7 +222,9 @@ static int commit(const char *stage, const char *out, int masks)
     static const char *files[] = {"images.csv", "classes.csv", "pairs.csv",
                                   "report.json"};
     int rc = 0;
-    if (masks) {
+    /* The masks of an earlier report go away with the staging folder:
+     * replaced by the new ones, or dropped when this run wrote none. */
+    {
         char *src = join(stage, "masks"), *dst = join(out, "masks");
         char *old = join(stage, "masks.old");
         if (!src || !dst || !old)
@@ -231,7 +233,7 @@ static int commit(const char *stage, const char *out, int masks)
             struct stat st;
             if (lstat(dst, &st) == 0 && rename(dst, old) != 0)
                 rc = -1;
-            if (rc == 0 && rename(src, dst) != 0)
+            if (rc == 0 && masks && rename(src, dst) != 0)
                 rc = -1;
             if (rc)
                 fprintf(stderr, "segaudit: %s: cannot move the masks into "
@@ -423,8 +425,21 @@ static int cmd_audit(int argc, char **argv)
     else
         snprintf(eb, sizeof eb, "%s",
                  a ? segaudit_audit_error(a) : "out of memory");
+    /* Past this point a signal no longer stops the commit half-way: it is
+     * blocked while the files are moved, and a signal that came before
+     * means no commit at all. */
+    sigset_t block, prev;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGTERM);
+    sigprocmask(SIG_BLOCK, &block, &prev);
+    if (rc == 0 && g_cancel)
+        rc = SEGAUDIT_ECANCEL;
     if (rc == 0 && commit(stage, out, masks) != 0)
         rc = SEGAUDIT_EIO, eb[0] = '\0';
+    if (rc == 0)
+        g_signal = 0; /* the report is complete: a late signal changes
+                         nothing */
     if (rc == SEGAUDIT_ECANCEL || g_signal) {
         fprintf(stderr, "segaudit: interrupted; no report was written\n");
         status = 128 + (g_signal ? g_signal : SIGINT);
@@ -436,6 +451,7 @@ static int cmd_audit(int argc, char **argv)
     remove_tree(stage);
     if (status && created_out)
         rmdir(out); /* only if still empty */
+    sigprocmask(SIG_SETMASK, &prev, NULL);
 
     if (status == 0 && !quiet) {
         SegauditDatasetInfo in;
