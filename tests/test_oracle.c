@@ -61,6 +61,7 @@ static char root[] = "/tmp/test_oracle_XXXXXX";
 static struct {
     unsigned datasets, runs, redraws;
     unsigned second_reads, spills, cut_ties, all_void_images, void_blocks;
+    unsigned ignored_mean_blocks;
     unsigned argmax_ties, n_issues_zero, mode_ties, clamped, clamp_decides;
     unsigned eps_planted, eps_decides;
 } cov;
@@ -378,10 +379,10 @@ static void gen_dataset(Dataset *d, const Spec *sp, unsigned seed)
     d->write_ids = !rng_chance(&r, 0.2);
     d->chunked = rng_chance(&r, 0.35);
     if (sp->ignore) {
-        static const int second[] = {0, 254, 100, -1};
+        static const int second[] = {0, 1, 254, 100, -1};
         d->n_ignore = 2;
         d->ignore[0] = 255;
-        d->ignore[1] = second[rng_below(&r, 4)];
+        d->ignore[1] = second[rng_below(&r, 5)];
         if (d->ignore[1] < 0)
             d->ignore[1] = (int)d->K; /* the first value above the classes */
     }
@@ -808,6 +809,12 @@ static void oracle_build(const Dataset *d, Oracle *o)
                 } else {
                     /* nearbyint: round half to even */
                     l = (uint32_t)nearbyint((double)sum / (double)nl);
+                }
+                /* a mean that lands on an ignored value: the block is
+                 * skipped (README) */
+                if (is_ignored(d, (int)l)) {
+                    cov.ignored_mean_blocks++;
+                    continue;
                 }
                 /* probabilities: per-class mean (sum over dx, then rows),
                  * then divided by the sum over classes */
@@ -1413,9 +1420,10 @@ static void test_downsample(void **state)
         {"ds_f16", 16, PK_NORMAL, 0, 0, -1, 0},
         {"ds_unnorm", -1, -1, 1, 0, -1, 0},
     };
-    unsigned voids = cov.void_blocks;
+    unsigned voids = cov.void_blocks, means = cov.ignored_mean_blocks;
     check_specs(specs, 5, 10);
     assert_true(only || cov.void_blocks > voids);
+    assert_true(only || cov.ignored_mean_blocks > means);
 }
 
 static void test_logits(void **state)

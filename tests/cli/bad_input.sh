@@ -277,5 +277,42 @@ if [ -d "$TMP/valid" ]; then
         audit --labels "$TMP/valid/labels" --out "$TMP/valid/out_noprobs" -q
 fi
 
+# ---- the same error whatever the thread count and band size -----------------
+# Image 3 has a bad label value and image 4 a truncated PNG: the first problem
+# in image order is the one reported, however far the reading ran ahead.
+if mkfix two_faults --images 6 --label-value 9 --label-at 3 --truncate-label 4; then
+    first=""
+    same=1
+    for t in 1 2 4; do
+        for b in 1 1K 1M; do
+            run "two_faults_t${t}_b${b}" audit --labels "$TMP/two_faults/labels" \
+                --probs "$TMP/two_faults/probs.h5" --out "$TMP/two_faults/out" \
+                --threads "$t" --band-size "$b" -q
+            [ -z "$first" ] && first=$(cat "$ERRF")
+            [ "$(cat "$ERRF")" = "$first" ] || same=0
+        done
+    done
+    if [ "$same" = 1 ] && grep -q 'img_003.*label 9' <<<"$first"; then
+        ok first_error_in_image_order
+    else
+        not_ok first_error_in_image_order "messages differ or name the wrong image: $first"
+    fi
+fi
+
+# ---- re-running into a report folder ----------------------------------------
+# A run without --masks replaces a report that had masks: no stale masks stay.
+if [ -d "$TMP/valid" ]; then
+    R="$TMP/valid/rerun"
+    run rerun_masks audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$R" --masks -q
+    run rerun_plain audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$R" -q
+    if [ "$RC" -eq 0 ] && [ -s "$R/images.csv" ] && [ ! -e "$R/masks" ]; then
+        ok rerun_drops_stale_masks
+    else
+        not_ok rerun_drops_stale_masks "exit $RC; $(ls -a "$R" | tr '\n' ' ')"
+    fi
+fi
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
