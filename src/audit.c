@@ -78,6 +78,8 @@ static void free_engine(SaEngine *e)
     free(e->images);
     free(e->classes);
     free(e->hist);
+    free(e->cur.labeled);
+    e->cur.labeled = NULL;
     e->ignored = NULL;
     e->images = NULL;
     e->classes = NULL;
@@ -169,8 +171,7 @@ static int validate(SaErr *err, const SegauditSettings *s)
     if (s->downsample_labels != SEGAUDIT_DS_LABELS_MEAN &&
         s->downsample_labels != SEGAUDIT_DS_LABELS_MODE)
         return sa_err(err, SEGAUDIT_EINVAL, "unknown downsample label rule");
-    if (s->rank_by != SEGAUDIT_RANK_SOFTMIN &&
-        s->rank_by != SEGAUDIT_RANK_NUM_PIXEL_ISSUES)
+    if (s->rank_by < 0 || s->rank_by >= SEGAUDIT_N_SCORES)
         return sa_err(err, SEGAUDIT_EINVAL, "unknown ranking score");
     if (s->n_ignore < 0 || s->n_ignore > SEGAUDIT_MAX_IGNORE)
         return sa_err(err, SEGAUDIT_EINVAL, "too many ignored values");
@@ -356,12 +357,18 @@ static int setup(SegauditAudit *a)
     e->images = calloc(e->N, sizeof *e->images);
     e->classes = calloc(e->K, sizeof *e->classes);
     e->hist = calloc(SA_HIST_BUCKETS, sizeof *e->hist);
-    if (!e->ignored || !e->images || !e->classes || !e->hist)
+    e->cur.labeled = calloc(3 * (size_t)e->K, sizeof(uint64_t));
+    if (!e->ignored || !e->images || !e->classes || !e->hist ||
+        !e->cur.labeled)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    e->cur.correct = e->cur.labeled + e->K;
+    e->cur.pred = e->cur.labeled + 2 * (size_t)e->K;
     for (int i = 0; i < a->set.n_ignore; i++)
         e->ignored[a->set.ignore_index[i]] = 1;
-    for (uint64_t n = 0; n < e->N; n++)
+    for (uint64_t n = 0; n < e->N; n++) {
         sa_softmin_init(&e->images[n].softmin);
+        e->images[n].min_s = INFINITY;
+    }
 
     e->n_threads = a->set.n_threads > 0 ? a->set.n_threads
                                         : omp_get_num_procs();
@@ -413,9 +420,7 @@ static int rank_images(SegauditAudit *a)
     for (uint64_t n = 0; n < e->N; n++) {
         SaImage *im = &e->images[n];
         keys[n].has = im->valid_pixels > 0;
-        keys[n].score = a->set.rank_by == SEGAUDIT_RANK_SOFTMIN
-                            ? im->softmin_value
-                            : im->npi;
+        keys[n].score = im->score[a->set.rank_by];
         keys[n].index = n;
     }
     qsort(keys, e->N, sizeof *keys, cmp_rank);
@@ -475,16 +480,15 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         double t = c->count ? c->sum / (double)c->count : 0.0;
         c->threshold = t > 2e-6 ? t : 2e-6;
     }
-    for (uint64_t n = 0; n < e->N; n++)
-        e->images[n].softmin_value = sa_softmin_value(&e->images[n].softmin);
 
     if ((rc = sa_engine_issues(e, &a->pairs, &a->npairs)) != 0)
         goto fail;
     for (uint64_t n = 0; n < e->N; n++) {
         SaImage *im = &e->images[n];
-        im->npi = im->valid_pixels
-                      ? 1.0 - (double)im->issue_pixels / im->valid_pixels
-                      : NAN;
+        im->score[SEGAUDIT_SCORE_NUM_PIXEL_ISSUES] =
+            im->valid_pixels
+                ? 1.0 - (double)im->issue_pixels / im->valid_pixels
+                : NAN;
     }
     if ((rc = rank_images(a)) != 0)
         goto fail;
@@ -539,8 +543,9 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
     out->index = i;
     out->rank = im->rank;
     out->has_score = im->valid_pixels > 0;
-    out->softmin = im->softmin_value;
-    out->num_pixel_issues = im->npi;
+    out->softmin = im->score[SEGAUDIT_SCORE_SOFTMIN];
+    out->num_pixel_issues = im->score[SEGAUDIT_SCORE_NUM_PIXEL_ISSUES];
+    memcpy(out->score, im->score, sizeof out->score);
     out->issue_pixels = im->issue_pixels;
     out->valid_pixels = im->valid_pixels;
 }

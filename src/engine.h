@@ -18,12 +18,21 @@
 
 typedef struct SaImage {
     SaSoftmin softmin;       /* pass 1 (aggregator) */
+    double sum_s, min_s;     /* pass 1 (aggregator) */
     uint64_t valid_pixels;   /* pass 1 (aggregator) */
     uint64_t issue_pixels;   /* pass 2 */
-    double softmin_value;    /* NaN when valid_pixels == 0 */
-    double npi;              /* num_pixel_issues score */
+    /* every image score (enum SegauditScore), NaN without valid pixels;
+     * set when the image's last band is folded, num_pixel_issues after
+     * pass 2 */
+    double score[SEGAUDIT_N_SCORES];
     uint64_t rank;           /* 1-based */
 } SaImage;
+
+/* Per-class counts of the image being folded (aggregator), for the
+ * baseline scores; cleared when the image is complete. */
+typedef struct SaImageClasses {
+    uint64_t *labeled, *correct, *pred; /* K each */
+} SaImageClasses;
 
 typedef struct SaClass {
     double sum;              /* Σ s over blocks labeled k (pass 1) */
@@ -49,6 +58,7 @@ typedef struct SaEngine {
                                 of f) */
 
     SaImage *images;         /* N */
+    SaImageClasses cur;      /* the image being folded */
     SaClass *classes;        /* K */
     SaRecStore store;        /* pass-1 records */
     SaRecStore store2;       /* second-read records (rare) */
@@ -58,6 +68,10 @@ typedef struct SaEngine {
     uint64_t m_below;        /* records with s <= tau */
     int second_read;
 } SaEngine;
+
+/* Computes every score of image n from its pass-1 statistics and e->cur
+ * (all but num_pixel_issues, which needs pass 2), and clears e->cur. */
+void sa_image_scores(SaEngine *e, uint64_t n);
 
 /* Has the caller asked the run to stop? */
 static inline int sa_cancelled(const SaEngine *e)

@@ -387,9 +387,10 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                         const void *probs, uint32_t band_rows, uint32_t brow,
                         const uint16_t *labels, uint32_t image, uint32_t row0,
                         SaRowOut *out, double *class_sum,
-                        uint64_t *class_count, uint64_t *class_pixels,
-                        uint64_t *hist, SaRecBuf *recs, SaKernelFault *fault)
+                        const SaBandStats *st, SaRecBuf *recs,
+                        SaKernelFault *fault)
 {
+    uint64_t *class_count = st->class_count, *hist = st->hist;
     const uint32_t K = p->K, W = p->W, f = p->f, Wb = W / f;
     const int stats = p->rec_mode == SA_REC_PASS1;
     Scratch sc;
@@ -428,8 +429,13 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                 continue;
             double s = sc.rowp[(size_t)l * W + w];
             sc.sfull[nv++] = s;
-            if (stats)
-                class_pixels[l]++;
+            if (stats) {
+                st->class_pixels[l]++;
+                st->class_correct[l] += arg[w] == l;
+                st->class_pred[arg[w]]++;
+                out->sum_s += s;
+                out->min_s = s < out->min_s ? s : out->min_s;
+            }
             if (f == 1) {
                 int mis = arg[w] != l;
                 if (stats) {

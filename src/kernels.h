@@ -108,11 +108,25 @@ typedef struct SaKernelParams {
  * sa_kernel_scratch_size() bytes, 64-byte aligned. */
 size_t sa_kernel_scratch_size(const SaKernelParams *p);
 
-/* Statistics of one block-row (pass 1). */
+/* Statistics of one block-row (pass 1), over its full-resolution valid
+ * pixels: the caller initialises softmin, sum_s = 0, min_s = +inf. */
 typedef struct SaRowOut {
-    SaSoftmin softmin;      /* over its full-resolution valid pixels */
-    uint64_t valid_pixels;  /* full-resolution non-ignored pixels */
+    SaSoftmin softmin;
+    double sum_s;           /* Σ s, in pixel order */
+    double min_s;           /* min s */
+    uint64_t valid_pixels;  /* non-ignored pixels */
 } SaRowOut;
+
+/* Integer statistics of a band (order-free, so they are per band); each
+ * array has K entries and is added to.  The histogram (SA_HIST_BUCKETS) is
+ * per thread and may be NULL. */
+typedef struct SaBandStats {
+    uint64_t *class_count;   /* blocks labeled k */
+    uint64_t *class_pixels;  /* full-resolution pixels labeled k */
+    uint64_t *class_correct; /* ... labeled k whose argmax is k */
+    uint64_t *class_pred;    /* full-resolution valid pixels predicted k */
+    uint64_t *hist;          /* s > tau (pass 1) */
+} SaBandStats;
 
 /* Where the records of a band go: a growable byte buffer. */
 typedef struct SaRecBuf {
@@ -145,15 +159,13 @@ enum {
  *   labels  [f][W] labels of the block-row's rows
  *   class_sum[K] += Σ s of valid blocks labeled k (zeroed by the caller;
  *                  this block-row's own partial)
- *   class_count[K], class_pixels[K] += blocks / full-res pixels labeled k
- *   hist    per-thread histogram (SA_HIST_BUCKETS) of s > tau (pass 1)
+ *   st      the band's integer statistics (added to)
  * Returns 0, or -1 with *fault set. */
 int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                         const void *probs, uint32_t band_rows, uint32_t brow,
                         const uint16_t *labels, uint32_t image, uint32_t row0,
                         SaRowOut *out, double *class_sum,
-                        uint64_t *class_count, uint64_t *class_pixels,
-                        uint64_t *hist, SaRecBuf *recs,
+                        const SaBandStats *st, SaRecBuf *recs,
                         SaKernelFault *fault);
 
 /* Appends n bytes to b (grows geometrically); 0 or -1 when out of memory. */

@@ -30,8 +30,8 @@ typedef struct Band {
     uint16_t *labels;              /* [nrows][W], producer */
     SaRowOut *rows;                /* per block-row, worker */
     double *class_sum;             /* [block-rows][K], worker */
-    uint64_t *class_count;         /* [K], worker */
-    uint64_t *class_pixels;        /* [K], worker */
+    uint64_t *counts;              /* [4][K] integer statistics, worker */
+    SaBandStats st;                /* views of counts (+ the hist) */
     SaRecBuf recs;                 /* worker */
     size_t max_record;
     SaKernelFault fault;           /* worker; kind 0 = fine */
@@ -64,10 +64,14 @@ static int band_alloc(Pass *ps, Band *b)
     b->labels = malloc(rows * e->W * sizeof(uint16_t));
     b->rows = malloc(nbr * sizeof(SaRowOut));
     b->class_sum = malloc(nbr * e->K * sizeof(double));
-    b->class_count = malloc(e->K * sizeof(uint64_t));
-    b->class_pixels = malloc(e->K * sizeof(uint64_t));
-    if (!b->probs || !b->labels || !b->rows || !b->class_sum ||
-        !b->class_count || !b->class_pixels)
+    b->counts = malloc(4 * (size_t)e->K * sizeof(uint64_t));
+    if (b->counts) {
+        b->st.class_count = b->counts;
+        b->st.class_pixels = b->counts + e->K;
+        b->st.class_correct = b->counts + 2 * (size_t)e->K;
+        b->st.class_pred = b->counts + 3 * (size_t)e->K;
+    }
+    if (!b->probs || !b->labels || !b->rows || !b->class_sum || !b->counts)
         return sa_err(e->err, SEGAUDIT_ENOMEM,
                       "out of memory for a band of %zu rows", rows);
     return 0;
@@ -79,8 +83,7 @@ static void band_free(Band *b)
     free(b->labels);
     free(b->rows);
     free(b->class_sum);
-    free(b->class_count);
-    free(b->class_pixels);
+    free(b->counts);
     sa_recbuf_free(&b->recs);
 }
 
@@ -138,8 +141,8 @@ static void work(Pass *ps, Band *b)
     SaEngine *e = ps->e;
     int t = omp_get_thread_num();
     uint32_t f = e->f, nbr = b->nrows / f;
-    memset(b->class_count, 0, e->K * sizeof(uint64_t));
-    memset(b->class_pixels, 0, e->K * sizeof(uint64_t));
+    memset(b->counts, 0, 4 * (size_t)e->K * sizeof(uint64_t));
+    b->st.hist = ps->hist ? ps->hist[t] : NULL;
     b->max_record = 0;
     for (uint32_t j = 0; j < nbr; j++) {
         if (sa_cancelled(e))
@@ -147,13 +150,13 @@ static void work(Pass *ps, Band *b)
         double *cs = b->class_sum + (size_t)j * e->K;
         memset(cs, 0, e->K * sizeof(double));
         sa_softmin_init(&b->rows[j].softmin);
+        b->rows[j].sum_s = 0.0;
+        b->rows[j].min_s = INFINITY;
         b->rows[j].valid_pixels = 0;
         if (sa_kernel_block_row(&ps->kp, ps->scratch[t], b->probs, b->nrows,
                                 j * f, b->labels + (size_t)j * f * e->W,
                                 b->image, b->row0 + j * f, &b->rows[j], cs,
-                                b->class_count, b->class_pixels,
-                                ps->hist ? ps->hist[t] : NULL, &b->recs,
-                                &b->fault) != 0)
+                                &b->st, &b->recs, &b->fault) != 0)
             return;
     }
     if (f > 1)
@@ -207,16 +210,24 @@ static int fold(Pass *ps, Batch *bt)
             SaImage *im = &e->images[b->image];
             uint32_t nbr = b->nrows / e->f;
             for (uint32_t j = 0; j < nbr; j++) {
-                sa_softmin_merge(&im->softmin, &b->rows[j].softmin);
-                im->valid_pixels += b->rows[j].valid_pixels;
+                const SaRowOut *ro = &b->rows[j];
+                sa_softmin_merge(&im->softmin, &ro->softmin);
+                im->sum_s += ro->sum_s;
+                im->min_s = ro->min_s < im->min_s ? ro->min_s : im->min_s;
+                im->valid_pixels += ro->valid_pixels;
                 const double *cs = b->class_sum + (size_t)j * e->K;
                 for (uint32_t k = 0; k < e->K; k++)
                     e->classes[k].sum += cs[k];
             }
             for (uint32_t k = 0; k < e->K; k++) {
-                e->classes[k].count += b->class_count[k];
-                e->classes[k].pixels += b->class_pixels[k];
+                e->classes[k].count += b->st.class_count[k];
+                e->classes[k].pixels += b->st.class_pixels[k];
+                e->cur.labeled[k] += b->st.class_pixels[k];
+                e->cur.correct[k] += b->st.class_correct[k];
+                e->cur.pred[k] += b->st.class_pred[k];
             }
+            if (b->row0 + b->nrows == e->H)
+                sa_image_scores(e, b->image);
         }
         if (b->recs.count) {
             int rc = sa_recstore_append(st, b->recs.data, b->recs.len,

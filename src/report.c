@@ -92,12 +92,22 @@ static const char *class_name(const SegauditAudit *a, uint32_t k)
     return s->n_class_names ? s->class_names[k] : "";
 }
 
+/* Scores written after the index column of images.csv: the baselines. */
+static const int baseline_scores[] = {
+    SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE, SEGAUDIT_SCORE_MIN_SELF_CONFIDENCE,
+    SEGAUDIT_SCORE_PIXEL_ACCURACY, SEGAUDIT_SCORE_CLASS_BALANCED_ACCURACY,
+    SEGAUDIT_SCORE_MEAN_IOU};
+#define N_BASELINES (sizeof baseline_scores / sizeof baseline_scores[0])
+
 static void write_images(const SegauditAudit *a, FILE *f)
 {
     SegauditDatasetInfo in;
     segaudit_audit_info(a, &in);
     fputs("rank,image,softmin,num_pixel_issues,issue_pixels,valid_pixels,"
-          "index\n", f);
+          "index", f);
+    for (size_t i = 0; i < N_BASELINES; i++)
+        fprintf(f, ",%s", segaudit_score_name(baseline_scores[i]));
+    fputc('\n', f);
     for (uint64_t r = 0; r < in.n_images; r++) {
         SegauditImageResult im;
         segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
@@ -107,9 +117,14 @@ static void write_images(const SegauditAudit *a, FILE *f)
         csv_num(f, im.has_score, im.softmin);
         fputc(',', f);
         csv_num(f, im.has_score, im.num_pixel_issues);
-        fprintf(f, ",%llu,%llu,%llu\n", (unsigned long long)im.issue_pixels,
+        fprintf(f, ",%llu,%llu,%llu", (unsigned long long)im.issue_pixels,
                 (unsigned long long)im.valid_pixels,
                 (unsigned long long)im.index);
+        for (size_t i = 0; i < N_BASELINES; i++) {
+            fputc(',', f);
+            csv_num(f, im.has_score, im.score[baseline_scores[i]]);
+        }
+        fputc('\n', f);
     }
 }
 
@@ -190,7 +205,7 @@ static json_object *build_json(const SegauditAudit *a)
         json_object_array_add(ig, json_object_new_int(s->ignore_index[i]));
     json_object_object_add(par, "ignore_index", ig);
     json_object_object_add(par, "rank_by",
-                           jstr(s->rank_by ? "num_pixel_issues" : "softmin"));
+                           jstr(segaudit_score_name(s->rank_by)));
     json_object_object_add(par, "logits", json_object_new_boolean(s->logits));
     json_object_object_add(root, "parameters", par);
 
@@ -230,6 +245,10 @@ static json_object *build_json(const SegauditAudit *a)
                                             : NULL);
         json_object_object_add(o, "issue_pixels", ju64(im.issue_pixels));
         json_object_object_add(o, "valid_pixels", ju64(im.valid_pixels));
+        for (size_t i = 0; i < N_BASELINES; i++)
+            json_object_object_add(
+                o, segaudit_score_name(baseline_scores[i]),
+                im.has_score ? jdouble(im.score[baseline_scores[i]]) : NULL);
         json_object_array_add(imgs, o);
     }
     json_object_object_add(root, "images", imgs);

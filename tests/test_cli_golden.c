@@ -281,7 +281,9 @@ static void read_csvs(const char *dir, GsResult *r, GsCheck *c)
 
     gs_path(path, "%s/images.csv", dir);
     csv_load(&t, path, "rank,image,softmin,num_pixel_issues,issue_pixels,"
-                       "valid_pixels,index");
+                       "valid_pixels,index,mean_self_confidence,"
+                       "min_self_confidence,pixel_accuracy,"
+                       "class_balanced_accuracy,mean_iou");
     if (t.n_rows != r->N)
         gs_fail(c, "images.csv: %zu rows, expected %llu", t.n_rows,
                 GS_ULL(r->N));

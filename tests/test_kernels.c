@@ -170,8 +170,9 @@ static void *alloc_scratch(const SaKernelParams *p, int poison)
 typedef struct Run {
     SaRowOut out;
     double class_sum[8];
-    uint64_t class_count[8], class_pixels[8];
+    uint64_t class_count[8], class_pixels[8], class_correct[8], class_pred[8];
     uint64_t *hist;
+    SaBandStats st;
     SaRecBuf recs;
     SaKernelFault fault;
     int rc;
@@ -181,8 +182,14 @@ static void run_init(Run *r)
 {
     memset(r, 0, sizeof *r);
     sa_softmin_init(&r->out.softmin);
+    r->out.min_s = INFINITY;
     r->hist = calloc(SA_HIST_BUCKETS, sizeof *r->hist);
     assert_non_null(r->hist);
+    r->st.class_count = r->class_count;
+    r->st.class_pixels = r->class_pixels;
+    r->st.class_correct = r->class_correct;
+    r->st.class_pred = r->class_pred;
+    r->st.hist = r->hist;
 }
 
 static void run_free(Run *r)
@@ -198,8 +205,7 @@ static void run_kernel(const SaKernelParams *p, const void *probs,
 {
     void *scratch = alloc_scratch(p, 1);
     r->rc = sa_kernel_block_row(p, scratch, probs, band_rows, brow, labels,
-                                image, row0, &r->out, r->class_sum,
-                                r->class_count, r->class_pixels, r->hist,
+                                image, row0, &r->out, r->class_sum, &r->st,
                                 &r->recs, &r->fault);
     free(scratch);
 }
@@ -743,9 +749,10 @@ static void test_row_f1_null_hist(void **state)
     Run r;
     run_init(&r);
     void *scratch = alloc_scratch(&p, 1);
+    r.st.hist = NULL;
     r.rc = sa_kernel_block_row(&p, scratch, r1_probs, 1, 0, r1_labels, 0, 0,
-                               &r.out, r.class_sum, r.class_count,
-                               r.class_pixels, NULL, &r.recs, &r.fault);
+                               &r.out, r.class_sum, &r.st, &r.recs,
+                               &r.fault);
     free(scratch);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.recs.count, 4);
@@ -1630,8 +1637,7 @@ static void test_scratch_size(void **state)
         for (int mode = 0; mode < 2; mode++) {
             p.ds_mode = mode;
             r.rc = sa_kernel_block_row(&p, scratch, pr, f, 0, lab, 0, 0,
-                                       &r.out, r.class_sum, r.class_count,
-                                       r.class_pixels, r.hist, &r.recs,
+                                       &r.out, r.class_sum, &r.st, &r.recs,
                                        &r.fault);
             assert_int_equal(r.rc, 0);
         }

@@ -640,6 +640,7 @@ typedef struct Oracle {
     uint64_t *valid, *issues; /* N */
     int *has;                /* N */
     double *softmin, *npi;   /* N */
+    double *base;            /* N x SEGAUDIT_N_SCORES: the baseline scores */
     uint64_t *order;         /* N, by rank */
     uint8_t *mask;           /* N*H*W */
     SegauditPair *pairs;
@@ -659,6 +660,7 @@ static void oracle_free(Oracle *o)
     free(o->has);
     free(o->softmin);
     free(o->npi);
+    free(o->base);
     free(o->order);
     free(o->mask);
     free(o->pairs);
@@ -700,6 +702,68 @@ static uint32_t argmax(const double *p, size_t K, size_t stride)
         if (p[k * stride] > p[a * stride])
             a = (uint32_t)k;
     return a;
+}
+
+/* The baseline image scores (README formulas) at full resolution, over the
+ * non-ignored pixels: mean and min of s, pixel accuracy, class-balanced
+ * accuracy over the classes present in the label, mean IoU over the classes
+ * present in the label or the argmax. */
+static void oracle_baselines(const Dataset *d, const double *P, Oracle *o)
+{
+    size_t N = d->N, K = d->K, HW = (size_t)d->H * d->W;
+    o->base = calloc(N * SEGAUDIT_N_SCORES, sizeof *o->base);
+    uint64_t *lab = calloc(K, sizeof *lab), *cor = calloc(K, sizeof *cor);
+    uint64_t *prd = calloc(K, sizeof *prd);
+    assert_true(o->base && lab && cor && prd);
+    for (size_t n = 0; n < N; n++) {
+        double *b = o->base + n * SEGAUDIT_N_SCORES;
+        long double sum = 0;
+        double mn = INFINITY;
+        uint64_t valid = 0, correct = 0;
+        memset(lab, 0, K * sizeof *lab);
+        memset(cor, 0, K * sizeof *cor);
+        memset(prd, 0, K * sizeof *prd);
+        for (size_t x = 0; x < HW; x++) {
+            int l = d->lab[n * HW + x];
+            if (is_ignored(d, l))
+                continue;
+            double sv = P[(n * K + l) * HW + x];
+            uint32_t a = argmax(P + n * K * HW + x, K, HW);
+            sum += sv;
+            mn = sv < mn ? sv : mn;
+            valid++;
+            lab[l]++;
+            prd[a]++;
+            if (a == (uint32_t)l) {
+                cor[l]++;
+                correct++;
+            }
+        }
+        for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
+            b[i] = NAN;
+        if (!valid)
+            continue;
+        double acc = 0, iou = 0;
+        unsigned present = 0, either = 0;
+        for (size_t k = 0; k < K; k++) {
+            if (lab[k]) {
+                present++;
+                acc += (double)cor[k] / (double)lab[k];
+            }
+            if (lab[k] + prd[k]) {
+                either++;
+                iou += (double)cor[k] / (double)(lab[k] + prd[k] - cor[k]);
+            }
+        }
+        b[SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE] = (double)(sum / valid);
+        b[SEGAUDIT_SCORE_MIN_SELF_CONFIDENCE] = mn;
+        b[SEGAUDIT_SCORE_PIXEL_ACCURACY] = (double)correct / (double)valid;
+        b[SEGAUDIT_SCORE_CLASS_BALANCED_ACCURACY] = acc / present;
+        b[SEGAUDIT_SCORE_MEAN_IOU] = iou / either;
+    }
+    free(lab);
+    free(cor);
+    free(prd);
 }
 
 static void oracle_build(const Dataset *d, Oracle *o)
@@ -768,6 +832,7 @@ static void oracle_build(const Dataset *d, Oracle *o)
         o->softmin[n] = o->has[n] ? (double)(ss / sw) : NAN;
         o->valid_pixels += o->valid[n];
     }
+    oracle_baselines(d, P, o);
 
     /* units: pixels, or f×f blocks */
     size_t NU = N * HWb;
@@ -1153,6 +1218,13 @@ static void compare(const Dataset *d, const Oracle *o, const SegauditAudit *a,
         if (o->has[n] && !close_rel(r.num_pixel_issues, o->npi[n]))
             fail_msg("%s image %u: num_pixel_issues %.17g, expected %.17g",
                      ctx, n, r.num_pixel_issues, o->npi[n]);
+        for (int i = SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE;
+             o->has[n] && i < SEGAUDIT_N_SCORES; i++) {
+            double want = o->base[(size_t)n * SEGAUDIT_N_SCORES + i];
+            if (!close_rel(r.score[i], want))
+                fail_msg("%s image %u: %s %.17g, expected %.17g", ctx, n,
+                         segaudit_score_name(i), r.score[i], want);
+        }
     }
 
     /* ranking: equal to the oracle's, except between scores within 1e-12 */
@@ -1227,8 +1299,8 @@ static void compare_runs(const Dataset *d, const SegauditAudit *a,
         if (r1.has_score != r2.has_score || r1.rank != r2.rank ||
             r1.issue_pixels != r2.issue_pixels ||
             r1.valid_pixels != r2.valid_pixels ||
-            (r1.has_score && (r1.softmin != r2.softmin ||
-                              r1.num_pixel_issues != r2.num_pixel_issues)))
+            (r1.has_score &&
+             memcmp(r1.score, r2.score, sizeof r1.score) != 0))
             fail_msg("%s image %u: differs from the 1-thread run (softmin "
                      "%.17g vs %.17g, rank %llu vs %llu)",
                      ctx, n, r2.softmin, r1.softmin,

@@ -18,10 +18,28 @@ enum SegauditDownsampleLabels {
     SEGAUDIT_DS_LABELS_MODE = 1  /* most frequent label, lowest on ties */
 };
 
-/* What ranks the images (lower score = more likely mislabeled). */
+/* The image scores.  For every one, lower = more likely mislabeled; all
+ * are over the image's non-ignored full-resolution pixels (README). */
+enum SegauditScore {
+    SEGAUDIT_SCORE_SOFTMIN = 0,              /* the method's image score */
+    SEGAUDIT_SCORE_NUM_PIXEL_ISSUES = 1,     /* 1 - issue / valid pixels */
+    SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE = 2, /* mean of s */
+    SEGAUDIT_SCORE_MIN_SELF_CONFIDENCE = 3,  /* min of s */
+    SEGAUDIT_SCORE_PIXEL_ACCURACY = 4,       /* fraction with a = l */
+    SEGAUDIT_SCORE_CLASS_BALANCED_ACCURACY = 5, /* mean per-class accuracy */
+    SEGAUDIT_SCORE_MEAN_IOU = 6,             /* mean IoU of label vs argmax */
+    SEGAUDIT_N_SCORES = 7
+};
+
+/* The column name of a score ("softmin", "mean_iou", ...), or NULL. */
+const char *segaudit_score_name(int score);
+/* The score of a name, or -1. */
+int segaudit_score_from_name(const char *name);
+
+/* What ranks the images: any enum SegauditScore. */
 enum SegauditRankBy {
-    SEGAUDIT_RANK_SOFTMIN = 0,         /* default */
-    SEGAUDIT_RANK_NUM_PIXEL_ISSUES = 1
+    SEGAUDIT_RANK_SOFTMIN = SEGAUDIT_SCORE_SOFTMIN, /* default */
+    SEGAUDIT_RANK_NUM_PIXEL_ISSUES = SEGAUDIT_SCORE_NUM_PIXEL_ISSUES
 };
 
 typedef struct SegauditSettings {
@@ -37,7 +55,7 @@ typedef struct SegauditSettings {
     double temperature;        /* softmin temperature, > 0 (0.1) */
     int downsample;            /* block factor f >= 1 (1) */
     int downsample_labels;     /* enum SegauditDownsampleLabels (MEAN) */
-    int rank_by;               /* enum SegauditRankBy (SOFTMIN) */
+    int rank_by;               /* enum SegauditScore (SOFTMIN) */
     int logits;                /* 1: stored values are logits (0) */
     int n_threads;             /* worker threads; 0 = all cores (0) */
     uint64_t memory_limit;     /* bytes of candidate records kept in memory
@@ -103,6 +121,7 @@ typedef struct SegauditImageResult {
     int has_score;           /* 0: no valid pixel, scores undefined */
     double softmin;          /* softmin score */
     double num_pixel_issues; /* 1 - issue_pixels / valid_pixels */
+    double score[SEGAUDIT_N_SCORES]; /* every score, by enum SegauditScore */
     uint64_t issue_pixels;
     uint64_t valid_pixels;   /* full-resolution non-ignored pixels */
 } SegauditImageResult;

@@ -65,7 +65,10 @@ static const char usage_audit[] =
     "  --temperature T         softmin temperature, > 0 (0.1)\n"
     "  --downsample F          score F x F blocks (1)\n"
     "  --downsample-labels R   block label rule: mean (reference) | mode\n"
-    "  --rank-by S             softmin | num_pixel_issues (softmin)\n"
+    "  --rank-by S             softmin | num_pixel_issues |\n"
+    "                          mean_self_confidence | min_self_confidence |\n"
+    "                          pixel_accuracy | class_balanced_accuracy |\n"
+    "                          mean_iou (softmin)\n"
     "\n"
     "Output:\n"
     "  --out DIR               report folder (created if missing)\n"
@@ -330,13 +333,12 @@ static int cmd_audit(int argc, char **argv)
                           "'%s'", optarg);
             break;
         case OPT_RANK:
-            if (!strcmp(optarg, "softmin"))
-                s.rank_by = SEGAUDIT_RANK_SOFTMIN;
-            else if (!strcmp(optarg, "num_pixel_issues"))
-                s.rank_by = SEGAUDIT_RANK_NUM_PIXEL_ISSUES;
-            else
-                die_usage("--rank-by: expected softmin or num_pixel_issues, "
-                          "got '%s'", optarg);
+            s.rank_by = segaudit_score_from_name(optarg);
+            if (s.rank_by < 0)
+                die_usage("--rank-by: '%s' is not a score (softmin, "
+                          "num_pixel_issues, mean_self_confidence, "
+                          "min_self_confidence, pixel_accuracy, "
+                          "class_balanced_accuracy, mean_iou)", optarg);
             break;
         case OPT_OUT: out = optarg; break;
         case OPT_MASKS: masks = 1; break;
