@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "engine.h"
+#include "evaluate.h"
 #include "h5_probs.h"
 
 struct SegauditAudit {
@@ -19,12 +20,14 @@ struct SegauditAudit {
     int ran;
     SaEngine e;
     SegauditSettings set;   /* the caller's, with strings copied below */
-    char *strings[8];
+    char *strings[9];
     char **class_names;
     uint64_t *order;        /* image indices by rank */
     SegauditPair *pairs;
     uint64_t npairs;
     SegauditDatasetInfo info;
+    uint8_t *truth;         /* N, with truth_path */
+    SegauditEvaluation eval[SEGAUDIT_N_SCORES];
     char dtype[16];
     char *layout;
 };
@@ -100,6 +103,7 @@ void segaudit_audit_free(SegauditAudit *a)
             free(a->class_names[i]);
     free(a->class_names);
     free(a->order);
+    free(a->truth);
     free(a->pairs);
     free(a->layout);
     free(a);
@@ -125,7 +129,7 @@ static int copy_settings(SegauditAudit *a, const SegauditSettings *s)
     const char **fields[] = {&a->set.labels_dir,  &a->set.label_suffix,
                              &a->set.probs_path,  &a->set.probs_dataset,
                              &a->set.ids_dataset, &a->set.scratch_dir,
-                             &a->set.masks_dir};
+                             &a->set.masks_dir,   &a->set.truth_path};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (!*fields[i])
             continue;
@@ -387,7 +391,48 @@ static int setup(SegauditAudit *a)
         return rc;
     sa_recstore_init(&e->store, a->set.memory_limit, a->set.scratch_dir);
     sa_recstore_init(&e->store2, a->set.memory_limit, a->set.scratch_dir);
+    if (a->set.truth_path) {
+        /* read before the passes, so that a bad file fails at once */
+        a->truth = malloc(e->N);
+        if (!a->truth)
+            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        rc = sa_truth_read(a->set.truth_path, e->ids, e->N, a->truth, e->err);
+        if (rc)
+            return rc;
+    }
     return 0;
+}
+
+/* Evaluates every score against the truth. */
+static int evaluate(SegauditAudit *a)
+{
+    SaEngine *e = &a->e;
+    double *score = malloc(e->N * sizeof *score);
+    if (!score)
+        return sa_err(&a->err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = 0;
+    for (int i = 0; i < SEGAUDIT_N_SCORES && rc == 0; i++) {
+        for (uint64_t n = 0; n < e->N; n++)
+            score[n] = e->images[n].score[i];
+        SaEval ev;
+        rc = sa_eval_score(score, NULL, a->truth, e->N, &ev, &a->err);
+        if (rc == 0) {
+            SegauditEvaluation *o = &a->eval[i];
+            o->score = i;
+            o->images = ev.n;
+            o->positives = ev.n_pos;
+            o->has_ap = ev.has_ap;
+            o->ap = ev.ap;
+            o->has_auroc = ev.has_auroc;
+            o->auroc = ev.auroc;
+            o->has_precision = ev.has_prec_at_p;
+            o->precision_at_p = ev.prec_at_p;
+            o->hits_at_10 = sa_eval_hits_at(&ev, 10);
+        }
+        sa_eval_free(&ev);
+    }
+    free(score);
+    return rc;
 }
 
 /* ---- ranking ----------------------------------------------------------- */
@@ -492,6 +537,8 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     }
     if ((rc = rank_images(a)) != 0)
         goto fail;
+    if (a->truth && (rc = evaluate(a)) != 0)
+        goto fail;
     double t2 = now();
 
     SegauditDatasetInfo *in = &a->info;
@@ -574,6 +621,22 @@ void segaudit_audit_pair(const SegauditAudit *a, uint64_t i,
                          SegauditPair *out)
 {
     *out = a->pairs[i];
+}
+
+int segaudit_audit_has_truth(const SegauditAudit *a)
+{
+    return a->truth != NULL;
+}
+
+int segaudit_audit_truth(const SegauditAudit *a, uint64_t i)
+{
+    return a->truth ? a->truth[i] : -1;
+}
+
+void segaudit_audit_evaluation(const SegauditAudit *a, int score,
+                               SegauditEvaluation *out)
+{
+    *out = a->eval[score];
 }
 
 const SegauditSettings *segaudit_audit_settings(const SegauditAudit *a)

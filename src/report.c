@@ -107,6 +107,8 @@ static void write_images(const SegauditAudit *a, FILE *f)
           "index", f);
     for (size_t i = 0; i < N_BASELINES; i++)
         fprintf(f, ",%s", segaudit_score_name(baseline_scores[i]));
+    if (segaudit_audit_has_truth(a))
+        fputs(",mislabeled", f);
     fputc('\n', f);
     for (uint64_t r = 0; r < in.n_images; r++) {
         SegauditImageResult im;
@@ -124,7 +126,27 @@ static void write_images(const SegauditAudit *a, FILE *f)
             fputc(',', f);
             csv_num(f, im.has_score, im.score[baseline_scores[i]]);
         }
+        if (segaudit_audit_has_truth(a))
+            fprintf(f, ",%d", segaudit_audit_truth(a, im.index));
         fputc('\n', f);
+    }
+}
+
+static void write_evaluation(const SegauditAudit *a, FILE *f)
+{
+    fputs("score,ap,auroc,precision_at_p,hits_at_10,positives,images\n", f);
+    for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
+        SegauditEvaluation ev;
+        segaudit_audit_evaluation(a, i, &ev);
+        fprintf(f, "%s,", segaudit_score_name(i));
+        csv_num(f, ev.has_ap, ev.ap);
+        fputc(',', f);
+        csv_num(f, ev.has_auroc, ev.auroc);
+        fputc(',', f);
+        csv_num(f, ev.has_precision, ev.precision_at_p);
+        fprintf(f, ",%llu,%llu,%llu\n", (unsigned long long)ev.hits_at_10,
+                (unsigned long long)ev.positives,
+                (unsigned long long)ev.images);
     }
 }
 
@@ -249,6 +271,10 @@ static json_object *build_json(const SegauditAudit *a)
             json_object_object_add(
                 o, segaudit_score_name(baseline_scores[i]),
                 im.has_score ? jdouble(im.score[baseline_scores[i]]) : NULL);
+        if (segaudit_audit_has_truth(a))
+            json_object_object_add(
+                o, "mislabeled",
+                json_object_new_boolean(segaudit_audit_truth(a, im.index)));
         json_object_array_add(imgs, o);
     }
     json_object_object_add(root, "images", imgs);
@@ -287,6 +313,33 @@ static json_object *build_json(const SegauditAudit *a)
     }
     json_object_object_add(root, "pairs", prs);
 
+    if (segaudit_audit_has_truth(a)) {
+        json_object *ev = json_object_new_object();
+        json_object_object_add(ev, "truth", jstr(s->truth_path));
+        json_object *arr = json_object_new_array();
+        for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
+            SegauditEvaluation e;
+            segaudit_audit_evaluation(a, i, &e);
+            if (i == 0) {
+                json_object_object_add(ev, "images", ju64(e.images));
+                json_object_object_add(ev, "positives", ju64(e.positives));
+            }
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "score", jstr(segaudit_score_name(i)));
+            json_object_object_add(o, "ap", e.has_ap ? jdouble(e.ap) : NULL);
+            json_object_object_add(o, "auroc",
+                                   e.has_auroc ? jdouble(e.auroc) : NULL);
+            json_object_object_add(o, "precision_at_p",
+                                   e.has_precision
+                                       ? jdouble(e.precision_at_p)
+                                       : NULL);
+            json_object_object_add(o, "hits_at_10", ju64(e.hits_at_10));
+            json_object_array_add(arr, o);
+        }
+        json_object_object_add(ev, "scores", arr);
+        json_object_object_add(root, "evaluation", ev);
+    }
+
     /* What varies from run to run lives here and only here. */
     json_object *run = json_object_new_object();
     json_object_object_add(run, "threads", json_object_new_int(in.n_threads));
@@ -305,8 +358,10 @@ int segaudit_report_write(const SegauditAudit *a, const char *dir,
                           char *errbuf, size_t errlen)
 {
     static const char *names[] = {"images.csv", "classes.csv", "pairs.csv",
-                                  "report.json"};
-    for (int i = 0; i < 4; i++) {
+                                  "evaluation.csv", "report.json"};
+    for (int i = 0; i < 5; i++) {
+        if (i == 3 && !segaudit_audit_has_truth(a))
+            continue;
         Out o;
         int rc = out_open(&o, dir, names[i], errbuf, errlen);
         if (rc) {
@@ -317,6 +372,7 @@ int segaudit_report_write(const SegauditAudit *a, const char *dir,
         case 0: write_images(a, o.f); break;
         case 1: write_classes(a, o.f); break;
         case 2: write_pairs(a, o.f); break;
+        case 3: write_evaluation(a, o.f); break;
         default: {
             json_object *root = build_json(a);
             const char *txt = json_object_to_json_string_ext(

@@ -70,6 +70,9 @@ typedef struct SegauditSettings {
                                   (255 = issue pixel) are written (NULL) */
     const volatile int *cancel; /* when set and *cancel becomes non-zero, the
                                    run stops with SEGAUDIT_ECANCEL (NULL) */
+    const char *truth_path;    /* CSV with columns image,mislabeled (1 =
+                                  known annotation error): every score is
+                                  evaluated against it (NULL) */
 } SegauditSettings;
 
 /* Fills s with the defaults documented above. */
@@ -153,6 +156,31 @@ void segaudit_audit_class(const SegauditAudit *a, uint32_t k,
 uint64_t segaudit_audit_n_pairs(const SegauditAudit *a);
 void segaudit_audit_pair(const SegauditAudit *a, uint64_t i,
                          SegauditPair *out);
+/* How well one score finds the known-mislabeled images (with truth_path).
+ * The ranking is the score ascending, ties in image order, images without
+ * a score last. */
+typedef struct SegauditEvaluation {
+    int score;                /* enum SegauditScore */
+    uint64_t images;          /* N */
+    uint64_t positives;       /* P: images marked mislabeled */
+    int has_ap;               /* 0 when P = 0 */
+    double ap;                /* average precision Σ (R_n - R_n-1) P_n */
+    int has_auroc;            /* 0 when P = 0 or P = N */
+    double auroc;             /* area under the ROC curve */
+    int has_precision;        /* 0 when P = 0 */
+    double precision_at_p;    /* precision among the first P images */
+    uint64_t hits_at_10;      /* positives among the first 10 images */
+} SegauditEvaluation;
+
+/* 1 when the audit was evaluated against a truth file. */
+int segaudit_audit_has_truth(const SegauditAudit *a);
+/* 1 when image i (tensor order) is marked mislabeled, 0 when not, -1 when
+ * there is no truth. */
+int segaudit_audit_truth(const SegauditAudit *a, uint64_t i);
+/* The evaluation of one score (0 <= score < SEGAUDIT_N_SCORES). */
+void segaudit_audit_evaluation(const SegauditAudit *a, int score,
+                               SegauditEvaluation *out);
+
 /* The settings the audit ran with (temperature, ...). */
 const SegauditSettings *segaudit_audit_settings(const SegauditAudit *a);
 

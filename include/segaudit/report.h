@@ -8,8 +8,9 @@
 extern "C" {
 #endif
 
-/* Writes images.csv, classes.csv, pairs.csv and report.json into dir (which
- * must exist).  Each file is written under a temporary name and renamed when
+/* Writes images.csv, classes.csv, pairs.csv, report.json and, when the audit
+ * was evaluated against a truth file, evaluation.csv into dir (which must
+ * exist).  Each file is written under a temporary name and renamed when
  * complete.  Returns 0 or a negative SEGAUDIT_E* code with the message in
  * errbuf.  Thread-safe for different dirs. */
 int segaudit_report_write(const SegauditAudit *a, const char *dir,

@@ -60,6 +60,8 @@ static const char usage_audit[] =
     "  --ignore-index V        label value to ignore (repeatable), e.g. 255\n"
     "  --logits                the stored values are logits (softmax first)\n"
     "  --class-names FILE      one class name per line (K lines)\n"
+    "  --truth FILE            CSV image,mislabeled of known errors: evaluate\n"
+    "                          every score (writes evaluation.csv)\n"
     "\n"
     "Method:\n"
     "  --temperature T         softmin temperature, > 0 (0.1)\n"
@@ -223,7 +225,7 @@ static char *join(const char *a, const char *b)
 static int commit(const char *stage, const char *out, int masks)
 {
     static const char *files[] = {"images.csv", "classes.csv", "pairs.csv",
-                                  "report.json"};
+                                  "evaluation.csv", "report.json"};
     int rc = 0;
     /* The masks of an earlier report go away with the staging folder:
      * replaced by the new ones, or dropped when this run wrote none. */
@@ -246,9 +248,15 @@ static int commit(const char *stage, const char *out, int masks)
         free(dst);
         free(old);
     }
-    for (int i = 0; rc == 0 && i < 4; i++) {
+    for (int i = 0; rc == 0 && i < 5; i++) {
         char *src = join(stage, files[i]), *dst = join(out, files[i]);
-        if (!src || !dst || rename(src, dst) != 0) {
+        struct stat st;
+        if (src && dst && lstat(src, &st) != 0) {
+            /* not written this time (evaluation.csv without --truth): an
+             * old one must not stay next to the new report */
+            if (unlink(dst) != 0 && errno != ENOENT)
+                rc = -1;
+        } else if (!src || !dst || rename(src, dst) != 0) {
             fprintf(stderr, "segaudit: %s: cannot move into place: %s\n",
                     dst ? dst : out, strerror(errno));
             rc = -1;
@@ -261,10 +269,38 @@ static int commit(const char *stage, const char *out, int masks)
 
 /* ---- audit ------------------------------------------------------------- */
 
+static void print_metric(int has, double v)
+{
+    if (has)
+        printf(" %9.4f", v);
+    else
+        printf(" %9s", "-");
+}
+
+/* The evaluation against the truth file, one line per score. */
+static void print_evaluation(const SegauditAudit *a)
+{
+    SegauditEvaluation ev;
+    segaudit_audit_evaluation(a, 0, &ev);
+    printf("Evaluation against %s: %llu of %llu images mislabeled\n",
+           segaudit_audit_settings(a)->truth_path,
+           (unsigned long long)ev.positives, (unsigned long long)ev.images);
+    printf("%-24s %9s %9s %9s %8s\n", "score", "AP", "AUROC", "P@P",
+           "top-10");
+    for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
+        segaudit_audit_evaluation(a, i, &ev);
+        printf("%-24s", segaudit_score_name(i));
+        print_metric(ev.has_ap, ev.ap);
+        print_metric(ev.has_auroc, ev.auroc);
+        print_metric(ev.has_precision, ev.precision_at_p);
+        printf(" %8llu\n", (unsigned long long)ev.hits_at_10);
+    }
+}
+
 enum {
     OPT_LABELS = 256, OPT_SUFFIX, OPT_PROBS, OPT_IDS, OPT_IGNORE, OPT_LOGITS,
     OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
-    OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND
+    OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH
 };
 
 static int cmd_audit(int argc, char **argv)
@@ -287,6 +323,7 @@ static int cmd_audit(int argc, char **argv)
         {"memory-limit", required_argument, 0, OPT_MEM},
         {"scratch", required_argument, 0, OPT_SCRATCH},
         {"band-size", required_argument, 0, OPT_BAND},
+        {"truth", required_argument, 0, OPT_TRUTH},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -352,6 +389,7 @@ static int cmd_audit(int argc, char **argv)
                           "64K", optarg);
             break;
         case OPT_SCRATCH: s.scratch_dir = optarg; break;
+        case OPT_TRUTH: s.truth_path = optarg; break;
         case OPT_BAND:
             s.band_bytes = parse_size(optarg);
             if (!s.band_bytes)
@@ -455,6 +493,8 @@ static int cmd_audit(int argc, char **argv)
         rmdir(out); /* only if still empty */
     sigprocmask(SIG_SETMASK, &prev, NULL);
 
+    if (status == 0 && !quiet && segaudit_audit_has_truth(a))
+        print_evaluation(a);
     if (status == 0 && !quiet) {
         SegauditDatasetInfo in;
         segaudit_audit_info(a, &in);
