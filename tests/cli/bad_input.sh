@@ -314,5 +314,38 @@ if [ -d "$TMP/valid" ]; then
     fi
 fi
 
+# ---- --truth -----------------------------------------------------------------
+if [ -d "$TMP/valid" ]; then
+    T="$TMP/valid/truth_out"
+    printf 'image,mislabeled\nimg_000,0\nimg_001,1\nimg_002,0\n' >"$TMP/valid/truth.csv"
+    run truth_ok audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$T" --truth "$TMP/valid/truth.csv" -q
+    if [ "$RC" -eq 0 ] && [ "$(head -n 1 "$T/evaluation.csv")" = \
+        "score,ap,auroc,precision_at_p,hits_at_10,positives,images" ] &&
+        [ "$(grep -c ',1,3$' "$T/evaluation.csv")" -eq 7 ] &&
+        grep -q '"evaluation"' "$T/report.json"; then
+        ok truth_writes_evaluation
+    else
+        not_ok truth_writes_evaluation "exit $RC; $(head -c 300 "$T/evaluation.csv" 2>&1)"
+    fi
+    run truth_rerun audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$T" -q
+    if [ "$RC" -eq 0 ] && [ ! -e "$T/evaluation.csv" ]; then
+        ok rerun_without_truth_drops_evaluation
+    else
+        not_ok rerun_without_truth_drops_evaluation "exit $RC; $(ls "$T" | tr '\n' ' ')"
+    fi
+    printf 'image,mislabeled\nimg_000,0\nimg_002,1\n' >"$TMP/valid/truth_short.csv"
+    expect_fail truth_missing_row 1 "$TMP/valid/out_truth_short" 'truth_short\.csv' \
+        "no row for image 'img_001'" \
+        audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$TMP/valid/out_truth_short" --truth "$TMP/valid/truth_short.csv" -q
+    printf 'image,mislabeled\nimg_000,0\nimg_001,maybe\nimg_002,1\n' >"$TMP/valid/truth_bad.csv"
+    expect_fail truth_bad_value 1 "$TMP/valid/out_truth_bad" 'truth_bad\.csv:3' \
+        'maybe' \
+        audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
+        --out "$TMP/valid/out_truth_bad" --truth "$TMP/valid/truth_bad.csv" -q
+fi
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
