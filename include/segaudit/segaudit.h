@@ -9,6 +9,8 @@
  *             src/select.c: exact k-th smallest over that store
  *   engine    src/audit.c: the two passes, OpenMP workers, aggregation
  *   writers   src/report.c: CSV and JSON; masks are written by the engine
+ *   synth     src/synth.c, src/synth_scene.c, src/h5_write.c: synthetic
+ *             datasets with known errors
  *
  * Thread safety: the functions may be called from any thread.  One object
  * must not be used by two threads at once, and runs of different objects
@@ -21,5 +23,6 @@
 #include "segaudit/common.h"
 #include "segaudit/audit.h"
 #include "segaudit/report.h"
+#include "segaudit/synth.h"
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "segaudit/segaudit.h"
 
 #define EXIT_INPUT 1
@@ -43,8 +44,9 @@ static const char usage_main[] =
     "\n"
     "Commands:\n"
     "  audit     score every image and write a ranked report\n"
+    "  synth     write a synthetic dataset with known annotation errors\n"
     "\n"
-    "  segaudit --version | --help | audit --help\n";
+    "  segaudit --version | --help | audit --help | synth --help\n";
 
 static const char usage_audit[] =
     "Usage: segaudit audit --labels DIR --probs FILE[:DATASET] --out DIR "
@@ -534,6 +536,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "audit"))
         return cmd_audit(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "synth"))
+        return segaudit_cli_synth(argc - 1, argv + 1);
     fprintf(stderr, "segaudit: unknown command '%s'\n%s", argv[1],
             usage_main);
     return EXIT_USAGE;
