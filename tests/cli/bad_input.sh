@@ -347,5 +347,38 @@ if [ -d "$TMP/valid" ]; then
         --out "$TMP/valid/out_truth_bad" --truth "$TMP/valid/truth_bad.csv" -q
 fi
 
+# ---- segaudit synth ---------------------------------------------------------
+S="$TMP/synth"
+run synth_ok synth --out "$S" --images 4 --size 32x64 --seed 3 -q
+if [ "$RC" -eq 0 ] && [ -s "$S/probs.h5" ] && [ -s "$S/classes.txt" ] &&
+    [ "$(grep -c '' "$S/truth.csv")" -eq 5 ] &&
+    [ "$(ls "$S/labels" | grep -c '\.png$')" -eq 4 ]; then
+    ok synth_writes_dataset
+else
+    not_ok synth_writes_dataset "exit $RC; $(first_lines "$ERRF")"
+fi
+run synth_again synth --out "$S" --images 4 --size 32x64 --seed 3 -q
+if [ "$RC" -eq 1 ] && grep -qi 'force\|exist\|already' "$ERRF"; then
+    ok synth_refuses_existing_dataset
+else
+    not_ok synth_refuses_existing_dataset "exit $RC; $(first_lines "$ERRF")"
+fi
+run synth_audit audit --labels "$S/labels" --probs "$S/probs.h5" \
+    --truth "$S/truth.csv" --out "$S/out" -q
+if [ "$RC" -eq 0 ] && [ -s "$S/out/evaluation.csv" ]; then
+    ok synth_dataset_audits
+else
+    not_ok synth_dataset_audits "exit $RC; $(first_lines "$ERRF")"
+fi
+for bad in "--images 0" "--size 0x64" "--error-rate 2" "--dtype f8" "--bogus"; do
+    # shellcheck disable=SC2086
+    run synth_usage synth --out "$TMP/synth_bad" --size 32x64 --images 2 $bad -q
+    if [ "$RC" -eq 2 ] && grep -q '^segaudit: ' "$ERRF" && [ ! -e "$TMP/synth_bad/probs.h5" ]; then
+        ok "synth_usage ${bad%% *}"
+    else
+        not_ok "synth_usage ${bad%% *}" "exit $RC; $(first_lines "$ERRF")"
+    fi
+done
+
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
