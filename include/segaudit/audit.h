@@ -73,6 +73,26 @@ typedef struct SegauditSettings {
     const char *truth_path;    /* CSV with columns image,mislabeled (1 =
                                   known annotation error): every score is
                                   evaluated against it (NULL) */
+    uint64_t min_region_area;  /* regions smaller than this are left out of
+                                  the region list, not of the counts (1) */
+    const char *overlays_dir;  /* when set, <dir>/<id>.png overlays of the
+                                  overlay_top worst images (NULL) */
+    uint64_t overlay_top;      /* how many images get an overlay; UINT64_MAX
+                                  = all (50) */
+    uint32_t overlay_width;    /* each panel is scaled down to at most this
+                                  width (1024) */
+    const char *images_dir;    /* RGB photos <id><image_suffix> to draw the
+                                  issues over (NULL: over the labels) */
+    const char *image_suffix;  /* (".png") */
+    const uint8_t (*palette)[3]; /* K class colours, or NULL: a generated
+                                    palette of well-separated colours */
+    void (*progress)(void *ctx, int pass, uint64_t done, uint64_t total,
+                     uint64_t bytes); /* called from the driving thread
+                                         after each batch: pass 1 or 2 (the
+                                         second read), images done of
+                                         total, tensor bytes read so far
+                                         (NULL) */
+    void *progress_ctx;
 } SegauditSettings;
 
 /* Fills s with the defaults documented above. */
@@ -127,7 +147,21 @@ typedef struct SegauditImageResult {
     double score[SEGAUDIT_N_SCORES]; /* every score, by enum SegauditScore */
     uint64_t issue_pixels;
     uint64_t valid_pixels;   /* full-resolution non-ignored pixels */
+    uint64_t regions;        /* connected regions of issue pixels (all) */
+    uint64_t largest_region; /* area of the largest, 0 when none */
 } SegauditImageResult;
+
+/* A connected component (8-connectivity) of issue pixels of one image. */
+typedef struct SegauditRegion {
+    uint64_t image;          /* index of the image (tensor order) */
+    uint32_t region;         /* 1 = the largest of the image, 2, ... */
+    uint64_t area;           /* issue pixels */
+    uint32_t x, y, width, height; /* bounding box (column, row) */
+    uint32_t given;          /* majority given label, lowest on ties */
+    uint32_t predicted;      /* majority predicted class, lowest on ties */
+    double mean_self_confidence; /* mean of s over the region */
+    double mean_predicted_prob;  /* mean of p̂ over the region */
+} SegauditRegion;
 
 typedef struct SegauditClassResult {
     uint32_t cls;
@@ -180,6 +214,14 @@ int segaudit_audit_truth(const SegauditAudit *a, uint64_t i);
 /* The evaluation of one score (0 <= score < SEGAUDIT_N_SCORES). */
 void segaudit_audit_evaluation(const SegauditAudit *a, int score,
                                SegauditEvaluation *out);
+
+/* Regions of image i (tensor order) in the list: those of at least
+ * min_region_area pixels, largest first (ties: top-most, then left-most). */
+uint64_t segaudit_audit_n_regions(const SegauditAudit *a, uint64_t i);
+/* The j-th of them; 0 or an error code (the list may live in a scratch
+ * file: EIO, with the message in segaudit_audit_error()). */
+int segaudit_audit_region(SegauditAudit *a, uint64_t i, uint64_t j,
+                          SegauditRegion *out);
 
 /* The settings the audit ran with (temperature, ...). */
 const SegauditSettings *segaudit_audit_settings(const SegauditAudit *a);

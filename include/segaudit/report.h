@@ -16,6 +16,17 @@ extern "C" {
 int segaudit_report_write(const SegauditAudit *a, const char *dir,
                           char *errbuf, size_t errlen);
 
+/* Writes report.html into dir: one self-contained page (inline CSS and
+ * JavaScript, nothing fetched) with the summary, a histogram of the image
+ * scores, the ranked table of images (sortable, filterable by class and by
+ * id, rendered in pages so that 100,000 images stay fast), each image's
+ * overlay (overlays_rel/<id>.png, relative to dir; NULL: no overlays) and
+ * regions, the per-class table, the top pairs and, with a truth file, the
+ * evaluation.  Written under a temporary name and renamed. */
+int segaudit_report_write_html(SegauditAudit *a, const char *dir,
+                               const char *overlays_rel, char *errbuf,
+                               size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,6 +22,7 @@
 
 #include "segaudit/common.h"
 #include "segaudit/audit.h"
+#include "segaudit/classes.h"
 #include "segaudit/report.h"
 #include "segaudit/synth.h"
 
