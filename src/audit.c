@@ -57,6 +57,10 @@ void segaudit_default_settings(SegauditSettings *s)
     s->downsample_labels = SEGAUDIT_DS_LABELS_MEAN;
     s->rank_by = SEGAUDIT_RANK_SOFTMIN;
     s->memory_limit = (uint64_t)1 << 30;
+    s->min_region_area = 1;
+    s->overlay_top = 50;
+    s->overlay_width = 1024;
+    s->image_suffix = ".png";
 }
 
 SegauditAudit *segaudit_audit_new(void)
@@ -89,6 +93,7 @@ static void free_engine(SaEngine *e)
     e->hist = NULL;
     sa_recstore_free(&e->store);
     sa_recstore_free(&e->store2);
+    sa_recstore_free(&e->regions);
 }
 
 void segaudit_audit_free(SegauditAudit *a)
@@ -348,6 +353,13 @@ static int setup(SegauditAudit *a)
                       a->set.n_class_names, e->probs_path, e->probs_dataset,
                       e->K);
 
+    if (a->set.palette && (uint32_t)a->set.n_palette < e->K)
+        return sa_err(e->err, SEGAUDIT_EINVAL,
+                      "the palette has %d colours but %s:%s has K=%u "
+                      "classes",
+                      a->set.n_palette, e->probs_path, e->probs_dataset,
+                      e->K);
+
     int found = 0;
     if ((rc = sa_probs_read_ids(e->probs, a->set.ids_dataset, &e->ids,
                                 &found, e->err)) != 0)
@@ -391,6 +403,9 @@ static int setup(SegauditAudit *a)
         return rc;
     sa_recstore_init(&e->store, a->set.memory_limit, a->set.scratch_dir);
     sa_recstore_init(&e->store2, a->set.memory_limit, a->set.scratch_dir);
+    uint64_t reg_limit = a->set.memory_limit / 8;
+    sa_recstore_init(&e->regions, reg_limit > 65536 ? reg_limit : 65536,
+                     a->set.scratch_dir);
     if (a->set.truth_path) {
         /* read before the passes, so that a bad file fails at once */
         a->truth = malloc(e->N);
@@ -595,6 +610,8 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
     memcpy(out->score, im->score, sizeof out->score);
     out->issue_pixels = im->issue_pixels;
     out->valid_pixels = im->valid_pixels;
+    out->regions = im->regions;
+    out->largest_region = im->largest_region;
 }
 
 uint64_t segaudit_audit_ranked(const SegauditAudit *a, uint64_t r)
@@ -621,6 +638,23 @@ void segaudit_audit_pair(const SegauditAudit *a, uint64_t i,
                          SegauditPair *out)
 {
     *out = a->pairs[i];
+}
+
+uint64_t segaudit_audit_n_regions(const SegauditAudit *a, uint64_t i)
+{
+    return a->e.images[i].regions_listed;
+}
+
+int segaudit_audit_region(SegauditAudit *a, uint64_t i, uint64_t j,
+                          SegauditRegion *out)
+{
+    const SaImage *im = &a->e.images[i];
+    if (j >= im->regions_listed)
+        return sa_err(&a->err, SEGAUDIT_EINVAL, "no region %llu in image %llu",
+                      (unsigned long long)j, (unsigned long long)i);
+    return sa_recstore_read_at(&a->e.regions,
+                               im->region_off + j * sizeof *out, out,
+                               sizeof *out, &a->err);
 }
 
 int segaudit_audit_has_truth(const SegauditAudit *a)

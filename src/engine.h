@@ -26,6 +26,10 @@ typedef struct SaImage {
      * pass 2 */
     double score[SEGAUDIT_N_SCORES];
     uint64_t rank;           /* 1-based */
+    uint64_t regions;        /* pass 2: all regions of the image */
+    uint64_t largest_region; /* pass 2: area of the largest, or 0 */
+    uint64_t region_off;     /* pass 2: byte offset in SaEngine.regions */
+    uint64_t regions_listed; /* pass 2: regions of min_region_area or more */
 } SaImage;
 
 /* Per-class counts of the image being folded (aggregator), for the
@@ -62,6 +66,7 @@ typedef struct SaEngine {
     SaClass *classes;        /* K */
     SaRecStore store;        /* pass-1 records */
     SaRecStore store2;       /* second-read records (rare) */
+    SaRecStore regions;      /* SegauditRegion entries, image by image */
     uint64_t *hist;          /* SA_HIST_BUCKETS, merged from threads */
 
     uint64_t n_issues;

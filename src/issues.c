@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "png_io.h"
+#include "regions.h"
 #include "select.h"
 
 #define EPS 1e-6
@@ -166,79 +167,20 @@ static void merge_close(Merge *m)
     free(m->dbuf);
 }
 
-/* ---- masks ------------------------------------------------------------- */
+/* ---- the issue pixels of one image, row by row -------------------------
+ *
+ * Issue pixels arrive in record order: by pixel with f = 1, by block with
+ * f > 1.  A buffer of one block-row (f rows) turns that into whole rows in
+ * order, which go to the mask writer and to the region finder. */
 
-typedef struct MaskOut {
-    SaMaskPng *png;
-    uint8_t *rows;        /* f rows of W */
-    uint64_t next_row;    /* next full-resolution row to write */
-    uint64_t held_brow;   /* block-row currently in `rows` */
-} MaskOut;
-
-/* Writes rows up to (not including) full-resolution row `upto`; the rows of
- * held_brow come from the buffer, the others are zero. */
-static int mask_flush_to(SaEngine *e, MaskOut *mo, uint64_t upto)
-{
-    while (mo->next_row < upto) {
-        uint64_t br = mo->next_row / e->f;
-        const uint8_t *row = mo->rows + (mo->next_row % e->f) * e->W;
-        if (br != mo->held_brow)
-            row = mo->rows + (size_t)e->f * e->W; /* the zero row */
-        int rc = sa_mask_png_write_row(mo->png, row, e->err);
-        if (rc)
-            return rc;
-        mo->next_row++;
-        if (br == mo->held_brow && mo->next_row % e->f == 0)
-            memset(mo->rows, 0, (size_t)e->f * e->W);
-    }
-    return 0;
-}
-
-/* Marks full-resolution pixel (row, col). */
-static int mask_mark(SaEngine *e, MaskOut *mo, uint64_t row, uint64_t col)
-{
-    uint64_t br = row / e->f;
-    if (br != mo->held_brow) {
-        int rc = mask_flush_to(e, mo, br * e->f);
-        if (rc)
-            return rc;
-        mo->held_brow = br;
-    }
-    mo->rows[(row % e->f) * e->W + col] = 255;
-    return 0;
-}
-
-static int mask_begin(SaEngine *e, MaskOut *mo, uint64_t n)
-{
-    const char *dir = e->set.masks_dir;
-    size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
-    char *path = malloc(len);
-    if (!path)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
-    int rc = sa_mask_png_create(&mo->png, path, (uint32_t)e->W,
-                                (uint32_t)e->H, e->err);
-    free(path);
-    mo->next_row = 0;
-    mo->held_brow = UINT64_MAX;
-    memset(mo->rows, 0, (size_t)e->f * e->W);
-    return rc;
-}
-
-static int mask_end(SaEngine *e, MaskOut *mo)
-{
-    int rc = mask_flush_to(e, mo, e->H);
-    if (rc) {
-        sa_mask_png_abort(mo->png);
-        mo->png = NULL;
-        return rc;
-    }
-    rc = sa_mask_png_finish(mo->png, e->err);
-    mo->png = NULL;
-    return rc;
-}
-
-/* ---- the final walk ---------------------------------------------------- */
+typedef struct RowBuf {
+    uint64_t held;        /* block-row in the buffer, or UINT64_MAX */
+    uint64_t next_row;    /* next full-resolution row to emit */
+    uint8_t *flag;        /* [f][W] 1 = issue pixel */
+    uint16_t *given, *pred;
+    double *s, *phat;
+    uint8_t *mask_row;    /* W bytes, 0 or 255 */
+} RowBuf;
 
 typedef struct Walk {
     SaEngine *e;
@@ -248,9 +190,153 @@ typedef struct Walk {
     uint8_t *touched;     /* K flags for images_affected, per image */
     uint32_t *touched_list;
     uint32_t ntouched;
-    MaskOut mask;
+    RowBuf rb;
+    SaCcl *ccl;
+    SaMaskPng *mask;      /* the image's mask being written, or NULL */
     int masks;
 } Walk;
+
+static int rowbuf_alloc(RowBuf *rb, const SaEngine *e)
+{
+    size_t n = (size_t)e->f * e->W;
+    rb->flag = calloc(n, 1);
+    rb->given = malloc(n * sizeof *rb->given);
+    rb->pred = malloc(n * sizeof *rb->pred);
+    rb->s = malloc(n * sizeof *rb->s);
+    rb->phat = malloc(n * sizeof *rb->phat);
+    rb->mask_row = malloc(e->W);
+    return rb->flag && rb->given && rb->pred && rb->s && rb->phat &&
+                   rb->mask_row
+               ? 0
+               : -1;
+}
+
+static void rowbuf_free(RowBuf *rb)
+{
+    free(rb->flag);
+    free(rb->given);
+    free(rb->pred);
+    free(rb->s);
+    free(rb->phat);
+    free(rb->mask_row);
+}
+
+/* Emits the rows [next_row, upto): the held block-row's rows with their
+ * issue pixels, the others empty (written only when masks are). */
+static int rows_emit(Walk *w, uint64_t upto)
+{
+    SaEngine *e = w->e;
+    RowBuf *rb = &w->rb;
+    while (rb->next_row < upto) {
+        uint64_t r = rb->next_row;
+        if (r / e->f == rb->held) {
+            size_t off = (size_t)(r % e->f) * e->W;
+            int rc = sa_ccl_row(w->ccl, (uint32_t)r, rb->flag + off,
+                                rb->given + off, rb->pred + off, rb->s + off,
+                                rb->phat + off, e->err);
+            if (rc == 0 && w->mask) {
+                for (uint64_t x = 0; x < e->W; x++)
+                    rb->mask_row[x] = rb->flag[off + x] ? 255 : 0;
+                rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
+            }
+            if (rc)
+                return rc;
+            rb->next_row++;
+            if (rb->next_row % e->f == 0 || rb->next_row == e->H) {
+                memset(rb->flag, 0, (size_t)e->f * e->W);
+                rb->held = UINT64_MAX;
+            }
+        } else if (w->mask) {
+            memset(rb->mask_row, 0, e->W);
+            int rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
+            if (rc)
+                return rc;
+            rb->next_row++;
+        } else {
+            /* nothing to write: jump to the held block-row or the end */
+            uint64_t next = upto;
+            if (rb->held != UINT64_MAX && rb->held * e->f > r &&
+                rb->held * e->f < next)
+                next = rb->held * e->f;
+            rb->next_row = next;
+        }
+    }
+    return 0;
+}
+
+static int rows_put(Walk *w, uint64_t row, uint64_t col, uint16_t given,
+                    uint16_t pred, double s, double phat)
+{
+    SaEngine *e = w->e;
+    RowBuf *rb = &w->rb;
+    uint64_t br = row / e->f;
+    if (br != rb->held) {
+        int rc = rows_emit(w, br * e->f);
+        if (rc)
+            return rc;
+        rb->held = br;
+    }
+    size_t i = (size_t)(row % e->f) * e->W + col;
+    rb->flag[i] = 1;
+    rb->given[i] = given;
+    rb->pred[i] = pred;
+    rb->s[i] = s;
+    rb->phat[i] = phat;
+    return 0;
+}
+
+static int image_begin(Walk *w, uint64_t n)
+{
+    SaEngine *e = w->e;
+    w->rb.held = UINT64_MAX;
+    w->rb.next_row = 0;
+    sa_ccl_begin(w->ccl);
+    if (!w->masks)
+        return 0;
+    const char *dir = e->set.masks_dir;
+    size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
+    char *path = malloc(len);
+    if (!path)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
+    int rc = sa_mask_png_create(&w->mask, path, (uint32_t)e->W,
+                                (uint32_t)e->H, e->err);
+    free(path);
+    return rc;
+}
+
+/* Finishes image n: its last rows, its mask, its regions. */
+static int image_end(Walk *w, uint64_t n, int rc)
+{
+    SaEngine *e = w->e;
+    if (rc == 0)
+        rc = rows_emit(w, e->H);
+    if (w->mask) {
+        if (rc)
+            sa_mask_png_abort(w->mask);
+        else
+            rc = sa_mask_png_finish(w->mask, e->err);
+        w->mask = NULL;
+    }
+    if (rc)
+        return rc;
+    const SegauditRegion *reg;
+    size_t nreg;
+    if ((rc = sa_ccl_end(w->ccl, n, &reg, &nreg, e->err)) != 0)
+        return rc;
+    SaImage *im = &e->images[n];
+    im->regions = nreg;
+    im->largest_region = nreg ? reg[0].area : 0;
+    im->region_off = e->regions.bytes;
+    size_t keep = 0;
+    while (keep < nreg && reg[keep].area >= e->set.min_region_area)
+        keep++;
+    im->regions_listed = keep;
+    if (keep)
+        rc = sa_recstore_append(&e->regions, reg, keep * sizeof *reg, keep,
+                                sizeof *reg, e->err);
+    return rc;
+}
 
 static void touch(Walk *w, uint32_t k)
 {
@@ -261,7 +347,7 @@ static void touch(Walk *w, uint32_t k)
 }
 
 static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
-                       uint16_t given, uint16_t pred)
+                       uint16_t given, uint16_t pred, double s, double phat)
 {
     SaEngine *e = w->e;
     e->images[image].issue_pixels++;
@@ -270,8 +356,8 @@ static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
     touch(w, given);
     touch(w, pred);
     int rc = pairs_add(&w->pairs, given, pred, e->err);
-    if (rc == 0 && w->masks)
-        rc = mask_mark(e, &w->mask, row, col);
+    if (rc == 0)
+        rc = rows_put(w, row, col, given, pred, s, phat);
     return rc;
 }
 
@@ -284,7 +370,7 @@ static int walk_record(Walk *w, const SaRecord *r, const SaDetail *det)
         if (!(r->flags & SA_REC_MISMATCH))
             return 0;
         return issue_pixel(w, r->image, r->pixel / e->W, r->pixel % e->W,
-                           r->label, r->pred);
+                           r->label, r->pred, r->s, r->phat);
     }
     uint64_t Wb = e->W / e->f;
     uint64_t br = r->pixel / Wb, bc = r->pixel % Wb;
@@ -292,7 +378,7 @@ static int walk_record(Walk *w, const SaRecord *r, const SaDetail *det)
         uint64_t row = br * e->f + det[i].pos / e->f;
         uint64_t col = bc * e->f + det[i].pos % e->f;
         int rc = issue_pixel(w, r->image, row, col, det[i].label,
-                             det[i].pred);
+                             det[i].pred, det[i].s, det[i].phat);
         if (rc)
             return rc;
     }
@@ -321,7 +407,7 @@ static int walk(SaEngine *e, Walk *w)
             rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             break;
         }
-        if (w->masks && (rc = mask_begin(e, &w->mask, n)) != 0)
+        if ((rc = image_begin(w, n)) != 0)
             break;
         while (r && r->image == n) {
             if ((rc = walk_record(w, r, det)) != 0)
@@ -331,14 +417,7 @@ static int walk(SaEngine *e, Walk *w)
         if (rc == 0 && e->err->code)
             rc = e->err->code;
         end_image(w);
-        if (w->masks) {
-            if (rc) {
-                sa_mask_png_abort(w->mask.png);
-                w->mask.png = NULL;
-            } else {
-                rc = mask_end(e, &w->mask);
-            }
-        }
+        rc = image_end(w, n, rc);
     }
     merge_close(&m);
     return rc;
@@ -423,20 +502,17 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     w.touched = calloc(e->K, 1);
     w.touched_list = malloc(e->K * sizeof(uint32_t));
     w.masks = e->set.masks_dir != NULL;
-    if (w.masks) {
-        w.mask.rows = malloc(((size_t)e->f + 1) * e->W);
-        if (w.mask.rows)
-            memset(w.mask.rows, 0, ((size_t)e->f + 1) * e->W);
-        if (mkdir(e->set.masks_dir, 0777) != 0 && errno != EEXIST) {
-            rc = sa_err(e->err, SEGAUDIT_EIO, "%s: cannot create: %s",
-                        e->set.masks_dir, strerror(errno));
-            goto done;
-        }
+    if (w.masks && mkdir(e->set.masks_dir, 0777) != 0 && errno != EEXIST) {
+        rc = sa_err(e->err, SEGAUDIT_EIO, "%s: cannot create: %s",
+                    e->set.masks_dir, strerror(errno));
+        goto done;
     }
-    if (!w.touched || !w.touched_list || (w.masks && !w.mask.rows)) {
+    if (!w.touched || !w.touched_list || rowbuf_alloc(&w.rb, e) != 0) {
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
         goto done;
     }
+    if ((rc = sa_ccl_new(&w.ccl, (uint32_t)e->W, e->err)) != 0)
+        goto done;
     rc = walk(e, &w);
     if (rc)
         goto done;
@@ -464,6 +540,9 @@ done:
     free(w.pairs.counts);
     free(w.touched);
     free(w.touched_list);
-    free(w.mask.rows);
+    rowbuf_free(&w.rb);
+    sa_ccl_free(w.ccl);
+    if (rc == 0)
+        rc = sa_recstore_finish(&e->regions, e->err);
     return rc;
 }

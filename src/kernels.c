@@ -131,12 +131,15 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
     }
     n += align64(f * W * sizeof(uint16_t));
     n += align64(f * f * sizeof(uint16_t));
+    if (f > 1)
+        n += 2 * align64(f * W * sizeof(double));
     return n;
 }
 
 typedef struct Scratch {
     double *rowp, *sfull, *argd, *mn, *nanchk, *bacc, *bp;
     uint16_t *arg, *blab;
+    double *srow, *prow; /* [f][W] full-resolution s and p̂ (f > 1) */
 } Scratch;
 
 static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
@@ -163,6 +166,13 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
     sc->arg = (uint16_t *)c;
     c += align64(f * W * sizeof(uint16_t));
     sc->blab = (uint16_t *)c;
+    c += align64(f * f * sizeof(uint16_t));
+    sc->srow = sc->prow = NULL;
+    if (f > 1) {
+        sc->srow = (double *)c;
+        c += align64(f * W * sizeof(double));
+        sc->prow = (double *)c;
+    }
 }
 
 /* Decodes row r of every channel of the band into rowp[K][W] and computes
@@ -429,6 +439,10 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                 continue;
             double s = sc.rowp[(size_t)l * W + w];
             sc.sfull[nv++] = s;
+            if (f > 1) {
+                sc.srow[(size_t)dy * W + w] = s;
+                sc.prow[(size_t)dy * W + w] = sc.rowp[(size_t)arg[w] * W + w];
+            }
             if (stats) {
                 st->class_pixels[l]++;
                 st->class_correct[l] += arg[w] == l;
@@ -544,7 +558,8 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                 uint16_t fl = labels[x];
                 if (p->ignored[fl] || sc.arg[x] == fl)
                     continue;
-                SaDetail d = {(uint16_t)(dy * f + dx), fl, sc.arg[x], 0};
+                SaDetail d = {(uint16_t)(dy * f + dx), fl, sc.arg[x], 0,
+                              sc.srow[x], sc.prow[x]};
                 dets[r.ndetail++] = d;
             }
         if (emit(recs, &r, dets) != 0) {

@@ -59,6 +59,8 @@ typedef struct SaDetail {
     uint16_t label;   /* full-resolution label */
     uint16_t pred;    /* full-resolution argmax */
     uint16_t pad;
+    double s;         /* full-resolution self-confidence */
+    double phat;      /* full-resolution P[pred] */
 } SaDetail;
 
 /* Byte size of a record with its details. */

@@ -44,6 +44,7 @@ typedef struct Batch {
 
 typedef struct Pass {
     SaEngine *e;
+    uint64_t images_done, bytes_done; /* for progress reports */
     SaKernelParams kp;
     int B;                 /* bands per batch */
     Batch batch[2];
@@ -235,7 +236,13 @@ static int fold(Pass *ps, Batch *bt)
             if (rc)
                 return rc;
         }
+        ps->bytes_done += (uint64_t)e->K * b->nrows * e->W * e->elsize;
+        if (b->row0 + b->nrows == e->H)
+            ps->images_done = (uint64_t)b->image + 1;
     }
+    if (e->set.progress)
+        e->set.progress(e->set.progress_ctx, stats ? 1 : 2, ps->images_done,
+                        e->N, ps->bytes_done);
     return 0;
 }
 

@@ -162,6 +162,39 @@ int sa_recstore_finish(SaRecStore *st, SaErr *err)
     return 0;
 }
 
+int sa_recstore_read_at(const SaRecStore *st, uint64_t off, void *buf,
+                        size_t len, SaErr *err)
+{
+    unsigned char *dst = buf;
+    const SaChunk *c = st->head;
+    /* the memory chunks first, then the file */
+    while (c && len > 0) {
+        if (off >= c->len) {
+            off -= c->len;
+            c = c->next;
+            continue;
+        }
+        size_t take = c->len - (size_t)off < len ? c->len - (size_t)off : len;
+        memcpy(dst, c->data + off, take);
+        dst += take;
+        len -= take;
+        off = 0;
+        c = c->next;
+    }
+    while (len > 0) {
+        ssize_t got = st->fd >= 0 ? pread(st->fd, dst, len, (off_t)off) : 0;
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return sa_err(err, SEGAUDIT_EIO, "scratch file: read failed: %s",
+                          got < 0 ? strerror(errno) : "unexpected end");
+        dst += got;
+        len -= (size_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
 void sa_recstore_free(SaRecStore *st)
 {
     SaChunk *c = st->head;

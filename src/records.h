@@ -42,6 +42,10 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
                        uint64_t count, size_t max_record, SaErr *err);
 /* Flushes buffered file bytes; call once before reading. */
 int sa_recstore_finish(SaRecStore *st, SaErr *err);
+/* Copies len bytes from byte offset off of the stream (after finish). */
+int sa_recstore_read_at(const SaRecStore *st, uint64_t off, void *buf,
+                        size_t len, SaErr *err);
+
 /* Frees memory, closes (and so removes) the scratch file. */
 void sa_recstore_free(SaRecStore *st);
 

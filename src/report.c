@@ -104,7 +104,7 @@ static void write_images(const SegauditAudit *a, FILE *f)
     SegauditDatasetInfo in;
     segaudit_audit_info(a, &in);
     fputs("rank,image,softmin,num_pixel_issues,issue_pixels,valid_pixels,"
-          "index", f);
+          "index,regions,largest_region", f);
     for (size_t i = 0; i < N_BASELINES; i++)
         fprintf(f, ",%s", segaudit_score_name(baseline_scores[i]));
     if (segaudit_audit_has_truth(a))
@@ -119,9 +119,11 @@ static void write_images(const SegauditAudit *a, FILE *f)
         csv_num(f, im.has_score, im.softmin);
         fputc(',', f);
         csv_num(f, im.has_score, im.num_pixel_issues);
-        fprintf(f, ",%llu,%llu,%llu", (unsigned long long)im.issue_pixels,
+        fprintf(f, ",%llu,%llu,%llu,%llu,%llu",
+                (unsigned long long)im.issue_pixels,
                 (unsigned long long)im.valid_pixels,
-                (unsigned long long)im.index);
+                (unsigned long long)im.index, (unsigned long long)im.regions,
+                (unsigned long long)im.largest_region);
         for (size_t i = 0; i < N_BASELINES; i++) {
             fputc(',', f);
             csv_num(f, im.has_score, im.score[baseline_scores[i]]);
@@ -130,6 +132,36 @@ static void write_images(const SegauditAudit *a, FILE *f)
             fprintf(f, ",%d", segaudit_audit_truth(a, im.index));
         fputc('\n', f);
     }
+}
+
+/* regions.csv: by image rank, then largest first. */
+static int write_regions(SegauditAudit *a, FILE *f)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    fputs("image,region,area,x,y,width,height,given,given_name,predicted,"
+          "predicted_name,mean_self_confidence,mean_predicted_prob\n", f);
+    for (uint64_t r = 0; r < in.n_images; r++) {
+        uint64_t i = segaudit_audit_ranked(a, r);
+        SegauditImageResult im;
+        segaudit_audit_image(a, i, &im);
+        for (uint64_t j = 0; j < segaudit_audit_n_regions(a, i); j++) {
+            SegauditRegion g;
+            int rc = segaudit_audit_region(a, i, j, &g);
+            if (rc)
+                return rc;
+            csv_str(f, im.id);
+            fprintf(f, ",%u,%llu,%u,%u,%u,%u,%u,", g.region,
+                    (unsigned long long)g.area, g.x, g.y, g.width, g.height,
+                    g.given);
+            csv_str(f, class_name(a, g.given));
+            fprintf(f, ",%u,", g.predicted);
+            csv_str(f, class_name(a, g.predicted));
+            fprintf(f, ",%.17g,%.17g\n", g.mean_self_confidence,
+                    g.mean_predicted_prob);
+        }
+    }
+    return 0;
 }
 
 static void write_evaluation(const SegauditAudit *a, FILE *f)
@@ -267,6 +299,8 @@ static json_object *build_json(const SegauditAudit *a)
                                             : NULL);
         json_object_object_add(o, "issue_pixels", ju64(im.issue_pixels));
         json_object_object_add(o, "valid_pixels", ju64(im.valid_pixels));
+        json_object_object_add(o, "regions", ju64(im.regions));
+        json_object_object_add(o, "largest_region", ju64(im.largest_region));
         for (size_t i = 0; i < N_BASELINES; i++)
             json_object_object_add(
                 o, segaudit_score_name(baseline_scores[i]),
@@ -354,13 +388,14 @@ static json_object *build_json(const SegauditAudit *a)
     return root;
 }
 
-int segaudit_report_write(const SegauditAudit *a, const char *dir,
+int segaudit_report_write(SegauditAudit *a, const char *dir,
                           char *errbuf, size_t errlen)
 {
-    static const char *names[] = {"images.csv", "classes.csv", "pairs.csv",
+    static const char *names[] = {"images.csv",     "classes.csv",
+                                  "pairs.csv",      "regions.csv",
                                   "evaluation.csv", "report.json"};
-    for (int i = 0; i < 5; i++) {
-        if (i == 3 && !segaudit_audit_has_truth(a))
+    for (int i = 0; i < 6; i++) {
+        if (i == 4 && !segaudit_audit_has_truth(a))
             continue;
         Out o;
         int rc = out_open(&o, dir, names[i], errbuf, errlen);
@@ -372,7 +407,14 @@ int segaudit_report_write(const SegauditAudit *a, const char *dir,
         case 0: write_images(a, o.f); break;
         case 1: write_classes(a, o.f); break;
         case 2: write_pairs(a, o.f); break;
-        case 3: write_evaluation(a, o.f); break;
+        case 3:
+            if ((rc = write_regions(a, o.f)) != 0) {
+                snprintf(errbuf, errlen, "%s", segaudit_audit_error(a));
+                out_close(&o, 0, errbuf, errlen);
+                return rc;
+            }
+            break;
+        case 4: write_evaluation(a, o.f); break;
         default: {
             json_object *root = build_json(a);
             const char *txt = json_object_to_json_string_ext(

@@ -281,7 +281,8 @@ static void read_csvs(const char *dir, GsResult *r, GsCheck *c)
 
     gs_path(path, "%s/images.csv", dir);
     csv_load(&t, path, "rank,image,softmin,num_pixel_issues,issue_pixels,"
-                       "valid_pixels,index,mean_self_confidence,"
+                       "valid_pixels,index,regions,largest_region,"
+                       "mean_self_confidence,"
                        "min_self_confidence,pixel_accuracy,"
                        "class_balanced_accuracy,mean_iou");
     if (t.n_rows != r->N)
@@ -427,7 +428,8 @@ static void check_parameters(json_object *root, const GsExpected *e,
 static void check_out_listing(const char *out, GsCheck *c)
 {
     static const char *const want[] = {"classes.csv", "images.csv", "masks",
-                                       "pairs.csv", "report.json"};
+                                       "pairs.csv", "regions.csv",
+                                       "report.json"};
     const size_t n_want = sizeof want / sizeof want[0];
     char **names;
     size_t n = gs_list_dir(out, NULL, &names);
@@ -570,7 +572,7 @@ static char *report_without_run(const char *path)
 static void check_same_report(const char *ref, const char *out, GsCheck *c)
 {
     static const char *const files[] = {"images.csv", "classes.csv",
-                                        "pairs.csv"};
+                                        "pairs.csv", "regions.csv"};
     char a[GS_PATH], b[GS_PATH];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         gs_path(a, "%s/%s", ref, files[i]);

@@ -1060,7 +1060,8 @@ static uint64_t ref_block_row(uint32_t K, uint32_t W, uint32_t f, int mode,
                 if (pa == lab[x])
                     continue;
                 SaDetail d = {(uint16_t)(dy * f + dx), lab[x], (uint16_t)pa,
-                              0};
+                              0, pr[((size_t)lab[x] * f + dy) * W + bw * f + dx],
+                              pr[((size_t)pa * f + dy) * W + bw * f + dx]};
                 rr->d[rr->r.ndetail++] = d;
             }
     }
@@ -1155,6 +1156,8 @@ static void random_rows(uint32_t f, int mode, SaDtype dt, int reps)
                 assert_ctx(d[j].pos == ref[i].d[j].pos);
                 assert_ctx(d[j].label == ref[i].d[j].label);
                 assert_ctx(d[j].pred == ref[i].d[j].pred);
+                assert_ctx(d[j].s == ref[i].d[j].s);
+                assert_ctx(d[j].phat == ref[i].d[j].phat);
             }
             len += sa_record_size(x);
         }

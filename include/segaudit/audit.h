@@ -84,8 +84,10 @@ typedef struct SegauditSettings {
     const char *images_dir;    /* RGB photos <id><image_suffix> to draw the
                                   issues over (NULL: over the labels) */
     const char *image_suffix;  /* (".png") */
-    const uint8_t (*palette)[3]; /* K class colours, or NULL: a generated
-                                    palette of well-separated colours */
+    const uint8_t (*palette)[3]; /* class colours for overlays, or NULL: a
+                                    generated palette of well-separated
+                                    colours */
+    int n_palette;             /* entries in palette; must be >= K (0) */
     void (*progress)(void *ctx, int pass, uint64_t done, uint64_t total,
                      uint64_t bytes); /* called from the driving thread
                                          after each batch: pass 1 or 2 (the

@@ -13,7 +13,7 @@ extern "C" {
  * exist).  Each file is written under a temporary name and renamed when
  * complete.  Returns 0 or a negative SEGAUDIT_E* code with the message in
  * errbuf.  Thread-safe for different dirs. */
-int segaudit_report_write(const SegauditAudit *a, const char *dir,
+int segaudit_report_write(SegauditAudit *a, const char *dir,
                           char *errbuf, size_t errlen);
 
 /* Writes report.html into dir: one self-contained page (inline CSS and

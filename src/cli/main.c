@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -62,6 +63,9 @@ static const char usage_audit[] =
     "  --ignore-index V        label value to ignore (repeatable), e.g. 255\n"
     "  --logits                the stored values are logits (softmax first)\n"
     "  --class-names FILE      one class name per line (K lines)\n"
+    "  --classes PRESET        cityscapes | ade20k | pascal-voc: class names\n"
+    "                          and colours of a known dataset\n"
+    "  --palette FILE          class colours for overlays: 'r g b' per line\n"
     "  --truth FILE            CSV image,mislabeled of known errors: evaluate\n"
     "                          every score (writes evaluation.csv)\n"
     "\n"
@@ -77,6 +81,9 @@ static const char usage_audit[] =
     "Output:\n"
     "  --out DIR               report folder (created if missing)\n"
     "  --masks                 also write masks/<id>.png (255 = issue)\n"
+    "  --min-region-area A     list only regions of at least A pixels (1)\n"
+    "  --progress              show progress even when stderr is not a\n"
+    "                          terminal\n"
     "  -q, --quiet             no summary line\n"
     "\n"
     "Resources:\n"
@@ -226,7 +233,8 @@ static char *join(const char *a, const char *b)
 /* Moves the finished report from stage into out. */
 static int commit(const char *stage, const char *out, int masks)
 {
-    static const char *files[] = {"images.csv", "classes.csv", "pairs.csv",
+    static const char *files[] = {"images.csv",     "classes.csv",
+                                  "pairs.csv",      "regions.csv",
                                   "evaluation.csv", "report.json"};
     int rc = 0;
     /* The masks of an earlier report go away with the staging folder:
@@ -250,7 +258,7 @@ static int commit(const char *stage, const char *out, int masks)
         free(dst);
         free(old);
     }
-    for (int i = 0; rc == 0 && i < 5; i++) {
+    for (int i = 0; rc == 0 && i < 6; i++) {
         char *src = join(stage, files[i]), *dst = join(out, files[i]);
         struct stat st;
         if (src && dst && lstat(src, &st) != 0) {
@@ -302,8 +310,87 @@ static void print_evaluation(const SegauditAudit *a)
 enum {
     OPT_LABELS = 256, OPT_SUFFIX, OPT_PROBS, OPT_IDS, OPT_IGNORE, OPT_LOGITS,
     OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
-    OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH
+    OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
+    OPT_PROGRESS, OPT_PRESET, OPT_PALETTE
 };
+
+/* ---- progress on stderr -------------------------------------------------- */
+
+typedef struct Progress {
+    double t0, last;
+    int shown;
+} Progress;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Redraws one line at most twice a second: images, MB/s, ETA. */
+static void on_progress(void *ctx, int pass, uint64_t done, uint64_t total,
+                        uint64_t bytes)
+{
+    Progress *p = ctx;
+    double t = now_s();
+    if (p->t0 == 0)
+        p->t0 = t;
+    if (t - p->last < 0.5 && done < total)
+        return;
+    p->last = t;
+    double el = t - p->t0;
+    double mbs = el > 0 ? (double)bytes / el / 1e6 : 0;
+    double eta = done > 0 ? el * (double)(total - done) / (double)done : 0;
+    fprintf(stderr, "\r%s: %llu/%llu images, %.0f MB/s, ETA %02d:%02d ",
+            pass == 1 ? "reading" : "second read",
+            (unsigned long long)done, (unsigned long long)total, mbs,
+            (int)(eta / 60), (int)eta % 60);
+    p->shown = 1;
+}
+
+/* Reads K colours, "r g b" per line. */
+static uint8_t (*read_palette(const char *path, int *n))[3]
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "segaudit: %s: cannot open the palette: %s\n", path,
+                strerror(errno));
+        exit(EXIT_INPUT);
+    }
+    uint8_t (*pal)[3] = NULL;
+    int cap = 0, r, g, b, line = 0;
+    char buf[256];
+    *n = 0;
+    while (fgets(buf, sizeof buf, f)) {
+        line++;
+        char *p = buf;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\n' || *p == '\0' || *p == '#')
+            continue;
+        if (sscanf(p, "%d %d %d", &r, &g, &b) != 3 || r < 0 || r > 255 ||
+            g < 0 || g > 255 || b < 0 || b > 255) {
+            fprintf(stderr, "segaudit: %s:%d: expected 'r g b' with values "
+                    "0..255\n", path, line);
+            exit(EXIT_INPUT);
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            pal = realloc(pal, (size_t)cap * sizeof *pal);
+            if (!pal) {
+                fprintf(stderr, "segaudit: out of memory\n");
+                exit(EXIT_INPUT);
+            }
+        }
+        pal[*n][0] = (uint8_t)r;
+        pal[*n][1] = (uint8_t)g;
+        pal[*n][2] = (uint8_t)b;
+        ++*n;
+    }
+    fclose(f);
+    return pal;
+}
 
 static int cmd_audit(int argc, char **argv)
 {
@@ -326,6 +413,10 @@ static int cmd_audit(int argc, char **argv)
         {"scratch", required_argument, 0, OPT_SCRATCH},
         {"band-size", required_argument, 0, OPT_BAND},
         {"truth", required_argument, 0, OPT_TRUTH},
+        {"min-region-area", required_argument, 0, OPT_MINAREA},
+        {"progress", no_argument, 0, OPT_PROGRESS},
+        {"classes", required_argument, 0, OPT_PRESET},
+        {"palette", required_argument, 0, OPT_PALETTE},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -334,7 +425,9 @@ static int cmd_audit(int argc, char **argv)
     segaudit_default_settings(&s);
     const char *out = NULL, *names_path = NULL;
     char *probs = NULL;
-    int quiet = 0, masks = 0, c;
+    int quiet = 0, masks = 0, force_progress = 0, c;
+    const char *palette_path = NULL;
+    const SegauditClassPreset *preset = NULL;
 
     opterr = 0;
     optind = 1;
@@ -392,6 +485,18 @@ static int cmd_audit(int argc, char **argv)
             break;
         case OPT_SCRATCH: s.scratch_dir = optarg; break;
         case OPT_TRUTH: s.truth_path = optarg; break;
+        case OPT_MINAREA:
+            s.min_region_area = (uint64_t)parse_long("--min-region-area",
+                                                     optarg, 1, 2147483647L);
+            break;
+        case OPT_PROGRESS: force_progress = 1; break;
+        case OPT_PRESET:
+            preset = segaudit_class_preset(optarg);
+            if (!preset)
+                die_usage("--classes: unknown preset '%s' (cityscapes, "
+                          "ade20k, pascal-voc)", optarg);
+            break;
+        case OPT_PALETTE: palette_path = optarg; break;
         case OPT_BAND:
             s.band_bytes = parse_size(optarg);
             if (!s.band_bytes)
@@ -426,9 +531,28 @@ static int cmd_audit(int argc, char **argv)
     s.probs_path = probs_file;
 
     char **names = NULL;
+    if (names_path && preset)
+        die_usage("--class-names and --classes: give one of them");
     if (names_path) {
         names = read_names(names_path, &s.n_class_names);
         s.class_names = (const char *const *)names;
+    } else if (preset) {
+        s.class_names = preset->class_names;
+        s.n_class_names = preset->n_classes;
+        s.palette = preset->palette;
+        s.n_palette = preset->n_classes;
+    }
+    uint8_t (*palette)[3] = NULL;
+    if (palette_path) {
+        int n_pal;
+        palette = read_palette(palette_path, &n_pal);
+        s.palette = (const uint8_t(*)[3])palette;
+        s.n_palette = n_pal;
+    }
+    Progress prog = {0, 0, 0};
+    if (force_progress || (!quiet && isatty(STDERR_FILENO))) {
+        s.progress = on_progress;
+        s.progress_ctx = &prog;
     }
 
     /* Stage the report next to its final place. */
@@ -462,6 +586,8 @@ static int cmd_audit(int argc, char **argv)
     SegauditAudit *a = segaudit_audit_new();
     char eb[1024] = "";
     int rc = a ? segaudit_audit_run(a, &s) : SEGAUDIT_ENOMEM;
+    if (prog.shown)
+        fputc('\n', stderr);
     if (rc == 0)
         rc = segaudit_report_write(a, stage, eb, sizeof eb);
     else
@@ -514,6 +640,7 @@ static int cmd_audit(int argc, char **argv)
             free(names[i]);
         free(names);
     }
+    free(palette);
     free(probs_file);
     free(stage);
     free(stage_masks);
