@@ -641,6 +641,8 @@ typedef struct Oracle {
     int *has;                /* N */
     double *softmin, *npi;   /* N */
     double *base;            /* N x SEGAUDIT_N_SCORES: the baseline scores */
+    SegauditRegion *regs;    /* all regions, image by image, largest first */
+    uint64_t *reg_first, *reg_n; /* N: where each image's regions start */
     uint64_t *order;         /* N, by rank */
     uint8_t *mask;           /* N*H*W */
     SegauditPair *pairs;
@@ -661,6 +663,9 @@ static void oracle_free(Oracle *o)
     free(o->softmin);
     free(o->npi);
     free(o->base);
+    free(o->regs);
+    free(o->reg_first);
+    free(o->reg_n);
     free(o->order);
     free(o->mask);
     free(o->pairs);
@@ -702,6 +707,103 @@ static uint32_t argmax(const double *p, size_t K, size_t stride)
         if (p[k * stride] > p[a * stride])
             a = (uint32_t)k;
     return a;
+}
+
+static int cmp_region(const void *x, const void *y)
+{
+    const SegauditRegion *a = x, *b = y;
+    if (a->area != b->area)
+        return a->area > b->area ? -1 : 1;
+    /* first pixel in raster order: the oracle keeps it in image */
+    return (a->image > b->image) - (a->image < b->image);
+}
+
+/* Regions by flood fill (8-connectivity) of the oracle's issue mask. */
+static void oracle_regions(const Dataset *d, const double *P,
+                           const uint32_t *arg, Oracle *o)
+{
+    size_t N = d->N, K = d->K, H = d->H, W = d->W, HW = H * W;
+    o->regs = malloc((HW + 1) * N * sizeof *o->regs);
+    o->reg_first = calloc(N, sizeof *o->reg_first);
+    o->reg_n = calloc(N, sizeof *o->reg_n);
+    uint8_t *seen = calloc(HW, 1);
+    size_t *stack = malloc(HW * sizeof *stack);
+    uint64_t *cg = calloc(K, sizeof *cg), *cp = calloc(K, sizeof *cp);
+    assert_true(o->regs && o->reg_first && o->reg_n && seen && stack && cg &&
+                cp);
+    size_t total = 0;
+    for (size_t n = 0; n < N; n++) {
+        const uint8_t *m = o->mask + n * HW;
+        memset(seen, 0, HW);
+        o->reg_first[n] = total;
+        for (size_t start = 0; start < HW; start++) {
+            if (!m[start] || seen[start])
+                continue;
+            SegauditRegion r = {0};
+            uint32_t x0 = UINT32_MAX, y0 = UINT32_MAX, x1 = 0, y1 = 0;
+            double ss = 0, sp = 0;
+            memset(cg, 0, K * sizeof *cg);
+            memset(cp, 0, K * sizeof *cp);
+            size_t top = 0;
+            stack[top++] = start;
+            seen[start] = 1;
+            while (top) {
+                size_t q = stack[--top];
+                uint32_t y = (uint32_t)(q / W), x = (uint32_t)(q % W);
+                int l = d->lab[n * HW + q];
+                uint32_t a = arg[n * HW + q];
+                r.area++;
+                x0 = x < x0 ? x : x0;
+                y0 = y < y0 ? y : y0;
+                x1 = x > x1 ? x : x1;
+                y1 = y > y1 ? y : y1;
+                ss += P[(n * K + l) * HW + q];
+                sp += P[(n * K + a) * HW + q];
+                cg[l]++;
+                cp[a]++;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        long yy = (long)y + dy, xx = (long)x + dx;
+                        if (yy < 0 || xx < 0 || yy >= (long)H ||
+                            xx >= (long)W)
+                            continue;
+                        size_t nq = (size_t)yy * W + (size_t)xx;
+                        if (m[nq] && !seen[nq]) {
+                            seen[nq] = 1;
+                            stack[top++] = nq;
+                        }
+                    }
+            }
+            uint32_t g = 0, pr = 0;
+            for (uint32_t k = 1; k < K; k++) {
+                if (cg[k] > cg[g])
+                    g = k;
+                if (cp[k] > cp[pr])
+                    pr = k;
+            }
+            r.image = start; /* raster order of the first pixel, for now */
+            r.x = x0;
+            r.y = y0;
+            r.width = x1 - x0 + 1;
+            r.height = y1 - y0 + 1;
+            r.given = g;
+            r.predicted = pr;
+            r.mean_self_confidence = ss / (double)r.area;
+            r.mean_predicted_prob = sp / (double)r.area;
+            o->regs[total++] = r;
+        }
+        o->reg_n[n] = total - o->reg_first[n];
+        SegauditRegion *mine = o->regs + o->reg_first[n];
+        qsort(mine, o->reg_n[n], sizeof *mine, cmp_region);
+        for (uint64_t j = 0; j < o->reg_n[n]; j++) {
+            mine[j].image = n;
+            mine[j].region = (uint32_t)(j + 1);
+        }
+    }
+    free(seen);
+    free(stack);
+    free(cg);
+    free(cp);
 }
 
 /* The baseline image scores (README formulas) at full resolution, over the
@@ -1023,6 +1125,7 @@ static void oracle_build(const Dataset *d, Oracle *o)
     rank_by_npi = d->rank_by == SEGAUDIT_RANK_NUM_PIXEL_ISSUES;
     qsort(o->order, N, sizeof *o->order, cmp_rank);
 
+    oracle_regions(d, P, arg, o);
     free(P);
     free(arg);
     free(us);
@@ -1265,6 +1368,43 @@ static void compare(const Dataset *d, const Oracle *o, const SegauditAudit *a,
     }
 
     check_masks(d, o, masks, ctx);
+
+    /* regions: the same list, in the same order */
+    for (uint32_t n = 0; n < d->N; n++) {
+        SegauditImageResult r;
+        segaudit_audit_image(a, n, &r);
+        uint64_t want = o->reg_n[n];
+        const SegauditRegion *mine = o->regs + o->reg_first[n];
+        if (r.regions != want || segaudit_audit_n_regions(a, n) != want ||
+            r.largest_region != (want ? mine[0].area : 0))
+            fail_msg("%s image %u: %llu regions (largest %llu), expected "
+                     "%llu (%llu)",
+                     ctx, n, (unsigned long long)r.regions,
+                     (unsigned long long)r.largest_region,
+                     (unsigned long long)want,
+                     (unsigned long long)(want ? mine[0].area : 0));
+        for (uint64_t j = 0; j < want; j++) {
+            SegauditRegion g;
+            assert_int_equal(
+                segaudit_audit_region((SegauditAudit *)a, n, j, &g), 0);
+            const SegauditRegion *e = &mine[j];
+            if (g.image != n || g.region != e->region || g.area != e->area ||
+                g.x != e->x || g.y != e->y || g.width != e->width ||
+                g.height != e->height || g.given != e->given ||
+                g.predicted != e->predicted ||
+                !close_rel(g.mean_self_confidence, e->mean_self_confidence) ||
+                !close_rel(g.mean_predicted_prob, e->mean_predicted_prob))
+                fail_msg("%s image %u region %llu: area %llu box %u,%u %ux%u "
+                         "%u->%u s %.17g, expected area %llu box %u,%u %ux%u "
+                         "%u->%u s %.17g",
+                         ctx, n, (unsigned long long)j + 1,
+                         (unsigned long long)g.area, g.x, g.y, g.width,
+                         g.height, g.given, g.predicted,
+                         g.mean_self_confidence, (unsigned long long)e->area,
+                         e->x, e->y, e->width, e->height, e->given,
+                         e->predicted, e->mean_self_confidence);
+        }
+    }
 }
 
 /* Run b must equal run a bit for bit. */
