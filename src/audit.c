@@ -554,6 +554,8 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         goto fail;
     if (a->truth && (rc = evaluate(a)) != 0)
         goto fail;
+    if ((rc = sa_engine_overlays(e, a->order)) != 0)
+        goto fail;
     double t2 = now();
 
     SegauditDatasetInfo *in = &a->info;

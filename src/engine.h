@@ -14,6 +14,7 @@
 #include "h5_probs.h"
 #include "kernels.h"
 #include "records.h"
+#include "select.h"
 #include "segaudit/segaudit.h"
 
 typedef struct SaImage {
@@ -71,8 +72,13 @@ typedef struct SaEngine {
 
     uint64_t n_issues;
     uint64_t m_below;        /* records with s <= tau */
+    SaKey cut;               /* key of the n_issues-th candidate (pass 2) */
     int second_read;
 } SaEngine;
+
+/* Writes the overlays of the first overlay_top images of order (image
+ * indices by rank), after pass 2 while the record stores are alive. */
+int sa_engine_overlays(SaEngine *e, const uint64_t *order);
 
 /* Computes every score of image n from its pass-1 statistics and e->cur
  * (all but num_pixel_issues, which needs pass 2), and clears e->cur. */

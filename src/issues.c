@@ -499,6 +499,7 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     w.any = e->n_issues > 0;
     if (w.any && (rc = find_cut(e, &w.cut)) != 0)
         return rc;
+    e->cut = w.cut;
     w.touched = calloc(e->K, 1);
     w.touched_list = malloc(e->K * sizeof(uint32_t));
     w.masks = e->set.masks_dir != NULL;

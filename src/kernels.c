@@ -571,3 +571,18 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         free(dets);
     return rc;
 }
+
+void sa_kernel_argmax_row(const SaKernelParams *p, void *scratch,
+                          const void *probs, uint32_t band_rows, uint32_t r,
+                          uint16_t *arg)
+{
+    Scratch sc;
+    carve(p, scratch, &sc);
+    /* invalid values were refused by pass 1 */
+    decode_row(p, probs, band_rows, r, sc.rowp, sc.sfull, sc.argd, sc.mn,
+               sc.nanchk, arg);
+    if (p->logits) {
+        softmax_row(p, sc.rowp);
+        argmax_row(p, sc.rowp, arg, sc.sfull);
+    }
+}

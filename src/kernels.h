@@ -170,6 +170,12 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                         const SaBandStats *st, SaRecBuf *recs,
                         SaKernelFault *fault);
 
+/* Full-resolution argmax (after a softmax of logits) of row r of a band,
+ * into arg[W].  The scratch is the kernel's (sa_kernel_scratch_size). */
+void sa_kernel_argmax_row(const SaKernelParams *p, void *scratch,
+                          const void *probs, uint32_t band_rows, uint32_t r,
+                          uint16_t *arg);
+
 /* Appends n bytes to b (grows geometrically); 0 or -1 when out of memory. */
 int sa_recbuf_reserve(SaRecBuf *b, size_t n);
 void sa_recbuf_free(SaRecBuf *b);

@@ -557,11 +557,11 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
         uint8_t *px = p3 + 3 * (size_t)bx;
         if (wk->sums) {
             const uint64_t n = (uint64_t)(x1 - x0) * nr;
-            for (int c = 0; c < 3; c++)
+            for (size_t c = 0; c < 3; c++)
                 px[c] = sa_overlay_dim(
                     (uint8_t)((wk->sums[3 * (size_t)bx + c] + n / 2) / n));
         } else {
-            for (int c = 0; c < 3; c++)
+            for (size_t c = 0; c < 3; c++)
                 px[c] = sa_overlay_dim(p1[3 * (size_t)bx + c]);
         }
     }

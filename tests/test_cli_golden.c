@@ -428,8 +428,8 @@ static void check_parameters(json_object *root, const GsExpected *e,
 static void check_out_listing(const char *out, GsCheck *c)
 {
     static const char *const want[] = {"classes.csv", "images.csv", "masks",
-                                       "pairs.csv", "regions.csv",
-                                       "report.json"};
+                                       "overlays",    "pairs.csv",
+                                       "regions.csv", "report.json"};
     const size_t n_want = sizeof want / sizeof want[0];
     char **names;
     size_t n = gs_list_dir(out, NULL, &names);

@@ -82,6 +82,12 @@ static const char usage_audit[] =
     "  --out DIR               report folder (created if missing)\n"
     "  --masks                 also write masks/<id>.png (255 = issue)\n"
     "  --min-region-area A     list only regions of at least A pixels (1)\n"
+    "  --top N|all             overlays/<id>.png for the N worst images (50;\n"
+    "                          0: none)\n"
+    "  --overlay-width W       panels wider than W pixels are scaled down\n"
+    "                          (1024)\n"
+    "  --images DIR            photos <id><image-suffix> to draw issues over\n"
+    "  --image-suffix S        suffix of the photos (.png)\n"
     "  --progress              show progress even when stderr is not a\n"
     "                          terminal\n"
     "  -q, --quiet             no summary line\n"
@@ -231,29 +237,30 @@ static char *join(const char *a, const char *b)
 }
 
 /* Moves the finished report from stage into out. */
-static int commit(const char *stage, const char *out, int masks)
+static int commit(const char *stage, const char *out)
 {
     static const char *files[] = {"images.csv",     "classes.csv",
                                   "pairs.csv",      "regions.csv",
                                   "evaluation.csv", "report.json"};
     int rc = 0;
-    /* The masks of an earlier report go away with the staging folder:
+    /* The folders of an earlier report go away with the staging folder:
      * replaced by the new ones, or dropped when this run wrote none. */
-    {
-        char *src = join(stage, "masks"), *dst = join(out, "masks");
-        char *old = join(stage, "masks.old");
+    static const char *dirs[] = {"masks", "overlays"};
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        char *src = join(stage, dirs[i]), *dst = join(out, dirs[i]);
+        char old_name[32];
+        snprintf(old_name, sizeof old_name, "%s.old", dirs[i]);
+        char *old = join(stage, old_name);
+        struct stat st;
         if (!src || !dst || !old)
             rc = -1;
-        else {
-            struct stat st;
-            if (lstat(dst, &st) == 0 && rename(dst, old) != 0)
-                rc = -1;
-            if (rc == 0 && masks && rename(src, dst) != 0)
-                rc = -1;
-            if (rc)
-                fprintf(stderr, "segaudit: %s: cannot move the masks into "
-                        "place: %s\n", dst, strerror(errno));
-        }
+        else if (lstat(dst, &st) == 0 && rename(dst, old) != 0)
+            rc = -1;
+        else if (lstat(src, &st) == 0 && rename(src, dst) != 0)
+            rc = -1;
+        if (rc)
+            fprintf(stderr, "segaudit: %s: cannot move into place: %s\n",
+                    dst ? dst : out, strerror(errno));
         free(src);
         free(dst);
         free(old);
@@ -311,7 +318,8 @@ enum {
     OPT_LABELS = 256, OPT_SUFFIX, OPT_PROBS, OPT_IDS, OPT_IGNORE, OPT_LOGITS,
     OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
-    OPT_PROGRESS, OPT_PRESET, OPT_PALETTE
+    OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
+    OPT_ISUFFIX
 };
 
 /* ---- progress on stderr -------------------------------------------------- */
@@ -417,6 +425,10 @@ static int cmd_audit(int argc, char **argv)
         {"progress", no_argument, 0, OPT_PROGRESS},
         {"classes", required_argument, 0, OPT_PRESET},
         {"palette", required_argument, 0, OPT_PALETTE},
+        {"top", required_argument, 0, OPT_TOP},
+        {"overlay-width", required_argument, 0, OPT_OWIDTH},
+        {"images", required_argument, 0, OPT_IMAGES},
+        {"image-suffix", required_argument, 0, OPT_ISUFFIX},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -497,6 +509,18 @@ static int cmd_audit(int argc, char **argv)
                           "ade20k, pascal-voc)", optarg);
             break;
         case OPT_PALETTE: palette_path = optarg; break;
+        case OPT_TOP:
+            s.overlay_top = !strcmp(optarg, "all")
+                                ? UINT64_MAX
+                                : (uint64_t)parse_long("--top", optarg, 0,
+                                                       2147483647L);
+            break;
+        case OPT_OWIDTH:
+            s.overlay_width =
+                (uint32_t)parse_long("--overlay-width", optarg, 16, 65536);
+            break;
+        case OPT_IMAGES: s.images_dir = optarg; break;
+        case OPT_ISUFFIX: s.image_suffix = optarg; break;
         case OPT_BAND:
             s.band_bytes = parse_size(optarg);
             if (!s.band_bytes)
@@ -567,6 +591,7 @@ static int cmd_audit(int argc, char **argv)
              (long)getpid());
     char *stage = join(out, stage_name);
     char *stage_masks = join(stage, "masks");
+    char *stage_overlays = join(stage, "overlays");
     if (!stage || !stage_masks || mkdir(stage, 0777) != 0) {
         fprintf(stderr, "segaudit: %s: cannot create: %s\n", out,
                 strerror(errno));
@@ -574,6 +599,8 @@ static int cmd_audit(int argc, char **argv)
     }
     if (masks)
         s.masks_dir = stage_masks;
+    if (s.overlay_top > 0)
+        s.overlays_dir = stage_overlays;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -603,7 +630,7 @@ static int cmd_audit(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &block, &prev);
     if (rc == 0 && g_cancel)
         rc = SEGAUDIT_ECANCEL;
-    if (rc == 0 && commit(stage, out, masks) != 0)
+    if (rc == 0 && commit(stage, out) != 0)
         rc = SEGAUDIT_EIO, eb[0] = '\0';
     if (rc == 0)
         g_signal = 0; /* the report is complete: a late signal changes
@@ -644,6 +671,7 @@ static int cmd_audit(int argc, char **argv)
     free(probs_file);
     free(stage);
     free(stage_masks);
+    free(stage_overlays);
     return status;
 }
 
