@@ -347,6 +347,32 @@ if [ -d "$TMP/valid" ]; then
         --out "$TMP/valid/out_truth_bad" --truth "$TMP/valid/truth_bad.csv" -q
 fi
 
+# ---- review options ----------------------------------------------------------
+if [ -d "$TMP/valid" ]; then
+    V=(--labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5")
+    run top_default audit "${V[@]}" --out "$TMP/valid/o_top" -q
+    if [ "$RC" -eq 0 ] && [ "$(ls "$TMP/valid/o_top/overlays" | grep -c '\.png$')" -eq 3 ] &&
+        [ -s "$TMP/valid/o_top/regions.csv" ]; then
+        ok overlays_and_regions_written
+    else
+        not_ok overlays_and_regions_written "exit $RC; $(ls "$TMP/valid/o_top" 2>&1 | tr '\n' ' ')"
+    fi
+    run top_zero audit "${V[@]}" --out "$TMP/valid/o_top" --top 0 -q
+    if [ "$RC" -eq 0 ] && [ ! -e "$TMP/valid/o_top/overlays" ]; then
+        ok top_0_drops_overlays
+    else
+        not_ok top_0_drops_overlays "exit $RC"
+    fi
+    expect_fail classes_unknown 2 "$TMP/valid/o_preset" 'classes' 'unknown|preset' \
+        audit "${V[@]}" --out "$TMP/valid/o_preset" --classes bogus -q
+    printf '1 2 3\nred green blue\n' >"$TMP/valid/bad_palette.txt"
+    expect_fail palette_bad_line 1 "$TMP/valid/o_pal" 'bad_palette\.txt:2' 'r g b|0\.\.255' \
+        audit "${V[@]}" --out "$TMP/valid/o_pal" --palette "$TMP/valid/bad_palette.txt" -q
+    printf '1 2 3\n4 5 6\n' >"$TMP/valid/short_palette.txt"
+    expect_fail palette_too_short 2 "$TMP/valid/o_pal2" 'palette' 'colours|colors|K=' \
+        audit "${V[@]}" --out "$TMP/valid/o_pal2" --palette "$TMP/valid/short_palette.txt" -q
+fi
+
 # ---- segaudit synth ---------------------------------------------------------
 S="$TMP/synth"
 run synth_ok synth --out "$S" --images 4 --size 32x64 --seed 3 -q
