@@ -163,8 +163,8 @@ static int photo_libpng_fail(Photo *ph, const char *what, SaErr *err)
 }
 
 /* Reads the header, checks the size and sets up the transforms to 8-bit
- * RGB: palette → RGB, gray 1/2/4 → 8, 16 → 8, gray → RGB, alpha dropped
- * (tRNS is not expanded, so there is no alpha to drop there). */
+ * RGB: palette → RGB, gray 1/2/4 → 8, 16 → 8, gray → RGB, alpha (and
+ * the alpha a palette's tRNS becomes) dropped. */
 static int photo_header(Photo *ph, uint32_t W, uint32_t H, SaErr *err)
 {
     png_uint_32 w, h;
@@ -201,7 +201,9 @@ static int photo_header(Photo *ph, uint32_t W, uint32_t H, SaErr *err)
         png_set_strip_16(ph->png);
 #endif
     }
-    if (ctype & PNG_COLOR_MASK_ALPHA)
+    /* Palette expansion also turns tRNS into alpha. */
+    if ((ctype & PNG_COLOR_MASK_ALPHA) ||
+        png_get_valid(ph->png, ph->info, PNG_INFO_tRNS))
         png_set_strip_alpha(ph->png);
     if (ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_GRAY_ALPHA)
         png_set_gray_to_rgb(ph->png);
@@ -417,6 +419,12 @@ fail:
 
 /* ---- Composition ------------------------------------------------------- */
 
+/* A region's outline in panel coordinates: the rectangle left..right ×
+ * top..bottom (inclusive) minus the same shrunk by t. */
+typedef struct Frame {
+    uint32_t left, right, top, bottom, t;
+} Frame;
+
 /* Working memory of one overlay. */
 typedef struct Work {
     uint16_t *labels, *argmax; /* s rows × W */
@@ -425,6 +433,11 @@ typedef struct Work {
     unsigned char *photo_row;  /* W × 3 */
     uint64_t *sums;            /* panel_width × 3 */
     uint8_t *out;              /* width × 3 */
+    struct Frame *frames;      /* region frames, by top row */
+    size_t n_frames;
+    size_t next_frame;         /* first frame not yet active */
+    size_t *active;            /* frames that reach the current row */
+    size_t n_active;
 } Work;
 
 static void work_free(Work *wk)
@@ -436,6 +449,8 @@ static void work_free(Work *wk)
     free(wk->photo_row);
     free(wk->sums);
     free(wk->out);
+    free(wk->frames);
+    free(wk->active);
 }
 
 /* Most frequent value of the block rows [0, nr) × columns [x0, x1) of v
@@ -491,12 +506,8 @@ static void class_colour(const SaOverlaySpec *spec, uint16_t v, uint8_t *px)
         memcpy(px, spec->palette[v], 3);
 }
 
-/* The frame of one region in panel coordinates (inclusive); 0 when the
- * region lies outside the image. */
-typedef struct Frame {
-    uint32_t left, right, top, bottom, t;
-} Frame;
-
+/* Sets *f to the frame of region rg; returns 0 (no frame) when the region
+ * is empty or lies outside the image. */
 static int region_frame(const SegauditRegion *rg, const SaOverlaySpec *spec,
                         const SaOverlayGeometry *g, Frame *f)
 {
@@ -515,15 +526,40 @@ static int region_frame(const SegauditRegion *rg, const SaOverlaySpec *spec,
     return 1;
 }
 
-/* Draws the part of every region frame on panel row y into p3. */
-static void draw_frames(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
-                        uint32_t y, uint8_t *p3)
+static int frame_by_top(const void *a, const void *b)
 {
-    for (size_t i = 0; i < spec->n_regions; i++) {
-        Frame f;
-        if (!region_frame(&spec->regions[i], spec, g, &f) || y < f.top ||
-            y > f.bottom)
-            continue;
+    const Frame *fa = a, *fb = b;
+    return (fa->top > fb->top) - (fa->top < fb->top);
+}
+
+/* Computes the frames of the regions, sorted by top row. */
+static void frames_init(Work *wk, const SaOverlaySpec *spec,
+                        const SaOverlayGeometry *g)
+{
+    wk->n_frames = 0;
+    for (size_t i = 0; i < spec->n_regions; i++)
+        wk->n_frames += region_frame(&spec->regions[i], spec, g,
+                                     &wk->frames[wk->n_frames]);
+    qsort(wk->frames, wk->n_frames, sizeof *wk->frames, frame_by_top);
+    wk->next_frame = 0;
+    wk->n_active = 0;
+}
+
+/* Draws the part of every region frame on panel row y into p3.  Rows are
+ * visited in order, so only the frames that span row y are looked at. */
+static void draw_frames(Work *wk, uint32_t y, uint8_t *p3)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < wk->n_active; i++) /* drop finished frames */
+        if (wk->frames[wk->active[i]].bottom >= y)
+            wk->active[n++] = wk->active[i];
+    wk->n_active = n;
+    while (wk->next_frame < wk->n_frames &&
+           wk->frames[wk->next_frame].top <= y)
+        wk->active[wk->n_active++] = wk->next_frame++;
+
+    for (size_t i = 0; i < wk->n_active; i++) {
+        const Frame f = wk->frames[wk->active[i]];
         const int edge = y < f.top + f.t || y + f.t > f.bottom;
         for (uint32_t x = f.left; x <= f.right; x++) {
             if (!edge && x >= f.left + f.t && x + f.t <= f.right) {
@@ -537,7 +573,7 @@ static void draw_frames(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
 
 /* Builds output row by (block row) from wk's nr full-resolution rows. */
 static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
-                        uint32_t by, uint32_t nr, const Work *wk)
+                        uint32_t by, uint32_t nr, Work *wk)
 {
     const uint32_t s = g->scale, pw = g->panel_width, W = spec->W;
     uint8_t *p1 = wk->out;
@@ -565,7 +601,7 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
                 px[c] = sa_overlay_dim(p1[3 * (size_t)bx + c]);
         }
     }
-    draw_frames(spec, g, by, p3);
+    draw_frames(wk, by, p3);
     for (uint32_t bx = 0; bx < pw; bx++) {
         const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
         if (block_any(wk->issues, W, nr, x0, x1))
@@ -628,6 +664,11 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
     wk->counts = calloc(N_VALUES, sizeof *wk->counts);
     wk->out = malloc((size_t)g->width * 3);
     int ok = wk->labels && wk->argmax && wk->issues && wk->counts && wk->out;
+    if (ok && spec->n_regions) {
+        wk->frames = calloc(spec->n_regions, sizeof *wk->frames);
+        wk->active = calloc(spec->n_regions, sizeof *wk->active);
+        ok = wk->frames && wk->active;
+    }
     if (ok && spec->photo_path) {
         wk->photo_row = malloc(W * 3);
         wk->sums = malloc((size_t)g->panel_width * 3 * sizeof *wk->sums);
@@ -635,7 +676,9 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
     }
     if (!ok)
         return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory for the "
-                      "overlay (W=%u, scale %u)", out_path, spec->W, g->scale);
+                      "overlay (W=%u, scale %u, %zu regions)", out_path,
+                      spec->W, g->scale, spec->n_regions);
+    frames_init(wk, spec, g);
     return 0;
 }
 

@@ -19,11 +19,14 @@ typedef struct SegauditClassPreset {
 } SegauditClassPreset;
 
 /* The preset called name ("cityscapes": the 19 train ids with the official
- * colours; "ade20k": 150 classes; "pascal-voc": 21 classes with the VOC
- * palette), or NULL. */
+ * colours; "ade20k": 150 classes, assuming the "reduce zero label"
+ * convention (class k-1 = ADE20K id k, id 0 -> 255); "pascal-voc": 21
+ * classes with the VOC palette), or NULL. */
 const SegauditClassPreset *segaudit_class_preset(const char *name);
 
-/* Fills palette[0..k) with k well-separated colours (deterministic). */
+/* Fills palette[0..k) with k well-separated colours: deterministic, never
+ * black, white or pure red (those mark void, gaps and issues), and the
+ * palette of k is a prefix of the palette of any larger k. */
 void segaudit_generate_palette(uint8_t (*palette)[3], int k);
 
 #ifdef __cplusplus
