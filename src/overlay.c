@@ -540,7 +540,8 @@ static void frames_init(Work *wk, const SaOverlaySpec *spec,
     for (size_t i = 0; i < spec->n_regions; i++)
         wk->n_frames += region_frame(&spec->regions[i], spec, g,
                                      &wk->frames[wk->n_frames]);
-    qsort(wk->frames, wk->n_frames, sizeof *wk->frames, frame_by_top);
+    if (wk->n_frames)
+        qsort(wk->frames, wk->n_frames, sizeof *wk->frames, frame_by_top);
     wk->next_frame = 0;
     wk->n_active = 0;
 }
