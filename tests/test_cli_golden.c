@@ -427,9 +427,10 @@ static void check_parameters(json_object *root, const GsExpected *e,
  * folder, no temporary file). */
 static void check_out_listing(const char *out, GsCheck *c)
 {
-    static const char *const want[] = {"classes.csv", "images.csv", "masks",
-                                       "overlays",    "pairs.csv",
-                                       "regions.csv", "report.json"};
+    static const char *const want[] = {"classes.csv", "images.csv",
+                                       "masks",       "overlays",
+                                       "pairs.csv",   "regions.csv",
+                                       "report.html", "report.json"};
     const size_t n_want = sizeof want / sizeof want[0];
     char **names;
     size_t n = gs_list_dir(out, NULL, &names);

@@ -81,6 +81,8 @@ static const char usage_audit[] =
     "Output:\n"
     "  --out DIR               report folder (created if missing)\n"
     "  --masks                 also write masks/<id>.png (255 = issue)\n"
+    "  --html, --no-html       write report.html, a page to review the\n"
+    "                          results in a browser (on by default)\n"
     "  --min-region-area A     list only regions of at least A pixels (1)\n"
     "  --top N|all             overlays/<id>.png for the N worst images (50;\n"
     "                          0: none)\n"
@@ -241,7 +243,8 @@ static int commit(const char *stage, const char *out)
 {
     static const char *files[] = {"images.csv",     "classes.csv",
                                   "pairs.csv",      "regions.csv",
-                                  "evaluation.csv", "report.json"};
+                                  "evaluation.csv", "report.json",
+                                  "report.html"};
     int rc = 0;
     /* The folders of an earlier report go away with the staging folder:
      * replaced by the new ones, or dropped when this run wrote none. */
@@ -265,7 +268,7 @@ static int commit(const char *stage, const char *out)
         free(dst);
         free(old);
     }
-    for (int i = 0; rc == 0 && i < 6; i++) {
+    for (int i = 0; rc == 0 && i < 7; i++) {
         char *src = join(stage, files[i]), *dst = join(out, files[i]);
         struct stat st;
         if (src && dst && lstat(src, &st) != 0) {
@@ -319,7 +322,7 @@ enum {
     OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
-    OPT_ISUFFIX
+    OPT_ISUFFIX, OPT_HTML, OPT_NOHTML
 };
 
 /* ---- progress on stderr -------------------------------------------------- */
@@ -429,6 +432,8 @@ static int cmd_audit(int argc, char **argv)
         {"overlay-width", required_argument, 0, OPT_OWIDTH},
         {"images", required_argument, 0, OPT_IMAGES},
         {"image-suffix", required_argument, 0, OPT_ISUFFIX},
+        {"html", no_argument, 0, OPT_HTML},
+        {"no-html", no_argument, 0, OPT_NOHTML},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -437,7 +442,7 @@ static int cmd_audit(int argc, char **argv)
     segaudit_default_settings(&s);
     const char *out = NULL, *names_path = NULL;
     char *probs = NULL;
-    int quiet = 0, masks = 0, force_progress = 0, c;
+    int quiet = 0, masks = 0, force_progress = 0, html = 1, c;
     const char *palette_path = NULL;
     const SegauditClassPreset *preset = NULL;
 
@@ -520,6 +525,8 @@ static int cmd_audit(int argc, char **argv)
                 (uint32_t)parse_long("--overlay-width", optarg, 16, 65536);
             break;
         case OPT_IMAGES: s.images_dir = optarg; break;
+        case OPT_HTML: html = 1; break;
+        case OPT_NOHTML: html = 0; break;
         case OPT_ISUFFIX: s.image_suffix = optarg; break;
         case OPT_BAND:
             s.band_bytes = parse_size(optarg);
@@ -615,11 +622,14 @@ static int cmd_audit(int argc, char **argv)
     int rc = a ? segaudit_audit_run(a, &s) : SEGAUDIT_ENOMEM;
     if (prog.shown)
         fputc('\n', stderr);
-    if (rc == 0)
-        rc = segaudit_report_write(a, stage, eb, sizeof eb);
-    else
+    if (rc)
         snprintf(eb, sizeof eb, "%s",
                  a ? segaudit_audit_error(a) : "out of memory");
+    if (rc == 0)
+        rc = segaudit_report_write(a, stage, eb, sizeof eb);
+    if (rc == 0 && html)
+        rc = segaudit_report_write_html(
+            a, stage, s.overlay_top > 0 ? "overlays" : NULL, eb, sizeof eb);
     /* Past this point a signal no longer stops the commit half-way: it is
      * blocked while the files are moved, and a signal that came before
      * means no commit at all. */
