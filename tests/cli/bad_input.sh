@@ -363,6 +363,19 @@ if [ -d "$TMP/valid" ]; then
     else
         not_ok top_0_drops_overlays "exit $RC"
     fi
+    run progress_forced audit "${V[@]}" --out "$TMP/valid/o_prog" --progress
+    if [ "$RC" -eq 0 ] && grep -q 'reading: 3/3 images' "$ERRF" &&
+        grep -q 'report in' "$ERRF"; then
+        ok progress_line_and_summary
+    else
+        not_ok progress_line_and_summary "exit $RC; $(first_lines "$ERRF")"
+    fi
+    run progress_quiet audit "${V[@]}" --out "$TMP/valid/o_prog" -q
+    if [ "$RC" -eq 0 ] && [ ! -s "$ERRF" ]; then
+        ok quiet_prints_nothing
+    else
+        not_ok quiet_prints_nothing "exit $RC; $(first_lines "$ERRF")"
+    fi
     expect_fail classes_unknown 2 "$TMP/valid/o_preset" 'classes' 'unknown|preset' \
         audit "${V[@]}" --out "$TMP/valid/o_preset" --classes bogus -q
     printf '1 2 3\nred green blue\n' >"$TMP/valid/bad_palette.txt"
