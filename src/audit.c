@@ -576,6 +576,11 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     in->records = e->store.count + e->store2.count;
     in->spilled_bytes = e->store.file_bytes + e->store2.file_bytes;
     in->second_read = e->second_read;
+    in->far_from_one = e->far;
+    in->far_image = e->far_image;
+    in->far_row = e->far_row;
+    in->far_col = e->far_col;
+    in->far_sum = e->far_sum;
     in->n_threads = e->n_threads;
     in->seconds_pass1 = t1 - t0;
     in->seconds_pass2 = t2 - t1;

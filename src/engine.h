@@ -72,6 +72,11 @@ typedef struct SaEngine {
 
     uint64_t n_issues;
     uint64_t m_below;        /* records with s <= tau */
+    uint64_t far;            /* pass 1: valid pixels whose probabilities
+                                sum far from 1 */
+    uint64_t far_image;      /* the first of them, in image order */
+    uint32_t far_row, far_col;
+    double far_sum;
     SaKey cut;               /* key of the n_issues-th candidate (pass 2) */
     int second_read;
 } SaEngine;

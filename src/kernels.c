@@ -137,7 +137,7 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
 }
 
 typedef struct Scratch {
-    double *rowp, *sfull, *argd, *mn, *nanchk, *bacc, *bp;
+    double *rowp, *sfull, *argd, *mn, *psum, *bacc, *bp;
     uint16_t *arg, *blab;
     double *srow, *prow; /* [f][W] full-resolution s and p̂ (f > 1) */
 } Scratch;
@@ -154,7 +154,7 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
     c += align64(W * sizeof(double));
     sc->mn = (double *)c;
     c += align64(W * sizeof(double));
-    sc->nanchk = (double *)c;
+    sc->psum = (double *)c;
     c += align64(W * sizeof(double));
     sc->bacc = sc->bp = NULL;
     if (f > 1) {
@@ -179,7 +179,7 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
  * the argmax (the lowest class among those equal to the maximum) and a
  * validity check.  Every loop writes each output through one select, with
  * doubles in all lanes, so that the compiler vectorises it: mn holds the
- * smallest value and nanchk accumulates x*0, which turns NaN when some x is
+ * smallest value and psum accumulates x*0, which turns NaN when some x is
  * NaN or infinite.  Returns non-zero when a value is invalid. */
 #define DECODE_LOOP(TYPE, CONV)                                              \
     do {                                                                     \
@@ -191,7 +191,7 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
             best[w] = x > b ? x : b;                                         \
             double m = mn[w];                                                \
             mn[w] = x < m ? x : m;                                           \
-            nanchk[w] += x * 0.0;                                            \
+            psum[w] += x;                                                    \
         }                                                                    \
     } while (0)
 
@@ -218,14 +218,14 @@ static void argmax_of_best(size_t K, size_t W, const double *restrict rowp,
 static int decode_row(const SaKernelParams *p, const void *probs,
                       uint32_t band_rows, uint32_t r, double *restrict rowp,
                       double *restrict best, double *restrict argd,
-                      double *restrict mn, double *restrict nanchk,
+                      double *restrict mn, double *restrict psum,
                       uint16_t *restrict arg)
 {
     size_t K = p->K, W = p->W;
     for (size_t w = 0; w < W; w++) {
         best[w] = -INFINITY;
         mn[w] = INFINITY;
-        nanchk[w] = 0.0;
+        psum[w] = 0.0;
     }
     for (size_t k = 0; k < K; k++) {
         size_t off = (k * band_rows + r) * W;
@@ -238,8 +238,9 @@ static int decode_row(const SaKernelParams *p, const void *probs,
     }
     const double lo = p->logits ? -DBL_MAX : 0.0;
     int bad = 0;
+    /* a NaN or infinite value makes the sum NaN or infinite */
     for (size_t w = 0; w < W; w++)
-        bad |= (nanchk[w] != nanchk[w]) | (mn[w] < lo);
+        bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < lo);
     if (!bad)
         argmax_of_best(K, W, rowp, best, argd, arg);
     return bad;
@@ -418,7 +419,7 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         double val = 0;
         int kind = 0;
         if (decode_row(p, probs, band_rows, brow + dy, sc.rowp, sc.sfull,
-                       sc.argd, sc.mn, sc.nanchk, arg))
+                       sc.argd, sc.mn, sc.psum, arg))
             kind = check_row(p, sc.rowp, &col, &cls, &val);
         /* labels are checked too, and the leftmost problem wins */
         for (uint32_t w = 0; w < W && (!kind || w < col); w++) {
@@ -444,6 +445,13 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                 sc.prow[(size_t)dy * W + w] = sc.rowp[(size_t)arg[w] * W + w];
             }
             if (stats) {
+                if (!p->logits && fabs(sc.psum[w] - 1.0) > SA_SUM_TOL) {
+                    if (out->far++ == 0) {
+                        out->far_row = row;
+                        out->far_col = w;
+                        out->far_sum = sc.psum[w];
+                    }
+                }
                 st->class_pixels[l]++;
                 st->class_correct[l] += arg[w] == l;
                 st->class_pred[arg[w]]++;
@@ -580,7 +588,7 @@ void sa_kernel_argmax_row(const SaKernelParams *p, void *scratch,
     carve(p, scratch, &sc);
     /* invalid values were refused by pass 1 */
     decode_row(p, probs, band_rows, r, sc.rowp, sc.sfull, sc.argd, sc.mn,
-               sc.nanchk, arg);
+               sc.psum, arg);
     if (p->logits) {
         softmax_row(p, sc.rowp);
         argmax_row(p, sc.rowp, arg, sc.sfull);

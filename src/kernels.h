@@ -117,7 +117,15 @@ typedef struct SaRowOut {
     double sum_s;           /* Σ s, in pixel order */
     double min_s;           /* min s */
     uint64_t valid_pixels;  /* non-ignored pixels */
+    uint64_t far;           /* pixels whose probabilities sum far from 1 */
+    uint32_t far_row, far_col; /* the first of them (when far > 0) */
+    double far_sum;         /* and its sum */
 } SaRowOut;
+
+/* A pixel's probabilities "sum far from 1" when |Σ_k P - 1| > this: far
+ * above float16 rounding (K * 2^-11 at most for K <= 19), far below what
+ * independent sigmoid outputs give. */
+#define SA_SUM_TOL 0.01
 
 /* Integer statistics of a band (order-free, so they are per band); each
  * array has K entries and is added to.  The histogram (SA_HIST_BUCKETS) is

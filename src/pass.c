@@ -154,6 +154,7 @@ static void work(Pass *ps, Band *b)
         b->rows[j].sum_s = 0.0;
         b->rows[j].min_s = INFINITY;
         b->rows[j].valid_pixels = 0;
+        b->rows[j].far = 0;
         if (sa_kernel_block_row(&ps->kp, ps->scratch[t], b->probs, b->nrows,
                                 j * f, b->labels + (size_t)j * f * e->W,
                                 b->image, b->row0 + j * f, &b->rows[j], cs,
@@ -212,6 +213,24 @@ static int fold(Pass *ps, Batch *bt)
             uint32_t nbr = b->nrows / e->f;
             for (uint32_t j = 0; j < nbr; j++) {
                 const SaRowOut *ro = &b->rows[j];
+                if (ro->far) {
+                    if (e->far == 0) {
+                        e->far_image = b->image;
+                        e->far_row = ro->far_row;
+                        e->far_col = ro->far_col;
+                        e->far_sum = ro->far_sum;
+                    }
+                    e->far += ro->far;
+                    if (e->set.strict)
+                        return sa_err(
+                            e->err, SEGAUDIT_EINPUT,
+                            "%s:%s: image '%s' (index %u): probabilities sum "
+                            "to %g at (row %u, col %u), not 1 (--strict; "
+                            "use --logits if these are logits)",
+                            e->probs_path, e->probs_dataset,
+                            e->ids[b->image], b->image, ro->far_sum,
+                            ro->far_row, ro->far_col);
+                }
                 sa_softmin_merge(&im->softmin, &ro->softmin);
                 im->sum_s += ro->sum_s;
                 im->min_s = ro->min_s < im->min_s ? ro->min_s : im->min_s;

@@ -261,6 +261,7 @@ static json_object *build_json(const SegauditAudit *a)
     json_object_object_add(par, "rank_by",
                            jstr(segaudit_score_name(s->rank_by)));
     json_object_object_add(par, "logits", json_object_new_boolean(s->logits));
+    json_object_object_add(par, "strict", json_object_new_boolean(s->strict));
     json_object_object_add(root, "parameters", par);
 
     json_object *ds = json_object_new_object();
@@ -283,6 +284,8 @@ static json_object *build_json(const SegauditAudit *a)
     json_object_object_add(root, "valid_pixels", ju64(in.valid_pixels));
     json_object_object_add(root, "images_with_issues",
                            ju64(in.images_with_issues));
+    json_object_object_add(root, "pixels_summing_far_from_1",
+                           ju64(in.far_from_one));
 
     json_object *imgs = json_object_new_array();
     for (uint64_t r = 0; r < in.n_images; r++) {

@@ -57,6 +57,9 @@ typedef struct SegauditSettings {
     int downsample_labels;     /* enum SegauditDownsampleLabels (MEAN) */
     int rank_by;               /* enum SegauditScore (SOFTMIN) */
     int logits;                /* 1: stored values are logits (0) */
+    int strict;                /* 1: a pixel whose probabilities sum far
+                                  from 1 (|sum - 1| > 0.01) is an error;
+                                  0: they are counted (0) */
     int n_threads;             /* worker threads; 0 = all cores (0) */
     uint64_t memory_limit;     /* bytes of candidate records kept in memory
                                   before spilling to scratch (1 GiB); >= 64K */
@@ -135,6 +138,11 @@ typedef struct SegauditDatasetInfo {
     uint64_t spilled_bytes; /* bytes of records written to scratch */
     int second_read;      /* 1 when the cut-off lay above 0.5 and the tensor
                              was read a second time */
+    uint64_t far_from_one;  /* valid pixels whose probabilities sum far
+                               from 1 (|sum - 1| > 0.01; not with logits) */
+    uint64_t far_image;     /* the first of them: image index, */
+    uint32_t far_row, far_col; /* position */
+    double far_sum;         /* and sum */
     int n_threads;        /* threads actually used */
     double seconds_pass1, seconds_pass2, seconds_total;
 } SegauditDatasetInfo;

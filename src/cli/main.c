@@ -62,6 +62,8 @@ static const char usage_audit[] =
     "                          when present, else sorted label names)\n"
     "  --ignore-index V        label value to ignore (repeatable), e.g. 255\n"
     "  --logits                the stored values are logits (softmax first)\n"
+    "  --strict                refuse probabilities that do not sum to 1\n"
+    "                          (|sum - 1| > 0.01; default: count and warn)\n"
     "  --class-names FILE      one class name per line (K lines)\n"
     "  --classes PRESET        cityscapes | ade20k | pascal-voc: class names\n"
     "                          and colours of a known dataset\n"
@@ -322,7 +324,7 @@ enum {
     OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
-    OPT_ISUFFIX, OPT_HTML, OPT_NOHTML
+    OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT
 };
 
 /* ---- progress on stderr -------------------------------------------------- */
@@ -434,6 +436,7 @@ static int cmd_audit(int argc, char **argv)
         {"image-suffix", required_argument, 0, OPT_ISUFFIX},
         {"html", no_argument, 0, OPT_HTML},
         {"no-html", no_argument, 0, OPT_NOHTML},
+        {"strict", no_argument, 0, OPT_STRICT},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -527,6 +530,7 @@ static int cmd_audit(int argc, char **argv)
         case OPT_IMAGES: s.images_dir = optarg; break;
         case OPT_HTML: html = 1; break;
         case OPT_NOHTML: html = 0; break;
+        case OPT_STRICT: s.strict = 1; break;
         case OPT_ISUFFIX: s.image_suffix = optarg; break;
         case OPT_BAND:
             s.band_bytes = parse_size(optarg);
@@ -658,6 +662,23 @@ static int cmd_audit(int argc, char **argv)
         rmdir(out); /* only if still empty */
     sigprocmask(SIG_SETMASK, &prev, NULL);
 
+    if (status == 0) {
+        SegauditDatasetInfo in;
+        segaudit_audit_info(a, &in);
+        if (in.far_from_one) {
+            SegauditImageResult im;
+            segaudit_audit_image(a, in.far_image, &im);
+            fprintf(stderr,
+                    "segaudit: warning: %llu pixels (%.3g%% of the valid "
+                    "ones) have probabilities that do not sum to 1, the "
+                    "first in image '%s' at (row %u, col %u): sum %g; use "
+                    "--logits for logits, --strict to refuse\n",
+                    (unsigned long long)in.far_from_one,
+                    100.0 * (double)in.far_from_one /
+                        (double)(in.valid_pixels ? in.valid_pixels : 1),
+                    im.id, in.far_row, in.far_col, in.far_sum);
+        }
+    }
     if (status == 0 && !quiet && segaudit_audit_has_truth(a))
         print_evaluation(a);
     if (status == 0 && !quiet) {

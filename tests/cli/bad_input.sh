@@ -347,6 +347,20 @@ if [ -d "$TMP/valid" ]; then
         --out "$TMP/valid/out_truth_bad" --truth "$TMP/valid/truth_bad.csv" -q
 fi
 
+# ---- probabilities that do not sum to 1 ----------------------------------------
+if mkfix unnormalised --scale-at 1; then
+    U=(--labels "$TMP/unnormalised/labels" --probs "$TMP/unnormalised/probs.h5")
+    run sums_warn audit "${U[@]}" --out "$TMP/unnormalised/out" -q
+    if [ "$RC" -eq 0 ] && grep -q "warning: 384 pixels .* 'img_001' at (row 0, col 0): sum 1.5" "$ERRF" &&
+        grep -q '"pixels_summing_far_from_1": 384' "$TMP/unnormalised/out/report.json"; then
+        ok sums_far_from_1_warned
+    else
+        not_ok sums_far_from_1_warned "exit $RC; $(first_lines "$ERRF")"
+    fi
+    expect_fail sums_strict 1 "$TMP/unnormalised/out_strict" "probs\.h5;img_001" 'sum' \
+        audit "${U[@]}" --out "$TMP/unnormalised/out_strict" --strict -q
+fi
+
 # ---- review options ----------------------------------------------------------
 if [ -d "$TMP/valid" ]; then
     V=(--labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5")

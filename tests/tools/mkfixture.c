@@ -22,6 +22,7 @@ static const char *USAGE =
     "         [--labels gray8|gray16|palette] [--seed S] [--scenes]\n"
     "       defects (each injects exactly one; IMG is an image index):\n"
     "         --nan-at IMG  --negative-at IMG  --label-value V --label-at IMG\n"
+    "         --scale-at IMG (probabilities of that image times 1.5)\n"
     "         --rank3  --int-dtype  --extra-id  --missing-label IMG\n"
     "         --text-label IMG  --truncate-label IMG  --rgb-label IMG\n"
     "         --wrong-size-label IMG  --no-probs-dataset\n"
@@ -62,6 +63,7 @@ typedef struct {
     int n, h, w, k, dtype, chunked, gzip, ids, lfmt, scenes;
     uint64_t seed;
     int nan_at, neg_at, lval, lval_at, missing, text, trunc, rgb, wrong_size;
+    int scale_at;
     int rank3, int_dtype, extra_id, no_probs;
 } Opt;
 enum { IDS_VLEN, IDS_FIXED, IDS_NONE };
@@ -87,6 +89,7 @@ static void parse_args(int argc, char **argv, Opt *o) {
     memset(o, 0, sizeof *o);
     o->n = 3; o->h = 16; o->w = 16; o->k = -1; o->dtype = 4; o->seed = 1;
     o->nan_at = o->neg_at = o->lval = o->lval_at = o->missing = o->text = -1;
+    o->scale_at = -1;
     o->trunc = o->rgb = o->wrong_size = -1;
     if (argc < 2) die(2, "missing arguments");
     for (int i = 1; i < argc; i++) {
@@ -99,6 +102,7 @@ static void parse_args(int argc, char **argv, Opt *o) {
         FLAG("--rank3", rank3) FLAG("--int-dtype", int_dtype)
         FLAG("--extra-id", extra_id) FLAG("--no-probs-dataset", no_probs)
         IMG("--nan-at", nan_at) IMG("--negative-at", neg_at) IMG("--label-at", lval_at)
+        IMG("--scale-at", scale_at)
         IMG("--missing-label", missing) IMG("--text-label", text)
         IMG("--truncate-label", trunc) IMG("--rgb-label", rgb)
         IMG("--wrong-size-label", wrong_size)
@@ -139,7 +143,7 @@ static void parse_args(int argc, char **argv, Opt *o) {
     if (o->neg_at >= 0 && o->k < 3) die(2, "--negative-at needs --classes >= 3");
     if (o->ids == IDS_NONE && o->extra_id) die(2, "--extra-id needs image ids");
     const int at[] = { o->nan_at, o->neg_at, o->lval_at, o->missing, o->text, o->trunc,
-                       o->rgb, o->wrong_size };
+                       o->rgb, o->wrong_size, o->scale_at };
     for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
         if (at[i] >= o->n) die(2, "image index %d out of range (--images %d)", at[i], o->n);
 }
@@ -523,6 +527,8 @@ int main(int argc, char **argv) {
             p[top] = -0.01;
         }
         if (i == o.lval_at) g[3 * (size_t)w + 7] = o.lval;
+        if (i == o.scale_at)
+            for (size_t j = 0; j < hw * k; j++) p[j] *= 1.5;
         write_label(&o, i, dir, g);
         size_t m = hw * k;
         if (o.int_dtype) for (size_t j = 0; j < m; j++) ((int32_t *)store)[j] = (int32_t)lround(p[j] * 1000);

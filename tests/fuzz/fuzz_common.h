@@ -1,0 +1,116 @@
+/* Helpers shared by the fuzz targets (header-only, static functions).
+ *
+ * The readers under test take a path, not a buffer, so each input is written
+ * to a file in a per-process temporary folder (mkdtemp under $TMPDIR, else
+ * /tmp).  The folder and its files are removed at exit. */
+#ifndef SEGAUDIT_FUZZ_COMMON_H
+#define SEGAUDIT_FUZZ_COMMON_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FZ_PATH 4096
+
+static char fz_dir_buf[FZ_PATH];
+
+static void fz_die(const char *what)
+{
+    fprintf(stderr, "fuzz harness: %s: %s\n", what, strerror(errno));
+    abort();
+}
+
+/* Removes path and, when it is a folder, everything below it.  Does not
+ * follow symbolic links. */
+static void fz_rm_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *de;
+            while ((de = readdir(d)) != NULL) {
+                if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                    continue;
+                char sub[FZ_PATH];
+                if (snprintf(sub, sizeof sub, "%s/%s", path, de->d_name) <
+                    (int)sizeof sub)
+                    fz_rm_tree(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static void fz_cleanup(void)
+{
+    if (fz_dir_buf[0])
+        fz_rm_tree(fz_dir_buf);
+}
+
+/* The per-process temporary folder (created on first use, canonical path,
+ * removed at exit). */
+static const char *fz_tmpdir(void)
+{
+    if (fz_dir_buf[0])
+        return fz_dir_buf;
+    const char *t = getenv("TMPDIR");
+    char tmpl[FZ_PATH];
+    snprintf(tmpl, sizeof tmpl, "%s/segaudit-fuzz-XXXXXX",
+             t && *t ? t : "/tmp");
+    if (!mkdtemp(tmpl))
+        fz_die("mkdtemp");
+    if (!realpath(tmpl, fz_dir_buf))
+        fz_die("realpath");
+    atexit(fz_cleanup);
+    return fz_dir_buf;
+}
+
+/* Writes size bytes to path (truncating). */
+static void fz_write_file(const char *path, const uint8_t *data, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        fz_die(path);
+    if (size && fwrite(data, 1, size, f) != size)
+        fz_die(path);
+    if (fclose(f) != 0)
+        fz_die(path);
+}
+
+/* The lowest free file descriptor: compared before and after an input, it
+ * catches a descriptor the code under test forgot to close. */
+static int fz_lowest_free_fd(void)
+{
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        fz_die("/dev/null");
+    close(fd);
+    return fd;
+}
+
+/* A contract violation of the code under test: print and abort, so that
+ * libFuzzer (or the replay program) reports it as a crash. */
+#define FZ_CHECK(cond, ...)                                                  \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "fuzz check failed at %s:%d: %s: ", __FILE__,    \
+                    __LINE__, #cond);                                        \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fputc('\n', stderr);                                             \
+            abort();                                                         \
+        }                                                                    \
+    } while (0)
+
+#endif
