@@ -321,6 +321,7 @@ static int setup(SegauditAudit *a)
     e->err = &a->err;
     e->probs_path = a->set.probs_path;
     e->probs_dataset = a->set.probs_dataset;
+    sa_probs_allow_plugins(a->set.allow_plugins);
     if ((rc = sa_probs_open(&e->probs, e->probs_path, e->probs_dataset,
                             e->err)) != 0)
         return rc;

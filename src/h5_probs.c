@@ -180,6 +180,15 @@ static int open_dataset(hid_t file, const char *path, const char *name,
                         name);
         goto fail;
     }
+    H5L_info_t li;
+    if (H5Lget_info(file, name, &li, H5P_DEFAULT) >= 0 &&
+        li.type == H5L_TYPE_EXTERNAL) {
+        /* the data would come from another file, which nobody checked */
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: is an external link to "
+                    "another file; external links are refused (copy the "
+                    "dataset into this file)", path, name);
+        goto fail;
+    }
     obj = H5Oopen(file, name, H5P_DEFAULT);
     if (obj < 0) {
         rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: cannot open%s", path, name,
@@ -296,8 +305,18 @@ static int read_layout(SaProbs *p, SaErr *err)
     }
     case H5D_CONTIGUOUS: snprintf(p->layout, cap, "contiguous"); break;
     case H5D_COMPACT: snprintf(p->layout, cap, "compact"); break;
-    case H5D_VIRTUAL: snprintf(p->layout, cap, "virtual"); break;
+    case H5D_VIRTUAL:
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: is a virtual dataset (its "
+                    "data live in other files); virtual datasets are refused "
+                    "(copy the data into one dataset)", p->path, p->dataset);
+        goto fail;
     default: snprintf(p->layout, cap, "unknown layout"); break;
+    }
+    if (H5Pget_external_count(dcpl) > 0) {
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: keeps its data in external "
+                    "raw files; external storage is refused", p->path,
+                    p->dataset);
+        goto fail;
     }
 
     int nf = H5Pget_nfilters(dcpl);
@@ -335,6 +354,57 @@ fail:
     if (dcpl >= 0)
         H5Pclose(dcpl);
     return rc;
+}
+
+/* A dataset whose data cannot all be in the file (a truncated file, a
+ * header that claims more than was written) is refused here rather than
+ * read as fill values or failing at image 2,900. */
+static int check_storage(SaProbs *p, SaErr *err)
+{
+    hsize_t fsize = 0;
+    if (H5Fget_filesize(p->file, &fsize) < 0)
+        return h5_fail(err, p->path, p->dataset, "cannot read the file size");
+    uint64_t n = mul_sat(mul_sat(p->dims[0], p->dims[1]),
+                         mul_sat(p->dims[2], p->dims[3]));
+    uint64_t need = mul_sat(n, p->file_elsize);
+    if (p->chunk[0] == 0) {
+        haddr_t off = H5Dget_offset(p->dset);
+        if (off == HADDR_UNDEF)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: holds no data (the "
+                          "dataset was created but never written)", p->path,
+                          p->dataset);
+        if (off > fsize || need > fsize - off)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: needs %" PRIu64
+                          " bytes from offset %" PRIu64 " but the file has "
+                          "only %" PRIu64 " bytes (truncated?)",
+                          p->path, p->dataset, need, (uint64_t)off,
+                          (uint64_t)fsize);
+        return 0;
+    }
+    hsize_t nchunks = 0;
+    uint64_t want = 1;
+    for (int i = 0; i < 4; i++)
+        want = mul_sat(want, ceil_div(p->dims[i], p->chunk[i]));
+    if (H5Dget_num_chunks(p->dset, p->fspace, &nchunks) >= 0 &&
+        (uint64_t)nchunks < want)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: only %" PRIu64 " of its "
+                      "%" PRIu64 " chunks were written (the rest would read "
+                      "as zeros)", p->path, p->dataset, (uint64_t)nchunks,
+                      want);
+    if (H5Dget_storage_size(p->dset) > fsize)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: its chunks take %" PRIu64
+                      " bytes but the file has only %" PRIu64 " (truncated?)",
+                      p->path, p->dataset,
+                      (uint64_t)H5Dget_storage_size(p->dset),
+                      (uint64_t)fsize);
+    return 0;
+}
+
+void sa_probs_allow_plugins(int allow)
+{
+    /* HDF5 loads filter plugins from HDF5_PLUGIN_PATH on demand: code from
+     * anywhere on that path would run on untrusted input */
+    H5PLset_loading_state(allow ? H5PL_ALL_PLUGIN : 0);
 }
 
 /* Opens the file read-only after checking that it is a readable HDF5 file,
@@ -463,6 +533,8 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
     if ((rc = pick_memtype(p, ft, err)) != 0)
         goto fail;
     if ((rc = read_layout(p, err)) != 0)
+        goto fail;
+    if ((rc = check_storage(p, err)) != 0)
         goto fail;
 
     *out = p;

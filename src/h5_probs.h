@@ -56,6 +56,10 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
  * that each chunk is decompressed once).  Optional; 0 or error-free. */
 int sa_probs_plan_band_rows(SaProbs *p, uint64_t nrows, SaErr *err);
 
+/* Whether HDF5 may load filter plugins (process-wide; default: refused by
+ * the engine unless its settings allow them). */
+void sa_probs_allow_plugins(int allow);
+
 /* Closes p; NULL is accepted. */
 void sa_probs_close(SaProbs *p);
 

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #include <hdf5.h>
@@ -747,6 +749,101 @@ static int ids_after(void **state)
     return leaks ? -1 : 0;
 }
 
+
+/* ---- hostile files ----------------------------------------------------- */
+
+static void test_external_link_refused(void **state)
+{
+    (void)state;
+    const char *target = write_tensor("link_target.h5", H5T_IEEE_F32LE, NULL);
+    const char *path = tmp_path("external_link.h5");
+    hid_t f = new_file(path);
+    assert_true(H5Lcreate_external(target, "/pred_probs", f, "/pred_probs",
+                                   H5P_DEFAULT, H5P_DEFAULT) >= 0);
+    H5Fclose(f);
+    open_fails(path, "/pred_probs", SEGAUDIT_EINPUT, "external link", NULL);
+}
+
+static void test_virtual_dataset_refused(void **state)
+{
+    (void)state;
+    const char *src = write_tensor("vds_source.h5", H5T_IEEE_F32LE, NULL);
+    const char *path = tmp_path("vds.h5");
+    hid_t f = new_file(path);
+    hid_t vspace = H5Screate_simple(4, TDIMS, NULL);
+    hid_t sspace = H5Screate_simple(4, TDIMS, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(H5Pset_virtual(dcpl, vspace, src, "/pred_probs", sspace) >=
+                0);
+    hid_t d = H5Dcreate2(f, "/pred_probs", H5T_IEEE_F32LE, vspace,
+                         H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(vspace);
+    H5Sclose(sspace);
+    H5Fclose(f);
+    open_fails(path, "/pred_probs", SEGAUDIT_EINPUT, "virtual dataset", NULL);
+}
+
+static void test_unwritten_dataset_refused(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("unwritten.h5");
+    hid_t f = new_file(path);
+    hid_t space = H5Screate_simple(4, TDIMS, NULL);
+    hid_t d = H5Dcreate2(f, "/pred_probs", H5T_IEEE_F32LE, space,
+                         H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(d >= 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Fclose(f);
+    open_fails(path, "/pred_probs", SEGAUDIT_EINPUT, "no data", NULL);
+}
+
+static void test_missing_chunks_refused(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("few_chunks.h5");
+    hid_t f = new_file(path);
+    hid_t space = H5Screate_simple(4, TDIMS, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t chunk[4] = {1, TK, TH, TW};
+    H5Pset_chunk(dcpl, 4, chunk);
+    hid_t d = H5Dcreate2(f, "/pred_probs", H5T_IEEE_F32LE, space,
+                         H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    /* write image 0 only: images 1 and 2 would read as zeros */
+    static float v[TK * TH * TW];
+    hsize_t start[4] = {0, 0, 0, 0}, count[4] = {1, TK, TH, TW};
+    hid_t mem = H5Screate_simple(4, count, NULL);
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, v) >=
+                0);
+    H5Sclose(mem);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(f);
+    open_fails(path, "/pred_probs", SEGAUDIT_EINPUT, "1 of its 3 chunks", NULL);
+}
+
+static void test_truncated_file_refused(void **state)
+{
+    (void)state;
+    /* a contiguous dataset at the end of the file, cut short: the header
+     * survives, the data does not */
+    const char *full = write_tensor("to_truncate.h5", H5T_IEEE_F32LE, NULL);
+    struct stat st;
+    assert_int_equal(stat(full, &st), 0);
+    assert_int_equal(truncate(full, st.st_size - 200), 0);
+    SaProbs *p = NULL;
+    SaErr err = {0};
+    int rc = sa_probs_open(&p, full, "/pred_probs", &err);
+    assert_int_not_equal(rc, 0);
+    assert_null(p);
+    assert_true(strstr(err.msg, "to_truncate.h5") != NULL);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, ids_before, ids_after)
 
 int main(void)
@@ -769,6 +866,11 @@ int main(void)
         T(test_golden_k19_vs_gzip),
         T(test_golden_f16),
         T(test_golden_noids),
+        T(test_external_link_refused),
+        T(test_virtual_dataset_refused),
+        T(test_unwritten_dataset_refused),
+        T(test_missing_chunks_refused),
+        T(test_truncated_file_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -57,6 +57,8 @@ typedef struct SegauditSettings {
     int downsample_labels;     /* enum SegauditDownsampleLabels (MEAN) */
     int rank_by;               /* enum SegauditScore (SOFTMIN) */
     int logits;                /* 1: stored values are logits (0) */
+    int allow_plugins;         /* 1: HDF5 may load filter plugins from
+                                  HDF5_PLUGIN_PATH (0: refused) */
     int strict;                /* 1: a pixel whose probabilities sum far
                                   from 1 (|sum - 1| > 0.01) is an error;
                                   0: they are counted (0) */

@@ -62,6 +62,8 @@ static const char usage_audit[] =
     "                          when present, else sorted label names)\n"
     "  --ignore-index V        label value to ignore (repeatable), e.g. 255\n"
     "  --logits                the stored values are logits (softmax first)\n"
+    "  --allow-plugins         let HDF5 load filter plugins (refused by\n"
+    "                          default: prediction files are untrusted)\n"
     "  --strict                refuse probabilities that do not sum to 1\n"
     "                          (|sum - 1| > 0.01; default: count and warn)\n"
     "  --class-names FILE      one class name per line (K lines)\n"
@@ -324,7 +326,7 @@ enum {
     OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
-    OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT
+    OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS
 };
 
 /* ---- progress on stderr -------------------------------------------------- */
@@ -437,6 +439,7 @@ static int cmd_audit(int argc, char **argv)
         {"html", no_argument, 0, OPT_HTML},
         {"no-html", no_argument, 0, OPT_NOHTML},
         {"strict", no_argument, 0, OPT_STRICT},
+        {"allow-plugins", no_argument, 0, OPT_PLUGINS},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -531,6 +534,7 @@ static int cmd_audit(int argc, char **argv)
         case OPT_HTML: html = 1; break;
         case OPT_NOHTML: html = 0; break;
         case OPT_STRICT: s.strict = 1; break;
+        case OPT_PLUGINS: s.allow_plugins = 1; break;
         case OPT_ISUFFIX: s.image_suffix = optarg; break;
         case OPT_BAND:
             s.band_bytes = parse_size(optarg);
