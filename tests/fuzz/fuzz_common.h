@@ -20,7 +20,7 @@
 
 static char fz_dir_buf[FZ_PATH];
 
-static void fz_die(const char *what)
+static inline _Noreturn void fz_die(const char *what)
 {
     fprintf(stderr, "fuzz harness: %s: %s\n", what, strerror(errno));
     abort();
@@ -28,7 +28,7 @@ static void fz_die(const char *what)
 
 /* Removes path and, when it is a folder, everything below it.  Does not
  * follow symbolic links. */
-static void fz_rm_tree(const char *path)
+static inline void fz_rm_tree(const char *path)
 {
     struct stat st;
     if (lstat(path, &st) != 0)
@@ -61,7 +61,7 @@ static void fz_cleanup(void)
 
 /* The per-process temporary folder (created on first use, canonical path,
  * removed at exit). */
-static const char *fz_tmpdir(void)
+static inline const char *fz_tmpdir(void)
 {
     if (fz_dir_buf[0])
         return fz_dir_buf;
@@ -78,7 +78,8 @@ static const char *fz_tmpdir(void)
 }
 
 /* Writes size bytes to path (truncating). */
-static void fz_write_file(const char *path, const uint8_t *data, size_t size)
+static inline void fz_write_file(const char *path, const uint8_t *data,
+                                 size_t size)
 {
     FILE *f = fopen(path, "wb");
     if (!f)
@@ -91,7 +92,7 @@ static void fz_write_file(const char *path, const uint8_t *data, size_t size)
 
 /* The lowest free file descriptor: compared before and after an input, it
  * catches a descriptor the code under test forgot to close. */
-static int fz_lowest_free_fd(void)
+static inline int fz_lowest_free_fd(void)
 {
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
