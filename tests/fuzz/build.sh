@@ -1,0 +1,205 @@
+#!/bin/sh
+# Builds and runs the libFuzzer targets of segaudit (see README.md here).
+#
+#   tests/fuzz/build.sh [build]          sanitizer build of the library and
+#                                        the targets (fuzz_png, fuzz_h5,
+#                                        fuzz_args), the ASan replay programs
+#                                        and mkseeds
+#   tests/fuzz/build.sh seeds            writes the seed inputs into
+#                                        $FUZZ_OUT/seeds/<target>
+#   tests/fuzz/build.sh run T SECONDS    fuzzes target T (png, h5, args) for
+#                                        SECONDS; working corpus
+#                                        $FUZZ_OUT/corpus/T (starts from the
+#                                        committed corpus and the seeds),
+#                                        crashes in $FUZZ_OUT/artifacts/T,
+#                                        log $FUZZ_OUT/logs/T.log
+#   tests/fuzz/build.sh merge T          minimises the working corpus into
+#                                        tests/fuzz/corpus/T (-merge=1);
+#                                        crash-* files there are kept
+#   tests/fuzz/build.sh replay [T...]    runs the ASan replay programs over
+#                                        the committed corpus
+#
+# Environment: FUZZ_OUT (/tmp/segaudit-fuzz), CC (clang, version 14 or
+# later with libclang-rt-dev), FUZZ_FLAGS (extra libFuzzer flags for run).
+# Needs the build dependencies of segaudit (meson, ninja, libhdf5-dev,
+# libpng-dev, libjson-c-dev, zlib1g-dev, libomp-dev for clang's OpenMP).
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT=${FUZZ_OUT:-/tmp/segaudit-fuzz}
+B=$OUT/build
+CC=${CC:-clang}
+TARGETS="png h5 args"
+
+PKGS="hdf5-serial libpng json-c zlib"
+pkg-config --exists hdf5-serial 2>/dev/null || PKGS="hdf5 libpng json-c zlib"
+
+COMMON="-g -O1 -fno-omit-frame-pointer -std=c11 -D_POSIX_C_SOURCE=200809L \
+ -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter"
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+
+build() {
+    mkdir -p "$OUT/bin"
+    if [ ! -f "$B/build.ninja" ]; then
+        # The library with ASan+UBSan and libFuzzer's coverage
+        # instrumentation (fuzzer-no-link), so the fuzzer sees its edges.
+        CC=$CC meson setup "$B" "$ROOT" --buildtype=debugoptimized \
+            -Db_sanitize=address,undefined -Db_lundef=false \
+            -Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+    fi
+    ninja -C "$B" libsegaudit.a segaudit tests/mkfixture
+    INC="-I$ROOT/include -I$ROOT/src $(pkg-config --cflags $PKGS)"
+    LIBS="$B/libsegaudit.a $(pkg-config --libs $PKGS) -fopenmp -lm -lpthread"
+    for t in $TARGETS; do
+        echo "building fuzz_$t, replay_$t"
+        # shellcheck disable=SC2086
+        $CC $COMMON $SAN -fsanitize=fuzzer $INC "$HERE/fuzz_$t.c" $LIBS \
+            -o "$OUT/bin/fuzz_$t"
+        # The replay program with the same sanitizers, without libFuzzer.
+        # shellcheck disable=SC2086
+        $CC $COMMON $SAN -fsanitize=fuzzer-no-link $INC "$HERE/fuzz_$t.c" \
+            "$HERE/replay.c" $LIBS -o "$OUT/bin/replay_$t"
+    done
+    # shellcheck disable=SC2086
+    $CC $COMMON "$HERE/mkseeds.c" $(pkg-config --cflags --libs $PKGS) \
+        -o "$OUT/bin/mkseeds"
+    echo "built in $OUT/bin"
+}
+
+# argv seeds of fuzz_args: one file per line of this list, arguments
+# separated by '|' (written NUL-separated).  '@' is the harness's sandbox.
+ARGS_SEEDS='audit|--labels|@d/labels|--probs|@d/probs.h5|--out|@w/o|-q
+audit|--labels|@d/labels|--probs|@d/probs.h5:/pred_probs|--ids|/image_ids|--out|@w/o|--masks|--top|all|--overlay-width|16|--class-names|@d/classes.txt|--palette|@d/palette.txt|--truth|@d/truth.csv|--rank-by|mean_iou|--no-html
+audit|--labels=@g/labels|--probs=@g/probs.h5|--out=@w/o/deep/er|--ignore-index|255|--ignore-index=0|--classes|cityscapes|--downsample|4|--downsample-labels|mode|--temperature|0.5|--logits|--threads|1|--memory-limit|64K|--band-size|1K|--min-region-area|3|--scratch|@w|--images|@g/labels|--image-suffix|.png|--progress
+audit|--labels|@g/labels|--probs|@g/probs.h5|--out|@w/o|--classes|pascal-voc|--top|0|--html|-q
+audit|--labels|@d/labels|--label-suffix|.png|--probs|@d/probs.h5:/missing|--out|@w/o
+audit|--labels|@d/labels|--probs|@d/probs.h5|--out|@w/o|--class-names|@d/classes.txt|--classes|ade20k
+audit|--labels|@d|--probs|@d/probs.h5|--out|@d/labels
+audit|--help
+audit|--labels|@d/labels|--probs|@d/probs.h5|--out|@w/o|--temperature|0|--downsample|256
+audit|--labels|@d/labels|--probs|@d/probs.h5|--out|@w/o|--memory-limit|1T|--band-size|0x10|--top|-1
+audit|-qh|--label
+audit|--labels|@d/labels|--probs|@d/probs.h5|--out|@w/o|--palette|@d/classes.txt
+synth|--out|@w/s|--images|2|--size|16x16|--classes|3|-q
+synth|--out|@w/s|--images|1|--size|16X24|--classes|19|--error-rate|1|--seed|18446744073709551615|--dtype|f16|--compress|gzip|--void|255|--threads|2|--force
+synth|--out|@w/s|--images|3|--size|16x16|--classes|4|--dtype|float16|--void|3|--error-rate|0.5
+synth|--out|@d|--images|1|--size|16x16|--force
+synth|--help
+synth|--out|@w/s|--images|0|--size|15x16|--classes|256|--error-rate|nan|--dtype|f64|--compress|lzf
+--version
+--help
+bogus'
+
+seeds() {
+    S=$OUT/seeds
+    rm -rf "$S"
+    mkdir -p "$S/png" "$S/h5" "$S/args"
+    "$OUT/bin/mkseeds" png "$S/png"
+    "$OUT/bin/mkseeds" h5 "$S/h5"
+    # Label PNGs of the golden cases (small ones) and of the sample.
+    for f in "$ROOT"/tests/golden/*/labels/*_000.png \
+             "$ROOT"/tests/golden/*/expected_issues/*_001.png; do
+        [ -f "$f" ] && [ "$(wc -c <"$f")" -le 65536 ] &&
+            cp "$f" "$S/png/golden-$(basename "$(dirname "$(dirname "$f")")")-$(basename "$f")"
+    done
+    # HDF5 files written by the project's own writers, each < 64 KB.
+    T=$OUT/tmp-seeds
+    rm -rf "$T"
+    mkdir -p "$T"
+    MK=$B/tests/mkfixture
+    i=0
+    for opts in "" "--dtype f16 --chunked --gzip --ids fixed" \
+                "--dtype f64 --ids none" "--rank3" "--int-dtype" \
+                "--extra-id" "--no-probs-dataset" "--nan-at 0" \
+                "--labels palette --chunked" "--labels gray16 --classes 300"; do
+        i=$((i + 1))
+        # shellcheck disable=SC2086
+        "$MK" --out "$T/m$i" --images 2 --size 8x8 $opts >/dev/null
+        cp "$T/m$i/probs.h5" "$S/h5/mkfixture-$i.h5"
+        cp "$T/m$i/labels/img_000.png" "$S/png/mkfixture-$i.png" 2>/dev/null || true
+    done
+    "$B/segaudit" synth --out "$T/s1" --images 2 --size 16x16 --classes 3 -q
+    "$B/segaudit" synth --out "$T/s2" --images 2 --size 16x16 --classes 4 \
+        --dtype f16 --compress gzip -q
+    cp "$T/s1/probs.h5" "$S/h5/synth-f32.h5"
+    cp "$T/s2/probs.h5" "$S/h5/synth-f16-gzip.h5"
+    cp "$T/s1/labels/synth_000000.png" "$S/png/synth.png"
+    for f in "$ROOT"/tests/golden/*/probs.h5; do
+        [ "$(wc -c <"$f")" -le 65536 ] &&
+            cp "$f" "$S/h5/golden-$(basename "$(dirname "$f")").h5"
+    done
+    rm -rf "$T"
+    # argv seeds
+    n=0
+    echo "$ARGS_SEEDS" | while IFS= read -r line; do
+        n=$((n + 1))
+        printf '%s' "$line" | tr '|' '\000' >"$S/args/seed-$(printf %02d $n)"
+    done
+    for t in $TARGETS; do
+        echo "seeds/$t: $(ls "$S/$t" | wc -l) files, $(du -sh "$S/$t" | cut -f1)"
+    done
+}
+
+# libFuzzer options per target.
+target_flags() {
+    case $1 in
+    args) echo "-detect_leaks=0 -close_fd_mask=3 -dict=$HERE/args.dict" ;;
+    png) echo "-dict=$HERE/png.dict" ;;
+    *) echo "" ;;
+    esac
+}
+
+run() {
+    t=$1
+    secs=$2
+    shift 2
+    C=$OUT/corpus/$t
+    A=$OUT/artifacts/$t
+    mkdir -p "$C" "$A" "$OUT/logs"
+    [ -d "$OUT/seeds/$t" ] || seeds
+    cp -n "$OUT/seeds/$t"/* "$C"/ 2>/dev/null || true
+    for f in "$HERE/corpus/$t"/*; do
+        case $(basename "$f") in crash-*) ;; *) [ -f "$f" ] && cp -n "$f" "$C"/ ;; esac
+    done
+    echo "fuzzing $t for $secs s; log $OUT/logs/$t.log"
+    # shellcheck disable=SC2046,SC2086
+    "$OUT/bin/fuzz_$t" "$C" -max_total_time="$secs" -rss_limit_mb=2048 \
+        -timeout=10 -max_len=65536 -print_final_stats=1 \
+        -artifact_prefix="$A/" $(target_flags "$t") ${FUZZ_FLAGS:-} "$@" \
+        >"$OUT/logs/$t.log" 2>&1 || true
+    tail -n 25 "$OUT/logs/$t.log"
+}
+
+merge() {
+    t=$1
+    D=$HERE/corpus/$t
+    M=$OUT/merged/$t
+    rm -rf "$M"
+    mkdir -p "$M" "$D"
+    # shellcheck disable=SC2046
+    "$OUT/bin/fuzz_$t" -merge=1 -rss_limit_mb=2048 -timeout=10 \
+        -max_len=65536 $(target_flags "$t") "$M" "$OUT/corpus/$t" \
+        >"$OUT/logs/$t-merge.log" 2>&1
+    tail -n 3 "$OUT/logs/$t-merge.log"
+    find "$D" -maxdepth 1 -type f ! -name 'crash-*' -delete
+    cp "$M"/* "$D"/
+    echo "corpus/$t: $(ls "$D" | wc -l) files, $(du -sh "$D" | cut -f1)"
+}
+
+replay() {
+    for t in ${*:-$TARGETS}; do
+        "$OUT/bin/replay_$t" "$HERE/corpus/$t"
+    done
+}
+
+cmd=${1:-build}
+[ $# -gt 0 ] && shift
+case $cmd in
+build) build ;;
+seeds) seeds ;;
+run) run "$@" ;;
+merge) merge "$@" ;;
+replay) replay "$@" ;;
+*) sed -n '2,24p' "$0"; exit 2 ;;
+esac
