@@ -26,6 +26,8 @@
  * own folder. */
 #include <errno.h>
 #include <json-c/json.h>
+#include <nettle/base64.h>
+#include <nettle/sha2.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@
 
 #include "segaudit/segaudit.h"
 #include "html_assets.h"
+#include "outfile.h"
 
 /* Regions of an image whose details are embedded (largest first); the
  * class filter still sees the classes of every listed region. */
@@ -43,180 +46,20 @@
 /* Given -> predicted pairs shown. */
 #define HTML_TOP_PAIRS 50
 
-/* ---- output file (temporary name, renamed when complete) -------------- */
-
-typedef struct HOut {
-    FILE *f;
-    char *tmp, *final;
-} HOut;
-
-static int hout_open(HOut *o, const char *dir, char *eb, size_t el)
-{
-    size_t n = strlen(dir) + 32;
-    o->f = NULL;
-    o->tmp = malloc(n);
-    o->final = malloc(n);
-    if (!o->tmp || !o->final) {
-        snprintf(eb, el, "out of memory");
-        return SEGAUDIT_ENOMEM;
-    }
-    snprintf(o->final, n, "%s/report.html", dir);
-    snprintf(o->tmp, n, "%s/.report.html.tmp", dir);
-    o->f = fopen(o->tmp, "w");
-    if (!o->f) {
-        snprintf(eb, el, "%s: cannot create: %s", o->tmp, strerror(errno));
-        return SEGAUDIT_EIO;
-    }
-    return 0;
-}
-
-static int hout_close(HOut *o, int ok, char *eb, size_t el)
-{
-    int rc = 0;
-    if (o->f) {
-        int bad = ferror(o->f);
-        bad |= fclose(o->f) != 0;
-        if (ok && bad) {
-            snprintf(eb, el, "%s: write failed: %s", o->final,
-                     strerror(errno ? errno : EIO));
-            rc = SEGAUDIT_EIO;
-        }
-        if (ok && !bad && rename(o->tmp, o->final) != 0) {
-            snprintf(eb, el, "%s: cannot rename into place: %s", o->final,
-                     strerror(errno));
-            rc = SEGAUDIT_EIO;
-        }
-        if (!ok || rc)
-            unlink(o->tmp);
-    }
-    free(o->tmp);
-    free(o->final);
-    o->f = NULL;
-    o->tmp = o->final = NULL;
-    return rc;
-}
-
-/* ---- SHA-256 (FIPS 180-4), for the CSP hashes -------------------------- */
-
-typedef struct Sha256 {
-    uint32_t h[8];
-    uint8_t buf[64];
-    uint64_t len;
-    size_t fill;
-} Sha256;
-
-static const uint32_t sha_k[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
-    0x923f82a4, 0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3,
-    0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147,
-    0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208,
-    0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
-
-static uint32_t ror32(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-
-static void sha_block(Sha256 *c, const uint8_t *p)
-{
-    uint32_t w[64], v[8];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (int i = 16; i < 64; i++) {
-        uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^
-                      (w[i - 15] >> 3);
-        uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^
-                      (w[i - 2] >> 10);
-        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    memcpy(v, c->h, sizeof v);
-    for (int i = 0; i < 64; i++) {
-        uint32_t S1 = ror32(v[4], 6) ^ ror32(v[4], 11) ^ ror32(v[4], 25);
-        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
-        uint32_t t1 = v[7] + S1 + ch + sha_k[i] + w[i];
-        uint32_t S0 = ror32(v[0], 2) ^ ror32(v[0], 13) ^ ror32(v[0], 22);
-        uint32_t mj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-        uint32_t t2 = S0 + mj;
-        memmove(v + 1, v, 7 * sizeof v[0]);
-        v[4] += t1;
-        v[0] = t1 + t2;
-    }
-    for (int i = 0; i < 8; i++)
-        c->h[i] += v[i];
-}
-
-static void sha_init(Sha256 *c)
-{
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372,
-                                   0xa54ff53a, 0x510e527f, 0x9b05688c,
-                                   0x1f83d9ab, 0x5be0cd19};
-    memcpy(c->h, h0, sizeof h0);
-    c->len = 0;
-    c->fill = 0;
-}
-
-static void sha_update(Sha256 *c, const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    c->len += n;
-    while (n) {
-        size_t k = 64 - c->fill < n ? 64 - c->fill : n;
-        memcpy(c->buf + c->fill, p, k);
-        c->fill += k;
-        p += k;
-        n -= k;
-        if (c->fill == 64) {
-            sha_block(c, c->buf);
-            c->fill = 0;
-        }
-    }
-}
-
-static void sha_final(Sha256 *c, uint8_t out[32])
-{
-    uint64_t bits = c->len * 8;
-    uint8_t pad = 0x80, zero = 0, lenb[8];
-    sha_update(c, &pad, 1);
-    while (c->fill != 56)
-        sha_update(c, &zero, 1);
-    for (int i = 0; i < 8; i++)
-        lenb[i] = (uint8_t)(bits >> (56 - 8 * i));
-    sha_update(c, lenb, 8);
-    for (int i = 0; i < 8; i++) {
-        out[4 * i] = (uint8_t)(c->h[i] >> 24);
-        out[4 * i + 1] = (uint8_t)(c->h[i] >> 16);
-        out[4 * i + 2] = (uint8_t)(c->h[i] >> 8);
-        out[4 * i + 3] = (uint8_t)c->h[i];
-    }
-}
+/* ---- CSP hashes ---------------------------------------------------------- */
 
 /* "sha256-<base64>" of the concatenated lines, for a CSP source list. */
 static void csp_hash(const char *const *lines, char out[64])
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    Sha256 c;
-    uint8_t d[33];
-    sha_init(&c);
+    struct sha256_ctx c;
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
     for (; *lines; lines++)
-        sha_update(&c, *lines, strlen(*lines));
-    sha_final(&c, d);
-    d[32] = 0;
+        sha256_update(&c, strlen(*lines), (const uint8_t *)*lines);
+    sha256_digest(&c, sizeof d, d);
     char *o = out + sprintf(out, "sha256-");
-    for (int i = 0; i < 33; i += 3) {
-        uint32_t v = (uint32_t)d[i] << 16 |
-                     (uint32_t)(i + 1 < 33 ? d[i + 1] : 0) << 8 |
-                     (i + 2 < 33 ? d[i + 2] : 0);
-        *o++ = b64[v >> 18 & 63];
-        *o++ = b64[v >> 12 & 63];
-        *o++ = i + 1 < 32 ? b64[v >> 6 & 63] : '=';
-        *o++ = i + 2 < 32 ? b64[v & 63] : '=';
-    }
-    *o = '\0';
+    base64_encode_raw(o, sizeof d, d);
+    o[BASE64_ENCODE_RAW_LENGTH(sizeof d)] = '\0';
 }
 
 static void put_lines(FILE *f, const char *const *lines)
@@ -626,8 +469,8 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
     csp_hash(sa_html_css, css_hash);
     csp_hash(sa_html_js, js_hash);
 
-    HOut o;
-    int rc = hout_open(&o, dir, errbuf, errlen);
+    SaOut o;
+    int rc = sa_out_open(&o, dir, "report.html", errbuf, errlen);
     if (rc == 0) {
         FILE *f = o.f;
         fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
@@ -667,7 +510,7 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
             snprintf(errbuf, errlen, "%s", segaudit_audit_error(a));
         }
     }
-    int crc = hout_close(&o, rc == 0, errbuf, errlen);
+    int crc = sa_out_close(&o, rc == 0, errbuf, errlen);
     if (rc == 0)
         rc = crc;
     json_object_put(meta);

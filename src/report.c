@@ -9,60 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "segaudit/segaudit.h"
-
-typedef struct Out {
-    FILE *f;
-    char *tmp, *final;
-} Out;
-
-static int out_open(Out *o, const char *dir, const char *name, char *eb,
-                    size_t el)
-{
-    size_t n = strlen(dir) + strlen(name) + 16;
-    o->tmp = malloc(n);
-    o->final = malloc(n);
-    o->f = NULL;
-    if (!o->tmp || !o->final) {
-        snprintf(eb, el, "out of memory");
-        return SEGAUDIT_ENOMEM;
-    }
-    snprintf(o->final, n, "%s/%s", dir, name);
-    snprintf(o->tmp, n, "%s/.%s.tmp", dir, name);
-    o->f = fopen(o->tmp, "w");
-    if (!o->f) {
-        snprintf(eb, el, "%s: cannot create: %s", o->tmp, strerror(errno));
-        return SEGAUDIT_EIO;
-    }
-    return 0;
-}
-
-/* Closes, checks every write, and renames into place (or removes). */
-static int out_close(Out *o, int ok, char *eb, size_t el)
-{
-    int rc = 0;
-    if (o->f) {
-        int bad = ferror(o->f);
-        bad |= fclose(o->f) != 0;
-        if (ok && bad) {
-            snprintf(eb, el, "%s: write failed: %s", o->final,
-                     strerror(errno ? errno : EIO));
-            rc = SEGAUDIT_EIO;
-        }
-        if (ok && !bad && rename(o->tmp, o->final) != 0) {
-            snprintf(eb, el, "%s: cannot rename into place: %s", o->final,
-                     strerror(errno));
-            rc = SEGAUDIT_EIO;
-        }
-        if (!ok || rc)
-            unlink(o->tmp);
-    }
-    free(o->tmp);
-    free(o->final);
-    o->f = NULL;
-    o->tmp = o->final = NULL;
-    return rc;
-}
 
 /* A CSV field, quoted when it needs to be. */
 static void csv_str(FILE *f, const char *s)
@@ -400,10 +348,10 @@ int segaudit_report_write(SegauditAudit *a, const char *dir,
     for (int i = 0; i < 6; i++) {
         if (i == 4 && !segaudit_audit_has_truth(a))
             continue;
-        Out o;
-        int rc = out_open(&o, dir, names[i], errbuf, errlen);
+        SaOut o;
+        int rc = sa_out_open(&o, dir, names[i], errbuf, errlen);
         if (rc) {
-            out_close(&o, 0, errbuf, errlen);
+            sa_out_close(&o, 0, errbuf, errlen);
             return rc;
         }
         switch (i) {
@@ -413,7 +361,7 @@ int segaudit_report_write(SegauditAudit *a, const char *dir,
         case 3:
             if ((rc = write_regions(a, o.f)) != 0) {
                 snprintf(errbuf, errlen, "%s", segaudit_audit_error(a));
-                out_close(&o, 0, errbuf, errlen);
+                sa_out_close(&o, 0, errbuf, errlen);
                 return rc;
             }
             break;
@@ -429,13 +377,13 @@ int segaudit_report_write(SegauditAudit *a, const char *dir,
             }
             json_object_put(root);
             if (!txt) {
-                out_close(&o, 0, errbuf, errlen);
+                sa_out_close(&o, 0, errbuf, errlen);
                 snprintf(errbuf, errlen, "out of memory");
                 return SEGAUDIT_ENOMEM;
             }
         }
         }
-        if ((rc = out_close(&o, 1, errbuf, errlen)) != 0)
+        if ((rc = sa_out_close(&o, 1, errbuf, errlen)) != 0)
             return rc;
     }
     return 0;
