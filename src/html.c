@@ -338,6 +338,8 @@ typedef struct RowCtx {
     uint32_t n_seen;
 } RowCtx;
 
+/* 1 when the image's overlay file exists, 0 when not, -1 when out of
+ * memory. */
 static int has_overlay(RowCtx *c, const char *id)
 {
     if (!c->overlays_rel)
@@ -346,7 +348,7 @@ static int has_overlay(RowCtx *c, const char *id)
     if (n > c->path_cap) {
         char *p = realloc(c->path, n * 2);
         if (!p)
-            return 0;
+            return -1;
         c->path = p;
         c->path_cap = n * 2;
     }
@@ -396,8 +398,10 @@ static int write_row(RowCtx *c, FILE *f, uint64_t r)
     else
         fputs(",null", f);
     uint64_t nr = segaudit_audit_n_regions(c->a, idx);
-    fprintf(f, ",%d,%llu,[", has_overlay(c, im.id ? im.id : ""),
-            (unsigned long long)nr);
+    int overlay = has_overlay(c, im.id ? im.id : "");
+    if (overlay < 0)
+        return SEGAUDIT_ENOMEM;
+    fprintf(f, ",%d,%llu,[", overlay, (unsigned long long)nr);
     c->n_seen = 0;
     for (uint64_t j = 0; j < nr; j++) {
         SegauditRegion g;
@@ -506,6 +510,8 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
         } else if (ferror(f)) {
             snprintf(errbuf, errlen, "%s: write failed: %s", o.final,
                      strerror(errno ? errno : EIO));
+        } else if (rc == SEGAUDIT_ENOMEM) {
+            snprintf(errbuf, errlen, "%s: out of memory", o.final);
         } else {
             snprintf(errbuf, errlen, "%s", segaudit_audit_error(a));
         }

@@ -32,8 +32,8 @@ B=$OUT/build
 CC=${CC:-clang}
 TARGETS="png h5 args"
 
-PKGS="hdf5-serial libpng json-c zlib"
-pkg-config --exists hdf5-serial 2>/dev/null || PKGS="hdf5 libpng json-c zlib"
+PKGS="hdf5-serial libpng zlib" # for mkseeds
+pkg-config --exists hdf5-serial 2>/dev/null || PKGS="hdf5 libpng zlib"
 
 COMMON="-g -O1 -fno-omit-frame-pointer -std=c11 -D_POSIX_C_SOURCE=200809L \
  -D_DEFAULT_SOURCE -Wall -Wextra -Wno-unused-parameter"
@@ -49,8 +49,15 @@ build() {
             -Dc_args="-fsanitize=fuzzer-no-link -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
     fi
     ninja -C "$B" libsegaudit.a segaudit tests/mkfixture
-    INC="-I$ROOT/include -I$ROOT/src $(pkg-config --cflags $PKGS)"
-    LIBS="$B/libsegaudit.a $(pkg-config --libs $PKGS) -fopenmp -lm -lpthread"
+    # The library's dependencies as meson found them (the list changes).
+    DEPS=$(meson introspect --dependencies "$B" | python3 -c '
+import json, sys, shlex
+deps = [d for d in json.load(sys.stdin) if d["name"] != "cmocka"]
+cflags = [a for d in deps for a in d.get("compile_args", [])]
+libs = [a for d in deps for a in d.get("link_args", [])]
+print(shlex.join(dict.fromkeys(cflags)) + "\n" + shlex.join(dict.fromkeys(libs)))')
+    INC="-I$ROOT/include -I$ROOT/src $(echo "$DEPS" | sed -n 1p)"
+    LIBS="$B/libsegaudit.a $(echo "$DEPS" | sed -n 2p) -fopenmp -lm -lpthread"
     for t in $TARGETS; do
         echo "building fuzz_$t, replay_$t"
         # shellcheck disable=SC2086
@@ -112,7 +119,7 @@ seeds() {
     for opts in "" "--dtype f16 --chunked --gzip --ids fixed" \
                 "--dtype f64 --ids none" "--rank3" "--int-dtype" \
                 "--extra-id" "--no-probs-dataset" "--nan-at 0" \
-                "--labels palette --chunked" "--labels gray16 --classes 300"; do
+                "--labels palette --chunked" "--labels gray16"; do
         i=$((i + 1))
         # shellcheck disable=SC2086
         "$MK" --out "$T/m$i" --images 2 --size 8x8 $opts >/dev/null
@@ -149,6 +156,10 @@ target_flags() {
     *) echo "" ;;
     esac
 }
+
+# Known, reported findings the fuzzer should not stop on (README.md); the
+# replay test does not set this.  Empty it to stop on them again.
+export SEGAUDIT_FUZZ_TOLERATE="${SEGAUDIT_FUZZ_TOLERATE-fd0}"
 
 run() {
     t=$1

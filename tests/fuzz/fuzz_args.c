@@ -103,6 +103,13 @@ int segaudit_main(int argc, char **argv);
 #undef unlink
 #undef rmdir
 
+/* In sanitizer builds: no leak report at exit (see the top of this file). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "detect_leaks=0";
+}
+
 /* ---- sandbox ------------------------------------------------------------- */
 
 static char g_sandbox[FZ_PATH]; /* canonical, no trailing slash */
@@ -343,7 +350,10 @@ static void make_dataset(const char *name, uint64_t n, uint32_t h,
 }
 
 static struct sigaction g_old_int, g_old_term;
-static int g_fd_floor = -1;
+/* SEGAUDIT_FUZZ_TOLERATE=fd0: do not stop on finding 1 (for fuzzing on
+ * while it is not fixed; the replay test leaves it unset). */
+static int g_tolerate_fd0;
+static unsigned char g_fds[FZ_MAX_FD]; /* open before the input */
 static int g_devnull = -1;
 
 static void set_up(void)
@@ -363,7 +373,8 @@ static void set_up(void)
     g_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (g_devnull < 0)
         fz_die("/dev/null");
-    g_fd_floor = fz_lowest_free_fd();
+    const char *tol = getenv("SEGAUDIT_FUZZ_TOLERATE");
+    g_tolerate_fd0 = tol && strstr(tol, "fd0") != NULL;
 }
 
 /* Forgets getopt's position inside an argument of the previous run (glibc
@@ -435,6 +446,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     synth_g_signal = 0;
     g_ran_audit = g_ran_synth = 0;
     reset_getopt();
+    fz_fd_snapshot(g_fds);
 
     /* The usage texts go to stdout: keep them out of the fuzzer's log. */
     fflush(stdout);
@@ -462,13 +474,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              "exit status %d (exit() %d)", status, exited);
     if (exited) {
         /* exit() would have closed them: e.g. read_palette's FILE. */
-        for (int fd = g_fd_floor; fd < g_fd_floor + 64; fd++)
-            if (fd != g_devnull && fcntl(fd, F_GETFD) != -1)
-                close(fd);
+        char t[FZ_PATH];
+        for (int fd; (fd = fz_new_fd(g_fds, t, sizeof t)) >= 0;)
+            close(fd);
     } else {
-        FZ_CHECK(fz_lowest_free_fd() == g_fd_floor,
-                 "a file descriptor was left open (lowest free %d, was %d)",
-                 fz_lowest_free_fd(), g_fd_floor);
+        if (fcntl(STDIN_FILENO, F_GETFD) == -1 && g_tolerate_fd0) {
+            /* Known bug (README.md, finding 1): a failed audit closes fd 0.
+             * Put it back so that fuzzing can go on. */
+            int fd = open("/dev/null", O_RDONLY);
+            if (fd != STDIN_FILENO)
+                fz_die("reopening fd 0");
+        }
+        FZ_CHECK(fcntl(STDIN_FILENO, F_GETFD) != -1,
+                 "file descriptor 0 (stdin) was closed by the program "
+                 "(status %d); see README.md, finding 1", status);
+        char t[FZ_PATH];
+        int fd = fz_new_fd(g_fds, t, sizeof t);
+        FZ_CHECK(fd < 0, "file descriptor %d (%s) was left open (status "
+                 "%d)", fd, t, status);
     }
 
     fz_rm_tree(g_wdir);
