@@ -57,6 +57,7 @@ void segaudit_default_settings(SegauditSettings *s)
     s->downsample_labels = SEGAUDIT_DS_LABELS_MEAN;
     s->rank_by = SEGAUDIT_RANK_SOFTMIN;
     s->memory_limit = (uint64_t)1 << 30;
+    s->max_skipped = UINT64_MAX;
     s->min_region_area = 1;
     s->overlay_top = 50;
     s->overlay_width = 1024;
@@ -87,6 +88,10 @@ static void free_engine(SaEngine *e)
     free(e->hist);
     free(e->cur.labeled);
     e->cur.labeled = NULL;
+    free(e->snap_sum);
+    free(e->snap_count);
+    e->snap_sum = NULL;
+    e->snap_count = NULL;
     e->ignored = NULL;
     e->images = NULL;
     e->classes = NULL;
@@ -101,6 +106,10 @@ void segaudit_audit_free(SegauditAudit *a)
     if (!a)
         return;
     free_engine(&a->e);
+    for (uint64_t i = 0; i < a->e.n_skipped; i++)
+        free(a->e.skips[i].reason);
+    free(a->e.skips);
+    free(a->e.skipped);
     for (size_t i = 0; i < sizeof a->strings / sizeof a->strings[0]; i++)
         free(a->strings[i]);
     if (a->class_names)
@@ -124,6 +133,33 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int sa_engine_skip(SaEngine *e, uint64_t n, const char *reason)
+{
+    if (e->skipped[n])
+        return 0;
+    if (e->n_skipped == e->cap_skips) {
+        uint64_t cap = e->cap_skips ? 2 * e->cap_skips : 16;
+        SaSkip *ns = realloc(e->skips, cap * sizeof *ns);
+        if (!ns)
+            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        e->skips = ns;
+        e->cap_skips = cap;
+    }
+    char *r = strdup(reason);
+    if (!r)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    e->skips[e->n_skipped].image = n;
+    e->skips[e->n_skipped].reason = r;
+    e->n_skipped++;
+    e->skipped[n] = 1;
+    if (e->n_skipped > e->set.max_skipped)
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "more than %llu images skipped (--max-skipped); the "
+                      "last: %s",
+                      (unsigned long long)e->set.max_skipped, reason);
+    return 0;
 }
 
 /* ---- set-up ------------------------------------------------------------ */
@@ -301,12 +337,19 @@ static int label_paths(SaEngine *e)
                  e->set.label_suffix);
         e->label_paths[i] = p;
         struct stat st;
-        if (stat(p, &st) != 0)
-            return sa_err(e->err, SEGAUDIT_EINPUT,
-                          "%s: missing label file for image '%s' (index "
-                          "%llu): %s",
-                          p, e->ids[i], (unsigned long long)i,
-                          strerror(errno));
+        if (stat(p, &st) != 0) {
+            SaErr me;
+            sa_err_clear(&me);
+            int rc = sa_err(&me, SEGAUDIT_EINPUT,
+                            "%s: missing label file for image '%s' (index "
+                            "%llu): %s",
+                            p, e->ids[i], (unsigned long long)i,
+                            strerror(errno));
+            if (!e->set.on_error_skip)
+                return sa_err(e->err, rc, "%s", me.msg);
+            if ((rc = sa_engine_skip(e, i, me.msg)) != 0)
+                return rc;
+        }
     }
     return 0;
 }
@@ -367,6 +410,10 @@ static int setup(SegauditAudit *a)
         return rc;
     if (!found && (rc = ids_from_labels(e)) != 0)
         return rc;
+    e->skipped = calloc(e->N, 1);
+    if (!e->skipped)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    e->fold_image = UINT64_MAX;
     if ((rc = check_ids(e)) != 0 || (rc = label_paths(e)) != 0)
         return rc;
 
@@ -380,6 +427,11 @@ static int setup(SegauditAudit *a)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     e->cur.correct = e->cur.labeled + e->K;
     e->cur.pred = e->cur.labeled + 2 * (size_t)e->K;
+    e->snap_sum = malloc(e->K * sizeof *e->snap_sum);
+    e->snap_count = malloc(2 * (size_t)e->K * sizeof *e->snap_count);
+    if (!e->snap_sum || !e->snap_count)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    e->snap_pixels = e->snap_count + e->K;
     for (int i = 0; i < a->set.n_ignore; i++)
         e->ignored[a->set.ignore_index[i]] = 1;
     for (uint64_t n = 0; n < e->N; n++) {
@@ -454,6 +506,7 @@ static int evaluate(SegauditAudit *a)
 /* ---- ranking ----------------------------------------------------------- */
 
 typedef struct RankKey {
+    int skipped;
     int has;
     double score;
     uint64_t index;
@@ -462,6 +515,8 @@ typedef struct RankKey {
 static int cmp_rank(const void *x, const void *y)
 {
     const RankKey *a = x, *b = y;
+    if (a->skipped != b->skipped)
+        return a->skipped ? 1 : -1;
     if (a->has != b->has)
         return a->has ? -1 : 1;
     if (a->has && a->score != b->score)
@@ -480,7 +535,8 @@ static int rank_images(SegauditAudit *a)
     }
     for (uint64_t n = 0; n < e->N; n++) {
         SaImage *im = &e->images[n];
-        keys[n].has = im->valid_pixels > 0;
+        keys[n].skipped = e->skipped[n];
+        keys[n].has = im->valid_pixels > 0 && !e->skipped[n];
         keys[n].score = im->score[a->set.rank_by];
         keys[n].index = n;
     }
@@ -578,6 +634,7 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     in->spilled_bytes = e->store.file_bytes + e->store2.file_bytes;
     in->second_read = e->second_read;
     in->far_from_one = e->far;
+    in->images_skipped = e->n_skipped;
     in->far_image = e->far_image;
     in->far_row = e->far_row;
     in->far_col = e->far_col;
@@ -618,6 +675,11 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
     memcpy(out->score, im->score, sizeof out->score);
     out->issue_pixels = im->issue_pixels;
     out->valid_pixels = im->valid_pixels;
+    out->skipped = a->e.skipped[i];
+    out->skip_reason = NULL;
+    for (uint64_t j = 0; out->skipped && j < a->e.n_skipped; j++)
+        if (a->e.skips[j].image == i)
+            out->skip_reason = a->e.skips[j].reason;
     out->regions = im->regions;
     out->largest_region = im->largest_region;
 }

@@ -78,6 +78,19 @@ typedef struct SaEngine {
     uint32_t far_row, far_col;
     double far_sum;
     SaKey cut;               /* key of the n_issues-th candidate (pass 2) */
+
+    /* --on-error skip: images left out, and why (set by the producer and
+     * the aggregator, both on the driving thread) */
+    uint8_t *skipped;        /* N flags */
+    struct SaSkip *skips;    /* in the order they were skipped */
+    uint64_t n_skipped, cap_skips;
+    /* what the aggregator folded before the current image, to undo it when
+     * the image is skipped half-way */
+    uint64_t fold_image;     /* image being folded, or UINT64_MAX */
+    int fold_undone;         /* its folded part was undone */
+    double *snap_sum;        /* K: classes[k].sum at the image's start */
+    uint64_t *snap_count, *snap_pixels; /* K each */
+    uint64_t snap_bytes, snap_records, snap_far;
     int second_read;
 } SaEngine;
 
@@ -88,6 +101,15 @@ int sa_engine_overlays(SaEngine *e, const uint64_t *order);
 /* Computes every score of image n from its pass-1 statistics and e->cur
  * (all but num_pixel_issues, which needs pass 2), and clears e->cur. */
 void sa_image_scores(SaEngine *e, uint64_t n);
+
+typedef struct SaSkip {
+    uint64_t image;
+    char *reason;
+} SaSkip;
+
+/* Leaves image n out of the audit with the reason given (with --on-error
+ * skip): 0, or an error when more images than max_skipped were skipped. */
+int sa_engine_skip(SaEngine *e, uint64_t n, const char *reason);
 
 /* Has the caller asked the run to stop? */
 static inline int sa_cancelled(const SaEngine *e)

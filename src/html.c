@@ -498,7 +498,8 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
         put_json_safe(f, meta_txt, 0);
         fputs("</script>\n<script type=\"application/json\" "
               "id=\"sa-images\">[\n", f);
-        for (uint64_t r = 0; r < in.n_images && rc == 0; r++) {
+        for (uint64_t r = 0; r < in.n_images - in.images_skipped && rc == 0;
+             r++) {
             rc = write_row(c, f, r);
             if (rc == 0 && ferror(f))
                 rc = SEGAUDIT_EIO; /* disk full: stop early */

@@ -407,6 +407,8 @@ static int walk(SaEngine *e, Walk *w)
             rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             break;
         }
+        if (e->skipped[n])
+            continue; /* no records, no mask, no regions */
         if ((rc = image_begin(w, n)) != 0)
             break;
         while (r && r->image == n) {
@@ -434,13 +436,16 @@ static uint64_t select_budget(const SaEngine *e)
 }
 
 typedef struct BucketFilter {
-    uint32_t bucket;
+    uint32_t lo, hi;
 } BucketFilter;
 
 static int in_bucket(const SaRecord *r, const void *ctx)
 {
     const BucketFilter *f = ctx;
-    return r->s > SA_TAU && sa_hist_bucket(r->s) == f->bucket;
+    if (r->s <= SA_TAU)
+        return 0;
+    uint32_t b = sa_hist_bucket(r->s);
+    return b >= f->lo && b <= f->hi;
 }
 
 /* The key of the n_issues-th pixel (block) in the order (s, image, pixel).
@@ -465,13 +470,22 @@ static int find_cut(SaEngine *e, SaKey *cut)
     uint32_t b = 0;
     while (b < SA_HIST_BUCKETS - 1 && before + e->hist[b] < e->n_issues)
         before += e->hist[b++];
+    BucketFilter bf = {b, b};
+    if (e->n_skipped) {
+        /* the histogram also counted the pixels of the skipped images:
+         * collect every score above tau instead of one bucket (exact) */
+        b = SA_HIST_BUCKETS - 1;
+        bf.lo = 0;
+        bf.hi = b;
+        before = e->m_below;
+    }
     e->second_read = 1;
     /* the second store gets what the first left of the memory limit */
     uint64_t used = e->store.mem_bytes;
     e->store2.mem_limit = e->set.memory_limit > used + 65536
                               ? e->set.memory_limit - used
                               : 65536;
-    rc = sa_engine_read_pass(e, SA_REC_ABOVE, e->f == 1 ? b : 0, b);
+    rc = sa_engine_read_pass(e, SA_REC_ABOVE, e->f == 1 ? bf.lo : 0, b);
     if (rc == 0)
         rc = sa_recstore_finish(&e->store2, e->err);
     if (rc)
@@ -480,7 +494,6 @@ static int find_cut(SaEngine *e, SaKey *cut)
         return sa_select_kth_where(st, 2, NULL, NULL, e->n_issues,
                                    select_budget(e), e->set.cancel, cut,
                                    &passes, e->err);
-    BucketFilter bf = {b};
     return sa_select_kth_where(st, 2, in_bucket, &bf, e->n_issues - before,
                                select_budget(e), e->set.cancel, cut,
                                &passes, e->err);

@@ -152,7 +152,8 @@ static int one(SaEngine *e, uint64_t n, Rows *rw, uint8_t *bitmap,
 
 int sa_engine_overlays(SaEngine *e, const uint64_t *order)
 {
-    uint64_t top = e->set.overlay_top < e->N ? e->set.overlay_top : e->N;
+    uint64_t ranked = e->N - e->n_skipped; /* skipped images come last */
+    uint64_t top = e->set.overlay_top < ranked ? e->set.overlay_top : ranked;
     if (!e->set.overlays_dir || top == 0)
         return 0;
     if (mkdir(e->set.overlays_dir, 0777) != 0 && errno != EEXIST)

@@ -88,6 +88,15 @@ static void band_free(Band *b)
     sa_recbuf_free(&b->recs);
 }
 
+/* Producer: moves on to the next image. */
+static void next_image(Pass *ps)
+{
+    sa_label_png_close(ps->png);
+    ps->png = NULL;
+    ps->next_row = 0;
+    ps->next_image++;
+}
+
 /* Producer: reads the next bands into batch bt.  Returns 0 (bt->n may be 0
  * at the end) or an error, written to err: the read-ahead's own error sink,
  * so that a fault of the batch being scored, which comes first in image
@@ -101,23 +110,36 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
         Band *b = &bt->bands[bt->n];
         uint64_t n = ps->next_image, r0 = ps->next_row;
+        if (e->skipped[n]) {
+            next_image(ps);
+            continue;
+        }
         uint64_t nrows = e->H - r0 < e->band_rows ? e->H - r0 : e->band_rows;
         int rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
-        if (rc)
-            return rc;
-        if (r0 == 0) {
+        if (rc == 0 && r0 == 0) {
             sa_label_png_close(ps->png);
             ps->png = NULL;
             rc = sa_label_png_open(&ps->png, e->label_paths[n],
                                    (uint32_t)e->W, (uint32_t)e->H, err);
-            if (rc)
-                return rc;
             ps->png_image = n;
         }
-        rc = sa_label_png_read_rows(ps->png, b->labels, (uint32_t)nrows,
-                                    err);
-        if (rc)
-            return rc;
+        if (rc == 0)
+            rc = sa_label_png_read_rows(ps->png, b->labels, (uint32_t)nrows,
+                                        err);
+        if (rc) {
+            /* with --on-error skip, a bad image is left out and the
+             * reading goes on with the next one */
+            if (!e->set.on_error_skip || rc == SEGAUDIT_ENOMEM ||
+                rc == SEGAUDIT_ECANCEL)
+                return rc;
+            char reason[SA_ERR_MSG];
+            snprintf(reason, sizeof reason, "%s", err->msg);
+            sa_err_clear(err);
+            if ((rc = sa_engine_skip(e, n, reason)) != 0)
+                return sa_err(err, rc, "%s", e->err->msg);
+            next_image(ps);
+            continue;
+        }
         b->image = (uint32_t)n;
         b->row0 = (uint32_t)r0;
         b->nrows = (uint32_t)nrows;
@@ -126,12 +148,8 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
         b->fault.kind = 0;
         bt->n++;
         ps->next_row += nrows;
-        if (ps->next_row == e->H) {
-            sa_label_png_close(ps->png);
-            ps->png = NULL;
-            ps->next_row = 0;
-            ps->next_image++;
-        }
+        if (ps->next_row == e->H)
+            next_image(ps);
     }
     return 0;
 }
@@ -167,35 +185,74 @@ static void work(Pass *ps, Band *b)
         b->max_record = sizeof(SaRecord);
 }
 
-static int fault_error(SaEngine *e, const Band *b)
+static int fault_error(SaEngine *e, const Band *b, SaErr *err)
 {
     const SaKernelFault *f = &b->fault;
     const char *id = e->ids[b->image];
     switch (f->kind) {
     case SA_FAULT_LABEL:
-        return sa_err(e->err, SEGAUDIT_EINPUT,
+        return sa_err(err, SEGAUDIT_EINPUT,
                       "%s: label %.0f at (row %u, col %u) is not a class "
                       "(K=%u) and not ignored; use --ignore-index",
                       e->label_paths[b->image], f->value, f->row, f->col,
                       e->K);
     case SA_FAULT_NAN:
-        return sa_err(e->err, SEGAUDIT_EINPUT,
+        return sa_err(err, SEGAUDIT_EINPUT,
                       "%s:%s: image '%s' (index %u): NaN probability for "
                       "class %u at (row %u, col %u)",
                       e->probs_path, e->probs_dataset, id, b->image, f->cls,
                       f->row, f->col);
     case SA_FAULT_INF:
     case SA_FAULT_NEGATIVE:
-        return sa_err(e->err, SEGAUDIT_EINPUT,
+        return sa_err(err, SEGAUDIT_EINPUT,
                       "%s:%s: image '%s' (index %u): %s probability %g for "
                       "class %u at (row %u, col %u)",
                       e->probs_path, e->probs_dataset, id, b->image,
                       f->kind == SA_FAULT_INF ? "infinite" : "negative",
                       f->value, f->cls, f->row, f->col);
     default:
-        return sa_err(e->err, SEGAUDIT_ENOMEM,
+        return sa_err(err, SEGAUDIT_ENOMEM,
                       "out of memory while scoring image '%s'", id);
     }
+}
+
+/* Aggregator: notes what is folded before image n starts, so that a skip
+ * half-way through it can be undone. */
+static void image_start(SaEngine *e, const SaRecStore *st, uint64_t n)
+{
+    e->fold_image = n;
+    e->fold_undone = 0;
+    for (uint32_t k = 0; k < e->K; k++) {
+        e->snap_sum[k] = e->classes[k].sum;
+        e->snap_count[k] = e->classes[k].count;
+        e->snap_pixels[k] = e->classes[k].pixels;
+    }
+    e->snap_bytes = st->bytes;
+    e->snap_records = st->count;
+    e->snap_far = e->far;
+}
+
+/* Aggregator: undoes what image n (skipped) has folded so far. */
+static int image_undo(SaEngine *e, SaRecStore *st, uint64_t n, int stats)
+{
+    if (e->fold_undone)
+        return 0;
+    e->fold_undone = 1;
+    if (stats) {
+        for (uint32_t k = 0; k < e->K; k++) {
+            e->classes[k].sum = e->snap_sum[k];
+            e->classes[k].count = e->snap_count[k];
+            e->classes[k].pixels = e->snap_pixels[k];
+        }
+        e->far = e->snap_far;
+        SaImage *im = &e->images[n];
+        sa_softmin_init(&im->softmin);
+        im->sum_s = 0;
+        im->min_s = INFINITY;
+        im->valid_pixels = 0;
+        memset(e->cur.labeled, 0, 3 * (size_t)e->K * sizeof(uint64_t));
+    }
+    return sa_recstore_truncate(st, e->snap_bytes, e->snap_records, e->err);
 }
 
 /* Aggregator: folds one batch, in band order. */
@@ -206,54 +263,82 @@ static int fold(Pass *ps, Batch *bt)
     SaRecStore *st = stats ? &e->store : &e->store2;
     for (int i = 0; i < bt->n; i++) {
         Band *b = &bt->bands[i];
-        if (b->fault.kind)
-            return fault_error(e, b);
-        if (stats) {
-            SaImage *im = &e->images[b->image];
-            uint32_t nbr = b->nrows / e->f;
-            for (uint32_t j = 0; j < nbr; j++) {
+        int rc = 0;
+        if (b->image != e->fold_image)
+            image_start(e, st, b->image);
+        if (!e->skipped[b->image] && stats && b->fault.kind == 0 &&
+            e->set.strict) {
+            /* --strict: a pixel whose probabilities do not sum to 1 */
+            for (uint32_t j = 0; j < b->nrows / e->f; j++) {
                 const SaRowOut *ro = &b->rows[j];
-                if (ro->far) {
-                    if (e->far == 0) {
-                        e->far_image = b->image;
-                        e->far_row = ro->far_row;
-                        e->far_col = ro->far_col;
-                        e->far_sum = ro->far_sum;
-                    }
-                    e->far += ro->far;
-                    if (e->set.strict)
-                        return sa_err(
-                            e->err, SEGAUDIT_EINPUT,
-                            "%s:%s: image '%s' (index %u): probabilities sum "
-                            "to %g at (row %u, col %u), not 1 (--strict; "
-                            "use --logits if these are logits)",
-                            e->probs_path, e->probs_dataset,
-                            e->ids[b->image], b->image, ro->far_sum,
-                            ro->far_row, ro->far_col);
-                }
-                sa_softmin_merge(&im->softmin, &ro->softmin);
-                im->sum_s += ro->sum_s;
-                im->min_s = ro->min_s < im->min_s ? ro->min_s : im->min_s;
-                im->valid_pixels += ro->valid_pixels;
-                const double *cs = b->class_sum + (size_t)j * e->K;
-                for (uint32_t k = 0; k < e->K; k++)
-                    e->classes[k].sum += cs[k];
+                if (!ro->far)
+                    continue;
+                SaErr fe;
+                sa_err_clear(&fe);
+                sa_err(&fe, SEGAUDIT_EINPUT,
+                       "%s:%s: image '%s' (index %u): probabilities sum to "
+                       "%g at (row %u, col %u), not 1 (--strict; use "
+                       "--logits if these are logits)",
+                       e->probs_path, e->probs_dataset, e->ids[b->image],
+                       b->image, ro->far_sum, ro->far_row, ro->far_col);
+                if (!e->set.on_error_skip)
+                    return sa_err(e->err, fe.code, "%s", fe.msg);
+                if ((rc = sa_engine_skip(e, b->image, fe.msg)) != 0)
+                    return rc;
+                break;
             }
-            for (uint32_t k = 0; k < e->K; k++) {
-                e->classes[k].count += b->st.class_count[k];
-                e->classes[k].pixels += b->st.class_pixels[k];
-                e->cur.labeled[k] += b->st.class_pixels[k];
-                e->cur.correct[k] += b->st.class_correct[k];
-                e->cur.pred[k] += b->st.class_pred[k];
-            }
-            if (b->row0 + b->nrows == e->H)
-                sa_image_scores(e, b->image);
         }
-        if (b->recs.count) {
-            int rc = sa_recstore_append(st, b->recs.data, b->recs.len,
-                                        b->recs.count, b->max_record, e->err);
-            if (rc)
+        if (!e->skipped[b->image] && b->fault.kind) {
+            SaErr fe;
+            sa_err_clear(&fe);
+            fault_error(e, b, &fe);
+            if (!e->set.on_error_skip || fe.code == SEGAUDIT_ENOMEM)
+                return sa_err(e->err, fe.code, "%s", fe.msg);
+            if ((rc = sa_engine_skip(e, b->image, fe.msg)) != 0)
                 return rc;
+        }
+        if (e->skipped[b->image]) {
+            if ((rc = image_undo(e, st, b->image, stats)) != 0)
+                return rc;
+        } else {
+            if (stats) {
+                SaImage *im = &e->images[b->image];
+                uint32_t nbr = b->nrows / e->f;
+                for (uint32_t j = 0; j < nbr; j++) {
+                    const SaRowOut *ro = &b->rows[j];
+                    if (ro->far) {
+                        if (e->far == 0) {
+                            e->far_image = b->image;
+                            e->far_row = ro->far_row;
+                            e->far_col = ro->far_col;
+                            e->far_sum = ro->far_sum;
+                        }
+                        e->far += ro->far;
+                    }
+                    sa_softmin_merge(&im->softmin, &ro->softmin);
+                    im->sum_s += ro->sum_s;
+                    im->min_s = ro->min_s < im->min_s ? ro->min_s : im->min_s;
+                    im->valid_pixels += ro->valid_pixels;
+                    const double *cs = b->class_sum + (size_t)j * e->K;
+                    for (uint32_t k = 0; k < e->K; k++)
+                        e->classes[k].sum += cs[k];
+                }
+                for (uint32_t k = 0; k < e->K; k++) {
+                    e->classes[k].count += b->st.class_count[k];
+                    e->classes[k].pixels += b->st.class_pixels[k];
+                    e->cur.labeled[k] += b->st.class_pixels[k];
+                    e->cur.correct[k] += b->st.class_correct[k];
+                    e->cur.pred[k] += b->st.class_pred[k];
+                }
+                if (b->row0 + b->nrows == e->H)
+                    sa_image_scores(e, b->image);
+            }
+            if (b->recs.count) {
+                rc = sa_recstore_append(st, b->recs.data, b->recs.len,
+                                        b->recs.count, b->max_record, e->err);
+                if (rc)
+                    return rc;
+            }
         }
         ps->bytes_done += (uint64_t)e->K * b->nrows * e->W * e->elsize;
         if (b->row0 + b->nrows == e->H)

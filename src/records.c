@@ -149,6 +149,60 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
     return 0;
 }
 
+int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
+                         SaErr *err)
+{
+    uint64_t mem_used = 0;
+    SaChunk *c = st->head, *prev = NULL;
+    /* keep the chunks (or the part of one) that hold the first bytes */
+    while (c && mem_used + c->len <= bytes) {
+        mem_used += c->len;
+        prev = c;
+        c = c->next;
+    }
+    if (c && bytes > mem_used) {
+        c->len = (size_t)(bytes - mem_used);
+        mem_used = bytes;
+        prev = c;
+        c = c->next;
+    }
+    if (c) {
+        /* later chunks go; the store keeps its allowance */
+        if (prev)
+            prev->next = NULL;
+        else
+            st->head = NULL;
+        st->tail = prev;
+        while (c) {
+            SaChunk *n = c->next;
+            free(c);
+            c = n;
+        }
+        /* mem_bytes counts allocated chunks: recount */
+        uint64_t cap = CHUNK_BYTES < st->mem_limit ? CHUNK_BYTES
+                                                   : st->mem_limit;
+        st->mem_bytes = 0;
+        for (SaChunk *k = st->head; k; k = k->next)
+            st->mem_bytes += cap;
+    }
+    if (st->fd >= 0) {
+        uint64_t keep = bytes > mem_used ? bytes - mem_used : 0;
+        if (keep >= st->file_bytes) {
+            st->wlen = (size_t)(keep - st->file_bytes);
+        } else {
+            if (ftruncate(st->fd, (off_t)keep) != 0)
+                return sa_err(err, SEGAUDIT_EIO,
+                              "scratch file: cannot truncate: %s",
+                              strerror(errno));
+            st->file_bytes = keep;
+            st->wlen = 0;
+        }
+    }
+    st->bytes = bytes;
+    st->count = count;
+    return 0;
+}
+
 int sa_recstore_finish(SaRecStore *st, SaErr *err)
 {
     if (st->fd >= 0 && st->wlen > 0) {

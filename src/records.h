@@ -40,6 +40,11 @@ void sa_recstore_init(SaRecStore *st, uint64_t mem_limit,
  * names the scratch folder). */
 int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
                        uint64_t count, size_t max_record, SaErr *err);
+/* Drops everything appended after the stream held `bytes` bytes in
+ * `count` records (a point noted earlier).  Before finish only. */
+int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
+                         SaErr *err);
+
 /* Flushes buffered file bytes; call once before reading. */
 int sa_recstore_finish(SaRecStore *st, SaErr *err);
 /* Copies len bytes from byte offset off of the stream (after finish). */

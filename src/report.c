@@ -58,7 +58,7 @@ static void write_images(const SegauditAudit *a, FILE *f)
     if (segaudit_audit_has_truth(a))
         fputs(",mislabeled", f);
     fputc('\n', f);
-    for (uint64_t r = 0; r < in.n_images; r++) {
+    for (uint64_t r = 0; r < in.n_images - in.images_skipped; r++) {
         SegauditImageResult im;
         segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
         fprintf(f, "%llu,", (unsigned long long)im.rank);
@@ -89,7 +89,7 @@ static int write_regions(SegauditAudit *a, FILE *f)
     segaudit_audit_info(a, &in);
     fputs("image,region,area,x,y,width,height,given,given_name,predicted,"
           "predicted_name,mean_self_confidence,mean_predicted_prob\n", f);
-    for (uint64_t r = 0; r < in.n_images; r++) {
+    for (uint64_t r = 0; r < in.n_images - in.images_skipped; r++) {
         uint64_t i = segaudit_audit_ranked(a, r);
         SegauditImageResult im;
         segaudit_audit_image(a, i, &im);
@@ -110,6 +110,23 @@ static int write_regions(SegauditAudit *a, FILE *f)
         }
     }
     return 0;
+}
+
+/* skipped.csv: the images left out with --on-error skip, and why. */
+static void write_skipped(const SegauditAudit *a, FILE *f)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    fputs("image,index,reason\n", f);
+    for (uint64_t r = in.n_images - in.images_skipped; r < in.n_images;
+         r++) {
+        SegauditImageResult im;
+        segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
+        csv_str(f, im.id);
+        fprintf(f, ",%llu,", (unsigned long long)im.index);
+        csv_str(f, im.skip_reason ? im.skip_reason : "");
+        fputc('\n', f);
+    }
 }
 
 static void write_evaluation(const SegauditAudit *a, FILE *f)
@@ -234,9 +251,22 @@ static json_object *build_json(const SegauditAudit *a)
                            ju64(in.images_with_issues));
     json_object_object_add(root, "pixels_summing_far_from_1",
                            ju64(in.far_from_one));
+    json_object_object_add(root, "images_skipped", ju64(in.images_skipped));
+    json_object *sk = json_object_new_array();
+    for (uint64_t r = in.n_images - in.images_skipped; r < in.n_images;
+         r++) {
+        SegauditImageResult im;
+        segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "image", jstr(im.id));
+        json_object_object_add(o, "index", ju64(im.index));
+        json_object_object_add(o, "reason", jstr(im.skip_reason));
+        json_object_array_add(sk, o);
+    }
+    json_object_object_add(root, "skipped", sk);
 
     json_object *imgs = json_object_new_array();
-    for (uint64_t r = 0; r < in.n_images; r++) {
+    for (uint64_t r = 0; r < in.n_images - in.images_skipped; r++) {
         SegauditImageResult im;
         segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
         json_object *o = json_object_new_object();
@@ -344,9 +374,14 @@ int segaudit_report_write(SegauditAudit *a, const char *dir,
 {
     static const char *names[] = {"images.csv",     "classes.csv",
                                   "pairs.csv",      "regions.csv",
-                                  "evaluation.csv", "report.json"};
-    for (int i = 0; i < 6; i++) {
+                                  "evaluation.csv", "skipped.csv",
+                                  "report.json"};
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    for (int i = 0; i < 7; i++) {
         if (i == 4 && !segaudit_audit_has_truth(a))
+            continue;
+        if (i == 5 && !in.images_skipped)
             continue;
         SaOut o;
         int rc = sa_out_open(&o, dir, names[i], errbuf, errlen);
@@ -366,6 +401,7 @@ int segaudit_report_write(SegauditAudit *a, const char *dir,
             }
             break;
         case 4: write_evaluation(a, o.f); break;
+        case 5: write_skipped(a, o.f); break;
         default: {
             json_object *root = build_json(a);
             const char *txt = json_object_to_json_string_ext(

@@ -1155,6 +1155,8 @@ static const RunCfg cfgs[] = {
 };
 #define NCFG (sizeof cfgs / sizeof cfgs[0])
 
+static int skip_mode; /* run_engine: --on-error skip */
+
 static SegauditAudit *run_engine(const Dataset *d, int c, char *masks,
                                  size_t masks_len)
 {
@@ -1179,6 +1181,7 @@ static SegauditAudit *run_engine(const Dataset *d, int c, char *masks,
     s.n_threads = cfgs[c].n_threads;
     s.memory_limit = cfgs[c].memory_limit;
     s.band_bytes = cfgs[c].band_bytes;
+    s.on_error_skip = skip_mode;
     SegauditAudit *a = segaudit_audit_new();
     assert_non_null(a);
     int rc = segaudit_audit_run(a, &s);
@@ -1529,6 +1532,135 @@ static void check_dataset(const Spec *sp, unsigned seed)
     dataset_free(&d);
 }
 
+/* ---- --on-error skip ------------------------------------------------------
+ * An image with a NaN, skipped, must leave exactly the results of the same
+ * dataset without that image: thresholds, n_issues and every other image's
+ * numbers bit for bit (the skipped image's folded part is undone). */
+
+/* d without image j (its arrays copied). */
+static void drop_image(const Dataset *d, uint32_t j, Dataset *out)
+{
+    *out = *d;
+    out->N = d->N - 1;
+    size_t per_val = (size_t)d->K * d->H * d->W, per_pix = (size_t)d->H * d->W;
+    out->stored = malloc(out->N * per_val * sizeof *out->stored);
+    out->half = d->half ? malloc(out->N * per_val * sizeof *out->half) : NULL;
+    out->lab = malloc(out->N * per_pix);
+    out->ids = malloc(out->N * sizeof *out->ids);
+    assert_true(out->stored && out->lab && out->ids && (!d->half || out->half));
+    for (uint32_t n = 0, m = 0; n < d->N; n++) {
+        if (n == j)
+            continue;
+        memcpy(out->stored + m * per_val, d->stored + n * per_val,
+               per_val * sizeof *out->stored);
+        if (d->half)
+            memcpy(out->half + m * per_val, d->half + n * per_val,
+                   per_val * sizeof *out->half);
+        memcpy(out->lab + m * per_pix, d->lab + n * per_pix, per_pix);
+        memcpy(out->ids[m], d->ids[n], sizeof out->ids[m]);
+        m++;
+    }
+    out->write_ids = 1;
+}
+
+static void check_skip(const Spec *sp, unsigned seed, int cfg)
+{
+    Dataset d, e;
+    gen_dataset(&d, sp, seed);
+    if (d.N < 3) {
+        dataset_free(&d);
+        return;
+    }
+    d.write_ids = 1; /* ids keep the images matched */
+    uint32_t j = d.N / 2;
+    drop_image(&d, j, &e);
+    /* the bad value: a NaN in image j, in its last row */
+    size_t x = val(&d, j, d.K - 1, d.H - 1, d.W / 2);
+    d.stored[x] = NAN;
+    if (d.half)
+        d.half[x] = 0x7e00;
+    snprintf(d.dir, sizeof d.dir, "%s/skip_%s_%u_%d", root, sp->name, seed,
+             cfg);
+    snprintf(e.dir, sizeof e.dir, "%s/skip_%s_%u_%d_ref", root, sp->name,
+             seed, cfg);
+    assert_int_equal(mkdir(d.dir, 0777), 0);
+    assert_int_equal(mkdir(e.dir, 0777), 0);
+    write_labels(&d);
+    write_probs(&d);
+    write_labels(&e);
+    write_probs(&e);
+
+    char masks[320];
+    skip_mode = 1;
+    SegauditAudit *a = run_engine(&d, cfg, masks, sizeof masks);
+    skip_mode = 0;
+    SegauditAudit *b = run_engine(&e, cfg, masks, sizeof masks);
+    SegauditDatasetInfo ia, ib;
+    segaudit_audit_info(a, &ia);
+    segaudit_audit_info(b, &ib);
+    const char *ctx = d.ctx;
+    if (ia.images_skipped != 1 || ia.n_issues != ib.n_issues ||
+        ia.issue_pixels != ib.issue_pixels)
+        fail_msg("%s cfg %d: skipped %llu, n_issues %llu vs %llu, issue "
+                 "pixels %llu vs %llu", ctx, cfg,
+                 (unsigned long long)ia.images_skipped,
+                 (unsigned long long)ia.n_issues,
+                 (unsigned long long)ib.n_issues,
+                 (unsigned long long)ia.issue_pixels,
+                 (unsigned long long)ib.issue_pixels);
+    SegauditImageResult ra, rb;
+    segaudit_audit_image(a, j, &ra);
+    if (!ra.skipped || ra.has_score || !ra.skip_reason ||
+        !strstr(ra.skip_reason, "NaN"))
+        fail_msg("%s: image %u not skipped for its NaN (%s)", ctx, j,
+                 ra.skip_reason ? ra.skip_reason : "no reason");
+    for (uint32_t k = 0; k < d.K; k++) {
+        SegauditClassResult ca, cb;
+        segaudit_audit_class(a, k, &ca);
+        segaudit_audit_class(b, k, &cb);
+        if (ca.threshold != cb.threshold ||
+            ca.labeled_pixels != cb.labeled_pixels ||
+            ca.issue_pixels_given != cb.issue_pixels_given)
+            fail_msg("%s cfg %d class %u: threshold %.17g vs %.17g", ctx, cfg,
+                     k, ca.threshold, cb.threshold);
+    }
+    for (uint32_t n = 0, m = 0; n < d.N; n++) {
+        if (n == j)
+            continue;
+        segaudit_audit_image(a, n, &ra);
+        segaudit_audit_image(b, m, &rb);
+        if (strcmp(ra.id, rb.id) || ra.issue_pixels != rb.issue_pixels ||
+            ra.valid_pixels != rb.valid_pixels ||
+            ra.has_score != rb.has_score || ra.regions != rb.regions ||
+            (ra.has_score && memcmp(ra.score, rb.score, sizeof ra.score)))
+            fail_msg("%s cfg %d image %s: differs from the dataset without "
+                     "the skipped image (softmin %.17g vs %.17g)",
+                     ctx, cfg, ra.id, ra.softmin, rb.softmin);
+        m++;
+    }
+    segaudit_audit_free(a);
+    segaudit_audit_free(b);
+    if (!getenv("ORACLE_KEEP")) {
+        remove_tree(d.dir);
+        remove_tree(e.dir);
+    }
+    dataset_free(&d);
+    dataset_free(&e);
+}
+
+static void test_skip(void **state)
+{
+    (void)state;
+    static const Spec specs[] = {
+        {"skip_normal", 0, PK_NORMAL, 1, 1, 0, 0},
+        {"skip_unnorm", 32, -1, 0, 1, 0, 1},
+        {"skip_ds", 32, PK_NORMAL, 1, 0, -1, 0},
+    };
+    for (size_t i = 0; i < 3; i++)
+        for (unsigned seed = 1; seed <= 4; seed++)
+            check_skip(&specs[i], seed, (int)(seed % NCFG));
+}
+
 static void check_specs(const Spec *specs, size_t nspecs, unsigned nseeds)
 {
     for (size_t i = 0; i < nspecs; i++)
@@ -1692,6 +1824,7 @@ int main(void)
         cmocka_unit_test(test_unnormalised),
         cmocka_unit_test(test_downsample),
         cmocka_unit_test(test_logits),
+        cmocka_unit_test(test_skip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -57,6 +57,11 @@ typedef struct SegauditSettings {
     int downsample_labels;     /* enum SegauditDownsampleLabels (MEAN) */
     int rank_by;               /* enum SegauditScore (SOFTMIN) */
     int logits;                /* 1: stored values are logits (0) */
+    int on_error_skip;         /* 1: an image that cannot be read or has
+                                  invalid values is left out (with its
+                                  reason) instead of failing the run (0) */
+    uint64_t max_skipped;      /* with on_error_skip, more skipped images
+                                  than this fail the run (UINT64_MAX) */
     int allow_plugins;         /* 1: HDF5 may load filter plugins from
                                   HDF5_PLUGIN_PATH (0: refused) */
     int strict;                /* 1: a pixel whose probabilities sum far
@@ -140,6 +145,8 @@ typedef struct SegauditDatasetInfo {
     uint64_t spilled_bytes; /* bytes of records written to scratch */
     int second_read;      /* 1 when the cut-off lay above 0.5 and the tensor
                              was read a second time */
+    uint64_t images_skipped; /* left out with on_error_skip; they rank after
+                               all others (segaudit_audit_ranked) */
     uint64_t far_from_one;  /* valid pixels whose probabilities sum far
                                from 1 (|sum - 1| > 0.01; not with logits) */
     uint64_t far_image;     /* the first of them: image index, */
@@ -159,6 +166,8 @@ typedef struct SegauditImageResult {
     double score[SEGAUDIT_N_SCORES]; /* every score, by enum SegauditScore */
     uint64_t issue_pixels;
     uint64_t valid_pixels;   /* full-resolution non-ignored pixels */
+    int skipped;             /* left out (on_error_skip): no scores */
+    const char *skip_reason; /* why, or NULL */
     uint64_t regions;        /* connected regions of issue pixels (all) */
     uint64_t largest_region; /* area of the largest, 0 when none */
 } SegauditImageResult;

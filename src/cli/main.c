@@ -62,6 +62,11 @@ static const char usage_audit[] =
     "                          when present, else sorted label names)\n"
     "  --ignore-index V        label value to ignore (repeatable), e.g. 255\n"
     "  --logits                the stored values are logits (softmax first)\n"
+    "  --on-error fail|skip    skip: an image that cannot be read or has\n"
+    "                          invalid values is left out and listed in\n"
+    "                          skipped.csv (fail)\n"
+    "  --max-skipped N         with skip, more than N skipped images fail\n"
+    "                          the run\n"
     "  --allow-plugins         let HDF5 load filter plugins (refused by\n"
     "                          default: prediction files are untrusted)\n"
     "  --strict                refuse probabilities that do not sum to 1\n"
@@ -247,8 +252,8 @@ static int commit(const char *stage, const char *out)
 {
     static const char *files[] = {"images.csv",     "classes.csv",
                                   "pairs.csv",      "regions.csv",
-                                  "evaluation.csv", "report.json",
-                                  "report.html"};
+                                  "evaluation.csv", "skipped.csv",
+                                  "report.json",    "report.html"};
     int rc = 0;
     /* The folders of an earlier report go away with the staging folder:
      * replaced by the new ones, or dropped when this run wrote none. */
@@ -272,7 +277,7 @@ static int commit(const char *stage, const char *out)
         free(dst);
         free(old);
     }
-    for (int i = 0; rc == 0 && i < 7; i++) {
+    for (int i = 0; rc == 0 && i < 8; i++) {
         char *src = join(stage, files[i]), *dst = join(out, files[i]);
         struct stat st;
         if (src && dst && lstat(src, &st) != 0) {
@@ -326,7 +331,8 @@ enum {
     OPT_NAMES, OPT_TEMP, OPT_DS, OPT_DSL, OPT_RANK, OPT_OUT, OPT_MASKS,
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
-    OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS
+    OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
+    OPT_MAXSKIP
 };
 
 /* ---- progress on stderr -------------------------------------------------- */
@@ -440,6 +446,8 @@ static int cmd_audit(int argc, char **argv)
         {"no-html", no_argument, 0, OPT_NOHTML},
         {"strict", no_argument, 0, OPT_STRICT},
         {"allow-plugins", no_argument, 0, OPT_PLUGINS},
+        {"on-error", required_argument, 0, OPT_ONERROR},
+        {"max-skipped", required_argument, 0, OPT_MAXSKIP},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -535,6 +543,19 @@ static int cmd_audit(int argc, char **argv)
         case OPT_NOHTML: html = 0; break;
         case OPT_STRICT: s.strict = 1; break;
         case OPT_PLUGINS: s.allow_plugins = 1; break;
+        case OPT_ONERROR:
+            if (!strcmp(optarg, "skip"))
+                s.on_error_skip = 1;
+            else if (!strcmp(optarg, "fail"))
+                s.on_error_skip = 0;
+            else
+                die_usage("--on-error: expected fail or skip, got '%s'",
+                          optarg);
+            break;
+        case OPT_MAXSKIP:
+            s.max_skipped = (uint64_t)parse_long("--max-skipped", optarg, 0,
+                                                 2147483647L);
+            break;
         case OPT_ISUFFIX: s.image_suffix = optarg; break;
         case OPT_BAND:
             s.band_bytes = parse_size(optarg);
@@ -688,6 +709,9 @@ static int cmd_audit(int argc, char **argv)
     if (status == 0 && !quiet) {
         SegauditDatasetInfo in;
         segaudit_audit_info(a, &in);
+        if (in.images_skipped)
+            fprintf(stderr, "segaudit: %llu images skipped (see "
+                    "skipped.csv)\n", (unsigned long long)in.images_skipped);
         fprintf(stderr,
                 "segaudit: %llu images, %llu issue pixels in %llu images "
                 "(n_issues %llu), %.1f s; report in %s/\n",

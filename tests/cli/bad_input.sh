@@ -347,6 +347,34 @@ if [ -d "$TMP/valid" ]; then
         --out "$TMP/valid/out_truth_bad" --truth "$TMP/valid/truth_bad.csv" -q
 fi
 
+# ---- --on-error skip ------------------------------------------------------------
+if mkfix skip_nan --images 4 --nan-at 1 && mkfix skip_png --images 4 --truncate-label 2; then
+    run skip_nan audit --labels "$TMP/skip_nan/labels" --probs "$TMP/skip_nan/probs.h5" \
+        --out "$TMP/skip_nan/out" --on-error skip
+    if [ "$RC" -eq 0 ] && grep -q '^img_001,1,.*NaN' "$TMP/skip_nan/out/skipped.csv" &&
+        [ "$(grep -c '' "$TMP/skip_nan/out/images.csv")" -eq 4 ] &&
+        ! grep -q 'img_001' "$TMP/skip_nan/out/images.csv" &&
+        grep -q '"images_skipped": 1' "$TMP/skip_nan/out/report.json" &&
+        grep -q '1 images skipped' "$ERRF"; then
+        ok on_error_skip_nan
+    else
+        not_ok on_error_skip_nan "exit $RC; $(first_lines "$ERRF")"
+    fi
+    run skip_png audit --labels "$TMP/skip_png/labels" --probs "$TMP/skip_png/probs.h5" \
+        --out "$TMP/skip_png/out" --on-error skip -q
+    if [ "$RC" -eq 0 ] && grep -q '^img_002,2,.*truncated' "$TMP/skip_png/out/skipped.csv"; then
+        ok on_error_skip_truncated_png
+    else
+        not_ok on_error_skip_truncated_png "exit $RC; $(first_lines "$ERRF")"
+    fi
+    expect_fail skip_too_many 1 "$TMP/skip_png/out_max" 'max-skipped;img_002' 'skipped' \
+        audit --labels "$TMP/skip_png/labels" --probs "$TMP/skip_png/probs.h5" \
+        --out "$TMP/skip_png/out_max" --on-error skip --max-skipped 0 -q
+    expect_fail on_error_bad 2 "$TMP/skip_png/out_bad" 'on-error' 'fail or skip' \
+        audit --labels "$TMP/skip_png/labels" --probs "$TMP/skip_png/probs.h5" \
+        --out "$TMP/skip_png/out_bad" --on-error ignore -q
+fi
+
 # ---- probabilities that do not sum to 1 ----------------------------------------
 if mkfix unnormalised --scale-at 1; then
     U=(--labels "$TMP/unnormalised/labels" --probs "$TMP/unnormalised/probs.h5")

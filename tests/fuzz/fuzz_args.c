@@ -112,10 +112,10 @@ const char *__asan_default_options(void)
 
 /* ---- sandbox ------------------------------------------------------------- */
 
-static char g_sandbox[FZ_PATH]; /* canonical, no trailing slash */
-static char g_wdir[FZ_PATH];    /* <sandbox>/w */
-static char g_scratch[FZ_PATH]; /* <sandbox>/w/tmp */
-static char g_outside_scratch[FZ_PATH];
+static char g_sandbox[FZ_DIR];      /* canonical, no trailing slash */
+static char g_wdir[FZ_DIR + 8];     /* <sandbox>/w */
+static char g_scratch[FZ_DIR + 16]; /* <sandbox>/w/tmp */
+static char g_outside_scratch[FZ_DIR + 32];
 
 /* 1 when path (relative to the working folder) lies inside @w, judged on
  * the lexically normalised absolute path.  Nothing in @w is a symbolic
@@ -327,8 +327,8 @@ static void make_dataset(const char *name, uint64_t n, uint32_t h,
 {
     SegauditSynthSettings s;
     segaudit_synth_default_settings(&s);
-    char out[FZ_PATH], eb[1024];
-    snprintf(out, sizeof out, "%s/%s", g_sandbox, name);
+    char out[FZ_DIR + 16], eb[1024];
+    snprintf(out, sizeof out, "%s/%.8s", g_sandbox, name);
     s.out_dir = out;
     s.n_images = n;
     s.height = h;

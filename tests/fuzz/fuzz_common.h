@@ -16,9 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FZ_PATH 4096
+#define FZ_PATH 4096 /* a path */
+#define FZ_DIR 1024  /* the temporary folder's path (shorter, so that
+                        "<dir>/name" always fits in FZ_PATH) */
 
-static char fz_dir_buf[FZ_PATH];
+static char fz_dir_buf[FZ_DIR];
 
 static inline _Noreturn void fz_die(const char *what)
 {
@@ -71,8 +73,15 @@ static inline const char *fz_tmpdir(void)
              t && *t ? t : "/tmp");
     if (!mkdtemp(tmpl))
         fz_die("mkdtemp");
-    if (!realpath(tmpl, fz_dir_buf))
+    char *real = realpath(tmpl, NULL);
+    if (!real)
         fz_die("realpath");
+    if (strlen(real) >= sizeof fz_dir_buf) {
+        errno = ENAMETOOLONG;
+        fz_die(real);
+    }
+    memcpy(fz_dir_buf, real, strlen(real) + 1);
+    free(real);
     atexit(fz_cleanup);
     return fz_dir_buf;
 }
