@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <png.h>
+#include <zlib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -743,6 +744,164 @@ static int teardown(void **state)
     return rmdir(g_dir);
 }
 
+/* ---- hand-made PNGs: one chunk at a time, with zlib's crc32 ------------- */
+
+static void put_chunk(FILE *f, const char *type, const uint8_t *data,
+                      uint32_t len, int bad_crc)
+{
+    uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16),
+                     (uint8_t)(len >> 8), (uint8_t)len};
+    fwrite(be, 1, 4, f);
+    fwrite(type, 1, 4, f);
+    if (len)
+        fwrite(data, 1, len, f);
+    uLong c = crc32(0, (const Bytef *)type, 4);
+    if (len)
+        c = crc32(c, data, len);
+    if (bad_crc)
+        c ^= 1;
+    uint8_t cb[4] = {(uint8_t)(c >> 24), (uint8_t)(c >> 16), (uint8_t)(c >> 8),
+                     (uint8_t)c};
+    fwrite(cb, 1, 4, f);
+}
+
+/* An 8-bit PNG of w x h (gray, or palette with npal entries) whose rows are
+ * all `value`, with one of the defects below. */
+enum { OK_PNG, BAD_CRC, BAD_ZLIB };
+static void hand_png(const char *path, uint32_t w, uint32_t h, int palette,
+                     int npal, uint8_t value, int defect)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    fwrite(sig, 1, 8, f);
+    uint8_t ihdr[13] = {(uint8_t)(w >> 24), (uint8_t)(w >> 16),
+                        (uint8_t)(w >> 8),  (uint8_t)w,
+                        (uint8_t)(h >> 24), (uint8_t)(h >> 16),
+                        (uint8_t)(h >> 8),  (uint8_t)h,
+                        8, (uint8_t)(palette ? 3 : 0), 0, 0, 0};
+    put_chunk(f, "IHDR", ihdr, 13, 0);
+    if (palette) {
+        uint8_t pal[768] = {0};
+        put_chunk(f, "PLTE", pal, (uint32_t)npal * 3, 0);
+    }
+    /* small images only: the raw rows (filter byte 0 + w values) */
+    size_t raw_len = (size_t)h * (w + 1);
+    uint8_t *raw = malloc(raw_len);
+    assert_non_null(raw);
+    for (uint32_t y = 0; y < h; y++) {
+        raw[(size_t)y * (w + 1)] = 0;
+        memset(raw + (size_t)y * (w + 1) + 1, value, w);
+    }
+    uLongf zlen = compressBound(raw_len);
+    uint8_t *z = malloc(zlen);
+    assert_non_null(z);
+    assert_int_equal(compress(z, &zlen, raw, raw_len), Z_OK);
+    if (defect == BAD_ZLIB)
+        z[zlen / 2] ^= 0x55, z[zlen / 2 + 1] ^= 0xaa;
+    put_chunk(f, "IDAT", z, (uint32_t)zlen, defect == BAD_CRC);
+    put_chunk(f, "IEND", NULL, 0, 0);
+    fclose(f);
+    free(raw);
+    free(z);
+}
+
+/* Reads all rows of path (w x h expected); returns the code. */
+static int read_hand(const char *path, uint32_t w, uint32_t h, SaErr *err,
+                     uint16_t *first)
+{
+    SaLabelPng *p = NULL;
+    int rc = sa_label_png_open(&p, path, w, h, err);
+    if (rc)
+        return rc;
+    uint16_t *buf = malloc((size_t)w * h * sizeof *buf);
+    assert_non_null(buf);
+    rc = sa_label_png_read_rows(p, buf, h, err);
+    if (rc == 0 && first)
+        *first = buf[0];
+    free(buf);
+    sa_label_png_close(p);
+    return rc;
+}
+
+static void test_hand_made_ok(void **state)
+{
+    (void)state;
+    char path[PATHLEN];
+    SaErr err = {0};
+    uint16_t v = 0;
+    tpath(path, "hand_ok.png");
+    hand_png(path, 40, 30, 0, 0, 7, OK_PNG);
+    assert_int_equal(read_hand(path, 40, 30, &err, &v), 0);
+    assert_int_equal(v, 7);
+}
+
+static void test_bad_crc(void **state)
+{
+    (void)state;
+    char path[PATHLEN];
+    SaErr err = {0};
+    tpath(path, "bad_crc.png");
+    hand_png(path, 40, 30, 0, 0, 7, BAD_CRC);
+    assert_int_equal(read_hand(path, 40, 30, &err, NULL), SEGAUDIT_EINPUT);
+    check_msg(&err, path, "CRC", NULL);
+}
+
+static void test_bad_zlib(void **state)
+{
+    (void)state;
+    char path[PATHLEN];
+    SaErr err = {0};
+    tpath(path, "bad_zlib.png");
+    hand_png(path, 40, 30, 0, 0, 7, BAD_ZLIB);
+    assert_int_equal(read_hand(path, 40, 30, &err, NULL), SEGAUDIT_EINPUT);
+    check_msg(&err, path, NULL, NULL);
+}
+
+static void test_huge_declared_size(void **state)
+{
+    (void)state;
+    char path[PATHLEN];
+    SaErr err = {0};
+    tpath(path, "huge.png");
+    /* IHDR says 10^9 x 10^9; only a tiny IDAT follows.  The size is
+     * compared with the expected one before anything is allocated. */
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    static const uint8_t sig[8] = {137, 80, 78, 71, 13, 10, 26, 10};
+    fwrite(sig, 1, 8, f);
+    uint32_t g = 1000000000u;
+    uint8_t ihdr[13] = {(uint8_t)(g >> 24), (uint8_t)(g >> 16),
+                        (uint8_t)(g >> 8),  (uint8_t)g,
+                        (uint8_t)(g >> 24), (uint8_t)(g >> 16),
+                        (uint8_t)(g >> 8),  (uint8_t)g, 8, 0, 0, 0, 0};
+    put_chunk(f, "IHDR", ihdr, 13, 0);
+    put_chunk(f, "IEND", NULL, 0, 0);
+    fclose(f);
+    SaLabelPng *p = NULL;
+    assert_int_equal(sa_label_png_open(&p, path, 2048, 1024, &err),
+                     SEGAUDIT_EINPUT);
+    assert_null(p);
+    check_msg(&err, path, NULL, NULL);
+}
+
+static void test_palette_index_beyond_palette(void **state)
+{
+    (void)state;
+    char path[PATHLEN];
+    SaErr err = {0};
+    uint16_t v = 0;
+    /* 2 palette entries, index 5 everywhere: the index is the class, so it
+     * is read as 5 (the engine then checks it against K) */
+    tpath(path, "pal_beyond.png");
+    hand_png(path, 16, 8, 1, 2, 5, OK_PNG);
+    int rc = read_hand(path, 16, 8, &err, &v);
+    if (rc == 0)
+        assert_int_equal(v, 5);
+    else
+        check_msg(&err, path, NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -778,6 +937,11 @@ int main(void)
         cmocka_unit_test(test_mask_disk_full),
         cmocka_unit_test(test_golden_palette),
         cmocka_unit_test(test_golden_gray16),
+        cmocka_unit_test(test_hand_made_ok),
+        cmocka_unit_test(test_bad_crc),
+        cmocka_unit_test(test_bad_zlib),
+        cmocka_unit_test(test_huge_declared_size),
+        cmocka_unit_test(test_palette_index_beyond_palette),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
