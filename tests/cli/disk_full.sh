@@ -6,16 +6,18 @@
 set -u
 SEG=$1 MK=$2
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/segaudit_diskfull.XXXXXX")
-MNT="$TMP/small" SCR="$TMP/scratch"
-mkdir -p "$MNT" "$SCR"
+MNT="$TMP/small" SCR="$TMP/scratch" RO="$TMP/readonly"
+mkdir -p "$MNT" "$SCR" "$RO"
 cleanup() {
     umount "$MNT" 2>/dev/null
     umount "$SCR" 2>/dev/null
+    umount "$RO" 2>/dev/null
     rm -rf "$TMP"
 }
 trap cleanup EXIT
 if ! mount -t tmpfs -o size=512k tmpfs "$MNT" 2>/dev/null ||
-    ! mount -t tmpfs -o size=64k tmpfs "$SCR" 2>/dev/null; then
+    ! mount -t tmpfs -o size=64k tmpfs "$SCR" 2>/dev/null ||
+    ! mount -t tmpfs -o size=64k,ro tmpfs "$RO" 2>/dev/null; then
     echo "SKIP: cannot mount a small tmpfs here (needs root)"
     exit 77
 fi
@@ -54,6 +56,15 @@ grep -q "No space left" "$TMP/err2" || why="$why no 'No space left';"
 [ -z "$(ls -A "$SCR")" ] || why="$why scratch not empty: $(ls -A "$SCR");"
 [ ! -e "$TMP/out2/images.csv" ] || why="$why a report was written;"
 if [ -z "$why" ]; then ok scratch_full; else not_ok scratch_full "$why"; fi
+
+# A read-only output folder (root ignores permissions: a read-only mount)
+"$SEG" "${A[@]}" --out "$RO" 2>"$TMP/err3"
+rc=$?
+if [ "$rc" -eq 1 ] && grep -q "$RO" "$TMP/err3" && grep -qi "read-only" "$TMP/err3"; then
+    ok read_only_output
+else
+    not_ok read_only_output "exit $rc: $(head -c 300 "$TMP/err3")"
+fi
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
