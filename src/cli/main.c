@@ -616,22 +616,29 @@ static int cmd_audit(int argc, char **argv)
     }
 
     /* Stage the report next to its final place. */
+    int status = 0;
+    SegauditAudit *a = NULL;
+    char *stage = NULL, *stage_masks = NULL, *stage_overlays = NULL;
     int created_out = stat(out, &st) != 0;
     if (make_dirs(out) != 0) {
         fprintf(stderr, "segaudit: %s: cannot create the output folder: "
                 "%s\n", out, strerror(errno));
-        return EXIT_INPUT;
+        status = EXIT_INPUT;
+        goto done;
     }
     char stage_name[64];
     snprintf(stage_name, sizeof stage_name, ".segaudit-stage-%ld",
              (long)getpid());
-    char *stage = join(out, stage_name);
-    char *stage_masks = join(stage, "masks");
-    char *stage_overlays = join(stage, "overlays");
-    if (!stage || !stage_masks || mkdir(stage, 0777) != 0) {
+    stage = join(out, stage_name);
+    stage_masks = join(stage ? stage : "", "masks");
+    stage_overlays = join(stage ? stage : "", "overlays");
+    if (!stage || !stage_masks || !stage_overlays || mkdir(stage, 0777) != 0) {
         fprintf(stderr, "segaudit: %s: cannot create: %s\n", out,
                 strerror(errno));
-        return EXIT_INPUT;
+        status = EXIT_INPUT;
+        free(stage);
+        stage = NULL;
+        goto done;
     }
     if (masks)
         s.masks_dir = stage_masks;
@@ -645,8 +652,7 @@ static int cmd_audit(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     s.cancel = &g_cancel;
 
-    int status = 0;
-    SegauditAudit *a = segaudit_audit_new();
+    a = segaudit_audit_new();
     char eb[1024] = "";
     int rc = a ? segaudit_audit_run(a, &s) : SEGAUDIT_ENOMEM;
     if (prog.shown)
@@ -720,6 +726,7 @@ static int cmd_audit(int argc, char **argv)
                 (unsigned long long)in.images_with_issues,
                 (unsigned long long)in.n_issues, in.seconds_total, out);
     }
+done:
     segaudit_audit_free(a);
     if (names) {
         for (int i = 0; i < s.n_class_names; i++)
