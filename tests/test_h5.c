@@ -844,6 +844,20 @@ static void test_truncated_file_refused(void **state)
     assert_true(strstr(err.msg, "to_truncate.h5") != NULL);
 }
 
+static void test_tiny_chunks(void **state)
+{
+    (void)state;
+    /* one element per chunk: thousands of chunks per band, a chunk cache
+     * planned for them, and every value still read right */
+    static const hsize_t one[4] = {1, 1, 1, 1};
+    const char *path = write_tensor("tiny_chunks.h5", H5T_IEEE_F32LE, one);
+    SaProbs *p = open_ok(path);
+    SaErr err = {0};
+    assert_int_equal(sa_probs_plan_band_rows(p, TH, &err), 0);
+    check_bands(p);
+    sa_probs_close(p);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, ids_before, ids_after)
 
 int main(void)
@@ -871,6 +885,7 @@ int main(void)
         T(test_unwritten_dataset_refused),
         T(test_missing_chunks_refused),
         T(test_truncated_file_refused),
+        T(test_tiny_chunks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
