@@ -67,6 +67,13 @@ void segaudit_default_settings(SegauditSettings *s)
 SegauditAudit *segaudit_audit_new(void)
 {
     SegauditAudit *a = calloc(1, sizeof *a);
+    if (a) {
+        /* a store that was never set up must own no descriptor (calloc
+         * would make it fd 0) */
+        sa_recstore_init(&a->e.store, 0, NULL);
+        sa_recstore_init(&a->e.store2, 0, NULL);
+        sa_recstore_init(&a->e.regions, 0, NULL);
+    }
     return a;
 }
 

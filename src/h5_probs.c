@@ -400,8 +400,21 @@ static int check_storage(SaProbs *p, SaErr *err)
     return 0;
 }
 
+/* HDF5's exit-time cleanup crashes (HDF5 1.10.8) when a file it failed to
+ * close is still in its tables, turning an error exit into SIGSEGV; the
+ * process frees everything anyway.  Must come before the first HDF5 call. */
+void sa_h5_init(void)
+{
+    static int done;
+    if (!done) {
+        done = 1;
+        H5dont_atexit();
+    }
+}
+
 void sa_probs_allow_plugins(int allow)
 {
+    sa_h5_init();
     /* HDF5 loads filter plugins from HDF5_PLUGIN_PATH on demand: code from
      * anywhere on that path would run on untrusted input */
     H5PLset_loading_state(allow ? H5PL_ALL_PLUGIN : 0);
@@ -477,6 +490,7 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
     *out = NULL;
     if (!dataset)
         dataset = "/pred_probs";
+    sa_h5_init();
     /* Our messages replace HDF5's stack dumps on stderr. */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 

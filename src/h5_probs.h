@@ -56,6 +56,10 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
  * that each chunk is decompressed once).  Optional; 0 or error-free. */
 int sa_probs_plan_band_rows(SaProbs *p, uint64_t nrows, SaErr *err);
 
+/* Keeps HDF5 from installing its exit-time cleanup; called before the
+ * first HDF5 call of the process (the readers and writers do). */
+void sa_h5_init(void);
+
 /* Whether HDF5 may load filter plugins (process-wide; default: refused by
  * the engine unless its settings allow them). */
 void sa_probs_allow_plugins(int allow);

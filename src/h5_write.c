@@ -5,6 +5,7 @@
  * "... errno = 28, error message = 'No space left on device' ...") is
  * appended in parentheses. */
 #include "h5_write.h"
+#include "h5_probs.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ static const char *h5_why(char *buf, size_t size)
  * switched off in whichever thread calls. */
 static void quiet(void)
 {
+    sa_h5_init();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 

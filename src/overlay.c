@@ -178,6 +178,8 @@ static int photo_header(Photo *ph, uint32_t W, uint32_t H, SaErr *err)
     png_set_user_limits(ph->png, max_u32(W, DEFAULT_DIM_LIMIT),
                         max_u32(H, DEFAULT_DIM_LIMIT));
     png_set_chunk_malloc_max(ph->png, CHUNK_MALLOC_MAX);
+    /* skip ancillary chunks unread (see png_io.c) */
+    png_set_keep_unknown_chunks(ph->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(ph->png, ph->info);
     png_get_IHDR(ph->png, ph->info, &w, &h, &depth, &ctype, &ilace, NULL,
                  NULL);

@@ -180,6 +180,10 @@ static int read_header(SaLabelPng *p, uint32_t expect_w, uint32_t expect_h,
     png_set_user_limits(p->png, max_u32(expect_w, DEFAULT_DIM_LIMIT),
                         max_u32(expect_h, DEFAULT_DIM_LIMIT));
     png_set_chunk_malloc_max(p->png, CHUNK_MALLOC_MAX);
+    /* libpng only warns when an ancillary chunk is over that limit and
+     * then reads it whole: labels need none of them, so skip them all
+     * unread (IHDR, PLTE, tRNS, IDAT and IEND are still handled) */
+    png_set_keep_unknown_chunks(p->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     png_read_info(p->png, p->info);
     png_get_IHDR(p->png, p->info, &w, &h, &depth, &ctype, &ilace, NULL, NULL);
 

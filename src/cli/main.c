@@ -157,14 +157,33 @@ static long parse_long(const char *opt, const char *s, long lo, long hi)
 }
 
 /* Reads one name per line; trailing empty lines are dropped. */
-static char **read_names(const char *path, int *n)
+/* Opens a small text file given by the user: a regular file only (a FIFO
+ * or /dev/zero would block or never end), or exits with a message. */
+static FILE *open_text(const char *path, const char *what)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "segaudit: %s: cannot open the class names: %s\n",
-                path, strerror(errno));
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "segaudit: %s: cannot open the %s: %s\n", path,
+                what, strerror(errno));
         exit(EXIT_INPUT);
     }
+    if (!S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
+        fprintf(stderr, "segaudit: %s: the %s must be a regular file of at "
+                "most 16 MB\n", path, what);
+        exit(EXIT_INPUT);
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "segaudit: %s: cannot open the %s: %s\n", path,
+                what, strerror(errno));
+        exit(EXIT_INPUT);
+    }
+    return f;
+}
+
+static char **read_names(const char *path, int *n)
+{
+    FILE *f = open_text(path, "class names");
     char **names = NULL;
     int cap = 0;
     *n = 0;
@@ -182,12 +201,27 @@ static char **read_names(const char *path, int *n)
                 exit(EXIT_INPUT);
             }
         }
-        names[(*n)++] = strdup(line);
+        if (*n >= 65536 || !(names[*n] = strdup(line))) {
+            fprintf(stderr, "segaudit: %s: %s\n", path,
+                    *n >= 65536 ? "more than 65536 class names"
+                                : "out of memory");
+            exit(EXIT_INPUT);
+        }
+        ++*n;
     }
     free(line);
+    if (ferror(f)) {
+        fprintf(stderr, "segaudit: %s: read failed: %s\n", path,
+                strerror(errno));
+        exit(EXIT_INPUT);
+    }
     fclose(f);
     while (*n > 0 && names[*n - 1][0] == '\0')
         free(names[--*n]);
+    if (*n == 0) {
+        fprintf(stderr, "segaudit: %s: no class names in the file\n", path);
+        exit(EXIT_INPUT);
+    }
     return names;
 }
 
@@ -373,12 +407,7 @@ static void on_progress(void *ctx, int pass, uint64_t done, uint64_t total,
 /* Reads K colours, "r g b" per line. */
 static uint8_t (*read_palette(const char *path, int *n))[3]
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "segaudit: %s: cannot open the palette: %s\n", path,
-                strerror(errno));
-        exit(EXIT_INPUT);
-    }
+    FILE *f = open_text(path, "palette");
     uint8_t (*pal)[3] = NULL;
     int cap = 0, r, g, b, line = 0;
     char buf[256];
@@ -410,6 +439,10 @@ static uint8_t (*read_palette(const char *path, int *n))[3]
         ++*n;
     }
     fclose(f);
+    if (*n == 0) {
+        fprintf(stderr, "segaudit: %s: no colours in the palette\n", path);
+        exit(EXIT_INPUT);
+    }
     return pal;
 }
 

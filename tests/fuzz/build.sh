@@ -13,14 +13,19 @@
 #                                        committed corpus and the seeds),
 #                                        crashes in $FUZZ_OUT/artifacts/T,
 #                                        log $FUZZ_OUT/logs/T.log
-#   tests/fuzz/build.sh merge T          minimises the working corpus into
-#                                        tests/fuzz/corpus/T (-merge=1);
+#   tests/fuzz/build.sh merge T          tests/fuzz/corpus/T := the seeds
+#                                        plus the inputs of the working
+#                                        corpus that add coverage (-merge=1);
 #                                        crash-* files there are kept
 #   tests/fuzz/build.sh replay [T...]    runs the ASan replay programs over
-#                                        the committed corpus
+#                                        the committed corpus (as the meson
+#                                        test does: known findings fail)
+#   tests/fuzz/build.sh coverage         source coverage of the committed
+#                                        corpus (llvm-cov report)
 #
 # Environment: FUZZ_OUT (/tmp/segaudit-fuzz), CC (clang, version 14 or
-# later with libclang-rt-dev), FUZZ_FLAGS (extra libFuzzer flags for run).
+# later with libclang-rt-dev), FUZZ_FLAGS (extra libFuzzer flags for run),
+# SEGAUDIT_FUZZ_TOLERATE (known findings run/merge go past; see below).
 # Needs the build dependencies of segaudit (meson, ninja, libhdf5-dev,
 # libpng-dev, libjson-c-dev, zlib1g-dev, libomp-dev for clang's OpenMP).
 set -eu
@@ -68,7 +73,7 @@ print(shlex.join(dict.fromkeys(cflags)) + "\n" + shlex.join(dict.fromkeys(libs))
         $CC $COMMON $SAN -fsanitize=fuzzer-no-link $INC "$HERE/fuzz_$t.c" \
             "$HERE/replay.c" $LIBS -o "$OUT/bin/replay_$t"
     done
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2046,SC2086
     $CC $COMMON "$HERE/mkseeds.c" $(pkg-config --cflags --libs $PKGS) \
         -o "$OUT/bin/mkseeds"
     echo "built in $OUT/bin"
@@ -143,8 +148,9 @@ seeds() {
         n=$((n + 1))
         printf '%s' "$line" | tr '|' '\000' >"$S/args/seed-$(printf %02d $n)"
     done
+    : >"$S/args/seed-empty"
     for t in $TARGETS; do
-        echo "seeds/$t: $(ls "$S/$t" | wc -l) files, $(du -sh "$S/$t" | cut -f1)"
+        echo "seeds/$t: $(find "$S/$t" -type f | wc -l) files, $(du -sh "$S/$t" | cut -f1)"
     done
 }
 
@@ -167,13 +173,19 @@ fork_flags() {
     esac
 }
 
-# Known, reported findings the fuzzer should not stop on (README.md); the
-# replay test does not set this.  Empty it to stop on them again.
-export SEGAUDIT_FUZZ_TOLERATE="${SEGAUDIT_FUZZ_TOLERATE-fd0,chunk}"
+# Known, reported findings the fuzzer should not stop on (README.md,
+# "Findings"); run and merge set it, the replay test does not.  Set it to
+# an empty string to stop on them again.
+TOLERATE="${SEGAUDIT_FUZZ_TOLERATE-fd0,chunk,h5exit}"
 
 # A failed huge allocation returns NULL as with glibc (the code must cope);
 # allocations that succeed above -rss_limit_mb are still reported as OOM.
 san_env() {
+    export SEGAUDIT_FUZZ_TOLERATE="$TOLERATE"
+    # The targets' temporary folders: a crashed or killed run leaves its
+    # folder behind, here rather than in /tmp.
+    mkdir -p "$OUT/tmp"
+    export TMPDIR="$OUT/tmp"
     export ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
     export LSAN_OPTIONS="suppressions=$HERE/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 }
@@ -206,21 +218,82 @@ merge() {
     M=$OUT/merged/$t
     rm -rf "$M"
     mkdir -p "$M" "$D"
+    # The named hand-made seeds stay (they say what they test); the fuzzed
+    # inputs are added only where they reach something the seeds do not.
+    [ -d "$OUT/seeds/$t" ] || seeds
+    find "$OUT/seeds/$t" -type f ! -name 'mkfixture-*' -exec cp {} "$M"/ \;
     san_env
+    # -use_counters=0: the smallest set that keeps every covered edge
+    # (hit-count buckets would keep several times more files).
     # shellcheck disable=SC2046
-    "$OUT/bin/fuzz_$t" -merge=1 -rss_limit_mb=2048 -timeout=10 \
+    "$OUT/bin/fuzz_$t" -merge=1 -use_counters=0 -rss_limit_mb=2048 -timeout=10 \
         $(target_flags "$t") "$M" "$OUT/corpus/$t" \
         >"$OUT/logs/$t-merge.log" 2>&1
     tail -n 3 "$OUT/logs/$t-merge.log"
     find "$D" -maxdepth 1 -type f ! -name 'crash-*' -delete
     cp "$M"/* "$D"/
-    echo "corpus/$t: $(ls "$D" | wc -l) files, $(du -sh "$D" | cut -f1)"
+    echo "corpus/$t: $(find "$D" -type f | wc -l) files, $(du -sh "$D" | cut -f1)"
 }
 
 replay() {
+    unset SEGAUDIT_FUZZ_TOLERATE
+    export ASAN_OPTIONS="allocator_may_return_null=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export LSAN_OPTIONS="suppressions=$HERE/lsan.supp:print_suppressions=0"
+    rc=0
+    # shellcheck disable=SC2048,SC2086
     for t in ${*:-$TARGETS}; do
-        "$OUT/bin/replay_$t" "$HERE/corpus/$t"
+        if "$OUT/bin/replay_$t" "$HERE/corpus/$t" >"$OUT/logs/replay-$t.log" 2>&1
+        then echo "replay_$t: ok ($(tail -n 1 "$OUT/logs/replay-$t.log"))"
+        else rc=1; echo "replay_$t: FAILED"; tail -n 5 "$OUT/logs/replay-$t.log"
+        fi
     done
+    return $rc
+}
+
+# Source coverage of the committed corpus (clang source-based coverage,
+# no sanitizers), per file of the code each target is aimed at.
+coverage() {
+    CB=$OUT/cov-build
+    if [ ! -f "$CB/build.ninja" ]; then
+        CC=$CC meson setup "$CB" "$ROOT" --buildtype=debug \
+            -Dc_args="-fprofile-instr-generate -fcoverage-mapping" \
+            -Dc_link_args="-fprofile-instr-generate"
+    fi
+    ninja -C "$CB" libsegaudit.a
+    DEPS=$(meson introspect --dependencies "$CB" | python3 -c '
+import json, sys, shlex
+deps = [d for d in json.load(sys.stdin) if d["name"] != "cmocka"]
+cflags = [a for d in deps for a in d.get("compile_args", [])]
+libs = [a for d in deps for a in d.get("link_args", [])]
+print(shlex.join(dict.fromkeys(cflags)) + "\n" + shlex.join(dict.fromkeys(libs)))')
+    INC="-I$ROOT/include -I$ROOT/src $(echo "$DEPS" | sed -n 1p)"
+    LIBS="$CB/libsegaudit.a $(echo "$DEPS" | sed -n 2p) -fopenmp -lm -lpthread"
+    mkdir -p "$OUT/cov"
+    export SEGAUDIT_FUZZ_TOLERATE="$TOLERATE"
+    for t in $TARGETS; do
+        # shellcheck disable=SC2086
+        $CC $COMMON -O0 -fprofile-instr-generate -fcoverage-mapping $INC \
+            "$HERE/fuzz_$t.c" "$HERE/replay.c" $LIBS -o "$OUT/bin/cov_$t"
+        rm -f "$OUT/cov/$t.profraw"
+        # crash-* inputs are left out: a hang or abort loses the profile.
+        # shellcheck disable=SC2046
+        LLVM_PROFILE_FILE="$OUT/cov/$t.profraw" "$OUT/bin/cov_$t" \
+            $(find "$HERE/corpus/$t" -type f ! -name 'crash-*') \
+            >"$OUT/logs/cov-$t.log" 2>&1 || true
+        ${LLVM_PROFDATA:-llvm-profdata} merge -o "$OUT/cov/$t.profdata" \
+            "$OUT/cov/$t.profraw"
+        case $t in
+        png) files="$ROOT/src/png_io.c" ;;
+        h5) files="$ROOT/src/h5_probs.c" ;;
+        args) files="$ROOT/src/cli/main.c $ROOT/src/cli/synth_cmd.c" ;;
+        esac
+        echo "== $t"
+        # shellcheck disable=SC2086
+        ${LLVM_COV:-llvm-cov} report "$OUT/bin/cov_$t" \
+            -instr-profile="$OUT/cov/$t.profdata" $files |
+            grep -E '^(Filename|TOTAL)|png_io|h5_probs|main\.c|synth_cmd'
+    done
+    echo "(png_io.c also holds the mask writer, which fuzz_png does not call)"
 }
 
 cmd=${1:-build}
@@ -231,5 +304,6 @@ seeds) seeds ;;
 run) run "$@" ;;
 merge) merge "$@" ;;
 replay) replay "$@" ;;
-*) sed -n '2,24p' "$0"; exit 2 ;;
+coverage) coverage ;;
+*) sed -n '2,28p' "$0"; exit 2 ;;
 esac

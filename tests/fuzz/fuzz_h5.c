@@ -12,8 +12,13 @@
  * read; ids are read only for N <= FZ_MAX_IDS.
  *
  * Checks: the contract of src/h5_probs.h (codes, messages, dtype/elsize,
- * non-empty ids), no crash or leak, and no HDF5 object left open after
- * sa_probs_close (H5Fget_obj_count), no file descriptor left open. */
+ * non-empty ids), no crash or leak, no HDF5 object left open after
+ * sa_probs_close (H5Fget_obj_count; files HDF5 itself refuses to close,
+ * finding 3 of README.md, are told apart by interposing H5Fclose), and no
+ * file descriptor left open.  Leaks inside libhdf5 are upstream bugs
+ * (lsan.supp). */
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -145,12 +150,69 @@ done:
     free(buf);
 }
 
+/* File identifiers that HDF5 itself cannot close any more (finding 3 of
+ * README.md: after some failed opens of a corrupt file, H5Fclose fails for
+ * good, and calling it again crashes).  H5Fclose is interposed to tell
+ * them from files the code under test never closed. */
+#define FZ_MAX_STUCK 256
+static hid_t g_stuck[FZ_MAX_STUCK];
+static int g_nstuck;
+
+herr_t H5Fclose(hid_t file_id)
+{
+    static herr_t (*real)(hid_t);
+    if (!real)
+        *(void **)&real = dlsym(RTLD_NEXT, "H5Fclose");
+    if (!real)
+        abort();
+    herr_t r = real(file_id);
+    if (r < 0 && g_nstuck < FZ_MAX_STUCK)
+        g_stuck[g_nstuck++] = file_id;
+    return r;
+}
+
+static int is_stuck(hid_t id)
+{
+    for (int i = 0; i < g_nstuck; i++)
+        if (g_stuck[i] == id)
+            return 1;
+    return 0;
+}
+
+/* Checks that sa_probs_close (or the failed open) released every HDF5
+ * object.  Returns 1 when HDF5 refused to close a file (upstream). */
+static int check_hdf5_objects(int rc, int nstuck_before)
+{
+    ssize_t others = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_DATASET |
+                                      H5F_OBJ_GROUP | H5F_OBJ_DATATYPE |
+                                      H5F_OBJ_ATTR);
+    FZ_CHECK(others == 0, "%zd HDF5 datasets, groups, types or attributes "
+             "left open (open returned %d)", others, rc);
+    hid_t ids[FZ_MAX_STUCK + 8];
+    ssize_t n = H5Fget_obj_ids(H5F_OBJ_ALL, H5F_OBJ_FILE,
+                               sizeof ids / sizeof ids[0], ids);
+    for (ssize_t i = 0; i < n; i++)
+        FZ_CHECK(is_stuck(ids[i]), "an HDF5 file was left open without "
+                 "H5Fclose (open returned %d)", rc);
+    return g_nstuck > nstuck_before;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static unsigned long counter;
     unsigned char fds[FZ_MAX_FD];
     char path[FZ_PATH];
+    if (counter == 0) {
+        /* A file HDF5 cannot close makes its exit-time cleanup crash
+         * (finding 3).  The replay test leaves that to the library (the
+         * suggested fix); fuzzing (SEGAUDIT_FUZZ_TOLERATE=h5exit) goes on. */
+        const char *t = getenv("SEGAUDIT_FUZZ_TOLERATE");
+        if (t && strstr(t, "h5exit"))
+            H5dont_atexit();
+        sa_probs_allow_plugins(0); /* as the engine does (the default) */
+    }
     fz_fd_snapshot(fds);
+    const int nstuck_before = g_nstuck;
     snprintf(path, sizeof path, "%s/probs-%lu.h5", fz_tmpdir(), counter++);
     fz_write_file(path, data, size);
 
@@ -168,12 +230,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_error(&err, rc, path, "sa_probs_open");
     }
 
-    ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
-    FZ_CHECK(open_ids == 0, "%zd HDF5 objects left open after "
-             "sa_probs_close (open returned %d)", open_ids, rc);
+    int stuck = check_hdf5_objects(rc, nstuck_before);
     unlink(path);
     char target[FZ_PATH];
     int fd = fz_new_fd(fds, target, sizeof target);
-    FZ_CHECK(fd < 0, "file descriptor %d (%s) was left open", fd, target);
+    FZ_CHECK(fd < 0 || stuck, "file descriptor %d (%s) was left open", fd,
+             target);
     return 0;
 }

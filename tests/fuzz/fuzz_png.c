@@ -11,7 +11,9 @@
  * Every opened image is read to the end in bands of 1..7 rows, then one
  * row more (must fail).  Errors are fine; the checks are the contract of
  * src/png_io.h: error codes and messages, value ranges, no crash, leak,
- * descriptor leak or hang.
+ * descriptor leak or hang, and no input that grows the peak memory by more
+ * than 512 MB (finding 2 of README.md; with SEGAUDIT_FUZZ_TOLERATE=chunk,
+ * inputs that would trigger it are skipped).
  *
  * Interlaced images are decoded whole at open (by design); inputs whose
  * IHDR would make that allocation exceed FZ_MAX_IMAGE are not opened with
@@ -179,6 +181,11 @@ static int open_and_read(const char *path, uint32_t ew, uint32_t eh,
         FZ_CHECK(sa_label_png_width(p) == ew && sa_label_png_height(p) == eh,
                  "opened %ux%u, expected %ux%u", sa_label_png_width(p),
                  sa_label_png_height(p), ew, eh);
+    const Ihdr ih = peek_ihdr(data, size);
+    if (ih.ok)
+        FZ_CHECK(sa_label_png_is_palette(p) == (ih.ctype == 3),
+                 "palette %d for colour type %d",
+                 sa_label_png_is_palette(p), ih.ctype);
     read_all(p, path, data, size);
     sa_label_png_close(p);
     return 0;

@@ -379,6 +379,8 @@ static void png_seeds(void)
     free(c.d);
     free(g.d);
     free(gi.d);
+    c.n = 0; /* an empty file */
+    save("empty.png", &c);
 }
 
 /* ---- HDF5 ----------------------------------------------------------------- */
@@ -639,6 +641,45 @@ static void h5_seeds(void)
         H5Sclose(sp);
     }
     H5Fclose(f);
+    /* A virtual dataset whose source file is not there. */
+    f = create_file("virtual.h5", 1);
+    {
+        hsize_t d[4] = {1, 2, 2, 2};
+        hid_t sp = H5Screate_simple(4, d, NULL);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        H5Pset_virtual(dcpl, sp, "missing-source.h5", "/pred_probs", sp);
+        hid_t ds = H5Dcreate2(f, "/pred_probs", H5T_IEEE_F32LE, sp,
+                              H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        H5Dclose(ds);
+        H5Pclose(dcpl);
+        H5Sclose(sp);
+    }
+    H5Fclose(f);
+    /* Ids of a compound type. */
+    f = create_file("ids-compound.h5", 0);
+    {
+        hsize_t d[4] = {2, 2, 1, 1}, n = 2;
+        hid_t sp = H5Screate_simple(4, d, NULL);
+        hid_t ds = H5Dcreate2(f, "/pred_probs", H5T_IEEE_F32LE, sp,
+                              H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        H5Dclose(ds);
+        H5Sclose(sp);
+        hid_t t = H5Tcreate(H5T_COMPOUND, 8);
+        H5Tinsert(t, "a", 0, H5T_STD_I32LE);
+        H5Tinsert(t, "b", 4, H5T_IEEE_F32LE);
+        sp = H5Screate_simple(1, &n, NULL);
+        ds = H5Dcreate2(f, "/image_ids", t, sp, H5P_DEFAULT, H5P_DEFAULT,
+                        H5P_DEFAULT);
+        H5Dclose(ds);
+        H5Sclose(sp);
+        H5Tclose(t);
+    }
+    H5Fclose(f);
+    { /* an empty file */
+        FILE *e = fopen(path_of("empty.h5"), "wb");
+        if (!e || fclose(e) != 0)
+            die("empty.h5");
+    }
     /* Attributes and a nested group, to give the parser more to chew on. */
     f = create_file("attributes.h5", 1);
     {

@@ -7,7 +7,7 @@
  *
  * Exit status 0 when every input ran; a crash or a failed harness check
  * aborts (the name of the input is printed first).  Each input has a time
- * limit (FUZZ_REPLAY_TIMEOUT seconds, 60 by default); past it the program
+ * limit (FUZZ_REPLAY_TIMEOUT seconds, 30 by default); past it the program
  * aborts naming the input. */
 #include <dirent.h>
 #include <errno.h>
@@ -141,7 +141,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *t = getenv("FUZZ_REPLAY_TIMEOUT");
-    unsigned timeout = t && atoi(t) > 0 ? (unsigned)atoi(t) : 60;
+    unsigned timeout = t && atoi(t) > 0 ? (unsigned)atoi(t) : 30;
     signal(SIGALRM, on_alarm);
     int rc = 0, count = 0;
     for (int i = 1; i < argc; i++) {
