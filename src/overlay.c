@@ -1,13 +1,14 @@
 /* Review overlays (see overlay.h): labels | argmax | issues over a dimmed
  * view, streamed block row by block row.
  *
- * libpng reports errors through on_error(), which records the message (and
+ * libpng reports errors through sa_png_on_error(), which records the message (and
  * errno, which still holds the cause of a failed fread/fwrite) and longjmps
  * back to the setjmp of the operation in progress, as in png_io.c.  Each
  * setjmp lives in a small function whose state is in a struct owned by the
  * caller, so nothing the error path reads is a modified local of the
  * function that called setjmp (C11 7.13.2.1). */
 #include "overlay.h"
+#include "png_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,34 +25,6 @@
 #define DEFAULT_DIM_LIMIT (1u << 20)
 #define CHUNK_MALLOC_MAX (16u << 20)
 #define N_VALUES 65536u
-
-typedef struct PngMsg {
-    char text[256];
-    char warning[160];
-    int sys_errno;
-} PngMsg;
-
-static void on_error(png_structp png, png_const_charp text)
-{
-    PngMsg *m = png_get_error_ptr(png);
-    m->sys_errno = errno;
-    snprintf(m->text, sizeof m->text, "%s", text ? text : "unknown error");
-    png_longjmp(png, 1);
-}
-
-static void on_warning(png_structp png, png_const_charp text)
-{
-    PngMsg *m = png_get_error_ptr(png);
-    if (!m->warning[0] && text)
-        snprintf(m->warning, sizeof m->warning, "%s", text);
-}
-
-static const char *errstr(int e, char *buf, size_t n)
-{
-    if (strerror_r(e, buf, n) != 0)
-        snprintf(buf, n, "error %d", e);
-    return buf;
-}
 
 static uint32_t max_u32(uint32_t a, uint32_t b)
 {
@@ -92,7 +65,7 @@ typedef struct Photo {
     FILE *fp;
     png_structp png;
     png_infop info;
-    PngMsg msg;
+    SaPngMsg msg;
     uint32_t w, h;
     int interlaced;
     size_t rowbytes;      /* W·3 after the transforms */
@@ -104,37 +77,7 @@ typedef struct Photo {
  * regular file (O_NONBLOCK: a FIFO must not block the open). */
 static int photo_open_file(Photo *ph, SaErr *err)
 {
-    char eb[128];
-    struct stat st;
-    int fd = open(ph->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return sa_err(err, e == ENOENT || e == ENOTDIR ? SEGAUDIT_EINPUT
-                                                      : SEGAUDIT_EIO,
-                      "%s: cannot open the photo: %s", ph->path,
-                      errstr(e, eb, sizeof eb));
-    }
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot stat the photo: %s",
-                      ph->path, errstr(e, eb, sizeof eb));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return sa_err(err, SEGAUDIT_EINPUT, "%s: %s, not a PNG photo",
-                      ph->path, S_ISDIR(st.st_mode) ? "is a directory"
-                                                    : "is not a regular file");
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
-        !(ph->fp = fdopen(fd, "rb"))) {
-        int e = errno;
-        close(fd);
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot open the photo: %s",
-                      ph->path, errstr(e, eb, sizeof eb));
-    }
-    return 0;
+    return sa_open_regular(ph->path, " the photo", "PNG photo", &ph->fp, err);
 }
 
 static int photo_signature(Photo *ph, SaErr *err)
@@ -144,7 +87,7 @@ static int photo_signature(Photo *ph, SaErr *err)
     size_t n = fread(sig, 1, sizeof sig, ph->fp);
     if (n < sizeof sig && ferror(ph->fp))
         return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", ph->path,
-                      errstr(errno, eb, sizeof eb));
+                      sa_errstr(errno, eb, sizeof eb));
     if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0)
         return sa_err(err, SEGAUDIT_EINPUT, "%s: the photo is not a PNG file",
                       ph->path);
@@ -156,7 +99,7 @@ static int photo_libpng_fail(Photo *ph, const char *what, SaErr *err)
     char eb[128];
     if (ferror(ph->fp))
         return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", ph->path,
-                      errstr(ph->msg.sys_errno, eb, sizeof eb));
+                      sa_errstr(ph->msg.sys_errno, eb, sizeof eb));
     return sa_err(err, SEGAUDIT_EINPUT, "%s: %s (libpng: %s%s%s)", ph->path,
                   what, ph->msg.text, ph->msg.warning[0] ? "; " : "",
                   ph->msg.warning);
@@ -254,7 +197,7 @@ static int photo_open(Photo *ph, const char *path, uint32_t W, uint32_t H,
     if ((rc = photo_open_file(ph, err)) || (rc = photo_signature(ph, err)))
         return rc;
     ph->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ph->msg,
-                                     on_error, on_warning);
+                                     sa_png_on_error, sa_png_on_warning);
     if (!ph->png || !(ph->info = png_create_info_struct(ph->png)))
         return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
     if ((rc = photo_header(ph, W, H, err)))
@@ -312,7 +255,7 @@ typedef struct Writer {
     FILE *fp;
     png_structp png;
     png_infop info;
-    PngMsg msg;
+    SaPngMsg msg;
     int may_unlink; /* only regular files are removed (never /dev/...) */
 } Writer;
 
@@ -321,7 +264,7 @@ static int writer_fail(Writer *w, SaErr *err)
     char eb[128];
     if (w->msg.sys_errno && ferror(w->fp))
         return sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
-                      errstr(w->msg.sys_errno, eb, sizeof eb));
+                      sa_errstr(w->msg.sys_errno, eb, sizeof eb));
     return sa_err(err, SEGAUDIT_EIO, "%s: write failed (libpng: %s)",
                   w->path, w->msg.text);
 }
@@ -349,10 +292,10 @@ static int writer_create(Writer *w, const char *path, uint32_t width,
     w->path = path;
     if (!(w->fp = fopen(path, "wb")))
         return sa_err(err, SEGAUDIT_EIO, "%s: cannot create the overlay: %s",
-                      path, errstr(errno, eb, sizeof eb));
+                      path, sa_errstr(errno, eb, sizeof eb));
     w->may_unlink = fstat(fileno(w->fp), &st) == 0 && S_ISREG(st.st_mode);
-    w->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w->msg, on_error,
-                                     on_warning);
+    w->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w->msg, sa_png_on_error,
+                                     sa_png_on_warning);
     if (!w->png || !(w->info = png_create_info_struct(w->png)))
         return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
     return writer_header(w, width, height, err);
@@ -400,14 +343,14 @@ static int writer_finish(Writer *w, SaErr *err)
     errno = 0;
     if (fflush(w->fp) != 0 || ferror(w->fp)) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
-                    errstr(errno ? errno : EIO, eb, sizeof eb));
+                    sa_errstr(errno ? errno : EIO, eb, sizeof eb));
         goto fail;
     }
     FILE *fp = w->fp;
     w->fp = NULL;
     if (fclose(fp) != 0) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
-                    errstr(errno, eb, sizeof eb));
+                    sa_errstr(errno, eb, sizeof eb));
         if (w->may_unlink)
             unlink(w->path);
         goto fail;

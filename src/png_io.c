@@ -8,6 +8,7 @@
  * the longjmp lives in the heap object, not in locals.  After a libpng error
  * the png struct is unusable, so the object is marked failed. */
 #include "png_io.h"
+#include "png_util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,18 +30,12 @@
  * well as level 9 and is much faster. */
 #define MASK_ZLIB_LEVEL 1
 
-typedef struct PngMsg {
-    char text[256];
-    char warning[160]; /* first warning: explains e.g. "Invalid IHDR data" */
-    int sys_errno;
-} PngMsg;
-
 struct SaLabelPng {
     char *path;
     FILE *fp;
     png_structp png;
     png_infop info;
-    PngMsg msg;
+    SaPngMsg msg;
     uint32_t w, h;
     int depth;
     int palette;
@@ -57,36 +52,12 @@ struct SaMaskPng {
     FILE *fp;
     png_structp png;
     png_infop info;
-    PngMsg msg;
+    SaPngMsg msg;
     uint32_t w, h;
     uint32_t next_row;
     int failed;
     int may_unlink; /* only regular files are removed (never /dev/...) */
 };
-
-static void on_error(png_structp png, png_const_charp text)
-{
-    PngMsg *m = png_get_error_ptr(png);
-    m->sys_errno = errno;
-    snprintf(m->text, sizeof m->text, "%s", text ? text : "unknown error");
-    png_longjmp(png, 1);
-}
-
-/* Warnings never stop reading; the first one is kept only as context for
- * a later header error. */
-static void on_warning(png_structp png, png_const_charp text)
-{
-    PngMsg *m = png_get_error_ptr(png);
-    if (!m->warning[0] && text)
-        snprintf(m->warning, sizeof m->warning, "%s", text);
-}
-
-static const char *errstr(int e, char *buf, size_t n)
-{
-    if (strerror_r(e, buf, n) != 0)
-        snprintf(buf, n, "error %d", e);
-    return buf;
-}
 
 static uint32_t max_u32(uint32_t a, uint32_t b)
 {
@@ -101,41 +72,9 @@ static int host_is_little_endian(void)
 
 /* ---- Reader ------------------------------------------------------------ */
 
-/* Opens path for reading as a stdio stream, refusing anything that is not a
- * regular file.  O_NONBLOCK keeps open() of a FIFO from waiting for a
- * writer; it is cleared once we know the file is regular. */
 static int open_regular(SaLabelPng *p, SaErr *err)
 {
-    char eb[128];
-    struct stat st;
-    int fd = open(p->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        return sa_err(err, e == ENOENT || e == ENOTDIR ? SEGAUDIT_EINPUT
-                                                      : SEGAUDIT_EIO,
-                      "%s: cannot open: %s", p->path, errstr(e, eb, sizeof eb));
-    }
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot stat: %s", p->path,
-                      errstr(e, eb, sizeof eb));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return sa_err(err, SEGAUDIT_EINPUT, "%s: %s, not a PNG file", p->path,
-                      S_ISDIR(st.st_mode) ? "is a directory"
-                                          : "is not a regular file");
-    }
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
-        !(p->fp = fdopen(fd, "rb"))) {
-        int e = errno;
-        close(fd);
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot open: %s", p->path,
-                      errstr(e, eb, sizeof eb));
-    }
-    return 0;
+    return sa_open_regular(p->path, "", "PNG file", &p->fp, err);
 }
 
 static int check_signature(SaLabelPng *p, SaErr *err)
@@ -145,7 +84,7 @@ static int check_signature(SaLabelPng *p, SaErr *err)
     size_t n = fread(sig, 1, sizeof sig, p->fp);
     if (n < sizeof sig && ferror(p->fp))
         return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", p->path,
-                      errstr(errno, eb, sizeof eb));
+                      sa_errstr(errno, eb, sizeof eb));
     if (n == 0)
         return sa_err(err, SEGAUDIT_EINPUT,
                       "%s: not a PNG file (the file is empty)", p->path);
@@ -169,7 +108,7 @@ static int read_header(SaLabelPng *p, uint32_t expect_w, uint32_t expect_h,
         p->failed = 1;
         if (ferror(p->fp))
             return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", p->path,
-                          errstr(p->msg.sys_errno, eb, sizeof eb));
+                          sa_errstr(p->msg.sys_errno, eb, sizeof eb));
         return sa_err(err, SEGAUDIT_EINPUT,
                       "%s: corrupt or unsupported PNG header (libpng: %s%s%s)",
                       p->path, p->msg.text, p->msg.warning[0] ? "; " : "",
@@ -263,7 +202,7 @@ static int decode_interlaced(SaLabelPng *p, SaErr *err)
         if (ferror(p->fp)) {
             char eb[128];
             return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", p->path,
-                          errstr(p->msg.sys_errno, eb, sizeof eb));
+                          sa_errstr(p->msg.sys_errno, eb, sizeof eb));
         }
         return sa_err(err, SEGAUDIT_EINPUT, "%s: truncated or corrupt PNG "
                       "data in the interlaced image (libpng: %s)",
@@ -286,8 +225,8 @@ int sa_label_png_open(SaLabelPng **out, const char *path, uint32_t expect_w,
     }
     if ((rc = open_regular(p, err)) || (rc = check_signature(p, err)))
         goto fail;
-    p->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &p->msg, on_error,
-                                    on_warning);
+    p->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &p->msg, sa_png_on_error,
+                                    sa_png_on_warning);
     if (!p->png || !(p->info = png_create_info_struct(p->png))) {
         rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
         goto fail;
@@ -348,7 +287,7 @@ int sa_label_png_read_rows(SaLabelPng *p, uint16_t *dst, uint32_t nrows,
             char eb[128];
             return sa_err(err, SEGAUDIT_EIO, "%s: read failed at row %u: %s",
                           p->path, p->next_row,
-                          errstr(p->msg.sys_errno, eb, sizeof eb));
+                          sa_errstr(p->msg.sys_errno, eb, sizeof eb));
         }
         return sa_err(err, SEGAUDIT_EINPUT, "%s: truncated or corrupt PNG "
                       "data at row %u (libpng: %s)", p->path, p->next_row,
@@ -388,7 +327,7 @@ static int write_fail(SaMaskPng *m, SaErr *err)
     m->failed = 1;
     if (m->msg.sys_errno && ferror(m->fp))
         return sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", m->path,
-                      errstr(m->msg.sys_errno, eb, sizeof eb));
+                      sa_errstr(m->msg.sys_errno, eb, sizeof eb));
     return sa_err(err, SEGAUDIT_EIO, "%s: write failed (libpng: %s)", m->path,
                   m->msg.text);
 }
@@ -429,12 +368,12 @@ int sa_mask_png_create(SaMaskPng **out, const char *path, uint32_t w,
     m->h = h;
     if (!(m->fp = fopen(path, "wb"))) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot create: %s", path,
-                    errstr(errno, eb, sizeof eb));
+                    sa_errstr(errno, eb, sizeof eb));
         goto fail;
     }
     m->may_unlink = fstat(fileno(m->fp), &st) == 0 && S_ISREG(st.st_mode);
-    m->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &m->msg, on_error,
-                                     on_warning);
+    m->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &m->msg, sa_png_on_error,
+                                     sa_png_on_warning);
     if (!m->png || !(m->info = png_create_info_struct(m->png))) {
         rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
         goto fail;
@@ -489,14 +428,14 @@ int sa_mask_png_finish(SaMaskPng *m, SaErr *err)
     errno = 0;
     if (fflush(m->fp) != 0 || ferror(m->fp)) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", m->path,
-                    errstr(errno ? errno : EIO, eb, sizeof eb));
+                    sa_errstr(errno ? errno : EIO, eb, sizeof eb));
         goto fail;
     }
     FILE *fp = m->fp;
     m->fp = NULL;
     if (fclose(fp) != 0) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", m->path,
-                    errstr(errno, eb, sizeof eb));
+                    sa_errstr(errno, eb, sizeof eb));
         goto fail;
     }
     png_destroy_write_struct(&m->png, &m->info);
