@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "png_io.h"
+#include "io/png_io.h"
 
 #define GS_GOLDEN_DIR "golden"
 #define GS_MIN_CASES 9

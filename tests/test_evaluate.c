@@ -1,4 +1,4 @@
-/* Unit tests of src/evaluate.c: ranking metrics of one score against known
+/* Unit tests of src/eval/evaluate.c: ranking metrics of one score against known
  * annotation errors (AP, AUROC, precision at P, hits in the top k) and the
  * reader of the truth CSV.
  *
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "evaluate.h"
+#include "eval/evaluate.h"
 
 /* ---- Helpers ------------------------------------------------------------ */
 

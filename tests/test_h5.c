@@ -1,4 +1,4 @@
-/* Unit tests of src/h5_probs.c: files written here with the HDF5 API, plus
+/* Unit tests of src/io/h5_probs.c: files written here with the HDF5 API, plus
  * the golden cases (run with tests/ as working directory). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +17,7 @@
 
 #include <hdf5.h>
 
-#include "h5_probs.h"
+#include "io/h5_probs.h"
 
 static char tmpdir[] = "/tmp/test_h5_XXXXXX";
 

@@ -1,4 +1,4 @@
-/* Unit tests of src/kernels.c: half decoding, the softmin accumulator and
+/* Unit tests of src/kernel/kernels.c: half decoding, the softmin accumulator and
  * the per-block-row kernel (argmax, self-confidence, records, statistics,
  * faults, logits, downsampling).
  *
@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "kernel/kernels.h"
 #include "segaudit/audit.h"
 
 /* ---- Small helpers ------------------------------------------------------ */

@@ -40,7 +40,7 @@
 
 #include <hdf5.h>
 
-#include "png_io.h"
+#include "io/png_io.h"
 #include "segaudit/segaudit.h"
 
 #define EPS 1e-6

@@ -1,5 +1,5 @@
-/* Unit tests of src/classes.c (class presets, generated palettes) and
- * src/overlay.c (review overlays).
+/* Unit tests of src/render/classes.c (class presets, generated palettes) and
+ * src/render/overlay.c (review overlays).
  *
  * Overlays are made from a synthetic 40×60 image delivered by a callback,
  * written into a mkdtemp folder and read back with libpng directly, so the
@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "overlay.h"
+#include "render/overlay.h"
 #include "segaudit/classes.h"
 
 #define PATHLEN 512

@@ -1,4 +1,4 @@
-/* Unit tests of src/png_io.c: the label PNG reader and the mask writer.
+/* Unit tests of src/io/png_io.c: the label PNG reader and the mask writer.
  *
  * Test images are written with libpng directly into a mkdtemp folder, so
  * the reader is checked against an independent encoder.  Run with the
@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "png_io.h"
+#include "io/png_io.h"
 
 #define PATHLEN 512
 

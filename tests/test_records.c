@@ -1,5 +1,5 @@
-/* Unit tests of src/records.c (the candidate-record store: memory chunks,
- * then an unlinked scratch file, read back sequentially) and src/select.c
+/* Unit tests of src/engine/records.c (the candidate-record store: memory chunks,
+ * then an unlinked scratch file, read back sequentially) and src/engine/select.c
  * (exact k-th smallest record by (s, image, pixel)).
  *
  * Every record written is kept in a plain buffer so that what is read back
@@ -22,8 +22,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "records.h"
-#include "select.h"
+#include "engine/records.h"
+#include "engine/select.h"
 
 /* ---- Helpers ------------------------------------------------------------ */
 

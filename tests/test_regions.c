@@ -1,4 +1,4 @@
-/* Unit tests of the streaming region finder (src/regions.c). */
+/* Unit tests of the streaming region finder (src/engine/regions.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "regions.h"
+#include "engine/regions.h"
 
 /* Feeds a picture ('#' = issue pixel, digit = issue pixel with that given
  * class) row by row and returns the regions. */

@@ -20,12 +20,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "h5_probs.h"
-#include "kernels.h"
-#include "png_io.h"
+#include "io/h5_probs.h"
+#include "kernel/kernels.h"
+#include "io/png_io.h"
 #include "segaudit/segaudit.h"
 #include "segaudit/synth.h"
-#include "synth_scene.h"
+#include "synth/synth_scene.h"
 
 static char g_tmp[] = "/tmp/test_synth_XXXXXX";
 

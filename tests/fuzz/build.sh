@@ -283,8 +283,8 @@ print(shlex.join(dict.fromkeys(cflags)) + "\n" + shlex.join(dict.fromkeys(libs))
         ${LLVM_PROFDATA:-llvm-profdata} merge -o "$OUT/cov/$t.profdata" \
             "$OUT/cov/$t.profraw"
         case $t in
-        png) files="$ROOT/src/png_io.c" ;;
-        h5) files="$ROOT/src/h5_probs.c" ;;
+        png) files="$ROOT/src/io/png_io.c" ;;
+        h5) files="$ROOT/src/io/h5_probs.c" ;;
         args) files="$ROOT/src/cli/main.c $ROOT/src/cli/synth_cmd.c" ;;
         esac
         echo "== $t"

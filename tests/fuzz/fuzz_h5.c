@@ -1,4 +1,4 @@
-/* fuzz_h5: the HDF5 prediction reader (src/h5_probs.c).
+/* fuzz_h5: the HDF5 prediction reader (src/io/h5_probs.c).
  *
  * The input is a whole HDF5 file.  It is written to a new temporary file
  * (a fresh name per input: HDF5 recognises an already open file by device
@@ -11,7 +11,7 @@
  * first band of the first image and the last band of the last image are
  * read; ids are read only for N <= FZ_MAX_IDS.
  *
- * Checks: the contract of src/h5_probs.h (codes, messages, dtype/elsize,
+ * Checks: the contract of src/io/h5_probs.h (codes, messages, dtype/elsize,
  * non-empty ids), no crash or leak, no HDF5 object left open after
  * sa_probs_close (H5Fget_obj_count; files HDF5 itself refuses to close,
  * finding 3 of README.md, are told apart by interposing H5Fclose), and no
@@ -28,7 +28,7 @@
 #include <hdf5.h>
 
 #include "fuzz_common.h"
-#include "h5_probs.h"
+#include "io/h5_probs.h"
 
 #define FZ_MAX_READ ((uint64_t)16 << 20) /* bytes of tensor read per input */
 #define FZ_BAND_BYTES ((uint64_t)64 << 10)

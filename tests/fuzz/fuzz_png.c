@@ -1,4 +1,4 @@
-/* fuzz_png: the label PNG reader (src/png_io.c).
+/* fuzz_png: the label PNG reader (src/io/png_io.c).
  *
  * The input is a whole PNG file.  It is written to a temporary file and
  * opened with sa_label_png_open:
@@ -10,7 +10,7 @@
  *      the W and H of the tensor), which lifts that limit.
  * Every opened image is read to the end in bands of 1..7 rows, then one
  * row more (must fail).  Errors are fine; the checks are the contract of
- * src/png_io.h: error codes and messages, value ranges, no crash, leak,
+ * src/io/png_io.h: error codes and messages, value ranges, no crash, leak,
  * descriptor leak or hang, and no input that grows the peak memory by more
  * than 512 MB (finding 2 of README.md; with SEGAUDIT_FUZZ_TOLERATE=chunk,
  * inputs that would trigger it are skipped).
@@ -26,12 +26,12 @@
 #include <sys/resource.h>
 
 #include "fuzz_common.h"
-#include "png_io.h"
+#include "io/png_io.h"
 
 #define FZ_MAX_IMAGE ((uint64_t)64 << 20) /* bytes decoded at open */
 #define FZ_MAX_BAND ((uint64_t)16 << 20)  /* bytes of one read buffer */
-#define DEFAULT_DIM_LIMIT (1u << 20)      /* as in src/png_io.c */
-#define CHUNK_MALLOC_MAX (16u << 20)      /* as in src/png_io.c */
+#define DEFAULT_DIM_LIMIT (1u << 20)      /* as in src/io/png_io.c */
+#define CHUNK_MALLOC_MAX (16u << 20)      /* as in src/io/png_io.c */
 /* More than this much new peak memory for one input is a finding: the
  * reader promises to allocate nothing sized by the image before the size
  * check, and ancillary chunks are capped at CHUNK_MALLOC_MAX. */

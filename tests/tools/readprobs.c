@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "h5_probs.h"
+#include "io/h5_probs.h"
 
 static double now(void)
 {

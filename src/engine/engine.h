@@ -1,0 +1,130 @@
+/* The dataset engine's shared state (internal).
+ *
+ * Ownership: everything here is set up by audit.c before pass 1 and is
+ * read-only while workers run, except where a field says otherwise.  Only
+ * the thread that drives a pass (the OpenMP "single" thread: producer and
+ * aggregator) writes the per-image, per-class and record-store fields; the
+ * workers write only their own band and their own per-thread scratch. */
+#ifndef SA_ENGINE_H
+#define SA_ENGINE_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "io/h5_probs.h"
+#include "kernel/kernels.h"
+#include "engine/records.h"
+#include "engine/select.h"
+#include "segaudit/segaudit.h"
+
+typedef struct SaImage {
+    SaSoftmin softmin;       /* pass 1 (aggregator) */
+    double sum_s, min_s;     /* pass 1 (aggregator) */
+    uint64_t valid_pixels;   /* pass 1 (aggregator) */
+    uint64_t issue_pixels;   /* pass 2 */
+    /* every image score (enum SegauditScore), NaN without valid pixels;
+     * set when the image's last band is folded, num_pixel_issues after
+     * pass 2 */
+    double score[SEGAUDIT_N_SCORES];
+    uint64_t rank;           /* 1-based */
+    uint64_t regions;        /* pass 2: all regions of the image */
+    uint64_t largest_region; /* pass 2: area of the largest, or 0 */
+    uint64_t region_off;     /* pass 2: byte offset in SaEngine.regions */
+    uint64_t regions_listed; /* pass 2: regions of min_region_area or more */
+} SaImage;
+
+/* Per-class counts of the image being folded (aggregator), for the
+ * baseline scores; cleared when the image is complete. */
+typedef struct SaImageClasses {
+    uint64_t *labeled, *correct, *pred; /* K each */
+} SaImageClasses;
+
+typedef struct SaClass {
+    double sum;              /* Σ s over blocks labeled k (pass 1) */
+    uint64_t count;          /* blocks labeled k (pass 1) */
+    uint64_t pixels;         /* full-resolution pixels labeled k */
+    double threshold;        /* t_k */
+    uint64_t given, predicted, images;
+} SaClass;
+
+typedef struct SaEngine {
+    SegauditSettings set;    /* copy; strings point into the caller's */
+    SaErr *err;
+    SaProbs *probs;
+    const char *probs_path, *probs_dataset;
+    uint64_t N, H, W;
+    uint32_t K, f;
+    size_t elsize;
+    char **ids;              /* N ids */
+    char **label_paths;      /* N paths */
+    uint8_t *ignored;        /* 65536 flags */
+    int n_threads;
+    uint32_t band_rows;      /* full-resolution rows per band (multiple
+                                of f) */
+
+    SaImage *images;         /* N */
+    SaImageClasses cur;      /* the image being folded */
+    SaClass *classes;        /* K */
+    SaRecStore store;        /* pass-1 records */
+    SaRecStore store2;       /* second-read records (rare) */
+    SaRecStore regions;      /* SegauditRegion entries, image by image */
+    uint64_t *hist;          /* SA_HIST_BUCKETS, merged from threads */
+
+    uint64_t n_issues;
+    uint64_t m_below;        /* records with s <= tau */
+    uint64_t far;            /* pass 1: valid pixels whose probabilities
+                                sum far from 1 */
+    uint64_t far_image;      /* the first of them, in image order */
+    uint32_t far_row, far_col;
+    double far_sum;
+    SaKey cut;               /* key of the n_issues-th candidate (pass 2) */
+
+    /* --on-error skip: images left out, and why (set by the producer and
+     * the aggregator, both on the driving thread) */
+    uint8_t *skipped;        /* N flags */
+    struct SaSkip *skips;    /* in the order they were skipped */
+    uint64_t n_skipped, cap_skips;
+    /* what the aggregator folded before the current image, to undo it when
+     * the image is skipped half-way */
+    uint64_t fold_image;     /* image being folded, or UINT64_MAX */
+    int fold_undone;         /* its folded part was undone */
+    double *snap_sum;        /* K: classes[k].sum at the image's start */
+    uint64_t *snap_count, *snap_pixels; /* K each */
+    uint64_t snap_bytes, snap_records, snap_far;
+    int second_read;
+} SaEngine;
+
+/* Writes the overlays of the first overlay_top images of order (image
+ * indices by rank), after pass 2 while the record stores are alive. */
+int sa_engine_overlays(SaEngine *e, const uint64_t *order);
+
+/* Computes every score of image n from its pass-1 statistics and e->cur
+ * (all but num_pixel_issues, which needs pass 2), and clears e->cur. */
+void sa_image_scores(SaEngine *e, uint64_t n);
+
+typedef struct SaSkip {
+    uint64_t image;
+    char *reason;
+} SaSkip;
+
+/* Leaves image n out of the audit with the reason given (with --on-error
+ * skip): 0, or an error when more images than max_skipped were skipped. */
+int sa_engine_skip(SaEngine *e, uint64_t n, const char *reason);
+
+/* Has the caller asked the run to stop? */
+static inline int sa_cancelled(const SaEngine *e)
+{
+    return e->set.cancel && *e->set.cancel;
+}
+
+/* Runs one read of the whole tensor with the kernel in rec_mode (pass 1,
+ * or the second read that collects the scores above tau whose bucket is in
+ * [min_bucket, max_bucket]). */
+int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
+                        uint32_t max_bucket);
+
+/* Pass 2: n_issues, the cut-off, issue pixels, per-image and per-class
+ * counts, pairs, and masks.  Pairs are returned sorted (malloc'd). */
+int sa_engine_issues(SaEngine *e, SegauditPair **pairs, uint64_t *npairs);
+
+#endif

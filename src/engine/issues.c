@@ -1,0 +1,562 @@
+/* DESIGN: pass 2 of Confident Learning on the candidate records.
+ *
+ *  1. n_issues = mismatched records with p̂ >= t_a - 1e-6 (every mismatch
+ *     is recorded by pass 1, so this is exact).
+ *  2. The first n_issues pixels in the order (s, image, pixel) are all in
+ *     the store when n_issues <= m (records with s <= 0.5).  Otherwise the
+ *     histogram of s > 0.5 tells which bucket holds the cut-off and one more
+ *     read of the tensor records the pixels up to it (second store).
+ *  3. The cut-off key is found by an exact radix select (select.c).
+ *  4. One merged, (image, pixel)-ordered read of the stores turns the
+ *     candidates into issue pixels: counts per image and class, pairs, and
+ *     the masks, written image by image. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "engine/engine.h"
+#include "io/png_io.h"
+#include "engine/regions.h"
+#include "engine/select.h"
+
+#define EPS 1e-6
+
+static int count_issues(SaEngine *e)
+{
+    SaRecReader rd;
+    int rc = sa_recreader_open(&rd, &e->store, e->err);
+    if (rc)
+        return rc;
+    const SaRecord *r;
+    e->n_issues = 0;
+    e->m_below = 0;
+    uint64_t seen = 0;
+    while ((r = sa_recreader_next(&rd, NULL, e->err)) != NULL) {
+        if ((++seen & 0xfffff) == 0 && sa_cancelled(e)) {
+            sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            break;
+        }
+        if (r->s <= SA_TAU)
+            e->m_below++;
+        if ((r->flags & SA_REC_MISMATCH) &&
+            r->phat >= e->classes[r->pred].threshold - EPS)
+            e->n_issues++;
+    }
+    sa_recreader_close(&rd);
+    return e->err->code;
+}
+
+/* ---- pairs: a small open-addressing table (given, predicted) -> count -- */
+
+typedef struct PairTable {
+    uint64_t *keys;   /* given << 32 | predicted, +1 (0 = empty) */
+    uint64_t *counts;
+    size_t cap, n;
+} PairTable;
+
+static int pairs_add(PairTable *t, uint32_t g, uint32_t p, SaErr *err)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 1024;
+        uint64_t *k = calloc(cap, sizeof *k), *c = calloc(cap, sizeof *c);
+        if (!k || !c) {
+            free(k);
+            free(c);
+            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->keys[i])
+                continue;
+            size_t h = (size_t)(t->keys[i] * 0x9E3779B97F4A7C15ull) & (cap - 1);
+            while (k[h])
+                h = (h + 1) & (cap - 1);
+            k[h] = t->keys[i];
+            c[h] = t->counts[i];
+        }
+        free(t->keys);
+        free(t->counts);
+        t->keys = k;
+        t->counts = c;
+        t->cap = cap;
+    }
+    uint64_t key = ((uint64_t)g << 32 | p) + 1;
+    size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull) & (t->cap - 1);
+    while (t->keys[h] && t->keys[h] != key)
+        h = (h + 1) & (t->cap - 1);
+    if (!t->keys[h]) {
+        t->keys[h] = key;
+        t->n++;
+    }
+    t->counts[h]++;
+    return 0;
+}
+
+static int cmp_pairs(const void *a, const void *b)
+{
+    const SegauditPair *x = a, *y = b;
+    if (x->issue_pixels != y->issue_pixels)
+        return x->issue_pixels > y->issue_pixels ? -1 : 1;
+    if (x->given != y->given)
+        return x->given < y->given ? -1 : 1;
+    if (x->predicted != y->predicted)
+        return x->predicted < y->predicted ? -1 : 1;
+    return 0;
+}
+
+/* ---- merged reading of the two stores in (image, pixel) order ---------- */
+
+typedef struct Merge {
+    SaRecReader rd[2];
+    int open[2];
+    const SaRecord *cur[2];
+    const SaDetail *det[2];
+    SaRecord rec;          /* the record handed out, copied */
+    SaDetail *dbuf;        /* its details (f*f at most) */
+} Merge;
+
+static int merge_open(Merge *m, SaEngine *e)
+{
+    memset(m, 0, sizeof *m);
+    m->dbuf = malloc((size_t)e->f * e->f * sizeof(SaDetail));
+    if (!m->dbuf)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    const SaRecStore *st[2] = {&e->store, &e->store2};
+    for (int i = 0; i < 2; i++) {
+        int rc = sa_recreader_open(&m->rd[i], st[i], e->err);
+        if (rc)
+            return rc;
+        m->open[i] = 1;
+        m->cur[i] = sa_recreader_next(&m->rd[i], &m->det[i], e->err);
+        if (e->err->code)
+            return e->err->code;
+    }
+    return 0;
+}
+
+/* The next record in (image, pixel) order, or NULL. */
+static const SaRecord *merge_next(Merge *m, const SaDetail **det, SaErr *err)
+{
+    int pick;
+    if (!m->cur[0] && !m->cur[1])
+        return NULL;
+    if (!m->cur[1])
+        pick = 0;
+    else if (!m->cur[0])
+        pick = 1;
+    else {
+        uint64_t a = (uint64_t)m->cur[0]->image << 32 | m->cur[0]->pixel;
+        uint64_t b = (uint64_t)m->cur[1]->image << 32 | m->cur[1]->pixel;
+        pick = a <= b ? 0 : 1;
+    }
+    /* copy out: the reader reuses its buffer on the next call */
+    m->rec = *m->cur[pick];
+    if (m->rec.ndetail)
+        memcpy(m->dbuf, m->det[pick], m->rec.ndetail * sizeof(SaDetail));
+    *det = m->dbuf;
+    m->cur[pick] = sa_recreader_next(&m->rd[pick], &m->det[pick], err);
+    return &m->rec;
+}
+
+static void merge_close(Merge *m)
+{
+    for (int i = 0; i < 2; i++)
+        if (m->open[i])
+            sa_recreader_close(&m->rd[i]);
+    free(m->dbuf);
+}
+
+/* ---- the issue pixels of one image, row by row -------------------------
+ *
+ * Issue pixels arrive in record order: by pixel with f = 1, by block with
+ * f > 1.  A buffer of one block-row (f rows) turns that into whole rows in
+ * order, which go to the mask writer and to the region finder. */
+
+typedef struct RowBuf {
+    uint64_t held;        /* block-row in the buffer, or UINT64_MAX */
+    uint64_t next_row;    /* next full-resolution row to emit */
+    uint8_t *flag;        /* [f][W] 1 = issue pixel */
+    uint16_t *given, *pred;
+    double *s, *phat;
+    uint8_t *mask_row;    /* W bytes, 0 or 255 */
+} RowBuf;
+
+typedef struct Walk {
+    SaEngine *e;
+    SaKey cut;
+    int any;              /* n_issues > 0 */
+    PairTable pairs;
+    uint8_t *touched;     /* K flags for images_affected, per image */
+    uint32_t *touched_list;
+    uint32_t ntouched;
+    RowBuf rb;
+    SaCcl *ccl;
+    SaMaskPng *mask;      /* the image's mask being written, or NULL */
+    int masks;
+} Walk;
+
+static int rowbuf_alloc(RowBuf *rb, const SaEngine *e)
+{
+    size_t n = (size_t)e->f * e->W;
+    rb->flag = calloc(n, 1);
+    rb->given = malloc(n * sizeof *rb->given);
+    rb->pred = malloc(n * sizeof *rb->pred);
+    rb->s = malloc(n * sizeof *rb->s);
+    rb->phat = malloc(n * sizeof *rb->phat);
+    rb->mask_row = malloc(e->W);
+    return rb->flag && rb->given && rb->pred && rb->s && rb->phat &&
+                   rb->mask_row
+               ? 0
+               : -1;
+}
+
+static void rowbuf_free(RowBuf *rb)
+{
+    free(rb->flag);
+    free(rb->given);
+    free(rb->pred);
+    free(rb->s);
+    free(rb->phat);
+    free(rb->mask_row);
+}
+
+/* Emits the rows [next_row, upto): the held block-row's rows with their
+ * issue pixels, the others empty (written only when masks are). */
+static int rows_emit(Walk *w, uint64_t upto)
+{
+    SaEngine *e = w->e;
+    RowBuf *rb = &w->rb;
+    while (rb->next_row < upto) {
+        uint64_t r = rb->next_row;
+        if (r / e->f == rb->held) {
+            size_t off = (size_t)(r % e->f) * e->W;
+            int rc = sa_ccl_row(w->ccl, (uint32_t)r, rb->flag + off,
+                                rb->given + off, rb->pred + off, rb->s + off,
+                                rb->phat + off, e->err);
+            if (rc == 0 && w->mask) {
+                for (uint64_t x = 0; x < e->W; x++)
+                    rb->mask_row[x] = rb->flag[off + x] ? 255 : 0;
+                rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
+            }
+            if (rc)
+                return rc;
+            rb->next_row++;
+            if (rb->next_row % e->f == 0 || rb->next_row == e->H) {
+                memset(rb->flag, 0, (size_t)e->f * e->W);
+                rb->held = UINT64_MAX;
+            }
+        } else if (w->mask) {
+            memset(rb->mask_row, 0, e->W);
+            int rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
+            if (rc)
+                return rc;
+            rb->next_row++;
+        } else {
+            /* nothing to write: jump to the held block-row or the end */
+            uint64_t next = upto;
+            if (rb->held != UINT64_MAX && rb->held * e->f > r &&
+                rb->held * e->f < next)
+                next = rb->held * e->f;
+            rb->next_row = next;
+        }
+    }
+    return 0;
+}
+
+static int rows_put(Walk *w, uint64_t row, uint64_t col, uint16_t given,
+                    uint16_t pred, double s, double phat)
+{
+    SaEngine *e = w->e;
+    RowBuf *rb = &w->rb;
+    uint64_t br = row / e->f;
+    if (br != rb->held) {
+        int rc = rows_emit(w, br * e->f);
+        if (rc)
+            return rc;
+        rb->held = br;
+    }
+    size_t i = (size_t)(row % e->f) * e->W + col;
+    rb->flag[i] = 1;
+    rb->given[i] = given;
+    rb->pred[i] = pred;
+    rb->s[i] = s;
+    rb->phat[i] = phat;
+    return 0;
+}
+
+static int image_begin(Walk *w, uint64_t n)
+{
+    SaEngine *e = w->e;
+    w->rb.held = UINT64_MAX;
+    w->rb.next_row = 0;
+    sa_ccl_begin(w->ccl);
+    if (!w->masks)
+        return 0;
+    const char *dir = e->set.masks_dir;
+    size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
+    char *path = malloc(len);
+    if (!path)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
+    int rc = sa_mask_png_create(&w->mask, path, (uint32_t)e->W,
+                                (uint32_t)e->H, e->err);
+    free(path);
+    return rc;
+}
+
+/* Finishes image n: its last rows, its mask, its regions. */
+static int image_end(Walk *w, uint64_t n, int rc)
+{
+    SaEngine *e = w->e;
+    if (rc == 0)
+        rc = rows_emit(w, e->H);
+    if (w->mask) {
+        if (rc)
+            sa_mask_png_abort(w->mask);
+        else
+            rc = sa_mask_png_finish(w->mask, e->err);
+        w->mask = NULL;
+    }
+    if (rc)
+        return rc;
+    const SegauditRegion *reg;
+    size_t nreg;
+    if ((rc = sa_ccl_end(w->ccl, n, &reg, &nreg, e->err)) != 0)
+        return rc;
+    SaImage *im = &e->images[n];
+    im->regions = nreg;
+    im->largest_region = nreg ? reg[0].area : 0;
+    im->region_off = e->regions.bytes;
+    size_t keep = 0;
+    while (keep < nreg && reg[keep].area >= e->set.min_region_area)
+        keep++;
+    im->regions_listed = keep;
+    if (keep)
+        rc = sa_recstore_append(&e->regions, reg, keep * sizeof *reg, keep,
+                                sizeof *reg, e->err);
+    return rc;
+}
+
+static void touch(Walk *w, uint32_t k)
+{
+    if (!w->touched[k]) {
+        w->touched[k] = 1;
+        w->touched_list[w->ntouched++] = k;
+    }
+}
+
+static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
+                       uint16_t given, uint16_t pred, double s, double phat)
+{
+    SaEngine *e = w->e;
+    e->images[image].issue_pixels++;
+    e->classes[given].given++;
+    e->classes[pred].predicted++;
+    touch(w, given);
+    touch(w, pred);
+    int rc = pairs_add(&w->pairs, given, pred, e->err);
+    if (rc == 0)
+        rc = rows_put(w, row, col, given, pred, s, phat);
+    return rc;
+}
+
+static int walk_record(Walk *w, const SaRecord *r, const SaDetail *det)
+{
+    SaEngine *e = w->e;
+    if (!w->any || sa_key_cmp(sa_record_key(r), w->cut) > 0)
+        return 0;
+    if (e->f == 1) {
+        if (!(r->flags & SA_REC_MISMATCH))
+            return 0;
+        return issue_pixel(w, r->image, r->pixel / e->W, r->pixel % e->W,
+                           r->label, r->pred, r->s, r->phat);
+    }
+    uint64_t Wb = e->W / e->f;
+    uint64_t br = r->pixel / Wb, bc = r->pixel % Wb;
+    for (uint16_t i = 0; i < r->ndetail; i++) {
+        uint64_t row = br * e->f + det[i].pos / e->f;
+        uint64_t col = bc * e->f + det[i].pos % e->f;
+        int rc = issue_pixel(w, r->image, row, col, det[i].label,
+                             det[i].pred, det[i].s, det[i].phat);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void end_image(Walk *w)
+{
+    for (uint32_t i = 0; i < w->ntouched; i++) {
+        w->e->classes[w->touched_list[i]].images++;
+        w->touched[w->touched_list[i]] = 0;
+    }
+    w->ntouched = 0;
+}
+
+static int walk(SaEngine *e, Walk *w)
+{
+    Merge m;
+    int rc = merge_open(&m, e);
+    const SaRecord *r = NULL;
+    const SaDetail *det = NULL;
+    if (rc == 0)
+        r = merge_next(&m, &det, e->err);
+    for (uint64_t n = 0; rc == 0 && n < e->N; n++) {
+        if (sa_cancelled(e)) {
+            rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            break;
+        }
+        if (e->skipped[n])
+            continue; /* no records, no mask, no regions */
+        if ((rc = image_begin(w, n)) != 0)
+            break;
+        while (r && r->image == n) {
+            if ((rc = walk_record(w, r, det)) != 0)
+                break;
+            r = merge_next(&m, &det, e->err);
+        }
+        if (rc == 0 && e->err->code)
+            rc = e->err->code;
+        end_image(w);
+        rc = image_end(w, n, rc);
+    }
+    merge_close(&m);
+    return rc;
+}
+
+/* Memory left for the selection's final sort once the stores hold theirs
+ * (at least 1 MiB, so that tiny limits still finish). */
+static uint64_t select_budget(const SaEngine *e)
+{
+    uint64_t used = e->store.mem_bytes + e->store2.mem_bytes;
+    uint64_t left = e->set.memory_limit > used ? e->set.memory_limit - used
+                                               : 0;
+    return left > ((uint64_t)1 << 20) ? left : (uint64_t)1 << 20;
+}
+
+typedef struct BucketFilter {
+    uint32_t lo, hi;
+} BucketFilter;
+
+static int in_bucket(const SaRecord *r, const void *ctx)
+{
+    const BucketFilter *f = ctx;
+    if (r->s <= SA_TAU)
+        return 0;
+    uint32_t b = sa_hist_bucket(r->s);
+    return b >= f->lo && b <= f->hi;
+}
+
+/* The key of the n_issues-th pixel (block) in the order (s, image, pixel).
+ *
+ * Normally it lies among the records with s <= tau.  Otherwise the histogram
+ * of s > tau names the bucket b that holds it, and a second read collects
+ * the pixels of that bucket that pass 1 did not record (it recorded every
+ * mismatch).  With f = 1 only bucket b is collected: the pixels of lower
+ * buckets are all before the cut-off, and those that are not mismatches can
+ * never be issue pixels.  With f > 1 every block before the cut-off is an
+ * issue block, so buckets up to b are collected. */
+static int find_cut(SaEngine *e, SaKey *cut)
+{
+    const SaRecStore *st[2] = {&e->store, &e->store2};
+    int passes, rc;
+    if (e->n_issues <= e->m_below)
+        return sa_select_kth_where(st, 1, NULL, NULL, e->n_issues,
+                                   select_budget(e), e->set.cancel, cut,
+                                   &passes, e->err);
+
+    uint64_t before = e->m_below;
+    uint32_t b = 0;
+    while (b < SA_HIST_BUCKETS - 1 && before + e->hist[b] < e->n_issues)
+        before += e->hist[b++];
+    BucketFilter bf = {b, b};
+    if (e->n_skipped) {
+        /* the histogram also counted the pixels of the skipped images:
+         * collect every score above tau instead of one bucket (exact) */
+        b = SA_HIST_BUCKETS - 1;
+        bf.lo = 0;
+        bf.hi = b;
+        before = e->m_below;
+    }
+    e->second_read = 1;
+    /* the second store gets what the first left of the memory limit */
+    uint64_t used = e->store.mem_bytes;
+    e->store2.mem_limit = e->set.memory_limit > used + 65536
+                              ? e->set.memory_limit - used
+                              : 65536;
+    rc = sa_engine_read_pass(e, SA_REC_ABOVE, e->f == 1 ? bf.lo : 0, b);
+    if (rc == 0)
+        rc = sa_recstore_finish(&e->store2, e->err);
+    if (rc)
+        return rc;
+    if (e->f > 1)
+        return sa_select_kth_where(st, 2, NULL, NULL, e->n_issues,
+                                   select_budget(e), e->set.cancel, cut,
+                                   &passes, e->err);
+    return sa_select_kth_where(st, 2, in_bucket, &bf, e->n_issues - before,
+                               select_budget(e), e->set.cancel, cut,
+                               &passes, e->err);
+}
+
+int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
+                     uint64_t *npairs_out)
+{
+    int rc = count_issues(e);
+    if (rc)
+        return rc;
+
+    Walk w;
+    memset(&w, 0, sizeof w);
+    w.e = e;
+    w.any = e->n_issues > 0;
+    if (w.any && (rc = find_cut(e, &w.cut)) != 0)
+        return rc;
+    e->cut = w.cut;
+    w.touched = calloc(e->K, 1);
+    w.touched_list = malloc(e->K * sizeof(uint32_t));
+    w.masks = e->set.masks_dir != NULL;
+    if (w.masks && mkdir(e->set.masks_dir, 0777) != 0 && errno != EEXIST) {
+        rc = sa_err(e->err, SEGAUDIT_EIO, "%s: cannot create: %s",
+                    e->set.masks_dir, strerror(errno));
+        goto done;
+    }
+    if (!w.touched || !w.touched_list || rowbuf_alloc(&w.rb, e) != 0) {
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = sa_ccl_new(&w.ccl, (uint32_t)e->W, e->err)) != 0)
+        goto done;
+    rc = walk(e, &w);
+    if (rc)
+        goto done;
+
+    SegauditPair *pairs = malloc((w.pairs.n ? w.pairs.n : 1) * sizeof *pairs);
+    if (!pairs) {
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t np = 0;
+    for (size_t i = 0; i < w.pairs.cap; i++) {
+        if (!w.pairs.keys[i])
+            continue;
+        uint64_t key = w.pairs.keys[i] - 1;
+        pairs[np].given = (uint32_t)(key >> 32);
+        pairs[np].predicted = (uint32_t)key;
+        pairs[np].issue_pixels = w.pairs.counts[i];
+        np++;
+    }
+    qsort(pairs, np, sizeof *pairs, cmp_pairs);
+    *pairs_out = pairs;
+    *npairs_out = np;
+done:
+    free(w.pairs.keys);
+    free(w.pairs.counts);
+    free(w.touched);
+    free(w.touched_list);
+    rowbuf_free(&w.rb);
+    sa_ccl_free(w.ccl);
+    if (rc == 0)
+        rc = sa_recstore_finish(&e->regions, e->err);
+    return rc;
+}

@@ -1,0 +1,460 @@
+/* DESIGN: one read of the prediction tensor, in bands.
+ *
+ * A band is `band_rows` full-resolution rows of one image, all K channels.
+ * Bands are handled in batches of B.  Inside one OpenMP parallel region the
+ * "single" thread is the producer and the aggregator:
+ *
+ *   read batch 0
+ *   loop:  spawn one task per band of batch i        (workers score them)
+ *          read batch i+1 from HDF5 and the PNGs     (overlaps the tasks)
+ *          taskwait
+ *          fold batch i into the images, classes and record store, in
+ *          band order                                  (deterministic)
+ *
+ * HDF5 and libpng reads happen on the producer thread only.  Workers write
+ * only their band and their thread's scratch/histogram.  Each band keeps one
+ * partial per block-row, and the aggregator merges those partials in image
+ * order, so results do not depend on the band size or the thread count.
+ * The first error stops the loop; errors are reported in band order. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine.h"
+#include "io/png_io.h"
+
+typedef struct Band {
+    uint32_t image, row0, nrows;   /* set by the producer */
+    void *probs;                   /* [K][nrows][W], producer */
+    uint16_t *labels;              /* [nrows][W], producer */
+    SaRowOut *rows;                /* per block-row, worker */
+    double *class_sum;             /* [block-rows][K], worker */
+    uint64_t *counts;              /* [4][K] integer statistics, worker */
+    SaBandStats st;                /* views of counts (+ the hist) */
+    SaRecBuf recs;                 /* worker */
+    size_t max_record;
+    SaKernelFault fault;           /* worker; kind 0 = fine */
+} Band;
+
+typedef struct Batch {
+    Band *bands;
+    int n;
+} Batch;
+
+typedef struct Pass {
+    SaEngine *e;
+    uint64_t images_done, bytes_done; /* for progress reports */
+    SaKernelParams kp;
+    int B;                 /* bands per batch */
+    Batch batch[2];
+    void **scratch;        /* per thread */
+    uint64_t **hist;       /* per thread (pass 1) */
+    /* producer position */
+    uint64_t next_image, next_row;
+    SaLabelPng *png;       /* label PNG of the image being read */
+    uint64_t png_image;
+} Pass;
+
+static int band_alloc(Pass *ps, Band *b)
+{
+    SaEngine *e = ps->e;
+    size_t rows = ps->e->band_rows, nbr = rows / e->f;
+    memset(b, 0, sizeof *b);
+    b->probs = malloc((size_t)e->K * rows * e->W * e->elsize);
+    b->labels = malloc(rows * e->W * sizeof(uint16_t));
+    b->rows = malloc(nbr * sizeof(SaRowOut));
+    b->class_sum = malloc(nbr * e->K * sizeof(double));
+    b->counts = malloc(4 * (size_t)e->K * sizeof(uint64_t));
+    if (b->counts) {
+        b->st.class_count = b->counts;
+        b->st.class_pixels = b->counts + e->K;
+        b->st.class_correct = b->counts + 2 * (size_t)e->K;
+        b->st.class_pred = b->counts + 3 * (size_t)e->K;
+    }
+    if (!b->probs || !b->labels || !b->rows || !b->class_sum || !b->counts)
+        return sa_err(e->err, SEGAUDIT_ENOMEM,
+                      "out of memory for a band of %zu rows", rows);
+    return 0;
+}
+
+static void band_free(Band *b)
+{
+    free(b->probs);
+    free(b->labels);
+    free(b->rows);
+    free(b->class_sum);
+    free(b->counts);
+    sa_recbuf_free(&b->recs);
+}
+
+/* Producer: moves on to the next image. */
+static void next_image(Pass *ps)
+{
+    sa_label_png_close(ps->png);
+    ps->png = NULL;
+    ps->next_row = 0;
+    ps->next_image++;
+}
+
+/* Producer: reads the next bands into batch bt.  Returns 0 (bt->n may be 0
+ * at the end) or an error, written to err: the read-ahead's own error sink,
+ * so that a fault of the batch being scored, which comes first in image
+ * order, is the one reported. */
+static int fill(Pass *ps, Batch *bt, SaErr *err)
+{
+    SaEngine *e = ps->e;
+    bt->n = 0;
+    while (bt->n < ps->B && ps->next_image < e->N) {
+        if (sa_cancelled(e))
+            return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
+        Band *b = &bt->bands[bt->n];
+        uint64_t n = ps->next_image, r0 = ps->next_row;
+        if (e->skipped[n]) {
+            next_image(ps);
+            continue;
+        }
+        uint64_t nrows = e->H - r0 < e->band_rows ? e->H - r0 : e->band_rows;
+        int rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
+        if (rc == 0 && r0 == 0) {
+            sa_label_png_close(ps->png);
+            ps->png = NULL;
+            rc = sa_label_png_open(&ps->png, e->label_paths[n],
+                                   (uint32_t)e->W, (uint32_t)e->H, err);
+            ps->png_image = n;
+        }
+        if (rc == 0)
+            rc = sa_label_png_read_rows(ps->png, b->labels, (uint32_t)nrows,
+                                        err);
+        if (rc) {
+            /* with --on-error skip, a bad image is left out and the
+             * reading goes on with the next one */
+            if (!e->set.on_error_skip || rc == SEGAUDIT_ENOMEM ||
+                rc == SEGAUDIT_ECANCEL)
+                return rc;
+            char reason[SA_ERR_MSG];
+            snprintf(reason, sizeof reason, "%s", err->msg);
+            sa_err_clear(err);
+            if ((rc = sa_engine_skip(e, n, reason)) != 0)
+                return sa_err(err, rc, "%s", e->err->msg);
+            next_image(ps);
+            continue;
+        }
+        b->image = (uint32_t)n;
+        b->row0 = (uint32_t)r0;
+        b->nrows = (uint32_t)nrows;
+        b->recs.len = 0;
+        b->recs.count = 0;
+        b->fault.kind = 0;
+        bt->n++;
+        ps->next_row += nrows;
+        if (ps->next_row == e->H)
+            next_image(ps);
+    }
+    return 0;
+}
+
+/* Worker: scores one band. */
+static void work(Pass *ps, Band *b)
+{
+    SaEngine *e = ps->e;
+    int t = omp_get_thread_num();
+    uint32_t f = e->f, nbr = b->nrows / f;
+    memset(b->counts, 0, 4 * (size_t)e->K * sizeof(uint64_t));
+    b->st.hist = ps->hist ? ps->hist[t] : NULL;
+    b->max_record = 0;
+    for (uint32_t j = 0; j < nbr; j++) {
+        if (sa_cancelled(e))
+            return;
+        double *cs = b->class_sum + (size_t)j * e->K;
+        memset(cs, 0, e->K * sizeof(double));
+        sa_softmin_init(&b->rows[j].softmin);
+        b->rows[j].sum_s = 0.0;
+        b->rows[j].min_s = INFINITY;
+        b->rows[j].valid_pixels = 0;
+        b->rows[j].far = 0;
+        if (sa_kernel_block_row(&ps->kp, ps->scratch[t], b->probs, b->nrows,
+                                j * f, b->labels + (size_t)j * f * e->W,
+                                b->image, b->row0 + j * f, &b->rows[j], cs,
+                                &b->st, &b->recs, &b->fault) != 0)
+            return;
+    }
+    if (f > 1)
+        b->max_record = sizeof(SaRecord) + (size_t)f * f * sizeof(SaDetail);
+    else
+        b->max_record = sizeof(SaRecord);
+}
+
+static int fault_error(SaEngine *e, const Band *b, SaErr *err)
+{
+    const SaKernelFault *f = &b->fault;
+    const char *id = e->ids[b->image];
+    switch (f->kind) {
+    case SA_FAULT_LABEL:
+        return sa_err(err, SEGAUDIT_EINPUT,
+                      "%s: label %.0f at (row %u, col %u) is not a class "
+                      "(K=%u) and not ignored; use --ignore-index",
+                      e->label_paths[b->image], f->value, f->row, f->col,
+                      e->K);
+    case SA_FAULT_NAN:
+        return sa_err(err, SEGAUDIT_EINPUT,
+                      "%s:%s: image '%s' (index %u): NaN probability for "
+                      "class %u at (row %u, col %u)",
+                      e->probs_path, e->probs_dataset, id, b->image, f->cls,
+                      f->row, f->col);
+    case SA_FAULT_INF:
+    case SA_FAULT_NEGATIVE:
+        return sa_err(err, SEGAUDIT_EINPUT,
+                      "%s:%s: image '%s' (index %u): %s probability %g for "
+                      "class %u at (row %u, col %u)",
+                      e->probs_path, e->probs_dataset, id, b->image,
+                      f->kind == SA_FAULT_INF ? "infinite" : "negative",
+                      f->value, f->cls, f->row, f->col);
+    default:
+        return sa_err(err, SEGAUDIT_ENOMEM,
+                      "out of memory while scoring image '%s'", id);
+    }
+}
+
+/* Aggregator: notes what is folded before image n starts, so that a skip
+ * half-way through it can be undone. */
+static void image_start(SaEngine *e, const SaRecStore *st, uint64_t n)
+{
+    e->fold_image = n;
+    e->fold_undone = 0;
+    for (uint32_t k = 0; k < e->K; k++) {
+        e->snap_sum[k] = e->classes[k].sum;
+        e->snap_count[k] = e->classes[k].count;
+        e->snap_pixels[k] = e->classes[k].pixels;
+    }
+    e->snap_bytes = st->bytes;
+    e->snap_records = st->count;
+    e->snap_far = e->far;
+}
+
+/* Aggregator: undoes what image n (skipped) has folded so far. */
+static int image_undo(SaEngine *e, SaRecStore *st, uint64_t n, int stats)
+{
+    if (e->fold_undone)
+        return 0;
+    e->fold_undone = 1;
+    if (stats) {
+        for (uint32_t k = 0; k < e->K; k++) {
+            e->classes[k].sum = e->snap_sum[k];
+            e->classes[k].count = e->snap_count[k];
+            e->classes[k].pixels = e->snap_pixels[k];
+        }
+        e->far = e->snap_far;
+        SaImage *im = &e->images[n];
+        sa_softmin_init(&im->softmin);
+        im->sum_s = 0;
+        im->min_s = INFINITY;
+        im->valid_pixels = 0;
+        memset(e->cur.labeled, 0, 3 * (size_t)e->K * sizeof(uint64_t));
+    }
+    return sa_recstore_truncate(st, e->snap_bytes, e->snap_records, e->err);
+}
+
+/* Aggregator: folds one batch, in band order. */
+static int fold(Pass *ps, Batch *bt)
+{
+    SaEngine *e = ps->e;
+    int stats = ps->kp.rec_mode == SA_REC_PASS1;
+    SaRecStore *st = stats ? &e->store : &e->store2;
+    for (int i = 0; i < bt->n; i++) {
+        Band *b = &bt->bands[i];
+        int rc = 0;
+        if (b->image != e->fold_image)
+            image_start(e, st, b->image);
+        if (!e->skipped[b->image] && stats && b->fault.kind == 0 &&
+            e->set.strict) {
+            /* --strict: a pixel whose probabilities do not sum to 1 */
+            for (uint32_t j = 0; j < b->nrows / e->f; j++) {
+                const SaRowOut *ro = &b->rows[j];
+                if (!ro->far)
+                    continue;
+                SaErr fe;
+                sa_err_clear(&fe);
+                sa_err(&fe, SEGAUDIT_EINPUT,
+                       "%s:%s: image '%s' (index %u): probabilities sum to "
+                       "%g at (row %u, col %u), not 1 (--strict; use "
+                       "--logits if these are logits)",
+                       e->probs_path, e->probs_dataset, e->ids[b->image],
+                       b->image, ro->far_sum, ro->far_row, ro->far_col);
+                if (!e->set.on_error_skip)
+                    return sa_err(e->err, fe.code, "%s", fe.msg);
+                if ((rc = sa_engine_skip(e, b->image, fe.msg)) != 0)
+                    return rc;
+                break;
+            }
+        }
+        if (!e->skipped[b->image] && b->fault.kind) {
+            SaErr fe;
+            sa_err_clear(&fe);
+            fault_error(e, b, &fe);
+            if (!e->set.on_error_skip || fe.code == SEGAUDIT_ENOMEM)
+                return sa_err(e->err, fe.code, "%s", fe.msg);
+            if ((rc = sa_engine_skip(e, b->image, fe.msg)) != 0)
+                return rc;
+        }
+        if (e->skipped[b->image]) {
+            if ((rc = image_undo(e, st, b->image, stats)) != 0)
+                return rc;
+        } else {
+            if (stats) {
+                SaImage *im = &e->images[b->image];
+                uint32_t nbr = b->nrows / e->f;
+                for (uint32_t j = 0; j < nbr; j++) {
+                    const SaRowOut *ro = &b->rows[j];
+                    if (ro->far) {
+                        if (e->far == 0) {
+                            e->far_image = b->image;
+                            e->far_row = ro->far_row;
+                            e->far_col = ro->far_col;
+                            e->far_sum = ro->far_sum;
+                        }
+                        e->far += ro->far;
+                    }
+                    sa_softmin_merge(&im->softmin, &ro->softmin);
+                    im->sum_s += ro->sum_s;
+                    im->min_s = ro->min_s < im->min_s ? ro->min_s : im->min_s;
+                    im->valid_pixels += ro->valid_pixels;
+                    const double *cs = b->class_sum + (size_t)j * e->K;
+                    for (uint32_t k = 0; k < e->K; k++)
+                        e->classes[k].sum += cs[k];
+                }
+                for (uint32_t k = 0; k < e->K; k++) {
+                    e->classes[k].count += b->st.class_count[k];
+                    e->classes[k].pixels += b->st.class_pixels[k];
+                    e->cur.labeled[k] += b->st.class_pixels[k];
+                    e->cur.correct[k] += b->st.class_correct[k];
+                    e->cur.pred[k] += b->st.class_pred[k];
+                }
+                if (b->row0 + b->nrows == e->H)
+                    sa_image_scores(e, b->image);
+            }
+            if (b->recs.count) {
+                rc = sa_recstore_append(st, b->recs.data, b->recs.len,
+                                        b->recs.count, b->max_record, e->err);
+                if (rc)
+                    return rc;
+            }
+        }
+        ps->bytes_done += (uint64_t)e->K * b->nrows * e->W * e->elsize;
+        if (b->row0 + b->nrows == e->H)
+            ps->images_done = (uint64_t)b->image + 1;
+    }
+    if (e->set.progress)
+        e->set.progress(e->set.progress_ctx, stats ? 1 : 2, ps->images_done,
+                        e->N, ps->bytes_done);
+    return 0;
+}
+
+int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
+                        uint32_t max_bucket)
+{
+    Pass ps;
+    memset(&ps, 0, sizeof ps);
+    ps.e = e;
+    ps.kp.K = e->K;
+    ps.kp.W = (uint32_t)e->W;
+    ps.kp.f = e->f;
+    ps.kp.ds_mode = e->set.downsample_labels;
+    ps.kp.dtype = sa_probs_dtype(e->probs);
+    ps.kp.logits = e->set.logits;
+    ps.kp.T = e->set.temperature;
+    ps.kp.ignored = e->ignored;
+    ps.kp.rec_mode = rec_mode;
+    ps.kp.min_bucket = min_bucket;
+    ps.kp.max_bucket = max_bucket;
+    ps.B = 2 * e->n_threads;
+    int nt = e->n_threads, rc = 0;
+
+    ps.scratch = calloc((size_t)nt, sizeof(void *));
+    if (rec_mode == SA_REC_PASS1)
+        ps.hist = calloc((size_t)nt, sizeof(uint64_t *));
+    for (int b = 0; b < 2; b++)
+        ps.batch[b].bands = calloc((size_t)ps.B, sizeof(Band));
+    if (!ps.scratch || (rec_mode == SA_REC_PASS1 && !ps.hist) ||
+        !ps.batch[0].bands || !ps.batch[1].bands) {
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t scratch_size = sa_kernel_scratch_size(&ps.kp);
+    for (int t = 0; t < nt; t++) {
+        ps.scratch[t] = aligned_alloc(64, scratch_size);
+        if (ps.hist)
+            ps.hist[t] = calloc(SA_HIST_BUCKETS, sizeof(uint64_t));
+        if (!ps.scratch[t] || (ps.hist && !ps.hist[t])) {
+            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < ps.B; i++)
+            if ((rc = band_alloc(&ps, &ps.batch[b].bands[i])) != 0)
+                goto done;
+
+    /* A read error stops the reading, but the bands read before it are
+     * still scored, so that a fault in them (earlier in image order) is the
+     * error reported, whatever the batch size and so the thread count. */
+    SaErr read_err, next_err;
+    sa_err_clear(&read_err);
+    int read_rc = fill(&ps, &ps.batch[0], &read_err);
+    int cur = 0;
+#pragma omp parallel num_threads(nt) shared(ps, cur, rc, read_rc, read_err, next_err)
+#pragma omp single
+    {
+        while (ps.batch[cur].n > 0) {
+            Batch *bt = &ps.batch[cur];
+            for (int i = 0; i < bt->n; i++) {
+                Band *band = &bt->bands[i];
+#pragma omp task firstprivate(band) shared(ps)
+                work(&ps, band);
+            }
+            int next_rc = 0;
+            sa_err_clear(&next_err);
+            if (read_rc == 0)
+                next_rc = fill(&ps, &ps.batch[1 - cur], &next_err);
+            else
+                ps.batch[1 - cur].n = 0;
+#pragma omp taskwait
+            if (sa_cancelled(e))
+                rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            else
+                rc = fold(&ps, bt);
+            if (rc == 0 && read_rc)
+                rc = sa_err(e->err, read_rc, "%s", read_err.msg);
+            if (rc)
+                break;
+            read_rc = next_rc;
+            read_err = next_err;
+            cur = 1 - cur;
+        }
+    }
+    if (rc == 0 && read_rc)
+        rc = sa_err(e->err, read_rc, "%s", read_err.msg);
+    if (rc)
+        goto done;
+
+    if (ps.hist) {
+        for (int t = 0; t < nt; t++)
+            for (uint32_t i = 0; i < SA_HIST_BUCKETS; i++)
+                e->hist[i] += ps.hist[t][i];
+    }
+done:
+    sa_label_png_close(ps.png);
+    for (int b = 0; b < 2; b++) {
+        if (ps.batch[b].bands)
+            for (int i = 0; i < ps.B; i++)
+                band_free(&ps.batch[b].bands[i]);
+        free(ps.batch[b].bands);
+    }
+    for (int t = 0; ps.scratch && t < nt; t++)
+        free(ps.scratch[t]);
+    for (int t = 0; ps.hist && t < nt; t++)
+        free(ps.hist[t]);
+    free(ps.scratch);
+    free(ps.hist);
+    return rc;
+}

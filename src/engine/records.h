@@ -1,0 +1,73 @@
+/* The candidate-record store: an append-only byte stream of SaRecord
+ * entries (with their SaDetail tails) kept in memory up to a limit and
+ * continued in an unlinked scratch file beyond it, then read back
+ * sequentially any number of times.
+ *
+ * Appends come from one thread (the engine's aggregator), in band order, so
+ * the stream is sorted by (image, pixel).  Readers are independent. */
+#ifndef SA_RECORDS_H
+#define SA_RECORDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/error.h"
+#include "kernel/kernels.h"
+
+typedef struct SaChunk SaChunk;
+
+typedef struct SaRecStore {
+    SaChunk *head, *tail;     /* in-memory chunks, in order */
+    uint64_t mem_bytes;       /* bytes held in chunks */
+    uint64_t mem_limit;       /* beyond this, bytes go to the file */
+    const char *scratch_dir;  /* where the spill file is created (NULL:
+                                 $TMPDIR, else /tmp) */
+    char *spill_dir;          /* the folder actually used, for messages */
+    int fd;                   /* spill file (unlinked), or -1 */
+    uint64_t file_bytes;      /* bytes written to the file */
+    unsigned char *wbuf;      /* write buffer for the file */
+    size_t wlen;
+    uint64_t count;           /* records */
+    uint64_t bytes;           /* total bytes */
+    size_t max_record;        /* largest record, for readers' buffers */
+} SaRecStore;
+
+void sa_recstore_init(SaRecStore *st, uint64_t mem_limit,
+                      const char *scratch_dir);
+/* Appends len bytes holding `count` whole records, the largest of which is
+ * at most max_record bytes.  Errors: ENOMEM, EIO (spill file: the message
+ * names the scratch folder). */
+int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
+                       uint64_t count, size_t max_record, SaErr *err);
+/* Drops everything appended after the stream held `bytes` bytes in
+ * `count` records (a point noted earlier).  Before finish only. */
+int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
+                         SaErr *err);
+
+/* Flushes buffered file bytes; call once before reading. */
+int sa_recstore_finish(SaRecStore *st, SaErr *err);
+/* Copies len bytes from byte offset off of the stream (after finish). */
+int sa_recstore_read_at(const SaRecStore *st, uint64_t off, void *buf,
+                        size_t len, SaErr *err);
+
+/* Frees memory, closes (and so removes) the scratch file. */
+void sa_recstore_free(SaRecStore *st);
+
+typedef struct SaRecReader {
+    const SaRecStore *st;
+    const SaChunk *chunk;     /* current memory chunk */
+    size_t chunk_pos;
+    uint64_t file_pos;
+    unsigned char *buf;       /* staging buffer for records */
+    size_t buf_cap, buf_len, buf_pos;
+} SaRecReader;
+
+int sa_recreader_open(SaRecReader *r, const SaRecStore *st, SaErr *err);
+/* Next record (and its details through *det), NULL at the end or on error
+ * (then err->code != 0).  Pointers stay valid until the next call. */
+const SaRecord *sa_recreader_next(SaRecReader *r, const SaDetail **det,
+                                  SaErr *err);
+void sa_recreader_close(SaRecReader *r);
+
+#endif

@@ -1,0 +1,60 @@
+/* The image scores: the method's softmin and num_pixel_issues, and the
+ * baselines from the literature that users compare them with. */
+#include <math.h>
+#include <string.h>
+
+#include "engine/engine.h"
+
+static const char *const names[SEGAUDIT_N_SCORES] = {
+    "softmin",        "num_pixel_issues",        "mean_self_confidence",
+    "min_self_confidence", "pixel_accuracy", "class_balanced_accuracy",
+    "mean_iou",
+};
+
+const char *segaudit_score_name(int score)
+{
+    return score >= 0 && score < SEGAUDIT_N_SCORES ? names[score] : NULL;
+}
+
+int segaudit_score_from_name(const char *name)
+{
+    for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+void sa_image_scores(SaEngine *e, uint64_t n)
+{
+    SaImage *im = &e->images[n];
+    const SaImageClasses *c = &e->cur;
+    for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
+        im->score[i] = NAN;
+    if (im->valid_pixels > 0) {
+        double valid = (double)im->valid_pixels;
+        uint64_t correct = 0, present = 0, either = 0;
+        double acc_sum = 0.0, iou_sum = 0.0;
+        for (uint32_t k = 0; k < e->K; k++) {
+            correct += c->correct[k];
+            if (c->labeled[k]) {
+                present++;
+                acc_sum += (double)c->correct[k] / (double)c->labeled[k];
+            }
+            uint64_t uni = c->labeled[k] + c->pred[k] - c->correct[k];
+            if (uni) {
+                either++;
+                iou_sum += (double)c->correct[k] / (double)uni;
+            }
+        }
+        im->score[SEGAUDIT_SCORE_SOFTMIN] = sa_softmin_value(&im->softmin);
+        im->score[SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE] = im->sum_s / valid;
+        im->score[SEGAUDIT_SCORE_MIN_SELF_CONFIDENCE] = im->min_s;
+        im->score[SEGAUDIT_SCORE_PIXEL_ACCURACY] = (double)correct / valid;
+        im->score[SEGAUDIT_SCORE_CLASS_BALANCED_ACCURACY] =
+            acc_sum / (double)present;
+        im->score[SEGAUDIT_SCORE_MEAN_IOU] = iou_sum / (double)either;
+    }
+    memset(c->labeled, 0, e->K * sizeof(uint64_t));
+    memset(c->correct, 0, e->K * sizeof(uint64_t));
+    memset(c->pred, 0, e->K * sizeof(uint64_t));
+}

@@ -1,0 +1,183 @@
+/* Radix select over record stores.  See select.h. */
+#include "engine/select.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DIGITS 8
+#define RADIX 65536u
+
+/* Digit d (0 = most significant) of a key. */
+static unsigned digit(SaKey k, int d)
+{
+    uint64_t w = d < 4 ? k.hi : k.lo;
+    int shift = 48 - 16 * (d & 3);
+    return (unsigned)(w >> shift) & 0xffffu;
+}
+
+/* Does k agree with the prefix on its first d digits? */
+static int has_prefix(SaKey k, SaKey prefix, int d)
+{
+    for (int i = 0; i < d; i++)
+        if (digit(k, i) != digit(prefix, i))
+            return 0;
+    return 1;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return sa_key_cmp(*(const SaKey *)a, *(const SaKey *)b);
+}
+
+/* Calls fn(key, ctx) for every kept record of every store. */
+typedef void (*KeyFn)(SaKey k, void *ctx);
+
+typedef struct Scan {
+    const SaRecStore *const *stores;
+    int n;
+    SaRecFilter keep;
+    const void *keep_ctx;
+    const volatile int *cancel;
+} Scan;
+
+static int scan(const Scan *sc, KeyFn fn, void *ctx, SaErr *err)
+{
+    for (int i = 0; i < sc->n; i++) {
+        SaRecReader rd;
+        int rc = sa_recreader_open(&rd, sc->stores[i], err);
+        if (rc)
+            return rc;
+        const SaRecord *r;
+        uint64_t seen = 0;
+        while ((r = sa_recreader_next(&rd, NULL, err)) != NULL) {
+            if ((++seen & 0xfffff) == 0 && sc->cancel && *sc->cancel) {
+                sa_recreader_close(&rd);
+                return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
+            }
+            if (!sc->keep || sc->keep(r, sc->keep_ctx))
+                fn(sa_record_key(r), ctx);
+        }
+        sa_recreader_close(&rd);
+        if (err->code)
+            return err->code;
+    }
+    return 0;
+}
+
+static void count_fn(SaKey k, void *ctx)
+{
+    (void)k;
+    ++*(uint64_t *)ctx;
+}
+
+typedef struct HistCtx {
+    uint64_t *hist;
+    SaKey prefix;
+    int depth;
+} HistCtx;
+
+static void hist_fn(SaKey k, void *ctx)
+{
+    HistCtx *h = ctx;
+    if (has_prefix(k, h->prefix, h->depth))
+        h->hist[digit(k, h->depth)]++;
+}
+
+typedef struct CollectCtx {
+    SaKey *keys;
+    uint64_t n;
+    SaKey prefix;
+    int depth;
+} CollectCtx;
+
+static void collect_fn(SaKey k, void *ctx)
+{
+    CollectCtx *c = ctx;
+    if (has_prefix(k, c->prefix, c->depth))
+        c->keys[c->n++] = k;
+}
+
+static void set_digit(SaKey *k, int d, unsigned v)
+{
+    uint64_t *w = d < 4 ? &k->hi : &k->lo;
+    int shift = 48 - 16 * (d & 3);
+    *w = (*w & ~((uint64_t)0xffff << shift)) | ((uint64_t)v << shift);
+}
+
+int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
+                  uint64_t mem_budget, SaKey *out, int *passes, SaErr *err)
+{
+    return sa_select_kth_where(stores, n, NULL, NULL, k, mem_budget, NULL,
+                               out, passes, err);
+}
+
+int sa_select_kth_where(const SaRecStore *const *stores, int n,
+                        SaRecFilter keep, const void *keep_ctx, uint64_t k,
+                        uint64_t mem_budget, const volatile int *cancel,
+                        SaKey *out, int *passes, SaErr *err)
+{
+    Scan sc = {stores, n, keep, keep_ctx, cancel};
+    uint64_t total = 0;
+    int rc = 0;
+    *passes = 0;
+    if (keep) {
+        rc = scan(&sc, count_fn, &total, err);
+        ++*passes;
+        if (rc)
+            return rc;
+    } else {
+        for (int i = 0; i < n; i++)
+            total += stores[i]->count;
+    }
+    if (k == 0 || k > total)
+        return sa_err(err, SEGAUDIT_EINVAL,
+                      "internal: select rank %llu of %llu",
+                      (unsigned long long)k, (unsigned long long)total);
+    uint64_t budget = mem_budget / sizeof(SaKey);
+    if (budget < 65536)
+        budget = 65536;
+
+    uint64_t *hist = malloc(RADIX * sizeof *hist);
+    if (!hist)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    SaKey prefix = {0, 0};
+    uint64_t count = total; /* records matching the prefix */
+    uint64_t rank = k;      /* rank within them */
+    int depth = 0;
+
+    while (depth < DIGITS && count > budget) {
+        memset(hist, 0, RADIX * sizeof *hist);
+        HistCtx h = {hist, prefix, depth};
+        rc = scan(&sc, hist_fn, &h, err);
+        ++*passes;
+        if (rc)
+            goto done;
+        unsigned d = 0;
+        while (rank > hist[d]) {
+            rank -= hist[d];
+            d++;
+        }
+        set_digit(&prefix, depth, d);
+        count = hist[d];
+        depth++;
+    }
+    if (depth == DIGITS) {
+        *out = prefix;
+        goto done;
+    }
+    CollectCtx c = {malloc((size_t)count * sizeof(SaKey)), 0, prefix, depth};
+    if (!c.keys) {
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        goto done;
+    }
+    rc = scan(&sc, collect_fn, &c, err);
+    ++*passes;
+    if (rc == 0) {
+        qsort(c.keys, (size_t)c.n, sizeof(SaKey), cmp_keys);
+        *out = c.keys[rank - 1];
+    }
+    free(c.keys);
+done:
+    free(hist);
+    return rc;
+}

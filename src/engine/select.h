@@ -1,0 +1,54 @@
+/* Exact selection of the k-th smallest record in the total order
+ * (s, image, pixel) over record stores that may live on disk: a radix
+ * select on the 128-bit key, 16 bits per pass, that finishes by sorting in
+ * memory as soon as the remaining candidates fit in a budget. */
+#ifndef SA_SELECT_H
+#define SA_SELECT_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+#include "kernel/kernels.h"
+#include "engine/records.h"
+
+typedef struct SaKey {
+    uint64_t hi; /* bits of s (s >= 0, so the bits order like the values) */
+    uint64_t lo; /* image << 32 | pixel */
+} SaKey;
+
+static inline SaKey sa_record_key(const SaRecord *r)
+{
+    SaKey k;
+    double s = r->s + 0.0; /* -0.0 orders as 0.0 */
+    union { double d; uint64_t u; } u = {s};
+    k.hi = s == 0.0 ? 0 : u.u;
+    k.lo = (uint64_t)r->image << 32 | r->pixel;
+    return k;
+}
+
+static inline int sa_key_cmp(SaKey a, SaKey b)
+{
+    if (a.hi != b.hi)
+        return a.hi < b.hi ? -1 : 1;
+    if (a.lo != b.lo)
+        return a.lo < b.lo ? -1 : 1;
+    return 0;
+}
+
+/* Sets *out to the key of the k-th smallest record (1 <= k <= total
+ * records) of the n stores.  mem_budget bounds the bytes used for the
+ * final in-memory sort.  *passes receives the number of reads made. */
+int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
+                  uint64_t mem_budget, SaKey *out, int *passes, SaErr *err);
+
+/* Which records take part in a selection. */
+typedef int (*SaRecFilter)(const SaRecord *r, const void *ctx);
+
+/* The same among the records for which keep(r, ctx) is true (keep NULL:
+ * all).  When *cancel becomes non-zero, stops with SEGAUDIT_ECANCEL. */
+int sa_select_kth_where(const SaRecStore *const *stores, int n,
+                        SaRecFilter keep, const void *ctx, uint64_t k,
+                        uint64_t mem_budget, const volatile int *cancel,
+                        SaKey *out, int *passes, SaErr *err);
+
+#endif

@@ -1,0 +1,70 @@
+/* Reader of the (N,K,H,W) prediction tensor and the image ids (HDF5).
+ *
+ * Element types: IEEE float16 (as h5py writes it: a 16-bit float type),
+ * float32, float64, in either byte order.  Contiguous or chunked storage,
+ * any filters the HDF5 library can decode (gzip, shuffle, ...).
+ *
+ * HDF5 is not called from two threads at once: the caller serialises every
+ * call on every SaProbs object (the engine calls them from one thread). */
+#ifndef SA_H5_PROBS_H
+#define SA_H5_PROBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef enum SaDtype { SA_F16 = 0, SA_F32 = 1, SA_F64 = 2 } SaDtype;
+
+typedef struct SaProbs SaProbs;
+
+/* Opens path and the dataset (e.g. "/pred_probs").  Checks: the file is
+ * HDF5, the dataset exists, rank 4, no zero dimension, a float type of 16,
+ * 32 or 64 bits.  Messages start with "<path>:<dataset>: ". */
+int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
+                  SaErr *err);
+
+/* N, K, H, W. */
+void sa_probs_dims(const SaProbs *p, uint64_t dims[4]);
+SaDtype sa_probs_dtype(const SaProbs *p);
+/* Bytes per element in the buffers of sa_probs_read_band (2, 4 or 8). */
+size_t sa_probs_elsize(const SaProbs *p);
+/* "float16", "float32", "float64". */
+const char *sa_probs_dtype_name(const SaProbs *p);
+/* E.g. "contiguous", "chunked (1,19,64,128) shuffle+deflate". */
+const char *sa_probs_layout(const SaProbs *p);
+/* Chunk rows (dimension 2 of the chunk), or 0 when contiguous. */
+uint64_t sa_probs_chunk_rows(const SaProbs *p);
+
+/* Reads the image ids.  ids_dataset NULL means "/image_ids" if it exists
+ * (then *found = 0 when it does not, and *ids_out = NULL).  A named dataset
+ * that does not exist is an error.  The dataset must be 1-D of length N with
+ * variable- or fixed-length strings (trailing NULs/spaces of fixed-length
+ * strings are dropped).  On success *ids_out is an array of N malloc'd
+ * strings (free with sa_free_ids). */
+int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
+                      int *found, SaErr *err);
+void sa_free_ids(char **ids, uint64_t n);
+
+/* Reads rows [r0, r0+nrows) of image n, all K channels, into dst laid out
+ * as [K][nrows][W] elements of sa_probs_elsize() bytes in native byte order
+ * (float16 as its raw 16 bits).  dst holds K*nrows*W elements. */
+int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                       void *dst, SaErr *err);
+
+/* Tells the chunk cache to expect bands of nrows rows (sizes the cache so
+ * that each chunk is decompressed once).  Optional; 0 or error-free. */
+int sa_probs_plan_band_rows(SaProbs *p, uint64_t nrows, SaErr *err);
+
+/* Keeps HDF5 from installing its exit-time cleanup; called before the
+ * first HDF5 call of the process (the readers and writers do). */
+void sa_h5_init(void);
+
+/* Whether HDF5 may load filter plugins (process-wide; default: refused by
+ * the engine unless its settings allow them). */
+void sa_probs_allow_plugins(int allow);
+
+/* Closes p; NULL is accepted. */
+void sa_probs_close(SaProbs *p);
+
+#endif

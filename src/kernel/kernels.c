@@ -1,0 +1,596 @@
+/* Per-row kernels: decoding, argmax, self-confidence, softmin partials,
+ * downsampling and candidate records.  See kernels.h. */
+#include "kernel/kernels.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segaudit/audit.h"
+
+float sa_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t bits;
+    float f;
+
+    if (exp == 0) {
+        /* zero or subnormal: man * 2^-24, exact in float */
+        f = (float)man * 0x1p-24f;
+        return sign ? -f : f;
+    }
+    if (exp == 31)
+        bits = sign | 0x7f800000u | (man << 13);
+    else
+        bits = sign | ((exp + 112u) << 23) | (man << 13);
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+void sa_softmin_init(SaSoftmin *a)
+{
+    a->m = 0.0;
+    a->ref = 0.0;
+    a->sum = 0.0;
+    a->wsum = 0.0;
+    a->n = 0;
+}
+
+void sa_softmin_merge(SaSoftmin *a, const SaSoftmin *b)
+{
+    if (b->n == 0)
+        return;
+    if (a->n == 0) {
+        *a = *b;
+        return;
+    }
+    double m = a->m > b->m ? a->m : b->m;
+    double ref = a->ref < b->ref ? a->ref : b->ref;
+    double ea = exp(a->m - m), eb = exp(b->m - m);
+    /* re-centre each part on the common reference score */
+    double wa = a->wsum + (a->ref - ref) * a->sum;
+    double wb = b->wsum + (b->ref - ref) * b->sum;
+    a->sum = a->sum * ea + b->sum * eb;
+    a->wsum = wa * ea + wb * eb;
+    a->m = m;
+    a->ref = ref;
+    a->n += b->n;
+}
+
+void sa_softmin_add(SaSoftmin *a, const double *s, size_t n, double T)
+{
+    if (n == 0)
+        return;
+    SaSoftmin part;
+    double ref = s[0];
+    for (size_t i = 1; i < n; i++)
+        ref = s[i] < ref ? s[i] : ref;
+    part.m = (1.0 - ref) / T;
+    part.ref = ref;
+    part.sum = 0.0;
+    part.wsum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double e = exp((1.0 - s[i]) / T - part.m);
+        part.sum += e;
+        part.wsum += (s[i] - ref) * e;
+    }
+    part.n = n;
+    sa_softmin_merge(a, &part);
+}
+
+double sa_softmin_value(const SaSoftmin *a)
+{
+    if (a->n == 0)
+        return NAN;
+    return a->ref + a->wsum / a->sum;
+}
+
+int sa_recbuf_reserve(SaRecBuf *b, size_t n)
+{
+    if (b->cap - b->len >= n)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n) {
+        if (cap > SIZE_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    unsigned char *d = realloc(b->data, cap);
+    if (!d)
+        return -1;
+    b->data = d;
+    b->cap = cap;
+    return 0;
+}
+
+void sa_recbuf_free(SaRecBuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* Scratch layout (doubles first, then uint16 arrays):
+ *   rowp  [K][W]   decoded probabilities of the current full-res row
+ *   sfull [W]      scores of its valid pixels (softmin input)
+ *   bacc  [K][Wb]  block sums (f > 1)
+ *   bp    [K]      one block's probabilities (f > 1)
+ *   arg   [f][W]   full-resolution argmax of the block-row's rows */
+static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+size_t sa_kernel_scratch_size(const SaKernelParams *p)
+{
+    size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
+    size_t n = align64(K * W * sizeof(double));
+    n += 4 * align64(W * sizeof(double));
+    if (f > 1) {
+        n += align64(K * Wb * sizeof(double));
+        n += align64(K * sizeof(double));
+    }
+    n += align64(f * W * sizeof(uint16_t));
+    n += align64(f * f * sizeof(uint16_t));
+    if (f > 1)
+        n += 2 * align64(f * W * sizeof(double));
+    return n;
+}
+
+typedef struct Scratch {
+    double *rowp, *sfull, *argd, *mn, *psum, *bacc, *bp;
+    uint16_t *arg, *blab;
+    double *srow, *prow; /* [f][W] full-resolution s and p̂ (f > 1) */
+} Scratch;
+
+static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
+{
+    size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
+    unsigned char *c = mem;
+    sc->rowp = (double *)c;
+    c += align64(K * W * sizeof(double));
+    sc->sfull = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->argd = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->mn = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->psum = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->bacc = sc->bp = NULL;
+    if (f > 1) {
+        sc->bacc = (double *)c;
+        c += align64(K * Wb * sizeof(double));
+        sc->bp = (double *)c;
+        c += align64(K * sizeof(double));
+    }
+    sc->arg = (uint16_t *)c;
+    c += align64(f * W * sizeof(uint16_t));
+    sc->blab = (uint16_t *)c;
+    c += align64(f * f * sizeof(uint16_t));
+    sc->srow = sc->prow = NULL;
+    if (f > 1) {
+        sc->srow = (double *)c;
+        c += align64(f * W * sizeof(double));
+        sc->prow = (double *)c;
+    }
+}
+
+/* Decodes row r of every channel of the band into rowp[K][W] and computes
+ * the argmax (the lowest class among those equal to the maximum) and a
+ * validity check.  Every loop writes each output through one select, with
+ * doubles in all lanes, so that the compiler vectorises it: mn holds the
+ * smallest value and psum accumulates x*0, which turns NaN when some x is
+ * NaN or infinite.  Returns non-zero when a value is invalid. */
+#define DECODE_LOOP(TYPE, CONV)                                              \
+    do {                                                                     \
+        const TYPE *restrict src = (const TYPE *)probs + off;                \
+        for (size_t w = 0; w < W; w++) {                                     \
+            double x = CONV(src[w]);                                         \
+            dst[w] = x;                                                      \
+            double b = best[w];                                              \
+            best[w] = x > b ? x : b;                                         \
+            double m = mn[w];                                                \
+            mn[w] = x < m ? x : m;                                           \
+            psum[w] += x;                                                    \
+        }                                                                    \
+    } while (0)
+
+#define AS_DOUBLE(x) ((double)(x))
+#define HALF(x) ((double)sa_half_to_float(x))
+
+static void argmax_of_best(size_t K, size_t W, const double *restrict rowp,
+                           const double *restrict best,
+                           double *restrict argd, uint16_t *restrict arg)
+{
+    /* descending, so that the lowest equal class is written last */
+    for (size_t w = 0; w < W; w++)
+        argd[w] = 0.0;
+    for (size_t k = K; k-- > 0;) {
+        const double *restrict v = rowp + k * W;
+        double kd = (double)k;
+        for (size_t w = 0; w < W; w++)
+            argd[w] = v[w] == best[w] ? kd : argd[w];
+    }
+    for (size_t w = 0; w < W; w++)
+        arg[w] = (uint16_t)argd[w];
+}
+
+static int decode_row(const SaKernelParams *p, const void *probs,
+                      uint32_t band_rows, uint32_t r, double *restrict rowp,
+                      double *restrict best, double *restrict argd,
+                      double *restrict mn, double *restrict psum,
+                      uint16_t *restrict arg)
+{
+    size_t K = p->K, W = p->W;
+    for (size_t w = 0; w < W; w++) {
+        best[w] = -INFINITY;
+        mn[w] = INFINITY;
+        psum[w] = 0.0;
+    }
+    for (size_t k = 0; k < K; k++) {
+        size_t off = (k * band_rows + r) * W;
+        double *restrict dst = rowp + k * W;
+        switch (p->dtype) {
+        case SA_F16: DECODE_LOOP(uint16_t, HALF); break;
+        case SA_F32: DECODE_LOOP(float, AS_DOUBLE); break;
+        case SA_F64: DECODE_LOOP(double, AS_DOUBLE); break;
+        }
+    }
+    const double lo = p->logits ? -DBL_MAX : 0.0;
+    int bad = 0;
+    /* a NaN or infinite value makes the sum NaN or infinite */
+    for (size_t w = 0; w < W; w++)
+        bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < lo);
+    if (!bad)
+        argmax_of_best(K, W, rowp, best, argd, arg);
+    return bad;
+}
+
+/* First invalid probability of the row in pixel order (then lowest class). */
+static int check_row(const SaKernelParams *p, const double *rowp,
+                     uint32_t *col, uint32_t *cls, double *val)
+{
+    size_t K = p->K, W = p->W;
+    int kind = 0;
+    size_t best_w = W;
+    for (size_t k = 0; k < K; k++) {
+        const double *v = rowp + k * W;
+        for (size_t w = 0; w < best_w; w++) {
+            double x = v[w];
+            int bad = 0;
+            if (x != x)
+                bad = SA_FAULT_NAN;
+            else if (isinf(x))
+                bad = SA_FAULT_INF;
+            else if (x < 0 && !p->logits)
+                bad = SA_FAULT_NEGATIVE;
+            if (bad) {
+                best_w = w;
+                kind = bad;
+                *col = (uint32_t)w;
+                *cls = (uint32_t)k;
+                *val = x;
+                break;
+            }
+        }
+    }
+    return kind;
+}
+
+static void softmax_row(const SaKernelParams *p, double *rowp)
+{
+    size_t K = p->K, W = p->W;
+    for (size_t w = 0; w < W; w++) {
+        double m = rowp[w];
+        for (size_t k = 1; k < K; k++)
+            if (rowp[k * W + w] > m)
+                m = rowp[k * W + w];
+        double sum = 0.0;
+        for (size_t k = 0; k < K; k++) {
+            double e = exp(rowp[k * W + w] - m);
+            rowp[k * W + w] = e;
+            sum += e;
+        }
+        for (size_t k = 0; k < K; k++)
+            rowp[k * W + w] /= sum;
+    }
+}
+
+/* argmax over k, lowest k on ties (after a softmax of logits). */
+static void argmax_row(const SaKernelParams *p, const double *rowp,
+                       uint16_t *arg, double *best)
+{
+    size_t K = p->K, W = p->W;
+    memcpy(best, rowp, W * sizeof(double));
+    memset(arg, 0, W * sizeof(uint16_t));
+    for (size_t k = 1; k < K; k++) {
+        const double *v = rowp + k * W;
+        for (size_t w = 0; w < W; w++) {
+            int gt = v[w] > best[w];
+            best[w] = gt ? v[w] : best[w];
+            arg[w] = gt ? (uint16_t)k : arg[w];
+        }
+    }
+}
+
+static int emit(SaRecBuf *recs, const SaRecord *r, const SaDetail *d)
+{
+    size_t n = sizeof *r + (size_t)r->ndetail * sizeof *d;
+    if (sa_recbuf_reserve(recs, n) != 0)
+        return -1;
+    memcpy(recs->data + recs->len, r, sizeof *r);
+    if (r->ndetail && d)
+        memcpy(recs->data + recs->len + sizeof *r, d,
+               (size_t)r->ndetail * sizeof *d);
+    recs->len += n;
+    recs->count++;
+    return 0;
+}
+
+/* Decides whether a valid pixel/block is recorded, and counts it in the
+ * histogram of scores above tau (pass 1). */
+static int wants_record(const SaKernelParams *p, double s, int mismatch,
+                        uint64_t *hist)
+{
+    if (p->rec_mode == SA_REC_PASS1) {
+        if (s > SA_TAU && hist)
+            hist[sa_hist_bucket(s)]++;
+        return mismatch || s <= SA_TAU;
+    }
+    if (mismatch || s <= SA_TAU)
+        return 0;
+    uint32_t b = sa_hist_bucket(s);
+    return b >= p->min_bucket && b <= p->max_bucket;
+}
+
+static uint16_t block_label_mean(const uint16_t *v, size_t n)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    uint64_t q = sum / n, r = sum % n;
+    /* round half to even, in exact integer arithmetic */
+    if (2 * r > n || (2 * r == n && (q & 1)))
+        q++;
+    return (uint16_t)q;
+}
+
+static uint16_t block_label_mode(uint16_t *v, size_t n)
+{
+    /* n <= f*f is small: insertion sort, then the longest run (the first,
+     * i.e. lowest value, on ties) */
+    for (size_t i = 1; i < n; i++) {
+        uint16_t x = v[i];
+        size_t j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+    uint16_t best = v[0];
+    size_t best_run = 0, i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && v[j] == v[i])
+            j++;
+        if (j - i > best_run) {
+            best_run = j - i;
+            best = v[i];
+        }
+        i = j;
+    }
+    return best;
+}
+
+static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
+                    uint32_t cls, double value)
+{
+    f->kind = kind;
+    f->row = row;
+    f->col = col;
+    f->cls = cls;
+    f->value = value;
+    return -1;
+}
+
+int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
+                        const void *probs, uint32_t band_rows, uint32_t brow,
+                        const uint16_t *labels, uint32_t image, uint32_t row0,
+                        SaRowOut *out, double *class_sum,
+                        const SaBandStats *st, SaRecBuf *recs,
+                        SaKernelFault *fault)
+{
+    uint64_t *class_count = st->class_count, *hist = st->hist;
+    const uint32_t K = p->K, W = p->W, f = p->f, Wb = W / f;
+    const int stats = p->rec_mode == SA_REC_PASS1;
+    Scratch sc;
+    carve(p, scratch, &sc);
+
+    if (f > 1)
+        memset(sc.bacc, 0, (size_t)K * Wb * sizeof(double));
+
+    for (uint32_t dy = 0; dy < f; dy++) {
+        const uint16_t *lab = labels + (size_t)dy * W;
+        uint16_t *arg = sc.arg + (size_t)dy * W;
+        uint32_t row = row0 + dy;
+
+        uint32_t col = 0, cls = 0;
+        double val = 0;
+        int kind = 0;
+        if (decode_row(p, probs, band_rows, brow + dy, sc.rowp, sc.sfull,
+                       sc.argd, sc.mn, sc.psum, arg))
+            kind = check_row(p, sc.rowp, &col, &cls, &val);
+        /* labels are checked too, and the leftmost problem wins */
+        for (uint32_t w = 0; w < W && (!kind || w < col); w++) {
+            if (lab[w] >= K && !p->ignored[lab[w]])
+                return fault_at(fault, SA_FAULT_LABEL, row, w, 0, lab[w]);
+        }
+        if (kind)
+            return fault_at(fault, kind, row, col, cls, val);
+        if (p->logits) {
+            softmax_row(p, sc.rowp);
+            argmax_row(p, sc.rowp, arg, sc.sfull);
+        }
+
+        size_t nv = 0;
+        for (uint32_t w = 0; w < W; w++) {
+            uint16_t l = lab[w];
+            if (p->ignored[l])
+                continue;
+            double s = sc.rowp[(size_t)l * W + w];
+            sc.sfull[nv++] = s;
+            if (f > 1) {
+                sc.srow[(size_t)dy * W + w] = s;
+                sc.prow[(size_t)dy * W + w] = sc.rowp[(size_t)arg[w] * W + w];
+            }
+            if (stats) {
+                if (!p->logits && fabs(sc.psum[w] - 1.0) > SA_SUM_TOL) {
+                    if (out->far++ == 0) {
+                        out->far_row = row;
+                        out->far_col = w;
+                        out->far_sum = sc.psum[w];
+                    }
+                }
+                st->class_pixels[l]++;
+                st->class_correct[l] += arg[w] == l;
+                st->class_pred[arg[w]]++;
+                out->sum_s += s;
+                out->min_s = s < out->min_s ? s : out->min_s;
+            }
+            if (f == 1) {
+                int mis = arg[w] != l;
+                if (stats) {
+                    class_sum[l] += s;
+                    class_count[l]++;
+                }
+                if (wants_record(p, s, mis, hist)) {
+                    SaRecord r = {
+                        .s = s,
+                        .phat = sc.rowp[(size_t)arg[w] * W + w],
+                        .image = image,
+                        .pixel = row * W + w,
+                        .label = l,
+                        .pred = arg[w],
+                        .ndetail = 0,
+                        .flags = mis ? SA_REC_MISMATCH : 0,
+                    };
+                    if (emit(recs, &r, NULL) != 0)
+                        return fault_at(fault, SA_FAULT_NOMEM, row, w, 0, 0);
+                }
+            }
+        }
+        if (stats) {
+            sa_softmin_add(&out->softmin, sc.sfull, nv, p->T);
+            out->valid_pixels += nv;
+        }
+
+        if (f > 1) {
+            /* per row: sum over dx, then add to the block (the reference's
+             * order: mean over columns, then over rows) */
+            for (uint32_t k = 0; k < K; k++) {
+                const double *v = sc.rowp + (size_t)k * W;
+                double *acc = sc.bacc + (size_t)k * Wb;
+                for (uint32_t bw = 0; bw < Wb; bw++) {
+                    double t = 0.0;
+                    for (uint32_t dx = 0; dx < f; dx++)
+                        t += v[bw * f + dx];
+                    acc[bw] += t;
+                }
+            }
+        }
+    }
+    if (f == 1)
+        return 0;
+
+    /* Blocks of the block-row. */
+    const double area = (double)f * f;
+    SaDetail det[256];
+    SaDetail *dets = det;
+    size_t ff = (size_t)f * f;
+    if (ff > 256) {
+        dets = malloc(ff * sizeof *dets);
+        if (!dets)
+            return fault_at(fault, SA_FAULT_NOMEM, row0, 0, 0, 0);
+    }
+    int rc = 0;
+    for (uint32_t bw = 0; bw < Wb; bw++) {
+        size_t n = 0;
+        for (uint32_t dy = 0; dy < f; dy++)
+            for (uint32_t dx = 0; dx < f; dx++) {
+                uint16_t l = labels[(size_t)dy * W + bw * f + dx];
+                if (!p->ignored[l])
+                    sc.blab[n++] = l;
+            }
+        if (n == 0)
+            continue;
+        uint16_t l = p->ds_mode == SEGAUDIT_DS_LABELS_MODE
+                         ? block_label_mode(sc.blab, n)
+                         : block_label_mean(sc.blab, n);
+        /* the mean of two classes can land on an ignored value: such a
+         * block has no class and is left out like a void one */
+        if (p->ignored[l])
+            continue;
+        double sum = 0.0;
+        for (uint32_t k = 0; k < K; k++) {
+            sc.bp[k] = sc.bacc[(size_t)k * Wb + bw] / area;
+            sum += sc.bp[k];
+        }
+        uint16_t a = 0;
+        for (uint32_t k = 0; k < K; k++) {
+            sc.bp[k] = sum > 0 ? sc.bp[k] / sum : 0.0;
+            if (sc.bp[k] > sc.bp[a])
+                a = (uint16_t)k;
+        }
+        double s = sc.bp[l];
+        int mis = a != l;
+        if (stats) {
+            class_sum[l] += s;
+            class_count[l]++;
+        }
+        if (!wants_record(p, s, mis, hist))
+            continue;
+        SaRecord r = {
+            .s = s,
+            .phat = sc.bp[a],
+            .image = image,
+            .pixel = (row0 / f) * Wb + bw,
+            .label = l,
+            .pred = a,
+            .ndetail = 0,
+            .flags = mis ? SA_REC_MISMATCH : 0,
+        };
+        for (uint32_t dy = 0; dy < f; dy++)
+            for (uint32_t dx = 0; dx < f; dx++) {
+                size_t x = (size_t)dy * W + bw * f + dx;
+                uint16_t fl = labels[x];
+                if (p->ignored[fl] || sc.arg[x] == fl)
+                    continue;
+                SaDetail d = {(uint16_t)(dy * f + dx), fl, sc.arg[x], 0,
+                              sc.srow[x], sc.prow[x]};
+                dets[r.ndetail++] = d;
+            }
+        if (emit(recs, &r, dets) != 0) {
+            rc = fault_at(fault, SA_FAULT_NOMEM, row0, bw * f, 0, 0);
+            break;
+        }
+    }
+    if (dets != det)
+        free(dets);
+    return rc;
+}
+
+void sa_kernel_argmax_row(const SaKernelParams *p, void *scratch,
+                          const void *probs, uint32_t band_rows, uint32_t r,
+                          uint16_t *arg)
+{
+    Scratch sc;
+    carve(p, scratch, &sc);
+    /* invalid values were refused by pass 1 */
+    decode_row(p, probs, band_rows, r, sc.rowp, sc.sfull, sc.argd, sc.mn,
+               sc.psum, arg);
+    if (p->logits) {
+        softmax_row(p, sc.rowp);
+        argmax_row(p, sc.rowp, arg, sc.sfull);
+    }
+}

@@ -1,0 +1,682 @@
+/* Review overlays (see overlay.h): labels | argmax | issues over a dimmed
+ * view, streamed block row by block row.
+ *
+ * libpng reports errors through sa_png_on_error(), which records the message (and
+ * errno, which still holds the cause of a failed fread/fwrite) and longjmps
+ * back to the setjmp of the operation in progress, as in png_io.c.  Each
+ * setjmp lives in a small function whose state is in a struct owned by the
+ * caller, so nothing the error path reads is a modified local of the
+ * function that called setjmp (C11 7.13.2.1). */
+#include "render/overlay.h"
+#include "io/png_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Bound for the photo's header, as for label PNGs; the size is then
+ * compared with W×H, so a wrong size gets its own message. */
+#define DEFAULT_DIM_LIMIT (1u << 20)
+#define CHUNK_MALLOC_MAX (16u << 20)
+#define N_VALUES 65536u
+
+static uint32_t max_u32(uint32_t a, uint32_t b)
+{
+    return a > b ? a : b;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+    return a < b ? a : b;
+}
+
+/* ---- Geometry ---------------------------------------------------------- */
+
+int sa_overlay_geometry(uint32_t W, uint32_t H, uint32_t out_width,
+                        SaOverlayGeometry *g)
+{
+    memset(g, 0, sizeof *g);
+    if (W == 0 || H == 0 || out_width == 0)
+        return SEGAUDIT_EINVAL;
+    uint32_t s = W / out_width + (W % out_width != 0);
+    uint32_t pw = W / s + (W % s != 0);
+    uint32_t ph = H / s + (H % s != 0);
+    uint64_t width = 3 * (uint64_t)pw + 2 * SA_OVERLAY_GAP;
+    if (width > PNG_UINT_31_MAX || ph > PNG_UINT_31_MAX)
+        return SEGAUDIT_EINVAL;
+    g->scale = s;
+    g->panel_width = pw;
+    g->panel_height = ph;
+    g->width = (uint32_t)width;
+    g->height = ph;
+    return 0;
+}
+
+/* ---- Photo reader ------------------------------------------------------ */
+
+typedef struct Photo {
+    const char *path;
+    FILE *fp;
+    png_structp png;
+    png_infop info;
+    SaPngMsg msg;
+    uint32_t w, h;
+    int interlaced;
+    size_t rowbytes;      /* W·3 after the transforms */
+    unsigned char *image; /* whole image, interlaced photos only */
+    uint32_t next_row;
+} Photo;
+
+/* Opens the photo as a stdio stream, refusing anything that is not a
+ * regular file (O_NONBLOCK: a FIFO must not block the open). */
+static int photo_open_file(Photo *ph, SaErr *err)
+{
+    return sa_open_regular(ph->path, " the photo", "PNG photo", &ph->fp, err);
+}
+
+static int photo_signature(Photo *ph, SaErr *err)
+{
+    char eb[128];
+    unsigned char sig[8];
+    size_t n = fread(sig, 1, sizeof sig, ph->fp);
+    if (n < sizeof sig && ferror(ph->fp))
+        return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", ph->path,
+                      sa_errstr(errno, eb, sizeof eb));
+    if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: the photo is not a PNG file",
+                      ph->path);
+    return 0;
+}
+
+static int photo_libpng_fail(Photo *ph, const char *what, SaErr *err)
+{
+    char eb[128];
+    if (ferror(ph->fp))
+        return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", ph->path,
+                      sa_errstr(ph->msg.sys_errno, eb, sizeof eb));
+    return sa_err(err, SEGAUDIT_EINPUT, "%s: %s (libpng: %s%s%s)", ph->path,
+                  what, ph->msg.text, ph->msg.warning[0] ? "; " : "",
+                  ph->msg.warning);
+}
+
+/* Reads the header, checks the size and sets up the transforms to 8-bit
+ * RGB: palette → RGB, gray 1/2/4 → 8, 16 → 8, gray → RGB, alpha (and
+ * the alpha a palette's tRNS becomes) dropped. */
+static int photo_header(Photo *ph, uint32_t W, uint32_t H, SaErr *err)
+{
+    png_uint_32 w, h;
+    int depth, ctype, ilace;
+
+    if (setjmp(png_jmpbuf(ph->png)))
+        return photo_libpng_fail(ph, "corrupt or unsupported PNG header",
+                                 err);
+    png_init_io(ph->png, ph->fp);
+    png_set_sig_bytes(ph->png, 8);
+    png_set_user_limits(ph->png, max_u32(W, DEFAULT_DIM_LIMIT),
+                        max_u32(H, DEFAULT_DIM_LIMIT));
+    png_set_chunk_malloc_max(ph->png, CHUNK_MALLOC_MAX);
+    /* skip ancillary chunks unread (see png_io.c) */
+    png_set_keep_unknown_chunks(ph->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+    png_read_info(ph->png, ph->info);
+    png_get_IHDR(ph->png, ph->info, &w, &h, &depth, &ctype, &ilace, NULL,
+                 NULL);
+    if (w != W || h != H)
+        return sa_err(err, SEGAUDIT_EINPUT,
+                      "%s: photo size %ux%u does not match the labels "
+                      "(W=%u, H=%u)", ph->path, (unsigned)w, (unsigned)h,
+                      (unsigned)W, (unsigned)H);
+    ph->w = w;
+    ph->h = h;
+    ph->interlaced = ilace != PNG_INTERLACE_NONE;
+
+    if (ctype == PNG_COLOR_TYPE_PALETTE)
+        png_set_palette_to_rgb(ph->png);
+    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
+        png_set_expand_gray_1_2_4_to_8(ph->png);
+    if (depth == 16) {
+#ifdef PNG_READ_SCALE_16_TO_8_SUPPORTED
+        png_set_scale_16(ph->png);
+#else
+        png_set_strip_16(ph->png);
+#endif
+    }
+    /* Palette expansion also turns tRNS into alpha. */
+    if ((ctype & PNG_COLOR_MASK_ALPHA) ||
+        png_get_valid(ph->png, ph->info, PNG_INFO_tRNS))
+        png_set_strip_alpha(ph->png);
+    if (ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_GRAY_ALPHA)
+        png_set_gray_to_rgb(ph->png);
+    if (ph->interlaced)
+        png_set_interlace_handling(ph->png);
+    png_read_update_info(ph->png, ph->info);
+    ph->rowbytes = png_get_rowbytes(ph->png, ph->info);
+    if (png_get_channels(ph->png, ph->info) != 3 ||
+        png_get_bit_depth(ph->png, ph->info) != 8 ||
+        ph->rowbytes != (size_t)w * 3)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: cannot convert the photo "
+                      "(colour type %d, %d bits) to 8-bit RGB", ph->path,
+                      ctype, depth);
+    return 0;
+}
+
+/* Adam7 photos cannot be streamed; they are decoded whole. */
+static int photo_decode_interlaced(Photo *ph, png_bytep *rows, SaErr *err)
+{
+    if (setjmp(png_jmpbuf(ph->png)))
+        return photo_libpng_fail(ph, "truncated or corrupt PNG data in the "
+                                 "interlaced photo", err);
+    png_read_image(ph->png, rows);
+    return 0;
+}
+
+static void photo_close(Photo *ph)
+{
+    if (ph->png)
+        png_destroy_read_struct(&ph->png, ph->info ? &ph->info : NULL, NULL);
+    if (ph->fp)
+        fclose(ph->fp);
+    free(ph->image);
+    ph->png = NULL;
+    ph->info = NULL;
+    ph->fp = NULL;
+    ph->image = NULL;
+}
+
+static int photo_open(Photo *ph, const char *path, uint32_t W, uint32_t H,
+                      SaErr *err)
+{
+    int rc;
+    memset(ph, 0, sizeof *ph);
+    ph->path = path;
+    if ((rc = photo_open_file(ph, err)) || (rc = photo_signature(ph, err)))
+        return rc;
+    ph->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ph->msg,
+                                     sa_png_on_error, sa_png_on_warning);
+    if (!ph->png || !(ph->info = png_create_info_struct(ph->png)))
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
+    if ((rc = photo_header(ph, W, H, err)))
+        return rc;
+    if (ph->interlaced) {
+        if (ph->h > SIZE_MAX / ph->rowbytes)
+            return sa_err(err, SEGAUDIT_ENOMEM, "%s: interlaced photo %ux%u "
+                          "is too large to decode", path, ph->w, ph->h);
+        png_bytep *rows = calloc(ph->h, sizeof *rows);
+        ph->image = malloc((size_t)ph->h * ph->rowbytes);
+        if (!rows || !ph->image) {
+            free(rows);
+            return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory decoding "
+                          "the interlaced photo (%ux%u)", path, ph->w, ph->h);
+        }
+        for (uint32_t y = 0; y < ph->h; y++)
+            rows[y] = ph->image + (size_t)y * ph->rowbytes;
+        rc = photo_decode_interlaced(ph, rows, err);
+        free(rows);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int photo_read_row_png(Photo *ph, unsigned char *dst, SaErr *err)
+{
+    if (setjmp(png_jmpbuf(ph->png))) {
+        char what[64];
+        snprintf(what, sizeof what, "truncated or corrupt PNG data at row %u",
+                 ph->next_row);
+        return photo_libpng_fail(ph, what, err);
+    }
+    png_read_row(ph->png, dst, NULL);
+    return 0;
+}
+
+/* The next row, W·3 bytes. */
+static int photo_read_row(Photo *ph, unsigned char *dst, SaErr *err)
+{
+    int rc = 0;
+    if (ph->image)
+        memcpy(dst, ph->image + (size_t)ph->next_row * ph->rowbytes,
+               ph->rowbytes);
+    else
+        rc = photo_read_row_png(ph, dst, err);
+    ph->next_row++;
+    return rc;
+}
+
+/* ---- Overlay PNG writer ------------------------------------------------ */
+
+typedef struct Writer {
+    const char *path;
+    FILE *fp;
+    png_structp png;
+    png_infop info;
+    SaPngMsg msg;
+    int may_unlink; /* only regular files are removed (never /dev/...) */
+} Writer;
+
+static int writer_fail(Writer *w, SaErr *err)
+{
+    char eb[128];
+    if (w->msg.sys_errno && ferror(w->fp))
+        return sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
+                      sa_errstr(w->msg.sys_errno, eb, sizeof eb));
+    return sa_err(err, SEGAUDIT_EIO, "%s: write failed (libpng: %s)",
+                  w->path, w->msg.text);
+}
+
+static int writer_header(Writer *w, uint32_t width, uint32_t height,
+                         SaErr *err)
+{
+    if (setjmp(png_jmpbuf(w->png)))
+        return writer_fail(w, err);
+    png_init_io(w->png, w->fp);
+    png_set_user_limits(w->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    png_set_IHDR(w->png, w->info, width, height, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+                 PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(w->png, w->info);
+    return 0;
+}
+
+static int writer_create(Writer *w, const char *path, uint32_t width,
+                         uint32_t height, SaErr *err)
+{
+    char eb[128];
+    struct stat st;
+    memset(w, 0, sizeof *w);
+    w->path = path;
+    if (!(w->fp = fopen(path, "wb")))
+        return sa_err(err, SEGAUDIT_EIO, "%s: cannot create the overlay: %s",
+                      path, sa_errstr(errno, eb, sizeof eb));
+    w->may_unlink = fstat(fileno(w->fp), &st) == 0 && S_ISREG(st.st_mode);
+    w->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w->msg, sa_png_on_error,
+                                     sa_png_on_warning);
+    if (!w->png || !(w->info = png_create_info_struct(w->png)))
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
+    return writer_header(w, width, height, err);
+}
+
+static int writer_row(Writer *w, const uint8_t *row, SaErr *err)
+{
+    if (setjmp(png_jmpbuf(w->png)))
+        return writer_fail(w, err);
+    png_write_row(w->png, row);
+    return 0;
+}
+
+static int writer_end(Writer *w, SaErr *err)
+{
+    if (setjmp(png_jmpbuf(w->png)))
+        return writer_fail(w, err);
+    png_write_end(w->png, NULL);
+    return 0;
+}
+
+/* Closes and frees, and removes the partial file. */
+static void writer_abort(Writer *w)
+{
+    if (w->png)
+        png_destroy_write_struct(&w->png, w->info ? &w->info : NULL);
+    if (w->fp) {
+        fclose(w->fp);
+        if (w->may_unlink)
+            unlink(w->path);
+    }
+    w->png = NULL;
+    w->info = NULL;
+    w->fp = NULL;
+}
+
+/* Finishes the file; on failure removes it.  Always releases w. */
+static int writer_finish(Writer *w, SaErr *err)
+{
+    char eb[128];
+    int rc = writer_end(w, err);
+    if (rc)
+        goto fail;
+    /* stdio buffers: a full disk may only show up at fflush or fclose. */
+    errno = 0;
+    if (fflush(w->fp) != 0 || ferror(w->fp)) {
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
+                    sa_errstr(errno ? errno : EIO, eb, sizeof eb));
+        goto fail;
+    }
+    FILE *fp = w->fp;
+    w->fp = NULL;
+    if (fclose(fp) != 0) {
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
+                    sa_errstr(errno, eb, sizeof eb));
+        if (w->may_unlink)
+            unlink(w->path);
+        goto fail;
+    }
+    png_destroy_write_struct(&w->png, &w->info);
+    return 0;
+fail:
+    writer_abort(w);
+    return rc;
+}
+
+/* ---- Composition ------------------------------------------------------- */
+
+/* A region's outline in panel coordinates: the rectangle left..right ×
+ * top..bottom (inclusive) minus the same shrunk by t. */
+typedef struct Frame {
+    uint32_t left, right, top, bottom, t;
+} Frame;
+
+/* Working memory of one overlay. */
+typedef struct Work {
+    uint16_t *labels, *argmax; /* s rows × W */
+    uint8_t *issues;           /* s rows × W */
+    uint32_t *counts;          /* N_VALUES, all 0 between blocks */
+    unsigned char *photo_row;  /* W × 3 */
+    uint64_t *sums;            /* panel_width × 3 */
+    uint8_t *out;              /* width × 3 */
+    struct Frame *frames;      /* region frames, by top row */
+    size_t n_frames;
+    size_t next_frame;         /* first frame not yet active */
+    size_t *active;            /* frames that reach the current row */
+    size_t n_active;
+} Work;
+
+static void work_free(Work *wk)
+{
+    free(wk->labels);
+    free(wk->argmax);
+    free(wk->issues);
+    free(wk->counts);
+    free(wk->photo_row);
+    free(wk->sums);
+    free(wk->out);
+    free(wk->frames);
+    free(wk->active);
+}
+
+/* Most frequent value of the block rows [0, nr) × columns [x0, x1) of v
+ * (row stride W), the lowest on ties.  counts is all zero before and
+ * after. */
+static uint16_t block_mode(const uint16_t *v, uint32_t W, uint32_t nr,
+                           uint32_t x0, uint32_t x1, uint32_t *counts)
+{
+    uint16_t best = v[x0];
+    uint32_t bestc = 0;
+    for (uint32_t r = 0; r < nr; r++) {
+        const uint16_t *row = v + (size_t)r * W;
+        for (uint32_t x = x0; x < x1; x++) {
+            uint32_t c = ++counts[row[x]];
+            if (c > bestc || (c == bestc && row[x] < best)) {
+                bestc = c;
+                best = row[x];
+            }
+        }
+    }
+    for (uint32_t r = 0; r < nr; r++) {
+        const uint16_t *row = v + (size_t)r * W;
+        for (uint32_t x = x0; x < x1; x++)
+            counts[row[x]] = 0;
+    }
+    return best;
+}
+
+static int block_any(const uint8_t *v, uint32_t W, uint32_t nr, uint32_t x0,
+                     uint32_t x1)
+{
+    for (uint32_t r = 0; r < nr; r++) {
+        const uint8_t *row = v + (size_t)r * W;
+        for (uint32_t x = x0; x < x1; x++)
+            if (row[x])
+                return 1;
+    }
+    return 0;
+}
+
+static void put3(uint8_t *px, uint8_t r, uint8_t g, uint8_t b)
+{
+    px[0] = r;
+    px[1] = g;
+    px[2] = b;
+}
+
+static void class_colour(const SaOverlaySpec *spec, uint16_t v, uint8_t *px)
+{
+    if (v >= spec->K || (spec->ignored && spec->ignored[v]))
+        put3(px, SA_OVERLAY_VOID_RGB);
+    else
+        memcpy(px, spec->palette[v], 3);
+}
+
+/* Sets *f to the frame of region rg; returns 0 (no frame) when the region
+ * is empty or lies outside the image. */
+static int region_frame(const SegauditRegion *rg, const SaOverlaySpec *spec,
+                        const SaOverlayGeometry *g, Frame *f)
+{
+    if (rg->width == 0 || rg->height == 0 || rg->x >= spec->W ||
+        rg->y >= spec->H)
+        return 0;
+    const uint32_t s = g->scale;
+    uint32_t x1 = rg->x + min_u32(rg->width, spec->W - rg->x) - 1;
+    uint32_t y1 = rg->y + min_u32(rg->height, spec->H - rg->y) - 1;
+    uint32_t bx0 = rg->x / s, bx1 = x1 / s, by0 = rg->y / s, by1 = y1 / s;
+    f->t = sa_overlay_box_px(g->panel_width);
+    f->left = bx0 >= f->t ? bx0 - f->t : 0;
+    f->top = by0 >= f->t ? by0 - f->t : 0;
+    f->right = min_u32(bx1 + f->t, g->panel_width - 1);
+    f->bottom = min_u32(by1 + f->t, g->panel_height - 1);
+    return 1;
+}
+
+static int frame_by_top(const void *a, const void *b)
+{
+    const Frame *fa = a, *fb = b;
+    return (fa->top > fb->top) - (fa->top < fb->top);
+}
+
+/* Computes the frames of the regions, sorted by top row. */
+static void frames_init(Work *wk, const SaOverlaySpec *spec,
+                        const SaOverlayGeometry *g)
+{
+    wk->n_frames = 0;
+    for (size_t i = 0; i < spec->n_regions; i++)
+        wk->n_frames += region_frame(&spec->regions[i], spec, g,
+                                     &wk->frames[wk->n_frames]);
+    if (wk->n_frames)
+        qsort(wk->frames, wk->n_frames, sizeof *wk->frames, frame_by_top);
+    wk->next_frame = 0;
+    wk->n_active = 0;
+}
+
+/* Draws the part of every region frame on panel row y into p3.  Rows are
+ * visited in order, so only the frames that span row y are looked at. */
+static void draw_frames(Work *wk, uint32_t y, uint8_t *p3)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < wk->n_active; i++) /* drop finished frames */
+        if (wk->frames[wk->active[i]].bottom >= y)
+            wk->active[n++] = wk->active[i];
+    wk->n_active = n;
+    while (wk->next_frame < wk->n_frames &&
+           wk->frames[wk->next_frame].top <= y)
+        wk->active[wk->n_active++] = wk->next_frame++;
+
+    for (size_t i = 0; i < wk->n_active; i++) {
+        const Frame f = wk->frames[wk->active[i]];
+        const int edge = y < f.top + f.t || y + f.t > f.bottom;
+        for (uint32_t x = f.left; x <= f.right; x++) {
+            if (!edge && x >= f.left + f.t && x + f.t <= f.right) {
+                x = f.right - f.t; /* skip the interior */
+                continue;
+            }
+            put3(p3 + 3 * (size_t)x, SA_OVERLAY_BOX_RGB);
+        }
+    }
+}
+
+/* Builds output row by (block row) from wk's nr full-resolution rows. */
+static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
+                        uint32_t by, uint32_t nr, Work *wk)
+{
+    const uint32_t s = g->scale, pw = g->panel_width, W = spec->W;
+    uint8_t *p1 = wk->out;
+    uint8_t *p2 = p1 + 3 * (size_t)(pw + SA_OVERLAY_GAP);
+    uint8_t *p3 = p2 + 3 * (size_t)(pw + SA_OVERLAY_GAP);
+
+    for (uint32_t i = 0; i < SA_OVERLAY_GAP; i++) {
+        put3(p1 + 3 * (size_t)(pw + i), SA_OVERLAY_GAP_RGB);
+        put3(p2 + 3 * (size_t)(pw + i), SA_OVERLAY_GAP_RGB);
+    }
+    for (uint32_t bx = 0; bx < pw; bx++) {
+        const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
+        uint16_t l = block_mode(wk->labels, W, nr, x0, x1, wk->counts);
+        uint16_t a = block_mode(wk->argmax, W, nr, x0, x1, wk->counts);
+        class_colour(spec, l, p1 + 3 * (size_t)bx);
+        class_colour(spec, a, p2 + 3 * (size_t)bx);
+        uint8_t *px = p3 + 3 * (size_t)bx;
+        if (wk->sums) {
+            const uint64_t n = (uint64_t)(x1 - x0) * nr;
+            for (size_t c = 0; c < 3; c++)
+                px[c] = sa_overlay_dim(
+                    (uint8_t)((wk->sums[3 * (size_t)bx + c] + n / 2) / n));
+        } else {
+            for (size_t c = 0; c < 3; c++)
+                px[c] = sa_overlay_dim(p1[3 * (size_t)bx + c]);
+        }
+    }
+    draw_frames(wk, by, p3);
+    for (uint32_t bx = 0; bx < pw; bx++) {
+        const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
+        if (block_any(wk->issues, W, nr, x0, x1))
+            put3(p3 + 3 * (size_t)bx, SA_OVERLAY_ISSUE_RGB);
+    }
+}
+
+/* Reads nr photo rows and sums them per block column into wk->sums. */
+static int photo_block(Photo *ph, const SaOverlayGeometry *g, uint32_t W,
+                       uint32_t nr, Work *wk, SaErr *err)
+{
+    memset(wk->sums, 0, (size_t)g->panel_width * 3 * sizeof *wk->sums);
+    for (uint32_t r = 0; r < nr; r++) {
+        int rc = photo_read_row(ph, wk->photo_row, err);
+        if (rc)
+            return rc;
+        for (uint32_t x = 0; x < W; x++) {
+            uint64_t *sum = wk->sums + 3 * (size_t)(x / g->scale);
+            const unsigned char *px = wk->photo_row + 3 * (size_t)x;
+            sum[0] += px[0];
+            sum[1] += px[1];
+            sum[2] += px[2];
+        }
+    }
+    return 0;
+}
+
+static int check_spec(const SaOverlaySpec *spec, SaOverlayRows rows,
+                      const char *out_path, SaOverlayGeometry *g, SaErr *err)
+{
+    const char *path = out_path ? out_path : "(overlay)";
+    if (!spec || !rows || !out_path)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: no overlay spec, row source "
+                      "or output path", path);
+    if (spec->K == 0 || spec->K > N_VALUES || !spec->palette)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: overlay needs 1..65536 "
+                      "classes and their palette (K=%u)", path, spec->K);
+    if (spec->n_regions && !spec->regions)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: %zu regions but no region "
+                      "list", path, spec->n_regions);
+    if (sa_overlay_geometry(spec->W, spec->H, spec->out_width, g))
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: invalid overlay size (image "
+                      "%ux%u, panel width %u)", path, spec->W, spec->H,
+                      spec->out_width);
+    return 0;
+}
+
+static int work_alloc(Work *wk, const SaOverlaySpec *spec,
+                      const SaOverlayGeometry *g, const char *out_path,
+                      SaErr *err)
+{
+    const size_t W = spec->W, s = g->scale;
+    memset(wk, 0, sizeof *wk);
+    if (s > SIZE_MAX / 8 / W)
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: overlay block rows too "
+                      "large (W=%u, scale %u)", out_path, spec->W, g->scale);
+    wk->labels = malloc(W * s * sizeof *wk->labels);
+    wk->argmax = malloc(W * s * sizeof *wk->argmax);
+    wk->issues = malloc(W * s);
+    wk->counts = calloc(N_VALUES, sizeof *wk->counts);
+    wk->out = malloc((size_t)g->width * 3);
+    int ok = wk->labels && wk->argmax && wk->issues && wk->counts && wk->out;
+    if (ok && spec->n_regions) {
+        wk->frames = calloc(spec->n_regions, sizeof *wk->frames);
+        wk->active = calloc(spec->n_regions, sizeof *wk->active);
+        ok = wk->frames && wk->active;
+    }
+    if (ok && spec->photo_path) {
+        wk->photo_row = malloc(W * 3);
+        wk->sums = malloc((size_t)g->panel_width * 3 * sizeof *wk->sums);
+        ok = wk->photo_row && wk->sums;
+    }
+    if (!ok)
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory for the "
+                      "overlay (W=%u, scale %u, %zu regions)", out_path,
+                      spec->W, g->scale, spec->n_regions);
+    frames_init(wk, spec, g);
+    return 0;
+}
+
+int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
+                     const char *out_path, SaErr *err)
+{
+    SaOverlayGeometry g;
+    Work wk;
+    Photo ph;
+    Writer w;
+    int rc, have_photo = 0, have_writer = 0;
+
+    if ((rc = check_spec(spec, rows, out_path, &g, err)))
+        return rc;
+    memset(&wk, 0, sizeof wk);
+    if ((rc = work_alloc(&wk, spec, &g, out_path, err)))
+        goto done;
+    /* The photo first: a bad photo leaves no output file at all. */
+    if (spec->photo_path) {
+        have_photo = 1;
+        if ((rc = photo_open(&ph, spec->photo_path, spec->W, spec->H, err)))
+            goto done;
+    }
+    have_writer = 1;
+    if ((rc = writer_create(&w, out_path, g.width, g.height, err)))
+        goto done;
+
+    for (uint32_t by = 0; by < g.panel_height; by++) {
+        const uint32_t row0 = by * g.scale;
+        const uint32_t nr = min_u32(g.scale, spec->H - row0);
+        rc = rows(ctx, row0, nr, wk.labels, wk.argmax, wk.issues, err);
+        if (rc) {
+            if (rc > 0)
+                rc = SEGAUDIT_EIO;
+            sa_err(err, rc, "%s: cannot get image rows %u..%u for the "
+                   "overlay", out_path, row0, row0 + nr - 1);
+            goto done;
+        }
+        if (have_photo &&
+            (rc = photo_block(&ph, &g, spec->W, nr, &wk, err)))
+            goto done;
+        compose_row(spec, &g, by, nr, &wk);
+        if ((rc = writer_row(&w, wk.out, err)))
+            goto done;
+    }
+    have_writer = 0;
+    rc = writer_finish(&w, err);
+done:
+    if (have_writer)
+        writer_abort(&w);
+    if (have_photo)
+        photo_close(&ph);
+    work_free(&wk);
+    return rc;
+}

@@ -1,0 +1,528 @@
+/* report.html: one self-contained page (inline CSS and JavaScript, nothing
+ * fetched) with the summary, a histogram of the ranking score, the ranked
+ * image table (sortable, filterable, paged), each image's overlay and
+ * regions, the class table, the top pairs and the evaluation.
+ *
+ * Layout of the file:
+ *
+ *   <head> CSP, <style>sa_html_css</style> </head>
+ *   <body> sa_html_body (the skeleton the script fills)
+ *     <script type="application/json" id="sa-meta">   one json-c object
+ *     <script type="application/json" id="sa-images">  [row, row, ...]
+ *     <script>sa_html_js</script>
+ *
+ * The meta object is small (dataset, parameters, totals, run, classes, the
+ * top pairs, the evaluation) and is built with json-c.  The image rows are
+ * streamed, one line per image in rank order, so memory does not grow with
+ * the number of images.  A row is an array whose fields are named, in
+ * order, by meta.row (see row_names below).
+ *
+ * Safety: image ids, class names and paths are untrusted.  Every string in
+ * the JSON blocks is escaped so that '<', '>' and '&' never appear raw
+ * (no "</script" or "<!--" can end or confuse the data element) and any
+ * invalid UTF-8 becomes U+FFFD.  The script inserts all of them with
+ * textContent.  The page's Content-Security-Policy allows only its own
+ * style sheet and script (by SHA-256 hash) and images from the report's
+ * own folder. */
+#include <errno.h>
+#include <json-c/json.h>
+#include <nettle/base64.h>
+#include <nettle/sha2.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "segaudit/segaudit.h"
+#include "report/html_assets.h"
+#include "report/outfile.h"
+
+/* Regions of an image whose details are embedded (largest first); the
+ * class filter still sees the classes of every listed region. */
+#define HTML_REGION_DETAIL 20
+/* Given -> predicted pairs shown. */
+#define HTML_TOP_PAIRS 50
+
+/* ---- CSP hashes ---------------------------------------------------------- */
+
+/* "sha256-<base64>" of the concatenated lines, for a CSP source list. */
+static void csp_hash(const char *const *lines, char out[64])
+{
+    struct sha256_ctx c;
+    uint8_t d[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    for (; *lines; lines++)
+        sha256_update(&c, strlen(*lines), (const uint8_t *)*lines);
+    sha256_digest(&c, sizeof d, d);
+    char *o = out + sprintf(out, "sha256-");
+    base64_encode_raw(o, sizeof d, d);
+    o[BASE64_ENCODE_RAW_LENGTH(sizeof d)] = '\0';
+}
+
+static void put_lines(FILE *f, const char *const *lines)
+{
+    for (; *lines; lines++)
+        fputs(*lines, f);
+}
+
+/* ---- JSON text that is safe inside a <script> element ----------------- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when invalid. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        unsigned lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        unsigned lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+        return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 &&
+                       (p[3] & 0xc0) == 0x80
+                   ? 4
+                   : 0;
+    }
+    return 0;
+}
+
+/* Writes s.  With quote = 1, s is raw text and becomes a JSON string
+ * literal; with quote = 0, s is already JSON (from json-c) and is passed
+ * through.  Either way '<', '>' and '&' become \u escapes (they can only
+ * occur inside strings) and invalid UTF-8 becomes U+FFFD. */
+static void put_json_safe(FILE *f, const char *s, int quote)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (quote)
+        fputc('"', f);
+    while (*p) {
+        unsigned c = *p;
+        if (c >= 0x80) {
+            size_t n = utf8_len(p);
+            if (n) {
+                fwrite(p, 1, n, f);
+                p += n;
+            } else {
+                fputs("\\ufffd", f);
+                p++;
+            }
+            continue;
+        }
+        if (c == '<' || c == '>' || c == '&')
+            fprintf(f, "\\u%04x", c);
+        else if (!quote)
+            fputc((int)c, f);
+        else if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc((int)c, f);
+        p++;
+    }
+    if (quote)
+        fputc('"', f);
+}
+
+/* The shortest of %.15g..%.17g that reads back as v. */
+static void fmt_double(char *buf, size_t n, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+static void put_num(FILE *f, int has, double v)
+{
+    char buf[40];
+    if (!has || !isfinite(v)) {
+        fputs("null", f);
+        return;
+    }
+    fmt_double(buf, sizeof buf, v);
+    fputs(buf, f);
+}
+
+static json_object *jdouble(int has, double v)
+{
+    char buf[40];
+    if (!has || !isfinite(v))
+        return NULL;
+    fmt_double(buf, sizeof buf, v);
+    return json_object_new_double_s(v, buf);
+}
+
+static json_object *ju64(uint64_t v) { return json_object_new_uint64(v); }
+
+static json_object *jstr(const char *s)
+{
+    return json_object_new_string(s ? s : "");
+}
+
+/* ---- the meta object --------------------------------------------------- */
+
+static const int baseline_scores[] = {
+    SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE, SEGAUDIT_SCORE_MIN_SELF_CONFIDENCE,
+    SEGAUDIT_SCORE_PIXEL_ACCURACY, SEGAUDIT_SCORE_CLASS_BALANCED_ACCURACY,
+    SEGAUDIT_SCORE_MEAN_IOU};
+#define N_BASELINES (sizeof baseline_scores / sizeof baseline_scores[0])
+
+/* The fields of an image row, in order.  The baselines follow
+ * largest_region; region_list holds up to HTML_REGION_DETAIL regions as
+ * [area, x, y, width, height, given, predicted, mean s, mean p̂]; classes
+ * is the sorted set of given and predicted classes of every listed
+ * region. */
+static const char *const row_head[] = {
+    "rank", "image", "index", "softmin", "num_pixel_issues", "issue_pixels",
+    "valid_pixels", "regions", "largest_region"};
+static const char *const row_tail[] = {
+    "mislabeled", "has_overlay", "regions_listed", "region_list", "classes"};
+
+static json_object *build_meta(SegauditAudit *a, const char *overlays_rel)
+{
+    const SegauditSettings *s = segaudit_audit_settings(a);
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "version", jstr(segaudit_version()));
+
+    json_object *row = json_object_new_array();
+    for (size_t i = 0; i < sizeof row_head / sizeof row_head[0]; i++)
+        json_object_array_add(row, jstr(row_head[i]));
+    json_object *bl = json_object_new_array();
+    for (size_t i = 0; i < N_BASELINES; i++) {
+        json_object_array_add(row,
+                              jstr(segaudit_score_name(baseline_scores[i])));
+        json_object_array_add(bl,
+                              jstr(segaudit_score_name(baseline_scores[i])));
+    }
+    for (size_t i = 0; i < sizeof row_tail / sizeof row_tail[0]; i++)
+        json_object_array_add(row, jstr(row_tail[i]));
+    json_object_object_add(root, "row", row);
+    json_object_object_add(root, "baselines", bl);
+
+    json_object *ds = json_object_new_object();
+    json_object_object_add(ds, "labels", jstr(s->labels_dir));
+    json_object_object_add(ds, "label_suffix", jstr(s->label_suffix));
+    json_object_object_add(ds, "probs", jstr(s->probs_path));
+    json_object_object_add(ds, "dataset", jstr(s->probs_dataset));
+    json_object_object_add(ds, "N", ju64(in.n_images));
+    json_object_object_add(ds, "K", ju64(in.n_classes));
+    json_object_object_add(ds, "H", ju64(in.height));
+    json_object_object_add(ds, "W", ju64(in.width));
+    json_object_object_add(ds, "dtype", jstr(in.dtype));
+    json_object_object_add(ds, "layout", jstr(in.layout));
+    json_object_object_add(root, "dataset", ds);
+
+    json_object *par = json_object_new_object();
+    json_object_object_add(par, "temperature", jdouble(1, s->temperature));
+    json_object_object_add(par, "downsample",
+                           json_object_new_int(s->downsample));
+    json_object_object_add(par, "downsample_labels",
+                           jstr(s->downsample_labels ? "mode" : "mean"));
+    json_object *ig = json_object_new_array();
+    for (int i = 0; i < s->n_ignore; i++)
+        json_object_array_add(ig, json_object_new_int(s->ignore_index[i]));
+    json_object_object_add(par, "ignore_index", ig);
+    json_object_object_add(par, "rank_by",
+                           jstr(segaudit_score_name(s->rank_by)));
+    json_object_object_add(par, "logits", json_object_new_boolean(s->logits));
+    json_object_object_add(par, "min_region_area", ju64(s->min_region_area));
+    json_object_object_add(root, "parameters", par);
+
+    json_object *tot = json_object_new_object();
+    json_object_object_add(tot, "n_issues", ju64(in.n_issues));
+    json_object_object_add(tot, "issue_pixels", ju64(in.issue_pixels));
+    json_object_object_add(tot, "valid_pixels", ju64(in.valid_pixels));
+    json_object_object_add(tot, "images_with_issues",
+                           ju64(in.images_with_issues));
+    json_object_object_add(root, "totals", tot);
+
+    json_object *run = json_object_new_object();
+    json_object_object_add(run, "threads", json_object_new_int(in.n_threads));
+    json_object_object_add(run, "seconds_pass1", jdouble(1, in.seconds_pass1));
+    json_object_object_add(run, "seconds_pass2", jdouble(1, in.seconds_pass2));
+    json_object_object_add(run, "seconds_total", jdouble(1, in.seconds_total));
+    json_object_object_add(run, "candidate_records", ju64(in.records));
+    json_object_object_add(run, "spilled_bytes", ju64(in.spilled_bytes));
+    json_object_object_add(run, "second_read",
+                           json_object_new_boolean(in.second_read));
+    json_object_object_add(root, "run", run);
+
+    /* [class, name, labeled, threshold, given, predicted, images] */
+    json_object *cls = json_object_new_array();
+    for (uint32_t k = 0; k < in.n_classes; k++) {
+        SegauditClassResult c;
+        memset(&c, 0, sizeof c);
+        segaudit_audit_class(a, k, &c);
+        json_object *o = json_object_new_array();
+        json_object_array_add(o, ju64(k));
+        json_object_array_add(o, jstr(c.name));
+        json_object_array_add(o, ju64(c.labeled_pixels));
+        json_object_array_add(o, jdouble(1, c.threshold));
+        json_object_array_add(o, ju64(c.issue_pixels_given));
+        json_object_array_add(o, ju64(c.issue_pixels_predicted));
+        json_object_array_add(o, ju64(c.images_affected));
+        json_object_array_add(cls, o);
+    }
+    json_object_object_add(root, "classes", cls);
+
+    /* [given, predicted, issue pixels], most frequent first */
+    uint64_t np = segaudit_audit_n_pairs(a);
+    json_object *prs = json_object_new_array();
+    for (uint64_t i = 0; i < np && i < HTML_TOP_PAIRS; i++) {
+        SegauditPair p;
+        segaudit_audit_pair(a, i, &p);
+        json_object *o = json_object_new_array();
+        json_object_array_add(o, ju64(p.given));
+        json_object_array_add(o, ju64(p.predicted));
+        json_object_array_add(o, ju64(p.issue_pixels));
+        json_object_array_add(prs, o);
+    }
+    json_object_object_add(root, "pairs", prs);
+    json_object_object_add(root, "n_pairs", ju64(np));
+
+    json_object *ev = NULL;
+    if (segaudit_audit_has_truth(a)) {
+        ev = json_object_new_object();
+        json_object_object_add(ev, "truth", jstr(s->truth_path));
+        json_object *arr = json_object_new_array();
+        for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
+            SegauditEvaluation e;
+            segaudit_audit_evaluation(a, i, &e);
+            if (i == 0) {
+                json_object_object_add(ev, "images", ju64(e.images));
+                json_object_object_add(ev, "positives", ju64(e.positives));
+            }
+            /* [score, AP, AUROC, P@P, hits in top 10] */
+            json_object *o = json_object_new_array();
+            json_object_array_add(o, jstr(segaudit_score_name(i)));
+            json_object_array_add(o, jdouble(e.has_ap, e.ap));
+            json_object_array_add(o, jdouble(e.has_auroc, e.auroc));
+            json_object_array_add(o, jdouble(e.has_precision,
+                                             e.precision_at_p));
+            json_object_array_add(o, ju64(e.hits_at_10));
+            json_object_array_add(arr, o);
+        }
+        json_object_object_add(ev, "scores", arr);
+    }
+    json_object_object_add(root, "evaluation", ev);
+    json_object_object_add(root, "overlays",
+                           overlays_rel ? jstr(overlays_rel) : NULL);
+    return root;
+}
+
+/* ---- the image rows ---------------------------------------------------- */
+
+typedef struct RowCtx {
+    SegauditAudit *a;
+    uint32_t K;
+    int has_truth;
+    const char *dir, *overlays_rel;
+    char *path;       /* <dir>/<overlays_rel>/<id>.png, grown as needed */
+    size_t path_cap;
+    uint8_t *mark;    /* K flags: class seen in this image's regions */
+    uint32_t *seen;   /* the classes flagged, to sort and clear */
+    uint32_t n_seen;
+} RowCtx;
+
+/* 1 when the image's overlay file exists, 0 when not, -1 when out of
+ * memory. */
+static int has_overlay(RowCtx *c, const char *id)
+{
+    if (!c->overlays_rel)
+        return 0;
+    size_t n = strlen(c->dir) + strlen(c->overlays_rel) + strlen(id) + 8;
+    if (n > c->path_cap) {
+        char *p = realloc(c->path, n * 2);
+        if (!p)
+            return -1;
+        c->path = p;
+        c->path_cap = n * 2;
+    }
+    snprintf(c->path, c->path_cap, "%s/%s/%s.png", c->dir, c->overlays_rel,
+             id);
+    struct stat st;
+    return stat(c->path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void see_class(RowCtx *c, uint32_t k)
+{
+    if (k < c->K && !c->mark[k]) {
+        c->mark[k] = 1;
+        c->seen[c->n_seen++] = k;
+    }
+}
+
+static int cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int write_row(RowCtx *c, FILE *f, uint64_t r)
+{
+    SegauditImageResult im;
+    memset(&im, 0, sizeof im);
+    uint64_t idx = segaudit_audit_ranked(c->a, r);
+    segaudit_audit_image(c->a, idx, &im);
+
+    fprintf(f, "%s[%llu,", r ? ",\n" : "", (unsigned long long)im.rank);
+    put_json_safe(f, im.id ? im.id : "", 1);
+    fprintf(f, ",%llu,", (unsigned long long)im.index);
+    put_num(f, im.has_score, im.softmin);
+    fputc(',', f);
+    put_num(f, im.has_score, im.num_pixel_issues);
+    fprintf(f, ",%llu,%llu,%llu,%llu", (unsigned long long)im.issue_pixels,
+            (unsigned long long)im.valid_pixels,
+            (unsigned long long)im.regions,
+            (unsigned long long)im.largest_region);
+    for (size_t i = 0; i < N_BASELINES; i++) {
+        fputc(',', f);
+        put_num(f, im.has_score, im.score[baseline_scores[i]]);
+    }
+    if (c->has_truth)
+        fprintf(f, ",%d", segaudit_audit_truth(c->a, idx) > 0);
+    else
+        fputs(",null", f);
+    uint64_t nr = segaudit_audit_n_regions(c->a, idx);
+    int overlay = has_overlay(c, im.id ? im.id : "");
+    if (overlay < 0)
+        return SEGAUDIT_ENOMEM;
+    fprintf(f, ",%d,%llu,[", overlay, (unsigned long long)nr);
+    c->n_seen = 0;
+    for (uint64_t j = 0; j < nr; j++) {
+        SegauditRegion g;
+        int rc = segaudit_audit_region(c->a, idx, j, &g);
+        if (rc)
+            return rc;
+        see_class(c, g.given);
+        see_class(c, g.predicted);
+        if (j >= HTML_REGION_DETAIL)
+            continue;
+        fprintf(f, "%s[%llu,%u,%u,%u,%u,%u,%u,", j ? "," : "",
+                (unsigned long long)g.area, g.x, g.y, g.width, g.height,
+                g.given, g.predicted);
+        /* Shown with 4 digits, never sorted on: 6 are plenty. */
+        if (isfinite(g.mean_self_confidence))
+            fprintf(f, "%.6g,", g.mean_self_confidence);
+        else
+            fputs("null,", f);
+        if (isfinite(g.mean_predicted_prob))
+            fprintf(f, "%.6g]", g.mean_predicted_prob);
+        else
+            fputs("null]", f);
+    }
+    fputs("],[", f);
+    qsort(c->seen, c->n_seen, sizeof *c->seen, cmp_u32);
+    for (uint32_t i = 0; i < c->n_seen; i++) {
+        fprintf(f, "%s%u", i ? "," : "", c->seen[i]);
+        c->mark[c->seen[i]] = 0;
+    }
+    fputs("]]", f);
+    return 0;
+}
+
+/* ---- the page ---------------------------------------------------------- */
+
+int segaudit_report_write_html(SegauditAudit *a, const char *dir,
+                               const char *overlays_rel, char *errbuf,
+                               size_t errlen)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    if (errlen)
+        errbuf[0] = '\0';
+
+    RowCtx rc_ = {0};
+    RowCtx *c = &rc_;
+    c->a = a;
+    c->K = in.n_classes;
+    c->has_truth = segaudit_audit_has_truth(a);
+    c->dir = dir;
+    c->overlays_rel = overlays_rel;
+    c->mark = calloc(in.n_classes ? in.n_classes : 1, 1);
+    c->seen = malloc((in.n_classes ? in.n_classes : 1) * sizeof *c->seen);
+    json_object *meta = build_meta(a, overlays_rel);
+    const char *meta_txt =
+        meta ? json_object_to_json_string_ext(
+                   meta, JSON_C_TO_STRING_PLAIN |
+                             JSON_C_TO_STRING_NOSLASHESCAPE)
+             : NULL;
+    if (!c->mark || !c->seen || !meta_txt) {
+        free(c->mark);
+        free(c->seen);
+        json_object_put(meta);
+        snprintf(errbuf, errlen, "out of memory");
+        return SEGAUDIT_ENOMEM;
+    }
+
+    char css_hash[64], js_hash[64];
+    csp_hash(sa_html_css, css_hash);
+    csp_hash(sa_html_js, js_hash);
+
+    SaOut o;
+    int rc = sa_out_open(&o, dir, "report.html", errbuf, errlen);
+    if (rc == 0) {
+        FILE *f = o.f;
+        fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+              "<meta charset=\"utf-8\">\n"
+              "<meta name=\"viewport\" content=\"width=device-width, "
+              "initial-scale=1\">\n", f);
+        fprintf(f,
+                "<meta http-equiv=\"Content-Security-Policy\" content=\""
+                "default-src 'none'; script-src '%s'; style-src '%s'; "
+                "img-src 'self' file: data:; base-uri 'none'; "
+                "form-action 'none'\">\n",
+                js_hash, css_hash);
+        fputs("<meta name=\"generator\" content=\"segaudit ", f);
+        fputs(segaudit_version(), f);
+        fputs("\">\n<title>segaudit report</title>\n"
+              "<link rel=\"icon\" href=\"data:,\">\n<style>", f);
+        put_lines(f, sa_html_css);
+        fputs("</style>\n</head>\n<body>\n", f);
+        put_lines(f, sa_html_body);
+        fputs("<script type=\"application/json\" id=\"sa-meta\">", f);
+        put_json_safe(f, meta_txt, 0);
+        fputs("</script>\n<script type=\"application/json\" "
+              "id=\"sa-images\">[\n", f);
+        for (uint64_t r = 0; r < in.n_images - in.images_skipped && rc == 0;
+             r++) {
+            rc = write_row(c, f, r);
+            if (rc == 0 && ferror(f))
+                rc = SEGAUDIT_EIO; /* disk full: stop early */
+        }
+        if (rc == 0) {
+            fputs("\n]</script>\n<script>", f);
+            put_lines(f, sa_html_js);
+            fputs("</script>\n</body>\n</html>\n", f);
+        } else if (ferror(f)) {
+            snprintf(errbuf, errlen, "%s: write failed: %s", o.final,
+                     strerror(errno ? errno : EIO));
+        } else if (rc == SEGAUDIT_ENOMEM) {
+            snprintf(errbuf, errlen, "%s: out of memory", o.final);
+        } else {
+            snprintf(errbuf, errlen, "%s", segaudit_audit_error(a));
+        }
+    }
+    int crc = sa_out_close(&o, rc == 0, errbuf, errlen);
+    if (rc == 0)
+        rc = crc;
+    json_object_put(meta);
+    free(c->mark);
+    free(c->seen);
+    free(c->path);
+    return rc;
+}
