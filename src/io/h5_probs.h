@@ -12,9 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/dtype.h"
 #include "common/error.h"
-
-typedef enum SaDtype { SA_F16 = 0, SA_F32 = 1, SA_F64 = 2 } SaDtype;
 
 typedef struct SaProbs SaProbs;
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "io/h5_probs.h"
+#include "common/dtype.h"
 
 /* Exact value of an IEEE half given by its bits (subnormals, inf, NaN). */
 float sa_half_to_float(uint16_t h);

@@ -1,0 +1,16 @@
+/* Element types of stored probabilities, shared by the readers (which
+ * deliver rows in these types) and the kernels (which decode them). */
+#ifndef SA_DTYPE_H
+#define SA_DTYPE_H
+
+#include <stddef.h>
+
+typedef enum SaDtype { SA_F16 = 0, SA_F32 = 1, SA_F64 = 2 } SaDtype;
+
+/* Bytes per element: 2, 4 or 8. */
+static inline size_t sa_dtype_size(SaDtype t)
+{
+    return t == SA_F16 ? 2 : t == SA_F32 ? 4 : 8;
+}
+
+#endif
