@@ -1,6 +1,6 @@
 /* The dataset engine's shared state (internal).
  *
- * Ownership: everything here is set up by audit.c before pass 1 and is
+ * Ownership: everything here is set up by sa_engine_open before pass 1 and is
  * read-only while workers run, except where a field says otherwise.  Only
  * the thread that drives a pass (the OpenMP "single" thread: producer and
  * aggregator) writes the per-image, per-class and record-store fields; the
@@ -55,6 +55,9 @@ typedef struct SaEngine {
     uint64_t N, H, W;
     uint32_t K, f;
     size_t elsize;
+    SaDtype dtype;
+    char dtype_name[16];     /* "float32", ... */
+    char *layout;            /* the tensor's storage, for the report */
     char **ids;              /* N ids */
     char **label_paths;      /* N paths */
     uint8_t *ignored;        /* 65536 flags */
@@ -94,9 +97,53 @@ typedef struct SaEngine {
     int second_read;
 } SaEngine;
 
-/* Writes the overlays of the first overlay_top images of order (image
- * indices by rank), after pass 2 while the record stores are alive. */
-int sa_engine_overlays(SaEngine *e, const uint64_t *order);
+/* Clears e so that sa_engine_free is safe on it. */
+void sa_engine_init(SaEngine *e);
+
+/* Opens the tensor and the label files named by set (which must outlive
+ * e; its strings are not copied), reads the image ids, checks them and
+ * the shape against the settings, and allocates the state of the passes.
+ * Errors go to err, which e keeps.  On failure, call sa_engine_free. */
+int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err);
+
+/* Pass 1 (one read of the tensor) and the class thresholds t_k. */
+int sa_engine_pass1(SaEngine *e);
+
+/* Pass 2 (sa_engine_issues), then every image's num_pixel_issues score. */
+int sa_engine_pass2(SaEngine *e, SegauditPair **pairs, uint64_t *npairs);
+
+/* Closes the tensor and drops the candidate records: after the overlays,
+ * only the per-image, per-class and region results are kept. */
+void sa_engine_release_inputs(SaEngine *e);
+
+/* Frees everything e holds (it may be half set up). */
+void sa_engine_free(SaEngine *e);
+
+/* ---- what the overlays show (after pass 2, before
+ * sa_engine_release_inputs) ---------------------------------------------- */
+
+typedef struct SaOverlaySource SaOverlaySource;
+
+int sa_overlay_source_open(SaEngine *e, SaOverlaySource **out);
+
+/* Makes image n current (n must grow from call to call): its issue bitmap
+ * from the records, its listed regions (*regions, valid until the next
+ * call) and its label PNG, opened for the rows below. */
+int sa_overlay_source_image(SaOverlaySource *s, uint64_t n,
+                            const SegauditRegion **regions, size_t *nreg);
+
+/* Full-resolution rows row0 .. row0+nrows-1 of the current image, in
+ * order: labels, argmax and issue flags (the renderer's rows callback;
+ * ctx is the SaOverlaySource). */
+int sa_overlay_source_rows(void *ctx, uint32_t row0, uint32_t nrows,
+                           uint16_t *labels, uint16_t *argmax,
+                           uint8_t *issues, SaErr *err);
+
+/* Closes the current image's label PNG and frees its regions. */
+void sa_overlay_source_end_image(SaOverlaySource *s);
+
+/* NULL is accepted. */
+void sa_overlay_source_close(SaOverlaySource *s);
 
 /* Computes every score of image n from its pass-1 statistics and e->cur
  * (all but num_pixel_issues, which needs pass 2), and clears e->cur. */

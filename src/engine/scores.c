@@ -1,28 +1,10 @@
 /* The image scores: the method's softmin and num_pixel_issues, and the
- * baselines from the literature that users compare them with. */
+ * baselines from the literature that users compare them with (their names
+ * are the API's: api/settings.c). */
 #include <math.h>
 #include <string.h>
 
 #include "engine/engine.h"
-
-static const char *const names[SEGAUDIT_N_SCORES] = {
-    "softmin",        "num_pixel_issues",        "mean_self_confidence",
-    "min_self_confidence", "pixel_accuracy", "class_balanced_accuracy",
-    "mean_iou",
-};
-
-const char *segaudit_score_name(int score)
-{
-    return score >= 0 && score < SEGAUDIT_N_SCORES ? names[score] : NULL;
-}
-
-int segaudit_score_from_name(const char *name)
-{
-    for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
-        if (strcmp(names[i], name) == 0)
-            return i;
-    return -1;
-}
 
 void sa_image_scores(SaEngine *e, uint64_t n)
 {

@@ -1,0 +1,95 @@
+/* The settings of an audit (defaults and checks), the names of the image
+ * scores, the error codes and the version. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "api/api.h"
+
+const char *segaudit_version(void) { return SEGAUDIT_VERSION_STRING; }
+
+const char *segaudit_strerror(int code)
+{
+    switch (code) {
+    case SEGAUDIT_OK: return "success";
+    case SEGAUDIT_EINPUT: return "input error";
+    case SEGAUDIT_EIO: return "I/O error";
+    case SEGAUDIT_ENOMEM: return "out of memory";
+    case SEGAUDIT_EINVAL: return "invalid setting";
+    case SEGAUDIT_ECANCEL: return "cancelled";
+    default: return "unknown error";
+    }
+}
+
+void segaudit_default_settings(SegauditSettings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->label_suffix = ".png";
+    s->probs_dataset = "/pred_probs";
+    s->temperature = 0.1;
+    s->downsample = 1;
+    s->downsample_labels = SEGAUDIT_DS_LABELS_MEAN;
+    s->rank_by = SEGAUDIT_RANK_SOFTMIN;
+    s->memory_limit = (uint64_t)1 << 30;
+    s->max_skipped = UINT64_MAX;
+    s->min_region_area = 1;
+    s->overlay_top = 50;
+    s->overlay_width = 1024;
+    s->image_suffix = ".png";
+}
+
+int sa_settings_validate(const SegauditSettings *s, SaErr *err)
+{
+    if (!s->labels_dir || !*s->labels_dir)
+        return sa_err(err, SEGAUDIT_EINVAL, "no label folder given");
+    if (!s->probs_path || !*s->probs_path)
+        return sa_err(err, SEGAUDIT_EINVAL, "no probabilities file given");
+    if (!s->label_suffix || !s->probs_dataset || !*s->probs_dataset)
+        return sa_err(err, SEGAUDIT_EINVAL, "empty label suffix or dataset");
+    if (!(s->temperature > 0) || !isfinite(s->temperature) ||
+        !isfinite(1.0 / s->temperature))
+        return sa_err(err, SEGAUDIT_EINVAL,
+                      "temperature must be a positive number, got %g",
+                      s->temperature);
+    if (s->downsample < 1 || s->downsample > 255)
+        return sa_err(err, SEGAUDIT_EINVAL,
+                      "downsample must be from 1 to 255, got %d",
+                      s->downsample);
+    if (s->downsample_labels != SEGAUDIT_DS_LABELS_MEAN &&
+        s->downsample_labels != SEGAUDIT_DS_LABELS_MODE)
+        return sa_err(err, SEGAUDIT_EINVAL, "unknown downsample label rule");
+    if (s->rank_by < 0 || s->rank_by >= SEGAUDIT_N_SCORES)
+        return sa_err(err, SEGAUDIT_EINVAL, "unknown ranking score");
+    if (s->n_ignore < 0 || s->n_ignore > SEGAUDIT_MAX_IGNORE)
+        return sa_err(err, SEGAUDIT_EINVAL, "too many ignored values");
+    for (int i = 0; i < s->n_ignore; i++)
+        if (s->ignore_index[i] < 0 || s->ignore_index[i] > 65535)
+            return sa_err(err, SEGAUDIT_EINVAL,
+                          "ignored label %d is outside 0..65535",
+                          s->ignore_index[i]);
+    if (s->n_threads < 0)
+        return sa_err(err, SEGAUDIT_EINVAL, "threads must be >= 0");
+    if (s->memory_limit < 65536)
+        return sa_err(err, SEGAUDIT_EINVAL,
+                      "memory limit must be at least 64K");
+    return 0;
+}
+
+static const char *const names[SEGAUDIT_N_SCORES] = {
+    "softmin",        "num_pixel_issues",        "mean_self_confidence",
+    "min_self_confidence", "pixel_accuracy", "class_balanced_accuracy",
+    "mean_iou",
+};
+
+const char *segaudit_score_name(int score)
+{
+    return score >= 0 && score < SEGAUDIT_N_SCORES ? names[score] : NULL;
+}
+
+int segaudit_score_from_name(const char *name)
+{
+    for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
