@@ -1,9 +1,6 @@
 /* Opening and closing the engine: the prediction tensor, the image ids,
  * the label paths, the per-image and per-class state and the record
- * stores; and the list of images left out with --on-error skip.
- *
- * Everything here runs on the calling thread before pass 1 (or, for
- * sa_engine_skip, on the thread that drives a pass). */
+ * stores; the passes in their order.  Runs on the calling thread. */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -23,33 +20,6 @@ void sa_engine_init(SaEngine *e)
     sa_recstore_init(&e->store, 0, NULL);
     sa_recstore_init(&e->store2, 0, NULL);
     sa_recstore_init(&e->regions, 0, NULL);
-}
-
-int sa_engine_skip(SaEngine *e, uint64_t n, const char *reason)
-{
-    if (e->skipped[n])
-        return 0;
-    if (e->n_skipped == e->cap_skips) {
-        uint64_t cap = e->cap_skips ? 2 * e->cap_skips : 16;
-        SaSkip *ns = realloc(e->skips, cap * sizeof *ns);
-        if (!ns)
-            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-        e->skips = ns;
-        e->cap_skips = cap;
-    }
-    char *r = strdup(reason);
-    if (!r)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    e->skips[e->n_skipped].image = n;
-    e->skips[e->n_skipped].reason = r;
-    e->n_skipped++;
-    e->skipped[n] = 1;
-    if (e->n_skipped > e->set.max_skipped)
-        return sa_err(e->err, SEGAUDIT_EINPUT,
-                      "more than %llu images skipped (--max-skipped); the "
-                      "last: %s",
-                      (unsigned long long)e->set.max_skipped, reason);
-    return 0;
 }
 
 /* ---- the passes ---------------------------------------------------------- */
