@@ -12,6 +12,7 @@
 #include "api/api.h"
 #include "engine/engine.h"
 #include "eval/evaluate.h"
+#include "eval/rank.h"
 
 struct SegauditAudit {
     SaErr err;
@@ -146,48 +147,28 @@ static int evaluate(SegauditAudit *a)
 
 /* ---- ranking ----------------------------------------------------------- */
 
-typedef struct RankKey {
-    int skipped;
-    int has;
-    double score;
-    uint64_t index;
-} RankKey;
-
-static int cmp_rank(const void *x, const void *y)
-{
-    const RankKey *a = x, *b = y;
-    if (a->skipped != b->skipped)
-        return a->skipped ? 1 : -1;
-    if (a->has != b->has)
-        return a->has ? -1 : 1;
-    if (a->has && a->score != b->score)
-        return a->score < b->score ? -1 : 1;
-    return a->index < b->index ? -1 : a->index > b->index;
-}
-
 static int rank_images(SegauditAudit *a)
 {
     SaEngine *e = &a->e;
-    RankKey *keys = malloc(e->N * sizeof *keys);
+    uint8_t *tier = malloc(e->N);
+    double *score = malloc(e->N * sizeof *score);
     a->order = malloc(e->N * sizeof *a->order);
-    if (!keys || !a->order) {
-        free(keys);
-        return sa_err(&a->err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = 0;
+    if (!tier || !score || !a->order)
+        rc = sa_err(&a->err, SEGAUDIT_ENOMEM, "out of memory");
+    for (uint64_t n = 0; rc == 0 && n < e->N; n++) {
+        const SaImage *im = &e->images[n];
+        /* scored, then no valid pixel, then skipped */
+        tier[n] = e->skipped[n] ? 2 : im->valid_pixels > 0 ? 0 : 1;
+        score[n] = im->score[a->set.rank_by];
     }
-    for (uint64_t n = 0; n < e->N; n++) {
-        SaImage *im = &e->images[n];
-        keys[n].skipped = e->skipped[n];
-        keys[n].has = im->valid_pixels > 0 && !e->skipped[n];
-        keys[n].score = im->score[a->set.rank_by];
-        keys[n].index = n;
-    }
-    qsort(keys, e->N, sizeof *keys, cmp_rank);
-    for (uint64_t r = 0; r < e->N; r++) {
-        a->order[r] = keys[r].index;
-        e->images[keys[r].index].rank = r + 1;
-    }
-    free(keys);
-    return 0;
+    if (rc == 0)
+        rc = sa_rank(score, tier, e->N, a->order, &a->err);
+    for (uint64_t r = 0; rc == 0 && r < e->N; r++)
+        e->images[a->order[r]].rank = r + 1;
+    free(tier);
+    free(score);
+    return rc;
 }
 
 /* ---- the run ----------------------------------------------------------- */
