@@ -5,17 +5,28 @@
  *
  * Layout of the file:
  *
- *   <head> CSP, <style>sa_html_css</style> </head>
- *   <body> sa_html_body (the skeleton the script fills)
+ *   <head> CSP, <style>page.css</style> </head>
+ *   <body> page.html (the skeleton the script fills)
  *     <script type="application/json" id="sa-meta">   one json-c object
  *     <script type="application/json" id="sa-images">  [row, row, ...]
- *     <script>sa_html_js</script>
+ *     <script>page.js</script>
+ *
+ * page.css, page.html and page.js are embedded in the library when it is
+ * built (embed.py makes report/page_assets.h from them); this file writes
+ * their bytes and hashes the style sheet and the script for the page's
+ * Content-Security-Policy, so they may be edited freely.  Rules for
+ * page.js: it never sets innerHTML or inserts markup; every text from the
+ * data (image ids, class names, paths) goes in through textContent,
+ * attribute properties or URL-encoding.  It must not contain "</" (it
+ * would end the script element; embed.py refuses it).  README.md here has
+ * the rest.
  *
  * The meta object is small (dataset, parameters, totals, run, classes, the
- * top pairs, the evaluation) and is built with json-c.  The image rows are
- * streamed, one line per image in rank order, so memory does not grow with
- * the number of images.  A row is an array whose fields are named, in
- * order, by meta.row (see row_names below).
+ * top pairs, the evaluation: the sections of report.json, from shared.c)
+ * and is built with json-c.  The image rows are streamed, one line per
+ * image in rank order, so memory does not grow with the number of images.
+ * A row is an array whose fields are named, in order, by meta.row (see
+ * row_head and row_tail below).
  *
  * Safety: image ids, class names and paths are untrusted.  Every string in
  * the JSON blocks is escaped so that '<', '>' and '&' never appear raw
@@ -37,8 +48,9 @@
 #include <unistd.h>
 
 #include "segaudit/segaudit.h"
-#include "report/html_assets.h"
 #include "report/outfile.h"
+#include "report/page_assets.h"
+#include "report/shared.h"
 
 /* Regions of an image whose details are embedded (largest first); the
  * class filter still sees the classes of every listed region. */
@@ -48,24 +60,17 @@
 
 /* ---- CSP hashes ---------------------------------------------------------- */
 
-/* "sha256-<base64>" of the concatenated lines, for a CSP source list. */
-static void csp_hash(const char *const *lines, char out[64])
+/* "sha256-<base64>" of n bytes, for a CSP source list. */
+static void csp_hash(const unsigned char *p, size_t n, char out[64])
 {
     struct sha256_ctx c;
     uint8_t d[SHA256_DIGEST_SIZE];
     sha256_init(&c);
-    for (; *lines; lines++)
-        sha256_update(&c, strlen(*lines), (const uint8_t *)*lines);
+    sha256_update(&c, n, p);
     sha256_digest(&c, sizeof d, d);
     char *o = out + sprintf(out, "sha256-");
     base64_encode_raw(o, sizeof d, d);
     o[BASE64_ENCODE_RAW_LENGTH(sizeof d)] = '\0';
-}
-
-static void put_lines(FILE *f, const char *const *lines)
-{
-    for (; *lines; lines++)
-        fputs(*lines, f);
 }
 
 /* ---- JSON text that is safe inside a <script> element ----------------- */
@@ -155,172 +160,66 @@ static void put_num(FILE *f, int has, double v)
     fputs(buf, f);
 }
 
-static json_object *jdouble(int has, double v)
-{
-    char buf[40];
-    if (!has || !isfinite(v))
-        return NULL;
-    fmt_double(buf, sizeof buf, v);
-    return json_object_new_double_s(v, buf);
-}
-
-static json_object *ju64(uint64_t v) { return json_object_new_uint64(v); }
-
-static json_object *jstr(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
-
 /* ---- the meta object --------------------------------------------------- */
 
-static const int baseline_scores[] = {
-    SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE, SEGAUDIT_SCORE_MIN_SELF_CONFIDENCE,
-    SEGAUDIT_SCORE_PIXEL_ACCURACY, SEGAUDIT_SCORE_CLASS_BALANCED_ACCURACY,
-    SEGAUDIT_SCORE_MEAN_IOU};
-#define N_BASELINES (sizeof baseline_scores / sizeof baseline_scores[0])
-
-/* The fields of an image row, in order.  The baselines follow
- * largest_region; region_list holds up to HTML_REGION_DETAIL regions as
- * [area, x, y, width, height, given, predicted, mean s, mean p̂]; classes
- * is the sorted set of given and predicted classes of every listed
- * region. */
+/* The fields of an image row, in order.  The baselines
+ * (sa_baseline_scores) follow largest_region; region_list holds up to
+ * HTML_REGION_DETAIL regions as [area, x, y, width, height, given,
+ * predicted, mean s, mean p̂]; classes is the sorted set of given and
+ * predicted classes of every listed region. */
 static const char *const row_head[] = {
     "rank", "image", "index", "softmin", "num_pixel_issues", "issue_pixels",
     "valid_pixels", "regions", "largest_region"};
 static const char *const row_tail[] = {
     "mislabeled", "has_overlay", "regions_listed", "region_list", "classes"};
 
+/* The meta object, or NULL when out of memory.  Its dataset, parameters,
+ * totals, run, classes, pairs and evaluation are report.json's (shared.c);
+ * parameters adds min_region_area, pairs holds the first HTML_TOP_PAIRS of
+ * n_pairs. */
 static json_object *build_meta(SegauditAudit *a, const char *overlays_rel)
 {
     const SegauditSettings *s = segaudit_audit_settings(a);
-    SegauditDatasetInfo in;
-    segaudit_audit_info(a, &in);
-    json_object *root = json_object_new_object();
-    json_object_object_add(root, "version", jstr(segaudit_version()));
+    SaJson j = {0};
+    json_object *root = sa_json_object(&j);
+    sa_json_set(&j, root, "version", sa_json_str(&j, segaudit_version()));
 
-    json_object *row = json_object_new_array();
+    json_object *row = sa_json_array(&j);
     for (size_t i = 0; i < sizeof row_head / sizeof row_head[0]; i++)
-        json_object_array_add(row, jstr(row_head[i]));
-    json_object *bl = json_object_new_array();
-    for (size_t i = 0; i < N_BASELINES; i++) {
-        json_object_array_add(row,
-                              jstr(segaudit_score_name(baseline_scores[i])));
-        json_object_array_add(bl,
-                              jstr(segaudit_score_name(baseline_scores[i])));
+        sa_json_push(&j, row, sa_json_str(&j, row_head[i]));
+    json_object *bl = sa_json_array(&j);
+    for (size_t i = 0; i < SA_N_BASELINES; i++) {
+        const char *name = segaudit_score_name(sa_baseline_scores[i]);
+        sa_json_push(&j, row, sa_json_str(&j, name));
+        sa_json_push(&j, bl, sa_json_str(&j, name));
     }
     for (size_t i = 0; i < sizeof row_tail / sizeof row_tail[0]; i++)
-        json_object_array_add(row, jstr(row_tail[i]));
-    json_object_object_add(root, "row", row);
-    json_object_object_add(root, "baselines", bl);
+        sa_json_push(&j, row, sa_json_str(&j, row_tail[i]));
+    sa_json_set(&j, root, "row", row);
+    sa_json_set(&j, root, "baselines", bl);
 
-    json_object *ds = json_object_new_object();
-    json_object_object_add(ds, "labels", jstr(s->labels_dir));
-    json_object_object_add(ds, "label_suffix", jstr(s->label_suffix));
-    json_object_object_add(ds, "probs", jstr(s->probs_path));
-    json_object_object_add(ds, "dataset", jstr(s->probs_dataset));
-    json_object_object_add(ds, "N", ju64(in.n_images));
-    json_object_object_add(ds, "K", ju64(in.n_classes));
-    json_object_object_add(ds, "H", ju64(in.height));
-    json_object_object_add(ds, "W", ju64(in.width));
-    json_object_object_add(ds, "dtype", jstr(in.dtype));
-    json_object_object_add(ds, "layout", jstr(in.layout));
-    json_object_object_add(root, "dataset", ds);
-
-    json_object *par = json_object_new_object();
-    json_object_object_add(par, "temperature", jdouble(1, s->temperature));
-    json_object_object_add(par, "downsample",
-                           json_object_new_int(s->downsample));
-    json_object_object_add(par, "downsample_labels",
-                           jstr(s->downsample_labels ? "mode" : "mean"));
-    json_object *ig = json_object_new_array();
-    for (int i = 0; i < s->n_ignore; i++)
-        json_object_array_add(ig, json_object_new_int(s->ignore_index[i]));
-    json_object_object_add(par, "ignore_index", ig);
-    json_object_object_add(par, "rank_by",
-                           jstr(segaudit_score_name(s->rank_by)));
-    json_object_object_add(par, "logits", json_object_new_boolean(s->logits));
-    json_object_object_add(par, "min_region_area", ju64(s->min_region_area));
-    json_object_object_add(root, "parameters", par);
-
-    json_object *tot = json_object_new_object();
-    json_object_object_add(tot, "n_issues", ju64(in.n_issues));
-    json_object_object_add(tot, "issue_pixels", ju64(in.issue_pixels));
-    json_object_object_add(tot, "valid_pixels", ju64(in.valid_pixels));
-    json_object_object_add(tot, "images_with_issues",
-                           ju64(in.images_with_issues));
-    json_object_object_add(root, "totals", tot);
-
-    json_object *run = json_object_new_object();
-    json_object_object_add(run, "threads", json_object_new_int(in.n_threads));
-    json_object_object_add(run, "seconds_pass1", jdouble(1, in.seconds_pass1));
-    json_object_object_add(run, "seconds_pass2", jdouble(1, in.seconds_pass2));
-    json_object_object_add(run, "seconds_total", jdouble(1, in.seconds_total));
-    json_object_object_add(run, "candidate_records", ju64(in.records));
-    json_object_object_add(run, "spilled_bytes", ju64(in.spilled_bytes));
-    json_object_object_add(run, "second_read",
-                           json_object_new_boolean(in.second_read));
-    json_object_object_add(root, "run", run);
-
-    /* [class, name, labeled, threshold, given, predicted, images] */
-    json_object *cls = json_object_new_array();
-    for (uint32_t k = 0; k < in.n_classes; k++) {
-        SegauditClassResult c;
-        memset(&c, 0, sizeof c);
-        segaudit_audit_class(a, k, &c);
-        json_object *o = json_object_new_array();
-        json_object_array_add(o, ju64(k));
-        json_object_array_add(o, jstr(c.name));
-        json_object_array_add(o, ju64(c.labeled_pixels));
-        json_object_array_add(o, jdouble(1, c.threshold));
-        json_object_array_add(o, ju64(c.issue_pixels_given));
-        json_object_array_add(o, ju64(c.issue_pixels_predicted));
-        json_object_array_add(o, ju64(c.images_affected));
-        json_object_array_add(cls, o);
+    sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
+    json_object *par = sa_json_parameters(&j, a);
+    sa_json_set(&j, par, "min_region_area",
+                sa_json_u64(&j, s->min_region_area));
+    sa_json_set(&j, root, "parameters", par);
+    json_object *tot = sa_json_object(&j);
+    sa_json_totals(&j, tot, a);
+    sa_json_set(&j, root, "totals", tot);
+    sa_json_set(&j, root, "run", sa_json_run(&j, a));
+    sa_json_set(&j, root, "classes", sa_json_classes(&j, a));
+    sa_json_set(&j, root, "pairs", sa_json_pairs(&j, a, HTML_TOP_PAIRS));
+    sa_json_set(&j, root, "n_pairs",
+                sa_json_u64(&j, segaudit_audit_n_pairs(a)));
+    sa_json_set(&j, root, "evaluation",
+                segaudit_audit_has_truth(a) ? sa_json_evaluation(&j, a)
+                                            : NULL);
+    sa_json_set(&j, root, "overlays",
+                overlays_rel ? sa_json_str(&j, overlays_rel) : NULL);
+    if (j.oom) {
+        json_object_put(root);
+        return NULL;
     }
-    json_object_object_add(root, "classes", cls);
-
-    /* [given, predicted, issue pixels], most frequent first */
-    uint64_t np = segaudit_audit_n_pairs(a);
-    json_object *prs = json_object_new_array();
-    for (uint64_t i = 0; i < np && i < HTML_TOP_PAIRS; i++) {
-        SegauditPair p;
-        segaudit_audit_pair(a, i, &p);
-        json_object *o = json_object_new_array();
-        json_object_array_add(o, ju64(p.given));
-        json_object_array_add(o, ju64(p.predicted));
-        json_object_array_add(o, ju64(p.issue_pixels));
-        json_object_array_add(prs, o);
-    }
-    json_object_object_add(root, "pairs", prs);
-    json_object_object_add(root, "n_pairs", ju64(np));
-
-    json_object *ev = NULL;
-    if (segaudit_audit_has_truth(a)) {
-        ev = json_object_new_object();
-        json_object_object_add(ev, "truth", jstr(s->truth_path));
-        json_object *arr = json_object_new_array();
-        for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
-            SegauditEvaluation e;
-            segaudit_audit_evaluation(a, i, &e);
-            if (i == 0) {
-                json_object_object_add(ev, "images", ju64(e.images));
-                json_object_object_add(ev, "positives", ju64(e.positives));
-            }
-            /* [score, AP, AUROC, P@P, hits in top 10] */
-            json_object *o = json_object_new_array();
-            json_object_array_add(o, jstr(segaudit_score_name(i)));
-            json_object_array_add(o, jdouble(e.has_ap, e.ap));
-            json_object_array_add(o, jdouble(e.has_auroc, e.auroc));
-            json_object_array_add(o, jdouble(e.has_precision,
-                                             e.precision_at_p));
-            json_object_array_add(o, ju64(e.hits_at_10));
-            json_object_array_add(arr, o);
-        }
-        json_object_object_add(ev, "scores", arr);
-    }
-    json_object_object_add(root, "evaluation", ev);
-    json_object_object_add(root, "overlays",
-                           overlays_rel ? jstr(overlays_rel) : NULL);
     return root;
 }
 
@@ -389,9 +288,9 @@ static int write_row(RowCtx *c, FILE *f, uint64_t r)
             (unsigned long long)im.valid_pixels,
             (unsigned long long)im.regions,
             (unsigned long long)im.largest_region);
-    for (size_t i = 0; i < N_BASELINES; i++) {
+    for (size_t i = 0; i < SA_N_BASELINES; i++) {
         fputc(',', f);
-        put_num(f, im.has_score, im.score[baseline_scores[i]]);
+        put_num(f, im.has_score, im.score[sa_baseline_scores[i]]);
     }
     if (c->has_truth)
         fprintf(f, ",%d", segaudit_audit_truth(c->a, idx) > 0);
@@ -470,8 +369,8 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
     }
 
     char css_hash[64], js_hash[64];
-    csp_hash(sa_html_css, css_hash);
-    csp_hash(sa_html_js, js_hash);
+    csp_hash(sa_page_css, sa_page_css_len, css_hash);
+    csp_hash(sa_page_js, sa_page_js_len, js_hash);
 
     SaOut o;
     int rc = sa_out_open(&o, dir, "report.html", errbuf, errlen);
@@ -491,9 +390,9 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
         fputs(segaudit_version(), f);
         fputs("\">\n<title>segaudit report</title>\n"
               "<link rel=\"icon\" href=\"data:,\">\n<style>", f);
-        put_lines(f, sa_html_css);
+        fwrite(sa_page_css, 1, sa_page_css_len, f);
         fputs("</style>\n</head>\n<body>\n", f);
-        put_lines(f, sa_html_body);
+        fwrite(sa_page_html, 1, sa_page_html_len, f);
         fputs("<script type=\"application/json\" id=\"sa-meta\">", f);
         put_json_safe(f, meta_txt, 0);
         fputs("</script>\n<script type=\"application/json\" "
@@ -506,7 +405,7 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
         }
         if (rc == 0) {
             fputs("\n]</script>\n<script>", f);
-            put_lines(f, sa_html_js);
+            fwrite(sa_page_js, 1, sa_page_js_len, f);
             fputs("</script>\n</body>\n</html>\n", f);
         } else if (ferror(f)) {
             snprintf(errbuf, errlen, "%s: write failed: %s", o.final,

@@ -152,6 +152,24 @@ function embedded(file) {
   return { html, meta, rows, C };
 }
 
+// The page's meta object holds report.json's sections (one writer for both):
+// the same dataset, classes, evaluation and run keys; the parameters plus
+// min_region_area; the totals; the first pairs.
+function sameSections(name, meta, rep) {
+  const { min_region_area: mra, ...par } = meta.parameters;
+  const totals = {};
+  Object.keys(meta.totals).forEach(k => { totals[k] = rep[k]; });
+  check(name + ': meta.dataset, parameters, classes, evaluation = report.json',
+    eq(meta.dataset, rep.dataset) && eq(par, rep.parameters) && typeof mra === 'number' &&
+    eq(meta.classes, rep.classes) && eq(meta.evaluation, rep.evaluation === undefined ? null : rep.evaluation),
+    diff([meta.dataset, meta.parameters, meta.evaluation], [rep.dataset, rep.parameters, rep.evaluation]));
+  check(name + ': meta.totals, pairs, run keys = report.json',
+    Object.keys(meta.totals).length === 6 && eq(meta.totals, totals) &&
+    eq(meta.pairs, rep.pairs.slice(0, 50)) && meta.n_pairs === rep.pairs.length &&
+    eq(Object.keys(meta.run), Object.keys(rep.run)),
+    diff([meta.totals, meta.n_pairs, Object.keys(meta.run)], [totals, rep.pairs.length, Object.keys(rep.run)]));
+}
+
 // Stable sort of ids by a CSV column, empty values last in both directions.
 function sortedIds(images, order, key, dir, numeric) {
   const byId = new Map(images.map(r => [r.image, r]));
@@ -213,6 +231,7 @@ async function caseSample() {
     summary.dataset.includes(rep.dataset.layout) &&
     summary.cards.includes(intFmt.format(rep.issue_pixels)) && summary.cards.includes(intFmt.format(rep.n_issues)) &&
     summary.params.includes('softmin') && summary.params.includes('0.1'), show(summary));
+  sameSections(name, E.meta, rep);
 
   // Histogram.
   const hist = await page.evaluate(() => {
@@ -272,7 +291,7 @@ async function caseSample() {
     st = await tableState(page);
     check(name + ': class and id filters combine', eq(col(st, 'image'), [want[want.length - 1]]), show(col(st, 'image')));
     const opt = await page.evaluate(k => document.querySelector('#sa-class option[value="' + k + '"]').textContent, k);
-    check(name + ': class option shows the name and image count', opt.includes(E.meta.classes[k][1]) && opt.includes('(' + want.length + ' images)'), opt);
+    check(name + ': class option shows the name and image count', opt.includes(E.meta.classes[k].name) && opt.includes('(' + want.length + ' images)'), opt);
     await page.selectOption('#sa-class', '');
     await page.fill('#sa-search', '');
   }
@@ -354,6 +373,7 @@ async function caseGolden() {
   const file = path.join(out, 'report.html');
   if (!check(name + ': report.html written', w.status === 0 && fs.existsSync(file), w.err)) return;
   const images = parseCsv(path.join(out, 'images.csv'));
+  sameSections(name, embedded(file).meta, JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')));
   const { page, log } = await openReport(file);
   const st = await tableState(page);
   check(name + ': rows = images.csv', eq(col(st, 'image'), images.map(r => r.image)) && eq(col(st, 'rank'), images.map(r => r.rank)));
@@ -421,6 +441,7 @@ async function caseHostile() {
   await page.click('#sa-images-table tbody tr:nth-child(' + (idx + 1) + ')');
   const src = await page.evaluate(() => { const i = document.querySelector('#sa-overlay img'); return i ? i.getAttribute('src') : null; });
   const E = embedded(file);
+  sameSections(name, E.meta, JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')));
   if (E.meta.overlays !== null) {
     check(name + ': overlay src is URL-encoded', src === 'overlays/' + encodeURIComponent(hostile[2]) + '.png', src);
     const ok = await page.waitForFunction(() => { const i = document.querySelector('#sa-overlay img'); return i && i.complete && i.naturalWidth > 0; }, null, { timeout: 10000 }).then(() => true, () => false);

@@ -1,0 +1,478 @@
+(function () {
+  'use strict';
+  // Every id, class name and path comes from the data and is untrusted:
+  // it is only ever inserted with textContent or as a property value.
+  var SVG = 'http://www.w3.org/2000/svg';
+  function byId(id) { return document.getElementById(id); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function svg(tag, attrs) {
+    var e = document.createElementNS(SVG, tag);
+    for (var k in attrs) e.setAttribute(k, String(attrs[k]));
+    return e;
+  }
+
+  var meta = JSON.parse(byId('sa-meta').textContent);
+  var rows = JSON.parse(byId('sa-images').textContent);
+  var N = rows.length;
+  var C = {};
+  meta.row.forEach(function (name, i) { C[name] = i; });
+  var K = meta.classes.length;
+
+  // ---- formatting -------------------------------------------------------
+  var intFmt = new Intl.NumberFormat('en-US');
+  var DASH = '–';
+  function fmtInt(v) { return v === null || v === undefined ? DASH : intFmt.format(v); }
+  function fmtScore(v) {
+    if (v === null || v === undefined) return DASH;
+    if (v === 0) return '0';
+    return v.toPrecision(4);
+  }
+  function fmtPct(num, den) {
+    if (!den) return DASH;
+    var p = 100 * num / den;
+    return (p === 0 ? '0' : p < 0.01 ? '<0.01' : p.toPrecision(3)) + ' %';
+  }
+  function fmtSeconds(v) {
+    if (v === null || v === undefined) return DASH;
+    return v < 10 ? v.toFixed(2) + ' s' : v < 600 ? v.toFixed(1) + ' s' : (v / 60).toFixed(1) + ' min';
+  }
+  function fmtBool(v) { return v === null || v === undefined ? DASH : v ? 'yes' : 'no'; }
+  function className(k) {
+    var c = meta.classes[k];
+    return c && c.name ? k + ' ' + c.name : String(k);
+  }
+  function fmtClass(k) { return k === null || k === undefined ? DASH : className(k); }
+  function fmtBytes(v) {
+    if (!v) return '0';
+    var u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'], i = 0;
+    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return (i ? v.toPrecision(3) : String(v)) + ' ' + u[i];
+  }
+
+  // ---- summary ----------------------------------------------------------
+  function kv(dl, k, v) {
+    dl.appendChild(el('dt', null, k));
+    dl.appendChild(el('dd', null, v));
+  }
+  function card(k, v, sub) {
+    var d = el('div', 'card');
+    d.appendChild(el('div', 'v', v));
+    d.appendChild(el('div', 'k', k));
+    if (sub) d.appendChild(el('div', 'k', sub));
+    byId('sa-cards').appendChild(d);
+  }
+  (function summary() {
+    var ds = meta.dataset, par = meta.parameters, tot = meta.totals, run = meta.run;
+    var base = ds.labels.replace(/[/]+$/, '').split('/').pop() || ds.labels;
+    document.title = 'segaudit report: ' + base;
+    byId('sa-subtitle').textContent = fmtInt(N) + ' images · ' + ds.labels + ' · ' + ds.probs;
+    card('images', fmtInt(N));
+    card('images with issues', fmtInt(tot.images_with_issues), fmtPct(tot.images_with_issues, N) + ' of the images');
+    card('issue pixels', fmtInt(tot.issue_pixels), fmtPct(tot.issue_pixels, tot.valid_pixels) + ' of ' + fmtInt(tot.valid_pixels) + ' valid');
+    card('n_issues', fmtInt(tot.n_issues), 'confident off-diagonal count');
+    card('run time', fmtSeconds(run.seconds_total), run.threads + (run.threads === 1 ? ' thread' : ' threads'));
+
+    var d = byId('sa-dataset');
+    kv(d, 'labels folder', ds.labels);
+    kv(d, 'label suffix', ds.label_suffix);
+    kv(d, 'probs file', ds.probs);
+    kv(d, 'probs dataset', ds.dataset);
+    kv(d, 'shape (N, K, H, W)', [ds.shape.N, ds.shape.K, ds.shape.H, ds.shape.W].map(fmtInt).join(' × '));
+    kv(d, 'dtype', ds.dtype);
+    kv(d, 'layout', ds.layout);
+    if (meta.evaluation) kv(d, 'truth file', meta.evaluation.truth);
+
+    var p = byId('sa-params');
+    kv(p, 'temperature', String(par.temperature));
+    kv(p, 'downsample', par.downsample > 1 ? par.downsample + ' × ' + par.downsample + ' blocks, ' + par.downsample_labels + ' label' : 'none (pixels)');
+    kv(p, 'ignore values', par.ignore_index.length ? par.ignore_index.join(', ') : 'none');
+    kv(p, 'rank_by', par.rank_by);
+    kv(p, 'logits', par.logits ? 'yes (softmax applied)' : 'no (probabilities)');
+    kv(p, 'min region area', fmtInt(par.min_region_area) + ' px');
+
+    var r = byId('sa-run');
+    kv(r, 'run time', fmtSeconds(run.seconds_total) + ' (pass 1 ' + fmtSeconds(run.seconds_pass1) + ', pass 2 ' + fmtSeconds(run.seconds_pass2) + ')');
+    kv(r, 'threads', String(run.threads));
+    kv(r, 'candidate records', fmtInt(run.candidate_records));
+    kv(r, 'spilled to scratch', fmtBytes(run.spilled_bytes));
+    kv(r, 'second read', run.second_read ? 'yes' : 'no');
+    kv(r, 'segaudit', meta.version);
+    byId('sa-footer').textContent = 'Written by segaudit ' + meta.version + '. Scores: lower = more likely mislabeled. Counts are pixels unless noted.';
+  })();
+
+  // ---- histogram of the ranking score ----------------------------------
+  (function histogram() {
+    var name = meta.parameters.rank_by, c = C[name];
+    byId('sa-hist-score').textContent = name;
+    var vals = [], missing = 0, i;
+    for (i = 0; i < N; i++) {
+      var v = rows[i][c];
+      if (v === null) missing++; else vals.push(v);
+    }
+    var note = fmtInt(vals.length) + ' images';
+    if (missing) note += '; ' + fmtInt(missing) + ' without a score (no valid pixel) are not shown';
+    byId('sa-hist-note').textContent = note + '.';
+    if (!vals.length) return;
+    var lo = Infinity, hi = -Infinity;
+    for (i = 0; i < vals.length; i++) { if (vals[i] < lo) lo = vals[i]; if (vals[i] > hi) hi = vals[i]; }
+    var B = hi > lo ? 30 : 1, width = hi - lo, counts = new Array(B).fill(0);
+    for (i = 0; i < vals.length; i++) {
+      var b = B === 1 ? 0 : Math.floor((vals[i] - lo) / width * B);
+      counts[b >= B ? B - 1 : b]++;
+    }
+    var maxc = Math.max.apply(null, counts);
+    var W = 760, H = 200, ml = 56, mr = 12, mt = 10, mb = 36, pw = W - ml - mr, ph = H - mt - mb;
+    var s = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, width: W, height: H, role: 'img', 'aria-label': 'histogram of ' + name });
+    var bw = pw / B;
+    for (i = 0; i < B; i++) {
+      var h = counts[i] ? Math.max(1, ph * counts[i] / maxc) : 0;
+      var r = svg('rect', { 'class': 'bar', x: (ml + i * bw + 0.5).toFixed(2), y: (mt + ph - h).toFixed(2), width: Math.max(1, bw - 1).toFixed(2), height: h.toFixed(2) });
+      var t = document.createElementNS(SVG, 'title');
+      var a = lo + width * i / B, z = B === 1 ? hi : lo + width * (i + 1) / B;
+      t.textContent = fmtInt(counts[i]) + ' images with ' + name + ' in [' + fmtScore(a) + ', ' + fmtScore(z) + (i === B - 1 ? ']' : ')');
+      r.appendChild(t);
+      s.appendChild(r);
+    }
+    s.appendChild(svg('line', { 'class': 'axis', x1: ml, y1: mt + ph + 0.5, x2: ml + pw, y2: mt + ph + 0.5 }));
+    s.appendChild(svg('line', { 'class': 'axis', x1: ml - 0.5, y1: mt, x2: ml - 0.5, y2: mt + ph }));
+    function label(x, y, text, anchor) {
+      var e = svg('text', { x: x, y: y, 'text-anchor': anchor });
+      e.textContent = text;
+      s.appendChild(e);
+    }
+    label(ml, H - mb + 16, fmtScore(lo), 'start');
+    if (B > 1) label(ml + pw / 2, H - mb + 16, fmtScore((lo + hi) / 2), 'middle');
+    label(ml + pw, H - mb + 16, fmtScore(hi), 'end');
+    label(ml + pw / 2, H - 4, name, 'middle');
+    label(ml - 6, mt + 10, fmtInt(maxc), 'end');
+    label(ml - 6, mt + ph, '0', 'end');
+    byId('sa-hist').appendChild(s);
+  })();
+
+  // ---- generic small sortable table ------------------------------------
+  // cols: {label, num, fmt, key(row) -> sort value, cls(row, value)}
+  function sortRows(list, get, num, dir) {
+    // Stable (Array.prototype.sort is), empty values last in both directions.
+    list.sort(function (a, b) {
+      var x = get(a), y = get(b);
+      if (x === y) return 0;
+      if (x === null || x === undefined) return 1;
+      if (y === null || y === undefined) return -1;
+      return (x < y ? -1 : 1) * dir;
+    });
+  }
+  function headerRow(table, cols, onSort, extraClass) {
+    var tr = table.tHead.rows[0];
+    tr.replaceChildren();
+    cols.forEach(function (col, j) {
+      var th = el('th', col.num ? 'num' : null);
+      if (extraClass && extraClass(col)) th.classList.add(extraClass(col));
+      if (col.title) th.title = col.title;
+      var b = el('button');
+      b.type = 'button';
+      b.appendChild(el('span', 'lbl', col.label));
+      b.appendChild(el('span', 'ind', ''));
+      b.addEventListener('click', function () { onSort(j); });
+      th.appendChild(b);
+      tr.appendChild(th);
+    });
+  }
+  function showSortState(table, sortCol, dir) {
+    var ths = table.tHead.rows[0].cells;
+    for (var j = 0; j < ths.length; j++) {
+      var on = j === sortCol;
+      ths[j].setAttribute('aria-sort', on ? (dir > 0 ? 'ascending' : 'descending') : 'none');
+      ths[j].querySelector('.ind').textContent = on ? (dir > 0 ? '▲' : '▼') : '';
+    }
+  }
+  function cell(tr, col, r) {
+    var v = col.get(r);
+    var td = el('td', col.num ? 'num' : null, col.fmt ? col.fmt(v) : v);
+    if (v === null || v === undefined) td.classList.add('na');
+    if (col.cls) { var x = col.cls(v); if (x) td.classList.add(x); }
+    tr.appendChild(td);
+  }
+  function smallTable(table, cols, data, initialCol) {
+    var list = data.slice(), sortCol = initialCol === undefined ? -1 : initialCol, dir = 1;
+    function render() {
+      var frag = document.createDocumentFragment();
+      list.forEach(function (r) {
+        var tr = el('tr');
+        cols.forEach(function (col) { cell(tr, col, r); });
+        frag.appendChild(tr);
+      });
+      table.tBodies[0].replaceChildren(frag);
+      showSortState(table, sortCol, dir);
+    }
+    headerRow(table, cols, function (j) {
+      dir = j === sortCol ? -dir : 1;
+      sortCol = j;
+      sortRows(list, cols[j].get, cols[j].num, dir);
+      render();
+    });
+    render();
+  }
+  function pick(key) { return function (r) { return r[key]; }; }
+
+  // ---- classes, pairs, evaluation --------------------------------------
+  smallTable(byId('sa-classes-table'), [
+    { label: 'class', num: true, get: pick('class') },
+    { label: 'name', get: pick('name') },
+    { label: 'labeled pixels', num: true, get: pick('labeled_pixels'), fmt: fmtInt },
+    { label: 'threshold', num: true, get: pick('threshold'), fmt: fmtScore, title: 'confident threshold t_k: mean self-confidence of the pixels labeled k' },
+    { label: 'issue pixels given', num: true, get: pick('issue_pixels_given'), fmt: fmtInt, title: 'issue pixels labeled as this class' },
+    { label: 'issue pixels predicted', num: true, get: pick('issue_pixels_predicted'), fmt: fmtInt, title: 'issue pixels predicted as this class' },
+    { label: 'images affected', num: true, get: pick('images_affected'), fmt: fmtInt }
+  ], meta.classes, 0);
+
+  var totalIssues = meta.totals.issue_pixels;
+  byId('sa-pairs-note').textContent = meta.pairs.length < meta.n_pairs
+    ? 'The top ' + fmtInt(meta.pairs.length) + ' of ' + fmtInt(meta.n_pairs) + ' pairs by issue pixels.'
+    : fmtInt(meta.n_pairs) + (meta.n_pairs === 1 ? ' pair.' : ' pairs, by issue pixels.');
+  smallTable(byId('sa-pairs-table'), [
+    { label: '#', num: true, get: pick(3) },
+    { label: 'given', get: pick(0), fmt: fmtClass },
+    { label: 'predicted', get: pick(1), fmt: fmtClass },
+    { label: 'issue pixels', num: true, get: pick(2), fmt: fmtInt },
+    { label: 'share', num: true, get: pick(2), fmt: function (v) { return fmtPct(v, totalIssues); } }
+  ], meta.pairs.map(function (p, i) { return [p.given, p.predicted, p.issue_pixels, i + 1]; }), 0);
+
+  if (meta.evaluation) {
+    var ev = meta.evaluation;
+    byId('evaluation').hidden = false;
+    byId('sa-eval-note').textContent = fmtInt(ev.positives) + ' of ' + fmtInt(ev.images) +
+      ' images are marked mislabeled in the truth file. Each score ranks the images ascending (ties in image order).';
+    smallTable(byId('sa-eval-table'), [
+      { label: 'score', get: pick('score'), cls: function (v) { return v === meta.parameters.rank_by ? 'rankby' : null; } },
+      { label: 'AP', num: true, get: pick('ap'), fmt: fmtScore, title: 'average precision' },
+      { label: 'AUROC', num: true, get: pick('auroc'), fmt: fmtScore },
+      { label: 'P@P', num: true, get: pick('precision_at_p'), fmt: fmtScore, title: 'precision among the first P images (P = positives)' },
+      { label: 'hits in top 10', num: true, get: pick('hits_at_10'), fmt: fmtInt }
+    ], ev.scores);
+  }
+
+  // ---- the ranked image table ------------------------------------------
+  var cols = [
+    { name: 'rank', label: 'rank', num: true, fmt: fmtInt },
+    { name: 'image', label: 'image', num: false },
+    { name: 'softmin', label: 'softmin', num: true, fmt: fmtScore, title: 'softmin image score' },
+    { name: 'num_pixel_issues', label: 'num_pixel_issues', num: true, fmt: fmtScore, title: '1 − issue pixels / valid pixels' },
+    { name: 'issue_pixels', label: 'issue pixels', num: true, fmt: fmtInt },
+    { name: 'valid_pixels', label: 'valid pixels', num: true, fmt: fmtInt },
+    { name: 'regions', label: 'regions', num: true, fmt: fmtInt, title: 'connected regions of issue pixels' },
+    { name: 'largest_region', label: 'largest region', num: true, fmt: fmtInt, title: 'pixels in the largest region' }
+  ];
+  meta.baselines.forEach(function (b) { cols.push({ name: b, label: b, num: true, fmt: fmtScore }); });
+  if (meta.evaluation) cols.push({ name: 'mislabeled', label: 'mislabeled', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; } });
+  cols.forEach(function (col) { col.c = C[col.name]; col.get = pick(col.c); });
+
+  var table = byId('sa-images-table'), tbody = table.tBodies[0];
+  var order = new Array(N);
+  for (var i0 = 0; i0 < N; i0++) order[i0] = i0; // rows come in rank order
+  var view = order, page = 0, pageSize = 100, sortCol = 0, sortDir = 1, selected = -1;
+  var lowerIds = null;
+  var classSel = byId('sa-class'), search = byId('sa-search');
+
+  // The class filter: images with a listed region given or predicted as k.
+  (function classOptions() {
+    var count = new Array(K).fill(0), cc = C.classes, i, j;
+    for (i = 0; i < N; i++) {
+      var ks = rows[i][cc];
+      for (j = 0; j < ks.length; j++) if (ks[j] < K) count[ks[j]]++;
+    }
+    for (var k = 0; k < K; k++) {
+      var o = el('option', null, className(k) + ' (' + fmtInt(count[k]) + (count[k] === 1 ? ' image)' : ' images)'));
+      o.value = String(k);
+      if (!count[k]) o.disabled = true;
+      classSel.appendChild(o);
+    }
+  })();
+
+  function applyFilter() {
+    var k = classSel.value === '' ? -1 : Number(classSel.value);
+    var q = search.value.trim().toLowerCase();
+    if (k < 0 && !q) {
+      view = order;
+    } else {
+      if (q && !lowerIds) {
+        lowerIds = new Array(N);
+        for (var i = 0; i < N; i++) lowerIds[i] = rows[i][C.image].toLowerCase();
+      }
+      var cc = C.classes;
+      view = order.filter(function (i) {
+        return (k < 0 || rows[i][cc].indexOf(k) >= 0) && (!q || lowerIds[i].indexOf(q) >= 0);
+      });
+    }
+    page = 0;
+    render();
+  }
+
+  function sortBy(j) {
+    sortDir = j === sortCol ? -sortDir : 1;
+    sortCol = j;
+    var c = cols[j].c, keys = new Array(N);
+    for (var i = 0; i < N; i++) keys[i] = rows[i][c];
+    sortRows(order, function (i) { return keys[i]; }, cols[j].num, sortDir);
+    applyFilter();
+  }
+
+  function pages() { return Math.max(1, Math.ceil(view.length / pageSize)); }
+
+  function render() {
+    if (page >= pages()) page = pages() - 1;
+    var start = page * pageSize, end = Math.min(view.length, start + pageSize);
+    var frag = document.createDocumentFragment();
+    for (var p = start; p < end; p++) {
+      var i = view[p], r = rows[i], tr = document.createElement('tr');
+      tr.dataset.i = String(i);
+      tr.tabIndex = 0;
+      if (i === selected) tr.className = 'sel';
+      for (var j = 0; j < cols.length; j++) {
+        cell(tr, cols[j], r);
+        if (j === 1) { tr.lastChild.classList.add('id'); tr.lastChild.title = r[C.image]; }
+      }
+      frag.appendChild(tr);
+    }
+    if (!view.length) {
+      var empty = el('tr'), td = el('td', 'na', 'No image matches the filter.');
+      td.colSpan = cols.length;
+      empty.appendChild(td);
+      frag.appendChild(empty);
+    }
+    tbody.replaceChildren(frag);
+    showSortState(table, sortCol, sortDir);
+    byId('sa-count').textContent = view.length === N
+      ? fmtInt(N) + ' images'
+      : fmtInt(view.length) + ' of ' + fmtInt(N) + ' images';
+    byId('sa-page').textContent = view.length
+      ? fmtInt(start + 1) + '–' + fmtInt(end) + ' (page ' + fmtInt(page + 1) + ' of ' + fmtInt(pages()) + ')'
+      : 'no rows';
+    byId('sa-first').disabled = byId('sa-prev').disabled = page === 0;
+    byId('sa-next').disabled = byId('sa-last').disabled = page >= pages() - 1;
+  }
+
+  headerRow(table, cols, sortBy, function (col) { return col.name === meta.parameters.rank_by ? 'rankby' : null; });
+  cols.forEach(function (col, j) { if (col.title) table.tHead.rows[0].cells[j].title = col.title; });
+  classSel.addEventListener('change', applyFilter);
+  search.addEventListener('input', applyFilter);
+  byId('sa-pagesize').addEventListener('change', function (e) {
+    var first = page * pageSize;
+    pageSize = Number(e.target.value);
+    page = Math.floor(first / pageSize);
+    render();
+  });
+  function go(p) { page = Math.max(0, Math.min(pages() - 1, p)); render(); }
+  byId('sa-first').addEventListener('click', function () { go(0); });
+  byId('sa-prev').addEventListener('click', function () { go(page - 1); });
+  byId('sa-next').addEventListener('click', function () { go(page + 1); });
+  byId('sa-last').addEventListener('click', function () { go(pages() - 1); });
+
+  // ---- the selected image ----------------------------------------------
+  function overlayUrl(id) {
+    // Each path segment is URL-encoded, so ?, #, % and spaces stay literal.
+    function enc(s) { return s.split('/').map(encodeURIComponent).join('/'); }
+    return enc(meta.overlays) + '/' + enc(id) + '.png';
+  }
+  function noOverlay(box, text) { box.replaceChildren(el('p', 'muted no-overlay', text)); }
+
+  function showDetail(i) {
+    selected = i;
+    var trs = tbody.rows;
+    for (var t = 0; t < trs.length; t++) trs[t].classList.toggle('sel', trs[t].dataset.i === String(i));
+    var r = rows[i], id = r[C.image];
+    byId('sa-detail-title').textContent = id;
+    byId('sa-detail-hint').hidden = true;
+    var d = byId('sa-detail-info');
+    d.replaceChildren();
+    kv(d, 'rank', fmtInt(r[C.rank]) + ' of ' + fmtInt(N));
+    kv(d, 'softmin', fmtScore(r[C.softmin]));
+    kv(d, 'num_pixel_issues', fmtScore(r[C.num_pixel_issues]));
+    kv(d, 'issue pixels', fmtInt(r[C.issue_pixels]) + ' of ' + fmtInt(r[C.valid_pixels]) + ' valid');
+    kv(d, 'regions', fmtInt(r[C.regions]) + (r[C.regions] ? ', largest ' + fmtInt(r[C.largest_region]) + ' px' : ''));
+    if (meta.evaluation) kv(d, 'mislabeled (truth)', fmtBool(r[C.mislabeled]));
+
+    var box = byId('sa-overlay');
+    if (meta.overlays === null) {
+      noOverlay(box, 'no overlay (this report was written without overlays)');
+    } else if (!r[C.has_overlay]) {
+      noOverlay(box, 'no overlay for this image');
+    } else {
+      var fig = el('figure'), img = new Image();
+      img.alt = 'overlay of ' + id;
+      img.decoding = 'async';
+      img.addEventListener('error', function () {
+        if (box.contains(img)) noOverlay(box, 'no overlay (the file could not be loaded)');
+      });
+      img.src = overlayUrl(id);
+      var a = el('a');
+      a.href = img.src;
+      a.target = '_blank';
+      a.rel = 'noopener';
+      a.appendChild(img);
+      fig.appendChild(a);
+      fig.appendChild(el('figcaption', null, 'given labels · model argmax · issue pixels in red, regions boxed'));
+      box.replaceChildren(fig);
+    }
+
+    var reg = byId('sa-regions'), list = r[C.region_list], listed = r[C.regions_listed];
+    reg.replaceChildren();
+    if (!listed) {
+      reg.appendChild(el('p', 'muted', r[C.regions]
+        ? 'No region is listed (all are smaller than ' + fmtInt(meta.parameters.min_region_area) + ' px).'
+        : 'No issue region.'));
+      return;
+    }
+    var hd = el('h3', null, 'Regions');
+    reg.appendChild(hd);
+    if (list.length < listed || listed < r[C.regions]) {
+      var parts = [];
+      if (list.length < listed) parts.push('the largest ' + fmtInt(list.length) + ' of ' + fmtInt(listed) + ' listed regions');
+      if (listed < r[C.regions]) parts.push(fmtInt(r[C.regions] - listed) + ' smaller than ' + fmtInt(meta.parameters.min_region_area) + ' px not listed');
+      reg.appendChild(el('p', 'muted', 'Showing ' + parts.join('; ') + '.'));
+    }
+    var tw = el('div', 'table-wrap short'), tb = el('table', 'data regions');
+    tb.appendChild(el('thead')).appendChild(el('tr'));
+    tb.appendChild(el('tbody'));
+    tw.appendChild(tb);
+    reg.appendChild(tw);
+    // region: [area, x, y, width, height, given, predicted, mean s, mean p]
+    smallTable(tb, [
+      { label: '#', num: true, get: pick(9) },
+      { label: 'area', num: true, get: pick(0), fmt: fmtInt },
+      { label: 'box (x, y, w × h)', get: function (g) { return g[1] + ', ' + g[2] + ', ' + g[3] + ' × ' + g[4]; } },
+      { label: 'given → predicted', get: function (g) { return className(g[5]) + ' → ' + className(g[6]); } },
+      { label: 'mean s', num: true, get: pick(7), fmt: fmtScore, title: 'mean self-confidence' },
+      { label: 'mean p̂', num: true, get: pick(8), fmt: fmtScore, title: 'mean probability of the predicted class' }
+    ], list.map(function (g, j) { return g.concat([j + 1]); }), 0);
+  }
+
+  tbody.addEventListener('click', function (e) {
+    var tr = e.target.closest('tr');
+    if (tr && tr.dataset.i !== undefined) showDetail(Number(tr.dataset.i));
+  });
+  tbody.addEventListener('keydown', function (e) {
+    var tr = e.target.closest('tr');
+    if (!tr || tr.dataset.i === undefined) return;
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      showDetail(Number(tr.dataset.i));
+    } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+      var next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
+      if (next && next.dataset.i !== undefined) {
+        e.preventDefault();
+        next.focus();
+        showDetail(Number(next.dataset.i));
+      }
+    }
+  });
+
+  render();
+  if (N) showDetail(view[0]);
+  window.segauditReport = { loadMs: performance.now(), images: N };
+  document.body.dataset.ready = '1';
+})();

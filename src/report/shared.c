@@ -1,0 +1,228 @@
+/* What report.c and html.c share: the baseline columns, class names and
+ * the JSON sections of report.json that the page's meta object holds too.
+ * See shared.h. */
+#include "report/shared.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Defined without a size: a count other than SA_N_BASELINES does not
+ * compile against the declaration in shared.h. */
+const int sa_baseline_scores[] = {
+    SEGAUDIT_SCORE_MEAN_SELF_CONFIDENCE, SEGAUDIT_SCORE_MIN_SELF_CONFIDENCE,
+    SEGAUDIT_SCORE_PIXEL_ACCURACY, SEGAUDIT_SCORE_CLASS_BALANCED_ACCURACY,
+    SEGAUDIT_SCORE_MEAN_IOU};
+
+const char *sa_class_name(const SegauditAudit *a, uint32_t k)
+{
+    const SegauditSettings *s = segaudit_audit_settings(a);
+    return s->n_class_names ? s->class_names[k] : "";
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+static json_object *need(SaJson *j, json_object *v)
+{
+    if (!v)
+        j->oom = 1;
+    return v;
+}
+
+json_object *sa_json_object(SaJson *j)
+{
+    return need(j, json_object_new_object());
+}
+
+json_object *sa_json_array(SaJson *j)
+{
+    return need(j, json_object_new_array());
+}
+
+json_object *sa_json_str(SaJson *j, const char *s)
+{
+    return need(j, json_object_new_string(s ? s : ""));
+}
+
+json_object *sa_json_u64(SaJson *j, uint64_t v)
+{
+    return need(j, json_object_new_uint64(v));
+}
+
+json_object *sa_json_int(SaJson *j, int v)
+{
+    return need(j, json_object_new_int(v));
+}
+
+json_object *sa_json_bool(SaJson *j, int v)
+{
+    return need(j, json_object_new_boolean(v));
+}
+
+json_object *sa_json_num(SaJson *j, int has, double v)
+{
+    char buf[32];
+    if (!has || !isfinite(v))
+        return NULL;
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return need(j, json_object_new_double_s(v, buf));
+}
+
+/* json-c leaves the value to the caller when an insertion fails. */
+void sa_json_set(SaJson *j, json_object *o, const char *key,
+                 json_object *v)
+{
+    if (!o || json_object_object_add(o, key, v) != 0) {
+        j->oom = 1;
+        json_object_put(v);
+    }
+}
+
+void sa_json_push(SaJson *j, json_object *arr, json_object *v)
+{
+    if (!arr || json_object_array_add(arr, v) != 0) {
+        j->oom = 1;
+        json_object_put(v);
+    }
+}
+
+/* ---- sections ---------------------------------------------------------- */
+
+json_object *sa_json_dataset(SaJson *j, const SegauditAudit *a)
+{
+    const SegauditSettings *s = segaudit_audit_settings(a);
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    json_object *ds = sa_json_object(j);
+    sa_json_set(j, ds, "labels", sa_json_str(j, s->labels_dir));
+    sa_json_set(j, ds, "label_suffix", sa_json_str(j, s->label_suffix));
+    sa_json_set(j, ds, "probs", sa_json_str(j, s->probs_path));
+    sa_json_set(j, ds, "dataset", sa_json_str(j, s->probs_dataset));
+    json_object *shape = sa_json_object(j);
+    sa_json_set(j, shape, "N", sa_json_u64(j, in.n_images));
+    sa_json_set(j, shape, "K", sa_json_u64(j, in.n_classes));
+    sa_json_set(j, shape, "H", sa_json_u64(j, in.height));
+    sa_json_set(j, shape, "W", sa_json_u64(j, in.width));
+    sa_json_set(j, ds, "shape", shape);
+    sa_json_set(j, ds, "dtype", sa_json_str(j, in.dtype));
+    sa_json_set(j, ds, "layout", sa_json_str(j, in.layout));
+    return ds;
+}
+
+json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a)
+{
+    const SegauditSettings *s = segaudit_audit_settings(a);
+    json_object *par = sa_json_object(j);
+    sa_json_set(j, par, "temperature", sa_json_num(j, 1, s->temperature));
+    sa_json_set(j, par, "downsample", sa_json_int(j, s->downsample));
+    sa_json_set(j, par, "downsample_labels",
+                sa_json_str(j, s->downsample_labels ? "mode" : "mean"));
+    json_object *ig = sa_json_array(j);
+    for (int i = 0; i < s->n_ignore; i++)
+        sa_json_push(j, ig, sa_json_int(j, s->ignore_index[i]));
+    sa_json_set(j, par, "ignore_index", ig);
+    sa_json_set(j, par, "rank_by",
+                sa_json_str(j, segaudit_score_name(s->rank_by)));
+    sa_json_set(j, par, "logits", sa_json_bool(j, s->logits));
+    sa_json_set(j, par, "strict", sa_json_bool(j, s->strict));
+    return par;
+}
+
+void sa_json_totals(SaJson *j, json_object *o, const SegauditAudit *a)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    sa_json_set(j, o, "n_issues", sa_json_u64(j, in.n_issues));
+    sa_json_set(j, o, "issue_pixels", sa_json_u64(j, in.issue_pixels));
+    sa_json_set(j, o, "valid_pixels", sa_json_u64(j, in.valid_pixels));
+    sa_json_set(j, o, "images_with_issues",
+                sa_json_u64(j, in.images_with_issues));
+    sa_json_set(j, o, "pixels_summing_far_from_1",
+                sa_json_u64(j, in.far_from_one));
+    sa_json_set(j, o, "images_skipped", sa_json_u64(j, in.images_skipped));
+}
+
+json_object *sa_json_classes(SaJson *j, const SegauditAudit *a)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    json_object *cls = sa_json_array(j);
+    for (uint32_t k = 0; k < in.n_classes && !j->oom; k++) {
+        SegauditClassResult c;
+        segaudit_audit_class(a, k, &c);
+        json_object *o = sa_json_object(j);
+        sa_json_set(j, o, "class", sa_json_u64(j, k));
+        sa_json_set(j, o, "name", sa_json_str(j, c.name));
+        sa_json_set(j, o, "labeled_pixels", sa_json_u64(j, c.labeled_pixels));
+        sa_json_set(j, o, "threshold", sa_json_num(j, 1, c.threshold));
+        sa_json_set(j, o, "issue_pixels_given",
+                    sa_json_u64(j, c.issue_pixels_given));
+        sa_json_set(j, o, "issue_pixels_predicted",
+                    sa_json_u64(j, c.issue_pixels_predicted));
+        sa_json_set(j, o, "images_affected",
+                    sa_json_u64(j, c.images_affected));
+        sa_json_push(j, cls, o);
+    }
+    return cls;
+}
+
+json_object *sa_json_pairs(SaJson *j, const SegauditAudit *a, uint64_t max)
+{
+    uint64_t n = segaudit_audit_n_pairs(a);
+    json_object *prs = sa_json_array(j);
+    for (uint64_t i = 0; i < n && i < max && !j->oom; i++) {
+        SegauditPair p;
+        segaudit_audit_pair(a, i, &p);
+        json_object *o = sa_json_object(j);
+        sa_json_set(j, o, "given", sa_json_u64(j, p.given));
+        sa_json_set(j, o, "given_name",
+                    sa_json_str(j, sa_class_name(a, p.given)));
+        sa_json_set(j, o, "predicted", sa_json_u64(j, p.predicted));
+        sa_json_set(j, o, "predicted_name",
+                    sa_json_str(j, sa_class_name(a, p.predicted)));
+        sa_json_set(j, o, "issue_pixels", sa_json_u64(j, p.issue_pixels));
+        sa_json_push(j, prs, o);
+    }
+    return prs;
+}
+
+json_object *sa_json_evaluation(SaJson *j, const SegauditAudit *a)
+{
+    const SegauditSettings *s = segaudit_audit_settings(a);
+    json_object *ev = sa_json_object(j);
+    sa_json_set(j, ev, "truth", sa_json_str(j, s->truth_path));
+    json_object *arr = sa_json_array(j);
+    for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
+        SegauditEvaluation e;
+        segaudit_audit_evaluation(a, i, &e);
+        if (i == 0) {
+            sa_json_set(j, ev, "images", sa_json_u64(j, e.images));
+            sa_json_set(j, ev, "positives", sa_json_u64(j, e.positives));
+        }
+        json_object *o = sa_json_object(j);
+        sa_json_set(j, o, "score", sa_json_str(j, segaudit_score_name(i)));
+        sa_json_set(j, o, "ap", sa_json_num(j, e.has_ap, e.ap));
+        sa_json_set(j, o, "auroc", sa_json_num(j, e.has_auroc, e.auroc));
+        sa_json_set(j, o, "precision_at_p",
+                    sa_json_num(j, e.has_precision, e.precision_at_p));
+        sa_json_set(j, o, "hits_at_10", sa_json_u64(j, e.hits_at_10));
+        sa_json_push(j, arr, o);
+    }
+    sa_json_set(j, ev, "scores", arr);
+    return ev;
+}
+
+json_object *sa_json_run(SaJson *j, const SegauditAudit *a)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    json_object *run = sa_json_object(j);
+    sa_json_set(j, run, "threads", sa_json_int(j, in.n_threads));
+    sa_json_set(j, run, "seconds_pass1", sa_json_num(j, 1, in.seconds_pass1));
+    sa_json_set(j, run, "seconds_pass2", sa_json_num(j, 1, in.seconds_pass2));
+    sa_json_set(j, run, "seconds_total", sa_json_num(j, 1, in.seconds_total));
+    sa_json_set(j, run, "candidate_records", sa_json_u64(j, in.records));
+    sa_json_set(j, run, "spilled_bytes", sa_json_u64(j, in.spilled_bytes));
+    sa_json_set(j, run, "second_read", sa_json_bool(j, in.second_read));
+    return run;
+}
