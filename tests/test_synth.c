@@ -25,6 +25,7 @@
 #include "io/png_io.h"
 #include "segaudit/segaudit.h"
 #include "segaudit/synth.h"
+#include "synth/synth_model.h"
 #include "synth/synth_scene.h"
 
 static char g_tmp[] = "/tmp/test_synth_XXXXXX";

@@ -5,7 +5,11 @@
  * any filters the HDF5 library can decode (gzip, shuffle, ...).
  *
  * HDF5 is not called from two threads at once: the caller serialises every
- * call on every SaProbs object (the engine calls them from one thread). */
+ * call on every SaProbs object (the engine calls them from one thread).
+ *
+ * Implemented by h5_probs.c (opening, band reads), h5_ids.c (the ids),
+ * h5_check.c (what a file must satisfy, the plugin policy) and h5_util.c
+ * (sa_h5_init); h5_internal.h is what they share. */
 #ifndef SA_H5_PROBS_H
 #define SA_H5_PROBS_H
 

@@ -5,7 +5,7 @@
  * "... errno = 28, error message = 'No space left on device' ...") is
  * appended in parentheses. */
 #include "io/h5_write.h"
-#include "io/h5_probs.h"
+#include "io/h5_util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,47 +26,26 @@ struct SaH5Writer {
     uint64_t ids_n;
 };
 
-typedef struct WhyCtx {
-    char desc[WHY_LEN - 4];
-} WhyCtx;
-
-static herr_t why_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    WhyCtx *w = data;
-    if (n == 0 && e->desc)
-        snprintf(w->desc, sizeof w->desc, "%s", e->desc);
-    return 0;
-}
-
 /* " (<innermost HDF5 error>)" or ""; must run right after the failure. */
 static const char *h5_why(char *buf, size_t size)
 {
-    WhyCtx w = {""};
+    char desc[WHY_LEN - 4];
     buf[0] = '\0';
-    if (H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, why_cb, &w) < 0 ||
-        w.desc[0] == '\0')
+    if (sa_h5_error_desc(desc, sizeof desc, 0)[0] == '\0')
         return buf;
     /* A failed write(2) is described with the time, the buffer address and
      * more; only the system's message ("No space left on device") helps. */
-    const char *key = "error message = '", *m = strstr(w.desc, key);
+    const char *key = "error message = '", *m = strstr(desc, key);
     if (m) {
         m += strlen(key);
         snprintf(buf, size, " (%.*s)", (int)strcspn(m, "'"), m);
         return buf;
     }
-    for (char *c = w.desc; *c; c++)
+    for (char *c = desc; *c; c++)
         if (*c == '\n')
             *c = ' ';
-    snprintf(buf, size, " (%s)", w.desc);
+    snprintf(buf, size, " (%s)", desc);
     return buf;
-}
-
-/* HDF5 keeps the automatic error printing per thread (thread-safe builds):
- * switched off in whichever thread calls. */
-static void quiet(void)
-{
-    sa_h5_init();
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 }
 
 static int h5_fail(SaErr *err, const char *path, const char *what)
@@ -133,7 +112,7 @@ int sa_h5w_create(SaH5Writer **out, const char *path, const char *dataset,
     *out = NULL;
     if ((rc = check_opts(o, path, err)) != 0)
         return rc;
-    quiet();
+    sa_h5_quiet();
     w = calloc(1, sizeof *w);
     if (!w || !(w->path = strdup(path))) {
         free(w);
@@ -293,7 +272,7 @@ int sa_h5w_write_image(SaH5Writer *w, uint64_t index, const void *image,
     if (index >= o->n)
         return sa_err(err, SEGAUDIT_EINVAL, "%s: image %llu out of range",
                       w->path, (unsigned long long)index);
-    quiet();
+    sa_h5_quiet();
     snprintf(what, sizeof what, "writing image %llu failed",
              (unsigned long long)index);
     if (o->gzip_level) {
@@ -324,7 +303,7 @@ int sa_h5w_ids_create(SaH5Writer *w, const char *dataset, uint64_t n,
 {
     hsize_t dim = n;
     int rc = 0;
-    quiet();
+    sa_h5_quiet();
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
 
     w->strtype = H5Tcopy(H5T_C_S1);
@@ -355,7 +334,7 @@ int sa_h5w_ids_write(SaH5Writer *w, uint64_t first, uint64_t count,
                       (unsigned long long)count);
     if (count == 0)
         return 0;
-    quiet();
+    sa_h5_quiet();
     hid_t ms = H5Screate_simple(1, &cnt, NULL);
     if (ms < 0 ||
         H5Sselect_hyperslab(w->ids_space, H5S_SELECT_SET, &start, NULL, &cnt,
@@ -370,7 +349,7 @@ int sa_h5w_ids_write(SaH5Writer *w, uint64_t first, uint64_t count,
 /* Closes every handle; returns -1 when closing the file failed. */
 static int close_all(SaH5Writer *w)
 {
-    quiet();
+    sa_h5_quiet();
     close_ids(&w->ids, H5Dclose);
     close_ids(&w->ids_space, H5Sclose);
     close_ids(&w->strtype, H5Tclose);
@@ -389,7 +368,7 @@ int sa_h5w_close(SaH5Writer *w, SaErr *err)
     int rc = 0;
     if (!w)
         return 0;
-    quiet();
+    sa_h5_quiet();
     if (w->file >= 0 && H5Fflush(w->file, H5F_SCOPE_GLOBAL) < 0)
         rc = h5_fail(err, w->path, "writing failed");
     if (close_all(w) != 0 && rc == 0)

@@ -1,4 +1,5 @@
-/* Label PNG reader and issue-mask PNG writer on top of libpng 1.6.
+/* Label PNG reader on top of libpng 1.6, and the issue-mask writer (the
+ * 8-bit PNG writer of png_write.c with the mask's size and row checks).
  *
  * libpng reports errors by calling our error callback, which must not
  * return: it records the message (and errno, which still holds the cause of
@@ -9,23 +10,15 @@
  * the png struct is unusable, so the object is marked failed. */
 #include "io/png_io.h"
 #include "io/png_util.h"
+#include "io/png_write.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-/* Bound for images of unknown size; large enough for any real label map,
- * small enough that libpng's row arithmetic cannot overflow. */
-#define DEFAULT_DIM_LIMIT (1u << 20)
-/* Ancillary chunks (iCCP, zTXt, ...) are never needed; this only stops a
- * hostile file from making libpng allocate without bound. */
-#define CHUNK_MALLOC_MAX (16u << 20)
 /* Z_BEST_SPEED: masks are mostly 0, so level 1 compresses them nearly as
  * well as level 9 and is much faster. */
 #define MASK_ZLIB_LEVEL 1
@@ -49,20 +42,11 @@ struct SaLabelPng {
 
 struct SaMaskPng {
     char *path;
-    FILE *fp;
-    png_structp png;
-    png_infop info;
-    SaPngMsg msg;
+    SaPngWriter out;
     uint32_t w, h;
     uint32_t next_row;
     int failed;
-    int may_unlink; /* only regular files are removed (never /dev/...) */
 };
-
-static uint32_t max_u32(uint32_t a, uint32_t b)
-{
-    return a > b ? a : b;
-}
 
 static int host_is_little_endian(void)
 {
@@ -80,18 +64,19 @@ static int open_regular(SaLabelPng *p, SaErr *err)
 static int check_signature(SaLabelPng *p, SaErr *err)
 {
     char eb[128];
-    unsigned char sig[8];
-    size_t n = fread(sig, 1, sizeof sig, p->fp);
-    if (n < sizeof sig && ferror(p->fp))
+    switch (sa_png_read_signature(p->fp)) {
+    case 0:
+        return 0;
+    case -1:
         return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", p->path,
                       sa_errstr(errno, eb, sizeof eb));
-    if (n == 0)
+    case 1:
         return sa_err(err, SEGAUDIT_EINPUT,
                       "%s: not a PNG file (the file is empty)", p->path);
-    if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0)
+    default:
         return sa_err(err, SEGAUDIT_EINPUT,
                       "%s: not a PNG file (no PNG signature)", p->path);
-    return 0;
+    }
 }
 
 /* Reads IHDR and everything up to the first IDAT, checks the image is a
@@ -104,26 +89,11 @@ static int read_header(SaLabelPng *p, uint32_t expect_w, uint32_t expect_h,
     int depth, ctype, ilace;
 
     if (setjmp(png_jmpbuf(p->png))) {
-        char eb[128];
         p->failed = 1;
-        if (ferror(p->fp))
-            return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", p->path,
-                          sa_errstr(p->msg.sys_errno, eb, sizeof eb));
-        return sa_err(err, SEGAUDIT_EINPUT,
-                      "%s: corrupt or unsupported PNG header (libpng: %s%s%s)",
-                      p->path, p->msg.text, p->msg.warning[0] ? "; " : "",
-                      p->msg.warning);
+        return sa_png_read_fail(p->path, p->fp, &p->msg,
+                                "corrupt or unsupported PNG header", err);
     }
-    png_init_io(p->png, p->fp);
-    png_set_sig_bytes(p->png, 8);
-    png_set_user_limits(p->png, max_u32(expect_w, DEFAULT_DIM_LIMIT),
-                        max_u32(expect_h, DEFAULT_DIM_LIMIT));
-    png_set_chunk_malloc_max(p->png, CHUNK_MALLOC_MAX);
-    /* libpng only warns when an ancillary chunk is over that limit and
-     * then reads it whole: labels need none of them, so skip them all
-     * unread (IHDR, PLTE, tRNS, IDAT and IEND are still handled) */
-    png_set_keep_unknown_chunks(p->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
-    png_read_info(p->png, p->info);
+    sa_png_read_start(p->png, p->info, p->fp, expect_w, expect_h);
     png_get_IHDR(p->png, p->info, &w, &h, &depth, &ctype, &ilace, NULL, NULL);
 
     const char *hint = "label maps must be grayscale or palette PNGs whose "
@@ -182,18 +152,14 @@ static int read_header(SaLabelPng *p, uint32_t expect_w, uint32_t expect_h,
 /* Adam7 images cannot be streamed row by row, so they are decoded whole. */
 static int decode_interlaced(SaLabelPng *p, SaErr *err)
 {
-    if (p->h > SIZE_MAX / p->rowbytes)
+    png_bytep *rows;
+    int a = sa_png_alloc_rows(p->h, p->rowbytes, &p->image, &rows);
+    if (a > 0)
         return sa_err(err, SEGAUDIT_ENOMEM, "%s: interlaced image %ux%u is "
                       "too large to decode", p->path, p->w, p->h);
-    png_bytep *rows = calloc(p->h, sizeof *rows); /* calloc checks overflow */
-    p->image = malloc((size_t)p->h * p->rowbytes);
-    if (!rows || !p->image) {
-        free(rows);
+    if (a < 0)
         return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory decoding the "
                       "interlaced image (%ux%u)", p->path, p->w, p->h);
-    }
-    for (uint32_t y = 0; y < p->h; y++)
-        rows[y] = p->image + (size_t)y * p->rowbytes;
     /* rows is not modified after setjmp, so it is still valid after a
      * longjmp (C11 7.13.2.1). */
     if (setjmp(png_jmpbuf(p->png))) {
@@ -225,8 +191,8 @@ int sa_label_png_open(SaLabelPng **out, const char *path, uint32_t expect_w,
     }
     if ((rc = open_regular(p, err)) || (rc = check_signature(p, err)))
         goto fail;
-    p->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &p->msg, sa_png_on_error,
-                                    sa_png_on_warning);
+    p->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &p->msg,
+                                    sa_png_on_error, sa_png_on_warning);
     if (!p->png || !(p->info = png_create_info_struct(p->png))) {
         rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
         goto fail;
@@ -321,37 +287,9 @@ void sa_label_png_close(SaLabelPng *p)
 
 /* ---- Mask writer ------------------------------------------------------- */
 
-static int write_fail(SaMaskPng *m, SaErr *err)
-{
-    char eb[128];
-    m->failed = 1;
-    if (m->msg.sys_errno && ferror(m->fp))
-        return sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", m->path,
-                      sa_errstr(m->msg.sys_errno, eb, sizeof eb));
-    return sa_err(err, SEGAUDIT_EIO, "%s: write failed (libpng: %s)", m->path,
-                  m->msg.text);
-}
-
-static int write_header(SaMaskPng *m, SaErr *err)
-{
-    if (setjmp(png_jmpbuf(m->png)))
-        return write_fail(m, err);
-    png_init_io(m->png, m->fp);
-    /* The write struct's default limits (1e6) would refuse large masks. */
-    png_set_user_limits(m->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
-    png_set_IHDR(m->png, m->info, m->w, m->h, 8, PNG_COLOR_TYPE_GRAY,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_set_compression_level(m->png, MASK_ZLIB_LEVEL);
-    png_write_info(m->png, m->info);
-    return 0;
-}
-
 int sa_mask_png_create(SaMaskPng **out, const char *path, uint32_t w,
                        uint32_t h, SaErr *err)
 {
-    char eb[128];
-    struct stat st;
     int rc;
     SaMaskPng *m = calloc(1, sizeof *m);
     *out = NULL;
@@ -366,19 +304,9 @@ int sa_mask_png_create(SaMaskPng **out, const char *path, uint32_t w,
     }
     m->w = w;
     m->h = h;
-    if (!(m->fp = fopen(path, "wb"))) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot create: %s", path,
-                    sa_errstr(errno, eb, sizeof eb));
-        goto fail;
-    }
-    m->may_unlink = fstat(fileno(m->fp), &st) == 0 && S_ISREG(st.st_mode);
-    m->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &m->msg, sa_png_on_error,
-                                     sa_png_on_warning);
-    if (!m->png || !(m->info = png_create_info_struct(m->png))) {
-        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    if ((rc = write_header(m, err)))
+    if ((rc = sa_png_writer_create(&m->out, m->path, "", w, h,
+                                   PNG_COLOR_TYPE_GRAY, MASK_ZLIB_LEVEL,
+                                   err)))
         goto fail;
     *out = m;
     return 0;
@@ -394,56 +322,30 @@ int sa_mask_png_write_row(SaMaskPng *m, const uint8_t *row, SaErr *err)
     if (m->next_row >= m->h)
         return sa_err(err, SEGAUDIT_EINVAL, "%s: more than %u rows written",
                       m->path, m->h);
-    if (setjmp(png_jmpbuf(m->png)))
-        return write_fail(m, err);
-    png_write_row(m->png, row);
+    int rc = sa_png_writer_row(&m->out, row, err);
+    if (rc) {
+        m->failed = 1;
+        return rc;
+    }
     m->next_row++;
-    return 0;
-}
-
-static int write_end(SaMaskPng *m, SaErr *err)
-{
-    if (setjmp(png_jmpbuf(m->png)))
-        return write_fail(m, err);
-    png_write_end(m->png, NULL);
     return 0;
 }
 
 int sa_mask_png_finish(SaMaskPng *m, SaErr *err)
 {
-    char eb[128];
     int rc;
     if (m->failed) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed earlier", m->path);
-        goto fail;
+        goto done;
     }
     if (m->next_row != m->h) {
         rc = sa_err(err, SEGAUDIT_EINVAL, "%s: only %u of %u rows written",
                     m->path, m->next_row, m->h);
-        goto fail;
+        goto done;
     }
-    if ((rc = write_end(m, err)))
-        goto fail;
-    /* stdio buffers: a full disk may only show up at fflush or fclose. */
-    errno = 0;
-    if (fflush(m->fp) != 0 || ferror(m->fp)) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", m->path,
-                    sa_errstr(errno ? errno : EIO, eb, sizeof eb));
-        goto fail;
-    }
-    FILE *fp = m->fp;
-    m->fp = NULL;
-    if (fclose(fp) != 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", m->path,
-                    sa_errstr(errno, eb, sizeof eb));
-        goto fail;
-    }
-    png_destroy_write_struct(&m->png, &m->info);
-    free(m->path);
-    free(m);
-    return 0;
-fail:
-    /* A partial mask would look like a valid answer; remove it. */
+    /* Releases the writer (removing a partial mask) whatever happens. */
+    rc = sa_png_writer_finish(&m->out, err);
+done:
     sa_mask_png_abort(m);
     return rc;
 }
@@ -452,12 +354,8 @@ void sa_mask_png_abort(SaMaskPng *m)
 {
     if (!m)
         return;
-    if (m->png)
-        png_destroy_write_struct(&m->png, m->info ? &m->info : NULL);
-    if (m->fp)
-        fclose(m->fp);
-    if (m->may_unlink)
-        unlink(m->path);
+    /* A partial mask would look like a valid answer; remove it. */
+    sa_png_writer_abort(&m->out);
     free(m->path);
     free(m);
 }

@@ -1,35 +1,15 @@
 /* Review overlays (see overlay.h): labels | argmax | issues over a dimmed
- * view, streamed block row by block row.
- *
- * libpng reports errors through sa_png_on_error(), which records the message (and
- * errno, which still holds the cause of a failed fread/fwrite) and longjmps
- * back to the setjmp of the operation in progress, as in png_io.c.  Each
- * setjmp lives in a small function whose state is in a struct owned by the
- * caller, so nothing the error path reads is a modified local of the
- * function that called setjmp (C11 7.13.2.1). */
+ * view, composed block row by block row from the rows callback and the
+ * photo (overlay_photo.c), and streamed to an RGB PNG (io/png_write.c). */
 #include "render/overlay.h"
-#include "io/png_util.h"
+#include "io/png_write.h"
+#include "render/overlay_photo.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <png.h>
-#include <setjmp.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-/* Bound for the photo's header, as for label PNGs; the size is then
- * compared with W×H, so a wrong size gets its own message. */
-#define DEFAULT_DIM_LIMIT (1u << 20)
-#define CHUNK_MALLOC_MAX (16u << 20)
 #define N_VALUES 65536u
-
-static uint32_t max_u32(uint32_t a, uint32_t b)
-{
-    return a > b ? a : b;
-}
 
 static uint32_t min_u32(uint32_t a, uint32_t b)
 {
@@ -56,310 +36,6 @@ int sa_overlay_geometry(uint32_t W, uint32_t H, uint32_t out_width,
     g->width = (uint32_t)width;
     g->height = ph;
     return 0;
-}
-
-/* ---- Photo reader ------------------------------------------------------ */
-
-typedef struct Photo {
-    const char *path;
-    FILE *fp;
-    png_structp png;
-    png_infop info;
-    SaPngMsg msg;
-    uint32_t w, h;
-    int interlaced;
-    size_t rowbytes;      /* W·3 after the transforms */
-    unsigned char *image; /* whole image, interlaced photos only */
-    uint32_t next_row;
-} Photo;
-
-/* Opens the photo as a stdio stream, refusing anything that is not a
- * regular file (O_NONBLOCK: a FIFO must not block the open). */
-static int photo_open_file(Photo *ph, SaErr *err)
-{
-    return sa_open_regular(ph->path, " the photo", "PNG photo", &ph->fp, err);
-}
-
-static int photo_signature(Photo *ph, SaErr *err)
-{
-    char eb[128];
-    unsigned char sig[8];
-    size_t n = fread(sig, 1, sizeof sig, ph->fp);
-    if (n < sizeof sig && ferror(ph->fp))
-        return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", ph->path,
-                      sa_errstr(errno, eb, sizeof eb));
-    if (n < sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s: the photo is not a PNG file",
-                      ph->path);
-    return 0;
-}
-
-static int photo_libpng_fail(Photo *ph, const char *what, SaErr *err)
-{
-    char eb[128];
-    if (ferror(ph->fp))
-        return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", ph->path,
-                      sa_errstr(ph->msg.sys_errno, eb, sizeof eb));
-    return sa_err(err, SEGAUDIT_EINPUT, "%s: %s (libpng: %s%s%s)", ph->path,
-                  what, ph->msg.text, ph->msg.warning[0] ? "; " : "",
-                  ph->msg.warning);
-}
-
-/* Reads the header, checks the size and sets up the transforms to 8-bit
- * RGB: palette → RGB, gray 1/2/4 → 8, 16 → 8, gray → RGB, alpha (and
- * the alpha a palette's tRNS becomes) dropped. */
-static int photo_header(Photo *ph, uint32_t W, uint32_t H, SaErr *err)
-{
-    png_uint_32 w, h;
-    int depth, ctype, ilace;
-
-    if (setjmp(png_jmpbuf(ph->png)))
-        return photo_libpng_fail(ph, "corrupt or unsupported PNG header",
-                                 err);
-    png_init_io(ph->png, ph->fp);
-    png_set_sig_bytes(ph->png, 8);
-    png_set_user_limits(ph->png, max_u32(W, DEFAULT_DIM_LIMIT),
-                        max_u32(H, DEFAULT_DIM_LIMIT));
-    png_set_chunk_malloc_max(ph->png, CHUNK_MALLOC_MAX);
-    /* skip ancillary chunks unread (see png_io.c) */
-    png_set_keep_unknown_chunks(ph->png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
-    png_read_info(ph->png, ph->info);
-    png_get_IHDR(ph->png, ph->info, &w, &h, &depth, &ctype, &ilace, NULL,
-                 NULL);
-    if (w != W || h != H)
-        return sa_err(err, SEGAUDIT_EINPUT,
-                      "%s: photo size %ux%u does not match the labels "
-                      "(W=%u, H=%u)", ph->path, (unsigned)w, (unsigned)h,
-                      (unsigned)W, (unsigned)H);
-    ph->w = w;
-    ph->h = h;
-    ph->interlaced = ilace != PNG_INTERLACE_NONE;
-
-    if (ctype == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(ph->png);
-    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(ph->png);
-    if (depth == 16) {
-#ifdef PNG_READ_SCALE_16_TO_8_SUPPORTED
-        png_set_scale_16(ph->png);
-#else
-        png_set_strip_16(ph->png);
-#endif
-    }
-    /* Palette expansion also turns tRNS into alpha. */
-    if ((ctype & PNG_COLOR_MASK_ALPHA) ||
-        png_get_valid(ph->png, ph->info, PNG_INFO_tRNS))
-        png_set_strip_alpha(ph->png);
-    if (ctype == PNG_COLOR_TYPE_GRAY || ctype == PNG_COLOR_TYPE_GRAY_ALPHA)
-        png_set_gray_to_rgb(ph->png);
-    if (ph->interlaced)
-        png_set_interlace_handling(ph->png);
-    png_read_update_info(ph->png, ph->info);
-    ph->rowbytes = png_get_rowbytes(ph->png, ph->info);
-    if (png_get_channels(ph->png, ph->info) != 3 ||
-        png_get_bit_depth(ph->png, ph->info) != 8 ||
-        ph->rowbytes != (size_t)w * 3)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s: cannot convert the photo "
-                      "(colour type %d, %d bits) to 8-bit RGB", ph->path,
-                      ctype, depth);
-    return 0;
-}
-
-/* Adam7 photos cannot be streamed; they are decoded whole. */
-static int photo_decode_interlaced(Photo *ph, png_bytep *rows, SaErr *err)
-{
-    if (setjmp(png_jmpbuf(ph->png)))
-        return photo_libpng_fail(ph, "truncated or corrupt PNG data in the "
-                                 "interlaced photo", err);
-    png_read_image(ph->png, rows);
-    return 0;
-}
-
-static void photo_close(Photo *ph)
-{
-    if (ph->png)
-        png_destroy_read_struct(&ph->png, ph->info ? &ph->info : NULL, NULL);
-    if (ph->fp)
-        fclose(ph->fp);
-    free(ph->image);
-    ph->png = NULL;
-    ph->info = NULL;
-    ph->fp = NULL;
-    ph->image = NULL;
-}
-
-static int photo_open(Photo *ph, const char *path, uint32_t W, uint32_t H,
-                      SaErr *err)
-{
-    int rc;
-    memset(ph, 0, sizeof *ph);
-    ph->path = path;
-    if ((rc = photo_open_file(ph, err)) || (rc = photo_signature(ph, err)))
-        return rc;
-    ph->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ph->msg,
-                                     sa_png_on_error, sa_png_on_warning);
-    if (!ph->png || !(ph->info = png_create_info_struct(ph->png)))
-        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
-    if ((rc = photo_header(ph, W, H, err)))
-        return rc;
-    if (ph->interlaced) {
-        if (ph->h > SIZE_MAX / ph->rowbytes)
-            return sa_err(err, SEGAUDIT_ENOMEM, "%s: interlaced photo %ux%u "
-                          "is too large to decode", path, ph->w, ph->h);
-        png_bytep *rows = calloc(ph->h, sizeof *rows);
-        ph->image = malloc((size_t)ph->h * ph->rowbytes);
-        if (!rows || !ph->image) {
-            free(rows);
-            return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory decoding "
-                          "the interlaced photo (%ux%u)", path, ph->w, ph->h);
-        }
-        for (uint32_t y = 0; y < ph->h; y++)
-            rows[y] = ph->image + (size_t)y * ph->rowbytes;
-        rc = photo_decode_interlaced(ph, rows, err);
-        free(rows);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int photo_read_row_png(Photo *ph, unsigned char *dst, SaErr *err)
-{
-    if (setjmp(png_jmpbuf(ph->png))) {
-        char what[64];
-        snprintf(what, sizeof what, "truncated or corrupt PNG data at row %u",
-                 ph->next_row);
-        return photo_libpng_fail(ph, what, err);
-    }
-    png_read_row(ph->png, dst, NULL);
-    return 0;
-}
-
-/* The next row, W·3 bytes. */
-static int photo_read_row(Photo *ph, unsigned char *dst, SaErr *err)
-{
-    int rc = 0;
-    if (ph->image)
-        memcpy(dst, ph->image + (size_t)ph->next_row * ph->rowbytes,
-               ph->rowbytes);
-    else
-        rc = photo_read_row_png(ph, dst, err);
-    ph->next_row++;
-    return rc;
-}
-
-/* ---- Overlay PNG writer ------------------------------------------------ */
-
-typedef struct Writer {
-    const char *path;
-    FILE *fp;
-    png_structp png;
-    png_infop info;
-    SaPngMsg msg;
-    int may_unlink; /* only regular files are removed (never /dev/...) */
-} Writer;
-
-static int writer_fail(Writer *w, SaErr *err)
-{
-    char eb[128];
-    if (w->msg.sys_errno && ferror(w->fp))
-        return sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
-                      sa_errstr(w->msg.sys_errno, eb, sizeof eb));
-    return sa_err(err, SEGAUDIT_EIO, "%s: write failed (libpng: %s)",
-                  w->path, w->msg.text);
-}
-
-static int writer_header(Writer *w, uint32_t width, uint32_t height,
-                         SaErr *err)
-{
-    if (setjmp(png_jmpbuf(w->png)))
-        return writer_fail(w, err);
-    png_init_io(w->png, w->fp);
-    png_set_user_limits(w->png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
-    png_set_IHDR(w->png, w->info, width, height, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-                 PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(w->png, w->info);
-    return 0;
-}
-
-static int writer_create(Writer *w, const char *path, uint32_t width,
-                         uint32_t height, SaErr *err)
-{
-    char eb[128];
-    struct stat st;
-    memset(w, 0, sizeof *w);
-    w->path = path;
-    if (!(w->fp = fopen(path, "wb")))
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot create the overlay: %s",
-                      path, sa_errstr(errno, eb, sizeof eb));
-    w->may_unlink = fstat(fileno(w->fp), &st) == 0 && S_ISREG(st.st_mode);
-    w->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w->msg, sa_png_on_error,
-                                     sa_png_on_warning);
-    if (!w->png || !(w->info = png_create_info_struct(w->png)))
-        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
-    return writer_header(w, width, height, err);
-}
-
-static int writer_row(Writer *w, const uint8_t *row, SaErr *err)
-{
-    if (setjmp(png_jmpbuf(w->png)))
-        return writer_fail(w, err);
-    png_write_row(w->png, row);
-    return 0;
-}
-
-static int writer_end(Writer *w, SaErr *err)
-{
-    if (setjmp(png_jmpbuf(w->png)))
-        return writer_fail(w, err);
-    png_write_end(w->png, NULL);
-    return 0;
-}
-
-/* Closes and frees, and removes the partial file. */
-static void writer_abort(Writer *w)
-{
-    if (w->png)
-        png_destroy_write_struct(&w->png, w->info ? &w->info : NULL);
-    if (w->fp) {
-        fclose(w->fp);
-        if (w->may_unlink)
-            unlink(w->path);
-    }
-    w->png = NULL;
-    w->info = NULL;
-    w->fp = NULL;
-}
-
-/* Finishes the file; on failure removes it.  Always releases w. */
-static int writer_finish(Writer *w, SaErr *err)
-{
-    char eb[128];
-    int rc = writer_end(w, err);
-    if (rc)
-        goto fail;
-    /* stdio buffers: a full disk may only show up at fflush or fclose. */
-    errno = 0;
-    if (fflush(w->fp) != 0 || ferror(w->fp)) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
-                    sa_errstr(errno ? errno : EIO, eb, sizeof eb));
-        goto fail;
-    }
-    FILE *fp = w->fp;
-    w->fp = NULL;
-    if (fclose(fp) != 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: write failed: %s", w->path,
-                    sa_errstr(errno, eb, sizeof eb));
-        if (w->may_unlink)
-            unlink(w->path);
-        goto fail;
-    }
-    png_destroy_write_struct(&w->png, &w->info);
-    return 0;
-fail:
-    writer_abort(w);
-    return rc;
 }
 
 /* ---- Composition ------------------------------------------------------- */
@@ -556,12 +232,12 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
 }
 
 /* Reads nr photo rows and sums them per block column into wk->sums. */
-static int photo_block(Photo *ph, const SaOverlayGeometry *g, uint32_t W,
+static int photo_block(SaPhoto *ph, const SaOverlayGeometry *g, uint32_t W,
                        uint32_t nr, Work *wk, SaErr *err)
 {
     memset(wk->sums, 0, (size_t)g->panel_width * 3 * sizeof *wk->sums);
     for (uint32_t r = 0; r < nr; r++) {
-        int rc = photo_read_row(ph, wk->photo_row, err);
+        int rc = sa_photo_read_row(ph, wk->photo_row, err);
         if (rc)
             return rc;
         for (uint32_t x = 0; x < W; x++) {
@@ -633,8 +309,8 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
 {
     SaOverlayGeometry g;
     Work wk;
-    Photo ph;
-    Writer w;
+    SaPhoto ph;
+    SaPngWriter w;
     int rc, have_photo = 0, have_writer = 0;
 
     if ((rc = check_spec(spec, rows, out_path, &g, err)))
@@ -645,12 +321,14 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
     /* The photo first: a bad photo leaves no output file at all. */
     if (spec->photo_path) {
         have_photo = 1;
-        if ((rc = photo_open(&ph, spec->photo_path, spec->W, spec->H, err)))
+        if ((rc = sa_photo_open(&ph, spec->photo_path, spec->W, spec->H,
+                                err)))
             goto done;
     }
-    have_writer = 1;
-    if ((rc = writer_create(&w, out_path, g.width, g.height, err)))
+    if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
+                                   g.height, PNG_COLOR_TYPE_RGB, -1, err)))
         goto done;
+    have_writer = 1;
 
     for (uint32_t by = 0; by < g.panel_height; by++) {
         const uint32_t row0 = by * g.scale;
@@ -667,16 +345,16 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             (rc = photo_block(&ph, &g, spec->W, nr, &wk, err)))
             goto done;
         compose_row(spec, &g, by, nr, &wk);
-        if ((rc = writer_row(&w, wk.out, err)))
+        if ((rc = sa_png_writer_row(&w, wk.out, err)))
             goto done;
     }
     have_writer = 0;
-    rc = writer_finish(&w, err);
+    rc = sa_png_writer_finish(&w, err);
 done:
     if (have_writer)
-        writer_abort(&w);
+        sa_png_writer_abort(&w);
     if (have_photo)
-        photo_close(&ph);
+        sa_photo_close(&ph);
     work_free(&wk);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* Synthetic street scenes for `segaudit synth`: the clean label map of one
- * image, its objects, and the annotation errors injected into its given
- * labels.  No I/O, no threads: one SaScene per worker thread.
+ * image and its objects, and the random streams everything in synth/ is
+ * drawn from.  The annotation errors made of the objects are in
+ * synth_errors.h.  No I/O, no threads: one SaScene per worker thread.
  *
  * Scene classes are the 19 Cityscapes train ids (SC_ROAD .. SC_BIKE); a
  * dataset with K classes maps scene class c to c*K/19. */
@@ -80,7 +81,7 @@ typedef struct SaScene {
     SaObj *objs;
     int n_objs, cap_objs;
     int horizon;     /* row of the horizon */
-    uint8_t *m1, *m2; /* scratch masks for the errors */
+    uint8_t *m1, *m2; /* scratch masks of synth_errors.c */
     size_t m_cap;
 } SaScene;
 
@@ -93,28 +94,11 @@ void sa_scene_free(SaScene *s);
  * bounding box and area of each object. */
 void sa_scene_render(SaScene *s, SaRng *r);
 
-enum SaErrorKind {
-    SA_ERR_NONE = 0, SA_ERR_OVERLOOKED, SA_ERR_SWAPPED, SA_ERR_BOUNDARY
-};
-/* "none", "overlooked", "swapped", "boundary". */
-extern const char *const sa_error_kind_names[4];
-
-/* Injects one annotation error into given (h*w labels, on entry the clean
- * labels map[cls]).  void_value < 0: overlooked objects get the class
- * around them; else they get void_value.  Returns the kind (SA_ERR_NONE
- * when the scene has no object an error can be made of) and sets *changed
- * to the number of pixels whose label changed. */
-int sa_scene_inject(SaScene *s, SaRng *r, const uint8_t map[SC_N],
-                    int void_value, uint8_t *given, uint64_t *changed);
-
-/* Test hook: the clean K-class labels (h*w) of image `index` of the dataset
- * that settings s describe.  Returns 0 or a negative SEGAUDIT_E* code. */
+/* Test hook (in synth.c): the clean K-class labels (h*w) of image `index`
+ * of the dataset that settings s describe.  Returns 0 or a negative
+ * SEGAUDIT_E* code. */
 int sa_synth_clean_labels(const SegauditSynthSettings *s, uint64_t index,
                           uint8_t *out);
-
-/* The IEEE binary16 bits nearest to f, ties to even: the conversion used
- * for float16 tensors (exposed for the tests). */
-uint16_t sa_synth_f32_to_f16(float f);
 
 /* Stream numbers of sa_rng_for(). */
 enum { SA_STREAM_SCENE = 1, SA_STREAM_ERROR = 2, SA_STREAM_MODEL = 3,

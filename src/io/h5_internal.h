@@ -1,0 +1,81 @@
+/* What the files of the HDF5 tensor reader share (internal to io/): the
+ * SaProbs object, a message helper, the arithmetic of shapes, and the
+ * checks of h5_check.c.
+ *
+ *   h5_probs.c  opening the tensor (shape, element type), band reads, the
+ *               chunk cache, accessors
+ *   h5_check.c  what a file must satisfy to be read (see there)
+ *   h5_ids.c    the image ids
+ *
+ * Every message starts with "<path>:<dataset>: " (or "<path>: " for
+ * problems with the file itself). */
+#ifndef SA_H5_INTERNAL_H
+#define SA_H5_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hdf5.h>
+
+#include "common/error.h"
+#include "io/h5_probs.h"
+#include "io/h5_util.h"
+
+struct SaProbs {
+    char *path;
+    char *dataset;
+    hid_t file;
+    hid_t dset;
+    hid_t fspace;       /* file dataspace, reused for every hyperslab */
+    hid_t memtype;      /* always a copy, so it can always be closed */
+    uint64_t dims[4];
+    uint64_t chunk[4];  /* all 0 unless chunked */
+    SaDtype dtype;
+    size_t elsize;      /* bytes per element in memory */
+    size_t file_elsize; /* bytes per element in the file */
+    char layout[256];
+};
+
+static inline uint64_t ceil_div(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+/* a*b, saturating instead of wrapping. */
+static inline uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+    return (a != 0 && b > UINT64_MAX / a) ? UINT64_MAX : a * b;
+}
+
+/* Reports an HDF5 failure "<path>:<ds>: <what> (<hdf5 reason>)" as EIO;
+ * must run right after the failing call (see sa_h5_why()). */
+static inline int h5_fail(SaErr *err, const char *path, const char *ds,
+                          const char *what)
+{
+    char why[SA_H5_WHY_LEN];
+    return sa_err(err, SEGAUDIT_EIO, "%s:%s: %s%s", path, ds, what,
+                  sa_h5_why(why, sizeof why));
+}
+
+/* ---- h5_check.c -------------------------------------------------------- */
+
+/* Opens p->path read-only into p->file after checking that it is a
+ * readable regular HDF5 file, so that the common mistakes get a plain
+ * message. */
+int sa_probs_open_file(SaProbs *p, SaErr *err);
+
+/* Opens name as a dataset of file, with messages for "missing", "an
+ * external link" and "not a dataset".  A missing dataset is reported only
+ * when report_missing; else *out stays invalid and 0 is returned. */
+int sa_probs_open_dataset(hid_t file, const char *path, const char *name,
+                          int report_missing, hid_t *out, SaErr *err);
+
+/* Fills p->layout and p->chunk from p->dset; refuses virtual datasets,
+ * external raw storage and filters HDF5 cannot decode. */
+int sa_probs_read_layout(SaProbs *p, SaErr *err);
+
+/* Refuses a dataset whose data cannot all be in the file (needs dims,
+ * file_elsize and chunk). */
+int sa_probs_check_storage(SaProbs *p, SaErr *err);
+
+#endif
