@@ -1,8 +1,12 @@
-/* Commands of the segaudit program other than `audit` (in main.c). */
+/* The commands of the segaudit program, called by main.c with argv[0] the
+ * command's name.  Each returns the exit status. */
 #ifndef SEGAUDIT_CLI_COMMANDS_H
 #define SEGAUDIT_CLI_COMMANDS_H
 
-/* `segaudit synth ...`; argv[0] is "synth".  Returns the exit status. */
+/* `segaudit audit ...` (audit_cmd.c). */
+int segaudit_cli_audit(int argc, char **argv);
+
+/* `segaudit synth ...` (synth_cmd.c). */
 int segaudit_cli_synth(int argc, char **argv);
 
 #endif

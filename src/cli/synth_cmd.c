@@ -1,10 +1,11 @@
-/* `segaudit synth`: option parsing for segaudit_synth().  Public API only. */
+/* `segaudit synth`: the usage text, the option parsing into
+ * SegauditSynthSettings, and the run of segaudit_synth() with its summary
+ * line.  Public API only. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,8 @@
 #include "segaudit/synth.h"
 
 #include "commands.h"
+#include "signals.h"
+#include "util.h"
 
 static const char usage_synth[] =
     "Usage: segaudit synth --out DIR --images N --size HxW [OPTIONS]\n"
@@ -58,42 +61,39 @@ static const char usage_synth[] =
     "Exit status: 0 written, 1 I/O error or DIR holds a dataset, 2 usage "
     "error.\n";
 
-static volatile int g_cancel;
-static volatile sig_atomic_t g_signal;
+enum { O_OUT = 256, O_IMAGES, O_SIZE, O_CLASSES, O_RATE, O_SEED, O_DTYPE,
+       O_COMPRESS, O_VOID, O_THREADS, O_FORCE };
 
-static void on_signal(int sig)
-{
-    g_signal = sig;
-    g_cancel = 1;
-}
+static const struct option synth_options[] = {
+    {"out", required_argument, 0, O_OUT},
+    {"images", required_argument, 0, O_IMAGES},
+    {"size", required_argument, 0, O_SIZE},
+    {"classes", required_argument, 0, O_CLASSES},
+    {"error-rate", required_argument, 0, O_RATE},
+    {"seed", required_argument, 0, O_SEED},
+    {"dtype", required_argument, 0, O_DTYPE},
+    {"compress", required_argument, 0, O_COMPRESS},
+    {"void", required_argument, 0, O_VOID},
+    {"threads", required_argument, 0, O_THREADS},
+    {"force", no_argument, 0, O_FORCE},
+    {"quiet", no_argument, 0, 'q'},
+    {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0},
+};
 
-static void usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("segaudit: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputs("\nTry 'segaudit synth --help'.\n", stderr);
-    va_end(ap);
-}
-
-/* Whole number in [lo, hi]; -1 on error (after printing it). */
-static int parse_u64(const char *opt, const char *s, uint64_t lo,
+/* A whole number from lo to hi; -1 after printing the usage error. */
+static int whole_arg(const char *opt, const char *s, uint64_t lo,
                      uint64_t hi, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || *s == '-' || v < lo || v > hi) {
-        usage_error("%s: '%s' is not a whole number from %" PRIu64
-                    " to %" PRIu64, opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    if (cli_parse_u64(s, lo, hi, out) == 0)
+        return 0;
+    cli_not_whole("synth", opt, s, lo, hi);
+    return -1;
 }
 
-static int parse_size(const char *s, uint32_t *h, uint32_t *w)
+/* HxW (or HXW), each from 16 to 65535; -1 after printing the usage
+ * error. */
+static int parse_hxw(const char *s, uint32_t *h, uint32_t *w)
 {
     char *end;
     errno = 0;
@@ -105,8 +105,8 @@ static int parse_size(const char *s, uint32_t *h, uint32_t *w)
         ok = end != p && !*end && *p != '-' && !errno;
     }
     if (!ok || hh < 16 || ww < 16 || hh > 65535 || ww > 65535) {
-        usage_error("--size: expected HxW from 16x16 to 65535x65535 "
-                    "(e.g. 1024x2048), got '%s'", s);
+        cli_usage_error("synth", "--size: expected HxW from 16x16 to "
+                        "65535x65535 (e.g. 1024x2048), got '%s'", s);
         return -1;
     }
     *h = (uint32_t)hh;
@@ -114,126 +114,135 @@ static int parse_size(const char *s, uint32_t *h, uint32_t *w)
     return 0;
 }
 
-enum { O_OUT = 256, O_IMAGES, O_SIZE, O_CLASSES, O_RATE, O_SEED, O_DTYPE,
-       O_COMPRESS, O_VOID, O_THREADS, O_FORCE };
-
-/* Fills s from argv; returns 0, 1 after --help, or -1 on a usage error. */
-static int parse(int argc, char **argv, SegauditSynthSettings *s, int *quiet)
+/* --dtype and --compress; -1 after printing the usage error. */
+static int format_option(SegauditSynthSettings *s, int c, const char *arg)
 {
-    static const struct option opts[] = {
-        {"out", required_argument, 0, O_OUT},
-        {"images", required_argument, 0, O_IMAGES},
-        {"size", required_argument, 0, O_SIZE},
-        {"classes", required_argument, 0, O_CLASSES},
-        {"error-rate", required_argument, 0, O_RATE},
-        {"seed", required_argument, 0, O_SEED},
-        {"dtype", required_argument, 0, O_DTYPE},
-        {"compress", required_argument, 0, O_COMPRESS},
-        {"void", required_argument, 0, O_VOID},
-        {"threads", required_argument, 0, O_THREADS},
-        {"force", no_argument, 0, O_FORCE},
-        {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    uint64_t v;
-    int c, have_size = 0;
-    char *end;
-
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
-        switch (c) {
-        case O_OUT: s->out_dir = optarg; break;
-        case O_IMAGES:
-            if (parse_u64("--images", optarg, 1, (uint64_t)1 << 40,
-                          &s->n_images))
-                return -1;
-            break;
-        case O_SIZE:
-            if (parse_size(optarg, &s->height, &s->width))
-                return -1;
-            have_size = 1;
-            break;
-        case O_CLASSES:
-            if (parse_u64("--classes", optarg, 2, 255, &v))
-                return -1;
-            s->n_classes = (int)v;
-            break;
-        case O_RATE:
-            errno = 0;
-            s->error_rate = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(s->error_rate >= 0) ||
-                s->error_rate > 1) {
-                usage_error("--error-rate: '%s' is not a number from 0 to 1",
-                            optarg);
-                return -1;
-            }
-            break;
-        case O_SEED:
-            if (parse_u64("--seed", optarg, 0, UINT64_MAX, &s->seed))
-                return -1;
-            break;
-        case O_DTYPE:
-            if (!strcmp(optarg, "f32") || !strcmp(optarg, "float32"))
-                s->dtype = SEGAUDIT_SYNTH_F32;
-            else if (!strcmp(optarg, "f16") || !strcmp(optarg, "float16"))
-                s->dtype = SEGAUDIT_SYNTH_F16;
-            else {
-                usage_error("--dtype: expected f32 or f16, got '%s'", optarg);
-                return -1;
-            }
-            break;
-        case O_COMPRESS:
-            if (!strcmp(optarg, "none"))
-                s->compress = SEGAUDIT_SYNTH_NONE;
-            else if (!strcmp(optarg, "gzip"))
-                s->compress = SEGAUDIT_SYNTH_GZIP;
-            else {
-                usage_error("--compress: expected none or gzip, got '%s'",
-                            optarg);
-                return -1;
-            }
-            break;
-        case O_VOID:
-            if (parse_u64("--void", optarg, 0, 255, &v))
-                return -1;
-            s->void_value = (int)v;
-            break;
-        case O_THREADS:
-            if (parse_u64("--threads", optarg, 1, 4096, &v))
-                return -1;
-            s->n_threads = (int)v;
-            break;
-        case O_FORCE: s->force = 1; break;
-        case 'q': *quiet = 1; break;
-        case 'h': fputs(usage_synth, stdout); return 1;
-        case ':': usage_error("%s needs a value", argv[optind - 1]); return -1;
-        default:
-            usage_error("unknown option '%s'", argv[optind - 1]);
+    if (c == O_DTYPE) {
+        if (!strcmp(arg, "f32") || !strcmp(arg, "float32"))
+            s->dtype = SEGAUDIT_SYNTH_F32;
+        else if (!strcmp(arg, "f16") || !strcmp(arg, "float16"))
+            s->dtype = SEGAUDIT_SYNTH_F16;
+        else {
+            cli_usage_error("synth", "--dtype: expected f32 or f16, got "
+                            "'%s'", arg);
             return -1;
         }
-    }
-    if (optind < argc) {
-        usage_error("unexpected argument '%s'", argv[optind]);
-        return -1;
-    }
-    if (!s->out_dir || !s->n_images || !have_size) {
-        usage_error("%s is required", !s->out_dir ? "--out DIR"
-                    : !s->n_images ? "--images N" : "--size HxW");
-        return -1;
-    }
-    if (s->void_value >= 0 && s->void_value < s->n_classes) {
-        usage_error("--void %d is a class (K=%d); use a value from %d to 255",
-                    s->void_value, s->n_classes, s->n_classes);
+    } else if (!strcmp(arg, "none")) {
+        s->compress = SEGAUDIT_SYNTH_NONE;
+    } else if (!strcmp(arg, "gzip")) {
+        s->compress = SEGAUDIT_SYNTH_GZIP;
+    } else {
+        cli_usage_error("synth", "--compress: expected none or gzip, got "
+                        "'%s'", arg);
         return -1;
     }
     return 0;
 }
 
+/* Sets option c from arg.  Returns 0, -1 after printing a usage error, or
+ * 1 when c is not an option of synth. */
+static int set_option(SegauditSynthSettings *s, int c, const char *arg,
+                      int *have_size)
+{
+    uint64_t v;
+    switch (c) {
+    case O_OUT: s->out_dir = arg; return 0;
+    case O_FORCE: s->force = 1; return 0;
+    case O_DTYPE:
+    case O_COMPRESS: return format_option(s, c, arg);
+    case O_IMAGES:
+        return whole_arg("--images", arg, 1, (uint64_t)1 << 40,
+                         &s->n_images);
+    case O_SEED: return whole_arg("--seed", arg, 0, UINT64_MAX, &s->seed);
+    case O_SIZE:
+        *have_size = 1;
+        return parse_hxw(arg, &s->height, &s->width);
+    case O_CLASSES:
+        if (whole_arg("--classes", arg, 2, 255, &v))
+            return -1;
+        s->n_classes = (int)v;
+        return 0;
+    case O_VOID:
+        if (whole_arg("--void", arg, 0, 255, &v))
+            return -1;
+        s->void_value = (int)v;
+        return 0;
+    case O_THREADS:
+        if (whole_arg("--threads", arg, 1, 4096, &v))
+            return -1;
+        s->n_threads = (int)v;
+        return 0;
+    case O_RATE:
+        if (cli_parse_double(arg, &s->error_rate) != 0 ||
+            !(s->error_rate >= 0) || s->error_rate > 1) {
+            cli_usage_error("synth", "--error-rate: '%s' is not a number "
+                            "from 0 to 1", arg);
+            return -1;
+        }
+        return 0;
+    default: return 1;
+    }
+}
+
+/* Fills s from argv; returns 0, 1 after --help, or -1 after printing a
+ * usage error. */
+static int parse(int argc, char **argv, SegauditSynthSettings *s, int *quiet)
+{
+    int c, rc, have_size = 0;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":qh", synth_options, NULL)) != -1) {
+        if (c == 'q') {
+            *quiet = 1;
+            continue;
+        }
+        if (c == 'h') {
+            fputs(usage_synth, stdout);
+            return 1;
+        }
+        if (c == ':') {
+            cli_usage_error("synth", "%s needs a value", argv[optind - 1]);
+            return -1;
+        }
+        if ((rc = set_option(s, c, optarg, &have_size)) > 0)
+            cli_usage_error("synth", "unknown option '%s'", argv[optind - 1]);
+        if (rc != 0)
+            return -1;
+    }
+    if (optind < argc) {
+        cli_usage_error("synth", "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (!s->out_dir || !s->n_images || !have_size) {
+        cli_usage_error("synth", "%s is required", !s->out_dir ? "--out DIR"
+                        : !s->n_images ? "--images N" : "--size HxW");
+        return -1;
+    }
+    if (s->void_value >= 0 && s->void_value < s->n_classes) {
+        cli_usage_error("synth", "--void %d is a class (K=%d); use a value "
+                        "from %d to 255", s->void_value, s->n_classes,
+                        s->n_classes);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_summary(const SegauditSynthSettings *s, double sec)
+{
+    uint64_t bad = (uint64_t)floor(s->error_rate * (double)s->n_images + 0.5);
+    fprintf(stderr,
+            "segaudit: %" PRIu64 " images of %ux%u, K=%d, %s; %" PRIu64
+            " with an annotation error; %.1f s (%.2f images/s); "
+            "dataset in %s/\n",
+            s->n_images, s->height, s->width, s->n_classes,
+            s->dtype == SEGAUDIT_SYNTH_F16 ? "float16" : "float32", bad,
+            sec, sec > 0 ? (double)s->n_images / sec : 0.0, s->out_dir);
+}
+
 int segaudit_cli_synth(int argc, char **argv)
 {
     SegauditSynthSettings s;
+    CliSignals saved;
     int quiet = 0;
     char eb[1024];
     struct timespec t0, t1;
@@ -241,28 +250,23 @@ int segaudit_cli_synth(int argc, char **argv)
     segaudit_synth_default_settings(&s);
     int p = parse(argc, argv, &s, &quiet);
     if (p != 0)
-        return p > 0 ? 0 : 2;
+        return p > 0 ? 0 : EXIT_USAGE;
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    cli_catch_signals(&saved);
     /* Past a file size limit, writes fail (EFBIG) and are reported like a
      * full disk, instead of the signal killing us mid-file. */
     void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
-    s.cancel = &g_cancel;
+    s.cancel = cli_cancel_flag();
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = segaudit_synth(&s, eb, sizeof eb);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    cli_restore_signals(&saved);
     signal(SIGXFSZ, old_xfsz);
 
-    if (rc == SEGAUDIT_ECANCEL || (rc && g_signal)) {
+    if (rc == SEGAUDIT_ECANCEL || (rc && cli_signal())) {
         fprintf(stderr, "segaudit: interrupted; no dataset was written\n");
-        return 128 + (g_signal ? (int)g_signal : SIGINT);
+        return cli_interrupted_status();
     }
     if (rc) {
         fprintf(stderr, "segaudit: %s\n", eb);
@@ -271,22 +275,12 @@ int segaudit_cli_synth(int argc, char **argv)
              * may crash in its exit-time cleanup; there is nothing left to
              * clean up, so skip it. */
             fflush(NULL);
-            _Exit(1);
+            _Exit(EXIT_INPUT);
         }
-        return rc == SEGAUDIT_EINVAL ? 2 : 1;
+        return cli_exit_status(rc);
     }
-    if (!quiet) {
-        double sec = (double)(t1.tv_sec - t0.tv_sec) +
-                     (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-        uint64_t bad = (uint64_t)floor(s.error_rate * (double)s.n_images +
-                                       0.5);
-        fprintf(stderr,
-                "segaudit: %" PRIu64 " images of %ux%u, K=%d, %s; %" PRIu64
-                " with an annotation error; %.1f s (%.2f images/s); "
-                "dataset in %s/\n",
-                s.n_images, s.height, s.width, s.n_classes,
-                s.dtype == SEGAUDIT_SYNTH_F16 ? "float16" : "float32", bad,
-                sec, sec > 0 ? (double)s.n_images / sec : 0.0, s.out_dir);
-    }
+    if (!quiet)
+        print_summary(&s, (double)(t1.tv_sec - t0.tv_sec) +
+                              (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
     return 0;
 }

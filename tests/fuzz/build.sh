@@ -285,7 +285,7 @@ print(shlex.join(dict.fromkeys(cflags)) + "\n" + shlex.join(dict.fromkeys(libs))
         case $t in
         png) files="$ROOT/src/io/png_io.c" ;;
         h5) files="$ROOT/src/io/h5_probs.c" ;;
-        args) files="$ROOT/src/cli/main.c $ROOT/src/cli/synth_cmd.c" ;;
+        args) files=$(printf '%s ' "$ROOT"/src/cli/*.c) ;;
         esac
         echo "== $t"
         # shellcheck disable=SC2086

@@ -1,5 +1,5 @@
 /* fuzz_args: the command line of `segaudit audit` and `segaudit synth`
- * (src/cli/main.c, src/cli/synth_cmd.c), run in process.
+ * (the program: the .c files of src/cli), run in process.
  *
  * Input: argv[1..] as NUL-separated strings (argv[0] is "segaudit"; at most
  * 64 arguments).  An argument that starts with '@', or a "--opt=@..." value,
@@ -11,8 +11,8 @@
  *     @w/   the only writable place; emptied after every input
  * e.g. "audit\0--labels\0@d/labels\0--probs\0@d/probs.h5\0--out\0@w/o\0".
  *
- * The two .c files are compiled into this one (so the harness can reset
- * their static state) with these names replaced by hooks:
+ * The program's .c files are compiled into this one (so the harness can
+ * reset their static state) with these names replaced by hooks:
  *   main -> segaudit_main; exit, _Exit -> fz_exit (longjmp back to the
  *   harness: a usage error ends the input, not the fuzzer);
  *   mkdir, rename, unlink, rmdir -> guarded versions that act only inside
@@ -26,7 +26,7 @@
  *
  * Hangs are caught by libFuzzer's -timeout (in the replay program by
  * FUZZ_REPLAY_TIMEOUT).  Leak checking must be off for this target
- * (-detect_leaks=0): every exit() path of main.c leaks by design (the
+ * (-detect_leaks=0): every exit() path of the program leaks by design (the
  * process ends), and here it returns to the harness instead.  Descriptors
  * are checked: a normal return must not leave one open. */
 
@@ -71,37 +71,36 @@ int segaudit_main(int argc, char **argv);
 
 /* ---- the program, with hooks ------------------------------------------ */
 
+/* No two of the files have a static name in common, so they share this
+ * unit as they are; only the hooks below are renamed. */
 #define main segaudit_main
 #define exit fz_exit
+#define _Exit fz_exit
 #define mkdir fz_mkdir
 #define rename fz_rename
 #define unlink fz_unlink
 #define rmdir fz_rmdir
 #define segaudit_audit_run fz_audit_run
-#include "../../src/cli/main.c"
-#undef segaudit_audit_run
-
-/* synth_cmd.c has statics of the same names as main.c's. */
-#define g_cancel synth_g_cancel
-#define g_signal synth_g_signal
-#define on_signal synth_on_signal
-#define parse_size synth_parse_size
-#define _Exit fz_exit
 #define segaudit_synth fz_synth
+#include "../../src/cli/util.c"
+#include "../../src/cli/signals.c"
+#include "../../src/cli/progress.c"
+#include "../../src/cli/staging.c"
+#include "../../src/cli/class_files.c"
+#include "../../src/cli/audit_cmd.c"
+#include "../../src/cli/audit_run.c"
+#include "../../src/cli/audit_summary.c"
 #include "../../src/cli/synth_cmd.c"
-#undef g_cancel
-#undef g_signal
-#undef on_signal
-#undef parse_size
-#undef _Exit
-#undef segaudit_synth
-
+#include "../../src/cli/main.c"
 #undef main
 #undef exit
+#undef _Exit
 #undef mkdir
 #undef rename
 #undef unlink
 #undef rmdir
+#undef segaudit_audit_run
+#undef segaudit_synth
 
 /* In sanitizer builds: no leak report at exit (see the top of this file). */
 const char *__asan_default_options(void);
@@ -224,7 +223,7 @@ static int g_ran_audit, g_ran_synth;
 
 int fz_audit_run(SegauditAudit *a, const SegauditSettings *s)
 {
-    /* What cmd_audit promises about the settings it passes. */
+    /* What the audit command promises about the settings it passes. */
     FZ_CHECK(s->labels_dir && s->probs_path, "required path missing");
     FZ_CHECK(!s->probs_dataset || *s->probs_dataset, "empty dataset name");
     FZ_CHECK(s->label_suffix && s->image_suffix, "suffix NULL");
@@ -440,10 +439,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (fz_mkdir(g_wdir, 0777) != 0 || fz_mkdir(g_scratch, 0777) != 0)
         fz_die(g_wdir);
-    g_cancel = 0;
+    g_cancel = 0; /* signals.c */
     g_signal = 0;
-    synth_g_cancel = 0;
-    synth_g_signal = 0;
     g_ran_audit = g_ran_synth = 0;
     reset_getopt();
     fz_fd_snapshot(g_fds);
@@ -473,7 +470,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FZ_CHECK(status == 0 || status == 1 || status == 2,
              "exit status %d (exit() %d)", status, exited);
     if (exited) {
-        /* exit() would have closed them: e.g. read_palette's FILE. */
+        /* exit() would have closed them: e.g. cli_read_palette's FILE. */
         char t[FZ_PATH];
         for (int fd; (fd = fz_new_fd(g_fds, t, sizeof t)) >= 0;)
             close(fd);

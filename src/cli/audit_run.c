@@ -1,0 +1,90 @@
+/* The run of `segaudit audit`: the audit itself with its progress line and
+ * the cancel flag, the report written into the staging folder, and the
+ * move into place with SIGINT and SIGTERM held back. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "segaudit/segaudit.h"
+
+#include "audit.h"
+#include "progress.h"
+#include "signals.h"
+#include "staging.h"
+#include "util.h"
+
+/* Runs the audit; 0 or a SEGAUDIT_E* code with its message in eb. */
+static int run_audit(CliAuditJob *job, char *eb, size_t ebn)
+{
+    SegauditSettings *s = &job->s;
+    if (job->force_progress || (!job->quiet && isatty(STDERR_FILENO))) {
+        s->progress = cli_progress;
+        s->progress_ctx = &job->progress;
+    }
+    if (job->masks)
+        s->masks_dir = job->stage.masks;
+    if (s->overlay_top > 0)
+        s->overlays_dir = job->stage.overlays;
+    cli_catch_signals(NULL);
+    s->cancel = cli_cancel_flag();
+
+    job->audit = segaudit_audit_new();
+    int rc = job->audit ? segaudit_audit_run(job->audit, s) : SEGAUDIT_ENOMEM;
+    cli_progress_end(&job->progress);
+    if (rc)
+        snprintf(eb, ebn, "%s",
+                 job->audit ? segaudit_audit_error(job->audit)
+                            : "out of memory");
+    return rc;
+}
+
+/* Writes the report files into the staging folder. */
+static int write_report(CliAuditJob *job, char *eb, size_t ebn)
+{
+    int rc = segaudit_report_write(job->audit, job->stage.dir, eb, ebn);
+    if (rc == 0 && job->html)
+        rc = segaudit_report_write_html(
+            job->audit, job->stage.dir,
+            job->s.overlay_top > 0 ? "overlays" : NULL, eb, ebn);
+    return rc;
+}
+
+/* Moves the report into place unless a signal came, then removes the
+ * staging folder; returns the exit status after printing any error.
+ * Signals are held back meanwhile: one that came before means no move at
+ * all, one that comes during it changes nothing. */
+static int commit_report(CliAuditJob *job, int rc, char *eb)
+{
+    int status = 0;
+    sigset_t prev;
+    cli_block_signals(&prev);
+    if (rc == 0 && cli_cancelled())
+        rc = SEGAUDIT_ECANCEL;
+    if (rc == 0 && cli_stage_commit(&job->stage) != 0) {
+        rc = SEGAUDIT_EIO;
+        eb[0] = '\0'; /* the move printed its error */
+    }
+    if (rc == 0)
+        cli_forget_signal(); /* the report is complete */
+    if (rc == SEGAUDIT_ECANCEL || cli_signal()) {
+        fprintf(stderr, "segaudit: interrupted; no report was written\n");
+        status = cli_interrupted_status();
+    } else if (rc) {
+        if (eb[0])
+            fprintf(stderr, "segaudit: %s\n", eb);
+        status = cli_exit_status(rc);
+    }
+    cli_stage_remove(&job->stage, status != 0);
+    cli_unblock_signals(&prev);
+    return status;
+}
+
+int cli_audit_run(CliAuditJob *job)
+{
+    char eb[1024] = "";
+    if (cli_stage_create(&job->stage, job->out) != 0)
+        return EXIT_INPUT;
+    int rc = run_audit(job, eb, sizeof eb);
+    if (rc == 0)
+        rc = write_report(job, eb, sizeof eb);
+    return commit_report(job, rc, eb);
+}

@@ -1,0 +1,169 @@
+/* Staging of the output folder: the staging folder's creation, the move
+ * of the finished report into place, and the removal of what is left. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "staging.h"
+
+/* The files of a report; its folders are in move_dirs. */
+static const char *const report_files[] = {
+    "images.csv",     "classes.csv", "pairs.csv",   "regions.csv",
+    "evaluation.csv", "skipped.csv", "report.json", "report.html",
+};
+#define N_REPORT_FILES (int)(sizeof report_files / sizeof *report_files)
+
+static int remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        size_t n = strlen(path) + strlen(de->d_name) + 2;
+        char *p = malloc(n);
+        if (!p)
+            break;
+        snprintf(p, n, "%s/%s", path, de->d_name);
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            remove_tree(p);
+        else
+            unlink(p);
+        free(p);
+    }
+    closedir(d);
+    return rmdir(path);
+}
+
+static int make_dirs(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/')
+            continue;
+        *c = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *c = '/';
+    }
+    int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
+    free(p);
+    return rc;
+}
+
+static char *join(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", a, b);
+    return p;
+}
+
+int cli_stage_create(CliStage *st, const char *out)
+{
+    struct stat sb;
+    memset(st, 0, sizeof *st);
+    st->out = out;
+    st->created_out = stat(out, &sb) != 0;
+    if (make_dirs(out) != 0) {
+        fprintf(stderr, "segaudit: %s: cannot create the output folder: "
+                "%s\n", out, strerror(errno));
+        return -1;
+    }
+    char name[64];
+    snprintf(name, sizeof name, ".segaudit-stage-%ld", (long)getpid());
+    st->dir = join(out, name);
+    st->masks = join(st->dir ? st->dir : "", "masks");
+    st->overlays = join(st->dir ? st->dir : "", "overlays");
+    if (!st->dir || !st->masks || !st->overlays ||
+        mkdir(st->dir, 0777) != 0) {
+        fprintf(stderr, "segaudit: %s: cannot create: %s\n", out,
+                strerror(errno));
+        cli_stage_free(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* The folders of an earlier report go away with the staging folder:
+ * replaced by the new ones, or dropped when this run wrote none. */
+static int move_dirs(const CliStage *st)
+{
+    static const char *const dirs[] = {"masks", "overlays"};
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < 2; i++) {
+        char *src = join(st->dir, dirs[i]), *dst = join(st->out, dirs[i]);
+        char old_name[32];
+        snprintf(old_name, sizeof old_name, "%s.old", dirs[i]);
+        char *old = join(st->dir, old_name);
+        struct stat sb;
+        if (!src || !dst || !old)
+            rc = -1;
+        else if (lstat(dst, &sb) == 0 && rename(dst, old) != 0)
+            rc = -1;
+        else if (lstat(src, &sb) == 0 && rename(src, dst) != 0)
+            rc = -1;
+        if (rc)
+            fprintf(stderr, "segaudit: %s: cannot move into place: %s\n",
+                    dst ? dst : st->out, strerror(errno));
+        free(src);
+        free(dst);
+        free(old);
+    }
+    return rc;
+}
+
+static int move_files(const CliStage *st)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < N_REPORT_FILES; i++) {
+        char *src = join(st->dir, report_files[i]);
+        char *dst = join(st->out, report_files[i]);
+        struct stat sb;
+        if (src && dst && lstat(src, &sb) != 0) {
+            /* not written this time (evaluation.csv without --truth): an
+             * old one must not stay next to the new report */
+            if (unlink(dst) != 0 && errno != ENOENT)
+                rc = -1;
+        } else if (!src || !dst || rename(src, dst) != 0) {
+            fprintf(stderr, "segaudit: %s: cannot move into place: %s\n",
+                    dst ? dst : st->out, strerror(errno));
+            rc = -1;
+        }
+        free(src);
+        free(dst);
+    }
+    return rc;
+}
+
+int cli_stage_commit(const CliStage *st)
+{
+    return move_dirs(st) != 0 || move_files(st) != 0 ? -1 : 0;
+}
+
+void cli_stage_remove(const CliStage *st, int failed)
+{
+    remove_tree(st->dir);
+    if (failed && st->created_out)
+        rmdir(st->out); /* only if still empty */
+}
+
+void cli_stage_free(CliStage *st)
+{
+    free(st->dir);
+    free(st->masks);
+    free(st->overlays);
+    st->dir = st->masks = st->overlays = NULL;
+}
