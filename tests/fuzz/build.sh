@@ -283,15 +283,15 @@ print(shlex.join(dict.fromkeys(cflags)) + "\n" + shlex.join(dict.fromkeys(libs))
         ${LLVM_PROFDATA:-llvm-profdata} merge -o "$OUT/cov/$t.profdata" \
             "$OUT/cov/$t.profraw"
         case $t in
-        png) files="$ROOT/src/io/png_io.c" ;;
-        h5) files="$ROOT/src/io/h5_probs.c" ;;
+        png) files="$ROOT/src/io/png_io.c $ROOT/src/io/png_util.c" ;;
+        h5) files="$ROOT/src/io/h5_probs.c $ROOT/src/io/h5_check.c $ROOT/src/io/h5_ids.c $ROOT/src/io/h5_util.c" ;;
         args) files=$(printf '%s ' "$ROOT"/src/cli/*.c) ;;
         esac
         echo "== $t"
         # shellcheck disable=SC2086
         ${LLVM_COV:-llvm-cov} report "$OUT/bin/cov_$t" \
             -instr-profile="$OUT/cov/$t.profdata" $files |
-            grep -E '^(Filename|TOTAL)|png_io|h5_probs|main\.c|synth_cmd'
+            grep -E '^(Filename|TOTAL)|src/io/|src/cli/'
     done
     echo "(png_io.c also holds the mask writer, which fuzz_png does not call)"
 }
