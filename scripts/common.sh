@@ -1,7 +1,7 @@
 # Shared by scripts/test, scripts/demo and scripts/bench: installs the Debian
 # packages the build needs and builds segaudit.  Source it; do not run it.
 
-SEGAUDIT_PACKAGES="gcc pkg-config meson ninja-build libhdf5-dev libpng-dev \
+SEGAUDIT_PACKAGES="gcc binutils python3 pkg-config meson ninja-build libhdf5-dev libpng-dev \
 libjson-c-dev libcmocka-dev zlib1g-dev nettle-dev"
 
 # Installs the missing packages (as root with apt-get), or says which
