@@ -137,8 +137,14 @@ static Truth *check_dataset(const SegauditSynthSettings *s)
     const char *layout = sa_probs_layout(p);
     if (s->compress == SEGAUDIT_SYNTH_GZIP)
         assert_non_null(strstr(layout, "shuffle+deflate"));
+    else if (s->chunk_rows)
+        assert_non_null(strstr(layout, "chunked"));
     else
         assert_string_equal(layout, "contiguous");
+    if (s->chunk_rows) {
+        uint32_t want = s->chunk_rows < H ? s->chunk_rows : H;
+        assert_int_equal(sa_probs_chunk_rows(p), want);
+    }
     char **ids;
     int found;
     assert_int_equal(sa_probs_read_ids(p, NULL, &ids, &found, &e), 0);
@@ -597,6 +603,75 @@ static void test_audit_finds_errors(void **state)
     free(t);
 }
 
+/* Audits the dataset in dir with default settings (the caller frees). */
+static SegauditAudit *audit_dir(const char *dir)
+{
+    SegauditSettings a;
+    char labels[700], probs[700];
+    snprintf(labels, sizeof labels, "%s/labels", dir);
+    snprintf(probs, sizeof probs, "%s/probs.h5", dir);
+    segaudit_default_settings(&a);
+    a.labels_dir = labels;
+    a.probs_path = probs;
+    a.overlay_top = 0;
+    SegauditAudit *au = segaudit_audit_new();
+    assert_non_null(au);
+    if (segaudit_audit_run(au, &a) != 0)
+        fail_msg("%s", segaudit_audit_error(au));
+    return au;
+}
+
+/* The weak model makes about a third of the pixels candidates; its data
+ * stored contiguous, in one chunk per image and in small chunks audit to
+ * the same results. */
+static void test_weak_model_layouts(void **state)
+{
+    (void)state;
+    static const uint32_t rows[3] = {0, 256, 5};
+    static const char *const name[3] = {"weak", "weak_img", "weak_rows"};
+    SegauditAudit *au[3];
+    for (int i = 0; i < 3; i++) {
+        SegauditSynthSettings s;
+        settings(&s, name[i], 4, 256, 512);
+        s.seed = 5;
+        s.model = SEGAUDIT_SYNTH_WEAK;
+        s.chunk_rows = rows[i];
+        synth_ok(&s);
+        free(check_dataset(&s));
+        au[i] = audit_dir(s.out_dir);
+    }
+    SegauditDatasetInfo in[3];
+    for (int i = 0; i < 3; i++)
+        segaudit_audit_info(au[i], &in[i]);
+    double frac = (double)in[0].records / (double)in[0].valid_pixels;
+    print_message("weak model: %.3f of the pixels are candidates\n", frac);
+    assert_true(frac > 0.2 && frac < 0.6);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(in[i].records, in[0].records);
+        assert_int_equal(in[i].n_issues, in[0].n_issues);
+        assert_int_equal(in[i].issue_pixels, in[0].issue_pixels);
+        for (uint64_t n = 0; n < 4; n++) {
+            SegauditImageResult a, b;
+            segaudit_audit_image(au[0], n, &a);
+            segaudit_audit_image(au[i], n, &b);
+            assert_true(a.softmin == b.softmin);
+            assert_int_equal(a.issue_pixels, b.issue_pixels);
+        }
+    }
+    /* the standard model: a few percent */
+    SegauditSynthSettings s;
+    settings(&s, "standard", 6, 64, 128);
+    s.seed = 5;
+    synth_ok(&s);
+    SegauditAudit *st = audit_dir(s.out_dir);
+    SegauditDatasetInfo is;
+    segaudit_audit_info(st, &is);
+    assert_true((double)is.records / (double)is.valid_pixels < 0.15);
+    segaudit_audit_free(st);
+    for (int i = 0; i < 3; i++)
+        segaudit_audit_free(au[i]);
+}
+
 static int rm_tree(const char *path)
 {
     DIR *d = opendir(path);
@@ -643,6 +718,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_existing_dataset),
         cmocka_unit_test(test_write_failure),
         cmocka_unit_test(test_audit_finds_errors),
+        cmocka_unit_test(test_weak_model_layouts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

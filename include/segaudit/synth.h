@@ -41,6 +41,16 @@ enum SegauditSynthDtype {
     SEGAUDIT_SYNTH_F16 = 1  /* IEEE half, as h5py writes numpy.float16 */
 };
 
+/* The simulated model. */
+enum SegauditSynthModel {
+    SEGAUDIT_SYNTH_STANDARD = 0, /* a good model: about 3 % of the pixels
+                                    have s <= 0.5 or a wrong argmax */
+    SEGAUDIT_SYNTH_WEAK = 1      /* a weak, noisy model: heavy floor mass,
+                                    wide blur, frequent confusions; about a
+                                    third of the pixels have s <= 0.5 or a
+                                    wrong argmax */
+};
+
 /* Storage of /pred_probs. */
 enum SegauditSynthCompress {
     SEGAUDIT_SYNTH_NONE = 0, /* contiguous (default) */
@@ -64,6 +74,11 @@ typedef struct SegauditSynthSettings {
     int force;            /* 1: overwrite an existing dataset in out_dir (0) */
     const volatile int *cancel; /* when set and *cancel becomes non-zero, the
                                    run stops with SEGAUDIT_ECANCEL (NULL) */
+    int model;            /* enum SegauditSynthModel (STANDARD) */
+    uint32_t chunk_rows;  /* rows per chunk of (1,K,rows,W): 0 = contiguous
+                             without compression, chunks of about 1 MiB with
+                             GZIP (0); height or more = one chunk per
+                             image */
 } SegauditSynthSettings;
 
 /* Fills s with the defaults documented above. */

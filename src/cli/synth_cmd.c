@@ -50,6 +50,12 @@ static const char usage_synth[] =
     "  --dtype f32|f16     element type of /pred_probs (f32)\n"
     "  --compress none|gzip  gzip: chunks of (1,K,rows,W), shuffle+deflate\n"
     "                      (none: contiguous)\n"
+    "  --chunk-rows R      store /pred_probs in chunks of (1,K,R,W); R >= H:\n"
+    "                      one chunk per image (default: contiguous, or\n"
+    "                      chunks of about 1 MiB with gzip)\n"
+    "  --model standard|weak  the simulated model (standard); weak: a noisy\n"
+    "                      model for which about a third of the pixels\n"
+    "                      have self-confidence <= 0.5 or a wrong argmax\n"
     "  --void V            overlooked objects get label V (K..255) instead\n"
     "                      of the class around them\n"
     "  --threads N         worker threads (all cores); the files do not\n"
@@ -62,7 +68,7 @@ static const char usage_synth[] =
     "error.\n";
 
 enum { O_OUT = 256, O_IMAGES, O_SIZE, O_CLASSES, O_RATE, O_SEED, O_DTYPE,
-       O_COMPRESS, O_VOID, O_THREADS, O_FORCE };
+       O_COMPRESS, O_VOID, O_THREADS, O_FORCE, O_CHUNK_ROWS, O_MODEL };
 
 static const struct option synth_options[] = {
     {"out", required_argument, 0, O_OUT},
@@ -76,6 +82,8 @@ static const struct option synth_options[] = {
     {"void", required_argument, 0, O_VOID},
     {"threads", required_argument, 0, O_THREADS},
     {"force", no_argument, 0, O_FORCE},
+    {"chunk-rows", required_argument, 0, O_CHUNK_ROWS},
+    {"model", required_argument, 0, O_MODEL},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -166,6 +174,22 @@ static int set_option(SegauditSynthSettings *s, int c, const char *arg,
         if (whole_arg("--void", arg, 0, 255, &v))
             return -1;
         s->void_value = (int)v;
+        return 0;
+    case O_CHUNK_ROWS:
+        if (whole_arg("--chunk-rows", arg, 1, 65535, &v))
+            return -1;
+        s->chunk_rows = (uint32_t)v;
+        return 0;
+    case O_MODEL:
+        if (!strcmp(arg, "standard"))
+            s->model = SEGAUDIT_SYNTH_STANDARD;
+        else if (!strcmp(arg, "weak"))
+            s->model = SEGAUDIT_SYNTH_WEAK;
+        else {
+            cli_usage_error("synth", "--model: expected standard or weak, "
+                            "got '%s'", arg);
+            return -1;
+        }
         return 0;
     case O_THREADS:
         if (whole_arg("--threads", arg, 1, 4096, &v))

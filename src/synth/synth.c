@@ -63,6 +63,8 @@ static int validate(const SegauditSynthSettings *s, SaErr *err)
     if (s->compress != SEGAUDIT_SYNTH_NONE &&
         s->compress != SEGAUDIT_SYNTH_GZIP)
         return sa_err(err, e, "unknown compression %d", s->compress);
+    if (s->model != SEGAUDIT_SYNTH_STANDARD && s->model != SEGAUDIT_SYNTH_WEAK)
+        return sa_err(err, e, "unknown model %d", s->model);
     if (s->compress == SEGAUDIT_SYNTH_GZIP &&
         (s->gzip_level < 1 || s->gzip_level > 9))
         return sa_err(err, e, "the gzip level %d is not from 1 to 9",
@@ -143,14 +145,14 @@ static void worker_free(Worker *w)
 }
 
 /* 0 or -1 (out of memory; w is then freed). */
-static int worker_alloc(Worker *w, uint32_t h, uint32_t wd,
+static int worker_alloc(Worker *w, uint32_t h, uint32_t wd, int model,
                         size_t tensor_bytes)
 {
     memset(w, 0, sizeof *w);
     if (sa_scene_alloc(&w->sc, h, wd) != 0)
         return -1;
     if (!(w->given = malloc((size_t)h * wd)) ||
-        !(w->model = sa_model_new(h, wd)) ||
+        !(w->model = sa_model_new(h, wd, model == SEGAUDIT_SYNTH_WEAK)) ||
         !(w->tensor = malloc(tensor_bytes))) {
         worker_free(w);
         return -1;
@@ -244,7 +246,7 @@ static int run_images(const Job *j, int threads, SaErr *err)
     {
         Worker w;
         SaErr e = {0};
-        if (worker_alloc(&w, s->height, s->width, tensor_bytes) != 0)
+        if (worker_alloc(&w, s->height, s->width, s->model, tensor_bytes) != 0)
             sa_err(&e, SEGAUDIT_ENOMEM, "out of memory (%zu MB per thread)",
                    (tensor_bytes + 10 * (size_t)s->height * s->width) >> 20);
 #pragma omp for ordered schedule(dynamic, 1)
@@ -334,7 +336,9 @@ int segaudit_synth(const SegauditSynthSettings *s, char *errbuf,
                         s->width,
                         s->dtype == SEGAUDIT_SYNTH_F16 ? SA_F16 : SA_F32, 0,
                         j.gzip ? s->gzip_level : 0};
-    if (j.gzip)
+    if (s->chunk_rows)
+        o.chunk_rows = s->chunk_rows < s->height ? s->chunk_rows : s->height;
+    else if (j.gzip)
         o.chunk_rows = sa_h5w_chunk_rows_for(o.k, o.h, o.w,
                                              o.dtype == SA_F16 ? 2 : 4,
                                              (size_t)1 << 20);

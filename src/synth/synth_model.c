@@ -11,7 +11,10 @@
  *     things a real model misses), so that one very low pixel score is
  *     common on correctly labeled images too,
  * and the rest on t.  Its quality (floor, blur, confusion) varies per
- * image.  Only tables and bilinear value noise: no exp() per pixel. */
+ * image.  The weak model spreads far more of the mass over every class,
+ * blurs three times wider and confuses over large areas, so that about a
+ * third of the pixels have s <= 0.5 or a wrong argmax.  Only tables and
+ * bilinear value noise: no exp() per pixel. */
 #include "synth/synth_model.h"
 
 #include <math.h>
@@ -183,6 +186,7 @@ typedef struct Params {
     float bmax;       /* neighbour's share right at an edge */
     float conf_thr, conf_max; /* confusion regions: threshold, top share */
     float dist_thr, dist_max; /* distractor regions */
+    float floor_max;  /* cap of the floor mass */
 } Params;
 
 /* Scene classes a distractor region is taken for, roughly by frequency. */
@@ -200,6 +204,7 @@ static const double NOISE_CELL[N_NOISE] = {1 / 3.0, 1 / 10.0, 1 / 5.0,
 
 struct SaModel {
     Params p;        /* of the image last seeded */
+    int weak;
     uint8_t *dist, *nb, *colc, *dcls;
     uint8_t *blob;   /* h*w: 0, or 1 + the class of a confident mistake */
     int *col;
@@ -223,7 +228,7 @@ void sa_model_free(SaModel *m)
     free(m);
 }
 
-SaModel *sa_model_new(uint32_t h, uint32_t wd)
+SaModel *sa_model_new(uint32_t h, uint32_t wd, int weak)
 {
     size_t n = (size_t)h * wd;
     SaModel *m = calloc(1, sizeof *m);
@@ -231,6 +236,7 @@ SaModel *sa_model_new(uint32_t h, uint32_t wd)
 
     if (!m)
         return NULL;
+    m->weak = weak;
     bad = !(m->dist = malloc(n)) || !(m->blob = malloc(n)) ||
           !(m->nb = malloc(n)) || !(m->colc = malloc(wd)) ||
           !(m->col = malloc(sizeof *m->col * wd)) ||
@@ -264,6 +270,17 @@ void sa_model_seed(SaModel *m, const SaScene *s, SaRng *r,
     p->conf_max = 0.45f + 0.45f * q;
     p->dist_thr = 1.9f - 0.6f * q;
     p->dist_max = 0.5f + 0.4f * q;
+    p->floor_max = 0.3f;
+    if (m->weak) {
+        /* much of the mass spread over every class, wide blur, confusions
+         * and distractors over large areas */
+        p->floor = 0.15f + 0.3f * q;
+        p->floor_max = 0.75f;
+        p->radius *= 3.0f;
+        p->conf_thr = 0.5f - 0.5f * q;
+        p->conf_max = 0.55f + 0.35f * q;
+        p->dist_thr = 1.2f - 0.5f * q;
+    }
     for (int i = 0; i < N_NOISE; i++)
         noise_seed(&m->noise[i], r);
     const Noise *d = &m->noise[N_DIST];
@@ -324,7 +341,7 @@ void sa_model_render(SaModel *m, const SaScene *s, int K,
         size_t base = (size_t)y * W;
         for (uint32_t x = 0; x < W; x++) {
             float ftot = clampf(p->floor * (1.0f + 0.6f * fa[x]), 0.002f,
-                                0.3f);
+                                p->floor_max);
             m->erow[x] = ftot * inv_k;
             if (f16)
                 m->hrow[x] = f32_to_f16(m->erow[x]);

@@ -451,7 +451,8 @@ if [ "$RC" -eq 0 ] && [ -s "$S/out/evaluation.csv" ]; then
 else
     not_ok synth_dataset_audits "exit $RC; $(first_lines "$ERRF")"
 fi
-for bad in "--images 0" "--size 0x64" "--error-rate 2" "--dtype f8" "--bogus"; do
+for bad in "--images 0" "--size 0x64" "--error-rate 2" "--dtype f8" "--bogus" \
+        "--model strong" "--chunk-rows 0"; do
     # shellcheck disable=SC2086
     run synth_usage synth --out "$TMP/synth_bad" --size 32x64 --images 2 $bad -q
     if [ "$RC" -eq 2 ] && grep -q '^segaudit: ' "$ERRF" && [ ! -e "$TMP/synth_bad/probs.h5" ]; then
