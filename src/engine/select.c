@@ -24,9 +24,30 @@ static int has_prefix(SaKey k, SaKey prefix, int d)
     return 1;
 }
 
-static int cmp_keys(const void *a, const void *b)
+/* The rank-th smallest (1-based) of the n distinct keys in a[], whose
+ * first d digits are all equal: the same radix steps as over the stores,
+ * in memory, each keeping only the bucket that holds the rank (moved to
+ * the front of a[]).  At most DIGITS passes of O(n): no sort. */
+static SaKey select_in_memory(SaKey *a, uint64_t n, uint64_t rank, int d,
+                              uint64_t *hist)
 {
-    return sa_key_cmp(*(const SaKey *)a, *(const SaKey *)b);
+    while (n > 1 && d < DIGITS) {
+        memset(hist, 0, RADIX * sizeof *hist);
+        for (uint64_t i = 0; i < n; i++)
+            hist[digit(a[i], d)]++;
+        unsigned v = 0;
+        while (rank > hist[v]) {
+            rank -= hist[v];
+            v++;
+        }
+        uint64_t m = 0;
+        for (uint64_t i = 0; i < n; i++)
+            if (digit(a[i], d) == v)
+                a[m++] = a[i];
+        n = m;
+        d++;
+    }
+    return a[rank - 1];
 }
 
 /* Calls fn(key, ctx) for every kept record of every store. */
@@ -172,10 +193,8 @@ int sa_select_kth_where(const SaRecStore *const *stores, int n,
     }
     rc = scan(&sc, collect_fn, &c, err);
     ++*passes;
-    if (rc == 0) {
-        qsort(c.keys, (size_t)c.n, sizeof(SaKey), cmp_keys);
-        *out = c.keys[rank - 1];
-    }
+    if (rc == 0)
+        *out = select_in_memory(c.keys, c.n, rank, depth, hist);
     free(c.keys);
 done:
     free(hist);

@@ -1,7 +1,8 @@
 /* Exact selection of the k-th smallest record in the total order
  * (s, image, pixel) over record stores that may live on disk: a radix
- * select on the 128-bit key, 16 bits per pass, that finishes by sorting in
- * memory as soon as the remaining candidates fit in a budget. */
+ * select on the 128-bit key, 16 bits per pass, that reads the stores until
+ * the remaining candidates fit in a budget and finishes in memory with the
+ * same radix steps (linear, no sort). */
 #ifndef SA_SELECT_H
 #define SA_SELECT_H
 
@@ -37,7 +38,7 @@ static inline int sa_key_cmp(SaKey a, SaKey b)
 
 /* Sets *out to the key of the k-th smallest record (1 <= k <= total
  * records) of the n stores.  mem_budget bounds the bytes used for the
- * final in-memory sort.  *passes receives the number of reads made. */
+ * final in-memory selection.  *passes receives the number of reads made. */
 int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
                   uint64_t mem_budget, SaKey *out, int *passes, SaErr *err);
 
