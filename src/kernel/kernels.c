@@ -198,6 +198,18 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
 #define AS_DOUBLE(x) ((double)(x))
 #define HALF(x) ((double)sa_half_to_float(x))
 
+/* The per-row loops are built twice on x86-64, for AVX2 and for the base
+ * instruction set, and the CPU picks one at load time, so the program still
+ * runs where AVX2 is missing.  Results are the same bits: every lane is a
+ * pixel of its own, each pixel's sum runs over k in the same order, and
+ * ISO C mode keeps the compiler from fusing multiply-adds. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define SA_ROW_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SA_ROW_CLONES
+#endif
+
+SA_ROW_CLONES
 static void argmax_of_best(size_t K, size_t W, const double *restrict rowp,
                            const double *restrict best,
                            double *restrict argd, uint16_t *restrict arg)
@@ -215,6 +227,7 @@ static void argmax_of_best(size_t K, size_t W, const double *restrict rowp,
         arg[w] = (uint16_t)argd[w];
 }
 
+SA_ROW_CLONES
 static int decode_row(const SaKernelParams *p, const void *probs,
                       uint32_t band_rows, uint32_t r, double *restrict rowp,
                       double *restrict best, double *restrict argd,
