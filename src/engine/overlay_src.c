@@ -21,8 +21,9 @@ struct SaOverlaySource {
     SegauditRegion *regions;  /* its listed regions */
     SaKernelParams kp;
     void *scratch;
-    void *probs;              /* K * rows * W elements */
-    uint32_t cap_rows;
+    void *probs;              /* one band: [K][band_n][W] elements */
+    uint32_t cap_rows;        /* rows probs holds */
+    uint32_t band_r0, band_n; /* the rows it holds now (band_n 0: none) */
     SaRecReader rd[2];
     int open[2];
     const SaRecord *cur[2];
@@ -35,21 +36,33 @@ int sa_overlay_source_rows(void *ctx, uint32_t row0, uint32_t nrows,
 {
     SaOverlaySource *r = ctx;
     SaEngine *e = r->e;
-    if (nrows > r->cap_rows) {
-        void *p = realloc(r->probs,
-                          (size_t)e->K * nrows * e->W * e->elsize);
-        if (!p)
-            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-        r->probs = p;
-        r->cap_rows = nrows;
-    }
     int rc = sa_label_png_read_rows(r->png, labels, nrows, err);
-    if (rc == 0)
-        rc = sa_probs_read_band(e->probs, r->n, row0, nrows, r->probs, err);
     if (rc)
         return rc;
+    /* the renderer asks for a few rows at a time; the tensor is read in
+     * bands of the passes' size, each once */
+    if (row0 < r->band_r0 || row0 + nrows > r->band_r0 + r->band_n) {
+        uint32_t want = e->band_rows > nrows ? e->band_rows : nrows;
+        if (want > e->H - row0)
+            want = (uint32_t)(e->H - row0);
+        if (want > r->cap_rows) {
+            void *p = realloc(r->probs,
+                              (size_t)e->K * want * e->W * e->elsize);
+            if (!p)
+                return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+            r->probs = p;
+            r->cap_rows = want;
+        }
+        r->band_n = 0;
+        rc = sa_probs_read_band(e->probs, r->n, row0, want, r->probs, err);
+        if (rc)
+            return rc;
+        r->band_r0 = row0;
+        r->band_n = want;
+    }
     for (uint32_t i = 0; i < nrows; i++)
-        sa_kernel_argmax_row(&r->kp, r->scratch, r->probs, nrows, i,
+        sa_kernel_argmax_row(&r->kp, r->scratch, r->probs, r->band_n,
+                             row0 - r->band_r0 + i,
                              argmax + (size_t)i * e->W);
     memcpy(issues, r->bitmap + (size_t)row0 * e->W, (size_t)nrows * e->W);
     return 0;
@@ -136,6 +149,7 @@ int sa_overlay_source_image(SaOverlaySource *s, uint64_t n,
             return rc;
     }
     s->n = n;
+    s->band_n = 0;
     *regions = s->regions;
     *nreg = (size_t)im->regions_listed;
     return sa_label_png_open(&s->png, e->label_paths[n], (uint32_t)e->W,
