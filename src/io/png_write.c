@@ -22,7 +22,7 @@ static int write_fail(SaPngWriter *w, SaErr *err)
 }
 
 static int write_header(SaPngWriter *w, uint32_t width, uint32_t height,
-                        int ctype, int zlib_level, SaErr *err)
+                        int ctype, SaPngPacking pk, SaErr *err)
 {
     if (setjmp(png_jmpbuf(w->png)))
         return write_fail(w, err);
@@ -32,15 +32,17 @@ static int write_header(SaPngWriter *w, uint32_t width, uint32_t height,
     png_set_IHDR(w->png, w->info, width, height, 8, ctype,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
-    if (zlib_level >= 0)
-        png_set_compression_level(w->png, zlib_level);
+    if (pk.zlib_level >= 0)
+        png_set_compression_level(w->png, pk.zlib_level);
+    if (pk.filters)
+        png_set_filter(w->png, PNG_FILTER_TYPE_BASE, pk.filters);
     png_write_info(w->png, w->info);
     return 0;
 }
 
 int sa_png_writer_create(SaPngWriter *w, const char *path, const char *what,
                          uint32_t width, uint32_t height, int ctype,
-                         int zlib_level, SaErr *err)
+                         SaPngPacking pk, SaErr *err)
 {
     char eb[128];
     struct stat st;
@@ -57,7 +59,7 @@ int sa_png_writer_create(SaPngWriter *w, const char *path, const char *what,
     if (!w->png || !(w->info = png_create_info_struct(w->png)))
         rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
     else
-        rc = write_header(w, width, height, ctype, zlib_level, err);
+        rc = write_header(w, width, height, ctype, pk, err);
     if (rc)
         sa_png_writer_abort(w);
     return rc;

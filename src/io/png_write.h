@@ -28,14 +28,22 @@ typedef struct SaPngWriter {
     int may_unlink;   /* only regular files are removed */
 } SaPngWriter;
 
+/* How a writer compresses: zlib level 0..9 (-1: libpng's default) and the
+ * row filters libpng may choose from (PNG_FILTER_* flags; 0: its default,
+ * which tries every filter on every row). */
+typedef struct SaPngPacking {
+    int zlib_level;
+    int filters;
+} SaPngPacking;
+
 /* Creates path (overwriting) as a width×height PNG of 8-bit samples of
  * colour type ctype (PNG_COLOR_TYPE_GRAY or PNG_COLOR_TYPE_RGB) and writes
- * its header.  zlib_level is 0..9, or -1 for libpng's default.  what ("" or
+ * its header, compressed as pk says.  what ("" or
  * " the overlay") goes into "<path>: cannot create<what>: <reason>".  On
  * failure w is released and the partial file removed. */
 int sa_png_writer_create(SaPngWriter *w, const char *path, const char *what,
                          uint32_t width, uint32_t height, int ctype,
-                         int zlib_level, SaErr *err);
+                         SaPngPacking pk, SaErr *err);
 
 /* Appends one row (width samples of each channel). */
 int sa_png_writer_row(SaPngWriter *w, const uint8_t *row, SaErr *err);
