@@ -1,5 +1,6 @@
 /* The overlays of the worst images: the engine says what each shows (its
- * rows, issue pixels and regions), the renderer draws it. */
+ * rows, issue pixels and regions), the renderer draws it, one image per
+ * thread. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,21 +26,18 @@ static char *join(const char *dir, const char *id, const char *suffix)
     return p;
 }
 
-/* One image: the source's rows through the renderer into its PNG. */
-static int one(SaEngine *e, SaOverlaySource *src, uint64_t n,
-               const uint8_t (*palette)[3])
+/* One loaded image through the renderer into its PNG (any thread). */
+static int draw(const SaEngine *e, SaOverlayImage *m, uint64_t n,
+                const SegauditRegion *reg, size_t nreg,
+                const uint8_t (*palette)[3], SaErr *err)
 {
-    const SegauditRegion *reg = NULL;
-    size_t nreg = 0;
-    int rc = sa_overlay_source_image(src, n, &reg, &nreg);
-    if (rc)
-        return rc;
     const char *id = e->ids[n];
     char *out = join(e->set.overlays_dir, id, ".png"), *photo = NULL;
     if (e->set.images_dir)
         photo = join(e->set.images_dir, id, e->set.image_suffix);
+    int rc = 0;
     if (!out || (e->set.images_dir && !photo))
-        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0) {
         SaOverlaySpec spec = {
             .W = (uint32_t)e->W,
@@ -52,13 +50,59 @@ static int one(SaEngine *e, SaOverlaySource *src, uint64_t n,
             .regions = reg,
             .n_regions = nreg,
         };
-        rc = sa_overlay_write(&spec, sa_overlay_source_rows, src, out,
-                              e->err);
+        rc = sa_overlay_write(&spec, sa_overlay_image_rows, m, out, err);
     }
-    sa_overlay_source_end_image(src);
     free(photo);
     free(out);
     return rc;
+}
+
+/* One slot per thread: an image loaded by the driving thread, drawn on
+ * its own thread. */
+typedef struct Slot {
+    SaOverlayImage *m;
+    uint64_t n;
+    const SegauditRegion *reg;
+    size_t nreg;
+    SaErr err;
+    int rc;
+} Slot;
+
+/* Draws the images pick[0..top) (in tensor order) in batches of one image
+ * per slot.  The first error in image order is the one reported, as when
+ * they are drawn one by one. */
+static int draw_all(SaEngine *e, SaOverlaySource *src, Slot *slot, int T,
+                    const uint64_t *pick, uint64_t top,
+                    const uint8_t (*palette)[3])
+{
+    for (uint64_t i = 0; i < top; i += (uint64_t)T) {
+        if (sa_cancelled(e))
+            return sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+        int m = top - i < (uint64_t)T ? (int)(top - i) : T, loaded = 0;
+        for (; loaded < m; loaded++) {
+            Slot *sl = &slot[loaded];
+            sa_err_clear(&sl->err);
+            sl->n = pick[i + (uint64_t)loaded];
+            sl->rc = sa_overlay_source_load(src, sl->m, sl->n, &sl->reg,
+                                            &sl->nreg, &sl->err);
+            if (sl->rc)
+                break;
+        }
+        int ndraw = loaded;
+#pragma omp parallel for num_threads(T) schedule(static, 1) if (ndraw > 1)
+        for (int j = 0; j < ndraw; j++)
+            slot[j].rc = draw(e, slot[j].m, slot[j].n, slot[j].reg,
+                              slot[j].nreg, palette, &slot[j].err);
+        int rc = 0;
+        for (int j = 0; j < m && j <= loaded; j++) {
+            sa_overlay_image_end(slot[j].m);
+            if (rc == 0 && j < m && slot[j].rc)
+                rc = sa_err(e->err, slot[j].rc, "%s", slot[j].err.msg);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 int sa_api_overlays(SaEngine *e, const uint64_t *order)
@@ -70,7 +114,11 @@ int sa_api_overlays(SaEngine *e, const uint64_t *order)
     if (mkdir(e->set.overlays_dir, 0777) != 0 && errno != EEXIST)
         return sa_err(e->err, SEGAUDIT_EIO, "%s: cannot create: %s",
                       e->set.overlays_dir, strerror(errno));
+    int T = e->n_threads;
+    if ((uint64_t)T > top)
+        T = (int)top;
     uint64_t *pick = malloc(top * sizeof *pick);
+    Slot *slot = calloc((size_t)T, sizeof *slot);
     uint8_t (*gen)[3] = NULL;
     const uint8_t (*palette)[3] = e->set.palette;
     if (!palette) {
@@ -81,22 +129,22 @@ int sa_api_overlays(SaEngine *e, const uint64_t *order)
     }
     SaOverlaySource *src = NULL;
     int rc = 0;
-    if (!pick || !palette)
+    if (!pick || !slot || !palette)
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    for (int j = 0; j < T && rc == 0; j++)
+        rc = sa_overlay_image_new(e, &slot[j].m);
     if (rc == 0)
         rc = sa_overlay_source_open(e, &src);
     if (rc == 0) {
         /* in tensor order: the source reads the records once */
         memcpy(pick, order, top * sizeof *pick);
         qsort(pick, top, sizeof *pick, cmp_u64);
-    }
-    for (uint64_t i = 0; i < top && rc == 0; i++) {
-        if (sa_cancelled(e))
-            rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
-        else
-            rc = one(e, src, pick[i], palette);
+        rc = draw_all(e, src, slot, T, pick, top, palette);
     }
     sa_overlay_source_close(src);
+    for (int j = 0; slot && j < T; j++)
+        sa_overlay_image_free(slot[j].m);
+    free(slot);
     free(gen);
     free(pick);
     return rc;

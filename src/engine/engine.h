@@ -122,28 +122,38 @@ void sa_engine_free(SaEngine *e);
 /* ---- what the overlays show (after pass 2, before
  * sa_engine_release_inputs) ---------------------------------------------- */
 
+/* The candidate records, read once in image order (driving thread). */
 typedef struct SaOverlaySource SaOverlaySource;
+/* One image being drawn: its issue bitmap, regions, label PNG and a band
+ * of the tensor.  Several may be drawn at once, one per thread. */
+typedef struct SaOverlayImage SaOverlayImage;
 
 int sa_overlay_source_open(SaEngine *e, SaOverlaySource **out);
-
-/* Makes image n current (n must grow from call to call): its issue bitmap
- * from the records, its listed regions (*regions, valid until the next
- * call) and its label PNG, opened for the rows below. */
-int sa_overlay_source_image(SaOverlaySource *s, uint64_t n,
-                            const SegauditRegion **regions, size_t *nreg);
-
-/* Full-resolution rows row0 .. row0+nrows-1 of the current image, in
- * order: labels, argmax and issue flags (the renderer's rows callback;
- * ctx is the SaOverlaySource). */
-int sa_overlay_source_rows(void *ctx, uint32_t row0, uint32_t nrows,
-                           uint16_t *labels, uint16_t *argmax,
-                           uint8_t *issues, SaErr *err);
-
-/* Closes the current image's label PNG and frees its regions. */
-void sa_overlay_source_end_image(SaOverlaySource *s);
-
 /* NULL is accepted. */
 void sa_overlay_source_close(SaOverlaySource *s);
+
+int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out);
+/* NULL is accepted. */
+void sa_overlay_image_free(SaOverlayImage *m);
+
+/* Loads image n into m (n must grow from call to call on s; driving
+ * thread): its issue bitmap from the records, its listed regions
+ * (*regions, valid until m is loaded again or ended) and its label PNG,
+ * opened for the rows below.  Errors go to err. */
+int sa_overlay_source_load(SaOverlaySource *s, SaOverlayImage *m, uint64_t n,
+                           const SegauditRegion **regions, size_t *nreg,
+                           SaErr *err);
+
+/* Full-resolution rows row0 .. row0+nrows-1 of m's image, in order:
+ * labels, argmax and issue flags (the renderer's rows callback; ctx is the
+ * SaOverlayImage).  Any thread, one per image; tensor reads are
+ * serialised inside. */
+int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
+                          uint16_t *labels, uint16_t *argmax,
+                          uint8_t *issues, SaErr *err);
+
+/* Closes m's label PNG and frees its regions. */
+void sa_overlay_image_end(SaOverlayImage *m);
 
 /* Computes every score of image n from its pass-1 statistics and e->cur
  * (all but num_pixel_issues, which needs pass 2), and clears e->cur. */

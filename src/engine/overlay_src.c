@@ -1,12 +1,15 @@
 /* DESIGN: what the overlays of the worst images show, after the ranking.
  *
  * The ranking is known only after pass 2, so the overlays are one more,
- * small pass over just the images that get one, in tensor order: their
- * issue pixels come from a merged read of the candidate records (the same
- * decisions as the walk in issues.c), their labels from the PNG and their
- * argmax from the tensor, band by band.  The engine only delivers these
- * rows; the API hands them to the overlay renderer.  Memory: one image's
- * issue bitmap, and a few rows of labels and probabilities. */
+ * small pass over just the images that get one, in tensor order.  The
+ * source (driving thread) reads the candidate records once, merged, and
+ * loads each image into a slot: its issue bitmap (the same decisions as
+ * the walk in issues.c), its regions and its open label PNG.  A slot then
+ * delivers its rows (labels, argmax from the tensor read in bands, issue
+ * flags) on any thread, so that several images are drawn at once; reads of
+ * the tensor are serialised (HDF5 is not thread-safe).  The engine only
+ * delivers rows; the API hands them to the renderer.  Memory per slot: one
+ * image's issue bitmap and one band. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +18,15 @@
 
 struct SaOverlaySource {
     SaEngine *e;
-    uint64_t n;               /* the current image */
+    SaRecReader rd[2];
+    int open[2];
+    const SaRecord *cur[2];
+    const SaDetail *det[2];
+};
+
+struct SaOverlayImage {
+    SaEngine *e;
+    uint64_t n;               /* the image loaded */
     SaLabelPng *png;          /* its label PNG */
     uint8_t *bitmap;          /* H*W issue flags of the image */
     SegauditRegion *regions;  /* its listed regions */
@@ -24,17 +35,13 @@ struct SaOverlaySource {
     void *probs;              /* one band: [K][band_n][W] elements */
     uint32_t cap_rows;        /* rows probs holds */
     uint32_t band_r0, band_n; /* the rows it holds now (band_n 0: none) */
-    SaRecReader rd[2];
-    int open[2];
-    const SaRecord *cur[2];
-    const SaDetail *det[2];
 };
 
-int sa_overlay_source_rows(void *ctx, uint32_t row0, uint32_t nrows,
-                           uint16_t *labels, uint16_t *argmax,
-                           uint8_t *issues, SaErr *err)
+int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
+                          uint16_t *labels, uint16_t *argmax,
+                          uint8_t *issues, SaErr *err)
 {
-    SaOverlaySource *r = ctx;
+    SaOverlayImage *r = ctx;
     SaEngine *e = r->e;
     int rc = sa_label_png_read_rows(r->png, labels, nrows, err);
     if (rc)
@@ -54,6 +61,7 @@ int sa_overlay_source_rows(void *ctx, uint32_t row0, uint32_t nrows,
             r->cap_rows = want;
         }
         r->band_n = 0;
+#pragma omp critical(sa_hdf5)
         rc = sa_probs_read_band(e->probs, r->n, row0, want, r->probs, err);
         if (rc)
             return rc;
@@ -92,18 +100,7 @@ int sa_overlay_source_open(SaEngine *e, SaOverlaySource **out)
     if (!s)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     s->e = e;
-    s->kp.K = e->K;
-    s->kp.W = (uint32_t)e->W;
-    s->kp.f = 1;
-    s->kp.dtype = e->dtype;
-    s->kp.logits = e->set.logits;
-    s->kp.T = e->set.temperature;
-    s->kp.ignored = e->ignored;
-    s->bitmap = malloc((size_t)e->H * e->W);
-    s->scratch = aligned_alloc(64, sa_kernel_scratch_size(&s->kp));
     int rc = 0;
-    if (!s->bitmap || !s->scratch)
-        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     const SaRecStore *st[2] = {&e->store, &e->store2};
     for (int i = 0; i < 2 && rc == 0; i++) {
         rc = sa_recreader_open(&s->rd[i], st[i], e->err);
@@ -121,59 +118,91 @@ int sa_overlay_source_open(SaEngine *e, SaOverlaySource **out)
     return 0;
 }
 
-int sa_overlay_source_image(SaOverlaySource *s, uint64_t n,
-                            const SegauditRegion **regions, size_t *nreg)
-{
-    SaEngine *e = s->e;
-    sa_overlay_source_end_image(s);
-    memset(s->bitmap, 0, (size_t)e->H * e->W);
-    for (int i = 0; i < 2; i++) {
-        while (s->cur[i] && s->cur[i]->image < n)
-            s->cur[i] = sa_recreader_next(&s->rd[i], &s->det[i], e->err);
-        while (s->cur[i] && s->cur[i]->image == n) {
-            mark(e, s->cur[i], s->det[i], s->bitmap);
-            s->cur[i] = sa_recreader_next(&s->rd[i], &s->det[i], e->err);
-        }
-        if (e->err->code)
-            return e->err->code;
-    }
-    const SaImage *im = &e->images[n];
-    if (im->regions_listed) {
-        s->regions = malloc(im->regions_listed * sizeof *s->regions);
-        if (!s->regions)
-            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-        int rc = sa_recstore_read_at(&e->regions, im->region_off, s->regions,
-                                     im->regions_listed * sizeof *s->regions,
-                                     e->err);
-        if (rc)
-            return rc;
-    }
-    s->n = n;
-    s->band_n = 0;
-    *regions = s->regions;
-    *nreg = (size_t)im->regions_listed;
-    return sa_label_png_open(&s->png, e->label_paths[n], (uint32_t)e->W,
-                             (uint32_t)e->H, e->err);
-}
-
-void sa_overlay_source_end_image(SaOverlaySource *s)
-{
-    sa_label_png_close(s->png);
-    s->png = NULL;
-    free(s->regions);
-    s->regions = NULL;
-}
-
 void sa_overlay_source_close(SaOverlaySource *s)
 {
     if (!s)
         return;
-    sa_overlay_source_end_image(s);
     for (int i = 0; i < 2; i++)
         if (s->open[i])
             sa_recreader_close(&s->rd[i]);
-    free(s->probs);
-    free(s->scratch);
-    free(s->bitmap);
     free(s);
+}
+
+int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out)
+{
+    *out = NULL;
+    SaOverlayImage *m = calloc(1, sizeof *m);
+    if (!m)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    m->e = e;
+    m->kp.K = e->K;
+    m->kp.W = (uint32_t)e->W;
+    m->kp.f = 1;
+    m->kp.dtype = e->dtype;
+    m->kp.logits = e->set.logits;
+    m->kp.T = e->set.temperature;
+    m->kp.ignored = e->ignored;
+    m->bitmap = malloc((size_t)e->H * e->W);
+    m->scratch = aligned_alloc(64, sa_kernel_scratch_size(&m->kp));
+    if (!m->bitmap || !m->scratch) {
+        sa_overlay_image_free(m);
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    }
+    *out = m;
+    return 0;
+}
+
+int sa_overlay_source_load(SaOverlaySource *s, SaOverlayImage *m, uint64_t n,
+                           const SegauditRegion **regions, size_t *nreg,
+                           SaErr *err)
+{
+    SaEngine *e = s->e;
+    sa_overlay_image_end(m);
+    memset(m->bitmap, 0, (size_t)e->H * e->W);
+    for (int i = 0; i < 2; i++) {
+        while (s->cur[i] && s->cur[i]->image < n)
+            s->cur[i] = sa_recreader_next(&s->rd[i], &s->det[i], err);
+        while (s->cur[i] && s->cur[i]->image == n) {
+            mark(e, s->cur[i], s->det[i], m->bitmap);
+            s->cur[i] = sa_recreader_next(&s->rd[i], &s->det[i], err);
+        }
+        if (err->code)
+            return err->code;
+    }
+    const SaImage *im = &e->images[n];
+    if (im->regions_listed) {
+        m->regions = malloc(im->regions_listed * sizeof *m->regions);
+        if (!m->regions)
+            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        int rc = sa_recstore_read_at(&e->regions, im->region_off, m->regions,
+                                     im->regions_listed * sizeof *m->regions,
+                                     err);
+        if (rc)
+            return rc;
+    }
+    m->n = n;
+    m->band_n = 0;
+    *regions = m->regions;
+    *nreg = (size_t)im->regions_listed;
+    return sa_label_png_open(&m->png, e->label_paths[n], (uint32_t)e->W,
+                             (uint32_t)e->H, err);
+}
+
+void sa_overlay_image_end(SaOverlayImage *m)
+{
+    sa_label_png_close(m->png);
+    m->png = NULL;
+    free(m->regions);
+    m->regions = NULL;
+}
+
+void sa_overlay_image_free(SaOverlayImage *m)
+{
+    if (!m)
+        return;
+    sa_overlay_image_end(m);
+    free(m->probs);
+    free(m->scratch);
+    free(m->bitmap);
+    free(m);
 }
