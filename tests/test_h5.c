@@ -287,6 +287,72 @@ static void test_chunked_shuffle_gzip(void **state)
     sa_probs_close(p);
 }
 
+/* ---- direct reads ------------------------------------------------------ */
+
+/* A float32 tensor without filters, chunked as given (NULL: contiguous),
+ * in a file with the given user block (0: none). */
+static const char *write_plain(const char *name, const hsize_t *chunk,
+                               hsize_t ublock)
+{
+    const char *path = tmp_path(name);
+    static float f[TN * TK * TH * TW];
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    assert_true(fcpl >= 0);
+    if (ublock)
+        assert_true(H5Pset_userblock(fcpl, ublock) >= 0);
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    assert_true(file >= 0);
+    H5Pclose(fcpl);
+    fill_f32(f);
+    put(file, "/pred_probs", H5T_IEEE_F32LE, 4, TDIMS, chunk, 0, 0,
+        H5T_NATIVE_FLOAT, f);
+    H5Fclose(file);
+    return path;
+}
+
+/* Reads every value through check_bands and says how it was read; the
+ * bytes counted are those of the bands exactly. */
+static void check_path(const char *path, const char *want)
+{
+    SaProbs *p = open_ok(path);
+    SaErr err = {0};
+    assert_int_equal(sa_probs_plan_band_rows(p, 4, &err), 0);
+    check_bands(p);
+    if (strcmp(sa_probs_read_path(p), want) != 0)
+        fail_msg("%s: read path %s, expected %s", path,
+                 sa_probs_read_path(p), want);
+    /* check_bands reads 10+1+3+1+5 rows of TK*TW elements */
+    assert_int_equal(sa_probs_bytes_read(p),
+                     (uint64_t)20 * TK * TW * sa_probs_elsize(p));
+    sa_probs_close(p);
+}
+
+/* Direct reads where the bytes in the file are the band's bytes; HDF5
+ * elsewhere; the same values either way. */
+static void test_direct_reads(void **state)
+{
+    (void)state;
+    static const hsize_t rows4[4] = {1, TK, 4, TW}; /* last chunk partial */
+    static const hsize_t img[4] = {1, TK, TH, TW};
+    static const hsize_t narrow[4] = {1, TK, 4, 3};
+    static const hsize_t classes[4] = {1, 1, 4, TW};
+    check_path(write_plain("d_contig.h5", NULL, 0), "direct");
+    check_path(write_plain("d_rows.h5", rows4, 0), "direct");
+    check_path(write_plain("d_image.h5", img, 0), "direct");
+    check_path(write_plain("d_narrow.h5", narrow, 0), "hdf5");
+    check_path(write_plain("d_classes.h5", classes, 0), "hdf5");
+    check_path(write_plain("d_ublock.h5", NULL, 512), "hdf5");
+    check_path(write_tensor("d_f64.h5", H5T_IEEE_F64LE, NULL), "direct");
+    check_path(write_tensor("d_f32be.h5", H5T_IEEE_F32BE, NULL), "hdf5");
+    hid_t t = half_type(H5T_IEEE_F32LE);
+    check_path(write_tensor("d_f16.h5", t, NULL), "direct");
+    H5Tclose(t);
+    t = half_type(H5T_IEEE_F32BE);
+    check_path(write_tensor("d_f16be.h5", t, NULL), "hdf5");
+    H5Tclose(t);
+    check_path(write_tensor("d_gzip.h5", H5T_IEEE_F32LE, rows4), "hdf5");
+}
+
 /* ---- image ids --------------------------------------------------------- */
 
 static const char *const IDS[TN] = {"img_000", "caf\xc3\xa9_\xc3\xbc",
@@ -886,6 +952,7 @@ int main(void)
         T(test_missing_chunks_refused),
         T(test_truncated_file_refused),
         T(test_tiny_chunks),
+    T(test_direct_reads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -603,8 +603,9 @@ static void test_audit_finds_errors(void **state)
     free(t);
 }
 
-/* Audits the dataset in dir with default settings (the caller frees). */
-static SegauditAudit *audit_dir(const char *dir)
+/* Audits the dataset in dir with default settings and overlays of the
+ * top images into dir/overlays (the caller frees). */
+static SegauditAudit *audit_top(const char *dir, uint64_t top)
 {
     SegauditSettings a;
     char labels[700], probs[700];
@@ -613,12 +614,20 @@ static SegauditAudit *audit_dir(const char *dir)
     segaudit_default_settings(&a);
     a.labels_dir = labels;
     a.probs_path = probs;
-    a.overlay_top = 0;
+    char overlays[720];
+    snprintf(overlays, sizeof overlays, "%s/overlays", dir);
+    a.overlay_top = top;
+    a.overlays_dir = overlays;
     SegauditAudit *au = segaudit_audit_new();
     assert_non_null(au);
     if (segaudit_audit_run(au, &a) != 0)
         fail_msg("%s", segaudit_audit_error(au));
     return au;
+}
+
+static SegauditAudit *audit_dir(const char *dir)
+{
+    return audit_top(dir, 0);
 }
 
 /* The weak model makes about a third of the pixels candidates; its data
@@ -658,6 +667,18 @@ static void test_weak_model_layouts(void **state)
             assert_int_equal(a.issue_pixels, b.issue_pixels);
         }
     }
+    /* every layout is read directly, each byte of the tensor once; the
+     * overlays read their images once more */
+    const uint64_t image_bytes = (uint64_t)19 * 256 * 512 * 4;
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(in[i].read_path, "direct");
+        assert_int_equal(in[i].bytes_read, 4 * image_bytes);
+    }
+    SegauditAudit *ov = audit_top(dir_of("weak_img"), 3);
+    SegauditDatasetInfo io;
+    segaudit_audit_info(ov, &io);
+    assert_int_equal(io.bytes_read, 7 * image_bytes);
+    segaudit_audit_free(ov);
     /* the standard model: a few percent */
     SegauditSynthSettings s;
     settings(&s, "standard", 6, 64, 128);

@@ -154,6 +154,12 @@ typedef struct SegauditDatasetInfo {
     double far_sum;         /* and sum */
     int n_threads;        /* threads actually used */
     double seconds_pass1, seconds_pass2, seconds_total;
+    uint64_t bytes_read;  /* tensor bytes read (overlays included): from
+                             the file with direct reads, else as delivered
+                             (uncompressed) by HDF5 */
+    const char *read_path; /* "direct": bands read straight from the file
+                              (contiguous, or unfiltered chunks of
+                              (1,K,rows,W), little-endian); "hdf5" */
 } SegauditDatasetInfo;
 
 typedef struct SegauditImageResult {

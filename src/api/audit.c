@@ -250,6 +250,8 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
 
     /* the records and the file handles are no longer needed */
     sa_engine_release_inputs(e);
+    in->bytes_read = e->bytes_read;
+    in->read_path = e->read_path;
     return 0;
 fail:
     sa_engine_free(e);

@@ -56,6 +56,10 @@ int sa_engine_pass2(SaEngine *e, SegauditPair **pairs, uint64_t *npairs)
 
 void sa_engine_release_inputs(SaEngine *e)
 {
+    if (e->probs) {
+        e->bytes_read = sa_probs_bytes_read(e->probs);
+        e->read_path = sa_probs_read_path(e->probs);
+    }
     sa_probs_close(e->probs);
     e->probs = NULL;
     sa_recstore_free(&e->store);

@@ -58,6 +58,9 @@ typedef struct SaEngine {
     SaDtype dtype;
     char dtype_name[16];     /* "float32", ... */
     char *layout;            /* the tensor's storage, for the report */
+    uint64_t bytes_read;     /* tensor bytes read, when the tensor is
+                                closed */
+    const char *read_path;   /* "direct" or "hdf5" (static) */
     char **ids;              /* N ids */
     char **label_paths;      /* N paths */
     uint8_t *ignored;        /* 65536 flags */

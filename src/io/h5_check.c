@@ -227,6 +227,7 @@ int sa_probs_read_layout(SaProbs *p, SaErr *err)
                      "cannot read the filter pipeline");
         goto fail;
     }
+    p->nfilters = nf;
     for (int i = 0; i < nf; i++) {
         unsigned flags, config;
         size_t ncd = 0;

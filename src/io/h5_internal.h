@@ -6,6 +6,7 @@
  *               chunk cache, accessors
  *   h5_check.c  what a file must satisfy to be read (see there)
  *   h5_ids.c    the image ids
+ *   h5_direct.c band reads that bypass HDF5 where the bytes allow it
  *
  * Every message starts with "<path>:<dataset>: " (or "<path>: " for
  * problems with the file itself). */
@@ -34,7 +35,17 @@ struct SaProbs {
     size_t elsize;      /* bytes per element in memory */
     size_t file_elsize; /* bytes per element in the file */
     char layout[256];
+    int nfilters;       /* filters of the chunks */
+    /* direct reads (h5_direct.c) */
+    int direct;         /* SA_DIRECT_* */
+    int fd;             /* our own descriptor of the file, or -1 */
+    uint64_t base;      /* contiguous: file offset of element 0 */
+    uint64_t fsize;     /* file size */
+    uint64_t chunk_image, chunk_row, chunk_at; /* last chunk located */
+    uint64_t bytes_read; /* tensor bytes read, by either path */
 };
+
+enum { SA_DIRECT_NONE, SA_DIRECT_CONTIGUOUS, SA_DIRECT_CHUNKS };
 
 static inline uint64_t ceil_div(uint64_t a, uint64_t b)
 {
@@ -77,5 +88,15 @@ int sa_probs_read_layout(SaProbs *p, SaErr *err);
 /* Refuses a dataset whose data cannot all be in the file (needs dims,
  * file_elsize and chunk). */
 int sa_probs_check_storage(SaProbs *p, SaErr *err);
+
+/* ---- h5_direct.c ------------------------------------------------------- */
+
+/* Decides whether p's bands can be read directly (ft: the file type) and
+ * opens the descriptor for it; otherwise p->direct stays NONE. */
+void sa_probs_direct_setup(SaProbs *p, hid_t ft);
+void sa_probs_direct_close(SaProbs *p);
+/* sa_probs_read_band's job when p->direct is set (arguments checked). */
+int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                         void *dst, SaErr *err);
 
 #endif

@@ -100,8 +100,10 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
     sa_h5_quiet();
 
     p = calloc(1, sizeof *p);
-    if (p)
+    if (p) {
         p->file = p->dset = p->fspace = p->memtype = H5I_INVALID_HID;
+        p->fd = -1;
+    }
     if (!p || !(p->path = strdup(path)) ||
         !(p->dataset = strdup(dataset))) {
         rc = sa_err(err, SEGAUDIT_ENOMEM, "%s:%s: out of memory", path,
@@ -156,6 +158,7 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
         goto fail;
     if ((rc = sa_probs_check_storage(p, err)) != 0)
         goto fail;
+    sa_probs_direct_setup(p, ft);
 
     *out = p;
     p = NULL;
@@ -215,6 +218,8 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     }
     if (nrows == 0)
         goto fail; /* nothing to read */
+    if (p->direct)
+        return sa_probs_direct_read(p, n, r0, nrows, dst, err);
     if (p->dset < 0) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s:%s: reading image %" PRIu64
                     " failed (dataset not open after a failed reopen)",
@@ -233,6 +238,8 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                     " rows %" PRIu64 "-%" PRIu64 " failed%s", p->path,
                     p->dataset, n, r0, r0 + nrows - 1,
                     sa_h5_why(why, sizeof why));
+    else
+        p->bytes_read += K * nrows * W * p->file_elsize;
 fail:
     if (mspace >= 0)
         H5Sclose(mspace);
@@ -303,10 +310,18 @@ fail:
     return rc;
 }
 
+uint64_t sa_probs_bytes_read(const SaProbs *p) { return p->bytes_read; }
+
+const char *sa_probs_read_path(const SaProbs *p)
+{
+    return p->direct ? "direct" : "hdf5";
+}
+
 void sa_probs_close(SaProbs *p)
 {
     if (!p)
         return;
+    sa_probs_direct_close(p);
     if (p->memtype >= 0)
         H5Tclose(p->memtype);
     if (p->fspace >= 0)

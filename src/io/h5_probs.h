@@ -67,6 +67,14 @@ void sa_h5_init(void);
  * the engine unless its settings allow them). */
 void sa_probs_allow_plugins(int allow);
 
+/* Bytes of the tensor read so far: read from the file by direct reads, or
+ * delivered by HDF5 (uncompressed) otherwise. */
+uint64_t sa_probs_bytes_read(const SaProbs *p);
+/* "direct" when bands are read straight from the file (contiguous or
+ * unfiltered full-width chunks of little-endian IEEE floats), "hdf5" when
+ * HDF5 reads them. */
+const char *sa_probs_read_path(const SaProbs *p);
+
 /* Closes p; NULL is accepted. */
 void sa_probs_close(SaProbs *p);
 

@@ -224,5 +224,7 @@ json_object *sa_json_run(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, run, "candidate_records", sa_json_u64(j, in.records));
     sa_json_set(j, run, "spilled_bytes", sa_json_u64(j, in.spilled_bytes));
     sa_json_set(j, run, "second_read", sa_json_bool(j, in.second_read));
+    sa_json_set(j, run, "bytes_read", sa_json_u64(j, in.bytes_read));
+    sa_json_set(j, run, "read_path", sa_json_str(j, in.read_path));
     return run;
 }
