@@ -42,11 +42,15 @@ static uint64_t userblock(const SaProbs *p)
     return ub;
 }
 
+static int use_direct = 1;
+
+void sa_probs_use_direct(int on) { use_direct = on; }
+
 void sa_probs_direct_setup(SaProbs *p, hid_t ft)
 {
     p->direct = SA_DIRECT_NONE;
     p->fd = -1;
-    if (!native_bits(p, ft) || p->elsize != p->file_elsize ||
+    if (!use_direct || !native_bits(p, ft) || p->elsize != p->file_elsize ||
         userblock(p) != 0)
         return;
     if (p->chunk[0] == 0) {

@@ -75,6 +75,11 @@ uint64_t sa_probs_bytes_read(const SaProbs *p);
  * HDF5 reads them. */
 const char *sa_probs_read_path(const SaProbs *p);
 
+/* Whether objects opened from now on may read directly (process-wide;
+ * default 1).  0 makes every read go through H5Dread: for measuring HDF5
+ * itself, and for comparing the two paths. */
+void sa_probs_use_direct(int on);
+
 /* Closes p; NULL is accepted. */
 void sa_probs_close(SaProbs *p);
 

@@ -2,7 +2,11 @@
  * reader and band size as segaudit, and does nothing else: the I/O floor
  * that an audit's wall time is compared with.
  *
- *   readprobs FILE[:DATASET] [BAND_BYTES]
+ *   readprobs [--hdf5] FILE[:DATASET] [BAND_BYTES]
+ *
+ * --hdf5: every read through H5Dread, whole images at a time (HDF5's own
+ * speed, the "read" that audits are compared with); BAND_BYTES 0: whole
+ * images.
  *
  * Prints seconds, MB/s and a checksum (so the reads cannot be skipped). */
 #include <stdio.h>
@@ -21,8 +25,16 @@ static double now(void)
 
 int main(int argc, char **argv)
 {
+    int whole = 0;
+    if (argc > 1 && !strcmp(argv[1], "--hdf5")) {
+        sa_probs_use_direct(0);
+        whole = 1;
+        argv++;
+        argc--;
+    }
     if (argc < 2) {
-        fprintf(stderr, "usage: readprobs FILE[:DATASET] [BAND_BYTES]\n");
+        fprintf(stderr,
+                "usage: readprobs [--hdf5] FILE[:DATASET] [BAND_BYTES]\n");
         return 2;
     }
     char *path = strdup(argv[1]);
@@ -45,6 +57,8 @@ int main(int argc, char **argv)
     uint64_t rows = band_bytes / (d[1] * d[3] * el);
     if (rows < 1)
         rows = 1;
+    if (whole || band_bytes == 0)
+        rows = d[2];
     if (rows > d[2])
         rows = d[2];
     sa_probs_plan_band_rows(p, rows, &err);
