@@ -255,6 +255,32 @@ static long double softmin_ref(const double *s, size_t n, double T)
 
 /* ---- sa_half_to_float ----------------------------------------------------- */
 
+/* The row conversion (F16C where the CPU has it) gives every half the
+ * value sa_half_to_float gives it, at every offset of a row. */
+static void test_halves_row(void **state)
+{
+    (void)state;
+    uint16_t *h = malloc(65536 * sizeof *h);
+    double *d = malloc((65536 + 16) * sizeof *d);
+    assert_non_null(h);
+    assert_non_null(d);
+    for (uint32_t i = 0; i < 65536; i++)
+        h[i] = (uint16_t)(i * 40503u); /* every pattern, shuffled */
+    for (size_t start = 0; start < 9; start++) {
+        size_t n = 65536 - start;
+        sa_halves_to_double(h + start, d, n);
+        for (size_t i = 0; i < n; i++) {
+            double want = (double)sa_half_to_float(h[start + i]);
+            if (isnan(want) ? !isnan(d[i])
+                            : memcmp(&want, &d[i], sizeof want) != 0)
+                fail_msg("half 0x%04x at %zu: %a, expected %a",
+                         h[start + i], i, d[i], want);
+        }
+    }
+    free(h);
+    free(d);
+}
+
 static void test_half_all_patterns(void **state)
 {
     (void)state;
@@ -1681,6 +1707,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_half_all_patterns),
+        cmocka_unit_test(test_halves_row),
         cmocka_unit_test(test_softmin_vs_reference),
         cmocka_unit_test(test_softmin_extreme_temperature),
         cmocka_unit_test(test_softmin_all_equal),
