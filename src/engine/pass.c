@@ -11,7 +11,11 @@
  *          fold batch i into the images, classes and record store, in
  *          band order                                  (deterministic)
  *
- * HDF5 and libpng reads happen on the producer thread only.  Workers write
+ * HDF5 and libpng reads happen on the producer thread only.  Where the
+ * tensor's bytes can be read directly (io/h5_direct.c), the producer only
+ * plans each band's read and the worker that scores the band reads it, so
+ * that reading runs on every thread; a failed read is reported when the
+ * band is folded, in band order like any other fault.  Workers write
  * only their band and their thread's scratch/histogram.  Each band keeps one
  * partial per block-row, and the aggregator merges those partials in image
  * order, so results do not depend on the band size or the thread count.
@@ -35,6 +39,11 @@ typedef struct Band {
     SaRecBuf recs;                 /* worker */
     size_t max_record;
     SaKernelFault fault;           /* worker; kind 0 = fine */
+    SaBandRead plan;               /* producer: a read left to the worker */
+    int planned;                   /* producer */
+    int read_rc;                   /* worker: the planned read's result, */
+    SaErr read_err;                /* its message */
+    uint64_t read_bytes;           /* and the bytes it read */
 } Band;
 
 typedef struct Batch {
@@ -115,7 +124,12 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             continue;
         }
         uint64_t nrows = e->H - r0 < e->band_rows ? e->H - r0 : e->band_rows;
-        int rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
+        int rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
+        b->planned = rc == 1;
+        if (rc == 0)
+            rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
+        else if (rc == 1)
+            rc = 0;
         if (rc == 0 && r0 == 0) {
             sa_label_png_close(ps->png);
             ps->png = NULL;
@@ -163,6 +177,15 @@ static void work(Pass *ps, Band *b)
     memset(b->counts, 0, 4 * (size_t)e->K * sizeof(uint64_t));
     b->st.hist = ps->hist ? ps->hist[t] : NULL;
     b->max_record = 0;
+    b->read_rc = 0;
+    b->read_bytes = 0;
+    if (b->planned) {
+        sa_err_clear(&b->read_err);
+        b->read_rc = sa_probs_read_planned(e->probs, &b->plan, b->probs,
+                                           &b->read_bytes, &b->read_err);
+        if (b->read_rc)
+            return;
+    }
     for (uint32_t j = 0; j < nbr; j++) {
         if (sa_cancelled(e))
             return;
@@ -266,6 +289,14 @@ static int fold(Pass *ps, Batch *bt)
         int rc = 0;
         if (b->image != e->fold_image)
             image_start(e, st, b->image);
+        sa_probs_count(e->probs, b->read_bytes);
+        if (!e->skipped[b->image] && b->read_rc) {
+            /* the worker's read failed: as a failed read on the producer */
+            if (!e->set.on_error_skip || b->read_rc == SEGAUDIT_ENOMEM)
+                return sa_err(e->err, b->read_rc, "%s", b->read_err.msg);
+            if ((rc = sa_engine_skip(e, b->image, b->read_err.msg)) != 0)
+                return rc;
+        }
         if (!e->skipped[b->image] && stats && b->fault.kind == 0 &&
             e->set.strict) {
             /* --strict: a pixel whose probabilities do not sum to 1 */

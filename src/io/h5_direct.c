@@ -82,9 +82,10 @@ void sa_probs_direct_close(SaProbs *p)
     p->fd = -1;
 }
 
-/* Reads len bytes at off into dst, all of them. */
-static int read_at(SaProbs *p, void *dst, uint64_t len, uint64_t off,
-                   uint64_t n, uint64_t r0, uint64_t nrows, SaErr *err)
+/* Reads len bytes at off into dst, all of them, adding them to *bytes. */
+static int read_at(const SaProbs *p, void *dst, uint64_t len, uint64_t off,
+                   uint64_t n, uint64_t r0, uint64_t nrows, uint64_t *bytes,
+                   SaErr *err)
 {
     uint8_t *d = dst;
     while (len > 0) {
@@ -95,7 +96,7 @@ static int read_at(SaProbs *p, void *dst, uint64_t len, uint64_t off,
                           " rows %" PRIu64 "-%" PRIu64 " failed (%s)",
                           p->path, p->dataset, n, r0, r0 + nrows - 1,
                           got < 0 ? strerror(errno) : "end of file");
-        p->bytes_read += (uint64_t)got;
+        *bytes += (uint64_t)got;
         d += got;
         off += (uint64_t)got;
         len -= (uint64_t)got;
@@ -135,31 +136,87 @@ static int chunk_addr(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
     return 0;
 }
 
-int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
-                         void *dst, SaErr *err)
+int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                       SaBandRead *plan, SaErr *err)
 {
     const uint64_t K = p->dims[1], H = p->dims[2], W = p->dims[3];
-    const uint64_t el = p->elsize, row = W * el;
-    uint8_t *out = dst;
+    const uint64_t row = W * p->elsize;
+    if (!p->direct || n >= p->dims[0] || r0 > H || nrows == 0 ||
+        nrows > H - r0)
+        return 0; /* sa_probs_read_band reads it, or says what is wrong */
+    plan->n = n;
+    plan->r0 = r0;
+    plan->nrows = nrows;
     if (p->direct == SA_DIRECT_CONTIGUOUS) {
-        for (uint64_t k = 0; k < K; k++) {
-            uint64_t off = p->base + ((n * K + k) * H + r0) * row;
-            int rc = read_at(p, out + k * nrows * row, nrows * row, off, n,
-                             r0, nrows, err);
-            if (rc)
-                return rc;
-        }
-        return 0;
+        plan->npieces = 1;
+        plan->at[0] = p->base + (n * K * H + r0) * row;
+        plan->rows[0] = nrows;
+        plan->plane = H * row;
+        return 1;
     }
     const uint64_t cH = p->chunk[2];
+    plan->npieces = 0;
+    plan->plane = cH * row;
     for (uint64_t r = r0; r < r0 + nrows;) {
         uint64_t c = r / cH, rr = r % cH, run = cH - rr, addr;
         if (run > r0 + nrows - r)
             run = r0 + nrows - r;
+        if (plan->npieces == SA_BAND_PIECES)
+            return 0; /* many small chunks: let the caller read it */
         int rc = chunk_addr(p, n, c, &addr, err);
+        if (rc)
+            return rc;
+        plan->at[plan->npieces] = addr + rr * row;
+        plan->rows[plan->npieces++] = run;
+        r += run;
+    }
+    return 1;
+}
+
+int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
+                          void *dst, uint64_t *bytes, SaErr *err)
+{
+    const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
+    uint8_t *out = dst;
+    uint64_t done = 0; /* rows of the band before this piece */
+    for (int i = 0; i < plan->npieces; i++) {
+        for (uint64_t k = 0; k < K; k++) {
+            int rc = read_at(p, out + (k * plan->nrows + done) * row,
+                             plan->rows[i] * row,
+                             plan->at[i] + k * plan->plane, plan->n,
+                             plan->r0, plan->nrows, bytes, err);
+            if (rc)
+                return rc;
+        }
+        done += plan->rows[i];
+    }
+    return 0;
+}
+
+void sa_probs_count(SaProbs *p, uint64_t bytes) { p->bytes_read += bytes; }
+
+int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                         void *dst, SaErr *err)
+{
+    SaBandRead plan;
+    int rc = sa_probs_plan_read(p, n, r0, nrows, &plan, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        return sa_probs_read_planned(p, &plan, dst, &p->bytes_read, err);
+    /* more chunk rows than a plan holds: one chunk row at a time */
+    const uint64_t cH = p->chunk[2], row = p->dims[3] * p->elsize;
+    const uint64_t K = p->dims[1];
+    uint8_t *out = dst;
+    for (uint64_t r = r0; r < r0 + nrows;) {
+        uint64_t c = r / cH, rr = r % cH, run = cH - rr, addr;
+        if (run > r0 + nrows - r)
+            run = r0 + nrows - r;
+        rc = chunk_addr(p, n, c, &addr, err);
         for (uint64_t k = 0; k < K && rc == 0; k++)
             rc = read_at(p, out + (k * nrows + (r - r0)) * row, run * row,
-                         addr + (k * cH + rr) * row, n, r0, nrows, err);
+                         addr + (k * cH + rr) * row, n, r0, nrows,
+                         &p->bytes_read, err);
         if (rc)
             return rc;
         r += run;

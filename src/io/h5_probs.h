@@ -55,6 +55,34 @@ void sa_free_ids(char **ids, uint64_t n);
 int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                        void *dst, SaErr *err);
 
+/* A band read that needs no HDF5 call once planned: the file offsets of
+ * its pieces.  Planned on the thread that uses p, done on any thread. */
+#define SA_BAND_PIECES 32
+typedef struct SaBandRead {
+    uint64_t n, r0, nrows;
+    int npieces;                     /* chunk rows touched (1: contiguous) */
+    uint64_t at[SA_BAND_PIECES];     /* file offset of each piece's rows of
+                                        class 0 */
+    uint64_t rows[SA_BAND_PIECES];   /* rows in each piece */
+    uint64_t plane;                  /* bytes from one class to the next */
+} SaBandRead;
+
+/* Plans the read of rows [r0, r0+nrows) of image n: 1 when
+ * sa_probs_read_planned can do it (direct reads), 0 when the caller must
+ * use sa_probs_read_band instead, or a negative error. */
+int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                       SaBandRead *plan, SaErr *err);
+
+/* Does a planned read into dst (laid out as for sa_probs_read_band).
+ * Thread-safe: any number at once, on any threads, while the thread that
+ * owns p goes on.  The bytes read are added to *bytes (the owner adds them
+ * to p with sa_probs_count). */
+int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
+                          void *dst, uint64_t *bytes, SaErr *err);
+
+/* Adds bytes read by sa_probs_read_planned to p's count. */
+void sa_probs_count(SaProbs *p, uint64_t bytes);
+
 /* Tells the chunk cache to expect bands of nrows rows (sizes the cache so
  * that each chunk is decompressed once).  Optional; 0 or error-free. */
 int sa_probs_plan_band_rows(SaProbs *p, uint64_t nrows, SaErr *err);
