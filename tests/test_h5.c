@@ -289,10 +289,12 @@ static void test_chunked_shuffle_gzip(void **state)
 
 /* ---- direct reads ------------------------------------------------------ */
 
-/* A float32 tensor without filters, chunked as given (NULL: contiguous),
- * in a file with the given user block (0: none). */
-static const char *write_plain(const char *name, const hsize_t *chunk,
-                               hsize_t ublock)
+/* A float32 tensor chunked as given (NULL: contiguous), deflated (and
+ * shuffled) when asked, with fletcher32 checksums when asked, in a file
+ * with the given user block (0: none). */
+static const char *write_filtered(const char *name, const hsize_t *chunk,
+                                  hsize_t ublock, int shuffle, int gzip,
+                                  int fletcher)
 {
     const char *path = tmp_path(name);
     static float f[TN * TK * TH * TW];
@@ -304,15 +306,40 @@ static const char *write_plain(const char *name, const hsize_t *chunk,
     assert_true(file >= 0);
     H5Pclose(fcpl);
     fill_f32(f);
-    put(file, "/pred_probs", H5T_IEEE_F32LE, 4, TDIMS, chunk, 0, 0,
-        H5T_NATIVE_FLOAT, f);
+    if (fletcher) {
+        hid_t space = H5Screate_simple(4, TDIMS, NULL);
+        hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        assert_true(H5Pset_chunk(dcpl, 4, chunk) >= 0);
+        assert_true(H5Pset_fletcher32(dcpl) >= 0);
+        assert_true(H5Pset_deflate(dcpl, 6) >= 0);
+        hid_t d = H5Dcreate2(file, "/pred_probs", H5T_IEEE_F32LE, space,
+                             H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        assert_true(d >= 0);
+        assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL,
+                             H5P_DEFAULT, f) >= 0);
+        H5Dclose(d);
+        H5Pclose(dcpl);
+        H5Sclose(space);
+    } else {
+        put(file, "/pred_probs", H5T_IEEE_F32LE, 4, TDIMS, chunk, shuffle,
+            gzip, H5T_NATIVE_FLOAT, f);
+    }
     H5Fclose(file);
     return path;
 }
 
+static const char *write_plain(const char *name, const hsize_t *chunk,
+                               hsize_t ublock)
+{
+    return write_filtered(name, chunk, ublock, 0, 0, 0);
+}
+
 /* Reads every value through check_bands and says how it was read; the
- * bytes counted are those of the bands exactly. */
-static void check_path(const char *path, const char *want)
+ * bytes counted are those of the bands exactly (uncompressed data) or the
+ * stored bytes of the chunks read (compressed: compare with the band
+ * bytes only roughly). */
+static void check_path_bytes(const char *path, const char *want,
+                             int compressed)
 {
     SaProbs *p = open_ok(path);
     SaErr err = {0};
@@ -322,9 +349,17 @@ static void check_path(const char *path, const char *want)
         fail_msg("%s: read path %s, expected %s", path,
                  sa_probs_read_path(p), want);
     /* check_bands reads 10+1+3+1+5 rows of TK*TW elements */
-    assert_int_equal(sa_probs_bytes_read(p),
-                     (uint64_t)20 * TK * TW * sa_probs_elsize(p));
+    uint64_t band_bytes = (uint64_t)20 * TK * TW * sa_probs_elsize(p);
+    if (compressed)
+        assert_true(sa_probs_bytes_read(p) > 0);
+    else
+        assert_int_equal(sa_probs_bytes_read(p), band_bytes);
     sa_probs_close(p);
+}
+
+static void check_path(const char *path, const char *want)
+{
+    check_path_bytes(path, want, 0);
 }
 
 /* Direct reads where the bytes in the file are the band's bytes; HDF5
@@ -350,7 +385,52 @@ static void test_direct_reads(void **state)
     t = half_type(H5T_IEEE_F32BE);
     check_path(write_tensor("d_f16be.h5", t, NULL), "hdf5");
     H5Tclose(t);
-    check_path(write_tensor("d_gzip.h5", H5T_IEEE_F32LE, rows4), "hdf5");
+    /* deflate (after shuffle or not) is inflated by the reader itself;
+     * other filters go through HDF5 */
+    check_path_bytes(write_tensor("d_gzip.h5", H5T_IEEE_F32LE, rows4),
+                     "direct", 1);
+    check_path_bytes(write_filtered("d_deflate.h5", rows4, 0, 0, 1, 0),
+                     "direct", 1);
+    check_path_bytes(write_filtered("d_deflate_img.h5", img, 0, 1, 1, 0),
+                     "direct", 1);
+    check_path_bytes(write_filtered("d_fletcher.h5", rows4, 0, 0, 0, 1),
+                     "hdf5", 1);
+    check_path_bytes(write_filtered("d_narrow_gz.h5", narrow, 0, 1, 1, 0),
+                     "hdf5", 1);
+}
+
+/* A compressed chunk whose bytes were damaged is an input error that names
+ * the image, never wrong values. */
+static void test_corrupt_deflate_chunk(void **state)
+{
+    (void)state;
+    static const hsize_t rows4[4] = {1, TK, 4, TW};
+    const char *path = write_filtered("d_corrupt.h5", rows4, 0, 1, 1, 0);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "/pred_probs", H5P_DEFAULT);
+    hsize_t coord[4] = {1, 0, 4, 0}, size = 0;
+    unsigned mask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    assert_true(H5Dget_chunk_info_by_coord(d, coord, &mask, &addr, &size) >=
+                0);
+    H5Dclose(d);
+    H5Fclose(f);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, (long)(addr + size / 2), SEEK_SET), 0);
+    for (int i = 0; i < 8; i++)
+        fputc(0x55 ^ i, fp);
+    fclose(fp);
+    SaProbs *p = open_ok(path);
+    assert_string_equal(sa_probs_read_path(p), "direct");
+    SaErr err = {0};
+    void *buf = malloc((size_t)TK * TH * TW * 4);
+    assert_int_equal(sa_probs_read_band(p, 0, 0, TH, buf, &err), 0);
+    int rc = sa_probs_read_band(p, 1, 4, 4, buf, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, "d_corrupt.h5:/pred_probs: image 1",
+               "corrupt");
+    free(buf);
+    sa_probs_close(p);
 }
 
 /* ---- image ids --------------------------------------------------------- */
@@ -953,6 +1033,7 @@ int main(void)
         T(test_truncated_file_refused),
         T(test_tiny_chunks),
     T(test_direct_reads),
+    T(test_corrupt_deflate_chunk),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

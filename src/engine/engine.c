@@ -287,6 +287,19 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
                                             : (uint64_t)4 << 20;
     uint64_t row_bytes = (uint64_t)e->K * e->W * e->elsize;
     uint64_t rows = band_bytes / row_bytes / e->f * e->f;
+    /* compressed chunks read by the workers: whole chunk rows per band, so
+     * that no chunk is inflated twice */
+    uint64_t unit = sa_probs_band_unit(e->probs);
+    if (unit) {
+        uint64_t a = unit, b = e->f;
+        while (b) {
+            uint64_t t = a % b;
+            a = b;
+            b = t;
+        }
+        uint64_t lcm = unit / a * e->f;
+        rows = rows >= lcm ? rows / lcm * lcm : lcm;
+    }
     if (rows < e->f)
         rows = e->f;
     if (rows > e->H)

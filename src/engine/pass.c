@@ -44,6 +44,7 @@ typedef struct Band {
     int read_rc;                   /* worker: the planned read's result, */
     SaErr read_err;                /* its message */
     uint64_t read_bytes;           /* and the bytes it read */
+    SaReadScratch rs;              /* worker: compressed chunks */
 } Band;
 
 typedef struct Batch {
@@ -95,6 +96,7 @@ static void band_free(Band *b)
     free(b->class_sum);
     free(b->counts);
     sa_recbuf_free(&b->recs);
+    sa_read_scratch_free(&b->rs);
 }
 
 /* Producer: moves on to the next image. */
@@ -182,7 +184,8 @@ static void work(Pass *ps, Band *b)
     if (b->planned) {
         sa_err_clear(&b->read_err);
         b->read_rc = sa_probs_read_planned(e->probs, &b->plan, b->probs,
-                                           &b->read_bytes, &b->read_err);
+                                           &b->read_bytes, &b->rs,
+                                           &b->read_err);
         if (b->read_rc)
             return;
     }

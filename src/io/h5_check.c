@@ -228,6 +228,12 @@ int sa_probs_read_layout(SaProbs *p, SaErr *err)
         goto fail;
     }
     p->nfilters = nf;
+    for (int i = 0; i < nf && i < 4; i++) {
+        unsigned flags;
+        size_t ncd = 0;
+        p->filter_id[i] = (int)H5Pget_filter2(dcpl, (unsigned)i, &flags,
+                                              &ncd, NULL, 0, NULL, NULL);
+    }
     for (int i = 0; i < nf; i++) {
         unsigned flags, config;
         size_t ncd = 0;

@@ -1,21 +1,34 @@
 /* Reading the tensor without HDF5's copies, where its bytes lie in the file
- * exactly as the engine wants them: contiguous storage, or chunks of
- * (1,K,rows,W) without filters, of little-endian IEEE floats, in a file
- * without a user block.  A band is then K reads (per chunk row) straight
- * into the band buffer, with pread on a descriptor of our own, and every
- * byte read is a byte of the band.  Anything else goes through H5Dread.
+ * as the engine wants them: contiguous storage, or chunks of (1,K,rows,W)
+ * of little-endian IEEE floats, in a file without a user block.
  *
- * The extent of contiguous data was checked against the file size at open
- * (h5_check.c); a chunk's extent is checked when it is first read. */
+ *  - Without filters, a band is K reads (per chunk row) straight into the
+ *    band buffer, with pread on a descriptor of our own, and every byte
+ *    read is a byte of the band.
+ *  - With deflate (after shuffle or not) and chunks of at most
+ *    MAX_DEFLATE_CHUNK bytes, each chunk is read whole as stored and
+ *    inflated (zlib) and unshuffled by the thread that reads it, so that
+ *    decompression runs on every worker; bands are then whole chunk rows
+ *    (sa_probs_band_unit) so that no chunk is inflated twice.
+ *
+ * Anything else (other filters, other chunk shapes, big-endian data,
+ * larger compressed chunks) goes through H5Dread.  The extent of
+ * contiguous data was checked against the file size at open
+ * (h5_check.c); a chunk's extent is checked when it is located. */
 #include "io/h5_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <hdf5.h>
+#include <zlib.h>
+
+/* Compressed chunks inflated by the workers hold at most this much. */
+#define MAX_DEFLATE_CHUNK ((uint64_t)16 << 20)
 
 /* Is the file type exactly what the engine decodes, in the byte order of
  * this machine? */
@@ -59,10 +72,29 @@ void sa_probs_direct_setup(SaProbs *p, hid_t ft)
             return;
         p->base = off;
         p->direct = SA_DIRECT_CONTIGUOUS;
-    } else if (p->nfilters == 0 && p->chunk[0] == 1 &&
-               p->chunk[1] == p->dims[1] && p->chunk[3] == p->dims[3]) {
-        p->direct = SA_DIRECT_CHUNKS;
+    } else if (p->chunk[0] == 1 && p->chunk[1] == p->dims[1] &&
+               p->chunk[3] == p->dims[3]) {
         p->chunk_image = UINT64_MAX;
+        p->shuffled = -1;
+        if (p->nfilters == 0) {
+            p->direct = SA_DIRECT_CHUNKS;
+        } else if (p->nfilters == 1 && p->filter_id[0] == H5Z_FILTER_DEFLATE) {
+            p->deflated = 0;
+            p->direct = SA_DIRECT_DEFLATE;
+        } else if (p->nfilters == 2 && p->filter_id[0] == H5Z_FILTER_SHUFFLE &&
+                   p->filter_id[1] == H5Z_FILTER_DEFLATE) {
+            p->shuffled = 0;
+            p->deflated = 1;
+            p->direct = SA_DIRECT_DEFLATE;
+        } else {
+            return;
+        }
+        uint64_t bytes = mul_sat(mul_sat(p->chunk[1], p->chunk[2]),
+                                 mul_sat(p->chunk[3], p->elsize));
+        if (p->direct == SA_DIRECT_DEFLATE && bytes > MAX_DEFLATE_CHUNK) {
+            p->direct = SA_DIRECT_NONE;
+            return;
+        }
     } else {
         return;
     }
@@ -77,6 +109,7 @@ void sa_probs_direct_setup(SaProbs *p, hid_t ft)
 
 void sa_probs_direct_close(SaProbs *p)
 {
+    sa_read_scratch_free(&p->scratch);
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
@@ -104,35 +137,144 @@ static int read_at(const SaProbs *p, void *dst, uint64_t len, uint64_t off,
     return 0;
 }
 
-/* The file offset of chunk row c of image n (cached for the last one). */
-static int chunk_addr(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
-                      SaErr *err)
+/* Where chunk row c of image n is stored: its file offset, stored bytes and
+ * skipped-filter mask (the last one located is cached). */
+static int chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
+                    uint64_t *size, unsigned *mask, SaErr *err)
 {
     if (p->chunk_image == n && p->chunk_row == c) {
         *addr = p->chunk_at;
+        *size = p->chunk_size;
+        *mask = p->chunk_mask;
         return 0;
     }
     hsize_t coord[4] = {n, 0, c * p->chunk[2], 0};
-    unsigned mask = 0;
+    unsigned m = 0;
     haddr_t a = HADDR_UNDEF;
-    hsize_t size = 0;
+    hsize_t sz = 0;
     uint64_t need = mul_sat(mul_sat(p->chunk[1], p->chunk[2]),
                             mul_sat(p->chunk[3], p->elsize));
-    if (H5Dget_chunk_info_by_coord(p->dset, coord, &mask, &a, &size) < 0 ||
+    if (H5Dget_chunk_info_by_coord(p->dset, coord, &m, &a, &sz) < 0 ||
         a == HADDR_UNDEF)
         return h5_fail(err, p->path, p->dataset,
                        "cannot locate a chunk of the tensor");
-    if (size != need || a > p->fsize || size > p->fsize - a)
+    int bad = p->direct == SA_DIRECT_CHUNKS ? sz != need
+                                            : sz == 0 || sz > 2 * need + 4096;
+    if (bad || a > p->fsize || sz > p->fsize - a)
         return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: the chunk at image %"
                       PRIu64 " row %" PRIu64 " holds %" PRIu64 " bytes at "
-                      "offset %" PRIu64 " (expected %" PRIu64 " in a file of "
+                      "offset %" PRIu64 " (%s %" PRIu64 " in a file of "
                       "%" PRIu64 ")", p->path, p->dataset, n,
-                      c * p->chunk[2], (uint64_t)size, (uint64_t)a, need,
-                      p->fsize);
+                      c * p->chunk[2], (uint64_t)sz, (uint64_t)a,
+                      p->direct == SA_DIRECT_CHUNKS ? "expected" : "data of",
+                      need, p->fsize);
     p->chunk_image = n;
     p->chunk_row = c;
-    p->chunk_at = a;
-    *addr = a;
+    p->chunk_at = *addr = a;
+    p->chunk_size = *size = sz;
+    p->chunk_mask = *mask = m;
+    return 0;
+}
+
+static int chunk_addr(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
+                      SaErr *err)
+{
+    uint64_t size;
+    unsigned mask;
+    return chunk_at(p, n, c, addr, &size, &mask, err);
+}
+
+uint64_t sa_probs_band_unit(const SaProbs *p)
+{
+    return p->direct == SA_DIRECT_DEFLATE ? p->chunk[2] : 0;
+}
+
+void sa_read_scratch_free(SaReadScratch *s)
+{
+    free(s->cbuf);
+    free(s->ubuf);
+    memset(s, 0, sizeof *s);
+}
+
+static int grow(void **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    void *nb = realloc(*buf, need);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = need;
+    return 0;
+}
+
+/* Reads the compressed chunk of piece i, inflates it and puts its rows
+ * [first, first+rows) of every class into the band (unshuffling them when
+ * the shuffle filter was applied). */
+static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
+                         uint8_t *out, uint64_t done, uint64_t *bytes,
+                         SaReadScratch *s, SaErr *err)
+{
+    const uint64_t K = p->dims[1], W = p->dims[3], el = p->elsize;
+    const uint64_t cH = p->chunk[2], row = W * el;
+    const uint64_t nel = K * cH * W, need = nel * el;
+    unsigned mask = plan->mask[i];
+    int inflated = !(mask & (1u << p->deflated));
+    int shuffled = p->shuffled >= 0 && !(mask & (1u << p->shuffled));
+    if (grow(&s->cbuf, &s->ccap, (size_t)plan->size[i]) ||
+        grow(&s->ubuf, &s->ucap, (size_t)need))
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = read_at(p, s->cbuf, plan->size[i], plan->at[i], plan->n,
+                     plan->r0, plan->nrows, bytes, err);
+    if (rc)
+        return rc;
+    const uint8_t *chunk = s->cbuf;
+    if (inflated) {
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        z.next_in = s->cbuf;
+        z.avail_in = (uInt)plan->size[i];
+        z.next_out = s->ubuf;
+        z.avail_out = (uInt)need;
+        int zr = inflateInit(&z);
+        if (zr == Z_OK)
+            zr = inflate(&z, Z_FINISH);
+        uint64_t got = need - z.avail_out;
+        inflateEnd(&z);
+        if (zr == Z_MEM_ERROR)
+            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        if (zr != Z_STREAM_END || got != need)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64
+                          ": a compressed chunk at row %" PRIu64 " is "
+                          "corrupt (%s)", p->path, p->dataset, plan->n,
+                          plan->r0 + done,
+                          zr == Z_STREAM_END ? "wrong size"
+                          : z.msg           ? z.msg
+                                            : "inflate failed");
+        chunk = s->ubuf;
+    } else if (plan->size[i] != need) {
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64 ": an "
+                      "uncompressed chunk holds %" PRIu64 " bytes, not %"
+                      PRIu64, p->path, p->dataset, plan->n, plan->size[i],
+                      need);
+    }
+    for (uint64_t k = 0; k < K; k++) {
+        uint8_t *dst = out + (k * plan->nrows + done) * row;
+        uint64_t e0 = (k * cH + plan->first[i]) * W, ne = plan->rows[i] * W;
+        if (!shuffled) {
+            memcpy(dst, chunk + e0 * el, ne * el);
+        } else if (el == 2) {
+            const uint8_t *b0 = chunk + e0, *b1 = chunk + nel + e0;
+            for (uint64_t e = 0; e < ne; e++) {
+                dst[2 * e] = b0[e];
+                dst[2 * e + 1] = b1[e];
+            }
+        } else {
+            for (uint64_t e = 0; e < ne; e++)
+                for (uint64_t b = 0; b < el; b++)
+                    dst[e * el + b] = chunk[b * nel + e0 + e];
+        }
+    }
     return 0;
 }
 
@@ -163,23 +305,35 @@ int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
             run = r0 + nrows - r;
         if (plan->npieces == SA_BAND_PIECES)
             return 0; /* many small chunks: let the caller read it */
-        int rc = chunk_addr(p, n, c, &addr, err);
+        int i = plan->npieces;
+        int rc = chunk_at(p, n, c, &addr, &plan->size[i], &plan->mask[i],
+                          err);
         if (rc)
             return rc;
-        plan->at[plan->npieces] = addr + rr * row;
-        plan->rows[plan->npieces++] = run;
+        plan->at[i] = p->direct == SA_DIRECT_DEFLATE ? addr : addr + rr * row;
+        plan->first[i] = rr;
+        plan->rows[i] = run;
+        plan->npieces++;
         r += run;
     }
     return 1;
 }
 
 int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
-                          void *dst, uint64_t *bytes, SaErr *err)
+                          void *dst, uint64_t *bytes, SaReadScratch *s,
+                          SaErr *err)
 {
     const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
     uint8_t *out = dst;
     uint64_t done = 0; /* rows of the band before this piece */
     for (int i = 0; i < plan->npieces; i++) {
+        if (p->direct == SA_DIRECT_DEFLATE) {
+            int rc = read_deflated(p, plan, i, out, done, bytes, s, err);
+            if (rc)
+                return rc;
+            done += plan->rows[i];
+            continue;
+        }
         for (uint64_t k = 0; k < K; k++) {
             int rc = read_at(p, out + (k * plan->nrows + done) * row,
                              plan->rows[i] * row,
@@ -203,8 +357,30 @@ int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     if (rc < 0)
         return rc;
     if (rc == 1)
-        return sa_probs_read_planned(p, &plan, dst, &p->bytes_read, err);
+        return sa_probs_read_planned(p, &plan, dst, &p->bytes_read,
+                                     &p->scratch, err);
     /* more chunk rows than a plan holds: one chunk row at a time */
+    if (p->direct == SA_DIRECT_DEFLATE) {
+        for (uint64_t r = r0; r < r0 + nrows;) {
+            uint64_t part = r0 + nrows - r;
+            if (part > p->chunk[2])
+                part = p->chunk[2] - r % p->chunk[2];
+            uint8_t *o = dst;
+            SaBandRead one;
+            rc = sa_probs_plan_read(p, n, r, part, &one, err);
+            if (rc == 1) {
+                /* rows [r, r+part) land at row r-r0 of a band of nrows */
+                one.nrows = nrows;
+                rc = read_deflated(p, &one, 0, o, r - r0, &p->bytes_read,
+                                   &p->scratch, err);
+            }
+            if (rc)
+                return rc < 0 ? rc : sa_err(err, SEGAUDIT_EIO, "internal: "
+                                            "no plan for a chunk row");
+            r += part;
+        }
+        return 0;
+    }
     const uint64_t cH = p->chunk[2], row = p->dims[3] * p->elsize;
     const uint64_t K = p->dims[1];
     uint8_t *out = dst;

@@ -36,16 +36,24 @@ struct SaProbs {
     size_t file_elsize; /* bytes per element in the file */
     char layout[256];
     int nfilters;       /* filters of the chunks */
+    int filter_id[4];   /* the first four, in pipeline order */
     /* direct reads (h5_direct.c) */
     int direct;         /* SA_DIRECT_* */
     int fd;             /* our own descriptor of the file, or -1 */
     uint64_t base;      /* contiguous: file offset of element 0 */
     uint64_t fsize;     /* file size */
-    uint64_t chunk_image, chunk_row, chunk_at; /* last chunk located */
+    uint64_t chunk_image, chunk_row, chunk_at, chunk_size; /* last chunk
+                                                              located */
+    unsigned chunk_mask;
     uint64_t bytes_read; /* tensor bytes read, by either path */
+    int shuffled;       /* SA_DIRECT_DEFLATE: index of the shuffle filter
+                           in the pipeline, or -1 */
+    int deflated;       /* SA_DIRECT_DEFLATE: index of the deflate filter */
+    SaReadScratch scratch; /* for sa_probs_read_band's own direct reads */
 };
 
-enum { SA_DIRECT_NONE, SA_DIRECT_CONTIGUOUS, SA_DIRECT_CHUNKS };
+enum { SA_DIRECT_NONE, SA_DIRECT_CONTIGUOUS, SA_DIRECT_CHUNKS,
+       SA_DIRECT_DEFLATE };
 
 static inline uint64_t ceil_div(uint64_t a, uint64_t b)
 {

@@ -55,6 +55,14 @@ void sa_free_ids(char **ids, uint64_t n);
 int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                        void *dst, SaErr *err);
 
+/* Buffers a thread keeps for planned reads of compressed chunks (zeroed
+ * at first; grown as needed). */
+typedef struct SaReadScratch {
+    void *cbuf, *ubuf;   /* a compressed chunk, and the same inflated */
+    size_t ccap, ucap;
+} SaReadScratch;
+void sa_read_scratch_free(SaReadScratch *s);
+
 /* A band read that needs no HDF5 call once planned: the file offsets of
  * its pieces.  Planned on the thread that uses p, done on any thread. */
 #define SA_BAND_PIECES 32
@@ -62,8 +70,12 @@ typedef struct SaBandRead {
     uint64_t n, r0, nrows;
     int npieces;                     /* chunk rows touched (1: contiguous) */
     uint64_t at[SA_BAND_PIECES];     /* file offset of each piece's rows of
-                                        class 0 */
+                                        class 0 (of its chunk, when
+                                        compressed) */
     uint64_t rows[SA_BAND_PIECES];   /* rows in each piece */
+    uint64_t first[SA_BAND_PIECES];  /* compressed: first row in the chunk */
+    uint64_t size[SA_BAND_PIECES];   /* compressed: bytes stored */
+    unsigned mask[SA_BAND_PIECES];   /* compressed: filters skipped */
     uint64_t plane;                  /* bytes from one class to the next */
 } SaBandRead;
 
@@ -74,11 +86,16 @@ int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                        SaBandRead *plan, SaErr *err);
 
 /* Does a planned read into dst (laid out as for sa_probs_read_band).
- * Thread-safe: any number at once, on any threads, while the thread that
- * owns p goes on.  The bytes read are added to *bytes (the owner adds them
+ * Thread-safe: any number at once, on any threads (each with its own
+ * scratch), while the thread that owns p goes on.  The bytes read are added to *bytes (the owner adds them
  * to p with sa_probs_count). */
 int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
-                          void *dst, uint64_t *bytes, SaErr *err);
+                          void *dst, uint64_t *bytes, SaReadScratch *s,
+                          SaErr *err);
+
+/* Rows per chunk that bands should be a multiple of (so that no
+ * compressed chunk is inflated for two bands), or 0 for any. */
+uint64_t sa_probs_band_unit(const SaProbs *p);
 
 /* Adds bytes read by sa_probs_read_planned to p's count. */
 void sa_probs_count(SaProbs *p, uint64_t bytes);
