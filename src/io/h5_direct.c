@@ -25,7 +25,11 @@
 #include <unistd.h>
 
 #include <hdf5.h>
+#ifdef SA_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#else
 #include <zlib.h>
+#endif
 
 /* Compressed chunks inflated by the workers hold at most this much. */
 #define MAX_DEFLATE_CHUNK ((uint64_t)16 << 20)
@@ -191,6 +195,10 @@ uint64_t sa_probs_band_unit(const SaProbs *p)
 
 void sa_read_scratch_free(SaReadScratch *s)
 {
+#ifdef SA_HAVE_LIBDEFLATE
+    if (s->inflater)
+        libdeflate_free_decompressor(s->inflater);
+#endif
     free(s->cbuf);
     free(s->ubuf);
     memset(s, 0, sizeof *s);
@@ -229,6 +237,25 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
     if (rc)
         return rc;
     const uint8_t *chunk = s->cbuf;
+#ifdef SA_HAVE_LIBDEFLATE
+    if (inflated) {
+        if (!s->inflater &&
+            !(s->inflater = libdeflate_alloc_decompressor()))
+            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        size_t got = 0;
+        enum libdeflate_result lr = libdeflate_zlib_decompress(
+            s->inflater, s->cbuf, (size_t)plan->size[i], s->ubuf,
+            (size_t)need, &got);
+        if (lr != LIBDEFLATE_SUCCESS || got != need)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64
+                          ": a compressed chunk at row %" PRIu64 " is "
+                          "corrupt (%s)", p->path, p->dataset, plan->n,
+                          plan->r0 + done,
+                          lr == LIBDEFLATE_SUCCESS ? "wrong size"
+                                                   : "bad deflate data");
+        chunk = s->ubuf;
+    }
+#else
     if (inflated) {
         z_stream z;
         memset(&z, 0, sizeof z);
@@ -252,7 +279,9 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
                           : z.msg           ? z.msg
                                             : "inflate failed");
         chunk = s->ubuf;
-    } else if (plan->size[i] != need) {
+    }
+#endif
+    if (!inflated && plan->size[i] != need) {
         return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64 ": an "
                       "uncompressed chunk holds %" PRIu64 " bytes, not %"
                       PRIu64, p->path, p->dataset, plan->n, plan->size[i],

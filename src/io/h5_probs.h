@@ -60,6 +60,7 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
 typedef struct SaReadScratch {
     void *cbuf, *ubuf;   /* a compressed chunk, and the same inflated */
     size_t ccap, ucap;
+    void *inflater;      /* libdeflate's, when built with it */
 } SaReadScratch;
 void sa_read_scratch_free(SaReadScratch *s);
 
