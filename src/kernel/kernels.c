@@ -192,6 +192,7 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
             dst[w] = x;                                                      \
             double b = best[w];                                              \
             best[w] = x > b ? x : b;                                         \
+            argd[w] = x > b ? kd : argd[w];                                  \
             double m = mn[w];                                                \
             mn[w] = x < m ? x : m;                                           \
             psum[w] += x;                                                    \
@@ -205,6 +206,7 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
             double x = dst[w];                                               \
             double b = best[w];                                              \
             best[w] = x > b ? x : b;                                         \
+            argd[w] = x > b ? kd : argd[w];                                  \
             double m = mn[w];                                                \
             mn[w] = x < m ? x : m;                                           \
             psum[w] += x;                                                    \
@@ -223,24 +225,6 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
 #else
 #define SA_ROW_CLONES
 #endif
-
-SA_ROW_CLONES
-static void argmax_of_best(size_t K, size_t W, const double *restrict rowp,
-                           const double *restrict best,
-                           double *restrict argd, uint16_t *restrict arg)
-{
-    /* descending, so that the lowest equal class is written last */
-    for (size_t w = 0; w < W; w++)
-        argd[w] = 0.0;
-    for (size_t k = K; k-- > 0;) {
-        const double *restrict v = rowp + k * W;
-        double kd = (double)k;
-        for (size_t w = 0; w < W; w++)
-            argd[w] = v[w] == best[w] ? kd : argd[w];
-    }
-    for (size_t w = 0; w < W; w++)
-        arg[w] = (uint16_t)argd[w];
-}
 
 /* float16 rows: with F16C (checked at run time, so the program still runs
  * without it) eight halves at a time; every half is exactly a float, so
@@ -293,11 +277,13 @@ static int decode_row(const SaKernelParams *p, const void *probs,
     size_t K = p->K, W = p->W;
     for (size_t w = 0; w < W; w++) {
         best[w] = -INFINITY;
+        argd[w] = 0.0;
         mn[w] = INFINITY;
         psum[w] = 0.0;
     }
     for (size_t k = 0; k < K; k++) {
         size_t off = (k * band_rows + r) * W;
+        const double kd = (double)k;
         double *restrict dst = rowp + k * W;
         switch (p->dtype) {
         case SA_F16:
@@ -314,7 +300,8 @@ static int decode_row(const SaKernelParams *p, const void *probs,
     for (size_t w = 0; w < W; w++)
         bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < lo);
     if (!bad)
-        argmax_of_best(K, W, rowp, best, argd, arg);
+        for (size_t w = 0; w < W; w++)
+            arg[w] = (uint16_t)argd[w];
     return bad;
 }
 
