@@ -399,6 +399,39 @@ static void test_direct_reads(void **state)
                      "hdf5", 1);
 }
 
+/* A band over more chunk rows than a plan holds (one-row chunks) is read
+ * chunk row by chunk row, with and without deflate. */
+static void test_many_chunk_rows(void **state)
+{
+    (void)state;
+    enum { N = 2, K = 3, H = 70, W = 5 };
+    static const hsize_t dims[4] = {N, K, H, W}, chunk[4] = {1, K, 1, W};
+    static float f[N * K * H * W];
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        f[i] = (float)i;
+    for (int gz = 0; gz < 2; gz++) {
+        const char *path = tmp_path(gz ? "many_gz.h5" : "many.h5");
+        hid_t file = new_file(path);
+        put(file, "/pred_probs", H5T_IEEE_F32LE, 4, dims, chunk, gz, gz,
+            H5T_NATIVE_FLOAT, f);
+        H5Fclose(file);
+        SaProbs *p = open_ok(path);
+        assert_string_equal(sa_probs_read_path(p), "direct");
+        SaErr err = {0};
+        static float buf[K * H * W];
+        for (uint64_t r0 = 0; r0 < 3; r0++) {
+            uint64_t nr = H - r0;
+            assert_int_equal(sa_probs_read_band(p, 1, r0, nr, buf, &err), 0);
+            for (uint64_t k = 0; k < K; k++)
+                for (uint64_t h = 0; h < nr; h++)
+                    for (uint64_t w = 0; w < W; w++)
+                        assert_true(buf[(k * nr + h) * W + w] ==
+                                    f[((1 * K + k) * H + r0 + h) * W + w]);
+        }
+        sa_probs_close(p);
+    }
+}
+
 /* A compressed chunk whose bytes were damaged is an input error that names
  * the image, never wrong values. */
 static void test_corrupt_deflate_chunk(void **state)
@@ -1034,6 +1067,7 @@ int main(void)
         T(test_tiny_chunks),
     T(test_direct_reads),
     T(test_corrupt_deflate_chunk),
+    T(test_many_chunk_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

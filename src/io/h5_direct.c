@@ -180,14 +180,6 @@ static int chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
     return 0;
 }
 
-static int chunk_addr(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
-                      SaErr *err)
-{
-    uint64_t size;
-    unsigned mask;
-    return chunk_at(p, n, c, addr, &size, &mask, err);
-}
-
 uint64_t sa_probs_band_unit(const SaProbs *p)
 {
     return p->direct == SA_DIRECT_DEFLATE ? p->chunk[2] : 0;
@@ -217,11 +209,11 @@ static int grow(void **buf, size_t *cap, size_t need)
 }
 
 /* Reads the compressed chunk of piece i, inflates it and puts its rows
- * [first, first+rows) of every class into the band (unshuffling them when
- * the shuffle filter was applied). */
+ * [first, first+rows) of every class at row `done` of out, laid out as
+ * [K][stride][W] (unshuffling them when the shuffle filter was applied). */
 static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
-                         uint8_t *out, uint64_t done, uint64_t *bytes,
-                         SaReadScratch *s, SaErr *err)
+                         uint8_t *out, uint64_t stride, uint64_t done,
+                         uint64_t *bytes, SaReadScratch *s, SaErr *err)
 {
     const uint64_t K = p->dims[1], W = p->dims[3], el = p->elsize;
     const uint64_t cH = p->chunk[2], row = W * el;
@@ -288,7 +280,7 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
                       need);
     }
     for (uint64_t k = 0; k < K; k++) {
-        uint8_t *dst = out + (k * plan->nrows + done) * row;
+        uint8_t *dst = out + (k * stride + done) * row;
         uint64_t e0 = (k * cH + plan->first[i]) * W, ne = plan->rows[i] * W;
         if (!shuffled) {
             memcpy(dst, chunk + e0 * el, ne * el);
@@ -348,32 +340,34 @@ int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     return 1;
 }
 
+/* Does a plan into out, laid out as [K][stride][W], from row row0 on. */
+static int exec_plan(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
+                     uint64_t stride, uint64_t row0, uint64_t *bytes,
+                     SaReadScratch *s, SaErr *err)
+{
+    const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
+    uint64_t done = row0; /* rows of out before this piece */
+    for (int i = 0; i < plan->npieces; i++) {
+        int rc = 0;
+        if (p->direct == SA_DIRECT_DEFLATE)
+            rc = read_deflated(p, plan, i, out, stride, done, bytes, s, err);
+        for (uint64_t k = 0; p->direct != SA_DIRECT_DEFLATE && k < K && !rc;
+             k++)
+            rc = read_at(p, out + (k * stride + done) * row,
+                         plan->rows[i] * row, plan->at[i] + k * plan->plane,
+                         plan->n, plan->r0, plan->nrows, bytes, err);
+        if (rc)
+            return rc;
+        done += plan->rows[i];
+    }
+    return 0;
+}
+
 int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
                           void *dst, uint64_t *bytes, SaReadScratch *s,
                           SaErr *err)
 {
-    const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
-    uint8_t *out = dst;
-    uint64_t done = 0; /* rows of the band before this piece */
-    for (int i = 0; i < plan->npieces; i++) {
-        if (p->direct == SA_DIRECT_DEFLATE) {
-            int rc = read_deflated(p, plan, i, out, done, bytes, s, err);
-            if (rc)
-                return rc;
-            done += plan->rows[i];
-            continue;
-        }
-        for (uint64_t k = 0; k < K; k++) {
-            int rc = read_at(p, out + (k * plan->nrows + done) * row,
-                             plan->rows[i] * row,
-                             plan->at[i] + k * plan->plane, plan->n,
-                             plan->r0, plan->nrows, bytes, err);
-            if (rc)
-                return rc;
-        }
-        done += plan->rows[i];
-    }
-    return 0;
+    return exec_plan(p, plan, dst, plan->nrows, 0, bytes, s, err);
 }
 
 void sa_probs_count(SaProbs *p, uint64_t bytes) { p->bytes_read += bytes; }
@@ -389,42 +383,21 @@ int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         return sa_probs_read_planned(p, &plan, dst, &p->bytes_read,
                                      &p->scratch, err);
     /* more chunk rows than a plan holds: one chunk row at a time */
-    if (p->direct == SA_DIRECT_DEFLATE) {
-        for (uint64_t r = r0; r < r0 + nrows;) {
-            uint64_t part = r0 + nrows - r;
-            if (part > p->chunk[2])
-                part = p->chunk[2] - r % p->chunk[2];
-            uint8_t *o = dst;
-            SaBandRead one;
-            rc = sa_probs_plan_read(p, n, r, part, &one, err);
-            if (rc == 1) {
-                /* rows [r, r+part) land at row r-r0 of a band of nrows */
-                one.nrows = nrows;
-                rc = read_deflated(p, &one, 0, o, r - r0, &p->bytes_read,
-                                   &p->scratch, err);
-            }
-            if (rc)
-                return rc < 0 ? rc : sa_err(err, SEGAUDIT_EIO, "internal: "
-                                            "no plan for a chunk row");
-            r += part;
-        }
-        return 0;
-    }
-    const uint64_t cH = p->chunk[2], row = p->dims[3] * p->elsize;
-    const uint64_t K = p->dims[1];
-    uint8_t *out = dst;
     for (uint64_t r = r0; r < r0 + nrows;) {
-        uint64_t c = r / cH, rr = r % cH, run = cH - rr, addr;
-        if (run > r0 + nrows - r)
-            run = r0 + nrows - r;
-        rc = chunk_addr(p, n, c, &addr, err);
-        for (uint64_t k = 0; k < K && rc == 0; k++)
-            rc = read_at(p, out + (k * nrows + (r - r0)) * row, run * row,
-                         addr + (k * cH + rr) * row, n, r0, nrows,
-                         &p->bytes_read, err);
+        uint64_t part = p->chunk[2] - r % p->chunk[2];
+        if (part > r0 + nrows - r)
+            part = r0 + nrows - r;
+        SaBandRead one;
+        rc = sa_probs_plan_read(p, n, r, part, &one, err);
+        if (rc == 1)
+            rc = exec_plan(p, &one, dst, nrows, r - r0, &p->bytes_read,
+                           &p->scratch, err);
+        else if (rc == 0)
+            rc = sa_err(err, SEGAUDIT_EIO, "internal: no plan for a chunk "
+                        "row");
         if (rc)
             return rc;
-        r += run;
+        r += part;
     }
     return 0;
 }

@@ -182,20 +182,25 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
  * the argmax (the lowest class among those equal to the maximum) and a
  * validity check.  Every loop writes each output through one select, with
  * doubles in all lanes, so that the compiler vectorises it: mn holds the
- * smallest value and psum accumulates x*0, which turns NaN when some x is
+ * smallest value and psum the sum, which is NaN or infinite when some x is
  * NaN or infinite.  Returns non-zero when a value is invalid. */
+#define ROW_STATS(x)                                                         \
+    do {                                                                     \
+        double b_ = best[w];                                                 \
+        best[w] = (x) > b_ ? (x) : b_;                                       \
+        argd[w] = (x) > b_ ? kd : argd[w];                                   \
+        double m_ = mn[w];                                                   \
+        mn[w] = (x) < m_ ? (x) : m_;                                         \
+        psum[w] += (x);                                                      \
+    } while (0)
+
 #define DECODE_LOOP(TYPE, CONV)                                              \
     do {                                                                     \
         const TYPE *restrict src = (const TYPE *)probs + off;                \
         for (size_t w = 0; w < W; w++) {                                     \
             double x = CONV(src[w]);                                         \
             dst[w] = x;                                                      \
-            double b = best[w];                                              \
-            best[w] = x > b ? x : b;                                         \
-            argd[w] = x > b ? kd : argd[w];                                  \
-            double m = mn[w];                                                \
-            mn[w] = x < m ? x : m;                                           \
-            psum[w] += x;                                                    \
+            ROW_STATS(x);                                                    \
         }                                                                    \
     } while (0)
 
@@ -204,12 +209,7 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
     do {                                                                     \
         for (size_t w = 0; w < W; w++) {                                     \
             double x = dst[w];                                               \
-            double b = best[w];                                              \
-            best[w] = x > b ? x : b;                                         \
-            argd[w] = x > b ? kd : argd[w];                                  \
-            double m = mn[w];                                                \
-            mn[w] = x < m ? x : m;                                           \
-            psum[w] += x;                                                    \
+            ROW_STATS(x);                                                    \
         }                                                                    \
     } while (0)
 
