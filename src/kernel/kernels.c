@@ -6,90 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
-
 #include "segaudit/audit.h"
-
-float sa_half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t man = h & 0x3ffu;
-    uint32_t bits;
-    float f;
-
-    if (exp == 0) {
-        /* zero or subnormal: man * 2^-24, exact in float */
-        f = (float)man * 0x1p-24f;
-        return sign ? -f : f;
-    }
-    if (exp == 31)
-        bits = sign | 0x7f800000u | (man << 13);
-    else
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
-void sa_softmin_init(SaSoftmin *a)
-{
-    a->m = 0.0;
-    a->ref = 0.0;
-    a->sum = 0.0;
-    a->wsum = 0.0;
-    a->n = 0;
-}
-
-void sa_softmin_merge(SaSoftmin *a, const SaSoftmin *b)
-{
-    if (b->n == 0)
-        return;
-    if (a->n == 0) {
-        *a = *b;
-        return;
-    }
-    double m = a->m > b->m ? a->m : b->m;
-    double ref = a->ref < b->ref ? a->ref : b->ref;
-    double ea = exp(a->m - m), eb = exp(b->m - m);
-    /* re-centre each part on the common reference score */
-    double wa = a->wsum + (a->ref - ref) * a->sum;
-    double wb = b->wsum + (b->ref - ref) * b->sum;
-    a->sum = a->sum * ea + b->sum * eb;
-    a->wsum = wa * ea + wb * eb;
-    a->m = m;
-    a->ref = ref;
-    a->n += b->n;
-}
-
-void sa_softmin_add(SaSoftmin *a, const double *s, size_t n, double T)
-{
-    if (n == 0)
-        return;
-    SaSoftmin part;
-    double ref = s[0];
-    for (size_t i = 1; i < n; i++)
-        ref = s[i] < ref ? s[i] : ref;
-    part.m = (1.0 - ref) / T;
-    part.ref = ref;
-    part.sum = 0.0;
-    part.wsum = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double e = exp((1.0 - s[i]) / T - part.m);
-        part.sum += e;
-        part.wsum += (s[i] - ref) * e;
-    }
-    part.n = n;
-    sa_softmin_merge(a, &part);
-}
-
-double sa_softmin_value(const SaSoftmin *a)
-{
-    if (a->n == 0)
-        return NAN;
-    return a->ref + a->wsum / a->sum;
-}
 
 int sa_recbuf_reserve(SaRecBuf *b, size_t n)
 {
@@ -226,46 +143,6 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
 #define SA_ROW_CLONES
 #endif
 
-/* float16 rows: with F16C (checked at run time, so the program still runs
- * without it) eight halves at a time; every half is exactly a float, so
- * both ways give the same bits (NaN stays NaN). */
-static void halves_plain(const uint16_t *restrict src, double *restrict dst,
-                         size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dst[i] = (double)sa_half_to_float(src[i]);
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("avx,f16c"))) static void
-halves_f16c(const uint16_t *restrict src, double *restrict dst, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i)));
-        _mm256_storeu_pd(dst + i, _mm256_cvtps_pd(_mm256_castps256_ps128(f)));
-        _mm256_storeu_pd(dst + i + 4,
-                         _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1)));
-    }
-    halves_plain(src + i, dst + i, n - i);
-}
-
-void sa_halves_to_double(const uint16_t *src, double *dst, size_t n)
-{
-    static int f16c = -1;
-    if (f16c < 0)
-        f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
-    if (f16c)
-        halves_f16c(src, dst, n);
-    else
-        halves_plain(src, dst, n);
-}
-#else
-void sa_halves_to_double(const uint16_t *src, double *dst, size_t n)
-{
-    halves_plain(src, dst, n);
-}
-#endif
 
 SA_ROW_CLONES
 static int decode_row(const SaKernelParams *p, const void *probs,
