@@ -88,15 +88,16 @@ static int draw_all(SaEngine *e, SaOverlaySource *src, Slot *slot, int T,
             if (sl->rc)
                 break;
         }
-        int ndraw = loaded;
-#pragma omp parallel for num_threads(T) schedule(static, 1) if (ndraw > 1)
-        for (int j = 0; j < ndraw; j++)
+#pragma omp parallel for num_threads(T) schedule(static, 1) if (loaded > 1)
+        for (int j = 0; j < loaded; j++)
             slot[j].rc = draw(e, slot[j].m, slot[j].n, slot[j].reg,
                               slot[j].nreg, palette, &slot[j].err);
+        /* slots 0..loaded-1 were drawn; slot `loaded`, if any, failed to
+         * load and ends the run */
         int rc = 0;
         for (int j = 0; j < m && j <= loaded; j++) {
             sa_overlay_image_end(slot[j].m);
-            if (rc == 0 && j < m && slot[j].rc)
+            if (rc == 0 && slot[j].rc)
                 rc = sa_err(e->err, slot[j].rc, "%s", slot[j].err.msg);
         }
         if (rc)

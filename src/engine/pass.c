@@ -44,7 +44,6 @@ typedef struct Band {
     int read_rc;                   /* worker: the planned read's result, */
     SaErr read_err;                /* its message */
     uint64_t read_bytes;           /* and the bytes it read */
-    SaReadScratch rs;              /* worker: compressed chunks */
 } Band;
 
 typedef struct Batch {
@@ -59,6 +58,7 @@ typedef struct Pass {
     int B;                 /* bands per batch */
     Batch batch[2];
     void **scratch;        /* per thread */
+    SaReadScratch *rs;     /* per thread: compressed chunks being read */
     uint64_t **hist;       /* per thread (pass 1) */
     /* producer position */
     uint64_t next_image, next_row;
@@ -96,7 +96,6 @@ static void band_free(Band *b)
     free(b->class_sum);
     free(b->counts);
     sa_recbuf_free(&b->recs);
-    sa_read_scratch_free(&b->rs);
 }
 
 /* Producer: moves on to the next image. */
@@ -184,7 +183,7 @@ static void work(Pass *ps, Band *b)
     if (b->planned) {
         sa_err_clear(&b->read_err);
         b->read_rc = sa_probs_read_planned(e->probs, &b->plan, b->probs,
-                                           &b->read_bytes, &b->rs,
+                                           &b->read_bytes, &ps->rs[t],
                                            &b->read_err);
         if (b->read_rc)
             return;
@@ -405,11 +404,12 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     int nt = e->n_threads, rc = 0;
 
     ps.scratch = calloc((size_t)nt, sizeof(void *));
+    ps.rs = calloc((size_t)nt, sizeof *ps.rs);
     if (rec_mode == SA_REC_PASS1)
         ps.hist = calloc((size_t)nt, sizeof(uint64_t *));
     for (int b = 0; b < 2; b++)
         ps.batch[b].bands = calloc((size_t)ps.B, sizeof(Band));
-    if (!ps.scratch || (rec_mode == SA_REC_PASS1 && !ps.hist) ||
+    if (!ps.scratch || !ps.rs || (rec_mode == SA_REC_PASS1 && !ps.hist) ||
         !ps.batch[0].bands || !ps.batch[1].bands) {
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
         goto done;
@@ -486,6 +486,9 @@ done:
     }
     for (int t = 0; ps.scratch && t < nt; t++)
         free(ps.scratch[t]);
+    for (int t = 0; ps.rs && t < nt; t++)
+        sa_read_scratch_free(&ps.rs[t]);
+    free(ps.rs);
     for (int t = 0; ps.hist && t < nt; t++)
         free(ps.hist[t]);
     free(ps.scratch);

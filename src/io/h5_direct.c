@@ -93,9 +93,10 @@ void sa_probs_direct_setup(SaProbs *p, hid_t ft)
         } else {
             return;
         }
-        uint64_t bytes = mul_sat(mul_sat(p->chunk[1], p->chunk[2]),
+        p->chunk_bytes = mul_sat(mul_sat(p->chunk[1], p->chunk[2]),
                                  mul_sat(p->chunk[3], p->elsize));
-        if (p->direct == SA_DIRECT_DEFLATE && bytes > MAX_DEFLATE_CHUNK) {
+        if (p->direct == SA_DIRECT_DEFLATE &&
+            p->chunk_bytes > MAX_DEFLATE_CHUNK) {
             p->direct = SA_DIRECT_NONE;
             return;
         }
@@ -156,8 +157,7 @@ static int chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
     unsigned m = 0;
     haddr_t a = HADDR_UNDEF;
     hsize_t sz = 0;
-    uint64_t need = mul_sat(mul_sat(p->chunk[1], p->chunk[2]),
-                            mul_sat(p->chunk[3], p->elsize));
+    const uint64_t need = p->chunk_bytes;
     if (H5Dget_chunk_info_by_coord(p->dset, coord, &m, &a, &sz) < 0 ||
         a == HADDR_UNDEF)
         return h5_fail(err, p->path, p->dataset,
@@ -225,7 +225,7 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
 {
     const uint64_t K = p->dims[1], W = p->dims[3], el = p->elsize;
     const uint64_t cH = p->chunk[2], row = W * el;
-    const uint64_t nel = K * cH * W, need = nel * el;
+    const uint64_t nel = K * cH * W, need = p->chunk_bytes;
     unsigned mask = plan->mask[i];
     int inflated = !(mask & (1u << p->deflated));
     int shuffled = p->shuffled >= 0 && !(mask & (1u << p->shuffled));
@@ -353,11 +353,12 @@ static int exec_plan(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
         int rc = 0;
         if (p->direct == SA_DIRECT_DEFLATE)
             rc = read_deflated(p, plan, i, out, stride, done, bytes, s, err);
-        for (uint64_t k = 0; p->direct != SA_DIRECT_DEFLATE && k < K && !rc;
-             k++)
-            rc = read_at(p, out + (k * stride + done) * row,
-                         plan->rows[i] * row, plan->at[i] + k * plan->plane,
-                         plan->n, plan->r0, plan->nrows, bytes, err);
+        else
+            for (uint64_t k = 0; k < K && rc == 0; k++)
+                rc = read_at(p, out + (k * stride + done) * row,
+                             plan->rows[i] * row,
+                             plan->at[i] + k * plan->plane, plan->n,
+                             plan->r0, plan->nrows, bytes, err);
         if (rc)
             return rc;
         done += plan->rows[i];

@@ -42,6 +42,7 @@ struct SaProbs {
     int fd;             /* our own descriptor of the file, or -1 */
     uint64_t base;      /* contiguous: file offset of element 0 */
     uint64_t fsize;     /* file size */
+    uint64_t chunk_bytes; /* bytes of one chunk, uncompressed */
     uint64_t chunk_image, chunk_row, chunk_at, chunk_size; /* last chunk
                                                               located */
     unsigned chunk_mask;

@@ -121,7 +121,7 @@ int sa_h5w_create(SaH5Writer **out, const char *path, const char *dataset,
     w->file = w->dset = w->fspace = w->memtype = H5I_INVALID_HID;
     w->ids = w->ids_space = w->strtype = H5I_INVALID_HID;
     w->o = *o;
-    w->elsize = o->dtype == SA_F16 ? 2 : 4;
+    w->elsize = sa_dtype_size(o->dtype);
 
     w->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (w->file < 0) {

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
-#include "io/h5_probs.h"
+#include "common/dtype.h"
 
 typedef struct SaH5WriterOpts {
     uint64_t n, k, h, w; /* tensor shape, all >= 1 */

@@ -340,7 +340,7 @@ int segaudit_synth(const SegauditSynthSettings *s, char *errbuf,
         o.chunk_rows = s->chunk_rows < s->height ? s->chunk_rows : s->height;
     else if (j.gzip)
         o.chunk_rows = sa_h5w_chunk_rows_for(o.k, o.h, o.w,
-                                             o.dtype == SA_F16 ? 2 : 4,
+                                             sa_dtype_size(o.dtype),
                                              (size_t)1 << 20);
     if ((rc = sa_h5w_create(&j.h5, p.probs_tmp, "/pred_probs", &o, &err)))
         goto fail;
