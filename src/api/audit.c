@@ -2,7 +2,6 @@
  * the evaluation and the overlays) and the result accessors.  Settings and
  * names are in settings.c, the overlays in overlays.c; the passes are the
  * engine's. */
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
