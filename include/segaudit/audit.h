@@ -73,7 +73,7 @@ typedef struct SegauditSettings {
     const char *scratch_dir;   /* folder for spill files; NULL = $TMPDIR or
                                   /tmp (NULL) */
     uint64_t band_bytes;       /* tensor bytes per work band; 0 = automatic
-                                  (4 MiB).  Results do not depend on it. */
+                                  (1 MiB).  Results do not depend on it. */
     const char *const *class_names; /* K names, or NULL (NULL) */
     int n_class_names;         /* entries in class_names (0) */
     const char *masks_dir;     /* when set, <masks_dir>/<id>.png issue masks

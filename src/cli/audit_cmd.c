@@ -74,7 +74,7 @@ static const char usage_audit[] =
     "  --memory-limit SIZE     candidate records kept in memory before\n"
     "                          spilling to scratch (1G; K, M, G suffixes)\n"
     "  --scratch DIR           folder for spill files ($TMPDIR or /tmp)\n"
-    "  --band-size SIZE        tensor bytes read per work unit (4M)\n"
+    "  --band-size SIZE        tensor bytes read per work unit (1M)\n"
     "\n"
     "Exit status: 0 report written, 1 input or I/O error, 2 usage error.\n";
 

@@ -284,7 +284,7 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     if (e->n_threads < 1)
         e->n_threads = 1;
     uint64_t band_bytes = e->set.band_bytes ? e->set.band_bytes
-                                            : (uint64_t)4 << 20;
+                                            : (uint64_t)1 << 20;
     uint64_t row_bytes = (uint64_t)e->K * e->W * e->elsize;
     uint64_t rows = band_bytes / row_bytes / e->f * e->f;
     /* compressed chunks read by the workers: whole chunk rows per band, so
