@@ -121,6 +121,7 @@ typedef struct Ctx {
     Argv args;
     char *out_text, *err_text; /* of the last run */
     GsResult json, csv;        /* the report as read from its files */
+    char *want_err;            /* stderr of a -q run: the warning lines */
 } Ctx;
 
 /* Runs ctx->args, which must exit with status want; keeps its stdout and
@@ -449,6 +450,46 @@ static void check_out_listing(const char *out, GsCheck *c)
     gs_free_strings(names, n);
 }
 
+/* report.json's warnings: the "most images disagree with the model"
+ * warning is there exactly when more than half of the scored images have
+ * a pixel accuracy below 0.5 (as the images list says); the golden cases
+ * have ids and probabilities that sum to 1, so there is no other.  The
+ * expected stderr of a -q run is then these lines, in this order. */
+static void check_warnings(Ctx *ctx, json_object *root, const char *path,
+                           GsCheck *c)
+{
+    json_object *imgs = gs_jget(root, "images", path);
+    size_t n = json_object_array_length(imgs), scored = 0, low = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_array_get_idx(imgs, i);
+        int has = 0;
+        double acc = gs_jdouble(gs_jget(o, "pixel_accuracy", path), &has,
+                                "pixel_accuracy", path);
+        if (!has)
+            continue;
+        scored++;
+        low += acc < 0.5;
+    }
+    int want = scored && 2 * low > scored;
+    json_object *w = gs_jget(root, "warnings", path);
+    size_t nw = json_object_array_length(w);
+    if (nw != (size_t)want)
+        gs_fail(c, "report.json: %zu warnings, expected %d (%zu of %zu "
+                "images below 0.5 pixel accuracy)", nw, want, low, scored);
+    free(ctx->want_err);
+    ctx->want_err = gs_strdup("");
+    for (size_t i = 0; i < nw; i++) {
+        const char *t = json_object_get_string(json_object_array_get_idx(w, i));
+        if (strncmp(t, "in ", 3) != 0 || !strstr(t, "disagree with the model"))
+            gs_fail(c, "report.json: unexpected warning: %s", t);
+        size_t len = strlen(ctx->want_err) + strlen(t) + 32;
+        char *line = gs_calloc(1, len);
+        snprintf(line, len, "%ssegaudit: warning: %s\n", ctx->want_err, t);
+        free(ctx->want_err);
+        ctx->want_err = line;
+    }
+}
+
 /* Checks the report in out against ctx's expected.json; label names the
  * run in messages.  Returns report.json's "run" threads. */
 static int check_report(Ctx *ctx, const char *out, const char *label)
@@ -462,6 +503,7 @@ static int check_report(Ctx *ctx, const char *out, const char *label)
     json_object *root = gs_json_load(path);
     read_report_json(root, path, &ctx->json, &c);
     check_parameters(root, &ctx->exp, path, &c);
+    check_warnings(ctx, root, path, &c);
     int threads = json_object_get_int(
         gs_jget(gs_jget(root, "run", path), "threads", path));
     json_object_put(root);
@@ -511,6 +553,7 @@ static int ctx_teardown(void **state)
     argv_free(&ctx->args);
     free(ctx->out_text);
     free(ctx->err_text);
+    free(ctx->want_err);
     gs_result_free(&ctx->json);
     gs_result_free(&ctx->csv);
     free(ctx);
@@ -525,10 +568,10 @@ static void test_case(void **state)
     gs_path(out, "%s/out", ctx->tmp);
     audit_args(ctx, out, NULL);
     run_expect(ctx, 0);
-    if (ctx->out_text[0] || ctx->err_text[0])
-        fail_msg("%s: -q run printed:\n%s%s", ctx->case_name, ctx->out_text,
-                 ctx->err_text);
     check_report(ctx, out, "default");
+    if (ctx->out_text[0] || strcmp(ctx->err_text, ctx->want_err) != 0)
+        fail_msg("%s: -q run printed:\n%s%s\n(expected on stderr:\n%s)",
+                 ctx->case_name, ctx->out_text, ctx->err_text, ctx->want_err);
 }
 
 /* The same report whatever the threads, memory limit and band size. */

@@ -160,6 +160,10 @@ typedef struct SegauditDatasetInfo {
     const char *read_path; /* "direct": bands read straight from the file
                               (contiguous, or unfiltered chunks of
                               (1,K,rows,W), little-endian); "hdf5" */
+    const char *ids_source; /* "dataset": the image ids were read from the
+                               tensor file; "names": they are the label
+                               file names, sorted as text */
+    int n_warnings;       /* segaudit_audit_warning(a, 0 .. n_warnings-1) */
 } SegauditDatasetInfo;
 
 typedef struct SegauditImageResult {
@@ -211,6 +215,10 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
                           SegauditImageResult *out);
 /* Index (tensor order) of the image of rank r+1, 0 <= r < n_images. */
 uint64_t segaudit_audit_ranked(const SegauditAudit *a, uint64_t r);
+/* The i-th warning of the run (inputs that look wrong although every value
+ * is valid: probabilities far from summing to 1, ids whose text and numeric
+ * orders differ, most images disagreeing with the model), or NULL. */
+const char *segaudit_audit_warning(const SegauditAudit *a, int i);
 void segaudit_audit_class(const SegauditAudit *a, uint32_t k,
                           SegauditClassResult *out);
 /* Issue pairs, sorted by count descending, then given, then predicted. */

@@ -17,4 +17,16 @@ int sa_settings_validate(const SegauditSettings *s, SaErr *err);
  * overlay renderer. */
 int sa_api_overlays(SaEngine *e, const uint64_t *order);
 
+/* Warnings of a finished run (at most SA_MAX_WARNINGS, in a fixed
+ * order): probabilities that do not sum to 1, ids whose text order differs
+ * from their numeric order, most images disagreeing with the model. */
+#define SA_MAX_WARNINGS 8
+typedef struct SaWarnings {
+    int n;
+    char *text[SA_MAX_WARNINGS];
+} SaWarnings;
+int sa_warnings_build(const SaEngine *e, int integer_probs, SaWarnings *w,
+                      SaErr *err);
+void sa_warnings_free(SaWarnings *w);
+
 #endif

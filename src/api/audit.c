@@ -26,6 +26,7 @@ struct SegauditAudit {
     SegauditDatasetInfo info;
     uint8_t *truth;         /* N, with truth_path */
     SegauditEvaluation eval[SEGAUDIT_N_SCORES];
+    SaWarnings warnings;
 };
 
 SegauditAudit *segaudit_audit_new(void)
@@ -50,6 +51,7 @@ void segaudit_audit_free(SegauditAudit *a)
     free(a->order);
     free(a->truth);
     free(a->pairs);
+    sa_warnings_free(&a->warnings);
     free(a);
 }
 
@@ -246,6 +248,10 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     in->seconds_pass1 = t1 - t0;
     in->seconds_pass2 = t2 - t1;
     in->seconds_total = t2 - t0;
+    in->ids_source = e->ids_source == SA_IDS_DATASET ? "dataset" : "names";
+    if ((rc = sa_warnings_build(e, 0, &a->warnings, &a->err)) != 0)
+        goto fail;
+    in->n_warnings = a->warnings.n;
 
     /* the records and the file handles are no longer needed */
     sa_engine_release_inputs(e);
@@ -284,6 +290,11 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
             out->skip_reason = a->e.skips[j].reason;
     out->regions = im->regions;
     out->largest_region = im->largest_region;
+}
+
+const char *segaudit_audit_warning(const SegauditAudit *a, int i)
+{
+    return i >= 0 && i < a->warnings.n ? a->warnings.text[i] : NULL;
 }
 
 uint64_t segaudit_audit_ranked(const SegauditAudit *a, uint64_t r)

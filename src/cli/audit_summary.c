@@ -1,7 +1,8 @@
 /* What `segaudit audit` prints after a successful run: the evaluation
- * against the truth file on stdout; the warning about probabilities far
- * from summing to 1, the skipped images and the totals on stderr. */
+ * against the truth file on stdout; the run's warnings, where the ids came
+ * from, the skipped images and the totals on stderr. */
 #include <stdio.h>
+#include <string.h>
 
 #include "segaudit/segaudit.h"
 
@@ -35,24 +36,15 @@ static void print_evaluation(const SegauditAudit *a)
     }
 }
 
-/* Pixels whose probabilities do not sum to 1 (counted, not refused). */
-static void warn_far_from_one(const SegauditAudit *a)
+/* The run's warnings (inputs that look wrong although every value is
+ * valid), printed even with --quiet. */
+static void print_warnings(const SegauditAudit *a)
 {
     SegauditDatasetInfo in;
     segaudit_audit_info(a, &in);
-    if (!in.far_from_one)
-        return;
-    SegauditImageResult im;
-    segaudit_audit_image(a, in.far_image, &im);
-    fprintf(stderr,
-            "segaudit: warning: %llu pixels (%.3g%% of the valid ones) have "
-            "probabilities that do not sum to 1, the first in image '%s' at "
-            "(row %u, col %u): sum %g; use --logits for logits, --strict to "
-            "refuse\n",
-            (unsigned long long)in.far_from_one,
-            100.0 * (double)in.far_from_one /
-                (double)(in.valid_pixels ? in.valid_pixels : 1),
-            im.id, in.far_row, in.far_col, in.far_sum);
+    for (int i = 0; i < in.n_warnings; i++)
+        fprintf(stderr, "segaudit: warning: %s\n",
+                segaudit_audit_warning(a, i));
 }
 
 static void print_totals(const SegauditAudit *a, const char *out)
@@ -73,9 +65,16 @@ static void print_totals(const SegauditAudit *a, const char *out)
 
 void cli_audit_summary(const CliAuditJob *job)
 {
-    warn_far_from_one(job->audit);
+    print_warnings(job->audit);
     if (job->quiet)
         return;
+    SegauditDatasetInfo in;
+    segaudit_audit_info(job->audit, &in);
+    if (strcmp(in.ids_source, "names") == 0)
+        fprintf(stderr, "segaudit: note: the image ids are the label file "
+                        "names sorted as text (the probabilities file has "
+                        "no ids); the tensor's images must be in that "
+                        "order\n");
     if (segaudit_audit_has_truth(job->audit))
         print_evaluation(job->audit);
     print_totals(job->audit, job->out);

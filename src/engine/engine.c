@@ -248,6 +248,7 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     if ((rc = sa_probs_read_ids(e->probs, e->set.ids_dataset, &e->ids,
                                 &found, e->err)) != 0)
         return rc;
+    e->ids_source = found ? SA_IDS_DATASET : SA_IDS_NAMES;
     if (!found && (rc = ids_from_labels(e)) != 0)
         return rc;
     e->skipped = calloc(e->N, 1);

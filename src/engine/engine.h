@@ -47,6 +47,9 @@ typedef struct SaClass {
     uint64_t given, predicted, images;
 } SaClass;
 
+/* Where the image ids came from. */
+enum { SA_IDS_DATASET, SA_IDS_NAMES };
+
 typedef struct SaEngine {
     SegauditSettings set;    /* copy; strings point into the caller's */
     SaErr *err;
@@ -62,6 +65,7 @@ typedef struct SaEngine {
                                 closed */
     const char *read_path;   /* "direct" or "hdf5" (static) */
     char **ids;              /* N ids */
+    int ids_source;          /* SA_IDS_* */
     char **label_paths;      /* N paths */
     uint8_t *ignored;        /* 65536 flags */
     int n_threads;

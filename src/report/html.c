@@ -199,6 +199,7 @@ static json_object *build_meta(SegauditAudit *a, const char *overlays_rel)
     sa_json_set(&j, root, "baselines", bl);
 
     sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
+    sa_json_set(&j, root, "warnings", sa_json_warnings(&j, a));
     json_object *par = sa_json_parameters(&j, a);
     sa_json_set(&j, par, "min_region_area",
                 sa_json_u64(&j, s->min_region_area));

@@ -66,6 +66,17 @@
     if (sub) d.appendChild(el('div', 'k', sub));
     byId('sa-cards').appendChild(d);
   }
+  (function warnings() {
+    var list = meta.warnings || [];
+    if (!list.length) return;
+    var box = byId('sa-warnings');
+    box.appendChild(el('h2', null, list.length === 1 ? 'Warning' : 'Warnings'));
+    var ul = el('ul');
+    list.forEach(function (w) { ul.appendChild(el('li', null, w)); });
+    box.appendChild(ul);
+    box.hidden = false;
+  })();
+
   (function summary() {
     var ds = meta.dataset, par = meta.parameters, tot = meta.totals, run = meta.run;
     var base = ds.labels.replace(/[/]+$/, '').split('/').pop() || ds.labels;
@@ -85,6 +96,7 @@
     kv(d, 'shape (N, K, H, W)', [ds.shape.N, ds.shape.K, ds.shape.H, ds.shape.W].map(fmtInt).join(' × '));
     kv(d, 'dtype', ds.dtype);
     kv(d, 'layout', ds.layout);
+    kv(d, 'image ids', ds.ids_source === 'names' ? 'label file names, sorted as text' : 'read from the probabilities file');
     if (meta.evaluation) kv(d, 'truth file', meta.evaluation.truth);
 
     var p = byId('sa-params');

@@ -240,6 +240,7 @@ static json_object *build_json(const SegauditAudit *a)
     sa_json_set(&j, root, "parameters", sa_json_parameters(&j, a));
     sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
     sa_json_totals(&j, root, a);
+    sa_json_set(&j, root, "warnings", sa_json_warnings(&j, a));
     sa_json_set(&j, root, "skipped", json_skipped(&j, a));
     sa_json_set(&j, root, "images", json_images(&j, a));
     sa_json_set(&j, root, "classes", sa_json_classes(&j, a));

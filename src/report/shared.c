@@ -106,7 +106,18 @@ json_object *sa_json_dataset(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, ds, "shape", shape);
     sa_json_set(j, ds, "dtype", sa_json_str(j, in.dtype));
     sa_json_set(j, ds, "layout", sa_json_str(j, in.layout));
+    sa_json_set(j, ds, "ids_source", sa_json_str(j, in.ids_source));
     return ds;
+}
+
+json_object *sa_json_warnings(SaJson *j, const SegauditAudit *a)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    json_object *w = sa_json_array(j);
+    for (int i = 0; i < in.n_warnings; i++)
+        sa_json_push(j, w, sa_json_str(j, segaudit_audit_warning(a, i)));
+    return w;
 }
 
 json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a)

@@ -56,6 +56,8 @@ void sa_json_push(SaJson *j, json_object *arr, json_object *v);
 /* {labels, label_suffix, probs, dataset, shape {N, K, H, W}, dtype,
  * layout} */
 json_object *sa_json_dataset(SaJson *j, const SegauditAudit *a);
+/* The run's warnings (segaudit_audit_warning), an array of strings. */
+json_object *sa_json_warnings(SaJson *j, const SegauditAudit *a);
 /* {temperature, downsample, downsample_labels, ignore_index, rank_by,
  * logits, strict} */
 json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a);

@@ -201,6 +201,14 @@ if mkfix label_value_7_k5 --label-value 7 --label-at 1; then
     audit_args label_value_7_k5
     expect_fail label_value_7_k5 1 "$TMP/label_value_7_k5/out" 'img_001;7' \
         'range|invalid|unexpected|class|value|>=|exceed' "${ARGS[@]}"
+    # the message lists the values found and suggests the remedies in
+    # order: a label map, then K, then --ignore-index
+    if grep -q 'label values >= 5 in row 3: 7\.' "$ERRF" &&
+        tr '\n' ' ' <"$ERRF" | grep -qE -- '--label-map.*check K.*--ignore-index'; then
+        ok label_value_7_k5_remedies
+    else
+        not_ok label_value_7_k5_remedies "$(first_lines "$ERRF")"
+    fi
     expect_ok label_value_7_ignored "$TMP/label_value_7_k5/out_ignored" 0 \
         audit --labels "$TMP/label_value_7_k5/labels" --probs "$TMP/label_value_7_k5/probs.h5" \
         --out "$TMP/label_value_7_k5/out_ignored" --ignore-index 7 -q
@@ -241,6 +249,8 @@ if mkfix probs_negative --negative-at 1; then
     audit_args probs_negative
     expect_fail probs_negative 1 "$TMP/probs_negative/out" "$H5;$IMG1" \
         'negative|< ?0|below (0|zero)|less than (0|zero)|range' "${ARGS[@]}"
+    if grep -q -- '--logits' "$ERRF"; then ok probs_negative_suggests_logits
+    else not_ok probs_negative_suggests_logits "$(first_lines "$ERRF")"; fi
     # the same with a pre-existing (empty) --out: it must stay, and stay empty
     mkdir -p "$TMP/probs_negative/out_existing"
     expect_fail probs_negative_existing_out 1 "$TMP/probs_negative/out_existing" "$H5;$IMG1" \
@@ -461,6 +471,47 @@ for bad in "--images 0" "--size 0x64" "--error-rate 2" "--dtype f8" "--bogus" \
         not_ok "synth_usage ${bad%% *}" "exit $RC; $(first_lines "$ERRF")"
     fi
 done
+
+# ---- inputs that look wrong although every value is valid ----------------
+# warns NAME OUT N PATTERN: the run exited 0, report.json has N warnings,
+# stderr has a "warning:" line per warning, and PATTERN (if any) is in
+# stderr, report.json and report.html.
+warns() {
+    local name=$1 out=$2 n=$3 pat=$4 why=() got
+    [ "$RC" -eq 0 ] || why+=("exit status $RC")
+    got=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["warnings"]))' \
+        "$out/report.json" 2>/dev/null || echo none)
+    [ "$got" = "$n" ] || why+=("report.json has $got warnings, expected $n")
+    [ "$(grep -c '^segaudit: warning: ' "$ERRF")" = "$n" ] ||
+        why+=("stderr has $(grep -c '^segaudit: warning: ' "$ERRF") warnings, expected $n")
+    if [ -n "$pat" ]; then
+        grep -qE -- "$pat" "$ERRF" || why+=("stderr lacks /$pat/")
+        grep -qE -- "$pat" "$out/report.json" || why+=("report.json lacks /$pat/")
+        grep -qE -- "$pat" "$out/report.html" || why+=("report.html lacks /$pat/")
+    fi
+    if [ ${#why[@]} -eq 0 ]; then ok "$name"
+    else not_ok "$name" "$(printf '%s; ' "${why[@]}")[stderr: $(first_lines "$ERRF")]"; fi
+}
+if mkfix ids_none --ids none --images 12; then
+    D=$TMP/ids_none
+    run ids_none_names audit --labels "$D/labels" --probs "$D/probs.h5" --out "$D/out"
+    warns ids_none_no_warning "$D/out" 0 ""
+    if grep -q 'note: the image ids are the label file names sorted as text' "$ERRF" &&
+        grep -q '"ids_source": *"names"' "$D/out/report.json"; then
+        ok ids_none_note
+    else
+        not_ok ids_none_note "$(first_lines "$ERRF")"
+    fi
+    # frame_0 .. frame_11: as text, frame_10 and frame_11 come before
+    # frame_2, so the predictions of images 2..11 meet other images' labels
+    mkdir -p "$D/renamed"
+    for i in $(seq 0 11); do
+        cp "$D/labels/$(printf 'img_%03d' "$i").png" "$D/renamed/frame_$i.png"
+    done
+    run ids_renamed audit --labels "$D/renamed" --probs "$D/probs.h5" --out "$D/out2" -q
+    warns ids_text_vs_numeric_order "$D/out2" 2 "'frame_11' comes before 'frame_2' as text"
+    warns misaligned_images "$D/out2" 2 "more than half of the valid pixels disagree"
+fi
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
