@@ -39,7 +39,9 @@ static const char usage_audit[] =
     "                          (|sum - 1| > 0.01; default: count and warn)\n"
     "  --class-names FILE      one class name per line (K lines)\n"
     "  --classes PRESET        cityscapes | ade20k | pascal-voc: class names\n"
-    "                          and colours of a known dataset\n"
+    "                          and colours of a known dataset; its void\n"
+    "                          value (255) is ignored unless --ignore-index\n"
+    "                          is given\n"
     "  --palette FILE          class colours for overlays: 'r g b' per line\n"
     "  --truth FILE            CSV image,mislabeled of known errors: evaluate\n"
     "                          every score (writes evaluation.csv)\n"
@@ -338,6 +340,10 @@ static void load_classes(CliAuditJob *job)
         s->n_class_names = job->preset->n_classes;
         s->palette = job->preset->palette;
         s->n_palette = job->preset->n_classes;
+        /* the preset's void value is ignored unless --ignore-index says
+         * which values are */
+        if (s->n_ignore == 0 && job->preset->ignore_index >= 0)
+            s->ignore_index[s->n_ignore++] = job->preset->ignore_index;
     }
     if (job->palette_path) {
         job->palette = cli_read_palette(job->palette_path, &s->n_palette);

@@ -472,6 +472,23 @@ for bad in "--images 0" "--size 0x64" "--error-rate 2" "--dtype f8" "--bogus" \
     fi
 done
 
+# ---- presets ignore their void value unless --ignore-index is given ------
+V255="$TMP/void255"
+run synth_void synth --out "$V255" --images 4 --size 32x64 --seed 5 --error-rate 1 --void 255 -q
+if [ "$RC" -eq 0 ]; then
+    expect_ok preset_ignores_void "$V255/out" 0 audit --labels "$V255/labels" \
+        --probs "$V255/probs.h5" --out "$V255/out" --classes cityscapes -q
+    got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["parameters"]["ignore_index"])' \
+        "$V255/out/report.json" 2>&1)
+    if [ "$got" = "[255]" ]; then ok preset_void_in_report
+    else not_ok preset_void_in_report "ignore_index: $got"; fi
+    expect_fail preset_explicit_ignore 1 "$V255/out2" 'synth_0;255' 'not a class' \
+        audit --labels "$V255/labels" --probs "$V255/probs.h5" --out "$V255/out2" \
+        --classes cityscapes --ignore-index 254 -q
+else
+    not_ok synth_void "exit $RC; $(first_lines "$ERRF")"
+fi
+
 # ---- inputs that look wrong although every value is valid ----------------
 # warns NAME OUT N PATTERN: the run exited 0, report.json has N warnings,
 # stderr has a "warning:" line per warning, and PATTERN (if any) is in
