@@ -2,12 +2,13 @@
 # Builds and runs the libFuzzer targets of segaudit (see README.md here).
 #
 #   tests/fuzz/build.sh [build]          sanitizer build of the library and
-#                                        the targets (fuzz_png, fuzz_h5,
-#                                        fuzz_args), the ASan replay programs
-#                                        and mkseeds
+#                                        the targets (fuzz_png, fuzz_npy,
+#                                        fuzz_h5, fuzz_args, fuzz_text,
+#                                        fuzz_label_array), the
+#                                        ASan replay programs and mkseeds
 #   tests/fuzz/build.sh seeds            writes the seed inputs into
 #                                        $FUZZ_OUT/seeds/<target>
-#   tests/fuzz/build.sh run T SECONDS    fuzzes target T (png, h5, args) for
+#   tests/fuzz/build.sh run T SECONDS    fuzzes target T (png, npy, h5, args, text, label_array) for
 #                                        SECONDS; working corpus
 #                                        $FUZZ_OUT/corpus/T (starts from the
 #                                        committed corpus and the seeds),
@@ -35,7 +36,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 OUT=${FUZZ_OUT:-/tmp/segaudit-fuzz}
 B=$OUT/build
 CC=${CC:-clang}
-TARGETS="png h5 args"
+TARGETS="png npy h5 args text label_array"
 
 PKGS="hdf5-serial libpng zlib" # for mkseeds
 pkg-config --exists hdf5-serial 2>/dev/null || PKGS="hdf5 libpng zlib"
@@ -106,8 +107,12 @@ bogus'
 seeds() {
     S=$OUT/seeds
     rm -rf "$S"
-    mkdir -p "$S/png" "$S/h5" "$S/args"
+    mkdir -p "$S/png" "$S/npy" "$S/h5" "$S/args" "$S/text" "$S/label_array"
     "$OUT/bin/mkseeds" png "$S/png"
+    "$OUT/bin/mkseeds" npy "$S/npy"
+    # Text files: the committed hand-made seeds are the seeds.
+    cp "$HERE"/corpus/text/* "$S/text"/
+    cp "$HERE"/corpus/label_array/* "$S/label_array"/
     "$OUT/bin/mkseeds" h5 "$S/h5"
     # Label PNGs of the golden cases (small ones) and of the sample.
     for f in "$ROOT"/tests/golden/*/labels/*_000.png \
@@ -163,6 +168,9 @@ target_flags() {
     case $1 in
     args) echo "-detect_leaks=0 -close_fd_mask=3 -dict=$HERE/args.dict -max_len=4096" ;;
     png) echo "-dict=$HERE/png.dict -max_len=65536" ;;
+    npy) echo "-max_len=4096" ;;
+    text) echo "-max_len=8192" ;;
+    label_array) echo "-max_len=4096" ;;
     h5) echo "-max_len=65536" ;;
     esac
 }
@@ -284,6 +292,9 @@ print(shlex.join(dict.fromkeys(cflags)) + "\n" + shlex.join(dict.fromkeys(libs))
             "$OUT/cov/$t.profraw"
         case $t in
         png) files="$ROOT/src/io/png_io.c $ROOT/src/io/png_util.c" ;;
+        npy) files="$ROOT/src/io/npy.c" ;;
+        text) files="$ROOT/src/io/text_in.c" ;;
+        label_array) files="$ROOT/src/io/label_array.c" ;;
         h5) files="$ROOT/src/io/h5_probs.c $ROOT/src/io/h5_check.c $ROOT/src/io/h5_ids.c $ROOT/src/io/h5_util.c" ;;
         args) files=$(printf '%s ' "$ROOT"/src/cli/*.c) ;;
         esac

@@ -8,6 +8,10 @@
  *                       layout the reader accepts, the shapes and types it
  *                       refuses, ids of every kind, links, huge declared
  *                       shapes without storage, filters
+ *     mkseeds npy DIR   .npy files: every accepted version, type, byte
+ *                       order and header spelling, and the refused ones
+ *                       (Fortran order, structured, object, string, ...,
+ *                       bad shapes and keys, truncated header or data)
  *
  * Uses libpng, zlib and HDF5 directly (no project code), deterministic.
  * The argv seeds of fuzz_args are plain files written by build.sh. */
@@ -708,15 +712,159 @@ static void h5_seeds(void)
     H5Tclose(f24);
 }
 
+/* ---- NPY ------------------------------------------------------------------ */
+
+/* A .npy file: version major.0, the dictionary dict (padded with spaces and
+ * a newline to a multiple of pad bytes when pad > 0), then data_len bytes of
+ * a counting pattern. */
+static void npy_seed(const char *name, int major, const char *dict, int pad,
+                     size_t data_len)
+{
+    Buf b = {0};
+    const size_t pre = major == 1 ? 10 : 12, dl = strlen(dict);
+    size_t hlen = dl;
+    if (pad > 0)
+        hlen = (pre + dl + 1 + (size_t)pad - 1) / (size_t)pad * (size_t)pad -
+               pre;
+    unsigned char head[12] = {0x93, 'N', 'U', 'M', 'P', 'Y',
+                              (unsigned char)major, 0,
+                              (unsigned char)(hlen & 255),
+                              (unsigned char)(hlen >> 8 & 255),
+                              (unsigned char)(hlen >> 16 & 255),
+                              (unsigned char)(hlen >> 24 & 255)};
+    buf_put(&b, head, pre);
+    buf_put(&b, dict, dl);
+    for (size_t i = dl; i < hlen; i++)
+        buf_put(&b, i + 1 == hlen ? "\n" : " ", 1);
+    for (size_t i = 0; i < data_len; i++) {
+        unsigned char c = (unsigned char)(i * 7 + 1);
+        buf_put(&b, &c, 1);
+    }
+    save(name, &b);
+    free(b.d);
+}
+
+#define NPY_DICT(descr, fortran, shape)                                      \
+    "{'descr': '" descr "', 'fortran_order': " fortran ", 'shape': " shape  \
+    ", }"
+
+static void npy_seeds(void)
+{
+    /* accepted */
+    npy_seed("ok-v1-f32-nkhw.npy", 1, NPY_DICT("<f4", "False", "(1, 2, 3, 4)"),
+             64, 96);
+    npy_seed("ok-v1-f16-nhwk.npy", 1, NPY_DICT("<f2", "False", "(1, 3, 4, 2)"),
+             64, 48);
+    npy_seed("ok-v1-f64-be.npy", 1, NPY_DICT(">f8", "False", "(2, 3)"), 64,
+             48);
+    npy_seed("ok-v1-u8-labels.npy", 1, NPY_DICT("|u1", "False", "(2, 4, 4)"),
+             64, 32);
+    npy_seed("ok-v1-i64-labels.npy", 1, NPY_DICT("<i8", "False", "(1, 2, 2)"),
+             64, 32);
+    npy_seed("ok-v1-u16-be.npy", 1, NPY_DICT(">u2", "False", "(3, 3)"), 64,
+             18);
+    npy_seed("ok-v1-bool.npy", 1, NPY_DICT("|b1", "False", "(5,)"), 64, 5);
+    npy_seed("ok-v1-scalar.npy", 1, NPY_DICT("<f4", "False", "()"), 64, 4);
+    npy_seed("ok-v1-empty.npy", 1, NPY_DICT("<f4", "False", "(0, 3)"), 64, 0);
+    npy_seed("ok-v1-native.npy", 1, NPY_DICT("=i2", "False", "(2,)"), 64, 4);
+    npy_seed("ok-v1-eight-dims.npy", 1,
+             NPY_DICT("|i1", "False", "(1, 2, 1, 2, 1, 2, 1, 2)"), 64, 16);
+    npy_seed("ok-v2-i4.npy", 2, NPY_DICT("<i4", "False", "(2, 3)"), 64, 24);
+    npy_seed("ok-v3-u4.npy", 3, NPY_DICT("<u4", "False", "(3,)"), 64, 12);
+    npy_seed("ok-v1-reordered-dquotes.npy", 1,
+             "{\"shape\": (2, 2), \"descr\": \"<f4\", "
+             "\"fortran_order\": False}", 64, 16);
+    npy_seed("ok-v1-py2-long.npy", 1, NPY_DICT("<f8", "False", "(2L, 1L)"),
+             16, 16);
+    npy_seed("ok-v1-no-padding.npy", 1,
+             "{'descr':'<f4','fortran_order':False,'shape':(3,)}", 0, 12);
+    npy_seed("ok-v1-data-after.npy", 1, NPY_DICT("|u1", "False", "(4,)"), 64,
+             100);
+    /* refused */
+    npy_seed("bad-fortran.npy", 1, NPY_DICT("<f4", "True", "(2, 3)"), 64, 24);
+    npy_seed("bad-structured.npy", 1,
+             "{'descr': [('x', '<f4'), ('y', '<i2')], 'fortran_order': "
+             "False, 'shape': (2,), }", 64, 12);
+    npy_seed("bad-object.npy", 1, NPY_DICT("|O", "False", "(2,)"), 64, 16);
+    npy_seed("bad-unicode.npy", 1, NPY_DICT("<U3", "False", "(2,)"), 64, 24);
+    npy_seed("bad-complex.npy", 1, NPY_DICT("<c8", "False", "(2,)"), 64, 16);
+    npy_seed("bad-datetime.npy", 1, NPY_DICT("<M8[ns]", "False", "(2,)"), 64,
+             16);
+    npy_seed("bad-long-double.npy", 1, NPY_DICT("<f16", "False", "(2,)"), 64,
+             32);
+    npy_seed("bad-negative-dim.npy", 1, NPY_DICT("<f4", "False", "(-1, 3)"),
+             64, 0);
+    npy_seed("bad-float-dim.npy", 1, NPY_DICT("<f4", "False", "(2.0, 3)"),
+             64, 24);
+    npy_seed("bad-not-a-tuple.npy", 1, NPY_DICT("<f4", "False", "(5)"), 64,
+             20);
+    npy_seed("bad-nine-dims.npy", 1,
+             NPY_DICT("|u1", "False", "(1, 1, 1, 1, 1, 1, 1, 1, 1)"), 64, 1);
+    npy_seed("bad-overflow.npy", 1,
+             NPY_DICT("<f8", "False", "(4294967296, 4294967296)"), 64, 0);
+    npy_seed("bad-missing-key.npy", 1,
+             "{'descr': '<f4', 'shape': (2,), }", 64, 8);
+    npy_seed("bad-duplicate-key.npy", 1,
+             "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, "
+             "'shape': (2,), }", 64, 8);
+    npy_seed("bad-unknown-key.npy", 1,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), "
+             "'align': True, }", 64, 8);
+    npy_seed("bad-trailing-garbage.npy", 1,
+             NPY_DICT("<f4", "False", "(2,)") " 123", 64, 8);
+    npy_seed("bad-non-ascii-v1.npy", 1,
+             "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), "
+             "'\xc3\xa9': 1}", 64, 8);
+    npy_seed("bad-truncated-data.npy", 1, NPY_DICT("<f4", "False", "(4, 4)"),
+             64, 50);
+    npy_seed("bad-version-4.npy", 4, NPY_DICT("<f4", "False", "(2,)"), 64, 8);
+    /* a header cut short: only its first 40 bytes */
+    {
+        Buf b = {0};
+        npy_seed("bad-truncated-header.npy", 1,
+                 NPY_DICT("<f4", "False", "(2,)"), 64, 8);
+        FILE *f = fopen(path_of("bad-truncated-header.npy"), "rb");
+        unsigned char tmp[40];
+        if (!f || fread(tmp, 1, sizeof tmp, f) != sizeof tmp)
+            die("re-reading bad-truncated-header.npy");
+        fclose(f);
+        buf_put(&b, tmp, sizeof tmp);
+        save("bad-truncated-header.npy", &b);
+        free(b.d);
+    }
+    /* a v2 length field of 2^31: far over the 1 MiB limit */
+    {
+        static const unsigned char huge[12] = {0x93, 'N', 'U', 'M', 'P', 'Y',
+                                               2, 0, 0, 0, 0, 0x80};
+        Buf b = {0};
+        buf_put(&b, huge, sizeof huge);
+        buf_put(&b, "{'descr': '<f4'", 15);
+        save("bad-header-over-1mib.npy", &b);
+        free(b.d);
+    }
+    {
+        Buf b = {0};
+        buf_put(&b, "\x89PNG\r\n\x1a\n", 8);
+        save("bad-magic.npy", &b);
+        free(b.d);
+    }
+    FILE *f = fopen(path_of("bad-empty.npy"), "wb");
+    if (!f || fclose(f) != 0)
+        die(path_of("bad-empty.npy"));
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "png") && strcmp(argv[1], "h5"))) {
-        fprintf(stderr, "usage: mkseeds png|h5 DIR\n");
+    if (argc != 3 || (strcmp(argv[1], "png") && strcmp(argv[1], "h5") &&
+                      strcmp(argv[1], "npy"))) {
+        fprintf(stderr, "usage: mkseeds png|h5|npy DIR\n");
         return 2;
     }
     g_dir = argv[2];
     if (!strcmp(argv[1], "png"))
         png_seeds();
+    else if (!strcmp(argv[1], "npy"))
+        npy_seeds();
     else
         h5_seeds();
     return 0;

@@ -1,0 +1,812 @@
+/* Label maps stored as one (N,H,W) integer array: a NumPy .npy file read
+ * with pread, or an HDF5 dataset read by hyperslabs.  Every band is turned
+ * into uint16 labels here, with the range rule of label_array.h.
+ *
+ * .npy: the header is parsed by npy.c; a band is one run of bytes at
+ * data_offset + ((n*H + r0)*W)*itemsize.  2-byte elements are read straight
+ * into the caller's buffer (every int16 and uint16 value is a label: the
+ * bits of int16 -1 are those of 65535), and byte-swapped there when the
+ * file's order is not the host's; other sizes go through the scratch
+ * buffer and are decoded byte by byte in the file's order.
+ *
+ * HDF5: the dataset is opened with sa_probs_open_dataset of h5_check.c
+ * (missing, external link, not a dataset); the file checks and the layout
+ * and storage checks of h5_check.c take the tensor reader's object, so
+ * their equivalents for this dataset are here.  HDF5 converts the stored
+ * integers (and enums, as h5py stores bool) to native int16/uint16 when
+ * they have at most 2 bytes, straight into the caller's buffer, and to
+ * long long / unsigned long long in the scratch buffer otherwise; the
+ * range check and the conversion to uint16 follow.
+ *
+ * Messages start with "<path>: " (.npy files, and problems with the file
+ * itself) or "<path>:<dataset>: " (HDF5 datasets). */
+#include "io/label_array.h"
+#include "io/h5_internal.h"
+#include "io/npy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <hdf5.h>
+
+#define DEFAULT_DATASET "/labels"
+#define MAX_COUNT ((uint64_t)UINT32_MAX) /* N, and H*W, stay below 2^32 */
+#define LIST_NAMES 20      /* root datasets named when one is missing */
+#define LIST_LINKS 1000    /* root links looked at for that list */
+#define LIST_NAME_LEN 32   /* longer names are cut, with "..." */
+#define READ_PIECE ((size_t)1 << 30) /* the largest single pread */
+
+static const unsigned char g_npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+
+static const char g_expected[] = "labels must be integers (signed or "
+                                 "unsigned, of 1, 2, 4 or 8 bytes) or bool";
+
+struct SaLabelArray {
+    char *path;
+    char *dataset;       /* HDF5 only */
+    char *where;         /* "<path>" or "<path>:<dataset>", for messages */
+    int npy;
+    uint64_t dims[3];    /* N, H, W */
+    char kind;           /* 'u', 'i' or 'b' */
+    unsigned itemsize;   /* bytes per stored element */
+    char type_name[48];
+    /* .npy */
+    int fd;
+    int big_endian;      /* the elements are stored big-endian */
+    uint64_t data_offset;
+    /* HDF5 */
+    hid_t file, dset, fspace;
+    int h5_signed;       /* the stored integers (or the enum's base) are
+                            signed: chooses the memory type */
+    /* both */
+    unsigned char *scratch; /* one band in its stored or widened form */
+    size_t scap;
+    uint64_t bytes_read;
+};
+
+static int host_is_big_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 0;
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+/* Whether v, a 64-bit two's-complement value when is_signed and an
+ * unsigned one otherwise, is a label: 0..65535, or -32768..-1 when signed.
+ * Its label is then (uint16_t)v (for a negative v that is 65536+v). */
+static inline int label_ok(uint64_t v, int is_signed)
+{
+    return v <= 65535u || (is_signed && v >= (uint64_t)0 - 32768u);
+}
+
+/* The message for value v (as in label_ok) at element i of a band of image
+ * n starting at row r0. */
+static int bad_value(const SaLabelArray *a, uint64_t n, uint64_t r0,
+                     size_t i, int is_signed, uint64_t v, SaErr *err)
+{
+    const uint64_t W = a->dims[2];
+    const int neg = is_signed && (v >> 63) != 0;
+    return sa_err(err, SEGAUDIT_EINPUT, "%s: image %" PRIu64 ", row %"
+                  PRIu64 ", column %" PRIu64 ": label %s%" PRIu64 " is out "
+                  "of range; labels must be 0..65535, or -32768..-1 (read "
+                  "as 65536+v, so that -1 is 65535)", a->where, n,
+                  r0 + (uint64_t)i / W, (uint64_t)i % W, neg ? "-" : "",
+                  neg ? (uint64_t)0 - v : v);
+}
+
+/* Decodes count .npy elements of a 1-, 4- or 8-byte type from src (in the
+ * file's byte order) into dst. */
+static int convert_npy(const SaLabelArray *a, const unsigned char *src,
+                       size_t count, uint16_t *dst, uint64_t n, uint64_t r0,
+                       SaErr *err)
+{
+    const unsigned size = a->itemsize;
+    const int is_signed = a->kind == 'i';
+
+    if (a->kind == 'b') {
+        /* NumPy reads any non-zero byte as True */
+        for (size_t i = 0; i < count; i++)
+            dst[i] = src[i] != 0;
+        return 0;
+    }
+    if (size == 1) {
+        for (size_t i = 0; i < count; i++)
+            dst[i] = is_signed ? (uint16_t)(int8_t)src[i] : src[i];
+        return 0;
+    }
+    for (size_t i = 0; i < count; i++, src += size) {
+        uint64_t v = 0;
+        if (a->big_endian)
+            for (unsigned b = 0; b < size; b++)
+                v = v << 8 | src[b];
+        else
+            for (unsigned b = size; b-- > 0;)
+                v = v << 8 | src[b];
+        if (is_signed && size < 8 && (v >> (8 * size - 1)) != 0)
+            v |= ~(uint64_t)0 << (8 * size); /* sign-extend to 64 bits */
+        if (!label_ok(v, is_signed))
+            return bad_value(a, n, r0, i, is_signed, v, err);
+        dst[i] = (uint16_t)v;
+    }
+    return 0;
+}
+
+/* Converts count values HDF5 delivered as long long (h5_signed) or
+ * unsigned long long into dst. */
+static int convert_wide(const SaLabelArray *a, const void *src, size_t count,
+                        uint16_t *dst, uint64_t n, uint64_t r0, SaErr *err)
+{
+    const int is_signed = a->h5_signed;
+    const long long *s = src;
+    const unsigned long long *u = src;
+
+    for (size_t i = 0; i < count; i++) {
+        uint64_t v = is_signed ? (uint64_t)s[i] : (uint64_t)u[i];
+        if (a->kind == 'b')
+            v = v != 0;
+        if (!label_ok(v, is_signed))
+            return bad_value(a, n, r0, i, is_signed, v, err);
+        dst[i] = (uint16_t)v;
+    }
+    return 0;
+}
+
+/* ---- opening ----------------------------------------------------------- */
+
+static int set_where(SaLabelArray *a, const char *dataset, SaErr *err)
+{
+    size_t len = strlen(a->path) + (dataset ? strlen(dataset) + 1 : 0) + 1;
+    a->where = malloc(len);
+    if (!a->where)
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", a->path);
+    if (dataset)
+        snprintf(a->where, len, "%s:%s", a->path, dataset);
+    else
+        snprintf(a->where, len, "%s", a->path);
+    return 0;
+}
+
+/* No zero dimension; N and H*W below 2^32. */
+static int check_shape(const SaLabelArray *a, SaErr *err)
+{
+    static const char *const AXIS[3] = {"N", "H", "W"};
+    const uint64_t *d = a->dims;
+
+    for (int i = 0; i < 3; i++)
+        if (d[i] == 0)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s: shape (%" PRIu64 ", %"
+                          PRIu64 ", %" PRIu64 "): dimension %d (%s) is 0; "
+                          "expected (N,H,W) with at least one image of at "
+                          "least one pixel", a->where, d[0], d[1], d[2], i,
+                          AXIS[i]);
+    if (d[0] > MAX_COUNT)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: %" PRIu64 " images; at most "
+                      "%" PRIu64 " are supported", a->where, d[0], MAX_COUNT);
+    if (d[1] > MAX_COUNT / d[2])
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: images of H=%" PRIu64 " by "
+                      "W=%" PRIu64 " pixels; at most %" PRIu64 " pixels per "
+                      "image are supported", a->where, d[1], d[2], MAX_COUNT);
+    return 0;
+}
+
+static int open_npy(SaLabelArray *a, uint64_t file_size, SaErr *err)
+{
+    SaNpyHeader h;
+    char shape[128];
+    int rc;
+
+    if ((rc = set_where(a, NULL, err)) != 0)
+        return rc;
+    if ((rc = sa_npy_read_header(a->fd, a->path, file_size, &h, err)) != 0)
+        return rc;
+    if (h.kind != 'u' && h.kind != 'i' && h.kind != 'b')
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: element type is %s; %s",
+                      a->path, sa_npy_type_name(&h), g_expected);
+    if (h.ndim != 3)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: %s array of shape %s; "
+                      "expected 3 dimensions (N,H,W)", a->path,
+                      sa_npy_type_name(&h),
+                      sa_npy_shape_str(&h, shape, sizeof shape));
+    for (int i = 0; i < 3; i++)
+        a->dims[i] = h.shape[i];
+    a->kind = h.kind;
+    a->itemsize = h.itemsize;
+    a->big_endian = h.big_endian;
+    a->data_offset = h.data_offset;
+    snprintf(a->type_name, sizeof a->type_name, "%s", sa_npy_type_name(&h));
+    return check_shape(a, err);
+}
+
+/* The names of the datasets at the file's root, for the message about a
+ * missing one. */
+typedef struct RootList {
+    char names[LIST_NAMES * (LIST_NAME_LEN + 8)];
+    size_t used;
+    unsigned shown, looked;
+    int more;
+} RootList;
+
+static void list_append(RootList *l, const char *name)
+{
+    char shown[LIST_NAME_LEN + 4];
+    size_t len = strlen(name), j = 0;
+
+    for (size_t i = 0; i < len && j < LIST_NAME_LEN; i++) {
+        unsigned char c = (unsigned char)name[i];
+        shown[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (len > LIST_NAME_LEN) {
+        memcpy(shown + j, "...", 3);
+        j += 3;
+    }
+    shown[j] = '\0';
+    int w = snprintf(l->names + l->used, sizeof l->names - l->used, "%s'%s'",
+                     l->shown ? ", " : "", shown);
+    if (w > 0)
+        l->used += (size_t)w < sizeof l->names - l->used
+                       ? (size_t)w : sizeof l->names - l->used - 1;
+    l->shown++;
+}
+
+static herr_t list_root_cb(hid_t group, const char *name,
+                           const H5L_info_t *info, void *data)
+{
+    RootList *l = data;
+
+    if (++l->looked > LIST_LINKS) {
+        l->more = 1;
+        return 1;
+    }
+    /* soft and external links are not followed: an external one would
+     * open another file */
+    if (info->type != H5L_TYPE_HARD)
+        return 0;
+    hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
+    if (obj < 0)
+        return 0;
+    int is_dataset = H5Iget_type(obj) == H5I_DATASET;
+    H5Oclose(obj);
+    if (!is_dataset)
+        return 0;
+    if (l->shown == LIST_NAMES) {
+        l->more = 1;
+        return 1;
+    }
+    list_append(l, name);
+    return 0;
+}
+
+static int report_missing(const SaLabelArray *a, SaErr *err)
+{
+    RootList *l = calloc(1, sizeof *l);
+
+    if (!l)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset", a->where);
+    herr_t r = H5Literate(a->file, H5_INDEX_NAME, H5_ITER_INC, NULL,
+                          list_root_cb, l);
+    int rc;
+    if (r < 0 && l->shown == 0)
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset", a->where);
+    else if (l->shown == 0)
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset; the file "
+                    "has no datasets at its root%s", a->where,
+                    l->more ? " (among its first 1000 links)" : "");
+    else
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset; the "
+                    "datasets at the file's root are %s%s", a->where,
+                    l->names, l->more ? ", ..." : "");
+    free(l);
+    return rc;
+}
+
+/* Accepts integers of 1, 2, 4 or 8 bytes and enums over them (h5py's bool
+ * is an int8 enum of FALSE=0 and TRUE=1). */
+static int pick_type(SaLabelArray *a, hid_t ft, SaErr *err)
+{
+    H5T_class_t cls = H5Tget_class(ft);
+    size_t size = H5Tget_size(ft);
+    hid_t base = H5I_INVALID_HID;
+    int rc = 0;
+
+    if (cls < 0 || size == 0)
+        return h5_fail(err, a->path, a->dataset,
+                       "cannot read the element type");
+    if (cls == H5T_ENUM) {
+        base = H5Tget_super(ft);
+        if (base < 0)
+            return h5_fail(err, a->path, a->dataset,
+                           "cannot read the enum's base type");
+    }
+    if (cls == H5T_INTEGER ||
+        (cls == H5T_ENUM && H5Tget_class(base) == H5T_INTEGER)) {
+        hid_t t = cls == H5T_ENUM ? base : ft;
+        H5T_sign_t sign = H5Tget_sign(t);
+        size_t isz = H5Tget_size(t);
+        if (sign < 0 || isz == 0) {
+            rc = h5_fail(err, a->path, a->dataset,
+                         "cannot read the integer type");
+            goto done;
+        }
+        a->h5_signed = sign == H5T_SGN_2;
+        snprintf(a->type_name, sizeof a->type_name, "%s%s%zu",
+                 cls == H5T_ENUM ? "enum of " : "",
+                 a->h5_signed ? "int" : "uint", isz * 8);
+        if (isz != 1 && isz != 2 && isz != 4 && isz != 8) {
+            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: element type is a %zu-"
+                        "byte integer; %s", a->where, isz, g_expected);
+            goto done;
+        }
+        a->kind = a->h5_signed ? 'i' : 'u';
+        a->itemsize = (unsigned)isz;
+        if (cls == H5T_ENUM && isz == 1 && H5Tget_nmembers(ft) == 2) {
+            unsigned char f = 0xff, t1 = 0xff;
+            if (H5Tenum_valueof(ft, "FALSE", &f) >= 0 &&
+                H5Tenum_valueof(ft, "TRUE", &t1) >= 0 && f == 0 && t1 == 1) {
+                a->kind = 'b';
+                snprintf(a->type_name, sizeof a->type_name, "bool");
+            }
+        }
+    } else if (cls == H5T_FLOAT) {
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: element type is float%zu; %s",
+                    a->where, size * 8, g_expected);
+    } else {
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: element type is %s (%zu "
+                    "bytes); %s", a->where,
+                    cls == H5T_ENUM ? "an enum over a non-integer type"
+                                    : sa_h5_class_name(cls),
+                    size, g_expected);
+    }
+done:
+    if (base >= 0)
+        H5Tclose(base);
+    return rc;
+}
+
+/* What sa_probs_read_layout and sa_probs_check_storage check for the
+ * tensor: the data must be stored in this file (no virtual dataset, no
+ * external raw storage), decodable by this HDF5 library, and all there (a
+ * truncated file, or chunks never written, would read as zeros). */
+static int check_storage(SaLabelArray *a, SaErr *err)
+{
+    char why[SA_H5_WHY_LEN];
+    hid_t dcpl = H5Dget_create_plist(a->dset);
+    int rc = 0;
+
+    if (dcpl < 0)
+        return h5_fail(err, a->path, a->dataset,
+                       "cannot read the storage layout");
+    H5D_layout_t layout = H5Pget_layout(dcpl);
+    if (layout == H5D_VIRTUAL) {
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: is a virtual dataset (its "
+                    "data live in other files); virtual datasets are refused "
+                    "(copy the data into one dataset)", a->where);
+        goto done;
+    }
+    if (H5Pget_external_count(dcpl) > 0) {
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: keeps its data in external "
+                    "raw files; external storage is refused", a->where);
+        goto done;
+    }
+    int nf = H5Pget_nfilters(dcpl);
+    if (nf < 0) {
+        rc = h5_fail(err, a->path, a->dataset,
+                     "cannot read the filter pipeline");
+        goto done;
+    }
+    for (int i = 0; i < nf; i++) {
+        unsigned flags = 0, config = 0;
+        size_t ncd = 0;
+        char name[80] = "";
+        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd,
+                                         NULL, sizeof name, name, &config);
+        if (id < 0) {
+            rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot read filter %d%s",
+                        a->where, i, sa_h5_why(why, sizeof why));
+            goto done;
+        }
+        name[sizeof name - 1] = '\0';
+        if (H5Zfilter_avail(id) <= 0) {
+            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: stored with HDF5 filter "
+                        "'%s' (id %d), which this HDF5 library cannot decode "
+                        "(is its plugin installed? see HDF5_PLUGIN_PATH)",
+                        a->where, name[0] ? name : "unnamed", (int)id);
+            goto done;
+        }
+    }
+
+    hsize_t fsize = 0;
+    if (H5Fget_filesize(a->file, &fsize) < 0) {
+        rc = h5_fail(err, a->path, a->dataset, "cannot read the file size");
+        goto done;
+    }
+    const uint64_t *d = a->dims;
+    uint64_t need = mul_sat(mul_sat(d[0], d[1]), mul_sat(d[2], a->itemsize));
+    if (layout == H5D_CONTIGUOUS) {
+        haddr_t off = H5Dget_offset(a->dset);
+        if (off == HADDR_UNDEF)
+            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: holds no data (the "
+                        "dataset was created but never written)", a->where);
+        else if (off > fsize || need > fsize - off)
+            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: needs %" PRIu64 " bytes "
+                        "from offset %" PRIu64 " but the file has only %"
+                        PRIu64 " bytes (truncated?)", a->where, need,
+                        (uint64_t)off, (uint64_t)fsize);
+    } else if (layout == H5D_CHUNKED) {
+        hsize_t c[3] = {0, 0, 0}, nchunks = 0;
+        if (H5Pget_chunk(dcpl, 3, c) != 3 || !c[0] || !c[1] || !c[2]) {
+            rc = h5_fail(err, a->path, a->dataset,
+                         "cannot read the chunk shape");
+            goto done;
+        }
+        uint64_t want = 1;
+        for (int i = 0; i < 3; i++)
+            want = mul_sat(want, ceil_div(d[i], c[i]));
+        if (H5Dget_num_chunks(a->dset, a->fspace, &nchunks) >= 0 &&
+            (uint64_t)nchunks < want)
+            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: only %" PRIu64 " of its %"
+                        PRIu64 " chunks were written (the rest would read as "
+                        "fill values)", a->where, (uint64_t)nchunks, want);
+        else if (H5Dget_storage_size(a->dset) > fsize)
+            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: its chunks take %" PRIu64
+                        " bytes but the file has only %" PRIu64
+                        " (truncated?)", a->where,
+                        (uint64_t)H5Dget_storage_size(a->dset),
+                        (uint64_t)fsize);
+    }
+    /* compact: the data are in the object header, already read */
+done:
+    H5Pclose(dcpl);
+    return rc;
+}
+
+static int open_h5(SaLabelArray *a, const char *dataset, SaErr *err)
+{
+    char why[SA_H5_WHY_LEN];
+    hid_t fapl = H5I_INVALID_HID, ft = H5I_INVALID_HID;
+    hsize_t d[3];
+    int rc;
+
+    if (!(a->dataset = strdup(dataset)))
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", a->path);
+    if ((rc = set_where(a, dataset, err)) != 0)
+        return rc;
+    sa_h5_quiet();
+    htri_t is = H5Fis_hdf5(a->path);
+    if (is == 0)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: neither a NumPy .npy file "
+                      "nor an HDF5 file (label arrays are read from either)",
+                      a->path);
+    if (is < 0)
+        return sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", a->path,
+                      sa_h5_why(why, sizeof why));
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) {
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", a->path,
+                    sa_h5_why(why, sizeof why));
+        goto done;
+    }
+#if H5_VERSION_GE(1, 10, 7) && !(H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 12 && \
+                                 H5_VERS_RELEASE == 0)
+    /* read-only: a file system without locks is no reason to refuse */
+    H5Pset_file_locking(fapl, 1, 1);
+#endif
+    a->file = H5Fopen(a->path, H5F_ACC_RDONLY, fapl);
+    if (a->file < 0) {
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open as HDF5%s", a->path,
+                    sa_h5_why(why, sizeof why));
+        goto done;
+    }
+    if ((rc = sa_probs_open_dataset(a->file, a->path, dataset, 0, &a->dset,
+                                    err)) != 0)
+        goto done;
+    if (a->dset < 0) {
+        rc = report_missing(a, err);
+        goto done;
+    }
+
+    a->fspace = H5Dget_space(a->dset);
+    int rank = a->fspace < 0 ? -1 : H5Sget_simple_extent_ndims(a->fspace);
+    if (rank < 0) {
+        rc = h5_fail(err, a->path, a->dataset, "cannot read the shape");
+        goto done;
+    }
+    if (rank != 3) {
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: rank %d; expected 3 (N,H,W)",
+                    a->where, rank);
+        goto done;
+    }
+    if (H5Sget_simple_extent_dims(a->fspace, d, NULL) != 3) {
+        rc = h5_fail(err, a->path, a->dataset, "cannot read the shape");
+        goto done;
+    }
+    for (int i = 0; i < 3; i++)
+        a->dims[i] = d[i];
+    if ((rc = check_shape(a, err)) != 0)
+        goto done;
+
+    ft = H5Dget_type(a->dset);
+    if (ft < 0) {
+        rc = h5_fail(err, a->path, a->dataset, "cannot read the element type");
+        goto done;
+    }
+    if ((rc = pick_type(a, ft, err)) != 0)
+        goto done;
+    rc = check_storage(a, err);
+done:
+    if (ft >= 0)
+        H5Tclose(ft);
+    if (fapl >= 0)
+        H5Pclose(fapl);
+    return rc;
+}
+
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO"
+           : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) || S_ISBLK(m) ? "a device"
+           : "not a regular file";
+}
+
+int sa_label_array_open(SaLabelArray **out, const char *path,
+                        const char *dataset, SaErr *err)
+{
+    SaLabelArray *a = NULL;
+    struct stat st;
+    int fd = -1, rc = 0;
+
+    *out = NULL;
+    if (!path)
+        return sa_err(err, SEGAUDIT_EINVAL, "label array: no path given");
+    a = calloc(1, sizeof *a);
+    if (a) {
+        a->fd = -1;
+        a->file = a->dset = a->fspace = H5I_INVALID_HID;
+    }
+    if (!a || !(a->path = strdup(path))) {
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        rc = sa_err(err, e == ENOENT || e == ENOTDIR ? SEGAUDIT_EINPUT
+                    : SEGAUDIT_EIO, "%s: cannot open: %s", path, strerror(e));
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0) {
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot stat: %s", path,
+                    strerror(errno));
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: not a regular file (%s)",
+                    path, file_kind(st.st_mode));
+        goto fail;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    unsigned char magic[sizeof g_npy_magic];
+    ssize_t got;
+    do
+        got = pread(fd, magic, sizeof magic, 0);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", path,
+                    strerror(errno));
+        goto fail;
+    }
+    a->npy = got == (ssize_t)sizeof magic &&
+             memcmp(magic, g_npy_magic, sizeof magic) == 0;
+    if (a->npy) {
+        if (dataset && *dataset) {
+            rc = sa_err(err, SEGAUDIT_EINVAL, "%s: a .npy file holds one "
+                        "array; no dataset name (':%s') can be given", path,
+                        dataset);
+            goto fail;
+        }
+        a->fd = fd;
+        fd = -1;
+        rc = open_npy(a, (uint64_t)st.st_size, err);
+    } else {
+        close(fd);
+        fd = -1;
+        rc = open_h5(a, dataset && *dataset ? dataset : DEFAULT_DATASET, err);
+    }
+    if (rc)
+        goto fail;
+    *out = a;
+    a = NULL;
+fail:
+    if (fd >= 0)
+        close(fd);
+    sa_label_array_close(a);
+    return rc;
+}
+
+/* ---- accessors --------------------------------------------------------- */
+
+void sa_label_array_dims(const SaLabelArray *a, uint64_t dims[3])
+{
+    memcpy(dims, a->dims, sizeof a->dims);
+}
+
+int sa_label_array_signed(const SaLabelArray *a) { return a->kind == 'i'; }
+
+const char *sa_label_array_type_name(const SaLabelArray *a)
+{
+    return a->type_name;
+}
+
+uint64_t sa_label_array_bytes_read(const SaLabelArray *a)
+{
+    return a->bytes_read;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* Makes the scratch buffer hold need bytes (its old content is not
+ * kept). */
+static int grow_scratch(SaLabelArray *a, size_t need, SaErr *err)
+{
+    if (need <= a->scap)
+        return 0;
+    free(a->scratch);
+    a->scap = 0;
+    a->scratch = malloc(need);
+    if (!a->scratch)
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory for a band "
+                      "of %zu bytes", a->where, need);
+    a->scap = need;
+    return 0;
+}
+
+static int pread_all(const SaLabelArray *a, unsigned char *buf, size_t len,
+                     uint64_t at, uint64_t n, uint64_t r0, uint64_t nrows,
+                     SaErr *err)
+{
+    while (len > 0) {
+        size_t piece = len < READ_PIECE ? len : READ_PIECE;
+        ssize_t got = pread(a->fd, buf, piece, (off_t)at);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return sa_err(err, SEGAUDIT_EIO, "%s: reading image %" PRIu64
+                          " rows %" PRIu64 "-%" PRIu64 " failed: %s",
+                          a->where, n, r0, r0 + nrows - 1, strerror(errno));
+        if (got == 0)
+            return sa_err(err, SEGAUDIT_EIO, "%s: reading image %" PRIu64
+                          " rows %" PRIu64 "-%" PRIu64 ": the file ends at "
+                          "byte %" PRIu64 " (was it shortened after it was "
+                          "opened?)", a->where, n, r0, r0 + nrows - 1, at);
+        buf += got;
+        len -= (size_t)got;
+        at += (uint64_t)got;
+    }
+    return 0;
+}
+
+static int read_npy(SaLabelArray *a, uint64_t n, uint64_t r0, uint64_t nrows,
+                    uint16_t *dst, SaErr *err)
+{
+    const uint64_t H = a->dims[1], W = a->dims[2];
+    const size_t count = (size_t)(nrows * W);
+    const size_t bytes = count * a->itemsize;
+    const uint64_t at = a->data_offset + (n * H + r0) * W * a->itemsize;
+    unsigned char *buf = (unsigned char *)dst;
+    int rc;
+
+    if (a->itemsize != 2) {
+        if ((rc = grow_scratch(a, bytes, err)) != 0)
+            return rc;
+        buf = a->scratch;
+    }
+    if ((rc = pread_all(a, buf, bytes, at, n, r0, nrows, err)) != 0)
+        return rc;
+    a->bytes_read += bytes;
+    if (a->itemsize != 2)
+        return convert_npy(a, buf, count, dst, n, r0, err);
+    /* int16 and uint16: every value is a label, as its bits */
+    if (a->big_endian != host_is_big_endian())
+        for (size_t i = 0; i < count; i++)
+            dst[i] = (uint16_t)(dst[i] << 8 | dst[i] >> 8);
+    return 0;
+}
+
+static int read_h5(SaLabelArray *a, uint64_t n, uint64_t r0, uint64_t nrows,
+                   uint16_t *dst, SaErr *err)
+{
+    char why[SA_H5_WHY_LEN];
+    const uint64_t W = a->dims[2];
+    const size_t count = (size_t)(nrows * W);
+    const int narrow = a->itemsize <= 2;
+    hsize_t start[3] = {n, r0, 0}, cnt[3] = {1, nrows, W}, mdim = count;
+    hid_t mspace = H5I_INVALID_HID, memtype;
+    void *into = dst;
+    int rc = 0;
+
+    sa_h5_quiet();
+    if (narrow) {
+        memtype = a->h5_signed ? H5T_NATIVE_INT16 : H5T_NATIVE_UINT16;
+    } else {
+        memtype = a->h5_signed ? H5T_NATIVE_LLONG : H5T_NATIVE_ULLONG;
+        if ((rc = grow_scratch(a, count * sizeof(long long), err)) != 0)
+            return rc;
+        into = a->scratch;
+    }
+    if (H5Sselect_hyperslab(a->fspace, H5S_SELECT_SET, start, NULL, cnt,
+                            NULL) < 0 ||
+        (mspace = H5Screate_simple(1, &mdim, NULL)) < 0 ||
+        H5Dread(a->dset, memtype, mspace, a->fspace, H5P_DEFAULT, into) < 0) {
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: reading image %" PRIu64 " rows %"
+                    PRIu64 "-%" PRIu64 " failed%s", a->where, n, r0,
+                    r0 + nrows - 1, sa_h5_why(why, sizeof why));
+        goto done;
+    }
+    a->bytes_read += (uint64_t)count * a->itemsize;
+    if (!narrow)
+        rc = convert_wide(a, into, count, dst, n, r0, err);
+    else if (a->kind == 'b')
+        for (size_t i = 0; i < count; i++)
+            dst[i] = dst[i] != 0;
+    /* else: (u)int8 and (u)int16 as native int16/uint16 are labels as
+     * their bits */
+done:
+    if (mspace >= 0)
+        H5Sclose(mspace);
+    return rc;
+}
+
+int sa_label_array_read(SaLabelArray *a, uint64_t n, uint64_t r0,
+                        uint64_t nrows, uint16_t *dst, SaErr *err)
+{
+    const uint64_t N = a->dims[0], H = a->dims[1], W = a->dims[2];
+
+    if (n >= N)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: image %" PRIu64 " out of "
+                      "range (N=%" PRIu64 ")", a->where, n, N);
+    if (r0 > H || nrows > H - r0)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: image %" PRIu64 ", rows %"
+                      PRIu64 "+%" PRIu64 ": out of range (H=%" PRIu64 ")",
+                      a->where, n, r0, nrows, H);
+    if (nrows == 0)
+        return 0;
+    if (!dst)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: image %" PRIu64 ": no "
+                      "buffer to read into", a->where, n);
+    /* nrows*W < 2^32; the widest form of a band is 8 bytes a value */
+    if (nrows * W > SIZE_MAX / 8)
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: a band of %" PRIu64 " "
+                      "values is too large for this system", a->where,
+                      nrows * W);
+    return a->npy ? read_npy(a, n, r0, nrows, dst, err)
+                  : read_h5(a, n, r0, nrows, dst, err);
+}
+
+void sa_label_array_close(SaLabelArray *a)
+{
+    if (!a)
+        return;
+    if (a->fd >= 0)
+        close(a->fd);
+    if (a->fspace >= 0)
+        H5Sclose(a->fspace);
+    if (a->dset >= 0)
+        H5Dclose(a->dset);
+    if (a->file >= 0)
+        H5Fclose(a->file);
+    free(a->scratch);
+    free(a->path);
+    free(a->dataset);
+    free(a->where);
+    free(a);
+}
