@@ -573,6 +573,9 @@ static void test_ids_errors(void **state)
     put_vlen_ids(file, "/empty", empty, TN);
     hsize_t n = TN;
     put(file, "/ints", H5T_STD_I32LE, 1, &n, NULL, 0, 0, H5T_NATIVE_INT, ints);
+    float floats[TN] = {1, 2, 3};
+    put(file, "/floats", H5T_IEEE_F32LE, 1, &n, NULL, 0, 0, H5T_NATIVE_FLOAT,
+        floats);
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, 8);
     put(file, "/twod", t, 2, d2, NULL, 0, 0, t, fixed2d);
@@ -591,8 +594,18 @@ static void test_ids_errors(void **state)
     rc = sa_probs_read_ids(p, "/empty", &ids, &found, &err);
     expect_err(&err, rc, SEGAUDIT_EINPUT, ":/empty: ", "id 1 is empty");
     sa_err_clear(&err);
+    /* integer ids are read in decimal */
     rc = sa_probs_read_ids(p, "/ints", &ids, &found, &err);
-    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/ints: ", "integer");
+    assert_int_equal(rc, 0);
+    assert_int_equal(found, 1);
+    assert_string_equal(ids[0], "1");
+    assert_string_equal(ids[2], "3");
+    sa_free_ids(ids, TN);
+    ids = NULL;
+    found = 0;
+    rc = sa_probs_read_ids(p, "/floats", &ids, &found, &err);
+    expect_err(&err, rc, SEGAUDIT_EINPUT, ":/floats: ",
+               "expected strings or integers");
     sa_err_clear(&err);
     rc = sa_probs_read_ids(p, "/twod", &ids, &found, &err);
     expect_err(&err, rc, SEGAUDIT_EINPUT, ":/twod: ", "rank 2, expected 1");
@@ -676,8 +689,8 @@ static void test_open_dataset_errors(void **state)
                "dimension 2 (H) is 0");
     open_fails(path, "/big_k", SEGAUDIT_EINPUT, ":/big_k: ", "65536");
     open_fails(path, "/ints", SEGAUDIT_EINPUT, ":/ints: ",
-               "element type is integer; expected float16, float32 or "
-               "float64");
+               "element type is int32; expected float16, float32, float64, "
+               "or quantised uint8 or uint16");
     open_fails(path, "/compound", SEGAUDIT_EINPUT, ":/compound: ",
                "element type is compound");
     if (H5Tget_size(H5T_NATIVE_LDOUBLE) > 8)

@@ -42,14 +42,29 @@ enum SegauditRankBy {
     SEGAUDIT_RANK_NUM_PIXEL_ISSUES = SEGAUDIT_SCORE_NUM_PIXEL_ISSUES
 };
 
+/* How the class axis of the stored tensor is placed. */
+typedef enum SegauditLayout {
+    SEGAUDIT_LAYOUT_AUTO = 0, /* (N,K,H,W), unless only (N,H,W,K) fits the
+                                 label size and the class names */
+    SEGAUDIT_LAYOUT_NCHW = 1, /* (N,K,H,W): channels first */
+    SEGAUDIT_LAYOUT_NHWC = 2  /* (N,H,W,K): channels last */
+} SegauditLayout;
+
 typedef struct SegauditSettings {
-    const char *labels_dir;    /* folder of label PNGs (required) */
+    const char *labels_dir;    /* the labels (required): a folder of label
+                                  PNGs <id><suffix>, searched recursively;
+                                  or a .npy file of shape (N,H,W); or an
+                                  HDF5 file (with labels_dataset, or
+                                  "file.h5:/dataset") of shape (N,H,W) */
     const char *label_suffix;  /* file name = <image id><suffix> (".png") */
-    const char *probs_path;    /* HDF5 file with the predictions (required) */
+    const char *probs_path;    /* HDF5 or .npy file with the predictions
+                                  (required) */
     const char *probs_dataset; /* (N,K,H,W) dataset ("/pred_probs") */
-    const char *ids_dataset;   /* dataset of image ids; NULL (default):
-                                  "/image_ids" when present, else the sorted
-                                  label file names */
+    const char *ids_dataset;   /* dataset of image ids, or a text file of
+                                  ids (one per line) when a file of that
+                                  name exists; NULL (default): "/image_ids"
+                                  when present, else the sorted label file
+                                  names, else (label arrays) the indices */
     int ignore_index[SEGAUDIT_MAX_IGNORE]; /* label values that are void */
     int n_ignore;              /* how many of ignore_index are used (0) */
     double temperature;        /* softmin temperature, > 0 (0.1) */
@@ -105,6 +120,17 @@ typedef struct SegauditSettings {
                                          total, tensor bytes read so far
                                          (NULL) */
     void *progress_ctx;
+    int layout;                /* enum SegauditLayout (AUTO) */
+    double probs_scale;        /* > 0: quantised (uint8/uint16) values are
+                                  value * probs_scale; 0: the dataset's
+                                  scale_factor/add_offset attributes, else
+                                  value / 255 or value / 65535 (0) */
+    const char *labels_dataset; /* labels in an HDF5 file: the dataset
+                                  ("/labels") */
+    const char *label_map;     /* label values renamed before the audit: a
+                                  CSV file of from,to lines, or the preset
+                                  "cityscapes" (labelIds -> trainIds, void
+                                  = 255) (NULL) */
 } SegauditSettings;
 
 /* Fills s with the defaults documented above. */
@@ -162,7 +188,12 @@ typedef struct SegauditDatasetInfo {
                               (1,K,rows,W), little-endian); "hdf5" */
     const char *ids_source; /* "dataset": the image ids were read from the
                                tensor file; "names": they are the label
-                               file names, sorted as text */
+                               file names, sorted as text; "text": a text
+                               file; "index": the image indices */
+    int layout_assumed;   /* 1: read as channels-last because only that
+                             order fits the labels and the class names */
+    int quantised;        /* the probabilities are uint8/uint16 */
+    double scale, offset; /* and are read as value * scale + offset */
     int n_warnings;       /* segaudit_audit_warning(a, 0 .. n_warnings-1) */
 } SegauditDatasetInfo;
 

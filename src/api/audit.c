@@ -18,7 +18,7 @@ struct SegauditAudit {
     int ran;
     SaEngine e;
     SegauditSettings set;   /* the caller's, with strings copied below */
-    char *strings[9];
+    char *strings[10];
     char **class_names;
     uint64_t *order;        /* image indices by rank */
     SegauditPair *pairs;
@@ -75,7 +75,8 @@ static int copy_settings(SegauditAudit *a, const SegauditSettings *s)
     const char **fields[] = {&a->set.labels_dir,  &a->set.label_suffix,
                              &a->set.probs_path,  &a->set.probs_dataset,
                              &a->set.ids_dataset, &a->set.scratch_dir,
-                             &a->set.masks_dir,   &a->set.truth_path};
+                             &a->set.masks_dir,   &a->set.truth_path,
+                             &a->set.labels_dataset, &a->set.label_map};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (!*fields[i])
             continue;
@@ -248,8 +249,13 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     in->seconds_pass1 = t1 - t0;
     in->seconds_pass2 = t2 - t1;
     in->seconds_total = t2 - t0;
-    in->ids_source = e->ids_source == SA_IDS_DATASET ? "dataset" : "names";
-    if ((rc = sa_warnings_build(e, 0, &a->warnings, &a->err)) != 0)
+    static const char *const IDS[] = {"dataset", "names", "text", "index"};
+    in->ids_source = IDS[e->ids_source];
+    in->layout_assumed = e->layout_assumed;
+    in->quantised = e->quantised;
+    in->scale = e->scale;
+    in->offset = e->offset;
+    if ((rc = sa_warnings_build(e, e->quantised, &a->warnings, &a->err)) != 0)
         goto fail;
     in->n_warnings = a->warnings.n;
 

@@ -63,10 +63,17 @@ int sa_settings_validate(const SegauditSettings *s, SaErr *err)
     if (s->n_ignore < 0 || s->n_ignore > SEGAUDIT_MAX_IGNORE)
         return sa_err(err, SEGAUDIT_EINVAL, "too many ignored values");
     for (int i = 0; i < s->n_ignore; i++)
-        if (s->ignore_index[i] < 0 || s->ignore_index[i] > 65535)
+        if (s->ignore_index[i] < -32768 || s->ignore_index[i] > 65535)
             return sa_err(err, SEGAUDIT_EINVAL,
-                          "ignored label %d is outside 0..65535",
+                          "ignored label %d is outside -32768..65535",
                           s->ignore_index[i]);
+    if (s->layout < SEGAUDIT_LAYOUT_AUTO || s->layout > SEGAUDIT_LAYOUT_NHWC)
+        return sa_err(err, SEGAUDIT_EINVAL, "unknown tensor layout %d",
+                      s->layout);
+    if (!(s->probs_scale >= 0) || !isfinite(s->probs_scale))
+        return sa_err(err, SEGAUDIT_EINVAL,
+                      "probability scale must be a positive number, got %g",
+                      s->probs_scale);
     if (s->n_threads < 0)
         return sa_err(err, SEGAUDIT_EINVAL, "threads must be >= 0");
     if (s->memory_limit < 65536)

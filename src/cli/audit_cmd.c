@@ -20,13 +20,26 @@ static const char usage_audit[] =
     "[OPTIONS]\n"
     "\n"
     "Input:\n"
-    "  --labels DIR            label PNGs, one per image: <id><suffix>\n"
+    "  --labels DIR|FILE       a folder of label PNGs <id><suffix>, searched\n"
+    "                          recursively; or one (N,H,W) integer array:\n"
+    "                          labels.npy, or labels.h5[:DATASET] (/labels)\n"
     "  --label-suffix S        file name suffix of the labels (.png)\n"
-    "  --probs FILE[:DATASET]  HDF5 predictions (N,K,H,W) (/pred_probs)\n"
-    "  --ids DATASET           HDF5 dataset of image ids (default "
-    "/image_ids\n"
-    "                          when present, else sorted label names)\n"
+    "  --label-map FILE|cityscapes  rename label values first: CSV lines\n"
+    "                          from,to; cityscapes: labelIds -> trainIds\n"
+    "  --probs FILE[:DATASET]  predictions, HDF5 (/pred_probs) or .npy:\n"
+    "                          float16/32/64, or quantised uint8/uint16\n"
+    "  --layout auto|nchw|nhwc  axis order of the predictions: (N,K,H,W) or\n"
+    "                          channels-last (N,H,W,K) (auto: nchw unless\n"
+    "                          only nhwc fits the labels and class names)\n"
+    "  --probs-scale S         quantised values mean value * S (default:\n"
+    "                          the scale_factor/add_offset attributes, else\n"
+    "                          value/255 or value/65535)\n"
+    "  --ids DATASET|FILE      image ids: an HDF5 dataset of the predictions\n"
+    "                          file, or a text file with one id per line\n"
+    "                          (default /image_ids when present, else the\n"
+    "                          sorted label names, else the image indices)\n"
     "  --ignore-index V        label value to ignore (repeatable), e.g. 255\n"
+    "                          (negative values: of signed label arrays)\n"
     "  --logits                the stored values are logits (softmax first)\n"
     "  --on-error fail|skip    skip: an image that cannot be read or has\n"
     "                          invalid values is left out and listed in\n"
@@ -86,7 +99,7 @@ enum {
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
     OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
-    OPT_MAXSKIP
+    OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP
 };
 
 static const struct option audit_options[] = {
@@ -122,6 +135,9 @@ static const struct option audit_options[] = {
     {"allow-plugins", no_argument, 0, OPT_PLUGINS},
     {"on-error", required_argument, 0, OPT_ONERROR},
     {"max-skipped", required_argument, 0, OPT_MAXSKIP},
+    {"layout", required_argument, 0, OPT_LAYOUT},
+    {"probs-scale", required_argument, 0, OPT_PSCALE},
+    {"label-map", required_argument, 0, OPT_LMAP},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -160,6 +176,7 @@ static int plain_option(CliAuditJob *job, int c, const char *arg)
     case OPT_OUT: job->out = arg; break;
     case OPT_SCRATCH: s->scratch_dir = arg; break;
     case OPT_TRUTH: s->truth_path = arg; break;
+    case OPT_LMAP: s->label_map = arg; break;
     case OPT_PALETTE: job->palette_path = arg; break;
     case OPT_IMAGES: s->images_dir = arg; break;
     case OPT_ISUFFIX: s->image_suffix = arg; break;
@@ -184,8 +201,13 @@ static int number_option(SegauditSettings *s, int c, const char *arg)
         if (s->n_ignore == SEGAUDIT_MAX_IGNORE)
             die_usage("--ignore-index: at most %d values",
                       SEGAUDIT_MAX_IGNORE);
-        s->ignore_index[s->n_ignore++] =
-            (int)whole("--ignore-index", arg, 0, 65535);
+        {
+            long v;
+            if (cli_parse_long(arg, -32768, 65535, &v) != 0)
+                die_usage("--ignore-index: '%s' is not a whole number from "
+                          "-32768 to 65535", arg);
+            s->ignore_index[s->n_ignore++] = (int)v;
+        }
         break;
     case OPT_TEMP:
         if (cli_parse_double(arg, &s->temperature) != 0)
@@ -225,6 +247,12 @@ static int number_option(SegauditSettings *s, int c, const char *arg)
     case OPT_MAXSKIP:
         s->max_skipped = (uint64_t)whole("--max-skipped", arg, 0, 2147483647L);
         break;
+    case OPT_PSCALE:
+        if (cli_parse_double(arg, &s->probs_scale) != 0 ||
+            !(s->probs_scale > 0) || s->probs_scale > 1e300)
+            die_usage("--probs-scale: expected a positive number, got '%s'",
+                      arg);
+        break;
     default: return 0;
     }
     return 1;
@@ -257,6 +285,16 @@ static int choice_option(CliAuditJob *job, int c, const char *arg)
         if (!job->preset)
             die_usage("--classes: unknown preset '%s' (cityscapes, ade20k, "
                       "pascal-voc)", arg);
+        break;
+    case OPT_LAYOUT:
+        if (!strcmp(arg, "auto"))
+            s->layout = SEGAUDIT_LAYOUT_AUTO;
+        else if (!strcmp(arg, "nchw"))
+            s->layout = SEGAUDIT_LAYOUT_NCHW;
+        else if (!strcmp(arg, "nhwc"))
+            s->layout = SEGAUDIT_LAYOUT_NHWC;
+        else
+            die_usage("--layout: expected auto, nchw or nhwc, got '%s'", arg);
         break;
     case OPT_ONERROR:
         if (!strcmp(arg, "skip"))

@@ -70,6 +70,11 @@ void cli_audit_summary(const CliAuditJob *job)
         return;
     SegauditDatasetInfo in;
     segaudit_audit_info(job->audit, &in);
+    if (in.layout_assumed)
+        fprintf(stderr, "segaudit: note: the predictions were read as "
+                        "channels-last (N,H,W,K), the only axis order that "
+                        "fits the labels%s (--layout says otherwise)\n",
+                job->s.n_class_names ? " and the class names" : "");
     if (strcmp(in.ids_source, "names") == 0)
         fprintf(stderr, "segaudit: note: the image ids are the label file "
                         "names sorted as text (the probabilities file has "

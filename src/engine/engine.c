@@ -1,8 +1,7 @@
-/* Opening and closing the engine: the prediction tensor, the image ids,
- * the label paths, the per-image and per-class state and the record
- * stores; the passes in their order.  Runs on the calling thread. */
-#include <dirent.h>
-#include <errno.h>
+/* Opening and closing the engine: the prediction tensor and its axis
+ * order, the labels and ids (labels.c), the per-image and per-class state
+ * and the record stores; the passes in their order.  Runs on the calling
+ * thread. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -66,127 +65,52 @@ void sa_engine_release_inputs(SaEngine *e)
     sa_recstore_free(&e->store2);
 }
 
-/* ---- ids and label files ---------------------------------------------- */
+/* ---- the axis order of the tensor ------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
+/* Reads the tensor as channels-last when the settings say so, or, by
+ * default, when only that order fits the label size and the class names;
+ * an order that does not fit while the other does is an error saying
+ * so. */
+static int choose_layout(SaEngine *e)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Ids from the sorted label file names, when the HDF5 file has none. */
-static int ids_from_labels(SaEngine *e)
-{
-    const char *dir = e->set.labels_dir, *suf = e->set.label_suffix;
-    size_t slen = strlen(suf);
-    DIR *d = opendir(dir);
-    if (!d)
-        return sa_err(e->err, SEGAUDIT_EINPUT, "%s: cannot open the label "
-                      "folder: %s", dir, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        size_t len = strlen(de->d_name);
-        if (de->d_name[0] == '.' || len <= slen ||
-            strcmp(de->d_name + len - slen, suf) != 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 256;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) {
-                rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-                break;
-            }
-            names = nn;
-        }
-        names[n] = strndup(de->d_name, len - slen);
-        if (!names[n]) {
-            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-            break;
-        }
-        n++;
+    uint64_t s[4];
+    sa_probs_stored_shape(e->probs, s);
+    uint64_t names = (uint64_t)e->set.n_class_names;
+    int have = e->label_h > 0;
+    int fit_nchw = (!names || s[1] == names) &&
+                   (!have || (s[2] == e->label_h && s[3] == e->label_w));
+    int fit_nhwc = (!names || s[3] == names) &&
+                   (!have || (s[1] == e->label_h && s[2] == e->label_w));
+    int nhwc = e->set.layout == SEGAUDIT_LAYOUT_NHWC;
+    if (e->set.layout == SEGAUDIT_LAYOUT_AUTO && fit_nhwc && !fit_nchw) {
+        nhwc = 1;
+        e->layout_assumed = 1;
+    } else if (e->set.layout != SEGAUDIT_LAYOUT_AUTO &&
+               (nhwc ? !fit_nhwc && fit_nchw : !fit_nchw && fit_nhwc)) {
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%s:%s: shape (%llu,%llu,%llu,%llu) looks %s: the "
+                      "labels are %llux%llu (HxW)%s; use --layout %s",
+                      e->probs_path, e->probs_dataset,
+                      (unsigned long long)s[0], (unsigned long long)s[1],
+                      (unsigned long long)s[2], (unsigned long long)s[3],
+                      nhwc ? "channels-first (N,K,H,W)"
+                           : "channels-last (N,H,W,K)",
+                      (unsigned long long)e->label_h,
+                      (unsigned long long)e->label_w,
+                      names ? " and there are as many class names as the "
+                              "other order's K" : "",
+                      nhwc ? "nchw" : "nhwc");
     }
-    closedir(d);
-    if (rc == 0 && n != e->N)
-        rc = sa_err(e->err, SEGAUDIT_EINPUT,
-                    "%s: %zu label files end in '%s' but %s:%s has N=%llu "
-                    "images and no /image_ids (give ids with --ids)",
-                    dir, n, suf, e->probs_path, e->probs_dataset,
-                    (unsigned long long)e->N);
-    if (rc) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        return rc;
-    }
-    qsort(names, n, sizeof *names, cmp_str);
-    e->ids = names;
+    if (nhwc != sa_probs_nhwc(e->probs))
+        return sa_probs_set_layout(e->probs, nhwc, e->err);
     return 0;
 }
 
-static int check_ids(SaEngine *e)
+/* Is path a regular file (so --ids names a text file, not a dataset)? */
+static int regular_file(const char *path)
 {
-    for (uint64_t i = 0; i < e->N; i++) {
-        const char *id = e->ids[i];
-        int bad = !*id || strcmp(id, ".") == 0 || strcmp(id, "..") == 0;
-        for (const char *c = id; !bad && *c; c++)
-            bad = *c == '/' || *c == '\\' || (unsigned char)*c < 32 ||
-                  *c == 127;
-        if (bad)
-            return sa_err(e->err, SEGAUDIT_EINPUT,
-                          "%s: image id %llu ('%s') is empty or holds '/', "
-                          "'\\', '..' or a control character; it cannot "
-                          "name a file",
-                          e->probs_path, (unsigned long long)i, id);
-    }
-    char **sorted = malloc(e->N * sizeof *sorted);
-    if (!sorted)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    memcpy(sorted, e->ids, e->N * sizeof *sorted);
-    qsort(sorted, e->N, sizeof *sorted, cmp_str);
-    int rc = 0;
-    for (uint64_t i = 1; i < e->N; i++)
-        if (strcmp(sorted[i - 1], sorted[i]) == 0) {
-            rc = sa_err(e->err, SEGAUDIT_EINPUT,
-                        "%s: image id '%s' appears more than once",
-                        e->probs_path, sorted[i]);
-            break;
-        }
-    free(sorted);
-    return rc;
-}
-
-static int label_paths(SaEngine *e)
-{
-    e->label_paths = calloc(e->N, sizeof(char *));
-    if (!e->label_paths)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    for (uint64_t i = 0; i < e->N; i++) {
-        size_t len = strlen(e->set.labels_dir) + strlen(e->ids[i]) +
-                     strlen(e->set.label_suffix) + 2;
-        char *p = malloc(len);
-        if (!p)
-            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-        snprintf(p, len, "%s/%s%s", e->set.labels_dir, e->ids[i],
-                 e->set.label_suffix);
-        e->label_paths[i] = p;
-        struct stat st;
-        if (stat(p, &st) != 0) {
-            SaErr me;
-            sa_err_clear(&me);
-            int rc = sa_err(&me, SEGAUDIT_EINPUT,
-                            "%s: missing label file for image '%s' (index "
-                            "%llu): %s",
-                            p, e->ids[i], (unsigned long long)i,
-                            strerror(errno));
-            if (!e->set.on_error_skip)
-                return sa_err(e->err, rc, "%s", me.msg);
-            if ((rc = sa_engine_skip(e, i, me.msg)) != 0)
-                return rc;
-        }
-    }
-    return 0;
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
@@ -199,11 +123,42 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     e->probs_path = set->probs_path;
     e->probs_dataset = set->probs_dataset;
     sa_probs_allow_plugins(set->allow_plugins);
-    if ((rc = sa_probs_open(&e->probs, e->probs_path, e->probs_dataset,
-                            e->err)) != 0)
+    SaProbsOpts po = {0};
+    po.nhwc = set->layout == SEGAUDIT_LAYOUT_NHWC;
+    po.has_scale = set->probs_scale > 0;
+    po.scale = set->probs_scale;
+    if ((rc = sa_probs_open_ex(&e->probs, e->probs_path, e->probs_dataset,
+                               &po, e->err)) != 0)
         return rc;
     sa_probs_dims(e->probs, dims);
     e->N = dims[0];
+    if (e->N > UINT32_MAX)
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%s:%s: %llu images; at most 2^32-1 are supported",
+                      e->probs_path, e->probs_dataset,
+                      (unsigned long long)e->N);
+    e->skipped = calloc(e->N, 1);
+    if (!e->skipped)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    e->fold_image = UINT64_MAX;
+
+    /* ids: --ids naming a file is a text list; else a dataset of the
+     * tensor file (by default /image_ids when there is one) */
+    int found = 0;
+    const char *ids_ds = regular_file(set->ids_dataset) ? NULL
+                                                        : set->ids_dataset;
+    if (!regular_file(set->ids_dataset) &&
+        (rc = sa_probs_read_ids(e->probs, ids_ds, &e->ids, &found,
+                                e->err)) != 0)
+        return rc;
+    if (found)
+        e->ids_source = SA_IDS_DATASET;
+    if ((rc = sa_labels_open(e, found)) != 0)
+        return rc;
+    if ((rc = choose_layout(e)) != 0)
+        return rc;
+
+    sa_probs_dims(e->probs, dims);
     e->K = (uint32_t)dims[1];
     e->H = dims[2];
     e->W = dims[3];
@@ -212,6 +167,8 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     e->dtype = sa_probs_dtype(e->probs);
     snprintf(e->dtype_name, sizeof e->dtype_name, "%s",
              sa_probs_dtype_name(e->probs));
+    e->quantised = sa_probs_quantised(e->probs);
+    sa_probs_scale(e->probs, &e->scale, &e->offset);
     e->layout = strdup(sa_probs_layout(e->probs));
     if (!e->layout)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
@@ -223,6 +180,13 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
                       "classes)",
                       e->probs_path, e->probs_dataset,
                       (unsigned long long)e->N, e->K,
+                      (unsigned long long)e->H, (unsigned long long)e->W);
+    if (e->labarr && (e->label_h != e->H || e->label_w != e->W))
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%s: label maps of %llux%llu (HxW) do not match the "
+                      "predictions (H=%llu, W=%llu)", e->set.labels_dir,
+                      (unsigned long long)e->label_h,
+                      (unsigned long long)e->label_w,
                       (unsigned long long)e->H, (unsigned long long)e->W);
     if (e->H % e->f || e->W % e->f)
         return sa_err(e->err, SEGAUDIT_EINPUT,
@@ -244,20 +208,6 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
                       e->set.n_palette, e->probs_path, e->probs_dataset,
                       e->K);
 
-    int found = 0;
-    if ((rc = sa_probs_read_ids(e->probs, e->set.ids_dataset, &e->ids,
-                                &found, e->err)) != 0)
-        return rc;
-    e->ids_source = found ? SA_IDS_DATASET : SA_IDS_NAMES;
-    if (!found && (rc = ids_from_labels(e)) != 0)
-        return rc;
-    e->skipped = calloc(e->N, 1);
-    if (!e->skipped)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    e->fold_image = UINT64_MAX;
-    if ((rc = check_ids(e)) != 0 || (rc = label_paths(e)) != 0)
-        return rc;
-
     e->ignored = calloc(65536, 1);
     e->images = calloc(e->N, sizeof *e->images);
     e->classes = calloc(e->K, sizeof *e->classes);
@@ -273,8 +223,9 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     if (!e->snap_sum || !e->snap_count)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     e->snap_pixels = e->snap_count + e->K;
+    /* a negative value (of a signed label array) reads as 65536 + v */
     for (int i = 0; i < e->set.n_ignore; i++)
-        e->ignored[e->set.ignore_index[i]] = 1;
+        e->ignored[(e->set.ignore_index[i] + 65536) % 65536] = 1;
     for (uint64_t n = 0; n < e->N; n++) {
         sa_softmin_init(&e->images[n].softmin);
         e->images[n].min_s = INFINITY;
@@ -323,11 +274,7 @@ void sa_engine_free(SaEngine *e)
     if (e->ids)
         sa_free_ids(e->ids, e->N);
     e->ids = NULL;
-    if (e->label_paths)
-        for (uint64_t i = 0; i < e->N; i++)
-            free(e->label_paths[i]);
-    free(e->label_paths);
-    e->label_paths = NULL;
+    sa_labels_free(e);
     free(e->ignored);
     free(e->images);
     free(e->classes);

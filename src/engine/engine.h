@@ -48,7 +48,10 @@ typedef struct SaClass {
 } SaClass;
 
 /* Where the image ids came from. */
-enum { SA_IDS_DATASET, SA_IDS_NAMES };
+enum { SA_IDS_DATASET, SA_IDS_NAMES, SA_IDS_TEXT, SA_IDS_INDEX };
+
+struct SaLabelArray;
+struct SaLabelPng;
 
 typedef struct SaEngine {
     SegauditSettings set;    /* copy; strings point into the caller's */
@@ -66,7 +69,14 @@ typedef struct SaEngine {
     const char *read_path;   /* "direct" or "hdf5" (static) */
     char **ids;              /* N ids */
     int ids_source;          /* SA_IDS_* */
-    char **label_paths;      /* N paths */
+    char **label_paths;      /* N paths (labels in PNG files) */
+    struct SaLabelArray *labarr; /* or all the labels in one array */
+    uint16_t *label_map;     /* 65536 entries, or NULL */
+    uint64_t label_h, label_w; /* size of the first label map (0: none) */
+    int layout_assumed;      /* the tensor was read as channels-last because
+                                only that fits the labels and classes */
+    int quantised;           /* uint8/uint16 probabilities */
+    double scale, offset;    /* their value = stored * scale + offset */
     uint8_t *ignored;        /* 65536 flags */
     int n_threads;
     uint32_t band_rows;      /* full-resolution rows per band (multiple
@@ -103,6 +113,31 @@ typedef struct SaEngine {
     uint64_t snap_bytes, snap_records, snap_far;
     int second_read;
 } SaEngine;
+
+/* ---- labels.c: label sources, label map, ids --------------------------- */
+
+/* Opens the labels named by the settings (a folder of PNGs searched
+ * recursively, or an (N,H,W) array), the label map, and, unless the tensor
+ * file had them (ids_found), the ids: --ids as a text file, the sorted
+ * label file names, or the indices.  Needs e->N, e->skipped. */
+int sa_labels_open(SaEngine *e, int ids_found);
+void sa_labels_free(SaEngine *e);
+
+/* Where the rows of one image come from, for one consumer (the producer,
+ * or an overlay slot): label PNGs are read in order, each opened once. */
+typedef struct SaLabelReader {
+    struct SaLabelPng *png;
+    uint64_t image, next_row;
+} SaLabelReader;
+
+/* Rows [r0, r0+nrows) of image n, mapped by the label map.  PNG rows
+ * must come in order, from row 0, per reader. */
+int sa_labels_read(SaEngine *e, SaLabelReader *r, uint64_t n, uint64_t r0,
+                   uint64_t nrows, uint16_t *dst, SaErr *err);
+void sa_labels_reader_close(SaLabelReader *r);
+/* "<label path>" or "<labels file>: image '<id>' (index n)", for
+ * messages. */
+void sa_labels_describe(const SaEngine *e, uint64_t n, char *buf, size_t len);
 
 /* Clears e so that sa_engine_free is safe on it. */
 void sa_engine_init(SaEngine *e);

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "io/png_io.h"
 
 struct SaOverlaySource {
     SaEngine *e;
@@ -27,7 +26,7 @@ struct SaOverlaySource {
 struct SaOverlayImage {
     SaEngine *e;
     uint64_t n;               /* the image loaded */
-    SaLabelPng *png;          /* its label PNG */
+    SaLabelReader labels;     /* its label rows */
     uint8_t *bitmap;          /* H*W issue flags of the image */
     SegauditRegion *regions;  /* its listed regions */
     SaKernelParams kp;
@@ -43,7 +42,7 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
 {
     SaOverlayImage *r = ctx;
     SaEngine *e = r->e;
-    int rc = sa_label_png_read_rows(r->png, labels, nrows, err);
+    int rc = sa_labels_read(e, &r->labels, r->n, row0, nrows, labels, err);
     if (rc)
         return rc;
     /* the renderer asks for a few rows at a time; the tensor is read in
@@ -184,14 +183,13 @@ int sa_overlay_source_load(SaOverlaySource *s, SaOverlayImage *m, uint64_t n,
     m->band_n = 0;
     *regions = m->regions;
     *nreg = (size_t)im->regions_listed;
-    return sa_label_png_open(&m->png, e->label_paths[n], (uint32_t)e->W,
-                             (uint32_t)e->H, err);
+    sa_labels_reader_close(&m->labels);
+    return 0;
 }
 
 void sa_overlay_image_end(SaOverlayImage *m)
 {
-    sa_label_png_close(m->png);
-    m->png = NULL;
+    sa_labels_reader_close(&m->labels);
     free(m->regions);
     m->regions = NULL;
 }

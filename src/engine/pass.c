@@ -26,7 +26,6 @@
 #include <string.h>
 
 #include "engine/engine.h"
-#include "io/png_io.h"
 
 typedef struct Band {
     uint32_t image, row0, nrows;   /* set by the producer */
@@ -62,8 +61,7 @@ typedef struct Pass {
     uint64_t **hist;       /* per thread (pass 1) */
     /* producer position */
     uint64_t next_image, next_row;
-    SaLabelPng *png;       /* label PNG of the image being read */
-    uint64_t png_image;
+    SaLabelReader labels;  /* the label rows being read */
 } Pass;
 
 static int band_alloc(Pass *ps, Band *b)
@@ -101,8 +99,7 @@ static void band_free(Band *b)
 /* Producer: moves on to the next image. */
 static void next_image(Pass *ps)
 {
-    sa_label_png_close(ps->png);
-    ps->png = NULL;
+    sa_labels_reader_close(&ps->labels);
     ps->next_row = 0;
     ps->next_image++;
 }
@@ -131,16 +128,9 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
         else if (rc == 1)
             rc = 0;
-        if (rc == 0 && r0 == 0) {
-            sa_label_png_close(ps->png);
-            ps->png = NULL;
-            rc = sa_label_png_open(&ps->png, e->label_paths[n],
-                                   (uint32_t)e->W, (uint32_t)e->H, err);
-            ps->png_image = n;
-        }
         if (rc == 0)
-            rc = sa_label_png_read_rows(ps->png, b->labels, (uint32_t)nrows,
-                                        err);
+            rc = sa_labels_read(e, &ps->labels, n, r0, nrows, b->labels,
+                                err);
         if (rc) {
             /* with --on-error skip, a bad image is left out and the
              * reading goes on with the next one */
@@ -241,6 +231,8 @@ static int label_error(SaEngine *e, const Band *b, SaErr *err)
     if (total > shown)
         snprintf(list + len, sizeof list - len, ", ... (%u values, up to %u)",
                  total, max);
+    char where[SA_ERR_MSG / 2];
+    sa_labels_describe(e, b->image, where, sizeof where);
     return sa_err(err, SEGAUDIT_EINPUT,
                   "%s: label %.0f at (row %u, col %u) is not a class (K=%u, "
                   "classes 0..%u) and not ignored; label values >= %u in "
@@ -249,7 +241,7 @@ static int label_error(SaEngine *e, const Band *b, SaErr *err)
                   "Cityscapes *_labelIds.png: --label-map cityscapes); if "
                   "the tensor has the wrong number of classes, check K; if "
                   "a value marks void pixels, ignore it with --ignore-index",
-                  e->label_paths[b->image], f->value, f->row, f->col, e->K,
+                  where, f->value, f->row, f->col, e->K,
                   e->K - 1, e->K, f->row, list);
 }
 
@@ -520,7 +512,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
                 e->hist[i] += ps.hist[t][i];
     }
 done:
-    sa_label_png_close(ps.png);
+    sa_labels_reader_close(&ps.labels);
     for (int b = 0; b < 2; b++) {
         if (ps.batch[b].bands)
             for (int i = 0; i < ps.B; i++)

@@ -124,6 +124,49 @@ static int link_exists(hid_t file, const char *name)
     return r;
 }
 
+typedef struct Listing {
+    char *buf;
+    size_t len, cap;
+    int n;
+} Listing;
+
+static herr_t list_one(hid_t g, const char *name, const H5L_info_t *info,
+                       void *data)
+{
+    Listing *l = data;
+    H5O_info_t oi;
+    if (info->type != H5L_TYPE_HARD ||
+#if H5_VERSION_GE(1, 12, 0)
+        H5Oget_info_by_name3(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+#else
+        H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+#endif
+        oi.type != H5O_TYPE_DATASET)
+        return 0;
+    if (l->n == 20) {
+        snprintf(l->buf + l->len, l->cap - l->len, ", ...");
+        return 1;
+    }
+    int w = snprintf(l->buf + l->len, l->cap - l->len, "%s/%s",
+                     l->n ? ", " : "", name);
+    if (w < 0 || (size_t)w >= l->cap - l->len)
+        return 1;
+    l->len += (size_t)w;
+    l->n++;
+    return 0;
+}
+
+/* "/a, /b, ..." for the datasets at the root of file (names only, at most
+ * 20), or "no datasets at its root". */
+static void list_datasets(hid_t file, char *buf, size_t cap)
+{
+    Listing l = {buf, 0, cap, 0};
+    buf[0] = '\0';
+    H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, NULL, list_one, &l);
+    if (l.n == 0)
+        snprintf(buf, cap, "no datasets at its root");
+}
+
 int sa_probs_open_dataset(hid_t file, const char *path, const char *name,
                           int report_missing, hid_t *out, SaErr *err)
 {
@@ -140,9 +183,12 @@ int sa_probs_open_dataset(hid_t file, const char *path, const char *name,
     if (e <= 0) {
         /* e < 0: a component is not a group; HDF5's reason ("message type
          * not found") would only confuse. */
-        if (report_missing)
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: no such dataset", path,
-                        name);
+        if (report_missing) {
+            char list[512];
+            list_datasets(file, list, sizeof list);
+            rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: no such dataset (the "
+                        "file has: %s)", path, name, list);
+        }
         goto fail;
     }
     H5L_info_t li;

@@ -34,18 +34,23 @@
 /* Compressed chunks inflated by the workers hold at most this much. */
 #define MAX_DEFLATE_CHUNK ((uint64_t)16 << 20)
 
-/* Is the file type exactly what the engine decodes, in the byte order of
- * this machine? */
-static int native_bits(const SaProbs *p, hid_t ft)
+/* Notes whether the file type is what the direct reads can take: IEEE
+ * floats (exactly what the engine decodes) or unsigned integers of 1 or 2
+ * bytes, little-endian, on a little-endian machine. */
+void sa_probs_check_native(SaProbs *p, hid_t ft)
 {
     static const union { uint16_t u; uint8_t b[2]; } probe = {1};
+    p->native_le = 0;
     if (!probe.b[0] || H5Tget_order(ft) != H5T_ORDER_LE)
-        return 0;
-    if (p->dtype == SA_F32)
-        return H5Tequal(ft, H5T_IEEE_F32LE) > 0;
-    if (p->dtype == SA_F64)
-        return H5Tequal(ft, H5T_IEEE_F64LE) > 0;
-    return p->dtype == SA_F16; /* its exact layout was checked at open */
+        return;
+    if (p->form.kind == 'u')
+        p->native_le = 1;
+    else if (p->dtype == SA_F32)
+        p->native_le = H5Tequal(ft, H5T_IEEE_F32LE) > 0;
+    else if (p->dtype == SA_F64)
+        p->native_le = H5Tequal(ft, H5T_IEEE_F64LE) > 0;
+    else
+        p->native_le = 1; /* float16: its exact layout was checked at open */
 }
 
 static uint64_t userblock(const SaProbs *p)
@@ -63,12 +68,19 @@ static int use_direct = 1;
 
 void sa_probs_use_direct(int on) { use_direct = on; }
 
-void sa_probs_direct_setup(SaProbs *p, hid_t ft)
+void sa_probs_direct_setup(SaProbs *p)
 {
     p->direct = SA_DIRECT_NONE;
     p->fd = -1;
-    if (!use_direct || !native_bits(p, ft) || p->elsize != p->file_elsize ||
-        userblock(p) != 0)
+    if (p->npy) {
+        /* a .npy file is one contiguous array, read directly or not at
+         * all */
+        p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
+        if (p->fd >= 0)
+            p->direct = SA_DIRECT_CONTIGUOUS;
+        return;
+    }
+    if (!use_direct || !p->native_le || userblock(p) != 0)
         return;
     if (p->chunk[0] == 0) {
         haddr_t off = H5Dget_offset(p->dset);
@@ -76,8 +88,8 @@ void sa_probs_direct_setup(SaProbs *p, hid_t ft)
             return;
         p->base = off;
         p->direct = SA_DIRECT_CONTIGUOUS;
-    } else if (p->chunk[0] == 1 && p->chunk[1] == p->dims[1] &&
-               p->chunk[3] == p->dims[3]) {
+    } else if (!p->convert && p->chunk[0] == 1 &&
+               p->chunk[1] == p->dims[1] && p->chunk[3] == p->dims[3]) {
         p->chunk_image = UINT64_MAX;
         p->shuffled = -1;
         if (p->nfilters == 0) {
@@ -305,7 +317,7 @@ int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                        SaBandRead *plan, SaErr *err)
 {
     const uint64_t K = p->dims[1], H = p->dims[2], W = p->dims[3];
-    const uint64_t row = W * p->elsize;
+    const uint64_t row = W * p->file_elsize;
     if (!p->direct || n >= p->dims[0] || r0 > H || nrows == 0 ||
         nrows > H - r0)
         return 0; /* sa_probs_read_band reads it, or says what is wrong */
@@ -314,9 +326,15 @@ int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     plan->nrows = nrows;
     if (p->direct == SA_DIRECT_CONTIGUOUS) {
         plan->npieces = 1;
-        plan->at[0] = p->base + (n * K * H + r0) * row;
         plan->rows[0] = nrows;
-        plan->plane = H * row;
+        if (p->form.nhwc) {
+            /* the band's rows are one range: all their pixels' K values */
+            plan->at[0] = p->base + (n * H + r0) * row * K;
+            plan->plane = 0;
+        } else {
+            plan->at[0] = p->base + (n * K * H + r0) * row;
+            plan->plane = H * row;
+        }
         return 1;
     }
     const uint64_t cH = p->chunk[2];
@@ -342,12 +360,43 @@ int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     return 1;
 }
 
+/* A contiguous band stored in another form: read as stored into the
+ * thread's scratch, then converted into out ([K][nrows][W]). */
+static int exec_converted(const SaProbs *p, const SaBandRead *plan,
+                          uint8_t *out, uint64_t *bytes, SaReadScratch *s,
+                          SaErr *err)
+{
+    const uint64_t K = p->dims[1], W = p->dims[3], nr = plan->nrows;
+    const uint64_t fel = p->file_elsize;
+    const uint64_t piece = (p->form.nhwc ? K : 1) * nr * W * fel;
+    if (grow(&s->cbuf, &s->ccap, (size_t)piece))
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    if (p->form.nhwc) {
+        int rc = read_at(p, s->cbuf, piece, plan->at[0], plan->n, plan->r0,
+                         nr, bytes, err);
+        if (rc == 0)
+            sa_convert_band(&p->form, p->dtype, s->cbuf, out, K, nr, W);
+        return rc;
+    }
+    for (uint64_t k = 0; k < K; k++) {
+        int rc = read_at(p, s->cbuf, piece, plan->at[0] + k * plan->plane,
+                         plan->n, plan->r0, nr, bytes, err);
+        if (rc)
+            return rc;
+        sa_convert_band(&p->form, p->dtype, s->cbuf,
+                        out + k * nr * W * p->elsize, 1, nr, W);
+    }
+    return 0;
+}
+
 /* Does a plan into out, laid out as [K][stride][W], from row row0 on. */
 static int exec_plan(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
                      uint64_t stride, uint64_t row0, uint64_t *bytes,
                      SaReadScratch *s, SaErr *err)
 {
     const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
+    if (p->convert)
+        return exec_converted(p, plan, out, bytes, s, err);
     uint64_t done = row0; /* rows of out before this piece */
     for (int i = 0; i < plan->npieces; i++) {
         int rc = 0;

@@ -5,6 +5,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <hdf5.h>
@@ -33,6 +34,13 @@ int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
 
     *ids_out = NULL;
     *found = 0;
+    if (p->npy) {
+        if (ids_dataset)
+            return sa_err(err, SEGAUDIT_EINVAL, "%s: a .npy file holds no "
+                          "ids; give them as a text file (--ids FILE.txt, "
+                          "one id per line)", p->path);
+        return 0;
+    }
     if ((rc = sa_probs_open_dataset(p->file, p->path, name,
                                     ids_dataset != NULL, &dset, err)) != 0 ||
         dset < 0)
@@ -62,9 +70,42 @@ int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
         rc = h5_fail(err, p->path, name, "cannot read the element type");
         goto fail;
     }
+    if (cls == H5T_INTEGER) {
+        /* numeric ids: written in decimal */
+        long long *num = calloc(n ? n : 1, sizeof *num);
+        ids = calloc(n ? n : 1, sizeof *ids);
+        if (!num || !ids) {
+            free(num);
+            rc = sa_err(err, SEGAUDIT_ENOMEM, "%s:%s: out of memory",
+                        p->path, name);
+            goto fail;
+        }
+        if (H5Dread(dset, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                    num) < 0) {
+            free(num);
+            rc = h5_fail(err, p->path, name, "reading the ids failed");
+            goto fail;
+        }
+        for (uint64_t i = 0; i < n; i++) {
+            char buf[24];
+            snprintf(buf, sizeof buf, "%lld", num[i]);
+            if (!(ids[i] = strdup(buf))) {
+                free(num);
+                rc = sa_err(err, SEGAUDIT_ENOMEM, "%s:%s: out of memory",
+                            p->path, name);
+                goto fail;
+            }
+        }
+        free(num);
+        *ids_out = ids;
+        *found = 1;
+        ids = NULL;
+        goto fail;
+    }
     if (cls != H5T_STRING) {
         rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is %s; "
-                    "expected strings", p->path, name, sa_h5_class_name(cls));
+                    "expected strings or integers", p->path, name,
+                    sa_h5_class_name(cls));
         goto fail;
     }
     htri_t vlen = H5Tis_variable_str(ft);

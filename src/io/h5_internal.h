@@ -20,11 +20,18 @@
 
 #include "common/error.h"
 #include "io/h5_probs.h"
+#include "io/probs_convert.h"
 #include "io/h5_util.h"
 
 struct SaProbs {
     char *path;
     char *dataset;
+    int npy;            /* a .npy file (npy_probs.c): no HDF5 handles */
+    uint64_t sdims[4];  /* the shape as stored: (N,K,H,W) or (N,H,W,K) */
+    SaStoreForm form;   /* how stored elements become the engine's */
+    int convert;        /* bands go through sa_convert_band */
+    int has_cf;         /* integers: scale_factor/add_offset attributes */
+    int native_le;      /* the file's elements can be read directly */
     hid_t file;
     hid_t dset;
     hid_t fspace;       /* file dataspace, reused for every hyperslab */
@@ -34,7 +41,8 @@ struct SaProbs {
     SaDtype dtype;
     size_t elsize;      /* bytes per element in memory */
     size_t file_elsize; /* bytes per element in the file */
-    char layout[256];
+    char layout[256];   /* the storage, as HDF5 (or the .npy file) says */
+    char described[320]; /* and the axis order, for sa_probs_layout */
     int nfilters;       /* filters of the chunks */
     int filter_id[4];   /* the first four, in pipeline order */
     /* direct reads (h5_direct.c) */
@@ -98,11 +106,19 @@ int sa_probs_read_layout(SaProbs *p, SaErr *err);
  * file_elsize and chunk). */
 int sa_probs_check_storage(SaProbs *p, SaErr *err);
 
+/* ---- npy_probs.c ------------------------------------------------------- */
+
+/* Opens p->path as a .npy file: fills sdims, dims, form, dtype, elsize,
+ * file_elsize, base, fsize and layout (read through the direct path). */
+int sa_npy_probs_open(SaProbs *p, SaErr *err);
+
 /* ---- h5_direct.c ------------------------------------------------------- */
 
-/* Decides whether p's bands can be read directly (ft: the file type) and
- * opens the descriptor for it; otherwise p->direct stays NONE. */
-void sa_probs_direct_setup(SaProbs *p, hid_t ft);
+/* Notes in p->native_le whether the file type ft can be read directly. */
+void sa_probs_check_native(SaProbs *p, hid_t ft);
+/* Decides whether p's bands can be read directly (after its layout is set)
+ * and opens the descriptor for it; otherwise p->direct stays NONE. */
+void sa_probs_direct_setup(SaProbs *p);
 void sa_probs_direct_close(SaProbs *p);
 /* sa_probs_read_band's job when p->direct is set (arguments checked). */
 int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,

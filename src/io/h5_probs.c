@@ -7,8 +7,12 @@
  * helps, the innermost HDF5 error description is appended in parentheses. */
 #include "io/h5_probs.h"
 #include "io/h5_internal.h"
+#include "io/npy.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,23 +24,44 @@
  * slots (8 MB) a few collisions are cheaper than the table. */
 #define MAX_SLOTS 1000003u
 
-static const char *const DIM_NAMES[4] = {"N", "K", "H", "W"};
-
 /* ---- open -------------------------------------------------------------- */
 
 /* Chooses the memory type for the file type ft (sets dtype, elsize). */
 static int pick_memtype(SaProbs *p, hid_t ft, SaErr *err)
 {
-    const char *expect = "expected float16, float32 or float64";
+    const char *expect = "expected float16, float32, float64, or quantised "
+                         "uint8 or uint16";
     H5T_class_t cls = H5Tget_class(ft);
     size_t size = H5Tget_size(ft);
 
     if (cls < 0 || size == 0)
         return h5_fail(err, p->path, p->dataset,
                        "cannot read the element type");
+    if (cls == H5T_INTEGER) {
+        /* quantised probabilities: HDF5 delivers them as doubles */
+        H5T_sign_t sign = H5Tget_sign(ft);
+        if (sign != H5T_SGN_NONE || (size != 1 && size != 2))
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is "
+                          "%s%zu; expected float16, float32, float64, or "
+                          "quantised uint8 or uint16", p->path, p->dataset,
+                          sign == H5T_SGN_NONE ? "uint" : "int", size * 8);
+        p->file_elsize = size;
+        p->dtype = SA_F64;
+        p->memtype = H5Tcopy(H5T_NATIVE_DOUBLE);
+        if (p->memtype < 0)
+            return h5_fail(err, p->path, p->dataset,
+                           "cannot create the memory type");
+        p->elsize = 8;
+        p->form.kind = 'u';
+        p->form.size = (unsigned)size;
+        p->form.swap = H5Tget_order(ft) != H5Tget_order(H5T_NATIVE_UINT16);
+        return 0;
+    }
     if (cls != H5T_FLOAT)
         return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is %s; %s",
                       p->path, p->dataset, sa_h5_class_name(cls), expect);
+    p->form.kind = 'f';
+    p->form.size = (unsigned)size;
     p->file_elsize = size;
     if (size == 4) {
         p->dtype = SA_F32;
@@ -86,8 +111,111 @@ static int pick_memtype(SaProbs *p, hid_t ft, SaErr *err)
     return 0;
 }
 
+/* The stored shape read as (N,K,H,W) or, with nhwc, (N,H,W,K): no zero
+ * dimension, and at most MAX_CLASSES classes. */
+static int check_shape(const SaProbs *p, int nhwc, SaErr *err)
+{
+    static const char *const NCHW[4] = {"N", "K", "H", "W"};
+    static const char *const NHWC[4] = {"N", "H", "W", "K"};
+    const uint64_t *s = p->sdims;
+    for (int i = 0; i < 4; i++)
+        if (s[i] == 0)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: dimension %d (%s) "
+                          "is 0", p->path, p->dataset, i,
+                          (nhwc ? NHWC : NCHW)[i]);
+    uint64_t K = nhwc ? s[3] : s[1];
+    if (K > MAX_CLASSES)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: dimension %d (K) is %"
+                      PRIu64 "; at most %u classes are supported%s",
+                      p->path, p->dataset, nhwc ? 3 : 1, K, MAX_CLASSES,
+                      nhwc ? "" : s[3] <= 1024 ? " (if the classes are the "
+                      "last axis, use --layout nhwc)" : "");
+    return 0;
+}
+
+/* Is path a NumPy .npy file (by its magic bytes)? */
+static int is_npy(const char *path)
+{
+    unsigned char m[6] = {0};
+    /* never blocks on a FIFO: anything but a regular file is left to the
+     * HDF5 opener, which says what is wrong with it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    ssize_t got = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        got = pread(fd, m, sizeof m, 0);
+    close(fd);
+    return got == (ssize_t)sizeof m && memcmp(m, "\x93NUMPY", 6) == 0;
+}
+
+/* Reads a scalar numeric attribute name of the dataset, if it has one:
+ * 1 (and *v), 0 when absent, or an error. */
+static int cf_attr(SaProbs *p, const char *name, double *v, SaErr *err)
+{
+    htri_t has = H5Aexists(p->dset, name);
+    if (has < 0)
+        return h5_fail(err, p->path, p->dataset, "cannot read attributes");
+    if (!has)
+        return 0;
+    hid_t a = H5Aopen(p->dset, name, H5P_DEFAULT);
+    hid_t sp = a < 0 ? H5I_INVALID_HID : H5Aget_space(a);
+    hid_t t = a < 0 ? H5I_INVALID_HID : H5Aget_type(a);
+    int ok = a >= 0 && sp >= 0 && t >= 0 &&
+             H5Sget_simple_extent_npoints(sp) == 1 &&
+             (H5Tget_class(t) == H5T_FLOAT || H5Tget_class(t) == H5T_INTEGER) &&
+             H5Aread(a, H5T_NATIVE_DOUBLE, v) >= 0;
+    if (t >= 0)
+        H5Tclose(t);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (a >= 0)
+        H5Aclose(a);
+    if (!ok)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: attribute '%s' is not "
+                      "one number", p->path, p->dataset, name);
+    return 1;
+}
+
+/* The values of integers: --probs-scale, else the CF attributes
+ * scale_factor and add_offset, else value / the type's largest value. */
+static int set_scale(SaProbs *p, const SaProbsOpts *o, SaErr *err)
+{
+    SaStoreForm *f = &p->form;
+    if (f->kind != 'u')
+        return 0;
+    f->divisor = f->size == 1 ? 255.0 : 65535.0;
+    if (o && o->has_scale) {
+        f->scaled = 1;
+        f->scale = o->scale;
+        f->offset = 0.0;
+        return 0;
+    }
+    if (p->npy)
+        return 0;
+    double sf = 1.0, ao = 0.0;
+    int a = cf_attr(p, "scale_factor", &sf, err);
+    int b = a < 0 ? a : cf_attr(p, "add_offset", &ao, err);
+    if (a < 0 || b < 0)
+        return a < 0 ? a : b;
+    if (a || b) {
+        f->scaled = 1;
+        f->scale = sf;
+        f->offset = ao;
+        p->has_cf = 1;
+    }
+    return 0;
+}
+
 int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
                   SaErr *err)
+{
+    return sa_probs_open_ex(out, path, dataset, NULL, err);
+}
+
+int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
+                     const SaProbsOpts *opts, SaErr *err)
 {
     SaProbs *p = NULL;
     hid_t ft = H5I_INVALID_HID;
@@ -95,8 +223,9 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
     int rc = 0;
 
     *out = NULL;
+    int npy = is_npy(path);
     if (!dataset)
-        dataset = "/pred_probs";
+        dataset = npy ? "" : "/pred_probs";
     sa_h5_quiet();
 
     p = calloc(1, sizeof *p);
@@ -109,6 +238,19 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
         rc = sa_err(err, SEGAUDIT_ENOMEM, "%s:%s: out of memory", path,
                     dataset);
         goto fail;
+    }
+
+    if (npy) {
+        /* the default dataset name means nothing for a .npy file */
+        if (*dataset && strcmp(dataset, "/pred_probs") != 0) {
+            rc = sa_err(err, SEGAUDIT_EINVAL, "%s: a .npy file holds one "
+                        "array; no dataset name (':%s') can be given", path,
+                        dataset);
+            goto fail;
+        }
+        if ((rc = sa_npy_probs_open(p, err)) != 0)
+            goto fail;
+        goto shaped;
     }
 
     if ((rc = sa_probs_open_file(p, err)) != 0)
@@ -125,27 +267,18 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
     }
     if (rank != 4) {
         rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: rank %d, expected 4 "
-                    "(N,K,H,W)", path, dataset, rank);
+                    "(N,K,H,W), or (N,H,W,K) with --layout nhwc", path,
+                    dataset, rank);
         goto fail;
     }
     if (H5Sget_simple_extent_dims(p->fspace, d, NULL) != 4) {
         rc = h5_fail(err, path, dataset, "cannot read the shape");
         goto fail;
     }
-    for (int i = 0; i < 4; i++) {
-        p->dims[i] = d[i];
-        if (d[i] == 0) {
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: dimension %d (%s) is 0",
-                        path, dataset, i, DIM_NAMES[i]);
-            goto fail;
-        }
-    }
-    if (p->dims[1] > MAX_CLASSES) {
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: dimension 1 (K) is %" PRIu64
-                    "; at most %u classes are supported", path, dataset,
-                    p->dims[1], MAX_CLASSES);
+    for (int i = 0; i < 4; i++)
+        p->sdims[i] = p->dims[i] = d[i];
+    if ((rc = check_shape(p, opts && opts->nhwc, err)) != 0)
         goto fail;
-    }
 
     ft = H5Dget_type(p->dset);
     if (ft < 0) {
@@ -158,7 +291,13 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
         goto fail;
     if ((rc = sa_probs_check_storage(p, err)) != 0)
         goto fail;
-    sa_probs_direct_setup(p, ft);
+    sa_probs_check_native(p, ft);
+
+shaped:
+    if ((rc = set_scale(p, opts, err)) != 0)
+        goto fail;
+    if ((rc = sa_probs_set_layout(p, opts ? opts->nhwc : 0, err)) != 0)
+        goto fail;
 
     *out = p;
     p = NULL;
@@ -167,6 +306,31 @@ fail:
         H5Tclose(ft);
     sa_probs_close(p);
     return rc;
+}
+
+int sa_probs_set_layout(SaProbs *p, int nhwc, SaErr *err)
+{
+    int rc = check_shape(p, nhwc, err);
+    if (rc)
+        return rc;
+    const uint64_t *s = p->sdims;
+    uint64_t K = nhwc ? s[3] : s[1];
+    p->dims[0] = s[0];
+    p->dims[1] = K;
+    p->dims[2] = nhwc ? s[1] : s[2];
+    p->dims[3] = nhwc ? s[2] : s[3];
+    p->form.nhwc = nhwc;
+    p->convert = sa_store_needs_convert(&p->form);
+    snprintf(p->described, sizeof p->described, "%s%s", p->layout,
+             nhwc ? ", channels-last (N,H,W,K)" : "");
+    sa_probs_direct_close(p);
+    sa_probs_direct_setup(p);
+    return 0;
+}
+
+void sa_probs_stored_shape(const SaProbs *p, uint64_t sdims[4])
+{
+    memcpy(sdims, p->sdims, sizeof p->sdims);
 }
 
 /* ---- accessors --------------------------------------------------------- */
@@ -182,6 +346,8 @@ size_t sa_probs_elsize(const SaProbs *p) { return p->elsize; }
 
 const char *sa_probs_dtype_name(const SaProbs *p)
 {
+    if (p->form.kind == 'u')
+        return p->form.size == 1 ? "uint8" : "uint16";
     switch (p->dtype) {
     case SA_F16: return "float16";
     case SA_F32: return "float32";
@@ -189,9 +355,23 @@ const char *sa_probs_dtype_name(const SaProbs *p)
     }
 }
 
-const char *sa_probs_layout(const SaProbs *p) { return p->layout; }
+const char *sa_probs_layout(const SaProbs *p) { return p->described; }
 
-uint64_t sa_probs_chunk_rows(const SaProbs *p) { return p->chunk[2]; }
+int sa_probs_nhwc(const SaProbs *p) { return p->form.nhwc; }
+
+int sa_probs_quantised(const SaProbs *p) { return p->form.kind == 'u'; }
+
+void sa_probs_scale(const SaProbs *p, double *scale, double *offset)
+{
+    const SaStoreForm *f = &p->form;
+    *scale = f->kind != 'u' ? 1.0 : f->scaled ? f->scale : 1.0 / f->divisor;
+    *offset = f->kind == 'u' && f->scaled ? f->offset : 0.0;
+}
+
+uint64_t sa_probs_chunk_rows(const SaProbs *p)
+{
+    return p->chunk[p->form.nhwc ? 1 : 2];
+}
 
 /* ---- reading ----------------------------------------------------------- */
 
@@ -230,16 +410,46 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     hsize_t start[4] = {n, 0, r0, 0};
     hsize_t count[4] = {1, K, nrows, W};
     hsize_t mdims[3] = {K, nrows, W};
+    void *into = dst;
+    if (p->form.nhwc) {
+        start[1] = r0;
+        start[2] = 0;
+        count[1] = mdims[0] = nrows;
+        count[2] = mdims[1] = W;
+        count[3] = mdims[2] = K;
+    }
+    if (p->convert) {
+        /* HDF5 converts the type and byte order; the rest is done below */
+        size_t need = (size_t)(K * nrows * W * p->elsize);
+        if (p->scratch.ucap < need) {
+            void *nb = realloc(p->scratch.ubuf, need);
+            if (!nb) {
+                rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+                goto fail;
+            }
+            p->scratch.ubuf = nb;
+            p->scratch.ucap = need;
+        }
+        into = p->scratch.ubuf;
+    }
     if (H5Sselect_hyperslab(p->fspace, H5S_SELECT_SET, start, NULL, count,
                             NULL) < 0 ||
         (mspace = H5Screate_simple(3, mdims, NULL)) < 0 ||
-        H5Dread(p->dset, p->memtype, mspace, p->fspace, H5P_DEFAULT, dst) < 0)
+        H5Dread(p->dset, p->memtype, mspace, p->fspace, H5P_DEFAULT, into) < 0)
         rc = sa_err(err, SEGAUDIT_EIO, "%s:%s: reading image %" PRIu64
                     " rows %" PRIu64 "-%" PRIu64 " failed%s", p->path,
                     p->dataset, n, r0, r0 + nrows - 1,
                     sa_h5_why(why, sizeof why));
-    else
+    else {
         p->bytes_read += K * nrows * W * p->file_elsize;
+        if (p->convert) {
+            SaStoreForm f = p->form;
+            f.kind = f.kind == 'u' ? 'd' : 'f';
+            f.size = (unsigned)p->elsize;
+            f.swap = 0;
+            sa_convert_band(&f, p->dtype, into, dst, K, nrows, W);
+        }
+    }
 fail:
     if (mspace >= 0)
         H5Sclose(mspace);
@@ -266,16 +476,21 @@ int sa_probs_plan_band_rows(SaProbs *p, uint64_t nrows, SaErr *err)
     hid_t dapl = H5I_INVALID_HID;
     int rc = 0;
 
-    if (c[2] == 0 || nrows == 0)
+    if (c[0] == 0 || nrows == 0)
         goto fail; /* contiguous: no chunk cache involved */
 
     /* A band of nrows rows starting anywhere touches at most
-     * ceil(nrows/cH)+1 chunk rows (never more than the image has). */
-    uint64_t rows = ceil_div(nrows, c[2]) + 1;
-    if (rows > ceil_div(p->dims[2], c[2]))
-        rows = ceil_div(p->dims[2], c[2]);
-    uint64_t nchunks = mul_sat(mul_sat(ceil_div(p->dims[1], c[1]), rows),
-                               ceil_div(p->dims[3], c[3]));
+     * ceil(nrows/cH)+1 chunk rows (never more than the image has), times
+     * the chunks across the other two axes. */
+    const int rd = p->form.nhwc ? 1 : 2;
+    const uint64_t *s = p->sdims;
+    uint64_t rows = ceil_div(nrows, c[rd]) + 1;
+    if (rows > ceil_div(s[rd], c[rd]))
+        rows = ceil_div(s[rd], c[rd]);
+    uint64_t nchunks = rows;
+    for (int i = 1; i < 4; i++)
+        if (i != rd)
+            nchunks = mul_sat(nchunks, ceil_div(s[i], c[i]));
     size_t el = p->elsize > p->file_elsize ? p->elsize : p->file_elsize;
     uint64_t chunk_bytes = mul_sat(mul_sat(mul_sat(c[0], c[1]),
                                            mul_sat(c[2], c[3])), el);

@@ -27,12 +27,41 @@ typedef struct SaProbs SaProbs;
 int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
                   SaErr *err);
 
+/* How to read the stored tensor. */
+typedef struct SaProbsOpts {
+    int nhwc;          /* stored (N,H,W,K) (else (N,K,H,W)); can be changed
+                          after opening with sa_probs_set_layout */
+    int has_scale;     /* quantised integers are value * scale (else the
+                          CF attributes scale_factor and add_offset of the
+                          dataset, else value / 255 or / 65535) */
+    double scale;
+} SaProbsOpts;
+
+/* sa_probs_open with options (NULL: the defaults).  path may also be a
+ * NumPy .npy file (recognised by its magic bytes; dataset must then be
+ * NULL or ""), of float16/32/64 or uint8/16 in either byte order.  HDF5
+ * datasets may be quantised uint8/uint16 as well. */
+int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
+                     const SaProbsOpts *opts, SaErr *err);
+
+/* The shape as stored (before the axes are ordered as (N,K,H,W)). */
+void sa_probs_stored_shape(const SaProbs *p, uint64_t sdims[4]);
+/* Reads the stored tensor as channels-last (nhwc = 1) or not; only before
+ * the first read.  Refuses a K over 65536. */
+int sa_probs_set_layout(SaProbs *p, int nhwc, SaErr *err);
+int sa_probs_nhwc(const SaProbs *p);
+/* Whether the values are quantised integers, and what they are multiplied
+ * by and then offset by. */
+int sa_probs_quantised(const SaProbs *p);
+void sa_probs_scale(const SaProbs *p, double *scale, double *offset);
+
 /* N, K, H, W. */
 void sa_probs_dims(const SaProbs *p, uint64_t dims[4]);
 SaDtype sa_probs_dtype(const SaProbs *p);
-/* Bytes per element in the buffers of sa_probs_read_band (2, 4 or 8). */
+/* Bytes per element in the buffers of sa_probs_read_band (2, 4 or 8;
+ * quantised integers are delivered as float64). */
 size_t sa_probs_elsize(const SaProbs *p);
-/* "float16", "float32", "float64". */
+/* "float16", "float32", "float64", "uint8", "uint16" (as stored). */
 const char *sa_probs_dtype_name(const SaProbs *p);
 /* E.g. "contiguous", "chunked (1,19,64,128) shuffle+deflate". */
 const char *sa_probs_layout(const SaProbs *p);

@@ -107,6 +107,11 @@ json_object *sa_json_dataset(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, ds, "dtype", sa_json_str(j, in.dtype));
     sa_json_set(j, ds, "layout", sa_json_str(j, in.layout));
     sa_json_set(j, ds, "ids_source", sa_json_str(j, in.ids_source));
+    if (in.quantised) {
+        /* integers: the value read is stored * scale + offset */
+        sa_json_set(j, ds, "scale", sa_json_num(j, 1, in.scale));
+        sa_json_set(j, ds, "offset", sa_json_num(j, 1, in.offset));
+    }
     return ds;
 }
 
@@ -136,6 +141,10 @@ json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a)
                 sa_json_str(j, segaudit_score_name(s->rank_by)));
     sa_json_set(j, par, "logits", sa_json_bool(j, s->logits));
     sa_json_set(j, par, "strict", sa_json_bool(j, s->strict));
+    static const char *const LAYOUTS[] = {"auto", "nchw", "nhwc"};
+    sa_json_set(j, par, "layout", sa_json_str(j, LAYOUTS[s->layout]));
+    sa_json_set(j, par, "label_map",
+                s->label_map ? sa_json_str(j, s->label_map) : NULL);
     return par;
 }
 

@@ -1,0 +1,434 @@
+#!/usr/bin/python3
+"""Every input format audits to the same report.
+
+Each golden case is written again in every form segaudit reads (with
+NumPy and h5py, from Debian's python3-numpy and python3-h5py): channels-last
+HDF5, .npy probabilities in either axis order and byte order, labels as one
+.npy or HDF5 array of several integer types, labels that need a label map,
+label folders nested in subfolders, and quantised probabilities.  Each run
+must give the same images.csv, classes.csv, pairs.csv, regions.csv and issue
+masks, byte for byte, as the run on the case as stored (for quantised
+probabilities: as the run on the same values stored as float64).
+
+    check_formats.py SEGAUDIT GOLDEN_DIR
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zlib
+
+import h5py
+import numpy as np
+
+SEG, GOLDEN = sys.argv[1], sys.argv[2]
+OUTPUTS = ["images.csv", "classes.csv", "pairs.csv", "regions.csv"]
+failures = []
+passed = 0
+
+
+def read_png(path):
+    """Gray (8/16-bit) or palette PNG, not interlaced, as a 2-D array of
+    values (palette: indices): a small decoder, so that the test needs no
+    imaging library."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    pos, idat = 8, b""
+    while pos < len(data):
+        n = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w = int.from_bytes(body[0:4], "big")
+            h = int.from_bytes(body[4:8], "big")
+            depth, ctype, interlace = body[8], body[9], body[12]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    assert ctype in (0, 3) and interlace == 0 and depth in (8, 16), path
+    bpp = depth // 8
+    raw = zlib.decompress(idat)
+    stride = w * bpp
+    out = np.zeros((h, stride), np.uint8)
+    prev = np.zeros(stride, np.int32)
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        line = np.frombuffer(raw, np.uint8, stride, y * (stride + 1) + 1).astype(np.int32)
+        cur = np.zeros(stride, np.int32)
+        for x in range(stride):
+            a = cur[x - bpp] if x >= bpp else 0
+            b = prev[x]
+            c = prev[x - bpp] if x >= bpp else 0
+            if f == 0:
+                v = line[x]
+            elif f == 1:
+                v = line[x] + a
+            elif f == 2:
+                v = line[x] + b
+            elif f == 3:
+                v = line[x] + (a + b) // 2
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pr = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                v = line[x] + pr
+            cur[x] = v & 255
+        out[y] = cur
+        prev = cur
+    if bpp == 2:
+        return (out[:, 0::2].astype(np.uint16) << 8) | out[:, 1::2]
+    return out.astype(np.uint16)
+
+
+def run(name, out, labels, probs, extra, expect_in_stderr=None):
+    args = [SEG, "audit", "--labels", labels, "--probs", probs, "--out", out,
+            "--masks", "--top", "0", "--no-html"] + extra
+    if not expect_in_stderr:
+        args.append("-q")
+    p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode != 0:
+        failures.append("%s: exit %d: %s" % (name, p.returncode, p.stderr.strip()))
+        return False
+    if expect_in_stderr and expect_in_stderr not in p.stderr:
+        failures.append("%s: stderr lacks %r: %s" % (name, expect_in_stderr, p.stderr))
+        return False
+    return True
+
+
+def same(name, ref, out):
+    global passed
+    for f in OUTPUTS:
+        a = open(os.path.join(ref, f), "rb").read()
+        b = open(os.path.join(out, f), "rb").read()
+        if a != b:
+            failures.append("%s: %s differs from the reference run" % (name, f))
+            return
+    ma = sorted(os.listdir(os.path.join(ref, "masks")))
+    mb = sorted(os.listdir(os.path.join(out, "masks")))
+    if ma != mb:
+        failures.append("%s: masks/ holds other files" % name)
+        return
+    for m in ma:
+        if open(os.path.join(ref, "masks", m), "rb").read() != \
+                open(os.path.join(out, "masks", m), "rb").read():
+            failures.append("%s: masks/%s differs" % (name, m))
+            return
+    passed += 1
+
+
+def check(name, ref, tmp, labels, probs, extra, expect_in_stderr=None):
+    out = os.path.join(tmp, "out_" + name)
+    if run(name, out, labels, probs, extra, expect_in_stderr):
+        same(name, ref, out)
+
+
+def case(cdir, tmp):
+    import json
+    exp = json.load(open(os.path.join(cdir, "expected.json")))
+    par = exp["params"]
+    common = ["--temperature", repr(par["temperature"]),
+              "--downsample", str(par["downsample"])]
+    for v in par.get("ignore_index", []):
+        common += ["--ignore-index", str(v)]
+    cname = os.path.basename(cdir.rstrip("/"))
+    f = h5py.File(os.path.join(cdir, "probs.h5"), "r")
+    probs = f["pred_probs"][()]
+    N, K, H, W = probs.shape
+    ids = exp["image_ids"]
+    labels_dir = os.path.join(cdir, "labels")
+    labels = np.stack([read_png(os.path.join(labels_dir, i + ".png")) for i in ids])
+    idfile = os.path.join(tmp, "ids.txt")
+    with open(idfile, "w") as fh:
+        fh.write("\n".join(ids) + "\n")
+    with_ids = ["--ids", idfile]
+
+    ref = os.path.join(tmp, "ref")
+    if not run(cname + "/reference", ref, labels_dir, os.path.join(cdir, "probs.h5"), common):
+        return
+    # a control: the comparison does see a change (the labels of the
+    # images moved by one)
+    rolled = np.roll(labels, 1, axis=0)
+    if not np.array_equal(rolled, labels):
+        global passed
+        p = os.path.join(tmp, "labels_rolled.npy")
+        np.save(p, rolled.astype(np.uint16))
+        out = os.path.join(tmp, "out_control")
+        if run(cname + "/control", out, p, os.path.join(cdir, "probs.h5"),
+               common + with_ids):
+            before = len(failures)
+            same(cname + "/control", ref, out)
+            if len(failures) == before:
+                failures.append(cname + "/control: moved labels gave the "
+                                "same report")
+                passed -= 1
+            else:
+                del failures[before:]
+                passed += 1
+    nhwc = np.ascontiguousarray(probs.transpose(0, 2, 3, 1))
+
+    # channels-last HDF5 (with the ids inside), explicit and detected
+    p = os.path.join(tmp, "nhwc.h5")
+    with h5py.File(p, "w") as g:
+        g["pred_probs"] = nhwc
+        g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+    check(cname + "/h5_nhwc", ref, tmp, labels_dir, p, common + ["--layout", "nhwc"])
+    if not (H == W == K):
+        check(cname + "/h5_nhwc_detected", ref, tmp, labels_dir, p, common,
+              "read as channels-last")
+    # chunked channels-last (read through HDF5)
+    p = os.path.join(tmp, "nhwc_chunked.h5")
+    with h5py.File(p, "w") as g:
+        g.create_dataset("pred_probs", data=nhwc, chunks=(1, min(H, 7), W, K),
+                         compression="gzip")
+        g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+    check(cname + "/h5_nhwc_chunked_gzip", ref, tmp, labels_dir, p,
+          common + ["--layout", "nhwc"])
+
+    # .npy probabilities: (N,K,H,W) as stored, channels-last big-endian
+    p = os.path.join(tmp, "probs.npy")
+    np.save(p, probs)
+    check(cname + "/npy_nchw", ref, tmp, labels_dir, p, common + with_ids)
+    p = os.path.join(tmp, "probs_nhwc_be.npy")
+    np.save(p, nhwc.astype(nhwc.dtype.newbyteorder(">")))
+    check(cname + "/npy_nhwc_big_endian", ref, tmp, labels_dir, p,
+          common + with_ids + ["--layout", "nhwc"])
+
+    # labels as one array: .npy of int32, HDF5 of int16 next to the probs
+    p = os.path.join(tmp, "labels.npy")
+    np.save(p, labels.astype(np.int32))
+    check(cname + "/labels_npy_int32", ref, tmp, p, os.path.join(cdir, "probs.h5"),
+          common + with_ids)
+    p = os.path.join(tmp, "both.h5")
+    with h5py.File(p, "w") as g:
+        g["pred_probs"] = probs
+        g["labels"] = labels.astype(np.int16)
+    check(cname + "/labels_h5_int16", ref, tmp, p, p, common + with_ids)
+    check(cname + "/labels_h5_named", ref, tmp, p + ":/labels", p, common + with_ids)
+
+    # labels shifted by 7 (void kept) and mapped back with --label-map
+    void = set(par.get("ignore_index", []))
+    shifted = labels.astype(np.int64)
+    mask = np.isin(shifted, list(void)) if void else np.zeros(shifted.shape, bool)
+    shifted[~mask] += 7
+    p = os.path.join(tmp, "labels_shifted.npy")
+    np.save(p, shifted.astype(np.uint16))
+    mp = os.path.join(tmp, "map.csv")
+    with open(mp, "w") as fh:
+        fh.write("from,to\n" + "".join("%d,%d\n" % (k + 7, k) for k in range(K)))
+    check(cname + "/label_map", ref, tmp, p, os.path.join(cdir, "probs.h5"),
+          common + with_ids + ["--label-map", mp])
+
+    # label PNGs spread over nested folders
+    nested = os.path.join(tmp, "nested")
+    for j, i in enumerate(ids):
+        d = os.path.join(nested, "city%d" % (j % 2), "part%d" % (j % 3))
+        os.makedirs(d, exist_ok=True)
+        shutil.copy(os.path.join(labels_dir, i + ".png"), d)
+    check(cname + "/labels_nested", ref, tmp, nested, os.path.join(cdir, "probs.h5"),
+          common + (with_ids if "image_ids" not in f else []))
+
+    # quantised probabilities against the same values as float64
+    q = np.clip(np.rint(probs.astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    qref = os.path.join(tmp, "qref.h5")
+    with h5py.File(qref, "w") as g:
+        g["pred_probs"] = q.astype(np.float64) / 255.0
+        g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+    refq = os.path.join(tmp, "ref_q8")
+    if run(cname + "/reference_uint8", refq, labels_dir, qref, common):
+        p = os.path.join(tmp, "q8.h5")
+        with h5py.File(p, "w") as g:
+            g["pred_probs"] = q
+            g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+        check(cname + "/h5_uint8", refq, tmp, labels_dir, p, common)
+        p = os.path.join(tmp, "q8.npy")
+        np.save(p, q)
+        check(cname + "/npy_uint8", refq, tmp, labels_dir, p, common + with_ids)
+    q16 = np.clip(np.rint(probs.astype(np.float64) * 1000), 0, 65535).astype(np.uint16)
+    scale = 0.001
+    qref = os.path.join(tmp, "qref16.h5")
+    with h5py.File(qref, "w") as g:
+        g["pred_probs"] = q16.astype(np.float64) * scale
+        g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+    refq = os.path.join(tmp, "ref_q16")
+    if run(cname + "/reference_uint16", refq, labels_dir, qref, common):
+        p = os.path.join(tmp, "q16.h5")
+        with h5py.File(p, "w") as g:
+            d = g.create_dataset("pred_probs", data=q16)
+            d.attrs["scale_factor"] = scale
+            d.attrs["add_offset"] = 0.0
+            g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+        check(cname + "/h5_uint16_cf", refq, tmp, labels_dir, p, common)
+        p = os.path.join(tmp, "q16_be.npy")
+        np.save(p, q16.astype(">u2"))
+        check(cname + "/npy_uint16_scale", refq, tmp, labels_dir, p,
+              common + with_ids + ["--probs-scale", repr(scale)])
+
+
+def expect_error(name, args, status, *words):
+    """The run fails with exit status `status`, one 'segaudit: ' line on
+    stderr that holds every word, and no report."""
+    global passed
+    out = args[args.index("--out") + 1]
+    p = subprocess.run([SEG, "audit"] + args + ["-q"], capture_output=True,
+                       text=True)
+    why = []
+    if p.returncode != status:
+        why.append("exit %d, expected %d" % (p.returncode, status))
+    lines = p.stderr.splitlines()
+    if len(lines) != 1 or not lines[0].startswith("segaudit: "):
+        why.append("stderr is not one 'segaudit: ' line")
+    for w in words:
+        if w not in p.stderr:
+            why.append("stderr lacks %r" % w)
+    if os.path.exists(os.path.join(out, "images.csv")):
+        why.append("a report was written")
+    if why:
+        failures.append("%s: %s [stderr: %s]" % (name, "; ".join(why), p.stderr.strip()))
+    else:
+        passed += 1
+
+
+def errors(tmp):
+    """Inputs in these formats that are wrong, and what the user is told."""
+    cdir = os.path.join(GOLDEN, "scenes_k19")
+    f = h5py.File(os.path.join(cdir, "probs.h5"), "r")
+    probs = f["pred_probs"][()]
+    ids = [i.decode() if isinstance(i, bytes) else i for i in f["image_ids"][()]]
+    N, K, H, W = probs.shape
+    labels_dir = os.path.join(cdir, "labels")
+    labels = np.stack([read_png(os.path.join(labels_dir, i + ".png")) for i in ids])
+    out = os.path.join(tmp, "out")
+    idf = os.path.join(tmp, "ids.txt")
+    with open(idf, "w") as fh:
+        fh.write("\n".join(ids) + "\n")
+
+    nhwc = os.path.join(tmp, "nhwc.npy")
+    np.save(nhwc, np.ascontiguousarray(probs.transpose(0, 2, 3, 1)))
+    expect_error("errors/layout_stated_wrong",
+                 ["--labels", labels_dir, "--probs", nhwc, "--ids", idf,
+                  "--layout", "nchw", "--out", out], 1,
+                 "looks channels-last", "use --layout nhwc")
+    expect_error("errors/layout_nhwc_on_nchw",
+                 ["--labels", labels_dir, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--layout", "nhwc", "--out", out], 1,
+                 "looks channels-first", "use --layout nchw")
+    fort = os.path.join(tmp, "fortran.npy")
+    np.save(fort, np.asfortranarray(probs))
+    expect_error("errors/npy_fortran_order",
+                 ["--labels", labels_dir, "--probs", fort, "--ids", idf,
+                  "--out", out], 1, "fortran.npy", "Fortran order",
+                 "ascontiguousarray")
+    i32 = os.path.join(tmp, "int32.npy")
+    np.save(i32, (probs * 100).astype(np.int32))
+    expect_error("errors/npy_int32_probs",
+                 ["--labels", labels_dir, "--probs", i32, "--ids", idf,
+                  "--out", out], 1, "int32", "uint8 or uint16")
+    # labels: a count that differs, a value out of range, negative void
+    few = os.path.join(tmp, "few.npy")
+    np.save(few, labels[:-1].astype(np.uint8))
+    expect_error("errors/label_array_count",
+                 ["--labels", few, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--out", out], 1, "few.npy", "%d label maps" % (N - 1),
+                 "N=%d" % N)
+    neg = labels.astype(np.int32)
+    neg[2, 5, 9] = -1
+    negp = os.path.join(tmp, "neg.npy")
+    np.save(negp, neg)
+    expect_error("errors/label_negative_not_ignored",
+                 ["--labels", negp, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--out", out], 1, "neg.npy", "(row 5, col 9)", "65535")
+    p = subprocess.run([SEG, "audit", "--labels", negp, "--probs",
+                        os.path.join(cdir, "probs.h5"), "--out", out + "_neg",
+                        "--ignore-index", "-1", "-q"], capture_output=True,
+                       text=True)
+    if p.returncode == 0:
+        passed_one()
+    else:
+        failures.append("errors/label_negative_ignored: exit %d: %s" %
+                        (p.returncode, p.stderr.strip()))
+    big = labels.astype(np.int32)
+    big[1, 0, 0] = 70000
+    bigp = os.path.join(tmp, "big.npy")
+    np.save(bigp, big)
+    expect_error("errors/label_out_of_uint16",
+                 ["--labels", bigp, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--out", out], 1, "big.npy", "70000")
+    # HDF5: a dataset that is not there lists the ones that are
+    expect_error("errors/labels_dataset_missing",
+                 ["--labels", os.path.join(cdir, "probs.h5") + ":/segmaps",
+                  "--probs", os.path.join(cdir, "probs.h5"), "--out", out], 1,
+                 "/segmaps", "no such dataset", "pred_probs", "image_ids")
+    # ids: the label suffix left on, a count that differs
+    bad = os.path.join(tmp, "ids_png.txt")
+    with open(bad, "w") as fh:
+        fh.write("\n".join(i + ".png" for i in ids) + "\n")
+    expect_error("errors/ids_with_suffix",
+                 ["--labels", labels_dir, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--ids", bad, "--out", out], 1, "ends in the label suffix")
+    short = os.path.join(tmp, "ids_short.txt")
+    with open(short, "w") as fh:
+        fh.write("\n".join(ids[:-1]) + "\n")
+    expect_error("errors/ids_text_count",
+                 ["--labels", labels_dir, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--ids", short, "--out", out], 1, "ids_short.txt",
+                 "%d ids" % (N - 1))
+    # two label files with one id in nested folders: both named
+    nested = os.path.join(tmp, "nested")
+    for d in ("a", "b"):
+        os.makedirs(os.path.join(nested, d))
+        shutil.copy(os.path.join(labels_dir, ids[0] + ".png"), os.path.join(nested, d))
+    expect_error("errors/duplicate_label_files",
+                 ["--labels", nested, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--out", out], 1, "a/" + ids[0] + ".png",
+                 "b/" + ids[0] + ".png")
+    # Cityscapes label ids without the map: the message names the remedy
+    ids_dir = os.path.join(tmp, "labelids")
+    table = {k: v for k, v in [(7, 0), (8, 1), (11, 2), (12, 3), (13, 4),
+                               (17, 5), (19, 6), (20, 7), (21, 8), (22, 9),
+                               (23, 10), (24, 11), (25, 12), (26, 13),
+                               (27, 14), (28, 15), (31, 16), (32, 17),
+                               (33, 18)]}
+    inv = np.zeros(256, np.uint8)
+    for lid, tid in table.items():
+        inv[tid] = lid
+    lid = inv[labels]
+    lidp = os.path.join(tmp, "labelids.npy")
+    np.save(lidp, lid)
+    expect_error("errors/cityscapes_label_ids",
+                 ["--labels", lidp, "--probs", os.path.join(cdir, "probs.h5"),
+                  "--out", out], 1, "--label-map cityscapes")
+    ref = os.path.join(tmp, "ref")
+    okp = os.path.join(tmp, "ok")
+    if run("errors/reference", ref, labels_dir, os.path.join(cdir, "probs.h5"), []) and \
+            run("errors/cityscapes_label_map", okp, lidp,
+                os.path.join(cdir, "probs.h5"), ["--label-map", "cityscapes", "--ids", idf]):
+        same("errors/cityscapes_label_map", ref, okp)
+
+
+def passed_one():
+    global passed
+    passed += 1
+
+
+def main():
+    cases = sorted(d for d in os.listdir(GOLDEN)
+                   if os.path.isfile(os.path.join(GOLDEN, d, "expected.json")))
+    for c in cases:
+        tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
+        try:
+            case(os.path.join(GOLDEN, c), tmp)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
+    try:
+        errors(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    for f in failures:
+        print("not ok - " + f)
+    print("%d passed, %d failed" % (passed, len(failures)))
+    sys.exit(1 if failures or passed == 0 else 0)
+
+
+main()
