@@ -50,6 +50,14 @@ typedef enum SegauditLayout {
     SEGAUDIT_LAYOUT_NHWC = 2  /* (N,H,W,K): channels last */
 } SegauditLayout;
 
+/* Predictions stored at 1/s of the labels' resolution (s an integer). */
+typedef enum SegauditUpsample {
+    SEGAUDIT_UPSAMPLE_NONE = 0,     /* refused with a message */
+    SEGAUDIT_UPSAMPLE_BILINEAR = 1, /* torch interpolate, bilinear,
+                                       align_corners=False */
+    SEGAUDIT_UPSAMPLE_NEAREST = 2   /* torch interpolate, nearest */
+} SegauditUpsample;
+
 typedef struct SegauditSettings {
     const char *labels_dir;    /* the labels (required): a folder of label
                                   PNGs <id><suffix>, searched recursively;
@@ -131,6 +139,7 @@ typedef struct SegauditSettings {
                                   CSV file of from,to lines, or the preset
                                   "cityscapes" (labelIds -> trainIds, void
                                   = 255) (NULL) */
+    int upsample;              /* enum SegauditUpsample (NONE) */
 } SegauditSettings;
 
 /* Fills s with the defaults documented above. */
@@ -193,6 +202,8 @@ typedef struct SegauditDatasetInfo {
     int layout_assumed;   /* 1: read as channels-last because only that
                              order fits the labels and the class names */
     int quantised;        /* the probabilities are uint8/uint16 */
+    uint32_t upsampled;   /* the predictions were upsampled by this factor
+                             (0: stored at the labels' resolution) */
     double scale, offset; /* and are read as value * scale + offset */
     int n_warnings;       /* segaudit_audit_warning(a, 0 .. n_warnings-1) */
 } SegauditDatasetInfo;

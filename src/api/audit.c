@@ -253,6 +253,7 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     in->ids_source = IDS[e->ids_source];
     in->layout_assumed = e->layout_assumed;
     in->quantised = e->quantised;
+    in->upsampled = e->upsampled;
     in->scale = e->scale;
     in->offset = e->offset;
     if ((rc = sa_warnings_build(e, e->quantised, &a->warnings, &a->err)) != 0)

@@ -70,6 +70,10 @@ int sa_settings_validate(const SegauditSettings *s, SaErr *err)
     if (s->layout < SEGAUDIT_LAYOUT_AUTO || s->layout > SEGAUDIT_LAYOUT_NHWC)
         return sa_err(err, SEGAUDIT_EINVAL, "unknown tensor layout %d",
                       s->layout);
+    if (s->upsample < SEGAUDIT_UPSAMPLE_NONE ||
+        s->upsample > SEGAUDIT_UPSAMPLE_NEAREST)
+        return sa_err(err, SEGAUDIT_EINVAL, "unknown upsampling mode %d",
+                      s->upsample);
     if (!(s->probs_scale >= 0) || !isfinite(s->probs_scale))
         return sa_err(err, SEGAUDIT_EINVAL,
                       "probability scale must be a positive number, got %g",

@@ -31,6 +31,9 @@ static const char usage_audit[] =
     "  --layout auto|nchw|nhwc  axis order of the predictions: (N,K,H,W) or\n"
     "                          channels-last (N,H,W,K) (auto: nchw unless\n"
     "                          only nhwc fits the labels and class names)\n"
+    "  --upsample bilinear|nearest  predictions at 1/s of the labels'\n"
+    "                          size (s an integer): upsampled as torch's\n"
+    "                          interpolate(align_corners=False) does\n"
     "  --probs-scale S         quantised values mean value * S (default:\n"
     "                          the scale_factor/add_offset attributes, else\n"
     "                          value/255 or value/65535)\n"
@@ -99,7 +102,7 @@ enum {
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
     OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
-    OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP
+    OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE
 };
 
 static const struct option audit_options[] = {
@@ -138,6 +141,7 @@ static const struct option audit_options[] = {
     {"layout", required_argument, 0, OPT_LAYOUT},
     {"probs-scale", required_argument, 0, OPT_PSCALE},
     {"label-map", required_argument, 0, OPT_LMAP},
+    {"upsample", required_argument, 0, OPT_UPSAMPLE},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -285,6 +289,15 @@ static int choice_option(CliAuditJob *job, int c, const char *arg)
         if (!job->preset)
             die_usage("--classes: unknown preset '%s' (cityscapes, ade20k, "
                       "pascal-voc)", arg);
+        break;
+    case OPT_UPSAMPLE:
+        if (!strcmp(arg, "bilinear"))
+            s->upsample = SEGAUDIT_UPSAMPLE_BILINEAR;
+        else if (!strcmp(arg, "nearest"))
+            s->upsample = SEGAUDIT_UPSAMPLE_NEAREST;
+        else
+            die_usage("--upsample: expected bilinear or nearest, got '%s'",
+                      arg);
         break;
     case OPT_LAYOUT:
         if (!strcmp(arg, "auto"))

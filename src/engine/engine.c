@@ -106,6 +106,45 @@ static int choose_layout(SaEngine *e)
     return 0;
 }
 
+/* Predictions at a lower resolution than the labels, by one integer
+ * factor in both directions: upsampled with --upsample, else an error
+ * that says so. */
+static int choose_upsample(SaEngine *e)
+{
+    uint64_t d[4];
+    sa_probs_dims(e->probs, d);
+    uint64_t lh = e->label_h, lw = e->label_w;
+    if (!lh || (d[2] == lh && d[3] == lw))
+        return 0; /* same size, or unknown: checked again per image */
+    if (lh % d[2] || lw % d[3] || lh / d[2] != lw / d[3] || lh / d[2] < 2 ||
+        lh / d[2] > 64) {
+        if (e->set.upsample)
+            return sa_err(e->err, SEGAUDIT_EINPUT,
+                          "%s:%s: predictions of %llux%llu (HxW) cannot be "
+                          "upsampled to the labels' %llux%llu: --upsample "
+                          "needs one integer factor (2..64) for both sides",
+                          e->probs_path, e->probs_dataset,
+                          (unsigned long long)d[2], (unsigned long long)d[3],
+                          (unsigned long long)lh, (unsigned long long)lw);
+        return 0;
+    }
+    uint32_t s = (uint32_t)(lh / d[2]);
+    if (!e->set.upsample)
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%s:%s: predictions of %llux%llu (HxW) are %u times "
+                      "smaller than the labels (%llux%llu); upsample them "
+                      "with --upsample bilinear (or nearest)",
+                      e->probs_path, e->probs_dataset,
+                      (unsigned long long)d[2], (unsigned long long)d[3], s,
+                      (unsigned long long)lh, (unsigned long long)lw);
+    e->upsampled = s;
+    return sa_probs_set_upsample(e->probs, s,
+                                 e->set.upsample == SEGAUDIT_UPSAMPLE_NEAREST
+                                     ? SA_UP_NEAREST
+                                     : SA_UP_BILINEAR,
+                                 e->err);
+}
+
 /* Is path a regular file (so --ids names a text file, not a dataset)? */
 static int regular_file(const char *path)
 {
@@ -155,7 +194,7 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
         e->ids_source = SA_IDS_DATASET;
     if ((rc = sa_labels_open(e, found)) != 0)
         return rc;
-    if ((rc = choose_layout(e)) != 0)
+    if ((rc = choose_layout(e)) != 0 || (rc = choose_upsample(e)) != 0)
         return rc;
 
     sa_probs_dims(e->probs, dims);

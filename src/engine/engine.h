@@ -76,6 +76,7 @@ typedef struct SaEngine {
     int layout_assumed;      /* the tensor was read as channels-last because
                                 only that fits the labels and classes */
     int quantised;           /* uint8/uint16 probabilities */
+    uint32_t upsampled;      /* factor the predictions were upsampled by */
     double scale, offset;    /* their value = stored * scale + offset */
     uint8_t *ignored;        /* 65536 flags */
     int n_threads;

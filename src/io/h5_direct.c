@@ -194,7 +194,8 @@ static int chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
 
 uint64_t sa_probs_band_unit(const SaProbs *p)
 {
-    return p->direct == SA_DIRECT_DEFLATE ? p->chunk[2] : 0;
+    uint64_t unit = p->direct == SA_DIRECT_DEFLATE ? p->chunk[2] : 0;
+    return p->up ? unit * p->up : unit;
 }
 
 void sa_read_scratch_free(SaReadScratch *s)
@@ -205,6 +206,7 @@ void sa_read_scratch_free(SaReadScratch *s)
 #endif
     free(s->cbuf);
     free(s->ubuf);
+    free(s->lbuf);
     memset(s, 0, sizeof *s);
 }
 
@@ -313,7 +315,8 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
     return 0;
 }
 
-int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+/* Plans the read of stored rows [r0, r0+nrows) (before any upsampling). */
+static int plan_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                        SaBandRead *plan, SaErr *err)
 {
     const uint64_t K = p->dims[1], H = p->dims[2], W = p->dims[3];
@@ -415,10 +418,44 @@ static int exec_plan(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
     return 0;
 }
 
+int sa_probs_plan_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                       SaBandRead *plan, SaErr *err)
+{
+    if (!p->up)
+        return plan_stored(p, n, r0, nrows, plan, err);
+    if (r0 > p->dims[2] * p->up || nrows == 0 ||
+        nrows > p->dims[2] * p->up - r0)
+        return 0;
+    uint64_t l0, ln;
+    sa_upsample_rows(p->up_mode, p->up, p->dims[2], r0, nrows, &l0, &ln);
+    int rc = plan_stored(p, n, l0, ln, plan, err);
+    plan->up_r0 = r0;
+    plan->up_n = nrows;
+    return rc;
+}
+
+/* The stored rows of a plan into the thread's low-resolution buffer, then
+ * upsampled into dst. */
+static int planned_up(const SaProbs *p, const SaBandRead *plan, void *dst,
+                      uint64_t *bytes, SaReadScratch *s, SaErr *err)
+{
+    size_t need = (size_t)(p->dims[1] * plan->nrows * p->dims[3] * p->elsize);
+    if (grow(&s->lbuf, &s->lcap, need))
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = exec_plan(p, plan, s->lbuf, plan->nrows, 0, bytes, s, err);
+    if (rc == 0)
+        sa_upsample_band(p->up_mode, p->up, p->dtype, s->lbuf, plan->r0,
+                         plan->nrows, p->dims[2], p->dims[3], p->dims[1],
+                         plan->up_r0, plan->up_n, dst);
+    return rc;
+}
+
 int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
                           void *dst, uint64_t *bytes, SaReadScratch *s,
                           SaErr *err)
 {
+    if (p->up)
+        return planned_up(p, plan, dst, bytes, s, err);
     return exec_plan(p, plan, dst, plan->nrows, 0, bytes, s, err);
 }
 
@@ -428,19 +465,19 @@ int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                          void *dst, SaErr *err)
 {
     SaBandRead plan;
-    int rc = sa_probs_plan_read(p, n, r0, nrows, &plan, err);
+    int rc = plan_stored(p, n, r0, nrows, &plan, err);
     if (rc < 0)
         return rc;
     if (rc == 1)
-        return sa_probs_read_planned(p, &plan, dst, &p->bytes_read,
-                                     &p->scratch, err);
+        return exec_plan(p, &plan, dst, plan.nrows, 0, &p->bytes_read,
+                         &p->scratch, err);
     /* more chunk rows than a plan holds: one chunk row at a time */
     for (uint64_t r = r0; r < r0 + nrows;) {
         uint64_t part = p->chunk[2] - r % p->chunk[2];
         if (part > r0 + nrows - r)
             part = r0 + nrows - r;
         SaBandRead one;
-        rc = sa_probs_plan_read(p, n, r, part, &one, err);
+        rc = plan_stored(p, n, r, part, &one, err);
         if (rc == 1)
             rc = exec_plan(p, &one, dst, nrows, r - r0, &p->bytes_read,
                            &p->scratch, err);

@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "io/h5_probs.h"
 #include "io/probs_convert.h"
+#include "io/probs_upsample.h"
 #include "io/h5_util.h"
 
 struct SaProbs {
@@ -32,6 +33,9 @@ struct SaProbs {
     int convert;        /* bands go through sa_convert_band */
     int has_cf;         /* integers: scale_factor/add_offset attributes */
     int native_le;      /* the file's elements can be read directly */
+    uint32_t up;        /* upsampling factor (0: none); dims, dtype and
+                           elsize stay those of the stored rows */
+    int up_mode;        /* SA_UP_* */
     hid_t file;
     hid_t dset;
     hid_t fspace;       /* file dataspace, reused for every hyperslab */

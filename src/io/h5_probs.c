@@ -338,11 +338,26 @@ void sa_probs_stored_shape(const SaProbs *p, uint64_t sdims[4])
 void sa_probs_dims(const SaProbs *p, uint64_t dims[4])
 {
     memcpy(dims, p->dims, sizeof p->dims);
+    if (p->up) {
+        dims[2] *= p->up;
+        dims[3] *= p->up;
+    }
 }
 
-SaDtype sa_probs_dtype(const SaProbs *p) { return p->dtype; }
+SaDtype sa_probs_dtype(const SaProbs *p) { return p->up ? SA_F64 : p->dtype; }
 
-size_t sa_probs_elsize(const SaProbs *p) { return p->elsize; }
+size_t sa_probs_elsize(const SaProbs *p) { return p->up ? 8 : p->elsize; }
+
+int sa_probs_set_upsample(SaProbs *p, uint32_t s, int mode, SaErr *err)
+{
+    if (s < 2 || (mode != SA_UP_BILINEAR && mode != SA_UP_NEAREST) ||
+        p->dims[2] > UINT64_MAX / s || p->dims[3] > UINT64_MAX / s)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s:%s: cannot upsample by %u",
+                      p->path, p->dataset, s);
+    p->up = s;
+    p->up_mode = mode;
+    return 0;
+}
 
 const char *sa_probs_dtype_name(const SaProbs *p)
 {
@@ -375,7 +390,41 @@ uint64_t sa_probs_chunk_rows(const SaProbs *p)
 
 /* ---- reading ----------------------------------------------------------- */
 
+static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                       void *dst, SaErr *err);
+
 int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                       void *dst, SaErr *err)
+{
+    if (!p->up)
+        return read_stored(p, n, r0, nrows, dst, err);
+    const uint64_t H = p->dims[2] * p->up;
+    if (r0 > H || nrows > H - r0 || !dst)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: reading image %" PRIu64
+                      " rows %" PRIu64 "+%" PRIu64 ": %s (H=%" PRIu64 ")",
+                      p->path, p->dataset, n, r0, nrows,
+                      dst ? "out of range" : "no buffer", H);
+    if (nrows == 0)
+        return 0;
+    uint64_t l0, ln;
+    sa_upsample_rows(p->up_mode, p->up, p->dims[2], r0, nrows, &l0, &ln);
+    size_t need = (size_t)(p->dims[1] * ln * p->dims[3] * p->elsize);
+    if (p->scratch.lcap < need) {
+        void *nb = realloc(p->scratch.lbuf, need);
+        if (!nb)
+            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        p->scratch.lbuf = nb;
+        p->scratch.lcap = need;
+    }
+    int rc = read_stored(p, n, l0, ln, p->scratch.lbuf, err);
+    if (rc == 0)
+        sa_upsample_band(p->up_mode, p->up, p->dtype, p->scratch.lbuf, l0, ln,
+                         p->dims[2], p->dims[3], p->dims[1], r0, nrows, dst);
+    return rc;
+}
+
+/* Stored rows [r0, r0+nrows) of image n, in the stored resolution. */
+static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                        void *dst, SaErr *err)
 {
     const uint64_t N = p->dims[0], K = p->dims[1], H = p->dims[2],
@@ -478,6 +527,8 @@ int sa_probs_plan_band_rows(SaProbs *p, uint64_t nrows, SaErr *err)
 
     if (c[0] == 0 || nrows == 0)
         goto fail; /* contiguous: no chunk cache involved */
+    if (p->up)
+        nrows = nrows / p->up + 2; /* stored rows of a band */
 
     /* A band of nrows rows starting anywhere touches at most
      * ceil(nrows/cH)+1 chunk rows (never more than the image has), times

@@ -18,6 +18,7 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "io/probs_upsample.h"
 
 typedef struct SaProbs SaProbs;
 
@@ -50,6 +51,11 @@ void sa_probs_stored_shape(const SaProbs *p, uint64_t sdims[4]);
  * the first read.  Refuses a K over 65536. */
 int sa_probs_set_layout(SaProbs *p, int nhwc, SaErr *err);
 int sa_probs_nhwc(const SaProbs *p);
+/* Delivers the tensor upsampled by the integer factor s (>= 2) with mode
+ * SA_UP_BILINEAR or SA_UP_NEAREST (probs_upsample.h): from then on the
+ * dimensions are H*s, W*s and the elements float64.  Only before the
+ * first read. */
+int sa_probs_set_upsample(SaProbs *p, uint32_t s, int mode, SaErr *err);
 /* Whether the values are quantised integers, and what they are multiplied
  * by and then offset by. */
 int sa_probs_quantised(const SaProbs *p);
@@ -89,6 +95,8 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
 typedef struct SaReadScratch {
     void *cbuf, *ubuf;   /* a compressed chunk, and the same inflated */
     size_t ccap, ucap;
+    void *lbuf;          /* a band at the stored resolution (upsampling) */
+    size_t lcap;
     void *inflater;      /* libdeflate's, when built with it */
 } SaReadScratch;
 void sa_read_scratch_free(SaReadScratch *s);
@@ -107,6 +115,8 @@ typedef struct SaBandRead {
     uint64_t size[SA_BAND_PIECES];   /* compressed: bytes stored */
     unsigned mask[SA_BAND_PIECES];   /* compressed: filters skipped */
     uint64_t plane;                  /* bytes from one class to the next */
+    uint64_t up_r0, up_n;            /* upsampling: the output rows (n, r0
+                                        and nrows are then stored rows) */
 } SaBandRead;
 
 /* Plans the read of rows [r0, r0+nrows) of image n: 1 when

@@ -1,5 +1,5 @@
-/* IEEE half-precision values: one at a time, and whole rows (with F16C
- * where the CPU has it).  See kernels.h. */
+/* IEEE half-precision rows (with F16C where the CPU has it); one value at
+ * a time is sa_half_to_float (common/dtype.c).  See kernels.h. */
 #include "kernel/kernels.h"
 
 #include <math.h>
@@ -7,27 +7,6 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #endif
-
-float sa_half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-    uint32_t exp = (h >> 10) & 0x1fu;
-    uint32_t man = h & 0x3ffu;
-    uint32_t bits;
-    float f;
-
-    if (exp == 0) {
-        /* zero or subnormal: man * 2^-24, exact in float */
-        f = (float)man * 0x1p-24f;
-        return sign ? -f : f;
-    }
-    if (exp == 31)
-        bits = sign | 0x7f800000u | (man << 13);
-    else
-        bits = sign | ((exp + 112u) << 23) | (man << 13);
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
 
 /* float16 rows: with F16C (checked at run time, so the program still runs
  * without it) eight halves at a time; every half is exactly a float, so

@@ -14,8 +14,6 @@
 
 #include "common/dtype.h"
 
-/* Exact value of an IEEE half given by its bits (subnormals, inf, NaN). */
-float sa_half_to_float(uint16_t h);
 /* dst[i] = sa_half_to_float(src[i]) for n halves (with F16C where the CPU
  * has it: the same values). */
 void sa_halves_to_double(const uint16_t *src, double *dst, size_t n);

@@ -107,6 +107,8 @@ json_object *sa_json_dataset(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, ds, "dtype", sa_json_str(j, in.dtype));
     sa_json_set(j, ds, "layout", sa_json_str(j, in.layout));
     sa_json_set(j, ds, "ids_source", sa_json_str(j, in.ids_source));
+    if (in.upsampled)
+        sa_json_set(j, ds, "upsampled", sa_json_u64(j, in.upsampled));
     if (in.quantised) {
         /* integers: the value read is stored * scale + offset */
         sa_json_set(j, ds, "scale", sa_json_num(j, 1, in.scale));
@@ -143,6 +145,8 @@ json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, par, "strict", sa_json_bool(j, s->strict));
     static const char *const LAYOUTS[] = {"auto", "nchw", "nhwc"};
     sa_json_set(j, par, "layout", sa_json_str(j, LAYOUTS[s->layout]));
+    static const char *const UPS[] = {"none", "bilinear", "nearest"};
+    sa_json_set(j, par, "upsample", sa_json_str(j, UPS[s->upsample]));
     sa_json_set(j, par, "label_map",
                 s->label_map ? sa_json_str(j, s->label_map) : NULL);
     return par;

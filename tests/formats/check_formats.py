@@ -81,6 +81,33 @@ def read_png(path):
     return out.astype(np.uint16)
 
 
+def up_index(out, s, n):
+    """Source rows (or columns) of torch's bilinear interpolation with
+    align_corners=False for an integer factor s, as README.md states it."""
+    v = (np.arange(out, dtype=np.float64) + 0.5) / s - 0.5
+    v = np.maximum(v, 0.0)
+    i0 = np.minimum(v.astype(np.int64), n - 1)
+    i1 = np.where(i0 < n - 1, i0 + 1, i0)
+    return i0, i1, v - i0
+
+
+def upsample(x, s, mode):
+    """A direct implementation of the upsampling, on whole arrays."""
+    x = x.astype(np.float64)
+    N, K, h, w = x.shape
+    if mode == "nearest":
+        r = np.arange(h * s) // s
+        c = np.arange(w * s) // s
+        return x[:, :, r][:, :, :, c]
+    i0, i1, b = up_index(h * s, s, h)
+    j0, j1, a = up_index(w * s, s, w)
+    b = b[:, None]
+    a = a[None, :]
+    x0, x1 = x[:, :, i0], x[:, :, i1]
+    return (1.0 - b) * ((1.0 - a) * x0[:, :, :, j0] + a * x0[:, :, :, j1]) + \
+        b * ((1.0 - a) * x1[:, :, :, j0] + a * x1[:, :, :, j1])
+
+
 def run(name, out, labels, probs, extra, expect_in_stderr=None):
     args = [SEG, "audit", "--labels", labels, "--probs", probs, "--out", out,
             "--masks", "--top", "0", "--no-html"] + extra
@@ -227,6 +254,42 @@ def case(cdir, tmp):
         shutil.copy(os.path.join(labels_dir, i + ".png"), d)
     check(cname + "/labels_nested", ref, tmp, nested, os.path.join(cdir, "probs.h5"),
           common + (with_ids if "image_ids" not in f else []))
+
+    # predictions at 1/s of the labels' size, upsampled on the fly, against
+    # the same upsampling done here and stored as float64
+    for fac in (2, 3):
+        if H % fac or W % fac or H // fac < 2 or W // fac < 2:
+            continue
+        low = np.ascontiguousarray(probs[:, :, ::fac, ::fac])
+        lowp = os.path.join(tmp, "low%d.h5" % fac)
+        with h5py.File(lowp, "w") as g:
+            g["pred_probs"] = low
+            g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+        for mode in ("bilinear", "nearest"):
+            upp = os.path.join(tmp, "up.h5")
+            with h5py.File(upp, "w") as g:
+                g["pred_probs"] = upsample(low, fac, mode)
+                g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+            refu = os.path.join(tmp, "ref_up")
+            shutil.rmtree(refu, ignore_errors=True)
+            if run(cname + "/reference_up", refu, labels_dir, upp, common):
+                check("%s/upsample_%s_x%d" % (cname, mode, fac), refu, tmp,
+                      labels_dir, lowp, common + ["--upsample", mode])
+                if fac == 2 and mode == "bilinear":
+                    p = os.path.join(tmp, "low_nhwc.npy")
+                    np.save(p, np.ascontiguousarray(low.transpose(0, 2, 3, 1)))
+                    check(cname + "/upsample_npy_nhwc", refu, tmp, labels_dir, p,
+                          common + with_ids + ["--upsample", mode, "--layout", "nhwc"])
+        if fac == 2:
+            out = os.path.join(tmp, "out_noup")
+            p = subprocess.run([SEG, "audit", "--labels", labels_dir, "--probs",
+                                lowp, "--out", out, "-q"] + common,
+                               capture_output=True, text=True)
+            if p.returncode == 1 and "--upsample bilinear" in p.stderr:
+                passed_one()
+            else:
+                failures.append("%s/upsample_needed: exit %d: %s" %
+                                (cname, p.returncode, p.stderr.strip()))
 
     # quantised probabilities against the same values as float64
     q = np.clip(np.rint(probs.astype(np.float64) * 255), 0, 255).astype(np.uint8)

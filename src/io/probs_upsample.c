@@ -1,0 +1,78 @@
+/* Upsampling of low-resolution prediction bands.  See probs_upsample.h. */
+#include "io/probs_upsample.h"
+
+#include <string.h>
+
+/* Source index of output index o: i0, i1 and the weight b of i1. */
+static void source(uint64_t o, uint32_t s, uint64_t in, uint64_t *i0,
+                   uint64_t *i1, double *b)
+{
+    double v = ((double)o + 0.5) / (double)s - 0.5;
+    if (v < 0)
+        v = 0;
+    uint64_t i = (uint64_t)v;
+    if (i > in - 1)
+        i = in - 1;
+    *i0 = i;
+    *i1 = i < in - 1 ? i + 1 : i;
+    *b = v - (double)i;
+}
+
+void sa_upsample_rows(int mode, uint32_t s, uint64_t lh, uint64_t r0,
+                      uint64_t nrows, uint64_t *l0, uint64_t *ln)
+{
+    uint64_t first, last;
+    if (mode == SA_UP_NEAREST) {
+        first = r0 / s;
+        last = (r0 + nrows - 1) / s;
+    } else {
+        uint64_t a, b, c, d;
+        double w;
+        source(r0, s, lh, &a, &b, &w);
+        source(r0 + nrows - 1, s, lh, &c, &d, &w);
+        first = a;
+        last = d;
+    }
+    *l0 = first;
+    *ln = last - first + 1;
+}
+
+static inline double value(SaDtype t, const void *p, uint64_t i)
+{
+    switch (t) {
+    case SA_F16: return (double)sa_half_to_float(((const uint16_t *)p)[i]);
+    case SA_F32: return (double)((const float *)p)[i];
+    default: return ((const double *)p)[i];
+    }
+}
+
+void sa_upsample_band(int mode, uint32_t s, SaDtype t, const void *low,
+                      uint64_t l0, uint64_t ln, uint64_t lh, uint64_t lw,
+                      uint64_t K, uint64_t r0, uint64_t nrows, double *out)
+{
+    const uint64_t W = lw * s;
+    for (uint64_t k = 0; k < K; k++) {
+        const uint64_t plane = k * ln * lw;
+        for (uint64_t y = 0; y < nrows; y++) {
+            double *o = out + (k * nrows + y) * W;
+            if (mode == SA_UP_NEAREST) {
+                uint64_t row = plane + ((r0 + y) / s - l0) * lw;
+                for (uint64_t x = 0; x < W; x++)
+                    o[x] = value(t, low, row + x / s);
+                continue;
+            }
+            uint64_t i0, i1, j0, j1;
+            double b, a;
+            source(r0 + y, s, lh, &i0, &i1, &b);
+            const uint64_t p0 = plane + (i0 - l0) * lw;
+            const uint64_t p1 = plane + (i1 - l0) * lw;
+            for (uint64_t x = 0; x < W; x++) {
+                source(x, s, lw, &j0, &j1, &a);
+                double v00 = value(t, low, p0 + j0), v01 = value(t, low, p0 + j1);
+                double v10 = value(t, low, p1 + j0), v11 = value(t, low, p1 + j1);
+                o[x] = (1.0 - b) * ((1.0 - a) * v00 + a * v01) +
+                       b * ((1.0 - a) * v10 + a * v11);
+            }
+        }
+    }
+}
