@@ -19,7 +19,7 @@ static size_t run(SaCcl *c, const char *const *rows, int h,
     uint16_t given[64], pred[64];
     double s[64], p[64];
     SaErr err = {0, ""};
-    sa_ccl_begin(c);
+    sa_ccl_begin(c, W);
     for (int y = 0; y < h; y++) {
         for (uint32_t x = 0; x < W; x++) {
             char ch = rows[y][x];

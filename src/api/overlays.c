@@ -40,8 +40,8 @@ static int draw(const SaEngine *e, SaOverlayImage *m, uint64_t n,
         rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0) {
         SaOverlaySpec spec = {
-            .W = (uint32_t)e->W,
-            .H = (uint32_t)e->H,
+            .W = (uint32_t)sa_img_w(e, n),
+            .H = (uint32_t)sa_img_h(e, n),
             .K = e->K,
             .palette = palette,
             .ignored = e->ignored,

@@ -220,20 +220,43 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
                       e->probs_path, e->probs_dataset,
                       (unsigned long long)e->N, e->K,
                       (unsigned long long)e->H, (unsigned long long)e->W);
-    if (e->labarr && (e->label_h != e->H || e->label_w != e->W))
-        return sa_err(e->err, SEGAUDIT_EINPUT,
-                      "%s: label maps of %llux%llu (HxW) do not match the "
-                      "predictions (H=%llu, W=%llu)", e->set.labels_dir,
-                      (unsigned long long)e->label_h,
-                      (unsigned long long)e->label_w,
-                      (unsigned long long)e->H, (unsigned long long)e->W);
-    if (e->H % e->f || e->W % e->f)
-        return sa_err(e->err, SEGAUDIT_EINPUT,
-                      "%s:%s: image size %llux%llu (HxW) is not divisible "
-                      "by --downsample %u",
-                      e->probs_path, e->probs_dataset,
-                      (unsigned long long)e->H, (unsigned long long)e->W,
-                      e->f);
+    if (sa_probs_per_image(e->probs)) {
+        e->img_h = malloc(e->N * sizeof *e->img_h);
+        e->img_w = malloc(e->N * sizeof *e->img_w);
+        if (!e->img_h || !e->img_w)
+            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        for (uint64_t n = 0; n < e->N; n++) {
+            uint64_t h, w;
+            sa_probs_image_size(e->probs, n, &h, &w);
+            e->img_h[n] = (uint32_t)h;
+            e->img_w[n] = (uint32_t)w;
+        }
+    }
+    for (uint64_t n = 0; n < e->N; n++) {
+        uint64_t h = sa_img_h(e, n), w = sa_img_w(e, n);
+        if (e->labarr && (e->label_h != h || e->label_w != w))
+            return sa_err(e->err, SEGAUDIT_EINPUT,
+                          "%s: label maps of %llux%llu (HxW) do not match "
+                          "the predictions of image '%s' (H=%llu, W=%llu)",
+                          e->set.labels_dir, (unsigned long long)e->label_h,
+                          (unsigned long long)e->label_w, e->ids[n],
+                          (unsigned long long)h, (unsigned long long)w);
+        if ((uint64_t)h * w > UINT32_MAX)
+            return sa_err(e->err, SEGAUDIT_EINPUT,
+                          "%s:%s: image '%s' of %llux%llu (HxW) has more "
+                          "than 2^32-1 pixels", e->probs_path,
+                          e->probs_dataset, e->ids[n], (unsigned long long)h,
+                          (unsigned long long)w);
+        if (h % e->f || w % e->f)
+            return sa_err(e->err, SEGAUDIT_EINPUT,
+                          "%s:%s: image size %llux%llu (HxW) of image '%s' "
+                          "is not divisible by --downsample %u",
+                          e->probs_path, e->probs_dataset,
+                          (unsigned long long)h, (unsigned long long)w,
+                          e->ids[n], e->f);
+        if (!e->img_h)
+            break; /* all the same size */
+    }
     if (e->set.n_class_names && (uint32_t)e->set.n_class_names != e->K)
         return sa_err(e->err, SEGAUDIT_EINVAL,
                       "%d class names were given but %s:%s has K=%u classes",
@@ -314,6 +337,9 @@ void sa_engine_free(SaEngine *e)
         sa_free_ids(e->ids, e->N);
     e->ids = NULL;
     sa_labels_free(e);
+    free(e->img_h);
+    free(e->img_w);
+    e->img_h = e->img_w = NULL;
     free(e->ignored);
     free(e->images);
     free(e->classes);

@@ -77,6 +77,9 @@ typedef struct SaEngine {
                                 only that fits the labels and classes */
     int quantised;           /* uint8/uint16 probabilities */
     uint32_t upsampled;      /* factor the predictions were upsampled by */
+    uint32_t *img_h, *img_w; /* per-image sizes when they differ (one
+                                dataset per image), else NULL: then every
+                                image is H x W; H and W are the largest */
     double scale, offset;    /* their value = stored * scale + offset */
     uint8_t *ignored;        /* 65536 flags */
     int n_threads;
@@ -114,6 +117,16 @@ typedef struct SaEngine {
     uint64_t snap_bytes, snap_records, snap_far;
     int second_read;
 } SaEngine;
+
+/* Size of image n. */
+static inline uint64_t sa_img_h(const SaEngine *e, uint64_t n)
+{
+    return e->img_h ? e->img_h[n] : e->H;
+}
+static inline uint64_t sa_img_w(const SaEngine *e, uint64_t n)
+{
+    return e->img_w ? e->img_w[n] : e->W;
+}
 
 /* ---- labels.c: label sources, label map, ids --------------------------- */
 

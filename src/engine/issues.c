@@ -194,6 +194,7 @@ typedef struct Walk {
     SaCcl *ccl;
     SaMaskPng *mask;      /* the image's mask being written, or NULL */
     int masks;
+    uint64_t W, H;        /* the size of the image being walked */
 } Walk;
 
 static int rowbuf_alloc(RowBuf *rb, const SaEngine *e)
@@ -230,24 +231,24 @@ static int rows_emit(Walk *w, uint64_t upto)
     while (rb->next_row < upto) {
         uint64_t r = rb->next_row;
         if (r / e->f == rb->held) {
-            size_t off = (size_t)(r % e->f) * e->W;
+            size_t off = (size_t)(r % e->f) * w->W;
             int rc = sa_ccl_row(w->ccl, (uint32_t)r, rb->flag + off,
                                 rb->given + off, rb->pred + off, rb->s + off,
                                 rb->phat + off, e->err);
             if (rc == 0 && w->mask) {
-                for (uint64_t x = 0; x < e->W; x++)
+                for (uint64_t x = 0; x < w->W; x++)
                     rb->mask_row[x] = rb->flag[off + x] ? 255 : 0;
                 rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
             }
             if (rc)
                 return rc;
             rb->next_row++;
-            if (rb->next_row % e->f == 0 || rb->next_row == e->H) {
-                memset(rb->flag, 0, (size_t)e->f * e->W);
+            if (rb->next_row % e->f == 0 || rb->next_row == w->H) {
+                memset(rb->flag, 0, (size_t)e->f * w->W);
                 rb->held = UINT64_MAX;
             }
         } else if (w->mask) {
-            memset(rb->mask_row, 0, e->W);
+            memset(rb->mask_row, 0, w->W);
             int rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
             if (rc)
                 return rc;
@@ -276,7 +277,7 @@ static int rows_put(Walk *w, uint64_t row, uint64_t col, uint16_t given,
             return rc;
         rb->held = br;
     }
-    size_t i = (size_t)(row % e->f) * e->W + col;
+    size_t i = (size_t)(row % e->f) * w->W + col;
     rb->flag[i] = 1;
     rb->given[i] = given;
     rb->pred[i] = pred;
@@ -290,7 +291,9 @@ static int image_begin(Walk *w, uint64_t n)
     SaEngine *e = w->e;
     w->rb.held = UINT64_MAX;
     w->rb.next_row = 0;
-    sa_ccl_begin(w->ccl);
+    w->W = sa_img_w(e, n);
+    w->H = sa_img_h(e, n);
+    sa_ccl_begin(w->ccl, (uint32_t)w->W);
     if (!w->masks)
         return 0;
     const char *dir = e->set.masks_dir;
@@ -299,8 +302,8 @@ static int image_begin(Walk *w, uint64_t n)
     if (!path)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
-    int rc = sa_mask_png_create(&w->mask, path, (uint32_t)e->W,
-                                (uint32_t)e->H, e->err);
+    int rc = sa_mask_png_create(&w->mask, path, (uint32_t)w->W,
+                                (uint32_t)w->H, e->err);
     free(path);
     return rc;
 }
@@ -310,7 +313,7 @@ static int image_end(Walk *w, uint64_t n, int rc)
 {
     SaEngine *e = w->e;
     if (rc == 0)
-        rc = rows_emit(w, e->H);
+        rc = rows_emit(w, w->H);
     if (w->mask) {
         if (rc)
             sa_mask_png_abort(w->mask);
@@ -369,10 +372,10 @@ static int walk_record(Walk *w, const SaRecord *r, const SaDetail *det)
     if (e->f == 1) {
         if (!(r->flags & SA_REC_MISMATCH))
             return 0;
-        return issue_pixel(w, r->image, r->pixel / e->W, r->pixel % e->W,
+        return issue_pixel(w, r->image, r->pixel / w->W, r->pixel % w->W,
                            r->label, r->pred, r->s, r->phat);
     }
-    uint64_t Wb = e->W / e->f;
+    uint64_t Wb = w->W / e->f;
     uint64_t br = r->pixel / Wb, bc = r->pixel % Wb;
     for (uint16_t i = 0; i < r->ndetail; i++) {
         uint64_t row = br * e->f + det[i].pos / e->f;

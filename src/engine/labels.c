@@ -128,7 +128,8 @@ static int scan_labels(SaEngine *e, Scan *s)
     int rc = scan_dir(e, s, e->set.labels_dir, 0);
     if (rc)
         return rc;
-    qsort(s->v, s->n, sizeof *s->v, cmp_found);
+    if (s->n > 1)
+        qsort(s->v, s->n, sizeof *s->v, cmp_found);
     for (size_t i = 1; i < s->n; i++)
         if (strcmp(s->v[i - 1].name, s->v[i].name) == 0)
             return sa_err(e->err, SEGAUDIT_EINPUT, "two label files for "
@@ -446,7 +447,8 @@ int sa_labels_read(SaEngine *e, SaLabelReader *r, uint64_t n, uint64_t r0,
                               "image %llu out of order",
                               (unsigned long long)n);
             rc = sa_label_png_open(&r->png, e->label_paths[n],
-                                   (uint32_t)e->W, (uint32_t)e->H, err);
+                                   (uint32_t)sa_img_w(e, n),
+                                   (uint32_t)sa_img_h(e, n), err);
             if (rc)
                 return rc;
             r->image = n;
@@ -456,7 +458,7 @@ int sa_labels_read(SaEngine *e, SaLabelReader *r, uint64_t n, uint64_t r0,
         r->next_row += nrows;
     }
     if (rc == 0 && e->label_map) {
-        size_t cnt = (size_t)nrows * e->W;
+        size_t cnt = (size_t)nrows * sa_img_w(e, n);
         for (size_t i = 0; i < cnt; i++)
             dst[i] = e->label_map[dst[i]];
     }

@@ -34,6 +34,7 @@ struct SaOverlayImage {
     void *probs;              /* one band: [K][band_n][W] elements */
     uint32_t cap_rows;        /* rows probs holds */
     uint32_t band_r0, band_n; /* the rows it holds now (band_n 0: none) */
+    uint32_t H;               /* the image's height (its width: kp.W) */
 };
 
 int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
@@ -42,6 +43,7 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
 {
     SaOverlayImage *r = ctx;
     SaEngine *e = r->e;
+    const size_t W = r->kp.W;
     int rc = sa_labels_read(e, &r->labels, r->n, row0, nrows, labels, err);
     if (rc)
         return rc;
@@ -49,11 +51,11 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
      * bands of the passes' size, each once */
     if (row0 < r->band_r0 || row0 + nrows > r->band_r0 + r->band_n) {
         uint32_t want = e->band_rows > nrows ? e->band_rows : nrows;
-        if (want > e->H - row0)
-            want = (uint32_t)(e->H - row0);
+        if (want > r->H - row0)
+            want = r->H - row0;
         if (want > r->cap_rows) {
             void *p = realloc(r->probs,
-                              (size_t)e->K * want * e->W * e->elsize);
+                              (size_t)e->K * want * W * e->elsize);
             if (!p)
                 return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
             r->probs = p;
@@ -70,8 +72,8 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
     for (uint32_t i = 0; i < nrows; i++)
         sa_kernel_argmax_row(&r->kp, r->scratch, r->probs, r->band_n,
                              row0 - r->band_r0 + i,
-                             argmax + (size_t)i * e->W);
-    memcpy(issues, r->bitmap + (size_t)row0 * e->W, (size_t)nrows * e->W);
+                             argmax + (size_t)i * W);
+    memcpy(issues, r->bitmap + (size_t)row0 * W, (size_t)nrows * W);
     return 0;
 }
 
@@ -79,6 +81,7 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
 static void mark(const SaEngine *e, const SaRecord *r, const SaDetail *det,
                  uint8_t *bitmap)
 {
+    const uint64_t W = sa_img_w(e, r->image);
     if (!e->n_issues || sa_key_cmp(sa_record_key(r), e->cut) > 0)
         return;
     if (e->f == 1) {
@@ -86,9 +89,9 @@ static void mark(const SaEngine *e, const SaRecord *r, const SaDetail *det,
             bitmap[r->pixel] = 1;
         return;
     }
-    uint64_t Wb = e->W / e->f, br = r->pixel / Wb, bc = r->pixel % Wb;
+    uint64_t Wb = W / e->f, br = r->pixel / Wb, bc = r->pixel % Wb;
     for (uint16_t i = 0; i < r->ndetail; i++)
-        bitmap[(br * e->f + det[i].pos / e->f) * e->W + bc * e->f +
+        bitmap[(br * e->f + det[i].pos / e->f) * W + bc * e->f +
                det[i].pos % e->f] = 1;
 }
 
@@ -157,7 +160,9 @@ int sa_overlay_source_load(SaOverlaySource *s, SaOverlayImage *m, uint64_t n,
 {
     SaEngine *e = s->e;
     sa_overlay_image_end(m);
-    memset(m->bitmap, 0, (size_t)e->H * e->W);
+    m->H = (uint32_t)sa_img_h(e, n);
+    m->kp.W = (uint32_t)sa_img_w(e, n);
+    memset(m->bitmap, 0, (size_t)m->H * m->kp.W);
     for (int i = 0; i < 2; i++) {
         while (s->cur[i] && s->cur[i]->image < n)
             s->cur[i] = sa_recreader_next(&s->rd[i], &s->det[i], err);

@@ -29,6 +29,7 @@
 
 typedef struct Band {
     uint32_t image, row0, nrows;   /* set by the producer */
+    uint32_t W;                    /* the image's width, producer */
     void *probs;                   /* [K][nrows][W], producer */
     uint16_t *labels;              /* [nrows][W], producer */
     SaRowOut *rows;                /* per block-row, worker */
@@ -121,7 +122,8 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             next_image(ps);
             continue;
         }
-        uint64_t nrows = e->H - r0 < e->band_rows ? e->H - r0 : e->band_rows;
+        const uint64_t H = sa_img_h(e, n);
+        uint64_t nrows = H - r0 < e->band_rows ? H - r0 : e->band_rows;
         int rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
         b->planned = rc == 1;
         if (rc == 0)
@@ -146,6 +148,7 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             continue;
         }
         b->image = (uint32_t)n;
+        b->W = (uint32_t)sa_img_w(e, n);
         b->row0 = (uint32_t)r0;
         b->nrows = (uint32_t)nrows;
         b->recs.len = 0;
@@ -153,7 +156,7 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
         b->fault.kind = 0;
         bt->n++;
         ps->next_row += nrows;
-        if (ps->next_row == e->H)
+        if (ps->next_row == H)
             next_image(ps);
     }
     return 0;
@@ -165,6 +168,8 @@ static void work(Pass *ps, Band *b)
     SaEngine *e = ps->e;
     int t = omp_get_thread_num();
     uint32_t f = e->f, nbr = b->nrows / f;
+    SaKernelParams kp = ps->kp;
+    kp.W = b->W;
     memset(b->counts, 0, 4 * (size_t)e->K * sizeof(uint64_t));
     b->st.hist = ps->hist ? ps->hist[t] : NULL;
     b->max_record = 0;
@@ -188,8 +193,8 @@ static void work(Pass *ps, Band *b)
         b->rows[j].min_s = INFINITY;
         b->rows[j].valid_pixels = 0;
         b->rows[j].far = 0;
-        if (sa_kernel_block_row(&ps->kp, ps->scratch[t], b->probs, b->nrows,
-                                j * f, b->labels + (size_t)j * f * e->W,
+        if (sa_kernel_block_row(&kp, ps->scratch[t], b->probs, b->nrows,
+                                j * f, b->labels + (size_t)j * f * b->W,
                                 b->image, b->row0 + j * f, &b->rows[j], cs,
                                 &b->st, &b->recs, &b->fault) != 0)
             return;
@@ -208,8 +213,8 @@ static int label_error(SaEngine *e, const Band *b, SaErr *err)
     uint64_t seen[65536 / 64];
     memset(seen, 0, sizeof seen);
     /* the fault's row: the same whatever the band size */
-    const uint16_t *lab = b->labels + (size_t)(f->row - b->row0) * e->W;
-    size_t n = e->W;
+    const uint16_t *lab = b->labels + (size_t)(f->row - b->row0) * b->W;
+    size_t n = b->W;
     for (size_t i = 0; i < n; i++)
         if (lab[i] >= e->K && !e->ignored[lab[i]])
             seen[lab[i] >> 6] |= (uint64_t)1 << (lab[i] & 63);
@@ -398,7 +403,7 @@ static int fold(Pass *ps, Batch *bt)
                     e->cur.correct[k] += b->st.class_correct[k];
                     e->cur.pred[k] += b->st.class_pred[k];
                 }
-                if (b->row0 + b->nrows == e->H)
+                if (b->row0 + b->nrows == sa_img_h(e, b->image))
                     sa_image_scores(e, b->image);
             }
             if (b->recs.count) {
@@ -408,8 +413,8 @@ static int fold(Pass *ps, Batch *bt)
                     return rc;
             }
         }
-        ps->bytes_done += (uint64_t)e->K * b->nrows * e->W * e->elsize;
-        if (b->row0 + b->nrows == e->H)
+        ps->bytes_done += (uint64_t)e->K * b->nrows * b->W * e->elsize;
+        if (b->row0 + b->nrows == sa_img_h(e, b->image))
             ps->images_done = (uint64_t)b->image + 1;
     }
     if (e->set.progress)

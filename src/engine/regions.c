@@ -34,6 +34,7 @@ struct SaCcl {
     uint32_t nlab, caplab;
     Run *prev, *cur;        /* runs of the previous and current row */
     uint32_t nprev, ncur;
+    uint32_t max_w;         /* the width the run buffers hold */
     uint32_t prev_y;        /* row of prev (valid when nprev > 0) */
     SegauditRegion *out;
     size_t cap_out;
@@ -43,7 +44,7 @@ int sa_ccl_new(SaCcl **out, uint32_t W, SaErr *err)
 {
     SaCcl *c = calloc(1, sizeof *c);
     if (c) {
-        c->W = W;
+        c->W = c->max_w = W;
         /* a row holds at most (W + 1) / 2 runs */
         c->prev = malloc(((size_t)W / 2 + 1) * sizeof(Run));
         c->cur = malloc(((size_t)W / 2 + 1) * sizeof(Run));
@@ -77,8 +78,9 @@ void sa_ccl_free(SaCcl *c)
     free(c);
 }
 
-void sa_ccl_begin(SaCcl *c)
+void sa_ccl_begin(SaCcl *c, uint32_t W)
 {
+    c->W = W <= c->max_w ? W : c->max_w;
     clear_labels(c);
     c->nprev = 0;
 }

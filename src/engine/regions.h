@@ -17,11 +17,12 @@
 
 typedef struct SaCcl SaCcl;
 
+/* W: the widest image. */
 int sa_ccl_new(SaCcl **out, uint32_t W, SaErr *err);
 void sa_ccl_free(SaCcl *c);
 
-/* Starts an image. */
-void sa_ccl_begin(SaCcl *c);
+/* Starts an image W pixels wide (at most the width given to sa_ccl_new). */
+void sa_ccl_begin(SaCcl *c, uint32_t W);
 
 /* Feeds row y (rows in increasing order; rows not fed are empty).  flag[x]
  * != 0 marks an issue pixel; given, pred, s and phat are read there. */

@@ -239,13 +239,15 @@ int sa_probs_read_layout(SaProbs *p, SaErr *err)
     switch (H5Pget_layout(dcpl)) {
     case H5D_CHUNKED: {
         hsize_t c[4];
-        if (H5Pget_chunk(dcpl, 4, c) != 4) {
+        int cr = H5Pget_chunk(dcpl, 4, c);
+        if (cr != 4 && cr != 3) {
             rc = h5_fail(err, p->path, p->dataset,
                          "cannot read the chunk shape");
             goto fail;
         }
+        /* one image's (3-D) dataset: as a (1, ...) chunk of the tensor */
         for (int i = 0; i < 4; i++)
-            p->chunk[i] = c[i];
+            p->chunk[i] = cr == 4 ? c[i] : i == 0 ? 1 : c[i - 1];
         snprintf(p->layout, cap, "chunked (%" PRIu64 ",%" PRIu64 ",%" PRIu64
                  ",%" PRIu64 ")", p->chunk[0], p->chunk[1], p->chunk[2],
                  p->chunk[3]);
@@ -353,5 +355,92 @@ int sa_probs_check_storage(SaProbs *p, SaErr *err)
                       p->path, p->dataset,
                       (uint64_t)H5Dget_storage_size(p->dset),
                       (uint64_t)fsize);
+    return 0;
+}
+
+/* ---- the element type ------------------------------------------------- */
+
+/* Chooses the memory type for the file type ft (sets dtype, elsize). */
+int sa_probs_pick_memtype(SaProbs *p, hid_t ft, SaErr *err)
+{
+    const char *expect = "expected float16, float32, float64, or quantised "
+                         "uint8 or uint16";
+    H5T_class_t cls = H5Tget_class(ft);
+    size_t size = H5Tget_size(ft);
+
+    if (cls < 0 || size == 0)
+        return h5_fail(err, p->path, p->dataset,
+                       "cannot read the element type");
+    if (cls == H5T_INTEGER) {
+        /* quantised probabilities: HDF5 delivers them as doubles */
+        H5T_sign_t sign = H5Tget_sign(ft);
+        if (sign != H5T_SGN_NONE || (size != 1 && size != 2))
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is "
+                          "%s%zu; expected float16, float32, float64, or "
+                          "quantised uint8 or uint16", p->path, p->dataset,
+                          sign == H5T_SGN_NONE ? "uint" : "int", size * 8);
+        p->file_elsize = size;
+        p->dtype = SA_F64;
+        p->memtype = H5Tcopy(H5T_NATIVE_DOUBLE);
+        if (p->memtype < 0)
+            return h5_fail(err, p->path, p->dataset,
+                           "cannot create the memory type");
+        p->elsize = 8;
+        p->form.kind = 'u';
+        p->form.size = (unsigned)size;
+        p->form.swap = H5Tget_order(ft) != H5Tget_order(H5T_NATIVE_UINT16);
+        return 0;
+    }
+    if (cls != H5T_FLOAT)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is %s; %s",
+                      p->path, p->dataset, sa_h5_class_name(cls), expect);
+    p->form.kind = 'f';
+    p->form.size = (unsigned)size;
+    p->file_elsize = size;
+    if (size == 4) {
+        p->dtype = SA_F32;
+        p->memtype = H5Tcopy(H5T_NATIVE_FLOAT);
+    } else if (size == 8) {
+        p->dtype = SA_F64;
+        p->memtype = H5Tcopy(H5T_NATIVE_DOUBLE);
+    } else if (size == 2) {
+        size_t spos, epos, esize, mpos, msize;
+        if (H5Tget_fields(ft, &spos, &epos, &esize, &mpos, &msize) < 0)
+            return h5_fail(err, p->path, p->dataset,
+                           "cannot read the float layout");
+        size_t ebias = H5Tget_ebias(ft);
+        size_t prec = H5Tget_precision(ft);
+        int off = H5Tget_offset(ft);
+        H5T_norm_t norm = H5Tget_norm(ft);
+        /* The engine decodes the raw bits itself, so only the exact IEEE
+         * binary16 layout (what h5py writes) is acceptable. */
+        if (spos == 15 && epos == 7 && esize == 8 && mpos == 0 && msize == 7)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is "
+                          "bfloat16; %s", p->path, p->dataset, expect);
+        if (spos != 15 || epos != 10 || esize != 5 || mpos != 0 ||
+            msize != 10 || ebias != 15 || prec != 16 || off != 0 ||
+            norm != H5T_NORM_IMPLIED)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is a "
+                          "16-bit float that is not IEEE half (sign bit %zu, "
+                          "exponent %zu bits at %zu with bias %zu, mantissa "
+                          "%zu bits at %zu); %s", p->path, p->dataset, spos,
+                          esize, epos, ebias, msize, mpos, expect);
+        p->dtype = SA_F16;
+        /* Same type in native byte order: HDF5 then copies (or byte-swaps)
+         * the 16 bits without any value conversion. */
+        p->memtype = H5Tcopy(ft);
+        if (p->memtype >= 0 &&
+            H5Tset_order(p->memtype, H5Tget_order(H5T_NATIVE_FLOAT)) < 0)
+            return h5_fail(err, p->path, p->dataset,
+                           "cannot set up the float16 memory type");
+    } else {
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is a "
+                      "%zu-bit float; %s", p->path, p->dataset, size * 8,
+                      expect);
+    }
+    if (p->memtype < 0)
+        return h5_fail(err, p->path, p->dataset,
+                       "cannot create the memory type");
+    p->elsize = H5Tget_size(p->memtype);
     return 0;
 }

@@ -34,6 +34,20 @@ int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
 
     *ids_out = NULL;
     *found = 0;
+    if (p->group && !ids_dataset) {
+        /* one dataset per image: its name is the id */
+        char **v = calloc(n ? n : 1, sizeof *v);
+        if (!v)
+            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        for (uint64_t i = 0; i < n; i++)
+            if (!(v[i] = strdup(p->gnames[i]))) {
+                sa_free_ids(v, n);
+                return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+            }
+        *ids_out = v;
+        *found = 1;
+        return 0;
+    }
     if (p->npy) {
         if (ids_dataset)
             return sa_err(err, SEGAUDIT_EINVAL, "%s: a .npy file holds no "

@@ -33,6 +33,13 @@ struct SaProbs {
     int convert;        /* bands go through sa_convert_band */
     int has_cf;         /* integers: scale_factor/add_offset attributes */
     int native_le;      /* the file's elements can be read directly */
+    /* one dataset per image (h5_group.c): dims holds the largest H and W */
+    int group;          /* dataset names a group of (K,H,W) datasets */
+    char **gnames;      /* N dataset names (the image ids), sorted */
+    uint64_t gn;        /* entries of gnames */
+    uint64_t *gsd;      /* N x 3 stored dims */
+    uint32_t *gh, *gw;  /* N heights and widths, after the layout */
+    uint64_t gcur;      /* the image whose dataset is open in dset */
     uint32_t up;        /* upsampling factor (0: none); dims, dtype and
                            elsize stay those of the stored rows */
     int up_mode;        /* SA_UP_* */
@@ -109,6 +116,24 @@ int sa_probs_read_layout(SaProbs *p, SaErr *err);
 /* Refuses a dataset whose data cannot all be in the file (needs dims,
  * file_elsize and chunk). */
 int sa_probs_check_storage(SaProbs *p, SaErr *err);
+
+/* ---- h5_probs.c --------------------------------------------------------- */
+
+/* Chooses the memory type for the file type ft (sets dtype, elsize,
+ * form). */
+int sa_probs_pick_memtype(SaProbs *p, hid_t ft, SaErr *err);
+
+/* ---- h5_group.c --------------------------------------------------------- */
+
+/* p->dataset names a group: one (K,H,W) or (H,W,K) dataset per image,
+ * named by its id.  Reads every dataset's shape and type and checks its
+ * storage; fills gnames, gsd, sdims (the first image's), dtype, layout. */
+int sa_probs_open_group(SaProbs *p, SaErr *err);
+/* Per-image sizes and K after the layout is known. */
+int sa_probs_group_layout(SaProbs *p, int nhwc, SaErr *err);
+/* Opens image n's dataset into p->dset / p->fspace. */
+int sa_probs_group_select(SaProbs *p, uint64_t n, SaErr *err);
+void sa_probs_group_free(SaProbs *p);
 
 /* ---- npy_probs.c ------------------------------------------------------- */
 

@@ -26,90 +26,6 @@
 
 /* ---- open -------------------------------------------------------------- */
 
-/* Chooses the memory type for the file type ft (sets dtype, elsize). */
-static int pick_memtype(SaProbs *p, hid_t ft, SaErr *err)
-{
-    const char *expect = "expected float16, float32, float64, or quantised "
-                         "uint8 or uint16";
-    H5T_class_t cls = H5Tget_class(ft);
-    size_t size = H5Tget_size(ft);
-
-    if (cls < 0 || size == 0)
-        return h5_fail(err, p->path, p->dataset,
-                       "cannot read the element type");
-    if (cls == H5T_INTEGER) {
-        /* quantised probabilities: HDF5 delivers them as doubles */
-        H5T_sign_t sign = H5Tget_sign(ft);
-        if (sign != H5T_SGN_NONE || (size != 1 && size != 2))
-            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is "
-                          "%s%zu; expected float16, float32, float64, or "
-                          "quantised uint8 or uint16", p->path, p->dataset,
-                          sign == H5T_SGN_NONE ? "uint" : "int", size * 8);
-        p->file_elsize = size;
-        p->dtype = SA_F64;
-        p->memtype = H5Tcopy(H5T_NATIVE_DOUBLE);
-        if (p->memtype < 0)
-            return h5_fail(err, p->path, p->dataset,
-                           "cannot create the memory type");
-        p->elsize = 8;
-        p->form.kind = 'u';
-        p->form.size = (unsigned)size;
-        p->form.swap = H5Tget_order(ft) != H5Tget_order(H5T_NATIVE_UINT16);
-        return 0;
-    }
-    if (cls != H5T_FLOAT)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is %s; %s",
-                      p->path, p->dataset, sa_h5_class_name(cls), expect);
-    p->form.kind = 'f';
-    p->form.size = (unsigned)size;
-    p->file_elsize = size;
-    if (size == 4) {
-        p->dtype = SA_F32;
-        p->memtype = H5Tcopy(H5T_NATIVE_FLOAT);
-    } else if (size == 8) {
-        p->dtype = SA_F64;
-        p->memtype = H5Tcopy(H5T_NATIVE_DOUBLE);
-    } else if (size == 2) {
-        size_t spos, epos, esize, mpos, msize;
-        if (H5Tget_fields(ft, &spos, &epos, &esize, &mpos, &msize) < 0)
-            return h5_fail(err, p->path, p->dataset,
-                           "cannot read the float layout");
-        size_t ebias = H5Tget_ebias(ft);
-        size_t prec = H5Tget_precision(ft);
-        int off = H5Tget_offset(ft);
-        H5T_norm_t norm = H5Tget_norm(ft);
-        /* The engine decodes the raw bits itself, so only the exact IEEE
-         * binary16 layout (what h5py writes) is acceptable. */
-        if (spos == 15 && epos == 7 && esize == 8 && mpos == 0 && msize == 7)
-            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is "
-                          "bfloat16; %s", p->path, p->dataset, expect);
-        if (spos != 15 || epos != 10 || esize != 5 || mpos != 0 ||
-            msize != 10 || ebias != 15 || prec != 16 || off != 0 ||
-            norm != H5T_NORM_IMPLIED)
-            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is a "
-                          "16-bit float that is not IEEE half (sign bit %zu, "
-                          "exponent %zu bits at %zu with bias %zu, mantissa "
-                          "%zu bits at %zu); %s", p->path, p->dataset, spos,
-                          esize, epos, ebias, msize, mpos, expect);
-        p->dtype = SA_F16;
-        /* Same type in native byte order: HDF5 then copies (or byte-swaps)
-         * the 16 bits without any value conversion. */
-        p->memtype = H5Tcopy(ft);
-        if (p->memtype >= 0 &&
-            H5Tset_order(p->memtype, H5Tget_order(H5T_NATIVE_FLOAT)) < 0)
-            return h5_fail(err, p->path, p->dataset,
-                           "cannot set up the float16 memory type");
-    } else {
-        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: element type is a "
-                      "%zu-bit float; %s", p->path, p->dataset, size * 8,
-                      expect);
-    }
-    if (p->memtype < 0)
-        return h5_fail(err, p->path, p->dataset,
-                       "cannot create the memory type");
-    p->elsize = H5Tget_size(p->memtype);
-    return 0;
-}
 
 /* The stored shape read as (N,K,H,W) or, with nhwc, (N,H,W,K): no zero
  * dimension, and at most MAX_CLASSES classes. */
@@ -131,6 +47,23 @@ static int check_shape(const SaProbs *p, int nhwc, SaErr *err)
                       nhwc ? "" : s[3] <= 1024 ? " (if the classes are the "
                       "last axis, use --layout nhwc)" : "");
     return 0;
+}
+
+/* Does name (a hard link) lead to a group of file? */
+static int is_group(hid_t file, const char *name)
+{
+    H5O_info_t oi;
+    if (strcmp(name, "/") != 0 && H5Lexists(file, name, H5P_DEFAULT) <= 0)
+        return 0;
+#if H5_VERSION_GE(1, 12, 0)
+    if (H5Oget_info_by_name3(file, name, &oi, H5O_INFO_BASIC,
+                             H5P_DEFAULT) < 0)
+#else
+    if (H5Oget_info_by_name2(file, name, &oi, H5O_INFO_BASIC,
+                             H5P_DEFAULT) < 0)
+#endif
+        return 0;
+    return oi.type == H5O_TYPE_GROUP;
 }
 
 /* Is path a NumPy .npy file (by its magic bytes)? */
@@ -192,7 +125,7 @@ static int set_scale(SaProbs *p, const SaProbsOpts *o, SaErr *err)
         f->offset = 0.0;
         return 0;
     }
-    if (p->npy)
+    if (p->npy || p->group)
         return 0;
     double sf = 1.0, ao = 0.0;
     int a = cf_attr(p, "scale_factor", &sf, err);
@@ -255,6 +188,11 @@ int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
 
     if ((rc = sa_probs_open_file(p, err)) != 0)
         goto fail;
+    if (is_group(p->file, dataset)) {
+        if ((rc = sa_probs_open_group(p, err)) != 0)
+            goto fail;
+        goto shaped;
+    }
     if ((rc = sa_probs_open_dataset(p->file, path, dataset, 1, &p->dset,
                                     err)) != 0)
         goto fail;
@@ -285,7 +223,7 @@ int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
         rc = h5_fail(err, path, dataset, "cannot read the element type");
         goto fail;
     }
-    if ((rc = pick_memtype(p, ft, err)) != 0)
+    if ((rc = sa_probs_pick_memtype(p, ft, err)) != 0)
         goto fail;
     if ((rc = sa_probs_read_layout(p, err)) != 0)
         goto fail;
@@ -310,6 +248,20 @@ fail:
 
 int sa_probs_set_layout(SaProbs *p, int nhwc, SaErr *err)
 {
+    if (p->group) {
+        int rc = sa_probs_group_layout(p, nhwc, err);
+        if (rc)
+            return rc;
+        if (p->dims[1] > MAX_CLASSES)
+            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: %" PRIu64 " classes; "
+                          "at most %u are supported", p->path, p->dataset,
+                          p->dims[1], MAX_CLASSES);
+        p->form.nhwc = nhwc;
+        p->convert = sa_store_needs_convert(&p->form);
+        snprintf(p->described, sizeof p->described, "%s%s", p->layout,
+                 nhwc ? ", channels-last (H,W,K)" : "");
+        return 0;
+    }
     int rc = check_shape(p, nhwc, err);
     if (rc)
         return rc;
@@ -346,10 +298,29 @@ void sa_probs_dims(const SaProbs *p, uint64_t dims[4])
 
 SaDtype sa_probs_dtype(const SaProbs *p) { return p->up ? SA_F64 : p->dtype; }
 
+int sa_probs_per_image(const SaProbs *p) { return p->group; }
+
+void sa_probs_image_size(const SaProbs *p, uint64_t n, uint64_t *h,
+                         uint64_t *w)
+{
+    if (p->group) {
+        *h = p->gh[n];
+        *w = p->gw[n];
+    } else {
+        uint32_t s = p->up ? p->up : 1;
+        *h = p->dims[2] * s;
+        *w = p->dims[3] * s;
+    }
+}
+
 size_t sa_probs_elsize(const SaProbs *p) { return p->up ? 8 : p->elsize; }
 
 int sa_probs_set_upsample(SaProbs *p, uint32_t s, int mode, SaErr *err)
 {
+    if (p->group)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s:%s: predictions stored one "
+                      "dataset per image cannot be upsampled", p->path,
+                      p->dataset);
     if (s < 2 || (mode != SA_UP_BILINEAR && mode != SA_UP_NEAREST) ||
         p->dims[2] > UINT64_MAX / s || p->dims[3] > UINT64_MAX / s)
         return sa_err(err, SEGAUDIT_EINVAL, "%s:%s: cannot upsample by %u",
@@ -427,12 +398,16 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
 static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                        void *dst, SaErr *err)
 {
-    const uint64_t N = p->dims[0], K = p->dims[1], H = p->dims[2],
-                   W = p->dims[3];
+    const uint64_t N = p->dims[0], K = p->dims[1];
+    uint64_t H = p->dims[2], W = p->dims[3];
     char why[SA_H5_WHY_LEN];
     hid_t mspace = H5I_INVALID_HID;
     int rc = 0;
 
+    if (p->group && n < N) {
+        H = p->gh[n];
+        W = p->gw[n];
+    }
     if (n >= N) {
         rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64 " out of "
                     "range (N=%" PRIu64 ")", p->path, p->dataset, n, N);
@@ -449,6 +424,8 @@ static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         goto fail; /* nothing to read */
     if (p->direct)
         return sa_probs_direct_read(p, n, r0, nrows, dst, err);
+    if (p->group && (rc = sa_probs_group_select(p, n, err)) != 0)
+        goto fail;
     if (p->dset < 0) {
         rc = sa_err(err, SEGAUDIT_EIO, "%s:%s: reading image %" PRIu64
                     " failed (dataset not open after a failed reopen)",
@@ -481,8 +458,10 @@ static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         }
         into = p->scratch.ubuf;
     }
-    if (H5Sselect_hyperslab(p->fspace, H5S_SELECT_SET, start, NULL, count,
-                            NULL) < 0 ||
+    /* one image's dataset: the same selection without the image axis */
+    const int g = p->group ? 1 : 0;
+    if (H5Sselect_hyperslab(p->fspace, H5S_SELECT_SET, start + g, NULL,
+                            count + g, NULL) < 0 ||
         (mspace = H5Screate_simple(3, mdims, NULL)) < 0 ||
         H5Dread(p->dset, p->memtype, mspace, p->fspace, H5P_DEFAULT, into) < 0)
         rc = sa_err(err, SEGAUDIT_EIO, "%s:%s: reading image %" PRIu64
@@ -588,6 +567,7 @@ void sa_probs_close(SaProbs *p)
     if (!p)
         return;
     sa_probs_direct_close(p);
+    sa_probs_group_free(p);
     if (p->memtype >= 0)
         H5Tclose(p->memtype);
     if (p->fspace >= 0)

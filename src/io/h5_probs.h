@@ -51,6 +51,13 @@ void sa_probs_stored_shape(const SaProbs *p, uint64_t sdims[4]);
  * the first read.  Refuses a K over 65536. */
 int sa_probs_set_layout(SaProbs *p, int nhwc, SaErr *err);
 int sa_probs_nhwc(const SaProbs *p);
+/* 1 when the dataset named a group of one dataset per image (ids = the
+ * dataset names, sorted); images may then differ in size, and the dims are
+ * the largest H and W. */
+int sa_probs_per_image(const SaProbs *p);
+/* Size of image n (after any upsampling). */
+void sa_probs_image_size(const SaProbs *p, uint64_t n, uint64_t *h,
+                         uint64_t *w);
 /* Delivers the tensor upsampled by the integer factor s (>= 2) with mode
  * SA_UP_BILINEAR or SA_UP_NEAREST (probs_upsample.h): from then on the
  * dimensions are H*s, W*s and the elements float64.  Only before the

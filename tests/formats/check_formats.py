@@ -194,6 +194,22 @@ def case(cdir, tmp):
                 passed += 1
     nhwc = np.ascontiguousarray(probs.transpose(0, 2, 3, 1))
 
+    # one dataset per image, named by its id, in a group
+    p = os.path.join(tmp, "group.h5")
+    with h5py.File(p, "w") as g:
+        grp = g.create_group("preds")
+        for j, i in enumerate(ids):
+            grp[i] = probs[j]
+    check(cname + "/h5_group", ref, tmp, labels_dir, p + ":/preds", common)
+    p = os.path.join(tmp, "group_nhwc.h5")
+    with h5py.File(p, "w") as g:
+        grp = g.create_group("preds")
+        for j, i in enumerate(ids):
+            grp.create_dataset(i, data=np.ascontiguousarray(probs[j].transpose(1, 2, 0)),
+                               chunks=(min(H, 5), W, K))
+    check(cname + "/h5_group_nhwc_chunked", ref, tmp, labels_dir, p + ":/preds",
+          common + ["--layout", "nhwc"])
+
     # channels-last HDF5 (with the ids inside), explicit and detected
     p = os.path.join(tmp, "nhwc.h5")
     with h5py.File(p, "w") as g:
@@ -469,6 +485,84 @@ def errors(tmp):
         same("errors/cityscapes_label_map", ref, okp)
 
 
+def write_png(path, a):
+    """8-bit gray PNG (no imaging library)."""
+    import struct
+    h, w = a.shape
+    raw = b"".join(b"\x00" + a[y].astype(np.uint8).tobytes() for y in range(h))
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + \
+            struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff)
+    with open(path, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+                 chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def mixed_sizes(tmp):
+    """Images of two sizes, one dataset each, audit as the same images
+    padded to one size with ignored labels: the thresholds are
+    dataset-wide, ignored pixels count nowhere, and padding at the right
+    and bottom keeps every coordinate."""
+    parts = []
+    for tag, c in (("a", "scenes_k19"), ("b", "void_255")):
+        cdir = os.path.join(GOLDEN, c)
+        f = h5py.File(os.path.join(cdir, "probs.h5"), "r")
+        ids = [i.decode() if isinstance(i, bytes) else i for i in f["image_ids"][()]]
+        probs = f["pred_probs"][()].astype(np.float32)
+        labels = [read_png(os.path.join(cdir, "labels", i + ".png")) for i in ids]
+        parts += [(tag + "_" + i, probs[j], labels[j]) for j, i in enumerate(ids)]
+    parts.sort(key=lambda t: t[0])
+    K = parts[0][1].shape[0]
+    H = max(t[1].shape[1] for t in parts)
+    W = max(t[1].shape[2] for t in parts)
+    lab = os.path.join(tmp, "mixed_labels")
+    padlab = os.path.join(tmp, "padded_labels")
+    os.makedirs(lab)
+    os.makedirs(padlab)
+    padded = np.full((len(parts), K, H, W), 1.0 / K, np.float32)
+    with h5py.File(os.path.join(tmp, "mixed.h5"), "w") as g:
+        grp = g.create_group("p")
+        for j, (i, pr, lb) in enumerate(parts):
+            grp[i] = pr
+            write_png(os.path.join(lab, i + ".png"), lb)
+            pl = np.full((H, W), 255, np.uint16)
+            pl[:lb.shape[0], :lb.shape[1]] = lb
+            write_png(os.path.join(padlab, i + ".png"), pl)
+            padded[j, :, :pr.shape[1], :pr.shape[2]] = pr
+    with h5py.File(os.path.join(tmp, "padded.h5"), "w") as g:
+        g["pred_probs"] = padded
+        g["image_ids"] = np.array([t[0] for t in parts], dtype=h5py.string_dtype())
+    common = ["--ignore-index", "255", "--min-region-area", "1"]
+    ref, out = os.path.join(tmp, "ref_padded"), os.path.join(tmp, "out_mixed")
+    if not (run("mixed/reference_padded", ref, padlab, os.path.join(tmp, "padded.h5"), common) and
+            run("mixed/group", out, lab, os.path.join(tmp, "mixed.h5") + ":/p", common)):
+        return
+    before = len(failures)
+    for f in OUTPUTS:
+        if open(os.path.join(ref, f), "rb").read() != open(os.path.join(out, f), "rb").read():
+            failures.append("mixed/group: %s differs from the padded run" % f)
+    for i, pr, lb in parts:
+        a = read_png(os.path.join(ref, "masks", i + ".png"))
+        b = read_png(os.path.join(out, "masks", i + ".png"))
+        if b.shape != lb.shape or not np.array_equal(a[:lb.shape[0], :lb.shape[1]], b) or \
+                a[lb.shape[0]:].any() or a[:, lb.shape[1]:].any():
+            failures.append("mixed/group: mask of %s differs" % i)
+            break
+    if len(failures) == before:
+        passed_one()
+    # overlays of images of two sizes, drawn at once
+    p = subprocess.run([SEG, "audit", "--labels", lab, "--probs",
+                        os.path.join(tmp, "mixed.h5") + ":/p", "--out",
+                        os.path.join(tmp, "out_ov"), "--top", "all", "-q"] + common,
+                       capture_output=True, text=True)
+    n_ov = len(os.listdir(os.path.join(tmp, "out_ov", "overlays"))) if p.returncode == 0 else -1
+    if n_ov == len(parts):
+        passed_one()
+    else:
+        failures.append("mixed/overlays: exit %d, %d overlays: %s" % (p.returncode, n_ov, p.stderr))
+
+
 def passed_one():
     global passed
     passed += 1
@@ -483,6 +577,11 @@ def main():
             case(os.path.join(GOLDEN, c), tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
+    try:
+        mixed_sizes(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
     try:
         errors(tmp)
