@@ -31,9 +31,7 @@
 
 int sa_probs_open_file(SaProbs *p, SaErr *err)
 {
-    char why[SA_H5_WHY_LEN];
     struct stat st;
-    hid_t fapl = H5I_INVALID_HID;
     int rc = 0;
 
     if (stat(p->path, &st) != 0) {
@@ -54,35 +52,10 @@ int sa_probs_open_file(SaProbs *p, SaErr *err)
         goto fail;
     }
     close(fd);
-    htri_t is = H5Fis_hdf5(p->path);
-    if (is == 0) {
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: not an HDF5 file", p->path);
-        goto fail;
-    }
-    if (is < 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", p->path,
-                    sa_h5_why(why, sizeof why));
-        goto fail;
-    }
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", p->path,
-                    sa_h5_why(why, sizeof why));
-        goto fail;
-    }
-#if H5_VERSION_GE(1, 10, 7) && !(H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 12 && \
-                                 H5_VERS_RELEASE == 0)
-    /* Read-only: a filesystem without locks (NFS, Lustre) is no reason to
-     * refuse the file. */
-    H5Pset_file_locking(fapl, 1, 1);
-#endif
-    p->file = H5Fopen(p->path, H5F_ACC_RDONLY, fapl);
+    p->file = sa_h5_open_readonly(p->path, "not an HDF5 file", err);
     if (p->file < 0)
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open as HDF5%s", p->path,
-                    sa_h5_why(why, sizeof why));
+        rc = err->code;
 fail:
-    if (fapl >= 0)
-        H5Pclose(fapl);
     return rc;
 }
 

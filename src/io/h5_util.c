@@ -83,3 +83,37 @@ const char *sa_h5_class_name(H5T_class_t c)
     default: return "unknown";
     }
 }
+
+hid_t sa_h5_open_readonly(const char *path, const char *not_hdf5, SaErr *err)
+{
+    char why[SA_H5_WHY_LEN];
+    sa_h5_quiet();
+    htri_t is = H5Fis_hdf5(path);
+    if (is == 0) {
+        sa_err(err, SEGAUDIT_EINPUT, "%s: %s", path, not_hdf5);
+        return H5I_INVALID_HID;
+    }
+    if (is < 0) {
+        sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", path,
+               sa_h5_why(why, sizeof why));
+        return H5I_INVALID_HID;
+    }
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) {
+        sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", path,
+               sa_h5_why(why, sizeof why));
+        return H5I_INVALID_HID;
+    }
+#if H5_VERSION_GE(1, 10, 7) && !(H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 12 && \
+                                 H5_VERS_RELEASE == 0)
+    /* Read-only: a filesystem without locks (NFS, Lustre) is no reason to
+     * refuse the file. */
+    H5Pset_file_locking(fapl, 1, 1);
+#endif
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (f < 0)
+        sa_err(err, SEGAUDIT_EIO, "%s: cannot open as HDF5%s", path,
+               sa_h5_why(why, sizeof why));
+    H5Pclose(fapl);
+    return f;
+}

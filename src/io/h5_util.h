@@ -12,6 +12,8 @@
 
 #include <hdf5.h>
 
+#include "common/error.h"
+
 /* Size of the buffers for sa_h5_why(). */
 #define SA_H5_WHY_LEN 320
 
@@ -31,6 +33,12 @@ const char *sa_h5_error_desc(char *desc, size_t size, int minor_fallback);
 /* " (<innermost HDF5 error>)" or "": sa_h5_error_desc() with the minor
  * fallback, in parentheses, into buf.  Returns buf. */
 const char *sa_h5_why(char *buf, size_t size);
+
+/* Opens path (a file already known to be a readable regular file) as HDF5,
+ * read-only, without requiring file locks (NFS, Lustre).  A file that is
+ * not HDF5 is SEGAUDIT_EINPUT with "<path>: <not_hdf5>"; other failures are
+ * SEGAUDIT_EIO.  Returns the file id, or H5I_INVALID_HID with err set. */
+hid_t sa_h5_open_readonly(const char *path, const char *not_hdf5, SaErr *err);
 
 /* "integer", "float", "string", ... for messages about element types. */
 const char *sa_h5_class_name(H5T_class_t c);

@@ -468,8 +468,7 @@ done:
 
 static int open_h5(SaLabelArray *a, const char *dataset, SaErr *err)
 {
-    char why[SA_H5_WHY_LEN];
-    hid_t fapl = H5I_INVALID_HID, ft = H5I_INVALID_HID;
+    hid_t ft = H5I_INVALID_HID;
     hsize_t d[3];
     int rc;
 
@@ -477,30 +476,11 @@ static int open_h5(SaLabelArray *a, const char *dataset, SaErr *err)
         return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", a->path);
     if ((rc = set_where(a, dataset, err)) != 0)
         return rc;
-    sa_h5_quiet();
-    htri_t is = H5Fis_hdf5(a->path);
-    if (is == 0)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s: neither a NumPy .npy file "
-                      "nor an HDF5 file (label arrays are read from either)",
-                      a->path);
-    if (is < 0)
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", a->path,
-                      sa_h5_why(why, sizeof why));
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open%s", a->path,
-                    sa_h5_why(why, sizeof why));
-        goto done;
-    }
-#if H5_VERSION_GE(1, 10, 7) && !(H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 12 && \
-                                 H5_VERS_RELEASE == 0)
-    /* read-only: a file system without locks is no reason to refuse */
-    H5Pset_file_locking(fapl, 1, 1);
-#endif
-    a->file = H5Fopen(a->path, H5F_ACC_RDONLY, fapl);
+    a->file = sa_h5_open_readonly(a->path, "neither a NumPy .npy file nor "
+                                  "an HDF5 file (label arrays are read from "
+                                  "either)", err);
     if (a->file < 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open as HDF5%s", a->path,
-                    sa_h5_why(why, sizeof why));
+        rc = err->code;
         goto done;
     }
     if ((rc = sa_probs_open_dataset(a->file, a->path, dataset, 0, &a->dset,
@@ -542,8 +522,7 @@ static int open_h5(SaLabelArray *a, const char *dataset, SaErr *err)
 done:
     if (ft >= 0)
         H5Tclose(ft);
-    if (fapl >= 0)
-        H5Pclose(fapl);
+
     return rc;
 }
 
