@@ -147,8 +147,9 @@ int sa_probs_open_group(SaProbs *p, SaErr *err)
         }
         if (rc == 0) {
             /* the tensor's checks, as a (1, ...) tensor */
-            hid_t keep = p->dset;
+            hid_t keep = p->dset, keep_space = p->fspace;
             p->dset = d;
+            p->fspace = sp;
             p->dataset = name;
             p->dims[0] = 1;
             for (int k = 0; k < 3; k++)
@@ -158,6 +159,7 @@ int sa_probs_open_group(SaProbs *p, SaErr *err)
             if (rc == 0)
                 rc = sa_probs_check_storage(p, err);
             p->dset = keep;
+            p->fspace = keep_space;
             p->dataset = group;
         }
         if (ft >= 0)

@@ -369,101 +369,25 @@ done:
     return rc;
 }
 
-/* What sa_probs_read_layout and sa_probs_check_storage check for the
+/* The tensor's checks (h5_check.c), on the labels as a (1,N,H,W)
  * tensor: the data must be stored in this file (no virtual dataset, no
  * external raw storage), decodable by this HDF5 library, and all there (a
  * truncated file, or chunks never written, would read as zeros). */
 static int check_storage(SaLabelArray *a, SaErr *err)
 {
-    char why[SA_H5_WHY_LEN];
-    hid_t dcpl = H5Dget_create_plist(a->dset);
-    int rc = 0;
-
-    if (dcpl < 0)
-        return h5_fail(err, a->path, a->dataset,
-                       "cannot read the storage layout");
-    H5D_layout_t layout = H5Pget_layout(dcpl);
-    if (layout == H5D_VIRTUAL) {
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: is a virtual dataset (its "
-                    "data live in other files); virtual datasets are refused "
-                    "(copy the data into one dataset)", a->where);
-        goto done;
-    }
-    if (H5Pget_external_count(dcpl) > 0) {
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: keeps its data in external "
-                    "raw files; external storage is refused", a->where);
-        goto done;
-    }
-    int nf = H5Pget_nfilters(dcpl);
-    if (nf < 0) {
-        rc = h5_fail(err, a->path, a->dataset,
-                     "cannot read the filter pipeline");
-        goto done;
-    }
-    for (int i = 0; i < nf; i++) {
-        unsigned flags = 0, config = 0;
-        size_t ncd = 0;
-        char name[80] = "";
-        H5Z_filter_t id = H5Pget_filter2(dcpl, (unsigned)i, &flags, &ncd,
-                                         NULL, sizeof name, name, &config);
-        if (id < 0) {
-            rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot read filter %d%s",
-                        a->where, i, sa_h5_why(why, sizeof why));
-            goto done;
-        }
-        name[sizeof name - 1] = '\0';
-        if (H5Zfilter_avail(id) <= 0) {
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: stored with HDF5 filter "
-                        "'%s' (id %d), which this HDF5 library cannot decode "
-                        "(is its plugin installed? see HDF5_PLUGIN_PATH)",
-                        a->where, name[0] ? name : "unnamed", (int)id);
-            goto done;
-        }
-    }
-
-    hsize_t fsize = 0;
-    if (H5Fget_filesize(a->file, &fsize) < 0) {
-        rc = h5_fail(err, a->path, a->dataset, "cannot read the file size");
-        goto done;
-    }
-    const uint64_t *d = a->dims;
-    uint64_t need = mul_sat(mul_sat(d[0], d[1]), mul_sat(d[2], a->itemsize));
-    if (layout == H5D_CONTIGUOUS) {
-        haddr_t off = H5Dget_offset(a->dset);
-        if (off == HADDR_UNDEF)
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: holds no data (the "
-                        "dataset was created but never written)", a->where);
-        else if (off > fsize || need > fsize - off)
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: needs %" PRIu64 " bytes "
-                        "from offset %" PRIu64 " but the file has only %"
-                        PRIu64 " bytes (truncated?)", a->where, need,
-                        (uint64_t)off, (uint64_t)fsize);
-    } else if (layout == H5D_CHUNKED) {
-        hsize_t c[3] = {0, 0, 0}, nchunks = 0;
-        if (H5Pget_chunk(dcpl, 3, c) != 3 || !c[0] || !c[1] || !c[2]) {
-            rc = h5_fail(err, a->path, a->dataset,
-                         "cannot read the chunk shape");
-            goto done;
-        }
-        uint64_t want = 1;
-        for (int i = 0; i < 3; i++)
-            want = mul_sat(want, ceil_div(d[i], c[i]));
-        if (H5Dget_num_chunks(a->dset, a->fspace, &nchunks) >= 0 &&
-            (uint64_t)nchunks < want)
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: only %" PRIu64 " of its %"
-                        PRIu64 " chunks were written (the rest would read as "
-                        "fill values)", a->where, (uint64_t)nchunks, want);
-        else if (H5Dget_storage_size(a->dset) > fsize)
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s: its chunks take %" PRIu64
-                        " bytes but the file has only %" PRIu64
-                        " (truncated?)", a->where,
-                        (uint64_t)H5Dget_storage_size(a->dset),
-                        (uint64_t)fsize);
-    }
-    /* compact: the data are in the object header, already read */
-done:
-    H5Pclose(dcpl);
-    return rc;
+    SaProbs t;
+    memset(&t, 0, sizeof t);
+    t.path = a->path;
+    t.dataset = a->dataset;
+    t.file = a->file;
+    t.dset = a->dset;
+    t.fspace = a->fspace;
+    t.dims[0] = 1;
+    for (int i = 0; i < 3; i++)
+        t.dims[i + 1] = a->dims[i];
+    t.file_elsize = a->itemsize;
+    int rc = sa_probs_read_layout(&t, err);
+    return rc ? rc : sa_probs_check_storage(&t, err);
 }
 
 static int open_h5(SaLabelArray *a, const char *dataset, SaErr *err)

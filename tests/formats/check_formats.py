@@ -438,6 +438,26 @@ def errors(tmp):
                  ["--labels", os.path.join(cdir, "probs.h5") + ":/segmaps",
                   "--probs", os.path.join(cdir, "probs.h5"), "--out", out], 1,
                  "/segmaps", "no such dataset", "pred_probs", "image_ids")
+    # one dataset per image: one never written, one of another K
+    p = os.path.join(tmp, "group_bad.h5")
+    with h5py.File(p, "w") as g:
+        grp = g.create_group("preds")
+        for j, i in enumerate(ids):
+            if j == 2:
+                grp.create_dataset(i, shape=probs[j].shape, dtype=probs.dtype)
+            else:
+                grp[i] = probs[j]
+    expect_error("errors/group_member_unwritten",
+                 ["--labels", labels_dir, "--probs", p + ":/preds", "--out", out],
+                 1, "/preds/" + ids[2], "holds no data")
+    with h5py.File(p, "w") as g:
+        grp = g.create_group("preds")
+        for j, i in enumerate(ids):
+            grp[i] = probs[j][:K - 1] if j == 1 else probs[j]
+    expect_error("errors/group_member_other_k",
+                 ["--labels", labels_dir, "--probs", p + ":/preds", "--out", out],
+                 1, ids[1], "%d classes" % (K - 1))
+
     # ids: the label suffix left on, a count that differs
     bad = os.path.join(tmp, "ids_png.txt")
     with open(bad, "w") as fh:
