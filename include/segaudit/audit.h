@@ -140,6 +140,11 @@ typedef struct SegauditSettings {
                                   "cityscapes" (labelIds -> trainIds, void
                                   = 255) (NULL) */
     int upsample;              /* enum SegauditUpsample (NONE) */
+    int dry_run;               /* 1: open and check every input (label maps
+                                  read whole, a few tensor rows), score
+                                  nothing; afterwards only
+                                  segaudit_audit_info and the skipped
+                                  images are meaningful (0) */
 } SegauditSettings;
 
 /* Fills s with the defaults documented above. */

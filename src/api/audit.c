@@ -175,54 +175,10 @@ static int rank_images(SegauditAudit *a)
 
 /* ---- the run ----------------------------------------------------------- */
 
-/* The HDF5 library of Debian is built without thread safety, so two audits
- * of one process never run at the same time. */
-static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int audit_run(SegauditAudit *a, const SegauditSettings *settings);
-
-int segaudit_audit_run(SegauditAudit *a, const SegauditSettings *settings)
+/* The dataset information after a run (or a dry run). */
+static void fill_info(SegauditAudit *a, double t0, double t1, double t2)
 {
-    pthread_mutex_lock(&run_lock);
-    int rc = audit_run(a, settings);
-    pthread_mutex_unlock(&run_lock);
-    return rc;
-}
-
-static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
-{
-    if (!a || !settings)
-        return SEGAUDIT_EINVAL;
-    if (a->ran)
-        return sa_err(&a->err, SEGAUDIT_EINVAL,
-                      "an audit object runs only once");
-    a->ran = 1;
-    sa_err_clear(&a->err);
-    int rc = sa_settings_validate(settings, &a->err);
-    if (rc)
-        return rc;
-    if ((rc = copy_settings(a, settings)) != 0)
-        return rc;
-
-    double t0 = now();
     SaEngine *e = &a->e;
-    if ((rc = setup(a)) != 0)
-        goto fail;
-
-    if ((rc = sa_engine_pass1(e)) != 0)
-        goto fail;
-    double t1 = now();
-
-    if ((rc = sa_engine_pass2(e, &a->pairs, &a->npairs)) != 0)
-        goto fail;
-    if ((rc = rank_images(a)) != 0)
-        goto fail;
-    if (a->truth && (rc = evaluate(a)) != 0)
-        goto fail;
-    if ((rc = sa_api_overlays(e, a->order)) != 0)
-        goto fail;
-    double t2 = now();
-
     SegauditDatasetInfo *in = &a->info;
     in->n_images = e->N;
     in->n_classes = e->K;
@@ -256,14 +212,75 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     in->upsampled = e->upsampled;
     in->scale = e->scale;
     in->offset = e->offset;
+}
+
+/* The HDF5 library of Debian is built without thread safety, so two audits
+ * of one process never run at the same time. */
+static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int audit_run(SegauditAudit *a, const SegauditSettings *settings);
+
+int segaudit_audit_run(SegauditAudit *a, const SegauditSettings *settings)
+{
+    pthread_mutex_lock(&run_lock);
+    int rc = audit_run(a, settings);
+    pthread_mutex_unlock(&run_lock);
+    return rc;
+}
+
+static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
+{
+    if (!a || !settings)
+        return SEGAUDIT_EINVAL;
+    if (a->ran)
+        return sa_err(&a->err, SEGAUDIT_EINVAL,
+                      "an audit object runs only once");
+    a->ran = 1;
+    sa_err_clear(&a->err);
+    int rc = sa_settings_validate(settings, &a->err);
+    if (rc)
+        return rc;
+    if ((rc = copy_settings(a, settings)) != 0)
+        return rc;
+
+    double t0 = now();
+    SaEngine *e = &a->e;
+    if ((rc = setup(a)) != 0)
+        goto fail;
+    if (a->set.dry_run) {
+        if ((rc = sa_engine_check_inputs(e)) != 0)
+            goto fail;
+        double t = now();
+        fill_info(a, t0, t, t);
+        sa_engine_release_inputs(e);
+        a->info.bytes_read = e->bytes_read;
+        a->info.read_path = e->read_path;
+        return 0;
+    }
+
+    if ((rc = sa_engine_pass1(e)) != 0)
+        goto fail;
+    double t1 = now();
+
+    if ((rc = sa_engine_pass2(e, &a->pairs, &a->npairs)) != 0)
+        goto fail;
+    if ((rc = rank_images(a)) != 0)
+        goto fail;
+    if (a->truth && (rc = evaluate(a)) != 0)
+        goto fail;
+    if ((rc = sa_api_overlays(e, a->order)) != 0)
+        goto fail;
+    double t2 = now();
+
+    fill_info(a, t0, t1, t2);
     if ((rc = sa_warnings_build(e, e->quantised, &a->warnings, &a->err)) != 0)
         goto fail;
-    in->n_warnings = a->warnings.n;
+    a->info.n_warnings = a->warnings.n;
 
     /* the records and the file handles are no longer needed */
     sa_engine_release_inputs(e);
-    in->bytes_read = e->bytes_read;
-    in->read_path = e->read_path;
+    a->info.bytes_read = e->bytes_read;
+    a->info.read_path = e->read_path;
     return 0;
 fail:
     sa_engine_free(e);

@@ -38,6 +38,10 @@ typedef struct CliAuditJob {
  * settings found by the library) or 128 + signal; the error is printed. */
 int cli_audit_run(CliAuditJob *job);
 
+/* --dry-run: the inputs checked, nothing written; prints what was found.
+ * Returns the exit status, as cli_audit_run. */
+int cli_audit_dry_run(CliAuditJob *job);
+
 /* After a successful run: the warning about probabilities that do not sum
  * to 1 and, unless quiet, the evaluation (stdout) and the totals line. */
 void cli_audit_summary(const CliAuditJob *job);

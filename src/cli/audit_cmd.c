@@ -86,6 +86,9 @@ static const char usage_audit[] =
     "  --progress              show progress even when stderr is not a\n"
     "                          terminal\n"
     "  -q, --quiet             no summary line\n"
+    "  --dry-run               check every input (label maps read whole, a\n"
+    "                          few tensor rows) and stop: no scoring, no\n"
+    "                          report, --out not needed\n"
     "\n"
     "Resources:\n"
     "  --threads N             worker threads (all cores)\n"
@@ -102,7 +105,7 @@ enum {
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
     OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
-    OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE
+    OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE, OPT_DRYRUN
 };
 
 static const struct option audit_options[] = {
@@ -142,6 +145,7 @@ static const struct option audit_options[] = {
     {"probs-scale", required_argument, 0, OPT_PSCALE},
     {"label-map", required_argument, 0, OPT_LMAP},
     {"upsample", required_argument, 0, OPT_UPSAMPLE},
+    {"dry-run", no_argument, 0, OPT_DRYRUN},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -190,6 +194,7 @@ static int plain_option(CliAuditJob *job, int c, const char *arg)
     case OPT_HTML: job->html = 1; break;
     case OPT_NOHTML: job->html = 0; break;
     case OPT_STRICT: s->strict = 1; break;
+    case OPT_DRYRUN: s->dry_run = 1; break;
     case OPT_PLUGINS: s->allow_plugins = 1; break;
     case 'q': job->quiet = 1; break;
     default: return 0;
@@ -355,7 +360,7 @@ static void check_inputs(CliAuditJob *job)
         die_usage("--labels DIR is required");
     if (!job->probs)
         die_usage("--probs FILE is required");
-    if (!job->out)
+    if (!job->out && !s->dry_run)
         die_usage("--out DIR is required");
 
     /* A dataset part is split off only when FILE itself does not exist,
@@ -422,8 +427,9 @@ int segaudit_cli_audit(int argc, char **argv)
         return 0;
     check_inputs(&job);
     load_classes(&job);
-    int status = cli_audit_run(&job);
-    if (status == 0)
+    int status = job.s.dry_run ? cli_audit_dry_run(&job)
+                               : cli_audit_run(&job);
+    if (status == 0 && !job.s.dry_run)
         cli_audit_summary(&job);
     release(&job);
     return status;

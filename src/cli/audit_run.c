@@ -2,6 +2,7 @@
  * the cancel flag, the report written into the staging folder, and the
  * move into place with SIGINT and SIGTERM held back. */
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "segaudit/segaudit.h"
@@ -87,4 +88,44 @@ int cli_audit_run(CliAuditJob *job)
     if (rc == 0)
         rc = write_report(job, eb, sizeof eb);
     return commit_report(job, rc, eb);
+}
+
+int cli_audit_dry_run(CliAuditJob *job)
+{
+    SegauditSettings *s = &job->s;
+    cli_catch_signals(NULL);
+    s->cancel = cli_cancel_flag();
+    job->audit = segaudit_audit_new();
+    int rc = job->audit ? segaudit_audit_run(job->audit, s) : SEGAUDIT_ENOMEM;
+    if (rc == SEGAUDIT_ECANCEL || cli_signal()) {
+        fprintf(stderr, "segaudit: interrupted\n");
+        return cli_interrupted_status();
+    }
+    if (rc) {
+        fprintf(stderr, "segaudit: %s\n",
+                job->audit ? segaudit_audit_error(job->audit)
+                           : "out of memory");
+        return cli_exit_status(rc);
+    }
+    SegauditDatasetInfo in;
+    segaudit_audit_info(job->audit, &in);
+    for (uint64_t i = 0; i < in.n_images && in.images_skipped; i++) {
+        SegauditImageResult im;
+        segaudit_audit_image(job->audit, i, &im);
+        if (im.skipped)
+            fprintf(stderr, "segaudit: would skip '%s': %s\n", im.id,
+                    im.skip_reason ? im.skip_reason : "");
+    }
+    printf("dry run: the inputs can be audited: %llu images of %llux%llu%s, "
+           "%u classes, %s, %s; ids from %s; every label map read%s\n",
+           (unsigned long long)in.n_images,
+           (unsigned long long)in.height, (unsigned long long)in.width,
+           in.upsampled ? " (upsampled)" : "",
+           in.n_classes, in.dtype, in.layout,
+           !strcmp(in.ids_source, "dataset") ? "the probabilities file"
+           : !strcmp(in.ids_source, "names") ? "the sorted label file names"
+           : !strcmp(in.ids_source, "text")  ? "the text file"
+                                             : "the image indices",
+           in.images_skipped ? " (some would be skipped, above)" : "");
+    return 0;
 }

@@ -152,6 +152,11 @@ void sa_labels_reader_close(SaLabelReader *r);
 /* "<label path>" or "<labels file>: image '<id>' (index n)", for
  * messages. */
 void sa_labels_describe(const SaEngine *e, uint64_t n, char *buf, size_t len);
+/* The message for label lab[col] of row `row` of image n, which is not a
+ * class and not ignored: the other such values of the row (lab, the whole
+ * row) and the usual remedies, most likely first.  Returns EINPUT. */
+int sa_labels_value_error(const SaEngine *e, uint64_t n, uint32_t row,
+                          uint32_t col, const uint16_t *lab, SaErr *err);
 
 /* Clears e so that sa_engine_free is safe on it. */
 void sa_engine_init(SaEngine *e);
@@ -161,6 +166,9 @@ void sa_engine_init(SaEngine *e);
  * the shape against the settings, and allocates the state of the passes.
  * Errors go to err, which e keeps.  On failure, call sa_engine_free. */
 int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err);
+
+/* --dry-run (check.c): every label map read whole, a few tensor rows. */
+int sa_engine_check_inputs(SaEngine *e);
 
 /* Pass 1 (one read of the tensor) and the class thresholds t_k. */
 int sa_engine_pass1(SaEngine *e);

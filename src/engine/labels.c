@@ -420,6 +420,49 @@ done:
     return rc;
 }
 
+/* ---- label values ------------------------------------------------------ */
+
+int sa_labels_value_error(const SaEngine *e, uint64_t image, uint32_t row,
+                          uint32_t col, const uint16_t *lab, SaErr *err)
+{
+    uint64_t seen[65536 / 64];
+    memset(seen, 0, sizeof seen);
+    size_t n = sa_img_w(e, image);
+    for (size_t i = 0; i < n; i++)
+        if (lab[i] >= e->K && !e->ignored[lab[i]])
+            seen[lab[i] >> 6] |= (uint64_t)1 << (lab[i] & 63);
+    char list[256];
+    size_t len = 0;
+    unsigned shown = 0, total = 0, max = 0;
+    list[0] = 0;
+    for (unsigned v = 0; v < 65536; v++) {
+        if (!(seen[v >> 6] >> (v & 63) & 1))
+            continue;
+        total++;
+        max = v;
+        if (shown < 12 && len < sizeof list - 16) {
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%u",
+                                    shown ? ", " : "", v);
+            shown++;
+        }
+    }
+    if (total > shown)
+        snprintf(list + len, sizeof list - len, ", ... (%u values, up to %u)",
+                 total, max);
+    char where[SA_ERR_MSG / 2];
+    sa_labels_describe(e, image, where, sizeof where);
+    return sa_err(err, SEGAUDIT_EINPUT,
+                  "%s: label %.0f at (row %u, col %u) is not a class (K=%u, "
+                  "classes 0..%u) and not ignored; label values >= %u in "
+                  "row %u: %s.  If the labels are dataset ids rather "
+                  "than training ids, map them with --label-map (for "
+                  "Cityscapes *_labelIds.png: --label-map cityscapes); if "
+                  "the tensor has the wrong number of classes, check K; if "
+                  "a value marks void pixels, ignore it with --ignore-index",
+                  where, (double)lab[col], row, col, e->K, e->K - 1, e->K,
+                  row, list);
+}
+
 /* ---- reading rows ------------------------------------------------------- */
 
 void sa_labels_describe(const SaEngine *e, uint64_t n, char *buf, size_t len)

@@ -205,49 +205,13 @@ static void work(Pass *ps, Band *b)
         b->max_record = sizeof(SaRecord);
 }
 
-/* A label value that is not a class: the values of the band that are
- * not classes either, and what usually causes them, most likely first. */
+/* A label value that is not a class (labels.c says what to do). */
 static int label_error(SaEngine *e, const Band *b, SaErr *err)
 {
     const SaKernelFault *f = &b->fault;
-    uint64_t seen[65536 / 64];
-    memset(seen, 0, sizeof seen);
     /* the fault's row: the same whatever the band size */
     const uint16_t *lab = b->labels + (size_t)(f->row - b->row0) * b->W;
-    size_t n = b->W;
-    for (size_t i = 0; i < n; i++)
-        if (lab[i] >= e->K && !e->ignored[lab[i]])
-            seen[lab[i] >> 6] |= (uint64_t)1 << (lab[i] & 63);
-    char list[256];
-    size_t len = 0;
-    unsigned shown = 0, total = 0, max = 0;
-    list[0] = 0;
-    for (unsigned v = 0; v < 65536; v++) {
-        if (!(seen[v >> 6] >> (v & 63) & 1))
-            continue;
-        total++;
-        max = v;
-        if (shown < 12 && len < sizeof list - 16) {
-            len += (size_t)snprintf(list + len, sizeof list - len, "%s%u",
-                                    shown ? ", " : "", v);
-            shown++;
-        }
-    }
-    if (total > shown)
-        snprintf(list + len, sizeof list - len, ", ... (%u values, up to %u)",
-                 total, max);
-    char where[SA_ERR_MSG / 2];
-    sa_labels_describe(e, b->image, where, sizeof where);
-    return sa_err(err, SEGAUDIT_EINPUT,
-                  "%s: label %.0f at (row %u, col %u) is not a class (K=%u, "
-                  "classes 0..%u) and not ignored; label values >= %u in "
-                  "row %u: %s.  If the labels are dataset ids rather "
-                  "than training ids, map them with --label-map (for "
-                  "Cityscapes *_labelIds.png: --label-map cityscapes); if "
-                  "the tensor has the wrong number of classes, check K; if "
-                  "a value marks void pixels, ignore it with --ignore-index",
-                  where, f->value, f->row, f->col, e->K,
-                  e->K - 1, e->K, f->row, list);
+    return sa_labels_value_error(e, b->image, f->row, f->col, lab, err);
 }
 
 static int fault_error(SaEngine *e, const Band *b, SaErr *err)

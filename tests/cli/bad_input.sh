@@ -472,6 +472,31 @@ for bad in "--images 0" "--size 0x64" "--error-rate 2" "--dtype f8" "--bogus" \
     fi
 done
 
+# ---- --dry-run: the inputs checked in full, nothing scored or written ----
+if mkfix dry_ok --images 4; then
+    D=$TMP/dry_ok
+    run dry_ok audit --labels "$D/labels" --probs "$D/probs.h5" --dry-run
+    if [ "$RC" -eq 0 ] && grep -q '^dry run: the inputs can be audited: 4 images' "$TMP/dry_ok.stdout" &&
+        [ ! -e "$D/out" ]; then
+        ok dry_run_ok
+    else
+        not_ok dry_run_ok "exit $RC; $(first_lines "$ERRF")"
+    fi
+fi
+if mkfix dry_label --images 4 --label-value 7 --label-at 3; then
+    expect_fail dry_run_bad_label_last_image 1 "$TMP/dry_label/out" 'img_003;7' 'not a class' \
+        audit --labels "$TMP/dry_label/labels" --probs "$TMP/dry_label/probs.h5" --dry-run -q
+fi
+if mkfix dry_trunc --images 4 --truncate-label 2; then
+    expect_fail dry_run_truncated_label 1 "$TMP/dry_trunc/out" 'img_002' \
+        'truncat|corrupt|end|row' \
+        audit --labels "$TMP/dry_trunc/labels" --probs "$TMP/dry_trunc/probs.h5" --dry-run -q
+    run dry_trunc_skip audit --labels "$TMP/dry_trunc/labels" --probs "$TMP/dry_trunc/probs.h5" \
+        --dry-run --on-error skip
+    if [ "$RC" -eq 0 ] && grep -q "would skip 'img_002'" "$ERRF"; then ok dry_run_skip
+    else not_ok dry_run_skip "exit $RC; $(first_lines "$ERRF")"; fi
+fi
+
 # ---- presets ignore their void value unless --ignore-index is given ------
 V255="$TMP/void255"
 run synth_void synth --out "$V255" --images 4 --size 32x64 --seed 5 --error-rate 1 --void 255 -q
