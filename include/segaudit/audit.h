@@ -227,6 +227,10 @@ typedef struct SegauditImageResult {
     const char *skip_reason; /* why, or NULL */
     uint64_t regions;        /* connected regions of issue pixels (all) */
     uint64_t largest_region; /* area of the largest, 0 when none */
+    const char *label_digest; /* SHA-256 (64 hex digits) of the label map as
+                                 audited (uint16 little-endian values, row by
+                                 row, after --label-map), or NULL when it was
+                                 not read whole */
 } SegauditImageResult;
 
 /* A connected component (8-connectivity) of issue pixels of one image. */

@@ -314,6 +314,7 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
             out->skip_reason = a->e.skips[j].reason;
     out->regions = im->regions;
     out->largest_region = im->largest_region;
+    out->label_digest = im->label_digest[0] ? im->label_digest : NULL;
 }
 
 const char *segaudit_audit_warning(const SegauditAudit *a, int i)

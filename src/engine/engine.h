@@ -31,6 +31,9 @@ typedef struct SaImage {
     uint64_t largest_region; /* pass 2: area of the largest, or 0 */
     uint64_t region_off;     /* pass 2: byte offset in SaEngine.regions */
     uint64_t regions_listed; /* pass 2: regions of min_region_area or more */
+    char label_digest[65];   /* pass 1: SHA-256 (hex) of the label map as
+                                read (uint16 little-endian, after the label
+                                map), "" when not read whole */
 } SaImage;
 
 /* Per-class counts of the image being folded (aggregator), for the
@@ -142,6 +145,9 @@ void sa_labels_free(SaEngine *e);
 typedef struct SaLabelReader {
     struct SaLabelPng *png;
     uint64_t image, next_row;
+    int digest;                /* set: each image read whole gets its
+                                  label_digest */
+    void *sha;                 /* its hash state (allocated on first use) */
 } SaLabelReader;
 
 /* Rows [r0, r0+nrows) of image n, mapped by the label map.  PNG rows
@@ -149,6 +155,8 @@ typedef struct SaLabelReader {
 int sa_labels_read(SaEngine *e, SaLabelReader *r, uint64_t n, uint64_t r0,
                    uint64_t nrows, uint16_t *dst, SaErr *err);
 void sa_labels_reader_close(SaLabelReader *r);
+/* Closes r and frees its hash state. */
+void sa_labels_reader_free(SaLabelReader *r);
 /* "<label path>" or "<labels file>: image '<id>' (index n)", for
  * messages. */
 void sa_labels_describe(const SaEngine *e, uint64_t n, char *buf, size_t len);

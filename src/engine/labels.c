@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <nettle/sha2.h>
+
 #include "engine/engine.h"
 #include "io/label_array.h"
 #include "io/png_io.h"
@@ -474,6 +476,27 @@ void sa_labels_describe(const SaEngine *e, uint64_t n, char *buf, size_t len)
         snprintf(buf, len, "%s", e->label_paths[n]);
 }
 
+/* The label digest of image n, fed in row order (rows as read: uint16 in
+ * the machine's order, which is little-endian where segaudit runs). */
+static int digest_rows(SaEngine *e, SaLabelReader *r, uint64_t n, uint64_t r0,
+                       uint64_t nrows, const uint16_t *rows, SaErr *err)
+{
+    struct sha256_ctx *c = r->sha;
+    if (!c && !(c = r->sha = malloc(sizeof *c)))
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    if (r0 == 0)
+        sha256_init(c);
+    sha256_update(c, (size_t)nrows * sa_img_w(e, n) * sizeof *rows,
+                  (const uint8_t *)rows);
+    if (r0 + nrows == sa_img_h(e, n)) {
+        uint8_t d[SHA256_DIGEST_SIZE];
+        sha256_digest(c, sizeof d, d);
+        for (int i = 0; i < SHA256_DIGEST_SIZE; i++)
+            snprintf(e->images[n].label_digest + 2 * i, 3, "%02x", d[i]);
+    }
+    return 0;
+}
+
 int sa_labels_read(SaEngine *e, SaLabelReader *r, uint64_t n, uint64_t r0,
                    uint64_t nrows, uint16_t *dst, SaErr *err)
 {
@@ -505,6 +528,8 @@ int sa_labels_read(SaEngine *e, SaLabelReader *r, uint64_t n, uint64_t r0,
         for (size_t i = 0; i < cnt; i++)
             dst[i] = e->label_map[dst[i]];
     }
+    if (rc == 0 && r->digest)
+        rc = digest_rows(e, r, n, r0, nrows, dst, err);
     return rc;
 }
 
@@ -512,6 +537,13 @@ void sa_labels_reader_close(SaLabelReader *r)
 {
     sa_label_png_close(r->png);
     r->png = NULL;
+}
+
+void sa_labels_reader_free(SaLabelReader *r)
+{
+    sa_labels_reader_close(r);
+    free(r->sha);
+    r->sha = NULL;
 }
 
 void sa_labels_free(SaEngine *e)

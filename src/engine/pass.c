@@ -405,6 +405,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     ps.kp.min_bucket = min_bucket;
     ps.kp.max_bucket = max_bucket;
     ps.B = 2 * e->n_threads;
+    ps.labels.digest = rec_mode == SA_REC_PASS1;
     int nt = e->n_threads, rc = 0;
 
     ps.scratch = calloc((size_t)nt, sizeof(void *));
@@ -481,7 +482,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
                 e->hist[i] += ps.hist[t][i];
     }
 done:
-    sa_labels_reader_close(&ps.labels);
+    sa_labels_reader_free(&ps.labels);
     for (int b = 0; b < 2; b++) {
         if (ps.batch[b].bands)
             for (int i = 0; i < ps.B; i++)

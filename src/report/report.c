@@ -213,6 +213,8 @@ static json_object *json_images(SaJson *j, const SegauditAudit *a)
         sa_json_set(j, o, "valid_pixels", sa_json_u64(j, im.valid_pixels));
         sa_json_set(j, o, "regions", sa_json_u64(j, im.regions));
         sa_json_set(j, o, "largest_region", sa_json_u64(j, im.largest_region));
+        sa_json_set(j, o, "label_digest",
+                    im.label_digest ? sa_json_str(j, im.label_digest) : NULL);
         for (size_t i = 0; i < SA_N_BASELINES; i++) {
             int sc = sa_baseline_scores[i];
             sa_json_set(j, o, segaudit_score_name(sc),

@@ -123,8 +123,18 @@ def run(name, out, labels, probs, extra, expect_in_stderr=None):
     return True
 
 
+def digests(d):
+    import json
+    r = json.load(open(os.path.join(d, "report.json")))
+    return {i["image"]: i["label_digest"] for i in r["images"]}
+
+
 def same(name, ref, out):
     global passed
+    # the labels as audited are the same, whatever their file format
+    if digests(ref) != digests(out):
+        failures.append("%s: label digests differ from the reference run" % name)
+        return
     for f in OUTPUTS:
         a = open(os.path.join(ref, f), "rb").read()
         b = open(os.path.join(out, f), "rb").read()
@@ -173,6 +183,17 @@ def case(cdir, tmp):
     ref = os.path.join(tmp, "ref")
     if not run(cname + "/reference", ref, labels_dir, os.path.join(cdir, "probs.h5"), common):
         return
+    # the report's label digest: SHA-256 of the uint16 little-endian values
+    import hashlib
+    got = digests(ref)
+    for j, i in enumerate(ids):
+        want = hashlib.sha256(labels[j].astype("<u2").tobytes()).hexdigest()
+        if got.get(i) != want:
+            failures.append("%s/label_digest: image %s: %s, expected %s" %
+                            (cname, i, got.get(i), want))
+            break
+    else:
+        passed_one()
     # a control: the comparison does see a change (the labels of the
     # images moved by one)
     rolled = np.roll(labels, 1, axis=0)
