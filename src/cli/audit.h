@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "segaudit/report.h"
 #include "segaudit/segaudit.h"
 
 #include "progress.h"
@@ -24,6 +25,8 @@ typedef struct CliAuditJob {
     int masks;                         /* --masks */
     int force_progress;                /* --progress */
     int html;                          /* --html (1) or --no-html */
+    const char *compare;               /* --compare OLD */
+    SegauditDiffSummary changes;       /* its result */
 
     char *probs_file;      /* the FILE part of --probs (s.probs_path) */
     char **names;          /* the --class-names lines (s.class_names) */

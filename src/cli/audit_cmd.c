@@ -86,6 +86,9 @@ static const char usage_audit[] =
     "  --progress              show progress even when stderr is not a\n"
     "                          terminal\n"
     "  -q, --quiet             no summary line\n"
+    "  --compare OLD           also compare with the report in OLD (an\n"
+    "                          earlier audit): changes.csv, class_changes.csv\n"
+    "                          and a section of report.html\n"
     "  --dry-run               check every input (label maps read whole, a\n"
     "                          few tensor rows) and stop: no scoring, no\n"
     "                          report, --out not needed\n"
@@ -105,7 +108,8 @@ enum {
     OPT_THREADS, OPT_MEM, OPT_SCRATCH, OPT_BAND, OPT_TRUTH, OPT_MINAREA,
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
     OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
-    OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE, OPT_DRYRUN
+    OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE, OPT_DRYRUN,
+    OPT_COMPARE
 };
 
 static const struct option audit_options[] = {
@@ -146,6 +150,7 @@ static const struct option audit_options[] = {
     {"label-map", required_argument, 0, OPT_LMAP},
     {"upsample", required_argument, 0, OPT_UPSAMPLE},
     {"dry-run", no_argument, 0, OPT_DRYRUN},
+    {"compare", required_argument, 0, OPT_COMPARE},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -195,6 +200,7 @@ static int plain_option(CliAuditJob *job, int c, const char *arg)
     case OPT_NOHTML: job->html = 0; break;
     case OPT_STRICT: s->strict = 1; break;
     case OPT_DRYRUN: s->dry_run = 1; break;
+    case OPT_COMPARE: job->compare = arg; break;
     case OPT_PLUGINS: s->allow_plugins = 1; break;
     case 'q': job->quiet = 1; break;
     default: return 0;

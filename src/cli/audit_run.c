@@ -42,6 +42,10 @@ static int run_audit(CliAuditJob *job, char *eb, size_t ebn)
 static int write_report(CliAuditJob *job, char *eb, size_t ebn)
 {
     int rc = segaudit_report_write(job->audit, job->stage.dir, eb, ebn);
+    /* the comparison before the page, which shows it */
+    if (rc == 0 && job->compare)
+        rc = segaudit_report_diff(job->compare, job->stage.dir,
+                                  job->stage.dir, &job->changes, eb, ebn);
     if (rc == 0 && job->html)
         rc = segaudit_report_write_html(
             job->audit, job->stage.dir,

@@ -7,6 +7,7 @@
 #include "segaudit/segaudit.h"
 
 #include "audit.h"
+#include "commands.h"
 
 static void print_metric(int has, double v)
 {
@@ -66,6 +67,8 @@ static void print_totals(const SegauditAudit *a, const char *out)
 void cli_audit_summary(const CliAuditJob *job)
 {
     print_warnings(job->audit);
+    if (job->compare && !job->quiet)
+        cli_print_diff_summary(&job->changes, job->out);
     if (job->quiet)
         return;
     SegauditDatasetInfo in;

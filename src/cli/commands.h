@@ -9,4 +9,11 @@ int segaudit_cli_audit(int argc, char **argv);
 /* `segaudit synth ...` (synth_cmd.c). */
 int segaudit_cli_synth(int argc, char **argv);
 
+/* `segaudit diff ...` (diff_cmd.c), and its summary line (also printed by
+ * audit --compare). */
+int segaudit_cli_diff(int argc, char **argv);
+struct SegauditDiffSummary;
+void cli_print_diff_summary(const struct SegauditDiffSummary *s,
+                            const char *dir);
+
 #endif

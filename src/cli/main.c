@@ -1,5 +1,5 @@
 /* segaudit — the command-line program: the overview, --version, and the
- * dispatch to the commands (audit_cmd.c, synth_cmd.c).  The program uses
+ * dispatch to the commands (audit_cmd.c, synth_cmd.c, diff_cmd.c).  The program uses
  * only the public API. */
 #include <stdio.h>
 #include <string.h>
@@ -17,8 +17,11 @@ static const char usage_main[] =
     "Commands:\n"
     "  audit     score every image and write a ranked report\n"
     "  synth     write a synthetic dataset with known annotation errors\n"
+    "  diff      what changed between two audits (before and after\n"
+    "            relabeling)\n"
     "\n"
-    "  segaudit --version | --help | audit --help | synth --help\n";
+    "  segaudit --version | --help | audit --help | synth --help |\n"
+    "  diff --help\n";
 
 int main(int argc, char **argv)
 {
@@ -38,6 +41,8 @@ int main(int argc, char **argv)
         return segaudit_cli_audit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "synth"))
         return segaudit_cli_synth(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "diff"))
+        return segaudit_cli_diff(argc - 1, argv + 1);
     fprintf(stderr, "segaudit: unknown command '%s'\n%s", argv[1],
             usage_main);
     return EXIT_USAGE;

@@ -14,6 +14,7 @@
 static const char *const report_files[] = {
     "images.csv",     "classes.csv", "pairs.csv",   "regions.csv",
     "evaluation.csv", "skipped.csv", "report.json", "report.html",
+    "changes.csv",    "class_changes.csv", "changes.json",
 };
 #define N_REPORT_FILES (int)(sizeof report_files / sizeof *report_files)
 

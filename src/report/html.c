@@ -177,7 +177,8 @@ static const char *const row_tail[] = {
  * totals, run, classes, pairs and evaluation are report.json's (shared.c);
  * parameters adds min_region_area, pairs holds the first HTML_TOP_PAIRS of
  * n_pairs. */
-static json_object *build_meta(SegauditAudit *a, const char *overlays_rel)
+static json_object *build_meta(SegauditAudit *a, const char *dir,
+                               const char *overlays_rel)
 {
     const SegauditSettings *s = segaudit_audit_settings(a);
     SaJson j = {0};
@@ -200,6 +201,17 @@ static json_object *build_meta(SegauditAudit *a, const char *overlays_rel)
 
     sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
     sa_json_set(&j, root, "warnings", sa_json_warnings(&j, a));
+    /* changes since an earlier audit (segaudit_report_diff into dir) */
+    {
+        char cp[4096];
+        struct stat cst;
+        snprintf(cp, sizeof cp, "%s/changes.json", dir);
+        if (stat(cp, &cst) == 0 && S_ISREG(cst.st_mode)) {
+            json_object *ch = json_object_from_file(cp);
+            if (ch)
+                sa_json_set(&j, root, "changes", ch);
+        }
+    }
     json_object *par = sa_json_parameters(&j, a);
     sa_json_set(&j, par, "min_region_area",
                 sa_json_u64(&j, s->min_region_area));
@@ -355,7 +367,7 @@ int segaudit_report_write_html(SegauditAudit *a, const char *dir,
     c->overlays_rel = overlays_rel;
     c->mark = calloc(in.n_classes ? in.n_classes : 1, 1);
     c->seen = malloc((in.n_classes ? in.n_classes : 1) * sizeof *c->seen);
-    json_object *meta = build_meta(a, overlays_rel);
+    json_object *meta = build_meta(a, dir, overlays_rel);
     const char *meta_txt =
         meta ? json_object_to_json_string_ext(
                    meta, JSON_C_TO_STRING_PLAIN |

@@ -117,6 +117,30 @@
     byId('sa-footer').textContent = 'Written by segaudit ' + meta.version + '. Scores: lower = more likely mislabeled. Counts are pixels unless noted.';
   })();
 
+  // ---- changes since an earlier audit (audit --compare) -----------------
+  (function changes() {
+    var ch = meta.changes;
+    if (!ch) return;
+    var s = ch.summary;
+    byId('sa-changes-note').textContent = 'Compared with ' + ch.old + ': ' +
+      fmtInt(s.relabeled) + ' relabeled images, ' + fmtInt(s.relabeled_clean) +
+      ' now clean and ' + fmtInt(s.relabeled_flagged) + ' still flagged; ' +
+      fmtInt(s.moved) + ' other images moved through the class thresholds; ' +
+      fmtInt(s.regions_fixed) + ' regions fixed, ' + fmtInt(s.regions_new) + ' new.' +
+      (ch.images.length ? '' : ' No image changed.');
+    smallTable(byId('sa-changes-table'), [
+      { label: 'image', get: pick('image') },
+      { label: 'status', get: pick('status') },
+      { label: 'old rank', num: true, get: pick('old_rank'), fmt: fmtInt },
+      { label: 'new rank', num: true, get: pick('new_rank'), fmt: fmtInt },
+      { label: 'old issue px', num: true, get: pick('old_issue_pixels'), fmt: fmtInt },
+      { label: 'new issue px', num: true, get: pick('new_issue_pixels'), fmt: fmtInt },
+      { label: 'regions fixed', num: true, get: pick('regions_fixed'), fmt: fmtInt },
+      { label: 'regions new', num: true, get: pick('regions_new'), fmt: fmtInt }
+    ], ch.images, 3);
+    byId('changes').hidden = false;
+  })();
+
   // ---- histogram of the ranking score ----------------------------------
   (function histogram() {
     var name = meta.parameters.rank_by, c = C[name];

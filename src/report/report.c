@@ -15,22 +15,6 @@
 #include "report/shared.h"
 #include "segaudit/segaudit.h"
 
-/* A CSV field, quoted when it needs to be. */
-static void csv_str(FILE *f, const char *s)
-{
-    if (strpbrk(s, ",\"\r\n") == NULL) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void csv_num(FILE *f, int has, double v)
 {
     if (has && isfinite(v))
@@ -52,7 +36,7 @@ static void write_images(const SegauditAudit *a, FILE *f)
         SegauditImageResult im;
         segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
         fprintf(f, "%llu,", (unsigned long long)im.rank);
-        csv_str(f, im.id);
+        sa_csv_str(f, im.id);
         fputc(',', f);
         csv_num(f, im.has_score, im.softmin);
         fputc(',', f);
@@ -88,13 +72,13 @@ static int write_regions(SegauditAudit *a, FILE *f)
             int rc = segaudit_audit_region(a, i, j, &g);
             if (rc)
                 return rc;
-            csv_str(f, im.id);
+            sa_csv_str(f, im.id);
             fprintf(f, ",%u,%llu,%u,%u,%u,%u,%u,", g.region,
                     (unsigned long long)g.area, g.x, g.y, g.width, g.height,
                     g.given);
-            csv_str(f, sa_class_name(a, g.given));
+            sa_csv_str(f, sa_class_name(a, g.given));
             fprintf(f, ",%u,", g.predicted);
-            csv_str(f, sa_class_name(a, g.predicted));
+            sa_csv_str(f, sa_class_name(a, g.predicted));
             fprintf(f, ",%.17g,%.17g\n", g.mean_self_confidence,
                     g.mean_predicted_prob);
         }
@@ -112,9 +96,9 @@ static void write_skipped(const SegauditAudit *a, FILE *f)
          r++) {
         SegauditImageResult im;
         segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
-        csv_str(f, im.id);
+        sa_csv_str(f, im.id);
         fprintf(f, ",%llu,", (unsigned long long)im.index);
-        csv_str(f, im.skip_reason ? im.skip_reason : "");
+        sa_csv_str(f, im.skip_reason ? im.skip_reason : "");
         fputc('\n', f);
     }
 }
@@ -147,7 +131,7 @@ static void write_classes(const SegauditAudit *a, FILE *f)
         SegauditClassResult c;
         segaudit_audit_class(a, k, &c);
         fprintf(f, "%u,", k);
-        csv_str(f, c.name);
+        sa_csv_str(f, c.name);
         fprintf(f, ",%llu,%.17g,%llu,%llu,%llu\n",
                 (unsigned long long)c.labeled_pixels, c.threshold,
                 (unsigned long long)c.issue_pixels_given,
@@ -163,9 +147,9 @@ static void write_pairs(const SegauditAudit *a, FILE *f)
         SegauditPair p;
         segaudit_audit_pair(a, i, &p);
         fprintf(f, "%u,", p.given);
-        csv_str(f, sa_class_name(a, p.given));
+        sa_csv_str(f, sa_class_name(a, p.given));
         fprintf(f, ",%u,", p.predicted);
-        csv_str(f, sa_class_name(a, p.predicted));
+        sa_csv_str(f, sa_class_name(a, p.predicted));
         fprintf(f, ",%llu\n", (unsigned long long)p.issue_pixels);
     }
 }

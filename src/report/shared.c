@@ -252,3 +252,19 @@ json_object *sa_json_run(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, run, "read_path", sa_json_str(j, in.read_path));
     return run;
 }
+
+/* A CSV field, quoted when it needs to be. */
+void sa_csv_str(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}

@@ -20,6 +20,7 @@
 
 #include <json-c/json.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "segaudit/segaudit.h"
 
@@ -58,6 +59,9 @@ void sa_json_push(SaJson *j, json_object *arr, json_object *v);
 json_object *sa_json_dataset(SaJson *j, const SegauditAudit *a);
 /* The run's warnings (segaudit_audit_warning), an array of strings. */
 json_object *sa_json_warnings(SaJson *j, const SegauditAudit *a);
+
+/* Writes s as one CSV field, quoted when it needs to be. */
+void sa_csv_str(FILE *f, const char *s);
 /* {temperature, downsample, downsample_labels, ignore_index, rank_by,
  * logits, strict} */
 json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a);

@@ -91,6 +91,7 @@ int segaudit_main(int argc, char **argv);
 #include "../../src/cli/audit_run.c"
 #include "../../src/cli/audit_summary.c"
 #include "../../src/cli/synth_cmd.c"
+#include "../../src/cli/diff_cmd.c"
 #include "../../src/cli/main.c"
 #undef main
 #undef exit
