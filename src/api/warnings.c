@@ -117,6 +117,11 @@ int sa_warnings_build(const SaEngine *e, int integer_probs, SaWarnings *w,
                  e->ids_source == SA_IDS_NAMES
                      ? "the ids are the label file names sorted as text; "
                        "give them with --ids"
+                 : e->ids_source == SA_IDS_TEXT
+                     ? "check the order of the --ids file"
+                 : e->ids_source == SA_IDS_INDEX
+                     ? "the label arrays and the predictions are paired "
+                       "by index"
                      : "check the id dataset");
     return rc;
 }

@@ -67,6 +67,16 @@ void sa_engine_release_inputs(SaEngine *e)
 
 /* ---- the axis order of the tensor ------------------------------------- */
 
+/* Does an h x w prediction fit labels of lh x lw: the same size, or one
+ * integer factor (2..64, --upsample) smaller on both sides? */
+static int fits(uint64_t h, uint64_t w, uint64_t lh, uint64_t lw)
+{
+    if (h == lh && w == lw)
+        return 1;
+    return h && w && lh % h == 0 && lw % w == 0 && lh / h == lw / w &&
+           lh / h >= 2 && lh / h <= 64;
+}
+
 /* Reads the tensor as channels-last when the settings say so, or, by
  * default, when only that order fits the label size and the class names;
  * an order that does not fit while the other does is an error saying
@@ -78,9 +88,9 @@ static int choose_layout(SaEngine *e)
     uint64_t names = (uint64_t)e->set.n_class_names;
     int have = e->label_h > 0;
     int fit_nchw = (!names || s[1] == names) &&
-                   (!have || (s[2] == e->label_h && s[3] == e->label_w));
+                   (!have || fits(s[2], s[3], e->label_h, e->label_w));
     int fit_nhwc = (!names || s[3] == names) &&
-                   (!have || (s[1] == e->label_h && s[2] == e->label_w));
+                   (!have || fits(s[1], s[2], e->label_h, e->label_w));
     int nhwc = e->set.layout == SEGAUDIT_LAYOUT_NHWC;
     if (e->set.layout == SEGAUDIT_LAYOUT_AUTO && fit_nhwc && !fit_nchw) {
         nhwc = 1;
@@ -88,9 +98,9 @@ static int choose_layout(SaEngine *e)
     } else if (e->set.layout != SEGAUDIT_LAYOUT_AUTO &&
                (nhwc ? !fit_nhwc && fit_nchw : !fit_nchw && fit_nhwc)) {
         return sa_err(e->err, SEGAUDIT_EINPUT,
-                      "%s:%s: shape (%llu,%llu,%llu,%llu) looks %s: the "
+                      "%s: shape (%llu,%llu,%llu,%llu) looks %s: the "
                       "labels are %llux%llu (HxW)%s; use --layout %s",
-                      e->probs_path, e->probs_dataset,
+                      e->probs_where,
                       (unsigned long long)s[0], (unsigned long long)s[1],
                       (unsigned long long)s[2], (unsigned long long)s[3],
                       nhwc ? "channels-first (N,K,H,W)"
@@ -120,10 +130,10 @@ static int choose_upsample(SaEngine *e)
         lh / d[2] > 64) {
         if (e->set.upsample)
             return sa_err(e->err, SEGAUDIT_EINPUT,
-                          "%s:%s: predictions of %llux%llu (HxW) cannot be "
+                          "%s: predictions of %llux%llu (HxW) cannot be "
                           "upsampled to the labels' %llux%llu: --upsample "
                           "needs one integer factor (2..64) for both sides",
-                          e->probs_path, e->probs_dataset,
+                          e->probs_where,
                           (unsigned long long)d[2], (unsigned long long)d[3],
                           (unsigned long long)lh, (unsigned long long)lw);
         return 0;
@@ -131,10 +141,10 @@ static int choose_upsample(SaEngine *e)
     uint32_t s = (uint32_t)(lh / d[2]);
     if (!e->set.upsample)
         return sa_err(e->err, SEGAUDIT_EINPUT,
-                      "%s:%s: predictions of %llux%llu (HxW) are %u times "
+                      "%s: predictions of %llux%llu (HxW) are %u times "
                       "smaller than the labels (%llux%llu); upsample them "
                       "with --upsample bilinear (or nearest)",
-                      e->probs_path, e->probs_dataset,
+                      e->probs_where,
                       (unsigned long long)d[2], (unsigned long long)d[3], s,
                       (unsigned long long)lh, (unsigned long long)lw);
     e->upsampled = s;
@@ -169,12 +179,23 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     if ((rc = sa_probs_open_ex(&e->probs, e->probs_path, e->probs_dataset,
                                &po, e->err)) != 0)
         return rc;
+    /* how messages name the tensor: a .npy file has no dataset */
+    if (sa_probs_is_npy(e->probs))
+        snprintf(e->probs_where, sizeof e->probs_where, "%s", e->probs_path);
+    else
+        snprintf(e->probs_where, sizeof e->probs_where, "%s:%s",
+                 e->probs_path, e->probs_dataset);
+    if (sa_probs_per_image(e->probs) && set->ids_dataset)
+        return sa_err(e->err, SEGAUDIT_EINVAL,
+                      "%s: the predictions are one dataset per image, and "
+                      "each dataset's name is its image's id; --ids cannot "
+                      "be given with them", e->probs_where);
     sa_probs_dims(e->probs, dims);
     e->N = dims[0];
     if (e->N > UINT32_MAX)
         return sa_err(e->err, SEGAUDIT_EINPUT,
-                      "%s:%s: %llu images; at most 2^32-1 are supported",
-                      e->probs_path, e->probs_dataset,
+                      "%s: %llu images; at most 2^32-1 are supported",
+                      e->probs_where,
                       (unsigned long long)e->N);
     e->skipped = calloc(e->N, 1);
     if (!e->skipped)
@@ -211,16 +232,21 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     e->layout = strdup(sa_probs_layout(e->probs));
     if (!e->layout)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    /* one dataset per image: the largest H and W may come from different
+     * images, whose own sizes are checked below */
+    int per_image = sa_probs_per_image(e->probs);
     if (e->N > UINT32_MAX || e->H > UINT32_MAX || e->W > UINT32_MAX ||
-        e->H > UINT32_MAX / e->W || e->K > 65535)
+        (!per_image && e->H > UINT32_MAX / e->W) || e->K > 65535)
         return sa_err(e->err, SEGAUDIT_EINPUT,
-                      "%s:%s: shape (%llu,%u,%llu,%llu) is too large (at "
+                      "%s: shape (%llu,%u,%llu,%llu) is too large (at "
                       "most 2^32-1 images, 2^32-1 pixels per image, 65535 "
                       "classes)",
-                      e->probs_path, e->probs_dataset,
+                      e->probs_where,
                       (unsigned long long)e->N, e->K,
                       (unsigned long long)e->H, (unsigned long long)e->W);
-    if (sa_probs_per_image(e->probs)) {
+    e->max_pixels = e->H * e->W;
+    if (per_image) {
+        e->max_pixels = 0;
         e->img_h = malloc(e->N * sizeof *e->img_h);
         e->img_w = malloc(e->N * sizeof *e->img_w);
         if (!e->img_h || !e->img_w)
@@ -230,6 +256,8 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
             sa_probs_image_size(e->probs, n, &h, &w);
             e->img_h[n] = (uint32_t)h;
             e->img_w[n] = (uint32_t)w;
+            if (h * w > e->max_pixels)
+                e->max_pixels = h * w;
         }
     }
     for (uint64_t n = 0; n < e->N; n++) {
@@ -243,15 +271,15 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
                           (unsigned long long)h, (unsigned long long)w);
         if ((uint64_t)h * w > UINT32_MAX)
             return sa_err(e->err, SEGAUDIT_EINPUT,
-                          "%s:%s: image '%s' of %llux%llu (HxW) has more "
-                          "than 2^32-1 pixels", e->probs_path,
-                          e->probs_dataset, e->ids[n], (unsigned long long)h,
+                          "%s: image '%s' of %llux%llu (HxW) has more "
+                          "than 2^32-1 pixels", e->probs_where,
+                          e->ids[n], (unsigned long long)h,
                           (unsigned long long)w);
         if (h % e->f || w % e->f)
             return sa_err(e->err, SEGAUDIT_EINPUT,
-                          "%s:%s: image size %llux%llu (HxW) of image '%s' "
+                          "%s: image size %llux%llu (HxW) of image '%s' "
                           "is not divisible by --downsample %u",
-                          e->probs_path, e->probs_dataset,
+                          e->probs_where,
                           (unsigned long long)h, (unsigned long long)w,
                           e->ids[n], e->f);
         if (!e->img_h)
@@ -259,15 +287,15 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     }
     if (e->set.n_class_names && (uint32_t)e->set.n_class_names != e->K)
         return sa_err(e->err, SEGAUDIT_EINVAL,
-                      "%d class names were given but %s:%s has K=%u classes",
-                      e->set.n_class_names, e->probs_path, e->probs_dataset,
+                      "%d class names were given but %s has K=%u classes",
+                      e->set.n_class_names, e->probs_where,
                       e->K);
 
     if (e->set.palette && (uint32_t)e->set.n_palette < e->K)
         return sa_err(e->err, SEGAUDIT_EINVAL,
-                      "the palette has %d colours but %s:%s has K=%u "
+                      "the palette has %d colours but %s has K=%u "
                       "classes",
-                      e->set.n_palette, e->probs_path, e->probs_dataset,
+                      e->set.n_palette, e->probs_where,
                       e->K);
 
     e->ignored = calloc(65536, 1);

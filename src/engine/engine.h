@@ -70,6 +70,8 @@ typedef struct SaEngine {
     uint64_t bytes_read;     /* tensor bytes read, when the tensor is
                                 closed */
     const char *read_path;   /* "direct" or "hdf5" (static) */
+    char probs_where[1024];  /* "<file>:<dataset>" (or the .npy file), for
+                                messages */
     char **ids;              /* N ids */
     int ids_source;          /* SA_IDS_* */
     char **label_paths;      /* N paths (labels in PNG files) */
@@ -80,6 +82,7 @@ typedef struct SaEngine {
                                 only that fits the labels and classes */
     int quantised;           /* uint8/uint16 probabilities */
     uint32_t upsampled;      /* factor the predictions were upsampled by */
+    uint64_t max_pixels;     /* pixels of the largest image */
     uint32_t *img_h, *img_w; /* per-image sizes when they differ (one
                                 dataset per image), else NULL: then every
                                 image is H x W; H and W are the largest */

@@ -32,7 +32,7 @@ struct SaOverlayImage {
     SaKernelParams kp;
     void *scratch;
     void *probs;              /* one band: [K][band_n][W] elements */
-    uint32_t cap_rows;        /* rows probs holds */
+    size_t cap_bytes;         /* bytes probs holds */
     uint32_t band_r0, band_n; /* the rows it holds now (band_n 0: none) */
     uint32_t H;               /* the image's height (its width: kp.W) */
 };
@@ -53,13 +53,15 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
         uint32_t want = e->band_rows > nrows ? e->band_rows : nrows;
         if (want > r->H - row0)
             want = r->H - row0;
-        if (want > r->cap_rows) {
-            void *p = realloc(r->probs,
-                              (size_t)e->K * want * W * e->elsize);
+        /* slots are reused for images of other widths: the capacity is
+         * in bytes */
+        size_t need = (size_t)e->K * want * W * e->elsize;
+        if (need > r->cap_bytes) {
+            void *p = realloc(r->probs, need);
             if (!p)
                 return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
             r->probs = p;
-            r->cap_rows = want;
+            r->cap_bytes = need;
         }
         r->band_n = 0;
 #pragma omp critical(sa_hdf5)
@@ -144,7 +146,7 @@ int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out)
     m->kp.logits = e->set.logits;
     m->kp.T = e->set.temperature;
     m->kp.ignored = e->ignored;
-    m->bitmap = malloc((size_t)e->H * e->W);
+    m->bitmap = malloc(e->max_pixels ? (size_t)e->max_pixels : 1);
     m->scratch = aligned_alloc(64, sa_kernel_scratch_size(&m->kp));
     if (!m->bitmap || !m->scratch) {
         sa_overlay_image_free(m);

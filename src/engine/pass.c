@@ -223,16 +223,16 @@ static int fault_error(SaEngine *e, const Band *b, SaErr *err)
         return label_error(e, b, err);
     case SA_FAULT_NAN:
         return sa_err(err, SEGAUDIT_EINPUT,
-                      "%s:%s: image '%s' (index %u): NaN probability for "
+                      "%s: image '%s' (index %u): NaN probability for "
                       "class %u at (row %u, col %u)",
-                      e->probs_path, e->probs_dataset, id, b->image, f->cls,
+                      e->probs_where, id, b->image, f->cls,
                       f->row, f->col);
     case SA_FAULT_INF:
     case SA_FAULT_NEGATIVE:
         return sa_err(err, SEGAUDIT_EINPUT,
-                      "%s:%s: image '%s' (index %u): %s probability %g for "
+                      "%s: image '%s' (index %u): %s probability %g for "
                       "class %u at (row %u, col %u)%s",
-                      e->probs_path, e->probs_dataset, id, b->image,
+                      e->probs_where, id, b->image,
                       f->kind == SA_FAULT_INF ? "infinite" : "negative",
                       f->value, f->cls, f->row, f->col,
                       f->kind == SA_FAULT_NEGATIVE
@@ -313,10 +313,10 @@ static int fold(Pass *ps, Batch *bt)
                 SaErr fe;
                 sa_err_clear(&fe);
                 sa_err(&fe, SEGAUDIT_EINPUT,
-                       "%s:%s: image '%s' (index %u): probabilities sum to "
+                       "%s: image '%s' (index %u): probabilities sum to "
                        "%g at (row %u, col %u), not 1 (--strict; use "
                        "--logits if these are logits)",
-                       e->probs_path, e->probs_dataset, e->ids[b->image],
+                       e->probs_where, e->ids[b->image],
                        b->image, ro->far_sum, ro->far_row, ro->far_col);
                 if (!e->set.on_error_skip)
                     return sa_err(e->err, fe.code, "%s", fe.msg);

@@ -142,9 +142,9 @@ static int read_at(const SaProbs *p, void *dst, uint64_t len, uint64_t off,
         size_t want = len > ((size_t)1 << 30) ? (size_t)1 << 30 : (size_t)len;
         ssize_t got = pread(p->fd, d, want, (off_t)off);
         if (got <= 0)
-            return sa_err(err, SEGAUDIT_EIO, "%s:%s: reading image %" PRIu64
+            return sa_err(err, SEGAUDIT_EIO, "%s: reading image %" PRIu64
                           " rows %" PRIu64 "-%" PRIu64 " failed (%s)",
-                          p->path, p->dataset, n, r0, r0 + nrows - 1,
+                          p->where, n, r0, r0 + nrows - 1,
                           got < 0 ? strerror(errno) : "end of file");
         *bytes += (uint64_t)got;
         d += got;
@@ -177,10 +177,10 @@ static int chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
     int bad = p->direct == SA_DIRECT_CHUNKS ? sz != need
                                             : sz == 0 || sz > 2 * need + 4096;
     if (bad || a > p->fsize || sz > p->fsize - a)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: the chunk at image %"
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: the chunk at image %"
                       PRIu64 " row %" PRIu64 " holds %" PRIu64 " bytes at "
                       "offset %" PRIu64 " (%s %" PRIu64 " in a file of "
-                      "%" PRIu64 ")", p->path, p->dataset, n,
+                      "%" PRIu64 ")", p->where, n,
                       c * p->chunk[2], (uint64_t)sz, (uint64_t)a,
                       p->direct == SA_DIRECT_CHUNKS ? "expected" : "data of",
                       need, p->fsize);
@@ -225,9 +225,9 @@ static int grow(void **buf, size_t *cap, size_t need)
 static int corrupt(const SaProbs *p, const SaBandRead *plan, uint64_t done,
                    const char *why, SaErr *err)
 {
-    return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64 ": a "
+    return sa_err(err, SEGAUDIT_EINPUT, "%s: image %" PRIu64 ": a "
                   "compressed chunk at row %" PRIu64 " is corrupt (%s)",
-                  p->path, p->dataset, plan->n, plan->r0 + done, why);
+                  p->where, plan->n, plan->r0 + done, why);
 }
 
 /* Reads the compressed chunk of piece i, inflates it and puts its rows
@@ -290,9 +290,9 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
     }
 #endif
     if (!inflated && plan->size[i] != need) {
-        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64 ": an "
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: image %" PRIu64 ": an "
                       "uncompressed chunk holds %" PRIu64 " bytes, not %"
-                      PRIu64, p->path, p->dataset, plan->n, plan->size[i],
+                      PRIu64, p->where, plan->n, plan->size[i],
                       need);
     }
     for (uint64_t k = 0; k < K; k++) {

@@ -27,6 +27,7 @@
 struct SaProbs {
     char *path;
     char *dataset;
+    char where[1024];   /* "<path>:<dataset>", or the .npy path: messages */
     int npy;            /* a .npy file (npy_probs.c): no HDF5 handles */
     uint64_t sdims[4];  /* the shape as stored: (N,K,H,W) or (N,H,W,K) */
     SaStoreForm form;   /* how stored elements become the engine's */

@@ -36,14 +36,14 @@ static int check_shape(const SaProbs *p, int nhwc, SaErr *err)
     const uint64_t *s = p->sdims;
     for (int i = 0; i < 4; i++)
         if (s[i] == 0)
-            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: dimension %d (%s) "
-                          "is 0", p->path, p->dataset, i,
+            return sa_err(err, SEGAUDIT_EINPUT, "%s: dimension %d (%s) "
+                          "is 0", p->where, i,
                           (nhwc ? NHWC : NCHW)[i]);
     uint64_t K = nhwc ? s[3] : s[1];
     if (K > MAX_CLASSES)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: dimension %d (K) is %"
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: dimension %d (K) is %"
                       PRIu64 "; at most %u classes are supported%s",
-                      p->path, p->dataset, nhwc ? 3 : 1, K, MAX_CLASSES,
+                      p->where, nhwc ? 3 : 1, K, MAX_CLASSES,
                       nhwc ? "" : s[3] <= 1024 ? " (if the classes are the "
                       "last axis, use --layout nhwc)" : "");
     return 0;
@@ -106,8 +106,8 @@ static int cf_attr(SaProbs *p, const char *name, double *v, SaErr *err)
     if (a >= 0)
         H5Aclose(a);
     if (!ok)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: attribute '%s' is not "
-                      "one number", p->path, p->dataset, name);
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: attribute '%s' is not "
+                      "one number", p->where, name);
     return 1;
 }
 
@@ -173,6 +173,7 @@ int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
         goto fail;
     }
 
+    snprintf(p->where, sizeof p->where, npy ? "%s" : "%s:%s", path, dataset);
     if (npy) {
         /* the default dataset name means nothing for a .npy file */
         if (*dataset && strcmp(dataset, "/pred_probs") != 0) {
@@ -253,8 +254,8 @@ int sa_probs_set_layout(SaProbs *p, int nhwc, SaErr *err)
         if (rc)
             return rc;
         if (p->dims[1] > MAX_CLASSES)
-            return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: %" PRIu64 " classes; "
-                          "at most %u are supported", p->path, p->dataset,
+            return sa_err(err, SEGAUDIT_EINPUT, "%s: %" PRIu64 " classes; "
+                          "at most %u are supported", p->where,
                           p->dims[1], MAX_CLASSES);
         p->form.nhwc = nhwc;
         p->convert = sa_store_needs_convert(&p->form);
@@ -300,6 +301,8 @@ SaDtype sa_probs_dtype(const SaProbs *p) { return p->up ? SA_F64 : p->dtype; }
 
 int sa_probs_per_image(const SaProbs *p) { return p->group; }
 
+int sa_probs_is_npy(const SaProbs *p) { return p->npy; }
+
 void sa_probs_image_size(const SaProbs *p, uint64_t n, uint64_t *h,
                          uint64_t *w)
 {
@@ -323,8 +326,8 @@ int sa_probs_set_upsample(SaProbs *p, uint32_t s, int mode, SaErr *err)
                       p->dataset);
     if (s < 2 || (mode != SA_UP_BILINEAR && mode != SA_UP_NEAREST) ||
         p->dims[2] > UINT64_MAX / s || p->dims[3] > UINT64_MAX / s)
-        return sa_err(err, SEGAUDIT_EINVAL, "%s:%s: cannot upsample by %u",
-                      p->path, p->dataset, s);
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: cannot upsample by %u",
+                      p->where, s);
     p->up = s;
     p->up_mode = mode;
     return 0;
@@ -371,9 +374,9 @@ int sa_probs_read_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         return read_stored(p, n, r0, nrows, dst, err);
     const uint64_t H = p->dims[2] * p->up;
     if (r0 > H || nrows > H - r0 || !dst)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: reading image %" PRIu64
+        return sa_err(err, SEGAUDIT_EINPUT, "%s: reading image %" PRIu64
                       " rows %" PRIu64 "+%" PRIu64 ": %s (H=%" PRIu64 ")",
-                      p->path, p->dataset, n, r0, nrows,
+                      p->where, n, r0, nrows,
                       dst ? "out of range" : "no buffer", H);
     if (nrows == 0)
         return 0;
@@ -409,14 +412,14 @@ static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         W = p->gw[n];
     }
     if (n >= N) {
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: image %" PRIu64 " out of "
-                    "range (N=%" PRIu64 ")", p->path, p->dataset, n, N);
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: image %" PRIu64 " out of "
+                    "range (N=%" PRIu64 ")", p->where, n, N);
         goto fail;
     }
     if (r0 > H || nrows > H - r0 || !dst) {
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: reading image %" PRIu64
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: reading image %" PRIu64
                     " rows %" PRIu64 "+%" PRIu64 ": %s (H=%" PRIu64 ")",
-                    p->path, p->dataset, n, r0, nrows,
+                    p->where, n, r0, nrows,
                     dst ? "out of range" : "no buffer", H);
         goto fail;
     }
@@ -427,9 +430,9 @@ static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     if (p->group && (rc = sa_probs_group_select(p, n, err)) != 0)
         goto fail;
     if (p->dset < 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s:%s: reading image %" PRIu64
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: reading image %" PRIu64
                     " failed (dataset not open after a failed reopen)",
-                    p->path, p->dataset, n);
+                    p->where, n);
         goto fail;
     }
 
@@ -543,8 +546,8 @@ int sa_probs_plan_band_rows(SaProbs *p, uint64_t nrows, SaErr *err)
         H5Dclose(p->dset);
     p->dset = H5Dopen2(p->file, p->dataset, dapl);
     if (p->dset < 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s:%s: cannot reopen with a %" PRIu64
-                    "-byte chunk cache%s", p->path, p->dataset, bytes,
+        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot reopen with a %" PRIu64
+                    "-byte chunk cache%s", p->where, bytes,
                     sa_h5_why(why, sizeof why));
         /* Keep the object usable with the default cache if possible. */
         p->dset = H5Dopen2(p->file, p->dataset, H5P_DEFAULT);

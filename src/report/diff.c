@@ -42,6 +42,7 @@ typedef struct Rep {
     size_t n;
     uint32_t K;
     double *thr;
+    uint8_t *has_thr;         /* 0: null in the report */
     uint64_t *given;
     char **names;
 } Rep;
@@ -58,6 +59,7 @@ static void rep_free(Rep *r)
             free(r->names[k]);
     free(r->names);
     free(r->thr);
+    free(r->has_thr);
     free(r->given);
     memset(r, 0, sizeof *r);
 }
@@ -107,9 +109,10 @@ static int load_json(Rep *r, char *eb, size_t el)
     r->img = calloc(n ? n : 1, sizeof *r->img);
     r->K = (uint32_t)json_object_array_length(cls);
     r->thr = calloc(r->K ? r->K : 1, sizeof *r->thr);
+    r->has_thr = calloc(r->K ? r->K : 1, 1);
     r->given = calloc(r->K ? r->K : 1, sizeof *r->given);
     r->names = calloc(r->K ? r->K : 1, sizeof *r->names);
-    if (!r->img || !r->thr || !r->given || !r->names) {
+    if (!r->img || !r->thr || !r->has_thr || !r->given || !r->names) {
         rc = (snprintf(eb, el, "out of memory"), SEGAUDIT_ENOMEM);
         goto done;
     }
@@ -131,7 +134,7 @@ static int load_json(Rep *r, char *eb, size_t el)
         m->rank = (uint64_t)json_object_get_int64(rank);
         m->issue = (uint64_t)json_object_get_int64(iss);
         if ((v = get(o, rank_by, json_type_double)) ||
-            (v = get(o, rank_by, json_type_int))) {
+            (v = get(o, rank_by, json_type_int))) { /* 1 or 0 read back */
             m->has_score = 1;
             m->score = json_object_get_double(v);
         }
@@ -141,8 +144,12 @@ static int load_json(Rep *r, char *eb, size_t el)
     }
     for (uint32_t k = 0; k < r->K; k++) {
         json_object *o = json_object_array_get_idx(cls, k), *v;
-        if ((v = get(o, "threshold", json_type_double)))
+        /* "%.17g" writes 1.0 as 1, which reads back as an integer */
+        if ((v = get(o, "threshold", json_type_double)) ||
+            (v = get(o, "threshold", json_type_int))) {
             r->thr[k] = json_object_get_double(v);
+            r->has_thr[k] = 1;
+        }
         if ((v = get(o, "issue_pixels_given", json_type_int)))
             r->given[k] = (uint64_t)json_object_get_int64(v);
         v = get(o, "name", json_type_string);
@@ -253,8 +260,10 @@ static int load_regions(Rep *r, char *eb, size_t el)
 
 static int overlap(const Box *a, const Box *b)
 {
-    return a->x < b->x + b->w && b->x < a->x + a->w && a->y < b->y + b->h &&
-           b->y < a->y + a->h;
+    return (uint64_t)a->x < (uint64_t)b->x + b->w &&
+           (uint64_t)b->x < (uint64_t)a->x + a->w &&
+           (uint64_t)a->y < (uint64_t)b->y + b->h &&
+           (uint64_t)b->y < (uint64_t)a->y + a->h;
 }
 
 /* Regions of a with no overlapping region in b. */
@@ -445,11 +454,12 @@ static int write_changes(const Rep *o, const Rep *n, const char *out,
             fprintf(f.f, "%u,", k);
             sa_csv_str(f.f, hn ? n->names[k] : o->names[k]);
             fputc(',', f.f);
-            csv_opt(f.f, ho, ho ? o->thr[k] : 0);
+            int to = ho && o->has_thr[k], tn = hn && n->has_thr[k];
+            csv_opt(f.f, to, to ? o->thr[k] : 0);
             fputc(',', f.f);
-            csv_opt(f.f, hn, hn ? n->thr[k] : 0);
+            csv_opt(f.f, tn, tn ? n->thr[k] : 0);
             fputc(',', f.f);
-            csv_opt(f.f, ho && hn, ho && hn ? n->thr[k] - o->thr[k] : 0);
+            csv_opt(f.f, to && tn, to && tn ? n->thr[k] - o->thr[k] : 0);
             fputc(',', f.f);
             if (ho)
                 fprintf(f.f, "%llu", (unsigned long long)o->given[k]);

@@ -96,7 +96,12 @@
     kv(d, 'shape (N, K, H, W)', [ds.shape.N, ds.shape.K, ds.shape.H, ds.shape.W].map(fmtInt).join(' × '));
     kv(d, 'dtype', ds.dtype);
     kv(d, 'layout', ds.layout);
-    kv(d, 'image ids', ds.ids_source === 'names' ? 'label file names, sorted as text' : 'read from the probabilities file');
+    kv(d, 'image ids', {
+      names: 'label file names, sorted as text',
+      text: 'a text file (--ids)',
+      index: 'the image indices',
+      dataset: 'read from the probabilities file'
+    }[ds.ids_source] || ds.ids_source);
     if (meta.evaluation) kv(d, 'truth file', meta.evaluation.truth);
 
     var p = byId('sa-params');

@@ -115,6 +115,16 @@ def main(tmp):
        open(os.path.join(dd, "class_changes.csv")).read() ==
        open(os.path.join(b, "class_changes.csv")).read(), p.stderr)
 
+    # a threshold of exactly 1 is written "1" (an integer in JSON)
+    import json
+    rj = os.path.join(b, "report.json")
+    r = json.load(open(rj))
+    r["classes"][0]["threshold"] = 1
+    json.dump(r, open(rj, "w"))
+    p = seg("diff", a, b, "--out", os.path.join(tmp, "d1"), "-q")
+    c0 = rows(os.path.join(tmp, "d1", "class_changes.csv"))[0]
+    ok("threshold_one", p.returncode == 0 and c0["new_threshold"] == "1", str(c0))
+
     # images only in one report
     d2 = os.path.join(tmp, "data2")
     seg("synth", "--out", d2, "--images", "14", "--size", "64x128", "--seed", "3",

@@ -266,6 +266,10 @@ def case(cdir, tmp):
                     np.save(p, np.ascontiguousarray(low.transpose(0, 2, 3, 1)))
                     check(cname + "/upsample_npy_nhwc", refu, tmp, labels_dir, p,
                           common + with_ids + ["--upsample", mode, "--layout", "nhwc"])
+                    if not (H // fac == W // fac == K):
+                        check(cname + "/upsample_npy_nhwc_detected", refu, tmp,
+                              labels_dir, p, common + with_ids + ["--upsample", mode],
+                              "read as channels-last")
         if fac == 2:
             out = os.path.join(tmp, "out_noup")
             p = subprocess.run([SEG, "audit", "--labels", labels_dir, "--probs",
@@ -539,6 +543,50 @@ def mixed_sizes(tmp):
         failures.append("mixed/overlays: exit %d, %d overlays: %s" % (p.returncode, n_ov, p.stderr))
 
 
+def odd_shapes(tmp):
+    """One dataset per image, of very different shapes (tall and narrow,
+    wide and short), with every overlay drawn: the same report for 1 and 2
+    threads, and --ids refused."""
+    rng = np.random.default_rng(5)
+    shapes = [(5, 40), (40, 5), (13, 17), (64, 3), (1, 300), (300, 1)]
+    K = 4
+    lab = os.path.join(tmp, "odd_labels")
+    os.makedirs(lab)
+    p = os.path.join(tmp, "odd.h5")
+    with h5py.File(p, "w") as g:
+        grp = g.create_group("p")
+        for j, (h, w) in enumerate(shapes):
+            lb = rng.integers(0, K, (h, w))
+            pr = rng.dirichlet(np.ones(K), (h, w)).transpose(2, 0, 1)
+            pr[lb, np.arange(h)[:, None], np.arange(w)[None, :]] += 2.0
+            pr /= pr.sum(0)
+            grp["im%d" % j] = pr.astype(np.float32)
+            write_png(os.path.join(lab, "im%d.png" % j), lb.astype(np.uint8))
+    outs = []
+    for t in ("1", "2"):
+        out = os.path.join(tmp, "odd_out" + t)
+        r = subprocess.run([SEG, "audit", "--labels", lab, "--probs", p + ":/p",
+                            "--out", out, "--top", "all", "--masks", "--threads", t,
+                            "-q"], capture_output=True, text=True)
+        if r.returncode != 0:
+            failures.append("odd_shapes/threads_%s: exit %d: %s" % (t, r.returncode, r.stderr))
+            return
+        outs.append(out)
+    same("odd_shapes/threads", outs[0], outs[1])
+    n = len(os.listdir(os.path.join(outs[0], "overlays")))
+    if n != len(shapes):
+        failures.append("odd_shapes/overlays: %d of %d" % (n, len(shapes)))
+    else:
+        passed_one()
+    ids = os.path.join(tmp, "odd_ids.txt")
+    with open(ids, "w") as fh:
+        fh.write("".join("im%d\n" % j for j in range(len(shapes))))
+    expect_error("odd_shapes/ids_refused",
+                 ["--labels", lab, "--probs", p + ":/p", "--ids", ids,
+                  "--out", os.path.join(tmp, "odd_out3")], 2,
+                 "one dataset per image", "--ids")
+
+
 def passed_one():
     global passed
     passed += 1
@@ -553,6 +601,11 @@ def main():
             case(os.path.join(GOLDEN, c), tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
+    try:
+        odd_shapes(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
     try:
         mixed_sizes(tmp)
