@@ -97,47 +97,94 @@ static int link_exists(hid_t file, const char *name)
     return r;
 }
 
-typedef struct Listing {
-    char *buf;
-    size_t len, cap;
-    int n;
-} Listing;
+#define LIST_NAMES 20      /* root datasets named when one is missing */
+#define LIST_LINKS 1000    /* root links looked at for that list */
+#define LIST_NAME_LEN 32   /* longer names are cut, with "..." */
 
-static herr_t list_one(hid_t g, const char *name, const H5L_info_t *info,
-                       void *data)
+/* The names of the datasets at the file's root, for the message about a
+ * missing one. */
+typedef struct RootList {
+    char names[LIST_NAMES * (LIST_NAME_LEN + 8)];
+    size_t used;
+    unsigned shown, looked;
+    int more;
+} RootList;
+
+static void list_append(RootList *l, const char *name)
 {
-    Listing *l = data;
-    H5O_info_t oi;
-    if (info->type != H5L_TYPE_HARD ||
-#if H5_VERSION_GE(1, 12, 0)
-        H5Oget_info_by_name3(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
-#else
-        H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
-#endif
-        oi.type != H5O_TYPE_DATASET)
-        return 0;
-    if (l->n == 20) {
-        snprintf(l->buf + l->len, l->cap - l->len, ", ...");
+    char shown[LIST_NAME_LEN + 4];
+    size_t len = strlen(name), j = 0;
+
+    for (size_t i = 0; i < len && j < LIST_NAME_LEN; i++) {
+        unsigned char c = (unsigned char)name[i];
+        shown[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if (len > LIST_NAME_LEN) {
+        memcpy(shown + j, "...", 3);
+        j += 3;
+    }
+    shown[j] = '\0';
+    int w = snprintf(l->names + l->used, sizeof l->names - l->used, "%s'%s'",
+                     l->shown ? ", " : "", shown);
+    if (w > 0)
+        l->used += (size_t)w < sizeof l->names - l->used
+                       ? (size_t)w : sizeof l->names - l->used - 1;
+    l->shown++;
+}
+
+static herr_t list_root_cb(hid_t group, const char *name,
+                           const H5L_info_t *info, void *data)
+{
+    RootList *l = data;
+
+    if (++l->looked > LIST_LINKS) {
+        l->more = 1;
         return 1;
     }
-    int w = snprintf(l->buf + l->len, l->cap - l->len, "%s/%s",
-                     l->n ? ", " : "", name);
-    if (w < 0 || (size_t)w >= l->cap - l->len)
+    /* soft and external links are not followed: an external one would
+     * open another file */
+    if (info->type != H5L_TYPE_HARD)
+        return 0;
+    hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
+    if (obj < 0)
+        return 0;
+    int is_dataset = H5Iget_type(obj) == H5I_DATASET;
+    H5Oclose(obj);
+    if (!is_dataset)
+        return 0;
+    if (l->shown == LIST_NAMES) {
+        l->more = 1;
         return 1;
-    l->len += (size_t)w;
-    l->n++;
+    }
+    list_append(l, name);
     return 0;
 }
 
-/* "/a, /b, ..." for the datasets at the root of file (names only, at most
- * 20), or "no datasets at its root". */
-static void list_datasets(hid_t file, char *buf, size_t cap)
+/* "no such dataset", with the datasets the file has at its root. */
+static int missing_dataset(hid_t file, const char *path, const char *name,
+                           SaErr *err)
 {
-    Listing l = {buf, 0, cap, 0};
-    buf[0] = '\0';
-    H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, NULL, list_one, &l);
-    if (l.n == 0)
-        snprintf(buf, cap, "no datasets at its root");
+    RootList *l = calloc(1, sizeof *l);
+
+    if (!l)
+        return sa_err(err, SEGAUDIT_EINPUT, "%s:%s: no such dataset", path,
+                      name);
+    herr_t r = H5Literate(file, H5_INDEX_NAME, H5_ITER_INC, NULL,
+                          list_root_cb, l);
+    int rc;
+    if (r < 0 && l->shown == 0)
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: no such dataset", path,
+                    name);
+    else if (l->shown == 0)
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: no such dataset; the file "
+                    "has no datasets at its root%s", path, name,
+                    l->more ? " (among its first 1000 links)" : "");
+    else
+        rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: no such dataset; the "
+                    "datasets at the file's root are %s%s", path, name,
+                    l->names, l->more ? ", ..." : "");
+    free(l);
+    return rc;
 }
 
 int sa_probs_open_dataset(hid_t file, const char *path, const char *name,
@@ -156,12 +203,8 @@ int sa_probs_open_dataset(hid_t file, const char *path, const char *name,
     if (e <= 0) {
         /* e < 0: a component is not a group; HDF5's reason ("message type
          * not found") would only confuse. */
-        if (report_missing) {
-            char list[512];
-            list_datasets(file, list, sizeof list);
-            rc = sa_err(err, SEGAUDIT_EINPUT, "%s:%s: no such dataset (the "
-                        "file has: %s)", path, name, list);
-        }
+        if (report_missing)
+            rc = missing_dataset(file, path, name, err);
         goto fail;
     }
     H5L_info_t li;

@@ -24,16 +24,8 @@ static herr_t collect(hid_t g, const char *name, const H5L_info_t *info,
                       void *data)
 {
     Names *l = data;
-    H5O_info_t oi;
     int dataset = info->type == H5L_TYPE_HARD &&
-#if H5_VERSION_GE(1, 12, 0)
-                  H5Oget_info_by_name3(g, name, &oi, H5O_INFO_BASIC,
-                                       H5P_DEFAULT) >= 0 &&
-#else
-                  H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC,
-                                       H5P_DEFAULT) >= 0 &&
-#endif
-                  oi.type == H5O_TYPE_DATASET;
+                  sa_h5_object_type(g, name) == H5O_TYPE_DATASET;
     if (!dataset) {
         l->bad = strdup(name);
         l->oom = !l->bad;

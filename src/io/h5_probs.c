@@ -52,18 +52,9 @@ static int check_shape(const SaProbs *p, int nhwc, SaErr *err)
 /* Does name (a hard link) lead to a group of file? */
 static int is_group(hid_t file, const char *name)
 {
-    H5O_info_t oi;
     if (strcmp(name, "/") != 0 && H5Lexists(file, name, H5P_DEFAULT) <= 0)
         return 0;
-#if H5_VERSION_GE(1, 12, 0)
-    if (H5Oget_info_by_name3(file, name, &oi, H5O_INFO_BASIC,
-                             H5P_DEFAULT) < 0)
-#else
-    if (H5Oget_info_by_name2(file, name, &oi, H5O_INFO_BASIC,
-                             H5P_DEFAULT) < 0)
-#endif
-        return 0;
-    return oi.type == H5O_TYPE_GROUP;
+    return sa_h5_object_type(file, name) == H5O_TYPE_GROUP;
 }
 
 /* Is path a NumPy .npy file (by its magic bytes)? */

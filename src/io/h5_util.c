@@ -117,3 +117,15 @@ hid_t sa_h5_open_readonly(const char *path, const char *not_hdf5, SaErr *err)
     H5Pclose(fapl);
     return f;
 }
+
+H5O_type_t sa_h5_object_type(hid_t loc, const char *name)
+{
+    H5O_info_t oi;
+#if H5_VERSION_GE(1, 12, 0)
+    if (H5Oget_info_by_name3(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+#else
+    if (H5Oget_info_by_name2(loc, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0)
+#endif
+        return H5O_TYPE_UNKNOWN;
+    return oi.type;
+}

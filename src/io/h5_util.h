@@ -40,6 +40,10 @@ const char *sa_h5_why(char *buf, size_t size);
  * SEGAUDIT_EIO.  Returns the file id, or H5I_INVALID_HID with err set. */
 hid_t sa_h5_open_readonly(const char *path, const char *not_hdf5, SaErr *err);
 
+/* The type of the object that name leads to from loc (H5O_TYPE_GROUP,
+ * H5O_TYPE_DATASET, ...), or H5O_TYPE_UNKNOWN when it cannot be read. */
+H5O_type_t sa_h5_object_type(hid_t loc, const char *name);
+
 /* "integer", "float", "string", ... for messages about element types. */
 const char *sa_h5_class_name(H5T_class_t c);
 

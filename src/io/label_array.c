@@ -37,9 +37,6 @@
 
 #define DEFAULT_DATASET "/labels"
 #define MAX_COUNT ((uint64_t)UINT32_MAX) /* N, and H*W, stay below 2^32 */
-#define LIST_NAMES 20      /* root datasets named when one is missing */
-#define LIST_LINKS 1000    /* root links looked at for that list */
-#define LIST_NAME_LEN 32   /* longer names are cut, with "..." */
 #define READ_PIECE ((size_t)1 << 30) /* the largest single pread */
 
 static const unsigned char g_npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
@@ -224,88 +221,6 @@ static int open_npy(SaLabelArray *a, uint64_t file_size, SaErr *err)
     return check_shape(a, err);
 }
 
-/* The names of the datasets at the file's root, for the message about a
- * missing one. */
-typedef struct RootList {
-    char names[LIST_NAMES * (LIST_NAME_LEN + 8)];
-    size_t used;
-    unsigned shown, looked;
-    int more;
-} RootList;
-
-static void list_append(RootList *l, const char *name)
-{
-    char shown[LIST_NAME_LEN + 4];
-    size_t len = strlen(name), j = 0;
-
-    for (size_t i = 0; i < len && j < LIST_NAME_LEN; i++) {
-        unsigned char c = (unsigned char)name[i];
-        shown[j++] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    if (len > LIST_NAME_LEN) {
-        memcpy(shown + j, "...", 3);
-        j += 3;
-    }
-    shown[j] = '\0';
-    int w = snprintf(l->names + l->used, sizeof l->names - l->used, "%s'%s'",
-                     l->shown ? ", " : "", shown);
-    if (w > 0)
-        l->used += (size_t)w < sizeof l->names - l->used
-                       ? (size_t)w : sizeof l->names - l->used - 1;
-    l->shown++;
-}
-
-static herr_t list_root_cb(hid_t group, const char *name,
-                           const H5L_info_t *info, void *data)
-{
-    RootList *l = data;
-
-    if (++l->looked > LIST_LINKS) {
-        l->more = 1;
-        return 1;
-    }
-    /* soft and external links are not followed: an external one would
-     * open another file */
-    if (info->type != H5L_TYPE_HARD)
-        return 0;
-    hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
-    if (obj < 0)
-        return 0;
-    int is_dataset = H5Iget_type(obj) == H5I_DATASET;
-    H5Oclose(obj);
-    if (!is_dataset)
-        return 0;
-    if (l->shown == LIST_NAMES) {
-        l->more = 1;
-        return 1;
-    }
-    list_append(l, name);
-    return 0;
-}
-
-static int report_missing(const SaLabelArray *a, SaErr *err)
-{
-    RootList *l = calloc(1, sizeof *l);
-
-    if (!l)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset", a->where);
-    herr_t r = H5Literate(a->file, H5_INDEX_NAME, H5_ITER_INC, NULL,
-                          list_root_cb, l);
-    int rc;
-    if (r < 0 && l->shown == 0)
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset", a->where);
-    else if (l->shown == 0)
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset; the file "
-                    "has no datasets at its root%s", a->where,
-                    l->more ? " (among its first 1000 links)" : "");
-    else
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: no such dataset; the "
-                    "datasets at the file's root are %s%s", a->where,
-                    l->names, l->more ? ", ..." : "");
-    free(l);
-    return rc;
-}
-
 /* Accepts integers of 1, 2, 4 or 8 bytes and enums over them (h5py's bool
  * is an int8 enum of FALSE=0 and TRUE=1). */
 static int pick_type(SaLabelArray *a, hid_t ft, SaErr *err)
@@ -407,13 +322,9 @@ static int open_h5(SaLabelArray *a, const char *dataset, SaErr *err)
         rc = err->code;
         goto done;
     }
-    if ((rc = sa_probs_open_dataset(a->file, a->path, dataset, 0, &a->dset,
+    if ((rc = sa_probs_open_dataset(a->file, a->path, dataset, 1, &a->dset,
                                     err)) != 0)
         goto done;
-    if (a->dset < 0) {
-        rc = report_missing(a, err);
-        goto done;
-    }
 
     a->fspace = H5Dget_space(a->dset);
     int rank = a->fspace < 0 ? -1 : H5Sget_simple_extent_ndims(a->fspace);
