@@ -518,7 +518,7 @@ static void check_ids(SaProbs *p, const char *ids_dataset)
     assert_non_null(ids);
     for (int i = 0; i < TN; i++)
         assert_string_equal(ids[i], IDS[i]);
-    sa_free_ids(ids, TN);
+    sa_free_strings(ids, TN);
 }
 
 static void test_ids_vlen_utf8(void **state)
@@ -600,7 +600,7 @@ static void test_ids_errors(void **state)
     assert_int_equal(found, 1);
     assert_string_equal(ids[0], "1");
     assert_string_equal(ids[2], "3");
-    sa_free_ids(ids, TN);
+    sa_free_strings(ids, TN);
     ids = NULL;
     found = 0;
     rc = sa_probs_read_ids(p, "/floats", &ids, &found, &err);
@@ -762,7 +762,7 @@ static void test_read_band_errors(void **state)
     assert_int_equal(sa_probs_read_band(p, 1, TH, 0, buf, &err), 0);
     sa_probs_close(p);
     sa_probs_close(NULL);
-    sa_free_ids(NULL, 5);
+    sa_free_strings(NULL, 5);
 }
 
 /* ---- golden files ------------------------------------------------------ */
@@ -821,8 +821,8 @@ static void test_golden_k19_vs_gzip(void **state)
         assert_string_equal(ia[i], want);
         assert_string_equal(ib[i], want);
     }
-    sa_free_ids(ia, 6);
-    sa_free_ids(ib, 6);
+    sa_free_strings(ia, 6);
+    sa_free_strings(ib, 6);
     free(x);
     free(y);
     sa_probs_close(a);
@@ -853,7 +853,7 @@ static void test_golden_f16(void **state)
     assert_int_equal(sa_probs_read_ids(p, NULL, &ids, &found, &err), 0);
     assert_int_equal(found, 1);
     assert_string_equal(ids[3], "scenes_f16_003");
-    sa_free_ids(ids, 4);
+    sa_free_strings(ids, 4);
     sa_probs_close(p);
 }
 

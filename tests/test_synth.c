@@ -205,7 +205,7 @@ static Truth *check_dataset(const SegauditSynthSettings *s)
     }
     free(buf);
     free(clean);
-    sa_free_ids(ids, N);
+    sa_free_strings(ids, N);
     sa_probs_close(p);
     return t;
 }

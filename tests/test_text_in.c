@@ -569,7 +569,7 @@ static void ids_ok(const char *name, const char *text, size_t len,
         if (strcmp(ids[i], want[i]) != 0)
             fail_msg("%s: id %" PRIu64 " is \"%s\", want \"%s\"", name, i,
                      ids[i], want[i]);
-    sa_ids_text_free(ids, got);
+    sa_free_strings(ids, got);
 }
 
 #define IDS_OK(name, text, ...)                                              \
@@ -650,8 +650,8 @@ static void test_ids_many(void **state)
         assert_string_equal(ids[i], want);
     }
     assert_string_equal(ids[count - 1], "img_099999");
-    sa_ids_text_free(ids, n);
-    sa_ids_text_free(NULL, 0);
+    sa_free_strings(ids, n);
+    sa_free_strings(NULL, 0);
 }
 
 /* ---- Image ids: refused ------------------------------------------------ */

@@ -362,7 +362,7 @@ void sa_engine_free(SaEngine *e)
     sa_probs_close(e->probs);
     e->probs = NULL;
     if (e->ids)
-        sa_free_ids(e->ids, e->N);
+        sa_free_strings(e->ids, e->N);
     e->ids = NULL;
     sa_labels_free(e);
     free(e->img_h);

@@ -196,7 +196,7 @@ static int ids_from_text(SaEngine *e, const char *path)
     if (rc)
         return rc;
     if (n != e->N) {
-        sa_ids_text_free(ids, n);
+        sa_free_strings(ids, n);
         return sa_err(e->err, SEGAUDIT_EINPUT, "%s: %llu ids but %s has "
                       "N=%llu images", path, (unsigned long long)n,
                       e->probs_path, (unsigned long long)e->N);

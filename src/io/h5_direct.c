@@ -71,13 +71,10 @@ void sa_probs_use_direct(int on) { use_direct = on; }
 void sa_probs_direct_setup(SaProbs *p)
 {
     p->direct = SA_DIRECT_NONE;
-    p->fd = -1;
     if (p->npy) {
-        /* a .npy file is one contiguous array, read directly or not at
-         * all */
-        p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
-        if (p->fd >= 0)
-            p->direct = SA_DIRECT_CONTIGUOUS;
+        /* a .npy file is one contiguous array, read directly through the
+         * descriptor it was opened with */
+        p->direct = SA_DIRECT_CONTIGUOUS;
         return;
     }
     if (!use_direct || !p->native_le || userblock(p) != 0)
@@ -119,7 +116,8 @@ void sa_probs_direct_setup(SaProbs *p)
     if (H5Fget_filesize(p->file, &fsize) < 0)
         fsize = 0;
     p->fsize = fsize;
-    p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
+    if (p->fd < 0) /* kept when the layout is set again */
+        p->fd = open(p->path, O_RDONLY | O_CLOEXEC);
     if (p->fd < 0)
         p->direct = SA_DIRECT_NONE; /* H5Dread still works */
 }
@@ -378,7 +376,7 @@ static int exec_converted(const SaProbs *p, const SaBandRead *plan,
         int rc = read_at(p, s->cbuf, piece, plan->at[0], plan->n, plan->r0,
                          nr, bytes, err);
         if (rc == 0)
-            sa_convert_band(&p->form, p->dtype, s->cbuf, out, K, nr, W);
+            sa_convert_band(&p->form, s->cbuf, out, K, nr, W);
         return rc;
     }
     for (uint64_t k = 0; k < K; k++) {
@@ -386,7 +384,7 @@ static int exec_converted(const SaProbs *p, const SaBandRead *plan,
                          plan->n, plan->r0, nr, bytes, err);
         if (rc)
             return rc;
-        sa_convert_band(&p->form, p->dtype, s->cbuf,
+        sa_convert_band(&p->form, s->cbuf,
                         out + k * nr * W * p->elsize, 1, nr, W);
     }
     return 0;

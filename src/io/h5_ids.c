@@ -10,15 +10,6 @@
 
 #include <hdf5.h>
 
-void sa_free_ids(char **ids, uint64_t n)
-{
-    if (!ids)
-        return;
-    for (uint64_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
-}
-
 int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
                       int *found, SaErr *err)
 {
@@ -41,7 +32,7 @@ int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
             return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
         for (uint64_t i = 0; i < n; i++)
             if (!(v[i] = strdup(p->gnames[i]))) {
-                sa_free_ids(v, n);
+                sa_free_strings(v, n);
                 return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
             }
         *ids_out = v;
@@ -192,7 +183,7 @@ fail:
         H5Dvlen_reclaim(mt, space, H5P_DEFAULT, vbuf);
 #endif
     }
-    sa_free_ids(ids, n);
+    sa_free_strings(ids, n);
     free(vbuf);
     free(fbuf);
     if (mt >= 0)

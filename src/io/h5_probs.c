@@ -267,7 +267,6 @@ int sa_probs_set_layout(SaProbs *p, int nhwc, SaErr *err)
     p->convert = sa_store_needs_convert(&p->form);
     snprintf(p->described, sizeof p->described, "%s%s", p->layout,
              nhwc ? ", channels-last (N,H,W,K)" : "");
-    sa_probs_direct_close(p);
     sa_probs_direct_setup(p);
     return 0;
 }
@@ -469,7 +468,7 @@ static int read_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
             f.kind = f.kind == 'u' ? 'd' : 'f';
             f.size = (unsigned)p->elsize;
             f.swap = 0;
-            sa_convert_band(&f, p->dtype, into, dst, K, nrows, W);
+            sa_convert_band(&f, into, dst, K, nrows, W);
         }
     }
 fail:

@@ -18,6 +18,7 @@
 
 #include "common/dtype.h"
 #include "common/error.h"
+#include "common/strlist.h"
 #include "io/probs_upsample.h"
 
 typedef struct SaProbs SaProbs;
@@ -88,10 +89,9 @@ uint64_t sa_probs_chunk_rows(const SaProbs *p);
  * that does not exist is an error.  The dataset must be 1-D of length N with
  * variable- or fixed-length strings (trailing NULs/spaces of fixed-length
  * strings are dropped).  On success *ids_out is an array of N malloc'd
- * strings (free with sa_free_ids). */
+ * strings (free with sa_free_strings). */
 int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
                       int *found, SaErr *err);
-void sa_free_ids(char **ids, uint64_t n);
 
 /* Reads rows [r0, r0+nrows) of image n, all K channels, into dst laid out
  * as [K][nrows][W] elements of sa_probs_elsize() bytes in native byte order

@@ -71,7 +71,10 @@ int sa_npy_probs_open(SaProbs *p, SaErr *err)
     p->fsize = (uint64_t)st.st_size;
     snprintf(p->layout, sizeof p->layout, "npy %s, contiguous",
              sa_npy_type_name(&h));
+    p->fd = fd; /* the band reads use it */
+    fd = -1;
 done:
-    close(fd);
+    if (fd >= 0)
+        close(fd);
     return rc;
 }

@@ -78,10 +78,9 @@ static inline void convert_one(const SaStoreForm *f, const uint8_t *raw,
     }
 }
 
-void sa_convert_band(const SaStoreForm *f, SaDtype out, const void *raw,
-                     void *dst, uint64_t K, uint64_t nrows, uint64_t W)
+void sa_convert_band(const SaStoreForm *f, const void *raw, void *dst,
+                     uint64_t K, uint64_t nrows, uint64_t W)
 {
-    (void)out; /* implied by f: the float type itself, or float64 */
     const uint8_t *r = raw;
     uint8_t *d = dst;
     const uint64_t P = nrows * W;

@@ -10,7 +10,6 @@
 
 #include <stdint.h>
 
-#include "common/dtype.h"
 
 typedef struct SaStoreForm {
     char kind;          /* 'f' IEEE float, 'u' unsigned integer, 'd' a
@@ -29,9 +28,10 @@ typedef struct SaStoreForm {
 int sa_store_needs_convert(const SaStoreForm *f);
 
 /* Converts a raw band of nrows rows into dst, [K][nrows][W] elements of
- * type out.  raw holds K*nrows*W stored elements, laid out as
- * [K][nrows][W] or, for channels-last, [nrows][W][K].  No allocation. */
-void sa_convert_band(const SaStoreForm *f, SaDtype out, const void *raw,
-                     void *dst, uint64_t K, uint64_t nrows, uint64_t W);
+ * the engine's type (the float type itself, or float64 for integers).
+ * raw holds K*nrows*W stored elements, laid out as [K][nrows][W] or, for
+ * channels-last, [nrows][W][K].  No allocation. */
+void sa_convert_band(const SaStoreForm *f, const void *raw, void *dst,
+                     uint64_t K, uint64_t nrows, uint64_t W);
 
 #endif

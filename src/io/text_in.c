@@ -543,15 +543,6 @@ static int check_id(const LineReader *r, SaErr *err)
     return 0;
 }
 
-void sa_ids_text_free(char **ids, uint64_t n)
-{
-    if (!ids)
-        return;
-    for (uint64_t i = 0; i < n; i++)
-        free(ids[i]);
-    free(ids);
-}
-
 int sa_ids_text_read(const char *path, char ***ids_out, uint64_t *n_out,
                      SaErr *err)
 {
@@ -607,7 +598,7 @@ int sa_ids_text_read(const char *path, char ***ids_out, uint64_t *n_out,
     *n_out = n;
     return 0;
 fail:
-    sa_ids_text_free(ids, n);
+    sa_free_strings(ids, n);
     lr_close(r);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/strlist.h"
 
 /* The longest line either reader accepts, in bytes, without its line
  * ending ("\n" or "\r\n"). */
@@ -76,7 +77,7 @@ const char *sa_label_map_preset_names(void);
 
 /* Reads the image ids at path: one id per line, in order.  On success
  * *ids_out is an array of *n_out (>= 1) NUL-terminated strings, each
- * malloc'd, to be freed with sa_ids_text_free.
+ * malloc'd, to be freed with sa_free_strings (common/strlist.h).
  *
  * A trailing '\r' of each line is dropped ("\r\n" line endings), the last
  * line may have no line ending, and a UTF-8 byte order mark at the start
@@ -93,8 +94,5 @@ const char *sa_label_map_preset_names(void);
  * SEGAUDIT_ENOMEM.  On error *ids_out is NULL and *n_out is 0. */
 int sa_ids_text_read(const char *path, char ***ids_out, uint64_t *n_out,
                      SaErr *err);
-
-/* Frees the n strings of ids and the array; NULL is accepted. */
-void sa_ids_text_free(char **ids, uint64_t n);
 
 #endif

@@ -97,7 +97,7 @@ static void exercise(SaProbs *p, const char *path)
                      "found %d with ids %p", found, (void *)ids);
             for (uint64_t i = 0; found && i < N; i++)
                 FZ_CHECK(ids[i] && ids[i][0], "id %" PRIu64 " empty", i);
-            sa_free_ids(ids, found ? N : 0);
+            sa_free_strings(ids, found ? N : 0);
         } else {
             FZ_CHECK(ids == NULL, "failed read_ids left ids set");
             check_error(&err, rc, path, "sa_probs_read_ids");

@@ -232,7 +232,7 @@ static void run_ids(const char *path, const uint8_t *d, size_t size,
             pos++;
     }
     FZ_CHECK(pos == size, "%zu bytes after the last id", size - pos);
-    sa_ids_text_free(ids, n);
+    sa_free_strings(ids, n);
 }
 
 /* ---- Presets ----------------------------------------------------------- */
