@@ -25,8 +25,7 @@ typedef struct SaWarnings {
     int n;
     char *text[SA_MAX_WARNINGS];
 } SaWarnings;
-int sa_warnings_build(const SaEngine *e, int integer_probs, SaWarnings *w,
-                      SaErr *err);
+int sa_warnings_build(const SaEngine *e, SaWarnings *w, SaErr *err);
 void sa_warnings_free(SaWarnings *w);
 
 #endif

@@ -273,7 +273,7 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     double t2 = now();
 
     fill_info(a, t0, t1, t2);
-    if ((rc = sa_warnings_build(e, e->quantised, &a->warnings, &a->err)) != 0)
+    if ((rc = sa_warnings_build(e, &a->warnings, &a->err)) != 0)
         goto fail;
     a->info.n_warnings = a->warnings.n;
 

@@ -60,8 +60,7 @@ static int add(SaWarnings *w, SaErr *err, const char *fmt, ...)
     return 0;
 }
 
-int sa_warnings_build(const SaEngine *e, int integer_probs, SaWarnings *w,
-                      SaErr *err)
+int sa_warnings_build(const SaEngine *e, SaWarnings *w, SaErr *err)
 {
     int rc = 0;
     uint64_t valid = 0;
@@ -75,7 +74,7 @@ int sa_warnings_build(const SaEngine *e, int integer_probs, SaWarnings *w,
                  (unsigned long long)e->far,
                  100.0 * (double)e->far / (double)(valid ? valid : 1),
                  e->ids[e->far_image], e->far_row, e->far_col, e->far_sum,
-                 integer_probs
+                 e->quantised
                      ? "integer probabilities are divided by the type's "
                        "largest value unless --probs-scale says otherwise"
                      : "use --logits for logits");

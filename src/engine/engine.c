@@ -179,12 +179,9 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     if ((rc = sa_probs_open_ex(&e->probs, e->probs_path, e->probs_dataset,
                                &po, e->err)) != 0)
         return rc;
-    /* how messages name the tensor: a .npy file has no dataset */
-    if (sa_probs_is_npy(e->probs))
-        snprintf(e->probs_where, sizeof e->probs_where, "%s", e->probs_path);
-    else
-        snprintf(e->probs_where, sizeof e->probs_where, "%s:%s",
-                 e->probs_path, e->probs_dataset);
+    /* how messages name the tensor, kept past its closing */
+    snprintf(e->probs_where, sizeof e->probs_where, "%s",
+             sa_probs_where(e->probs));
     if (sa_probs_per_image(e->probs) && set->ids_dataset)
         return sa_err(e->err, SEGAUDIT_EINVAL,
                       "%s: the predictions are one dataset per image, and "

@@ -291,7 +291,7 @@ SaDtype sa_probs_dtype(const SaProbs *p) { return p->up ? SA_F64 : p->dtype; }
 
 int sa_probs_per_image(const SaProbs *p) { return p->group; }
 
-int sa_probs_is_npy(const SaProbs *p) { return p->npy; }
+const char *sa_probs_where(const SaProbs *p) { return p->where; }
 
 void sa_probs_image_size(const SaProbs *p, uint64_t n, uint64_t *h,
                          uint64_t *w)

@@ -56,8 +56,9 @@ int sa_probs_nhwc(const SaProbs *p);
  * dataset names, sorted); images may then differ in size, and the dims are
  * the largest H and W. */
 int sa_probs_per_image(const SaProbs *p);
-/* 1 when the tensor is a .npy file (no dataset name). */
-int sa_probs_is_npy(const SaProbs *p);
+/* How messages name the tensor: "<path>:<dataset>", or the path of a .npy
+ * file (which has no dataset). */
+const char *sa_probs_where(const SaProbs *p);
 /* Size of image n (after any upsampling). */
 void sa_probs_image_size(const SaProbs *p, uint64_t n, uint64_t *h,
                          uint64_t *w);

@@ -11,7 +11,6 @@
  * none of the new ones, and new when a new region overlaps none of the old
  * ones. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,14 +278,11 @@ static size_t unmatched(const Img *a, const Img *b)
     return n;
 }
 
-static void csv_opt(FILE *f, int has, double v)
-{
-    if (has && isfinite(v))
-        fprintf(f, "%.17g", v);
-}
-
+/* One image of either report, with what changed (worked out once). */
 typedef struct Row {
     const Img *o, *n;
+    const char *status, *changed;
+    size_t fixed, fresh;      /* regions fixed, and new */
 } Row;
 
 static int cmp_row(const void *a, const void *b)
@@ -342,7 +338,7 @@ static int write_json(const Rep *o, const Row *rows, size_t nr,
     size_t shown = 0;
     for (size_t i = 0; i < nr && shown < JSON_ROWS && !j.oom; i++) {
         const Img *a = rows[i].o, *b = rows[i].n;
-        const char *changed, *st = status(a, b, &changed);
+        const char *st = rows[i].status;
         if (!strcmp(st, "same"))
             continue;
         json_object *r = sa_json_object(&j);
@@ -354,10 +350,8 @@ static int write_json(const Rep *o, const Row *rows, size_t nr,
                     a ? sa_json_u64(&j, a->issue) : NULL);
         sa_json_set(&j, r, "new_issue_pixels",
                     b ? sa_json_u64(&j, b->issue) : NULL);
-        sa_json_set(&j, r, "regions_fixed",
-                    sa_json_u64(&j, a ? unmatched(a, b) : 0));
-        sa_json_set(&j, r, "regions_new",
-                    sa_json_u64(&j, b ? unmatched(b, a) : 0));
+        sa_json_set(&j, r, "regions_fixed", sa_json_u64(&j, rows[i].fixed));
+        sa_json_set(&j, r, "regions_new", sa_json_u64(&j, rows[i].fresh));
         sa_json_push(&j, arr, r);
         shown++;
     }
@@ -384,11 +378,17 @@ static int write_changes(const Rep *o, const Rep *n, const char *out,
         return (snprintf(eb, el, "out of memory"), SEGAUDIT_ENOMEM);
     size_t nr = 0;
     for (size_t i = 0; i < n->n; i++)
-        rows[nr++] = (Row){find(o, n->img[i].id), &n->img[i]};
+        rows[nr++] = (Row){.o = find(o, n->img[i].id), .n = &n->img[i]};
     for (size_t i = 0; i < o->n; i++)
         if (!find(n, o->img[i].id))
-            rows[nr++] = (Row){&o->img[i], NULL};
+            rows[nr++] = (Row){.o = &o->img[i], .n = NULL};
     qsort(rows, nr, sizeof *rows, cmp_row);
+    for (size_t i = 0; i < nr; i++) {
+        Row *w = &rows[i];
+        w->status = status(w->o, w->n, &w->changed);
+        w->fixed = w->o ? unmatched(w->o, w->n) : 0;
+        w->fresh = w->n ? unmatched(w->n, w->o) : 0;
+    }
 
     SaOut f;
     int rc = sa_out_open(&f, out, "changes.csv", eb, el);
@@ -398,9 +398,8 @@ static int write_changes(const Rep *o, const Rep *n, const char *out,
               "regions_new,regions_kept\n", f.f);
         for (size_t i = 0; i < nr; i++) {
             const Img *a = rows[i].o, *b = rows[i].n;
-            const char *changed, *st = status(a, b, &changed);
-            size_t fixed = a ? unmatched(a, b) : 0;
-            size_t fresh = b ? unmatched(b, a) : 0;
+            const char *changed = rows[i].changed, *st = rows[i].status;
+            size_t fixed = rows[i].fixed, fresh = rows[i].fresh;
             size_t kept = b ? b->nreg - fresh : 0;
             sa_csv_str(f.f, a ? a->id : b->id);
             fprintf(f.f, ",%s,%s,", st, changed);
@@ -410,9 +409,9 @@ static int write_changes(const Rep *o, const Rep *n, const char *out,
             if (b)
                 fprintf(f.f, "%llu", (unsigned long long)b->rank);
             fputc(',', f.f);
-            csv_opt(f.f, a && a->has_score, a ? a->score : 0);
+            sa_csv_num(f.f, a && a->has_score, a ? a->score : 0);
             fputc(',', f.f);
-            csv_opt(f.f, b && b->has_score, b ? b->score : 0);
+            sa_csv_num(f.f, b && b->has_score, b ? b->score : 0);
             fputc(',', f.f);
             if (a)
                 fprintf(f.f, "%llu", (unsigned long long)a->issue);
@@ -455,11 +454,11 @@ static int write_changes(const Rep *o, const Rep *n, const char *out,
             sa_csv_str(f.f, hn ? n->names[k] : o->names[k]);
             fputc(',', f.f);
             int to = ho && o->has_thr[k], tn = hn && n->has_thr[k];
-            csv_opt(f.f, to, to ? o->thr[k] : 0);
+            sa_csv_num(f.f, to, to ? o->thr[k] : 0);
             fputc(',', f.f);
-            csv_opt(f.f, tn, tn ? n->thr[k] : 0);
+            sa_csv_num(f.f, tn, tn ? n->thr[k] : 0);
             fputc(',', f.f);
-            csv_opt(f.f, to && tn, to && tn ? n->thr[k] - o->thr[k] : 0);
+            sa_csv_num(f.f, to && tn, to && tn ? n->thr[k] - o->thr[k] : 0);
             fputc(',', f.f);
             if (ho)
                 fprintf(f.f, "%llu", (unsigned long long)o->given[k]);

@@ -5,7 +5,6 @@
  * never sees half a file. */
 #include <errno.h>
 #include <json-c/json.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +13,6 @@
 #include "report/outfile.h"
 #include "report/shared.h"
 #include "segaudit/segaudit.h"
-
-static void csv_num(FILE *f, int has, double v)
-{
-    if (has && isfinite(v))
-        fprintf(f, "%.17g", v);
-}
 
 static void write_images(const SegauditAudit *a, FILE *f)
 {
@@ -38,9 +31,9 @@ static void write_images(const SegauditAudit *a, FILE *f)
         fprintf(f, "%llu,", (unsigned long long)im.rank);
         sa_csv_str(f, im.id);
         fputc(',', f);
-        csv_num(f, im.has_score, im.softmin);
+        sa_csv_num(f, im.has_score, im.softmin);
         fputc(',', f);
-        csv_num(f, im.has_score, im.num_pixel_issues);
+        sa_csv_num(f, im.has_score, im.num_pixel_issues);
         fprintf(f, ",%llu,%llu,%llu,%llu,%llu",
                 (unsigned long long)im.issue_pixels,
                 (unsigned long long)im.valid_pixels,
@@ -48,7 +41,7 @@ static void write_images(const SegauditAudit *a, FILE *f)
                 (unsigned long long)im.largest_region);
         for (size_t i = 0; i < SA_N_BASELINES; i++) {
             fputc(',', f);
-            csv_num(f, im.has_score, im.score[sa_baseline_scores[i]]);
+            sa_csv_num(f, im.has_score, im.score[sa_baseline_scores[i]]);
         }
         if (segaudit_audit_has_truth(a))
             fprintf(f, ",%d", segaudit_audit_truth(a, im.index));
@@ -110,11 +103,11 @@ static void write_evaluation(const SegauditAudit *a, FILE *f)
         SegauditEvaluation ev;
         segaudit_audit_evaluation(a, i, &ev);
         fprintf(f, "%s,", segaudit_score_name(i));
-        csv_num(f, ev.has_ap, ev.ap);
+        sa_csv_num(f, ev.has_ap, ev.ap);
         fputc(',', f);
-        csv_num(f, ev.has_auroc, ev.auroc);
+        sa_csv_num(f, ev.has_auroc, ev.auroc);
         fputc(',', f);
-        csv_num(f, ev.has_precision, ev.precision_at_p);
+        sa_csv_num(f, ev.has_precision, ev.precision_at_p);
         fprintf(f, ",%llu,%llu,%llu\n", (unsigned long long)ev.hits_at_10,
                 (unsigned long long)ev.positives,
                 (unsigned long long)ev.images);

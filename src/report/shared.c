@@ -268,3 +268,9 @@ void sa_csv_str(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+void sa_csv_num(FILE *f, int has, double v)
+{
+    if (has && isfinite(v))
+        fprintf(f, "%.17g", v);
+}

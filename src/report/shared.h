@@ -62,6 +62,9 @@ json_object *sa_json_warnings(SaJson *j, const SegauditAudit *a);
 
 /* Writes s as one CSV field, quoted when it needs to be. */
 void sa_csv_str(FILE *f, const char *s);
+/* Writes v with 17 significant digits (it round-trips), or nothing when
+ * !has or v is not finite (an empty field). */
+void sa_csv_num(FILE *f, int has, double v);
 /* {temperature, downsample, downsample_labels, ignore_index, rank_by,
  * logits, strict} */
 json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a);
