@@ -67,14 +67,17 @@ void sa_engine_release_inputs(SaEngine *e)
 
 /* ---- the axis order of the tensor ------------------------------------- */
 
-/* Does an h x w prediction fit labels of lh x lw: the same size, or one
- * integer factor (2..64, --upsample) smaller on both sides? */
-static int fits(uint64_t h, uint64_t w, uint64_t lh, uint64_t lw)
+/* How an h x w prediction fits labels of lh x lw: 1 when the sizes are
+ * the same, s (2..64) when the prediction is s times smaller on both sides
+ * (--upsample), 0 when it does not fit. */
+static uint64_t fit_factor(uint64_t h, uint64_t w, uint64_t lh, uint64_t lw)
 {
     if (h == lh && w == lw)
         return 1;
-    return h && w && lh % h == 0 && lw % w == 0 && lh / h == lw / w &&
-           lh / h >= 2 && lh / h <= 64;
+    if (!h || !w || lh % h || lw % w || lh / h != lw / w || lh / h < 2 ||
+        lh / h > 64)
+        return 0;
+    return lh / h;
 }
 
 /* Reads the tensor as channels-last when the settings say so, or, by
@@ -88,9 +91,9 @@ static int choose_layout(SaEngine *e)
     uint64_t names = (uint64_t)e->set.n_class_names;
     int have = e->label_h > 0;
     int fit_nchw = (!names || s[1] == names) &&
-                   (!have || fits(s[2], s[3], e->label_h, e->label_w));
+                   (!have || fit_factor(s[2], s[3], e->label_h, e->label_w));
     int fit_nhwc = (!names || s[3] == names) &&
-                   (!have || fits(s[1], s[2], e->label_h, e->label_w));
+                   (!have || fit_factor(s[1], s[2], e->label_h, e->label_w));
     int nhwc = e->set.layout == SEGAUDIT_LAYOUT_NHWC;
     if (e->set.layout == SEGAUDIT_LAYOUT_AUTO && fit_nhwc && !fit_nchw) {
         nhwc = 1;
@@ -124,10 +127,10 @@ static int choose_upsample(SaEngine *e)
     uint64_t d[4];
     sa_probs_dims(e->probs, d);
     uint64_t lh = e->label_h, lw = e->label_w;
-    if (!lh || (d[2] == lh && d[3] == lw))
+    uint64_t factor = lh ? fit_factor(d[2], d[3], lh, lw) : 1;
+    if (factor == 1)
         return 0; /* same size, or unknown: checked again per image */
-    if (lh % d[2] || lw % d[3] || lh / d[2] != lw / d[3] || lh / d[2] < 2 ||
-        lh / d[2] > 64) {
+    if (factor == 0) {
         if (e->set.upsample)
             return sa_err(e->err, SEGAUDIT_EINPUT,
                           "%s: predictions of %llux%llu (HxW) cannot be "
@@ -138,7 +141,7 @@ static int choose_upsample(SaEngine *e)
                           (unsigned long long)lh, (unsigned long long)lw);
         return 0;
     }
-    uint32_t s = (uint32_t)(lh / d[2]);
+    uint32_t s = (uint32_t)factor;
     if (!e->set.upsample)
         return sa_err(e->err, SEGAUDIT_EINPUT,
                       "%s: predictions of %llux%llu (HxW) are %u times "
@@ -153,13 +156,6 @@ static int choose_upsample(SaEngine *e)
                                      ? SA_UP_NEAREST
                                      : SA_UP_BILINEAR,
                                  e->err);
-}
-
-/* Is path a regular file (so --ids names a text file, not a dataset)? */
-static int regular_file(const char *path)
-{
-    struct stat st;
-    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
@@ -202,9 +198,9 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     /* ids: --ids naming a file is a text list; else a dataset of the
      * tensor file (by default /image_ids when there is one) */
     int found = 0;
-    const char *ids_ds = regular_file(set->ids_dataset) ? NULL
-                                                        : set->ids_dataset;
-    if (!regular_file(set->ids_dataset) &&
+    int ids_file = sa_regular_file(set->ids_dataset);
+    const char *ids_ds = ids_file ? NULL : set->ids_dataset;
+    if (!ids_file &&
         (rc = sa_probs_read_ids(e->probs, ids_ds, &e->ids, &found,
                                 e->err)) != 0)
         return rc;

@@ -142,6 +142,9 @@ static inline uint64_t sa_img_w(const SaEngine *e, uint64_t n)
  * label file names, or the indices.  Needs e->N, e->skipped. */
 int sa_labels_open(SaEngine *e, int ids_found);
 void sa_labels_free(SaEngine *e);
+/* Is path a regular file?  (--ids and --label-map name a file when one
+ * exists, else a dataset or a preset.) */
+int sa_regular_file(const char *path);
 
 /* Where the rows of one image come from, for one consumer (the producer,
  * or an overlay slot): label PNGs are read in order, each opened once. */

@@ -207,10 +207,10 @@ static int ids_from_text(SaEngine *e, const char *path)
 }
 
 /* Does path name a regular file (and so not a dataset of the tensor)? */
-static int is_file(const char *path)
+int sa_regular_file(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+    return path && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 /* An id that carries the label suffix is a file name, not an id. */
@@ -282,7 +282,7 @@ static int load_label_map(SaEngine *e)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     for (uint32_t v = 0; v < SA_LABEL_MAP_SIZE; v++)
         e->label_map[v] = (uint16_t)v;
-    if (is_file(m) || strchr(m, '/') || strchr(m, '.'))
+    if (sa_regular_file(m) || strchr(m, '/') || strchr(m, '.'))
         return sa_label_map_read(m, e->label_map, e->err);
     return sa_label_map_preset(m, e->label_map, e->err);
 }
@@ -294,15 +294,15 @@ static int array_source(SaEngine *e, char **file, const char **dataset)
     *file = NULL;
     *dataset = e->set.labels_dataset;
     struct stat st;
-    if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
-        return 0;
     if (stat(p, &st) != 0) {
+        int why = errno;
+        /* "file.h5:/dataset", when the whole is not a file */
         const char *colon = strrchr(p, ':');
         if (colon && colon != p) {
             char *f = strndup(p, (size_t)(colon - p));
             if (!f)
                 return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-            if (stat(f, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (sa_regular_file(f)) {
                 *file = f;
                 *dataset = colon + 1;
                 return 1;
@@ -310,8 +310,10 @@ static int array_source(SaEngine *e, char **file, const char **dataset)
             free(f);
         }
         return sa_err(e->err, SEGAUDIT_EINPUT, "%s: no such label folder "
-                      "or file (%s)", p, strerror(errno));
+                      "or file (%s)", p, strerror(why));
     }
+    if (S_ISDIR(st.st_mode))
+        return 0;
     if (!S_ISREG(st.st_mode))
         return sa_err(e->err, SEGAUDIT_EINPUT, "%s: the labels must be a "
                       "folder of PNGs, a .npy file or an HDF5 file", p);
