@@ -69,6 +69,22 @@ function writeReport(out, args) {
 
 // ---- the browser ----------------------------------------------------------
 let ctx;
+// Whether the detail's overlay <img> has loaded, polled from here within
+// 10 s: Playwright's waitForFunction polls inside the page by evaluating a
+// string, which the report's Content-Security-Policy rightly forbids (it
+// then fails whenever the image is not there at the first look).
+async function overlayLoaded(page) {
+  for (const end = Date.now() + 10000; Date.now() < end;) {
+    const ok = await page.evaluate(() => {
+      const i = document.querySelector('#sa-overlay img');
+      return !!(i && i.complete && i.naturalWidth > 0);
+    });
+    if (ok) return true;
+    await new Promise(r => setTimeout(r, 50));
+  }
+  return false;
+}
+
 async function openBrowser() {
   const profile = fs.mkdtempSync(path.join(WORK, 'profile-'));
   ctx = await chromium.launchPersistentContext(profile, {
@@ -309,7 +325,7 @@ async function caseSample() {
   const wantSrc = E.meta.overlays === null ? null : E.meta.overlays + '/' + encodeURIComponent(pick.image) + '.png';
   check(name + ': overlay <img> src is overlays/<id>.png', E.meta.overlays === null ? d.src === null : d.src === wantSrc, diff(d.src, wantSrc));
   if (d.src) {
-    const loaded = await page.waitForFunction(() => { const i = document.querySelector('#sa-overlay img'); return i && i.complete && i.naturalWidth > 0; }, null, { timeout: 10000 }).then(() => true, () => false);
+    const loaded = await overlayLoaded(page);
     check(name + ': overlay image loads', loaded);
   }
   if (regionsCsv) {
@@ -444,7 +460,7 @@ async function caseHostile() {
   sameSections(name, E.meta, JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')));
   if (E.meta.overlays !== null) {
     check(name + ': overlay src is URL-encoded', src === 'overlays/' + encodeURIComponent(hostile[2]) + '.png', src);
-    const ok = await page.waitForFunction(() => { const i = document.querySelector('#sa-overlay img'); return i && i.complete && i.naturalWidth > 0; }, null, { timeout: 10000 }).then(() => true, () => false);
+    const ok = await overlayLoaded(page);
     check(name + ': overlay of that id loads', ok);
   }
   const title = await page.textContent('#sa-detail-title');
