@@ -2,6 +2,7 @@
  * of the finished report into place, and the removal of what is left. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,30 @@ static char *join(const char *a, const char *b)
     return p;
 }
 
+/* Staging folders of runs that were killed (SIGKILL, power loss) before
+ * they could remove them: their process is gone. */
+static void remove_stale(const char *out)
+{
+    DIR *d = opendir(out);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end;
+        const char *pre = ".segaudit-stage-";
+        if (strncmp(de->d_name, pre, strlen(pre)) != 0)
+            continue;
+        long pid = strtol(de->d_name + strlen(pre), &end, 10);
+        if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *p = join(out, de->d_name);
+        if (p)
+            remove_tree(p);
+        free(p);
+    }
+    closedir(d);
+}
+
 int cli_stage_create(CliStage *st, const char *out)
 {
     struct stat sb;
@@ -83,6 +108,7 @@ int cli_stage_create(CliStage *st, const char *out)
                 "%s\n", out, strerror(errno));
         return -1;
     }
+    remove_stale(out);
     char name[64];
     snprintf(name, sizeof name, ".segaudit-stage-%ld", (long)getpid());
     st->dir = join(out, name);
