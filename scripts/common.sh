@@ -2,7 +2,7 @@
 # packages the build needs and builds segaudit.  Source it; do not run it.
 
 SEGAUDIT_PACKAGES="gcc binutils python3 pkg-config meson ninja-build libhdf5-dev libpng-dev \
-libjson-c-dev libcmocka-dev zlib1g-dev libdeflate-dev nettle-dev"
+libjson-c-dev libcmocka-dev zlib1g-dev libdeflate-dev nettle-dev libsqlite3-dev"
 
 # Installs the missing packages (as root with apt-get), or says which
 # command to run and fails.

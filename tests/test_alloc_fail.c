@@ -136,6 +136,8 @@ static char tmpdir[] = "/tmp/test_alloc_fail_XXXXXX";
 /* The dataset of the run: 0 = void_255 (ignored labels, spilling),
  * 1 = downsample4 (blocks and their details). */
 static int which;
+/* With a cache folder: "" = none. */
+static char cache_dir[512];
 
 /* One audit with reports; returns 0 or the first error code. */
 static int audit_once(const char *out, char *msg, size_t msglen)
@@ -160,6 +162,8 @@ static int audit_once(const char *out, char *msg, size_t msglen)
     snprintf(overlays, sizeof overlays, "%s/overlays", out);
     s.masks_dir = masks;
     s.overlays_dir = overlays;
+    if (cache_dir[0])
+        s.cache_dir = cache_dir;
     msg[0] = '\0';
     SegauditAudit *a = segaudit_audit_new();
     if (!a) {
@@ -177,11 +181,18 @@ static int audit_once(const char *out, char *msg, size_t msglen)
     return rc;
 }
 
-static void every_allocation_fails_once(int dataset)
+/* cache: 0 none; 1 an empty cache for every run; 2 the cache of the clean
+ * run, full.  With a cache some allocations are only for keeping results
+ * (an overlay, an argmax map): a run may then succeed without them. */
+static void every_allocation_fails_once(int dataset, int cache)
 {
     char out[512], msg[1024];
     which = dataset;
-    snprintf(out, sizeof out, "%s/ok%d", tmpdir, dataset);
+    cache_dir[0] = '\0';
+    if (cache)
+        snprintf(cache_dir, sizeof cache_dir, "%s/cache%d_%d", tmpdir,
+                 dataset, cache);
+    snprintf(out, sizeof out, "%s/ok%d_%d", tmpdir, dataset, cache);
     assert_int_equal(mkdir(out, 0777), 0);
 
     /* a clean run counts the allocations */
@@ -194,15 +205,30 @@ static void every_allocation_fails_once(int dataset)
     assert_int_equal(n_live, before);
 
     long failed = 0;
-    for (long n = 1; n <= total; n++) {
-        snprintf(out, sizeof out, "%s/run%d_%ld", tmpdir, dataset, n);
+    if (cache == 2) {
+        /* count the allocations of a run on the full cache */
+        snprintf(out, sizeof out, "%s/ok%d_again", tmpdir, dataset);
         assert_int_equal(mkdir(out, 0777), 0);
+        calls = 0;
+        assert_int_equal(audit_once(out, msg, sizeof msg), 0);
+        total = calls;
+    }
+    long absorbed = 0;
+    for (long n = 1; n <= total; n++) {
+        snprintf(out, sizeof out, "%s/run%d_%d_%ld", tmpdir, dataset, cache,
+                 n);
+        assert_int_equal(mkdir(out, 0777), 0);
+        if (cache == 1)
+            snprintf(cache_dir, sizeof cache_dir, "%s/cache%d_1_%ld",
+                     tmpdir, dataset, n);
         before = n_live;
         countdown = n;
         int rc = audit_once(out, msg, sizeof msg);
         int hit = countdown == 0;
         countdown = -1;
-        if (hit) {
+        if (hit && rc == 0 && cache) {
+            absorbed++;
+        } else if (hit) {
             if (rc == 0)
                 fail_msg("allocation %ld of %ld failed, yet the audit "
                          "succeeded", n, total);
@@ -218,19 +244,35 @@ static void every_allocation_fails_once(int dataset)
                      n, total, n_live - before, msg);
     }
     printf("%ld allocations, each failed once: every run stopped with an "
-           "error and freed everything\n", failed);
+           "error and freed everything", failed);
+    if (cache)
+        printf(" (%ld more, of what only the cache keeps, were done "
+               "without)", absorbed);
+    printf("\n");
 }
 
 static void test_ignored_labels_and_spilling(void **state)
 {
     (void)state;
-    every_allocation_fails_once(0);
+    every_allocation_fails_once(0, 0);
 }
 
 static void test_downsampling(void **state)
 {
     (void)state;
-    every_allocation_fails_once(1);
+    every_allocation_fails_once(1, 0);
+}
+
+static void test_empty_cache(void **state)
+{
+    (void)state;
+    every_allocation_fails_once(0, 1);
+}
+
+static void test_full_cache(void **state)
+{
+    (void)state;
+    every_allocation_fails_once(1, 2);
 }
 
 static int setup(void **state)
@@ -252,6 +294,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ignored_labels_and_spilling),
         cmocka_unit_test(test_downsampling),
+        cmocka_unit_test(test_empty_cache),
+        cmocka_unit_test(test_full_cache),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -61,6 +61,7 @@ static char root[] = "/tmp/test_oracle_XXXXXX";
 static struct {
     unsigned datasets, runs, redraws;
     unsigned second_reads, spills, cut_ties, all_void_images, void_blocks;
+    unsigned cached_second_reads;
     unsigned ignored_mean_blocks;
     unsigned argmax_ties, n_issues_zero, mode_ties, clamped, clamp_decides;
     unsigned eps_planted, eps_decides;
@@ -1146,12 +1147,15 @@ static void oracle_build(const Dataset *d, Oracle *o)
 typedef struct RunCfg {
     int n_threads;
     uint64_t memory_limit, band_bytes;
+    int cache; /* 1: with a cache folder (empty), 2: the same, now full */
 } RunCfg;
 
 static const RunCfg cfgs[] = {
-    {1, (uint64_t)1 << 30, 0},
-    {2, 65536, 1},
-    {3, 65536, 5000},
+    {1, (uint64_t)1 << 30, 0, 0},
+    {2, 65536, 1, 0},
+    {3, 65536, 5000, 0},
+    {2, (uint64_t)1 << 30, 0, 1},
+    {3, 65536, 5000, 2},
 };
 #define NCFG (sizeof cfgs / sizeof cfgs[0])
 
@@ -1182,6 +1186,10 @@ static SegauditAudit *run_engine(const Dataset *d, int c, char *masks,
     s.memory_limit = cfgs[c].memory_limit;
     s.band_bytes = cfgs[c].band_bytes;
     s.on_error_skip = skip_mode;
+    char cache[320];
+    snprintf(cache, sizeof cache, "%s/cache", d->dir);
+    if (cfgs[c].cache)
+        s.cache_dir = cache;
     SegauditAudit *a = segaudit_audit_new();
     assert_non_null(a);
     int rc = segaudit_audit_run(a, &s);
@@ -1516,6 +1524,17 @@ static void check_dataset(const Spec *sp, unsigned seed)
             cov.second_reads++;
         if (in.spilled_bytes)
             cov.spills++;
+        /* a full cache computes nothing; an empty one everything */
+        uint64_t scored = in.n_images - in.images_skipped;
+        if (cfgs[c].cache && (in.images_from_cache != (cfgs[c].cache == 2
+                                                        ? scored : 0) ||
+                              in.images_computed != (cfgs[c].cache == 1
+                                                      ? scored : 0)))
+            fail_msg("%s: %llu images computed, %llu from the cache", ctx,
+                     (unsigned long long)in.images_computed,
+                     (unsigned long long)in.images_from_cache);
+        if (in.second_read && cfgs[c].cache == 2)
+            cov.cached_second_reads++;
         if (first) {
             compare_runs(&d, first, a, ctx);
             segaudit_audit_free(a);
@@ -1748,9 +1767,13 @@ static void test_unnormalised(void **state)
         {"big_normal_ds2", 64, PK_NORMAL, 1, 2, 0, 1},
     };
     unsigned reads = cov.second_reads, spills = cov.spills;
+    unsigned cached = cov.cached_second_reads;
     check_specs(specs, 3, 12);
     check_specs(big, 3, 2);
     assert_true(only || cov.second_reads > reads);
+    /* a second read after pass 1 came from the cache: its coarse
+     * histogram found the cut-off */
+    assert_true(only || cov.cached_second_reads > cached);
     assert_true(only || cov.spills > spills);
 }
 

@@ -145,6 +145,16 @@ typedef struct SegauditSettings {
                                   nothing; afterwards only
                                   segaudit_audit_info and the skipped
                                   images are meaningful (0) */
+    const char *cache_dir;     /* when set, each image's pass-1 results are
+                                  kept in this folder (created as needed)
+                                  and later runs read from the tensor only
+                                  the images whose labels, predictions or
+                                  settings changed; results are identical
+                                  to a run without it (NULL) */
+    int cache_verify;          /* 1: an image's predictions are recognised
+                                  by a digest of its rows (read to compute
+                                  it) instead of the tensor file's size and
+                                  modification time (0) */
 } SegauditSettings;
 
 /* Fills s with the defaults documented above. */
@@ -211,6 +221,12 @@ typedef struct SegauditDatasetInfo {
                              (0: stored at the labels' resolution) */
     double scale, offset; /* and are read as value * scale + offset */
     int n_warnings;       /* segaudit_audit_warning(a, 0 .. n_warnings-1) */
+    /* with cache_dir: */
+    uint64_t images_computed;   /* images whose tensor rows were scored */
+    uint64_t images_from_cache; /* images taken from the cache */
+    uint64_t cache_bytes;       /* the cache's size on disk after the run */
+    int n_cache_notes;          /* segaudit_audit_cache_note(a, 0 ..
+                                   n_cache_notes-1) */
 } SegauditDatasetInfo;
 
 typedef struct SegauditImageResult {
@@ -270,6 +286,11 @@ uint64_t segaudit_audit_ranked(const SegauditAudit *a, uint64_t r);
  * is valid: probabilities far from summing to 1, ids whose text and numeric
  * orders differ, most images disagreeing with the model), or NULL. */
 const char *segaudit_audit_warning(const SegauditAudit *a, int i);
+
+/* Note i of the cache (an entry or file that was damaged or foreign and is
+ * computed again, writes that stopped), or NULL.  They do not change the
+ * results, so they are not among the warnings. */
+const char *segaudit_audit_cache_note(const SegauditAudit *a, int i);
 void segaudit_audit_class(const SegauditAudit *a, uint32_t k,
                           SegauditClassResult *out);
 /* Issue pairs, sorted by count descending, then given, then predicted. */

@@ -18,7 +18,7 @@ struct SegauditAudit {
     int ran;
     SaEngine e;
     SegauditSettings set;   /* the caller's, with strings copied below */
-    char *strings[10];
+    char *strings[11];
     char **class_names;
     uint64_t *order;        /* image indices by rank */
     SegauditPair *pairs;
@@ -76,7 +76,8 @@ static int copy_settings(SegauditAudit *a, const SegauditSettings *s)
                              &a->set.probs_path,  &a->set.probs_dataset,
                              &a->set.ids_dataset, &a->set.scratch_dir,
                              &a->set.masks_dir,   &a->set.truth_path,
-                             &a->set.labels_dataset, &a->set.label_map};
+                             &a->set.labels_dataset, &a->set.label_map,
+                             &a->set.cache_dir};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (!*fields[i])
             continue;
@@ -192,7 +193,7 @@ static void fill_info(SegauditAudit *a, double t0, double t1, double t2)
         in->valid_pixels += e->images[n].valid_pixels;
         in->images_with_issues += e->images[n].issue_pixels > 0;
     }
-    in->records = e->store.count + e->store2.count;
+    in->records = e->store.count;
     in->spilled_bytes = e->store.file_bytes + e->store2.file_bytes;
     in->second_read = e->second_read;
     in->far_from_one = e->far;
@@ -277,10 +278,15 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         goto fail;
     a->info.n_warnings = a->warnings.n;
 
-    /* the records and the file handles are no longer needed */
+    /* the records, the file handles and the cache are no longer needed */
     sa_engine_release_inputs(e);
     a->info.bytes_read = e->bytes_read;
     a->info.read_path = e->read_path;
+    a->info.images_computed = a->set.cache_dir ? e->images_computed
+                                                : e->N - e->n_skipped;
+    a->info.images_from_cache = e->images_from_cache;
+    a->info.cache_bytes = e->cache_bytes;
+    a->info.n_cache_notes = e->n_cache_notes;
     return 0;
 fail:
     sa_engine_free(e);
@@ -320,6 +326,11 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
 const char *segaudit_audit_warning(const SegauditAudit *a, int i)
 {
     return i >= 0 && i < a->warnings.n ? a->warnings.text[i] : NULL;
+}
+
+const char *segaudit_audit_cache_note(const SegauditAudit *a, int i)
+{
+    return i >= 0 && i < a->e.n_cache_notes ? a->e.cache_notes[i] : NULL;
 }
 
 uint64_t segaudit_audit_ranked(const SegauditAudit *a, uint64_t r)

@@ -2,12 +2,14 @@
  * rows, issue pixels and regions), the renderer draws it, one image per
  * thread. */
 #include <errno.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "api/api.h"
+#include "engine/cache.h"
 #include "render/overlay.h"
 
 static int cmp_u64(const void *a, const void *b)
@@ -26,8 +28,69 @@ static char *join(const char *dir, const char *id, const char *suffix)
     return p;
 }
 
-/* One loaded image through the renderer into its PNG (any thread). */
-static int draw(const SaEngine *e, SaOverlayImage *m, uint64_t n,
+/* --cache: how the renderer draws (its version, the palette, the width,
+ * the photo's identity), for the overlay's key.  1 when the photo cannot
+ * be found (the renderer then says so). */
+static int render_digest(const SaEngine *e, const uint8_t (*palette)[3],
+                         const char *photo, uint8_t out[SA_CACHE_KEY])
+{
+    struct sha256_ctx c;
+    sha256_init(&c);
+    const char *v = "overlay 1 " SEGAUDIT_VERSION_STRING;
+    sha256_update(&c, strlen(v), (const uint8_t *)v);
+    sha256_update(&c, (size_t)e->K * 3, (const uint8_t *)palette);
+    uint64_t w = e->set.overlay_width;
+    sha256_update(&c, sizeof w, (const uint8_t *)&w);
+    if (photo) {
+        struct stat st;
+        if (stat(photo, &st) != 0)
+            return 1;
+        uint64_t id[] = {(uint64_t)st.st_size, (uint64_t)st.st_mtim.tv_sec,
+                         (uint64_t)st.st_mtim.tv_nsec};
+        sha256_update(&c, strlen(photo) + 1, (const uint8_t *)photo);
+        sha256_update(&c, sizeof id, (const uint8_t *)id);
+    }
+    sha256_digest(&c, SA_CACHE_KEY, out);
+    return 0;
+}
+
+/* Writes len bytes to path (a cached overlay). */
+static int write_file(const char *path, const void *data, size_t len,
+                      SaErr *err)
+{
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(data, 1, len, f) == len;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok) {
+        int saved = errno;
+        remove(path);
+        return sa_err(err, SEGAUDIT_EIO, "%s: cannot write: %s", path,
+                      strerror(saved));
+    }
+    return 0;
+}
+
+/* Keeps the overlay just written at path for later runs (best effort). */
+static void keep_overlay(SaEngine *e, uint64_t n, const uint8_t *key,
+                         const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    void *buf = NULL;
+    long len = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len)) &&
+        fread(buf, 1, (size_t)len, f) == (size_t)len)
+        sa_cache_overlay_put(e, n, key, buf, (size_t)len);
+    free(buf);
+    fclose(f);
+}
+
+/* One loaded image through the renderer into its PNG (any thread); with
+ * --cache, an overlay drawn from the same inputs before is copied. */
+static int draw(SaEngine *e, SaOverlayImage *m, uint64_t n,
                 const SegauditRegion *reg, size_t nreg,
                 const uint8_t (*palette)[3], SaErr *err)
 {
@@ -38,6 +101,19 @@ static int draw(const SaEngine *e, SaOverlayImage *m, uint64_t n,
     int rc = 0;
     if (!out || (e->set.images_dir && !photo))
         rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    uint8_t extra[SA_CACHE_KEY], key[SA_CACHE_KEY];
+    int cached = rc == 0 && e->cache &&
+                 render_digest(e, palette, photo, extra) == 0 &&
+                 sa_overlay_image_key(m, extra, key);
+    void *png;
+    size_t len;
+    if (cached && sa_cache_overlay_get(e, n, key, &png, &len)) {
+        rc = write_file(out, png, len, err);
+        free(png);
+        free(photo);
+        free(out);
+        return rc;
+    }
     if (rc == 0) {
         SaOverlaySpec spec = {
             .W = (uint32_t)sa_img_w(e, n),
@@ -52,6 +128,8 @@ static int draw(const SaEngine *e, SaOverlayImage *m, uint64_t n,
         };
         rc = sa_overlay_write(&spec, sa_overlay_image_rows, m, out, err);
     }
+    if (rc == 0 && cached)
+        keep_overlay(e, n, key, out);
     free(photo);
     free(out);
     return rc;

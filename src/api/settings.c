@@ -83,6 +83,12 @@ int sa_settings_validate(const SegauditSettings *s, SaErr *err)
     if (s->memory_limit < 65536)
         return sa_err(err, SEGAUDIT_EINVAL,
                       "memory limit must be at least 64K");
+    if (s->cache_dir && !*s->cache_dir)
+        return sa_err(err, SEGAUDIT_EINVAL, "empty cache folder name");
+    if (s->cache_verify && !s->cache_dir)
+        return sa_err(err, SEGAUDIT_EINVAL,
+                      "cache_verify (--cache-verify) needs a cache folder "
+                      "(--cache DIR)");
     return 0;
 }
 

@@ -92,6 +92,13 @@ static const char usage_audit[] =
     "  --dry-run               check every input (label maps read whole, a\n"
     "                          few tensor rows) and stop: no scoring, no\n"
     "                          report, --out not needed\n"
+    "  --cache DIR             keep each image's results in DIR; a later\n"
+    "                          run reads from the tensor only the images\n"
+    "                          whose labels, predictions or settings\n"
+    "                          changed, and a killed run resumes where it\n"
+    "                          stopped (same results as without it)\n"
+    "  --cache-verify          recognise predictions by a digest of their\n"
+    "                          rows, not by the file's size and time\n"
     "\n"
     "Resources:\n"
     "  --threads N             worker threads (all cores)\n"
@@ -109,7 +116,7 @@ enum {
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
     OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
     OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE, OPT_DRYRUN,
-    OPT_COMPARE
+    OPT_COMPARE, OPT_CACHE, OPT_CACHEVERIFY
 };
 
 static const struct option audit_options[] = {
@@ -151,6 +158,8 @@ static const struct option audit_options[] = {
     {"upsample", required_argument, 0, OPT_UPSAMPLE},
     {"dry-run", no_argument, 0, OPT_DRYRUN},
     {"compare", required_argument, 0, OPT_COMPARE},
+    {"cache", required_argument, 0, OPT_CACHE},
+    {"cache-verify", no_argument, 0, OPT_CACHEVERIFY},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -190,6 +199,8 @@ static int plain_option(CliAuditJob *job, int c, const char *arg)
     case OPT_SCRATCH: s->scratch_dir = arg; break;
     case OPT_TRUTH: s->truth_path = arg; break;
     case OPT_LMAP: s->label_map = arg; break;
+    case OPT_CACHE: s->cache_dir = arg; break;
+    case OPT_CACHEVERIFY: s->cache_verify = 1; break;
     case OPT_PALETTE: job->palette_path = arg; break;
     case OPT_IMAGES: s->images_dir = arg; break;
     case OPT_ISUFFIX: s->image_suffix = arg; break;

@@ -46,12 +46,23 @@ static void print_warnings(const SegauditAudit *a)
     for (int i = 0; i < in.n_warnings; i++)
         fprintf(stderr, "segaudit: warning: %s\n",
                 segaudit_audit_warning(a, i));
+    for (int i = 0; i < in.n_cache_notes; i++)
+        fprintf(stderr, "segaudit: warning: cache: %s\n",
+                segaudit_audit_cache_note(a, i));
 }
 
 static void print_totals(const SegauditAudit *a, const char *out)
 {
     SegauditDatasetInfo in;
     segaudit_audit_info(a, &in);
+    const char *cache = segaudit_audit_settings(a)->cache_dir;
+    if (cache)
+        fprintf(stderr,
+                "segaudit: cache %s: %llu images from the cache, %llu "
+                "computed; it takes %.1f MB\n", cache,
+                (unsigned long long)in.images_from_cache,
+                (unsigned long long)in.images_computed,
+                (double)in.cache_bytes / 1e6);
     if (in.images_skipped)
         fprintf(stderr, "segaudit: %llu images skipped (see skipped.csv)\n",
                 (unsigned long long)in.images_skipped);

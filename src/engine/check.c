@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cache.h"
 #include "engine/engine.h"
 
 #define CHECK_ROWS 64
@@ -40,7 +41,11 @@ int sa_engine_check_inputs(SaEngine *e)
 {
     uint16_t *buf = malloc((size_t)CHECK_ROWS * e->W * sizeof *buf);
     void *probs = malloc((size_t)e->K * e->W * e->elsize);
-    int rc = 0;
+    /* the cache folder: writable, not in use by another run */
+    int rc = sa_cache_open(e);
+    sa_cache_close(e);
+    if (rc)
+        goto done;
     if (!buf || !probs) {
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
         goto done;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/cache.h"
 #include "engine/engine.h"
 
 void sa_engine_init(SaEngine *e)
@@ -25,7 +26,9 @@ void sa_engine_init(SaEngine *e)
 
 int sa_engine_pass1(SaEngine *e)
 {
-    int rc = sa_engine_read_pass(e, SA_REC_PASS1, 0, 0);
+    int rc = sa_cache_open(e);
+    if (rc == 0)
+        rc = sa_engine_read_pass(e, SA_REC_PASS1, 0, 0);
     if (rc == 0)
         rc = sa_recstore_finish(&e->store, e->err);
     if (rc)
@@ -63,6 +66,7 @@ void sa_engine_release_inputs(SaEngine *e)
     e->probs = NULL;
     sa_recstore_free(&e->store);
     sa_recstore_free(&e->store2);
+    sa_cache_close(e);
 }
 
 /* ---- the axis order of the tensor ------------------------------------- */
@@ -296,14 +300,14 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     e->classes = calloc(e->K, sizeof *e->classes);
     e->hist = calloc(SA_HIST_BUCKETS, sizeof *e->hist);
     e->cur.labeled = calloc(3 * (size_t)e->K, sizeof(uint64_t));
+    e->cur.sum = calloc(e->K, sizeof(double));
     if (!e->ignored || !e->images || !e->classes || !e->hist ||
-        !e->cur.labeled)
+        !e->cur.labeled || !e->cur.sum)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     e->cur.correct = e->cur.labeled + e->K;
     e->cur.pred = e->cur.labeled + 2 * (size_t)e->K;
-    e->snap_sum = malloc(e->K * sizeof *e->snap_sum);
     e->snap_count = malloc(2 * (size_t)e->K * sizeof *e->snap_count);
-    if (!e->snap_sum || !e->snap_count)
+    if (!e->snap_count)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     e->snap_pixels = e->snap_count + e->K;
     /* a negative value (of a signed label array) reads as 65536 + v */
@@ -352,6 +356,12 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
 
 void sa_engine_free(SaEngine *e)
 {
+    sa_cache_close(e);
+    for (int i = 0; i < e->n_cache_notes; i++)
+        free(e->cache_notes[i]);
+    free(e->cache_notes);
+    e->cache_notes = NULL;
+    e->n_cache_notes = 0;
     sa_probs_close(e->probs);
     e->probs = NULL;
     if (e->ids)
@@ -367,9 +377,9 @@ void sa_engine_free(SaEngine *e)
     free(e->hist);
     free(e->cur.labeled);
     e->cur.labeled = NULL;
-    free(e->snap_sum);
+    free(e->cur.sum);
+    e->cur.sum = NULL;
     free(e->snap_count);
-    e->snap_sum = NULL;
     e->snap_count = NULL;
     e->ignored = NULL;
     e->images = NULL;

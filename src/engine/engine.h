@@ -36,14 +36,17 @@ typedef struct SaImage {
                                 map), "" when not read whole */
 } SaImage;
 
-/* Per-class counts of the image being folded (aggregator), for the
- * baseline scores; cleared when the image is complete. */
+/* Per-class results of the image being folded (aggregator): counts for
+ * the baseline scores, and its Σ s per class (its block-rows', in order),
+ * added to the classes' sums when the image is complete; then cleared. */
 typedef struct SaImageClasses {
     uint64_t *labeled, *correct, *pred; /* K each */
+    double *sum;                        /* K */
 } SaImageClasses;
 
 typedef struct SaClass {
-    double sum;              /* Σ s over blocks labeled k (pass 1) */
+    double sum;              /* Σ s over blocks labeled k (pass 1): the
+                                images' own sums, added in image order */
     uint64_t count;          /* blocks labeled k (pass 1) */
     uint64_t pixels;         /* full-resolution pixels labeled k */
     double threshold;        /* t_k */
@@ -55,6 +58,7 @@ enum { SA_IDS_DATASET, SA_IDS_NAMES, SA_IDS_TEXT, SA_IDS_INDEX };
 
 struct SaLabelArray;
 struct SaLabelPng;
+struct SaCache;
 
 typedef struct SaEngine {
     SegauditSettings set;    /* copy; strings point into the caller's */
@@ -98,7 +102,11 @@ typedef struct SaEngine {
     SaRecStore store;        /* pass-1 records */
     SaRecStore store2;       /* second-read records (rare) */
     SaRecStore regions;      /* SegauditRegion entries, image by image */
-    uint64_t *hist;          /* SA_HIST_BUCKETS, merged from threads */
+    uint64_t *hist;          /* SA_HIST_BUCKETS, merged from threads; with
+                                hist_shift > 0, bucket b counts the scores
+                                of buckets b << hist_shift and the
+                                (1 << hist_shift) - 1 after it */
+    uint32_t hist_shift;
 
     uint64_t n_issues;
     uint64_t m_below;        /* records with s <= tau */
@@ -118,10 +126,15 @@ typedef struct SaEngine {
      * the image is skipped half-way */
     uint64_t fold_image;     /* image being folded, or UINT64_MAX */
     int fold_undone;         /* its folded part was undone */
-    double *snap_sum;        /* K: classes[k].sum at the image's start */
     uint64_t *snap_count, *snap_pixels; /* K each */
     uint64_t snap_bytes, snap_records, snap_far;
     int second_read;
+    /* --cache (cache.c) */
+    struct SaCache *cache;   /* open during the passes, or NULL */
+    uint64_t images_computed, images_from_cache;
+    uint64_t cache_bytes;    /* its size when closed */
+    char **cache_notes;      /* what it repaired or gave up, when closed */
+    int n_cache_notes;
 } SaEngine;
 
 /* Size of image n. */
@@ -230,11 +243,17 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
                           uint16_t *labels, uint16_t *argmax,
                           uint8_t *issues, SaErr *err);
 
+/* With --cache: the key of m's overlay, given the renderer's own settings
+ * (extra, SA_CACHE_KEY bytes); 0 without a cache. */
+int sa_overlay_image_key(const SaOverlayImage *m, const uint8_t *extra,
+                         uint8_t *key);
+
 /* Closes m's label PNG and frees its regions. */
 void sa_overlay_image_end(SaOverlayImage *m);
 
-/* Computes every score of image n from its pass-1 statistics and e->cur
- * (all but num_pixel_issues, which needs pass 2), and clears e->cur. */
+/* Image n is complete: adds its class sums (e->cur.sum) to the classes',
+ * computes every score from its pass-1 statistics and e->cur (all but
+ * num_pixel_issues, which needs pass 2), and clears e->cur. */
 void sa_image_scores(SaEngine *e, uint64_t n);
 
 typedef struct SaSkip {

@@ -469,17 +469,22 @@ static int find_cut(SaEngine *e, SaKey *cut)
                                    select_budget(e), e->set.cancel, cut,
                                    &passes, e->err);
 
+    /* with --cache the histogram's buckets are coarser (hist_shift):
+     * bucket b then spans the engine's buckets lo..hi */
+    const uint32_t last = (SA_HIST_BUCKETS - 1) >> e->hist_shift;
     uint64_t before = e->m_below;
     uint32_t b = 0;
-    while (b < SA_HIST_BUCKETS - 1 && before + e->hist[b] < e->n_issues)
+    while (b < last && before + e->hist[b] < e->n_issues)
         before += e->hist[b++];
-    BucketFilter bf = {b, b};
+    BucketFilter bf = {b << e->hist_shift,
+                       ((b + 1) << e->hist_shift) - 1};
+    if (bf.hi > SA_HIST_BUCKETS - 1)
+        bf.hi = SA_HIST_BUCKETS - 1;
     if (e->n_skipped) {
         /* the histogram also counted the pixels of the skipped images:
          * collect every score above tau instead of one bucket (exact) */
-        b = SA_HIST_BUCKETS - 1;
         bf.lo = 0;
-        bf.hi = b;
+        bf.hi = SA_HIST_BUCKETS - 1;
         before = e->m_below;
     }
     e->second_read = 1;
@@ -488,7 +493,7 @@ static int find_cut(SaEngine *e, SaKey *cut)
     e->store2.mem_limit = e->set.memory_limit > used + 65536
                               ? e->set.memory_limit - used
                               : 65536;
-    rc = sa_engine_read_pass(e, SA_REC_ABOVE, e->f == 1 ? bf.lo : 0, b);
+    rc = sa_engine_read_pass(e, SA_REC_ABOVE, e->f == 1 ? bf.lo : 0, bf.hi);
     if (rc == 0)
         rc = sa_recstore_finish(&e->store2, e->err);
     if (rc)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cache.h"
 #include "engine/engine.h"
 
 struct SaOverlaySource {
@@ -35,6 +36,12 @@ struct SaOverlayImage {
     size_t cap_bytes;         /* bytes probs holds */
     uint32_t band_r0, band_n; /* the rows it holds now (band_n 0: none) */
     uint32_t H;               /* the image's height (its width: kp.W) */
+    /* --cache: the image's argmax map, from the cache (amap_cached) or
+     * kept as its rows are computed (amap_rows, in order) for the next
+     * run */
+    uint16_t *amap;
+    int amap_cached;
+    uint32_t amap_rows;
 };
 
 int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
@@ -47,6 +54,12 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
     int rc = sa_labels_read(e, &r->labels, r->n, row0, nrows, labels, err);
     if (rc)
         return rc;
+    memcpy(issues, r->bitmap + (size_t)row0 * W, (size_t)nrows * W);
+    if (r->amap_cached) {
+        memcpy(argmax, r->amap + (size_t)row0 * W,
+               (size_t)nrows * W * sizeof *argmax);
+        return 0;
+    }
     /* the renderer asks for a few rows at a time; the tensor is read in
      * bands of the passes' size, each once */
     if (row0 < r->band_r0 || row0 + nrows > r->band_r0 + r->band_n) {
@@ -75,8 +88,22 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
         sa_kernel_argmax_row(&r->kp, r->scratch, r->probs, r->band_n,
                              row0 - r->band_r0 + i,
                              argmax + (size_t)i * W);
-    memcpy(issues, r->bitmap + (size_t)row0 * W, (size_t)nrows * W);
+    if (r->amap && row0 == r->amap_rows) {
+        memcpy(r->amap + (size_t)row0 * W, argmax,
+               (size_t)nrows * W * sizeof *argmax);
+        r->amap_rows += nrows;
+        if (r->amap_rows == r->H)
+            sa_cache_argmax_put(e, r->n, r->amap);
+    }
     return 0;
+}
+
+int sa_overlay_image_key(const SaOverlayImage *m, const uint8_t *extra,
+                         uint8_t *key)
+{
+    return sa_cache_overlay_key(m->e, m->n, m->bitmap, m->regions,
+                                (size_t)m->e->images[m->n].regions_listed,
+                                extra, key);
 }
 
 /* Marks the issue pixels of record r in the bitmap (the walk's rule). */
@@ -148,7 +175,10 @@ int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out)
     m->kp.ignored = e->ignored;
     m->bitmap = malloc(e->max_pixels ? (size_t)e->max_pixels : 1);
     m->scratch = aligned_alloc(64, sa_kernel_scratch_size(&m->kp));
-    if (!m->bitmap || !m->scratch) {
+    if (e->cache)
+        m->amap = malloc((e->max_pixels ? (size_t)e->max_pixels : 1) *
+                         sizeof *m->amap);
+    if (!m->bitmap || !m->scratch || (e->cache && !m->amap)) {
         sa_overlay_image_free(m);
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     }
@@ -188,6 +218,8 @@ int sa_overlay_source_load(SaOverlaySource *s, SaOverlayImage *m, uint64_t n,
     }
     m->n = n;
     m->band_n = 0;
+    m->amap_rows = 0;
+    m->amap_cached = m->amap && sa_cache_argmax_get(e, n, m->amap);
     *regions = m->regions;
     *nreg = (size_t)im->regions_listed;
     sa_labels_reader_close(&m->labels);
@@ -207,6 +239,7 @@ void sa_overlay_image_free(SaOverlayImage *m)
         return;
     sa_overlay_image_end(m);
     free(m->probs);
+    free(m->amap);
     free(m->scratch);
     free(m->bitmap);
     free(m);

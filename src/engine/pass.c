@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cache.h"
 #include "engine/engine.h"
 
 typedef struct Band {
@@ -44,6 +45,12 @@ typedef struct Band {
     int read_rc;                   /* worker: the planned read's result, */
     SaErr read_err;                /* its message */
     uint64_t read_bytes;           /* and the bytes it read */
+    int cached;                    /* producer: the band is the whole
+                                      image, from its cache entry (not
+                                      read, not scored) */
+    SaCacheImage entry;            /* producer: that entry */
+    uint64_t *hist;                /* --cache: the band's own histogram,
+                                      in the cache's coarser buckets */
 } Band;
 
 typedef struct Batch {
@@ -63,6 +70,15 @@ typedef struct Pass {
     /* producer position */
     uint64_t next_image, next_row;
     SaLabelReader labels;  /* the label rows being read */
+    /* --cache (pass 1): each image is looked up before it is read; an
+     * image of a label array is read whole for that, and its bands then
+     * take their rows from lab_buf; the aggregator builds the entry of
+     * each computed image */
+    int caching;
+    SaLabelReader prelab;
+    uint16_t *lab_buf;
+    uint64_t lab_image;    /* the image lab_buf holds, or UINT64_MAX */
+    SaCacheImage build;
 } Pass;
 
 static int band_alloc(Pass *ps, Band *b)
@@ -81,7 +97,10 @@ static int band_alloc(Pass *ps, Band *b)
         b->st.class_correct = b->counts + 2 * (size_t)e->K;
         b->st.class_pred = b->counts + 3 * (size_t)e->K;
     }
-    if (!b->probs || !b->labels || !b->rows || !b->class_sum || !b->counts)
+    if (ps->caching)
+        b->hist = malloc(SA_CACHE_HIST_BUCKETS * sizeof *b->hist);
+    if (!b->probs || !b->labels || !b->rows || !b->class_sum || !b->counts ||
+        (ps->caching && !b->hist))
         return sa_err(e->err, SEGAUDIT_ENOMEM,
                       "out of memory for a band of %zu rows", rows);
     return 0;
@@ -94,7 +113,9 @@ static void band_free(Band *b)
     free(b->rows);
     free(b->class_sum);
     free(b->counts);
+    free(b->hist);
     sa_recbuf_free(&b->recs);
+    sa_cache_image_free(&b->entry);
 }
 
 /* Producer: moves on to the next image. */
@@ -103,6 +124,38 @@ static void next_image(Pass *ps)
     sa_labels_reader_close(&ps->labels);
     ps->next_row = 0;
     ps->next_image++;
+}
+
+/* Producer, at the start of image n with --cache: looks the image up (a
+ * label array's image is read whole first, for its digest).  Returns 1 when its entry
+ * holds (b is then the whole image, from the cache), 0 when it is to be
+ * computed, or an error (ENOMEM, a failed read of the rows for
+ * cache_verify).  Labels that cannot be read are left to the bands, which
+ * report them where a run without the cache does. */
+static int cache_probe(Pass *ps, Band *b, uint64_t n, SaErr *err)
+{
+    SaEngine *e = ps->e;
+    ps->lab_image = UINT64_MAX;
+    int rc;
+    if (!e->label_paths) {
+        /* an image of a label array is named by its map's digest */
+        SaErr lab_err;
+        sa_err_clear(&lab_err);
+        ps->prelab.digest = 1;
+        rc = sa_labels_read(e, &ps->prelab, n, 0, sa_img_h(e, n),
+                            ps->lab_buf, &lab_err);
+        if (rc == SEGAUDIT_ENOMEM)
+            return sa_err(err, rc, "%s", lab_err.msg);
+        if (rc)
+            return 0;
+        ps->lab_image = n;
+    }
+    rc = sa_cache_lookup(e, n, &b->entry, err);
+    if (rc != 1)
+        return rc;
+    b->cached = 1;
+    b->planned = 0;
+    return 1;
 }
 
 /* Producer: reads the next bands into batch bt.  Returns 0 (bt->n may be 0
@@ -124,13 +177,27 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
         }
         const uint64_t H = sa_img_h(e, n);
         uint64_t nrows = H - r0 < e->band_rows ? H - r0 : e->band_rows;
-        int rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
+        int rc = 0;
+        if (ps->caching && r0 == 0) {
+            rc = cache_probe(ps, b, n, err);
+            if (rc == 1) {
+                nrows = H;
+                rc = 0;
+                goto ready;
+            }
+            if (rc)
+                return rc;
+        }
+        rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
         b->planned = rc == 1;
         if (rc == 0)
             rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
         else if (rc == 1)
             rc = 0;
-        if (rc == 0)
+        if (rc == 0 && ps->lab_image == n)
+            memcpy(b->labels, ps->lab_buf + r0 * sa_img_w(e, n),
+                   nrows * sa_img_w(e, n) * sizeof *b->labels);
+        else if (rc == 0)
             rc = sa_labels_read(e, &ps->labels, n, r0, nrows, b->labels,
                                 err);
         if (rc) {
@@ -147,6 +214,7 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             next_image(ps);
             continue;
         }
+    ready:
         b->image = (uint32_t)n;
         b->W = (uint32_t)sa_img_w(e, n);
         b->row0 = (uint32_t)r0;
@@ -175,6 +243,12 @@ static void work(Pass *ps, Band *b)
     b->max_record = 0;
     b->read_rc = 0;
     b->read_bytes = 0;
+    if (b->cached)
+        return;
+    if (b->hist) {
+        memset(b->hist, 0, SA_CACHE_HIST_BUCKETS * sizeof *b->hist);
+        b->st.hist = b->hist;
+    }
     if (b->planned) {
         sa_err_clear(&b->read_err);
         b->read_rc = sa_probs_read_planned(e->probs, &b->plan, b->probs,
@@ -252,7 +326,6 @@ static void image_start(SaEngine *e, const SaRecStore *st, uint64_t n)
     e->fold_image = n;
     e->fold_undone = 0;
     for (uint32_t k = 0; k < e->K; k++) {
-        e->snap_sum[k] = e->classes[k].sum;
         e->snap_count[k] = e->classes[k].count;
         e->snap_pixels[k] = e->classes[k].pixels;
     }
@@ -269,7 +342,6 @@ static int image_undo(SaEngine *e, SaRecStore *st, uint64_t n, int stats)
     e->fold_undone = 1;
     if (stats) {
         for (uint32_t k = 0; k < e->K; k++) {
-            e->classes[k].sum = e->snap_sum[k];
             e->classes[k].count = e->snap_count[k];
             e->classes[k].pixels = e->snap_pixels[k];
         }
@@ -280,6 +352,7 @@ static int image_undo(SaEngine *e, SaRecStore *st, uint64_t n, int stats)
         im->min_s = INFINITY;
         im->valid_pixels = 0;
         memset(e->cur.labeled, 0, 3 * (size_t)e->K * sizeof(uint64_t));
+        memset(e->cur.sum, 0, e->K * sizeof(double));
     }
     return sa_recstore_truncate(st, e->snap_bytes, e->snap_records, e->err);
 }
@@ -293,8 +366,20 @@ static int fold(Pass *ps, Batch *bt)
     for (int i = 0; i < bt->n; i++) {
         Band *b = &bt->bands[i];
         int rc = 0;
-        if (b->image != e->fold_image)
+        if (b->image != e->fold_image) {
             image_start(e, st, b->image);
+            if (ps->caching && !b->cached &&
+                (rc = sa_cache_build_begin(e, &ps->build)) != 0)
+                return rc;
+        }
+        if (b->cached) {
+            /* the whole image, from the cache */
+            rc = sa_cache_fold(e, b->image, &b->entry);
+            b->cached = 0;
+            if (rc)
+                return rc;
+            goto next;
+        }
         sa_probs_count(e->probs, b->read_bytes);
         if (!e->skipped[b->image] && b->read_rc) {
             /* the worker's read failed: as a failed read on the producer */
@@ -338,11 +423,21 @@ static int fold(Pass *ps, Batch *bt)
             if ((rc = image_undo(e, st, b->image, stats)) != 0)
                 return rc;
         } else {
+            SaCacheImage *bld = ps->caching ? &ps->build : NULL;
+            int last = b->row0 + b->nrows == sa_img_h(e, b->image);
             if (stats) {
                 SaImage *im = &e->images[b->image];
                 uint32_t nbr = b->nrows / e->f;
                 for (uint32_t j = 0; j < nbr; j++) {
                     const SaRowOut *ro = &b->rows[j];
+                    if (ro->far && bld) {
+                        if (bld->far == 0) {
+                            bld->far_row = ro->far_row;
+                            bld->far_col = ro->far_col;
+                            bld->far_sum = ro->far_sum;
+                        }
+                        bld->far += ro->far;
+                    }
                     if (ro->far) {
                         if (e->far == 0) {
                             e->far_image = b->image;
@@ -358,7 +453,7 @@ static int fold(Pass *ps, Batch *bt)
                     im->valid_pixels += ro->valid_pixels;
                     const double *cs = b->class_sum + (size_t)j * e->K;
                     for (uint32_t k = 0; k < e->K; k++)
-                        e->classes[k].sum += cs[k];
+                        e->cur.sum[k] += cs[k];
                 }
                 for (uint32_t k = 0; k < e->K; k++) {
                     e->classes[k].count += b->st.class_count[k];
@@ -367,16 +462,27 @@ static int fold(Pass *ps, Batch *bt)
                     e->cur.correct[k] += b->st.class_correct[k];
                     e->cur.pred[k] += b->st.class_pred[k];
                 }
-                if (b->row0 + b->nrows == sa_img_h(e, b->image))
-                    sa_image_scores(e, b->image);
+                if (bld)
+                    sa_cache_build_hist(bld, b->hist);
             }
             if (b->recs.count) {
                 rc = sa_recstore_append(st, b->recs.data, b->recs.len,
                                         b->recs.count, b->max_record, e->err);
+                if (rc == 0 && bld)
+                    rc = sa_cache_build_recs(e, bld, b->recs.data,
+                                             b->recs.len, b->recs.count,
+                                             b->max_record);
                 if (rc)
                     return rc;
             }
+            /* the image's entry is committed as soon as it is whole */
+            if (stats && last && bld &&
+                (rc = sa_cache_commit(e, b->image, bld)) != 0)
+                return rc;
+            if (stats && last)
+                sa_image_scores(e, b->image);
         }
+    next:
         ps->bytes_done += (uint64_t)e->K * b->nrows * b->W * e->elsize;
         if (b->row0 + b->nrows == sa_img_h(e, b->image))
             ps->images_done = (uint64_t)b->image + 1;
@@ -406,15 +512,26 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     ps.kp.max_bucket = max_bucket;
     ps.B = 2 * e->n_threads;
     ps.labels.digest = rec_mode == SA_REC_PASS1;
+    ps.caching = e->cache && rec_mode == SA_REC_PASS1;
+    if (ps.caching)
+        ps.kp.hist_shift = SA_CACHE_HIST_SHIFT;
+    ps.lab_image = UINT64_MAX;
     int nt = e->n_threads, rc = 0;
+    if (ps.caching && !e->label_paths &&
+        !(ps.lab_buf = malloc((e->max_pixels ? e->max_pixels : 1) *
+                              sizeof *ps.lab_buf)))
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
 
     ps.scratch = calloc((size_t)nt, sizeof(void *));
     ps.rs = calloc((size_t)nt, sizeof *ps.rs);
-    if (rec_mode == SA_REC_PASS1)
+    /* with --cache, each image's histogram goes to its entry and from
+     * there to e->hist */
+    if (rec_mode == SA_REC_PASS1 && !ps.caching)
         ps.hist = calloc((size_t)nt, sizeof(uint64_t *));
     for (int b = 0; b < 2; b++)
         ps.batch[b].bands = calloc((size_t)ps.B, sizeof(Band));
-    if (!ps.scratch || !ps.rs || (rec_mode == SA_REC_PASS1 && !ps.hist) ||
+    if (!ps.scratch || !ps.rs ||
+        (rec_mode == SA_REC_PASS1 && !ps.caching && !ps.hist) ||
         !ps.batch[0].bands || !ps.batch[1].bands) {
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
         goto done;
@@ -483,6 +600,9 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     }
 done:
     sa_labels_reader_free(&ps.labels);
+    sa_labels_reader_free(&ps.prelab);
+    sa_cache_image_free(&ps.build);
+    free(ps.lab_buf);
     for (int b = 0; b < 2; b++) {
         if (ps.batch[b].bands)
             for (int i = 0; i < ps.B; i++)

@@ -10,6 +10,8 @@ void sa_image_scores(SaEngine *e, uint64_t n)
 {
     SaImage *im = &e->images[n];
     const SaImageClasses *c = &e->cur;
+    for (uint32_t k = 0; k < e->K; k++)
+        e->classes[k].sum += c->sum[k];
     for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
         im->score[i] = NAN;
     if (im->valid_pixels > 0) {
@@ -36,6 +38,7 @@ void sa_image_scores(SaEngine *e, uint64_t n)
             acc_sum / (double)present;
         im->score[SEGAUDIT_SCORE_MEAN_IOU] = iou_sum / (double)either;
     }
+    memset(c->sum, 0, e->K * sizeof(double));
     memset(c->labeled, 0, e->K * sizeof(uint64_t));
     memset(c->correct, 0, e->K * sizeof(uint64_t));
     memset(c->pred, 0, e->K * sizeof(uint64_t));

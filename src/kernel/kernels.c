@@ -270,7 +270,7 @@ static int wants_record(const SaKernelParams *p, double s, int mismatch,
 {
     if (p->rec_mode == SA_REC_PASS1) {
         if (s > SA_TAU && hist)
-            hist[sa_hist_bucket(s)]++;
+            hist[sa_hist_bucket(s) >> p->hist_shift]++;
         return mismatch || s <= SA_TAU;
     }
     if (mismatch || s <= SA_TAU)

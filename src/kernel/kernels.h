@@ -103,6 +103,8 @@ typedef struct SaKernelParams {
     double T;              /* softmin temperature */
     const uint8_t *ignored;/* 65536 flags: label value is ignored */
     int rec_mode;          /* enum SaRecMode */
+    uint32_t hist_shift;   /* SA_REC_PASS1: the histogram counts bucket
+                              b in hist[b >> hist_shift] */
     uint32_t min_bucket;   /* SA_REC_ABOVE: buckets recorded */
     uint32_t max_bucket;
 } SaKernelParams;

@@ -250,6 +250,21 @@ json_object *sa_json_run(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, run, "second_read", sa_json_bool(j, in.second_read));
     sa_json_set(j, run, "bytes_read", sa_json_u64(j, in.bytes_read));
     sa_json_set(j, run, "read_path", sa_json_str(j, in.read_path));
+    sa_json_set(j, run, "images_computed", sa_json_u64(j, in.images_computed));
+    sa_json_set(j, run, "images_from_cache",
+                sa_json_u64(j, in.images_from_cache));
+    const char *dir = segaudit_audit_settings(a)->cache_dir;
+    if (dir) {
+        json_object *c = sa_json_object(j);
+        sa_json_set(j, c, "dir", sa_json_str(j, dir));
+        sa_json_set(j, c, "bytes", sa_json_u64(j, in.cache_bytes));
+        json_object *notes = sa_json_array(j);
+        for (int i = 0; i < in.n_cache_notes; i++)
+            sa_json_push(j, notes,
+                         sa_json_str(j, segaudit_audit_cache_note(a, i)));
+        sa_json_set(j, c, "notes", notes);
+        sa_json_set(j, run, "cache", c);
+    }
     return run;
 }
 

@@ -1,0 +1,471 @@
+/* DESIGN: the cache's storage, on SQLite.
+ *
+ * Why SQLite: its transactions give, for free, what resume needs: an entry
+ * is in the database whole or not at all, whatever moment the process is
+ * killed at (WAL journal; synchronous=FULL, so a committed entry also
+ * survives a power loss), and two processes never corrupt one file.  The
+ * entries are a few hundred kilobytes to a few megabytes, which SQLite keeps
+ * in overflow pages; keeping them in files of their own would need the
+ * same ordering of writes, renames and syncs done by hand.
+ *
+ * One table:
+ *   entries(kind, slot, key, sum, data), primary key (kind, slot)
+ * `sum` is the CRC-32 and length of data; the database's application_id
+ * says the file is a segaudit cache, its user_version the entries' format.
+ *
+ * Failures, most likely first: a second run on the folder (refused at
+ * open, with the holder's pid), a full disk or a write error (writes stop,
+ * reads go on), a damaged file (moved aside to cache.sqlite.damaged, a new
+ * one started). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#ifdef SA_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
+
+#include "io/cache_db.h"
+
+#define APP_ID 0x53414331 /* "SAC1" */
+#define MAX_NOTES 16
+
+struct SaCacheDb {
+    pthread_mutex_t mu;
+    sqlite3 *db;
+    sqlite3_stmt *get, *put;
+    char *dir, *path;
+    uint32_t format;
+    int lock_fd;
+    int writes_off;       /* a write failed: no more writes */
+    int repaired;         /* the file was moved aside once this run */
+    char *notes[MAX_NOTES];
+    int n_notes;
+};
+
+void sa_cachedb_add_note(SaCacheDb *db, const char *fmt, ...)
+{
+    if (db->n_notes == MAX_NOTES)
+        return;
+    char buf[SA_ERR_MSG];
+    if (db->n_notes == MAX_NOTES - 1) {
+        snprintf(buf, sizeof buf, "(more notes are left out)");
+    } else {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+    }
+    char *s = strdup(buf);
+    if (s)
+        db->notes[db->n_notes++] = s;
+}
+
+const char *sa_cachedb_note(const SaCacheDb *db, int i)
+{
+    return i >= 0 && i < db->n_notes ? db->notes[i] : NULL;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *dir, SaErr *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return sa_err(err, SEGAUDIT_EINVAL, "%s: path too long", dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char c = *p;
+        *p = '\0';
+        struct stat st;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST)
+            return sa_err(err, SEGAUDIT_EIO,
+                          "--cache %s: cannot create %s (%s); give a folder "
+                          "this run can write, or leave out --cache", dir,
+                          path, strerror(errno));
+        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+            return sa_err(err, SEGAUDIT_EIO,
+                          "--cache %s: %s is not a folder", dir, path);
+        *p = c;
+        if (c == '\0')
+            return 0;
+    }
+}
+
+static int take_lock(SaCacheDb *c, SaErr *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/lock", c->dir);
+    c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (c->lock_fd < 0)
+        return sa_err(err, SEGAUDIT_EIO,
+                      "--cache %s: cannot write in the cache folder (%s); "
+                      "give a folder this run can write, or leave out "
+                      "--cache", c->dir, strerror(errno));
+    if (flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(c->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        return sa_err(err, SEGAUDIT_EIO,
+                      "--cache %s: the cache is in use by another segaudit "
+                      "run%s%s%s; wait for it to end, or give this run "
+                      "another cache folder", c->dir, pid[0] ? " (pid " : "",
+                      pid, pid[0] ? ")" : "");
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(c->lock_fd, 0) != 0 || pwrite(c->lock_fd, pid, (size_t)n,
+                                                0) != n)
+        return sa_err(err, SEGAUDIT_EIO,
+                      "--cache %s: cannot write in the cache folder (%s); "
+                      "give a folder this run can write, or leave out "
+                      "--cache", c->dir, strerror(errno));
+    return 0;
+}
+
+static int exec(SaCacheDb *c, const char *sql)
+{
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+/* The integer a pragma returns, or -1. */
+static long long pragma_int(SaCacheDb *c, const char *sql, int *rc)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    *rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    if (*rc == SQLITE_OK) {
+        *rc = sqlite3_step(st);
+        if (*rc == SQLITE_ROW) {
+            v = sqlite3_column_int64(st, 0);
+            *rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(st);
+    return v;
+}
+
+static void close_db(SaCacheDb *c)
+{
+    sqlite3_finalize(c->get);
+    sqlite3_finalize(c->put);
+    sqlite3_close(c->db);
+    c->get = c->put = NULL;
+    c->db = NULL;
+}
+
+/* Opens c->path and makes it a cache of c->format.  Returns SQLITE_OK, or
+ * an SQLite code (and *what) when the file is not a usable cache. */
+static int open_db(SaCacheDb *c, const char **what)
+{
+    int rc = sqlite3_open_v2(c->path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    *what = "cannot be opened";
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_busy_timeout(c->db, 10000);
+    long long app = pragma_int(c, "PRAGMA application_id", &rc);
+    *what = "is not an SQLite database";
+    if (rc != SQLITE_OK)
+        return rc;
+    long long tables = pragma_int(
+        c, "SELECT count(*) FROM sqlite_master", &rc);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (app != APP_ID && tables > 0) {
+        *what = "is not a segaudit cache";
+        return SQLITE_NOTADB;
+    }
+    long long ver = pragma_int(c, "PRAGMA user_version", &rc);
+    if (rc != SQLITE_OK)
+        return rc;
+    *what = "cannot be written";
+    /* entries are large: big pages write them in fewer calls (a new file
+     * only, before its journal mode is set) */
+    if (tables == 0 && (rc = exec(c, "PRAGMA page_size=65536")) != SQLITE_OK)
+        return rc;
+    /* a bounded page cache: the entries are read and written once */
+    exec(c, "PRAGMA cache_size=-4096");
+    if ((rc = exec(c, "PRAGMA journal_mode=WAL")) != SQLITE_OK ||
+        (rc = exec(c, "PRAGMA synchronous=FULL")) != SQLITE_OK)
+        return rc;
+    if (tables > 0 && ver != (long long)c->format) {
+        sa_cachedb_add_note(c, "%s was written by another version of "
+                            "segaudit (cache format %lld, this one reads "
+                            "%u): its entries are dropped", c->path, ver,
+                            c->format);
+        if ((rc = exec(c, "DROP TABLE IF EXISTS entries")) != SQLITE_OK)
+            return rc;
+    }
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "PRAGMA application_id=%d; PRAGMA user_version=%u; "
+             "CREATE TABLE IF NOT EXISTS entries(kind INTEGER NOT NULL, "
+             "slot BLOB NOT NULL, key BLOB NOT NULL, sum BLOB NOT NULL, "
+             "data BLOB NOT NULL, PRIMARY KEY(kind, slot))",
+             APP_ID, c->format);
+    if ((rc = exec(c, sql)) != SQLITE_OK)
+        return rc;
+    *what = "cannot be read";
+    rc = sqlite3_prepare_v2(c->db, "SELECT key, sum, rowid, length(data) "
+                            "FROM entries WHERE kind = ?1 AND slot = ?2",
+                            -1, &c->get, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO entries"
+                                "(kind, slot, key, sum, data) VALUES "
+                                "(?1, ?2, ?3, ?4, ?5)", -1, &c->put, NULL);
+    return rc;
+}
+
+static int damaged_code(int rc)
+{
+    rc &= 0xff;
+    return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+/* The file is damaged or foreign: it is moved aside (with its journal
+ * dropped) and a new one started. */
+static int start_over(SaCacheDb *c, const char *what, const char *why)
+{
+    close_db(c);
+    char aside[PATH_MAX + 16], wal[PATH_MAX + 16];
+    snprintf(aside, sizeof aside, "%s.damaged", c->path);
+    int moved = rename(c->path, aside) == 0;
+    snprintf(wal, sizeof wal, "%s-wal", c->path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", c->path);
+    unlink(wal);
+    sa_cachedb_add_note(c, "%s %s (%s): %s; a new cache is started, and "
+                        "its images are computed again", c->path, what, why,
+                        moved ? "it is kept as cache.sqlite.damaged"
+                              : "it is replaced");
+    if (!moved)
+        unlink(c->path);
+    c->repaired = 1;
+    const char *w2;
+    return open_db(c, &w2);
+}
+
+int sa_cachedb_open(const char *dir, uint32_t format, SaCacheDb **out,
+                    SaErr *err)
+{
+    *out = NULL;
+    SaCacheDb *c = calloc(1, sizeof *c);
+    if (!c)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    pthread_mutex_init(&c->mu, NULL);
+    c->lock_fd = -1;
+    c->format = format;
+    size_t n = strlen(dir) + sizeof "/cache.sqlite";
+    c->dir = strdup(dir);
+    c->path = malloc(n);
+    int rc = 0;
+    if (!c->dir || !c->path)
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    if (rc == 0) {
+        snprintf(c->path, n, "%s/cache.sqlite", dir);
+        rc = make_dirs(dir, err);
+    }
+    if (rc == 0)
+        rc = take_lock(c, err);
+    if (rc == 0) {
+        const char *what;
+        int src = open_db(c, &what);
+        if (src == SQLITE_READONLY || src == SQLITE_CANTOPEN ||
+            src == SQLITE_PERM || src == SQLITE_AUTH)
+            rc = sa_err(err, SEGAUDIT_EIO,
+                        "--cache %s: %s %s (%s); give a folder this run "
+                        "can write, or leave out --cache", dir, c->path,
+                        what, sqlite3_errstr(src));
+        else if (damaged_code(src))
+            src = start_over(c, what, sqlite3_errstr(src));
+        if (rc == 0 && src != SQLITE_OK) {
+            /* a full disk, an I/O error: the run goes on without */
+            sa_cachedb_add_note(c, "%s %s (%s): the run goes on without "
+                                "the cache", c->path, what,
+                                sqlite3_errstr(src));
+            close_db(c);
+            c->writes_off = 1;
+        }
+    }
+    if (rc) {
+        sa_cachedb_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+/* A database error in the middle of a run: a damaged file is started
+ * over once; anything else stops the writes. */
+static void db_failed(SaCacheDb *c, int rc, const char *doing)
+{
+    if (damaged_code(rc) && !c->repaired) {
+        if (start_over(c, "is damaged", sqlite3_errstr(rc)) == SQLITE_OK)
+            return;
+        rc = SQLITE_CANTOPEN;
+    }
+    if (!c->writes_off)
+        sa_cachedb_add_note(c, "%s: %s failed (%s): the run goes on "
+                            "without writing to the cache", c->path, doing,
+                            sqlite3_errstr(rc));
+    c->writes_off = 1;
+}
+
+static void make_sum(const void *data, size_t len, uint8_t sum[12])
+{
+#ifdef SA_HAVE_LIBDEFLATE
+    /* several times faster than zlib's; the same CRC-32 */
+    uint32_t crc = libdeflate_crc32(0, data, len);
+#else
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    const unsigned char *p = data;
+    for (size_t left = len; left > 0;) {
+        uInt n = left > (1u << 30) ? (1u << 30) : (uInt)left;
+        crc = (uint32_t)crc32(crc, p, n);
+        p += n;
+        left -= n;
+    }
+#endif
+    uint64_t l = len;
+    memcpy(sum, &crc, 4);
+    memcpy(sum + 4, &l, 8);
+}
+
+int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
+                   const uint8_t *key, void **data, size_t *cap, size_t *len,
+                   SaErr *err)
+{
+    *len = 0;
+    pthread_mutex_lock(&c->mu);
+    int found = SA_CACHE_MISS;
+    if (!c->get) {
+        pthread_mutex_unlock(&c->mu);
+        return SA_CACHE_MISS;
+    }
+    sqlite3_stmt *st = c->get;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_blob(st, 2, slot, SA_CACHE_KEY, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const void *k = sqlite3_column_blob(st, 0);
+        const void *s = sqlite3_column_blob(st, 1);
+        int klen = sqlite3_column_bytes(st, 0);
+        int slen = sqlite3_column_bytes(st, 1);
+        sqlite3_int64 rowid = sqlite3_column_int64(st, 2);
+        sqlite3_int64 dlen = sqlite3_column_int64(st, 3);
+        uint8_t want[12], sum[12];
+        if (slen == 12)
+            memcpy(want, s, 12);
+        rc = SQLITE_OK;
+        if (klen != SA_CACHE_KEY || memcmp(k, key, SA_CACHE_KEY) != 0) {
+            found = SA_CACHE_STALE;
+        } else if (slen != 12 || dlen <= 0 || dlen > INT_MAX) {
+            found = SA_CACHE_DAMAGED;
+        } else if ((size_t)dlen > *cap) {
+            void *p = realloc(*data, (size_t)dlen);
+            if (!p)
+                found = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+            else {
+                *data = p;
+                *cap = (size_t)dlen;
+            }
+        }
+        if (found == SA_CACHE_MISS) {
+            /* read straight into the caller's buffer */
+            sqlite3_blob *b = NULL;
+            rc = sqlite3_blob_open(c->db, "main", "entries", "data", rowid,
+                                   0, &b);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_blob_read(b, *data, (int)dlen, 0);
+            sqlite3_blob_close(b);
+            if (rc == SQLITE_OK) {
+                make_sum(*data, (size_t)dlen, sum);
+                found = memcmp(want, sum, 12) ? SA_CACHE_DAMAGED
+                                              : SA_CACHE_HIT;
+                *len = found == SA_CACHE_HIT ? (size_t)dlen : 0;
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_OK) {
+        found = SA_CACHE_DAMAGED;
+        db_failed(c, rc, "a read");
+    }
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
+                   const uint8_t *key, const void *data, size_t len)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->writes_off || !c->put) {
+        pthread_mutex_unlock(&c->mu);
+        return 1;
+    }
+    uint8_t sum[12];
+    make_sum(data, len, sum);
+    sqlite3_stmt *st = c->put;
+    sqlite3_bind_int(st, 1, kind);
+    sqlite3_bind_blob(st, 2, slot, SA_CACHE_KEY, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, key, SA_CACHE_KEY, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 4, sum, 12, SQLITE_STATIC);
+    sqlite3_bind_blob64(st, 5, data, len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        db_failed(c, rc, "a write");
+    int stored = rc == SQLITE_DONE;
+    pthread_mutex_unlock(&c->mu);
+    return !stored;
+}
+
+static uint64_t file_size(const char *path, const char *suffix)
+{
+    char p[PATH_MAX + 16];
+    snprintf(p, sizeof p, "%s%s", path, suffix);
+    struct stat st;
+    return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+uint64_t sa_cachedb_bytes(SaCacheDb *c)
+{
+    /* the journal's pages go into the file first */
+    pthread_mutex_lock(&c->mu);
+    if (c->db)
+        exec(c, "PRAGMA wal_checkpoint(TRUNCATE)");
+    pthread_mutex_unlock(&c->mu);
+    return file_size(c->path, "") + file_size(c->path, "-wal");
+}
+
+void sa_cachedb_close(SaCacheDb *c)
+{
+    if (!c)
+        return;
+    close_db(c);
+    if (c->lock_fd >= 0)
+        close(c->lock_fd); /* releases the lock */
+    for (int i = 0; i < c->n_notes; i++)
+        free(c->notes[i]);
+    pthread_mutex_destroy(&c->mu);
+    free(c->dir);
+    free(c->path);
+    free(c);
+}

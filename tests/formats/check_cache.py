@@ -1,0 +1,383 @@
+#!/usr/bin/python3
+"""--cache: every golden case and a synth set audit to the same outputs with
+a cache (empty, then full, then after relabeling) as without one; runs
+killed with SIGKILL at random moments resume from what they committed;
+damaged, truncated, foreign, other-version and other-settings caches are
+recomputed with a note; a cache in use, a read-only cache folder and a full
+disk are handled as the README says.
+
+    check_cache.py SEGAUDIT GOLDEN_DIR
+"""
+import fcntl
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+from pngio import read_png, write_png
+
+SEG, GOLDEN = sys.argv[1], sys.argv[2]
+failures = []
+passed = 0
+
+
+def ok(name, cond, why=""):
+    global passed
+    if cond:
+        passed += 1
+    else:
+        failures.append("%s: %s" % (name, why))
+
+
+def audit(args, out, cache=None, extra=()):
+    cmd = [SEG, "audit"] + args + ["--out", out, "--masks"] + list(extra)
+    if cache:
+        cmd += ["--cache", cache]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def outputs(d):
+    """Every file of a report folder, report.json without its run section
+    and report.html (which embeds it) left out."""
+    files = {}
+    for root, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(root, n)
+            rel = os.path.relpath(p, d)
+            if rel == "report.html":
+                continue
+            if rel == "report.json":
+                r = json.load(open(p))
+                r.pop("run")
+                files[rel] = json.dumps(r, sort_keys=True).encode()
+            else:
+                files[rel] = open(p, "rb").read()
+    return files
+
+
+def same(name, ref, out):
+    a, b = outputs(ref), outputs(out)
+    if sorted(a) != sorted(b):
+        failures.append("%s: other files: %s vs %s" % (name, sorted(a), sorted(b)))
+        return False
+    diff = [f for f in a if a[f] != b[f]]
+    ok(name, not diff, "differs from the run without a cache: %s" % diff)
+    return not diff
+
+
+def run_info(out):
+    return json.load(open(os.path.join(out, "report.json")))["run"]
+
+
+def counts(name, out, computed, cached):
+    r = run_info(out)
+    ok(name + "/counts", (r["images_computed"], r["images_from_cache"]) ==
+       (computed, cached), "computed %d, from cache %d; expected %d, %d" %
+       (r["images_computed"], r["images_from_cache"], computed, cached))
+
+
+def committed(cache):
+    """Entries in the cache's database (what a killed run committed)."""
+    db = sqlite3.connect(os.path.join(cache, "cache.sqlite"))
+    try:
+        return db.execute("SELECT count(*) FROM entries WHERE kind = 1").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+    finally:
+        db.close()
+
+
+def golden(tmp):
+    """Every golden case: cold cache, warm cache, each byte-identical."""
+    for case in sorted(os.listdir(GOLDEN)):
+        cdir = os.path.join(GOLDEN, case)
+        if not os.path.isdir(cdir):
+            continue
+        exp = json.load(open(os.path.join(cdir, "expected.json")))
+        par = exp["params"]
+        args = ["--labels", os.path.join(cdir, "labels"), "--probs",
+                os.path.join(cdir, "probs.h5"), "--temperature",
+                repr(par["temperature"]), "--downsample",
+                str(par["downsample"]), "-q"]
+        for v in par.get("ignore_index", []):
+            args += ["--ignore-index", str(v)]
+        n = len(exp["image_ids"])
+        ref, cache = os.path.join(tmp, case + "_ref"), os.path.join(tmp, case + "_cache")
+        p = audit(args, ref)
+        if p.returncode:
+            failures.append("%s: %s" % (case, p.stderr))
+            continue
+        for i, (computed, cached) in enumerate([(n, 0), (0, n)]):
+            out = os.path.join(tmp, "%s_%d" % (case, i))
+            p = audit(args, out, cache)
+            ok("%s/run%d" % (case, i), p.returncode == 0, p.stderr)
+            if p.returncode == 0 and same("%s/run%d" % (case, i), ref, out):
+                counts("%s/run%d" % (case, i), out, computed, cached)
+        # the issue masks still match the reference implementation's
+        out = os.path.join(tmp, "%s_1" % case)
+        for i in exp["image_ids"]:
+            want = read_png(os.path.join(cdir, "expected_issues", i + ".png"))
+            got = read_png(os.path.join(out, "masks", i + ".png"))
+            ok("%s/mask_%s" % (case, i), (want == got).all(), "differs")
+
+
+def relabel(tmp, data, args, ref_args):
+    """Two images relabeled: only they are computed; same outputs as a full
+    audit; then other settings keep their own entries."""
+    cache = os.path.join(tmp, "relabel_cache")
+    p = audit(args, os.path.join(tmp, "rl0"), cache)
+    ok("relabel/first", p.returncode == 0, p.stderr)
+    for i in (3, 7):
+        path = os.path.join(data, "labels", "synth_%06d.png" % i)
+        lab = read_png(path)
+        lab[4:20, 8:40] = (lab[4:20, 8:40] + 1) % 19
+        write_png(path, lab)
+    ref, out = os.path.join(tmp, "rl_ref"), os.path.join(tmp, "rl1")
+    audit(args, ref)
+    p = audit(args, out, cache)
+    ok("relabel/second", p.returncode == 0, p.stderr)
+    if p.returncode == 0 and same("relabel", ref, out):
+        counts("relabel", out, 2, N - 2)
+        r = run_info(out)
+        ok("relabel/cache_json", r["cache"]["dir"] == cache and
+           r["cache"]["bytes"] > 0 and r["cache"]["notes"] == [], r)
+        # only the relabeled images' rows are read: for pass 1, and for
+        # their overlays when they are among the 4 drawn (the others'
+        # overlays, or their argmax maps, come from the cache)
+        image_bytes = 19 * 96 * 160 * 4
+        ok("relabel/bytes_read", 0 < r["bytes_read"] <= 4 * image_bytes,
+           r["bytes_read"])
+    # other settings: computed, not mixed with the first settings' entries
+    t2 = ["--temperature", "0.2"]
+    ref2, out2 = os.path.join(tmp, "rl_ref2"), os.path.join(tmp, "rl2")
+    audit(args + t2, ref2)
+    p = audit(args + t2, out2, cache)
+    if p.returncode == 0 and same("other_settings", ref2, out2):
+        counts("other_settings", out2, N, 0)
+    p = audit(args, os.path.join(tmp, "rl3"), cache)
+    if p.returncode == 0 and same("first_settings_kept", ref, os.path.join(tmp, "rl3")):
+        counts("first_settings_kept", os.path.join(tmp, "rl3"), 0, N)
+    # --cache-verify names the rows by their digest: computed once, then
+    # found; a changed tensor file (same rows) is still found
+    out = os.path.join(tmp, "rl_verify")
+    p = audit(args + ["--cache-verify"], out, cache)
+    if p.returncode == 0 and same("verify_first", ref, out):
+        counts("verify_first", out, N, 0)
+    os.utime(os.path.join(data, "probs.h5"))
+    p = audit(args + ["--cache-verify"], out, cache)
+    if p.returncode == 0 and same("verify_touched", ref, out):
+        counts("verify_touched", out, 0, N)
+    # without --cache-verify a touched file is another tensor
+    p = audit(args, out, cache)
+    if p.returncode == 0 and same("touched", ref, out):
+        counts("touched", out, N, 0)
+    return ref
+
+
+def kills(tmp):
+    """SIGKILL at random moments (pass 1, commits, pass 2, overlays,
+    writing); the same command then finishes with the same outputs,
+    computing only what was not committed."""
+    rng = random.Random(11)
+    data = os.path.join(tmp, "kill_data")
+    subprocess.run([SEG, "synth", "--out", data, "--images", str(KN),
+                    "--size", "192x320", "--seed", "9", "--dtype", "f16",
+                    "-q"], check=True)
+    args = ["--labels", os.path.join(data, "labels"), "--probs",
+            os.path.join(data, "probs.h5"), "--top", "8", "--threads", "1",
+            "-q"]
+    ref = os.path.join(tmp, "k_ref")
+    audit(args, ref)
+    cache = os.path.join(tmp, "kill_cache")
+    t0 = time.monotonic()
+    audit(args, os.path.join(tmp, "k_time"), cache)
+    full = time.monotonic() - t0
+    shutil.rmtree(cache)
+    moments = sorted(rng.uniform(0.05, 1.1) * full for _ in range(10))
+    seen = set()
+    for k, delay in enumerate(moments):
+        shutil.rmtree(cache, ignore_errors=True)
+        out = os.path.join(tmp, "k%d" % k)
+        cmd = [SEG, "audit"] + args + ["--out", out, "--masks", "--cache", cache]
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        done = committed(cache) if os.path.exists(os.path.join(cache, "cache.sqlite")) else 0
+        seen.add("none" if done == 0 else "all" if done == KN else "some")
+        print("kill %d at %.3f s of %.3f: %d of %d images committed" %
+              (k, delay, full, done, KN))
+        q = audit(args, out, cache)
+        ok("kill%d/rerun" % k, q.returncode == 0, q.stderr)
+        if q.returncode == 0 and same("kill%d (%d committed)" % (k, done), ref, out):
+            counts("kill%d" % k, out, KN - done, done)
+    ok("kill/moments", "some" in seen, "no kill came while images were "
+       "being committed: %s" % seen)
+
+
+def damage(tmp, args, ref):
+    cache = os.path.join(tmp, "dmg_cache")
+    db = os.path.join(cache, "cache.sqlite")
+    out = os.path.join(tmp, "dmg")
+    audit(args, out, cache)
+
+    # bytes changed inside an entry: that entry is recomputed
+    size = os.path.getsize(db)
+    with open(db, "r+b") as f:
+        for off in range(size // 3, size - 4096, size // 5):
+            f.seek(off)
+            b = f.read(64)
+            f.seek(off)
+            f.write(bytes(x ^ 0x5A for x in b))
+    p = audit(args, out, cache)
+    ok("corrupted/exit", p.returncode == 0, p.stderr)
+    if p.returncode == 0 and same("corrupted", ref, out):
+        r = run_info(out)
+        ok("corrupted/recomputed", r["images_computed"] > 0 and
+           "damaged" in p.stderr and r["cache"]["notes"], (r, p.stderr))
+    p = audit(args, out, cache)
+    if p.returncode == 0 and same("corrupted_repaired", ref, out):
+        counts("corrupted_repaired", out, 0, N)
+        ok("summary", "cache %s: %d images from the cache, 0 computed; it "
+           "takes" % (cache, N) in p.stderr, p.stderr)
+
+    # a truncated file
+    with open(db, "r+b") as f:
+        f.truncate(os.path.getsize(db) // 2)
+    p = audit(args, out, cache)
+    ok("truncated/exit", p.returncode == 0, p.stderr)
+    if p.returncode == 0 and same("truncated", ref, out):
+        ok("truncated/note", "damaged" in p.stderr and
+           run_info(out)["images_computed"] > 0, p.stderr)
+    p = audit(args, out, cache)
+    if p.returncode == 0 and same("truncated_repaired", ref, out):
+        counts("truncated_repaired", out, 0, N)
+
+    # not a database at all
+    with open(db, "wb") as f:
+        f.write(b"not a cache\n" * 100)
+    p = audit(args, out, cache)
+    ok("garbage/exit", p.returncode == 0, p.stderr)
+    if p.returncode == 0 and same("garbage", ref, out):
+        counts("garbage", out, N, 0)
+        ok("garbage/note", "not an SQLite database" in p.stderr and
+           os.path.exists(db + ".damaged"), p.stderr)
+
+    # another program's SQLite database
+    os.remove(db)
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE notes(x)")
+    con.commit()
+    con.close()
+    p = audit(args, out, cache)
+    if p.returncode == 0 and same("foreign", ref, out):
+        counts("foreign", out, N, 0)
+        ok("foreign/note", "not a segaudit cache" in p.stderr, p.stderr)
+
+    # another format version: its entries are dropped
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA user_version=99")
+    con.commit()
+    con.close()
+    p = audit(args, out, cache)
+    if p.returncode == 0 and same("other_version", ref, out):
+        counts("other_version", out, N, 0)
+        ok("other_version/note", "another version" in p.stderr, p.stderr)
+
+    # a cache in use: refused at once, naming the other run
+    with open(os.path.join(cache, "lock"), "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        t = time.monotonic()
+        p = audit(args, os.path.join(tmp, "locked"), cache)
+        ok("locked", p.returncode == 1 and "in use by another segaudit run"
+           in p.stderr and time.monotonic() - t < 30 and
+           not os.path.exists(os.path.join(tmp, "locked", "images.csv")),
+           (p.returncode, p.stderr))
+        p = audit(args + ["--dry-run"], os.path.join(tmp, "locked"), cache)
+        ok("locked_dry_run", p.returncode == 1 and "in use" in p.stderr,
+           p.stderr)
+
+    # a file where the folder should be; --cache-verify alone
+    open(os.path.join(tmp, "afile"), "w").close()
+    p = audit(args, os.path.join(tmp, "x"), os.path.join(tmp, "afile"))
+    ok("cache_is_file", p.returncode == 1 and "is not a folder" in p.stderr,
+       p.stderr)
+    p = audit(args + ["--cache-verify"], os.path.join(tmp, "x"))
+    ok("verify_alone", p.returncode == 2 and "--cache" in p.stderr, p.stderr)
+
+
+def mounts(tmp, args, ref):
+    """A read-only cache folder, and a disk that fills while committing
+    (small tmpfs mounts: root only)."""
+    ro, small = os.path.join(tmp, "ro"), os.path.join(tmp, "small")
+    os.mkdir(ro)
+    os.mkdir(small)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", ro],
+                      capture_output=True).returncode != 0:
+        print("note: cannot mount tmpfs here; read-only and full-disk cases skipped")
+        return
+    try:
+        p = audit(args, os.path.join(tmp, "ro_out"), os.path.join(ro, "c"))
+        ok("read_only", p.returncode == 1 and "cannot" in p.stderr and
+           "leave out --cache" in p.stderr and
+           not os.path.exists(os.path.join(tmp, "ro_out", "images.csv")),
+           p.stderr)
+    finally:
+        subprocess.run(["umount", ro])
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small],
+                   check=True)
+    try:
+        out = os.path.join(tmp, "full")
+        cache = os.path.join(small, "c")
+        # about 600 KB left: the disk fills part of the way through
+        st = os.statvfs(small)
+        filler = os.path.join(small, "filler")
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (st.f_bavail * st.f_frsize - 600 * 1024))
+        p = audit(args, out, cache)
+        ok("disk_full/exit", p.returncode == 0, p.stderr)
+        if p.returncode == 0 and same("disk_full", ref, out):
+            done = committed(cache)
+            ok("disk_full/note", "without writing to the cache" in p.stderr
+               and 0 < done < N, (done, p.stderr))
+            os.remove(filler)  # space is made; the next run resumes
+            p = audit(args, out, cache)
+            if p.returncode == 0 and same("disk_full_rerun", ref, out):
+                ok("disk_full_rerun/from_cache",
+                   run_info(out)["images_from_cache"] == done, run_info(out))
+    finally:
+        subprocess.run(["umount", small])
+
+
+N = 24
+KN = 40
+
+
+def main(tmp):
+    golden(tmp)
+    data = os.path.join(tmp, "data")
+    p = subprocess.run([SEG, "synth", "--out", data, "--images", str(N),
+                        "--size", "96x160", "--seed", "5", "-q"],
+                       capture_output=True, text=True)
+    ok("synth", p.returncode == 0, p.stderr)
+    args = ["--labels", os.path.join(data, "labels"), "--probs",
+            os.path.join(data, "probs.h5"), "--top", "4", "--threads", "2"]
+    ref = relabel(tmp, data, args + ["-q"], None)
+    kills(tmp)
+    damage(tmp, args, ref)
+    mounts(tmp, args, ref)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as tmp:
+        main(tmp)
+    for f in failures:
+        print("FAIL", f)
+    print("%d passed, %d failed" % (passed, len(failures)))
+    sys.exit(1 if failures else 0)
