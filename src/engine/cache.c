@@ -206,9 +206,6 @@ static void settings_digest(const SaEngine *e, uint8_t out[SA_CACHE_KEY])
     sha_f64(&c, e->offset);
     sha_u64(&c, e->upsampled);
     sha_u64(&c, (uint64_t)e->set.upsample);
-    sha_u64(&c, e->N);
-    sha_u64(&c, e->H);
-    sha_u64(&c, e->W);
     sha256_digest(&c, SA_CACHE_KEY, out);
 }
 
@@ -293,9 +290,15 @@ static int image_key(SaEngine *e, uint64_t n, SaErr *err)
     uint8_t rows[SA_CACHE_KEY];
     const uint8_t *probs = e->cache->file;
     if (e->set.cache_verify) {
-        int rc = rows_digest(e, n, rows, err);
+        /* rows that cannot be read: the image is computed, and its bands
+         * report the fault where a run without the cache does */
+        SaErr rerr;
+        sa_err_clear(&rerr);
+        int rc = rows_digest(e, n, rows, &rerr);
+        if (rc == SEGAUDIT_ENOMEM)
+            return sa_err(err, rc, "%s", rerr.msg);
         if (rc)
-            return rc;
+            return 1;
         probs = rows;
     }
     struct sha256_ctx c;
@@ -399,7 +402,8 @@ int sa_cache_open(SaEngine *e)
     e->cache = ca;
     pthread_mutex_init(&ca->mu, NULL);
     pthread_cond_init(&ca->cond, NULL);
-    int rc = sa_cachedb_open(e->set.cache_dir, FORMAT, &ca->db, e->err);
+    int rc = sa_cachedb_open(e->set.cache_dir, FORMAT, e->set.dry_run,
+                             &ca->db, e->err);
     if (rc == 0)
         rc = file_digest(e, ca->file);
     if (rc == 0 && !e->set.dry_run)
@@ -417,7 +421,7 @@ void sa_cache_close(SaEngine *e)
         return;
     writer_stop(ca);
     if (ca->db) {
-        e->cache_bytes = sa_cachedb_bytes(ca->db);
+        e->cache_bytes = sa_cachedb_finish(ca->db);
         int n = 0;
         while (sa_cachedb_note(ca->db, n))
             n++;
@@ -451,8 +455,59 @@ void sa_cache_image_free(SaCacheImage *c)
     memset(c, 0, sizeof *c);
 }
 
+/* Every record of an entry: of image n, whole, in increasing pixel order,
+ * inside the image, with classes below K, details that fit the block,
+ * scores that are numbers, and as many as the entry says. */
+static int records_ok(const SaEngine *e, uint64_t n, const SaCacheImage *c)
+{
+    const uint32_t K = e->K, f = e->f;
+    const uint64_t blocks = (sa_img_h(e, n) / f) * (sa_img_w(e, n) / f);
+    uint64_t count = 0, next = 0;
+    for (size_t off = 0; off < c->rec_len; count++) {
+        SaRecord r;
+        if (c->rec_len - off < sizeof r)
+            return 0;
+        memcpy(&r, c->recs_in + off, sizeof r);
+        size_t sz = sa_record_size(&r);
+        if (r.image != n || r.pixel < next || r.pixel >= blocks ||
+            sz > c->max_record || sz > c->rec_len - off || r.label >= K ||
+            r.pred >= K || (r.flags & ~SA_REC_MISMATCH) ||
+            !((r.flags & SA_REC_MISMATCH) || r.s <= SA_TAU) ||
+            isnan(r.s) || isnan(r.phat) || (f == 1 && r.ndetail) ||
+            r.ndetail > f * f)
+            return 0;
+        for (uint16_t i = 0; i < r.ndetail; i++) {
+            SaDetail d;
+            memcpy(&d, c->recs_in + off + sizeof r + i * sizeof d, sizeof d);
+            if (d.pos >= f * f || d.label >= K || d.pred >= K ||
+                isnan(d.s) || isnan(d.phat))
+                return 0;
+        }
+        next = (uint64_t)r.pixel + 1;
+        off += sz;
+    }
+    return count == c->rec_count;
+}
+
+/* The largest record of the audit. */
+static size_t record_bound(const SaEngine *e)
+{
+    return sizeof(SaRecord) +
+           (e->f > 1 ? (size_t)e->f * e->f * sizeof(SaDetail) : 0);
+}
+
+/* The largest entry image n can have: every block recorded. */
+static size_t entry_bound(const SaEngine *e, uint64_t n)
+{
+    uint64_t blocks = (sa_img_h(e, n) / e->f) * (sa_img_w(e, n) / e->f);
+    return 4096 + (size_t)e->K * 5 * 8 + SA_CACHE_HIST_BUCKETS * 20 +
+           (size_t)blocks * record_bound(e);
+}
+
 /* Reads the entry in c->blob (len bytes) into c, which points into it; 0
- * when they do not make a whole entry of image n, -1 out of memory. */
+ * when they do not make a whole entry of image n, -1 out of memory.  The
+ * bytes passed their checksum, but are not trusted: every count, index and
+ * order a later stage relies on is checked. */
 static int decode(const SaEngine *e, uint64_t n, size_t len, SaCacheImage *c)
 {
     In in = {c->blob, len, 0, 0};
@@ -508,24 +563,15 @@ static int decode(const SaEngine *e, uint64_t n, size_t len, SaCacheImage *c)
     c->rec_count = get_u64(&in);
     uint64_t rb = get_u64(&in);
     c->max_record = (size_t)get_u64(&in);
+    if (in.bad || rb > len || c->max_record < sizeof(SaRecord) ||
+        c->max_record > record_bound(e))
+        return 0;
     const unsigned char *recs = take(&in, (size_t)rb);
-    if (in.bad || in.pos != len || c->max_record < sizeof(SaRecord))
+    if (in.bad || in.pos != len)
         return 0;
     c->recs_in = recs;
     c->rec_len = (size_t)rb;
-    /* every record is of this image, whole, and no larger than said */
-    for (size_t off = 0; off < c->rec_len;) {
-        SaRecord r;
-        if (c->rec_len - off < sizeof r)
-            return 0;
-        memcpy(&r, recs + off, sizeof r);
-        size_t sz = sa_record_size(&r);
-        if (r.image != n || sz > c->max_record || sz > c->rec_len - off ||
-            r.label >= K || r.pred >= K)
-            return 0;
-        off += sz;
-    }
-    return 1;
+    return records_ok(e, n, c) ? 1 : 0;
 }
 
 int sa_cache_lookup(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
@@ -538,7 +584,8 @@ int sa_cache_lookup(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
     slot_of(e, n, slot);
     size_t len;
     int found = sa_cachedb_get(ca->db, KIND_PASS1, slot, ca->key[n],
-                               &out->blob, &out->blob_cap, &len, err);
+                               entry_bound(e, n), &out->blob, &out->blob_cap,
+                               &len, err);
     if (found < 0)
         return found;
     if (found == SA_CACHE_DAMAGED)
@@ -744,9 +791,10 @@ int sa_cache_argmax_get(SaEngine *e, uint64_t n, uint16_t *argmax)
     size_t cap = 0, len;
     SaErr err;
     sa_err_clear(&err);
-    int found = sa_cachedb_get(ca->db, KIND_ARGMAX, slot, ca->key[n], &data,
-                               &cap, &len, &err);
     const uint64_t H = sa_img_h(e, n), W = sa_img_w(e, n);
+    int found = sa_cachedb_get(ca->db, KIND_ARGMAX, slot, ca->key[n],
+                               12 + compressBound((uLong)(H * W * 2)), &data,
+                               &cap, &len, &err);
     int ok = 0;
     if (found == SA_CACHE_HIT && len > 12) {
         uint32_t h, w;
@@ -822,8 +870,8 @@ int sa_cache_overlay_get(SaEngine *e, uint64_t n, const uint8_t *key,
     size_t cap = 0;
     SaErr err;
     sa_err_clear(&err);
-    int found = sa_cachedb_get(e->cache->db, KIND_OVERLAY, slot, key, png,
-                               &cap, len, &err);
+    int found = sa_cachedb_get(e->cache->db, KIND_OVERLAY, slot, key,
+                               (size_t)INT_MAX, png, &cap, len, &err);
     if (found == SA_CACHE_HIT && *len > 8 &&
         memcmp(*png, "\x89PNG\r\n\x1a\n", 8) == 0)
         return 1;

@@ -13,10 +13,17 @@
  * `sum` is the CRC-32 and length of data; the database's application_id
  * says the file is a segaudit cache, its user_version the entries' format.
  *
+ * Two connections: the writer thread commits on one while lookups read on
+ * the other (WAL lets a reader go on during a write), so a lookup never
+ * waits for a commit's sync.
+ *
  * Failures, most likely first: a second run on the folder (refused at
- * open, with the holder's pid), a full disk or a write error (writes stop,
- * reads go on), a damaged file (moved aside to cache.sqlite.damaged, a new
- * one started). */
+ * open, with the holder's pid); a full disk or a write error (writes stop,
+ * reads go on); an entry that cannot be read (that entry is computed again
+ * and replaced); a damaged file (found at open: moved aside to
+ * cache.sqlite.damaged and a new one started; found during a run: the rest
+ * of the run does without the cache, and the file is moved aside when the
+ * run ends). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -40,39 +47,49 @@
 #define MAX_NOTES 16
 
 struct SaCacheDb {
-    pthread_mutex_t mu;
-    sqlite3 *db;
+    pthread_mutex_t wmu, rmu, nmu; /* the write and read connections, the
+                                      notes; wmu before rmu */
+    sqlite3 *wdb, *rdb;
     sqlite3_stmt *get, *put;
     char *dir, *path;
     uint32_t format;
     int lock_fd;
     int writes_off;       /* a write failed: no more writes */
-    int repaired;         /* the file was moved aside once this run */
+    int damaged;          /* the file was found damaged during the run */
     char *notes[MAX_NOTES];
     int n_notes;
 };
 
-void sa_cachedb_add_note(SaCacheDb *db, const char *fmt, ...)
+static void vnote(SaCacheDb *db, const char *fmt, va_list ap)
 {
-    if (db->n_notes == MAX_NOTES)
-        return;
-    char buf[SA_ERR_MSG];
-    if (db->n_notes == MAX_NOTES - 1) {
-        snprintf(buf, sizeof buf, "(more notes are left out)");
-    } else {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf, sizeof buf, fmt, ap);
-        va_end(ap);
+    pthread_mutex_lock(&db->nmu);
+    if (db->n_notes < MAX_NOTES) {
+        char buf[SA_ERR_MSG];
+        if (db->n_notes == MAX_NOTES - 1)
+            snprintf(buf, sizeof buf, "(more notes are left out)");
+        else
+            vsnprintf(buf, sizeof buf, fmt, ap);
+        char *s = strdup(buf);
+        if (s)
+            db->notes[db->n_notes++] = s;
     }
-    char *s = strdup(buf);
-    if (s)
-        db->notes[db->n_notes++] = s;
+    pthread_mutex_unlock(&db->nmu);
 }
 
-const char *sa_cachedb_note(const SaCacheDb *db, int i)
+void sa_cachedb_add_note(SaCacheDb *db, const char *fmt, ...)
 {
-    return i >= 0 && i < db->n_notes ? db->notes[i] : NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    vnote(db, fmt, ap);
+    va_end(ap);
+}
+
+const char *sa_cachedb_note(SaCacheDb *db, int i)
+{
+    pthread_mutex_lock(&db->nmu);
+    const char *s = i >= 0 && i < db->n_notes ? db->notes[i] : NULL;
+    pthread_mutex_unlock(&db->nmu);
+    return s;
 }
 
 /* mkdir -p */
@@ -133,17 +150,17 @@ static int take_lock(SaCacheDb *c, SaErr *err)
     return 0;
 }
 
-static int exec(SaCacheDb *c, const char *sql)
+static int exec(sqlite3 *db, const char *sql)
 {
-    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-/* The integer a pragma returns, or -1. */
-static long long pragma_int(SaCacheDb *c, const char *sql, int *rc)
+/* The integer a statement returns, or -1. */
+static long long query_int(sqlite3 *db, const char *sql, int *rc)
 {
     sqlite3_stmt *st = NULL;
     long long v = -1;
-    *rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    *rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (*rc == SQLITE_OK) {
         *rc = sqlite3_step(st);
         if (*rc == SQLITE_ROW) {
@@ -159,54 +176,64 @@ static void close_db(SaCacheDb *c)
 {
     sqlite3_finalize(c->get);
     sqlite3_finalize(c->put);
-    sqlite3_close(c->db);
+    sqlite3_close(c->rdb);
+    sqlite3_close(c->wdb);
     c->get = c->put = NULL;
-    c->db = NULL;
+    c->rdb = c->wdb = NULL;
+}
+
+static int connect(SaCacheDb *c, sqlite3 **db)
+{
+    int rc = sqlite3_open_v2(c->path, db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(*db, 10000);
+        /* a bounded page cache: each entry is read or written once */
+        exec(*db, "PRAGMA cache_size=-4096");
+    }
+    return rc;
 }
 
 /* Opens c->path and makes it a cache of c->format.  Returns SQLITE_OK, or
  * an SQLite code (and *what) when the file is not a usable cache. */
 static int open_db(SaCacheDb *c, const char **what)
 {
-    int rc = sqlite3_open_v2(c->path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                 SQLITE_OPEN_NOMUTEX,
-                             NULL);
     *what = "cannot be opened";
+    int rc = connect(c, &c->wdb);
     if (rc != SQLITE_OK)
         return rc;
-    sqlite3_busy_timeout(c->db, 10000);
-    long long app = pragma_int(c, "PRAGMA application_id", &rc);
+    sqlite3 *db = c->wdb;
+    long long app = query_int(db, "PRAGMA application_id", &rc);
     *what = "is not an SQLite database";
     if (rc != SQLITE_OK)
         return rc;
-    long long tables = pragma_int(
-        c, "SELECT count(*) FROM sqlite_master", &rc);
+    long long tables = query_int(db, "SELECT count(*) FROM sqlite_master",
+                                 &rc);
     if (rc != SQLITE_OK)
         return rc;
     if (app != APP_ID && tables > 0) {
         *what = "is not a segaudit cache";
         return SQLITE_NOTADB;
     }
-    long long ver = pragma_int(c, "PRAGMA user_version", &rc);
+    long long ver = query_int(db, "PRAGMA user_version", &rc);
     if (rc != SQLITE_OK)
         return rc;
     *what = "cannot be written";
     /* entries are large: big pages write them in fewer calls (a new file
      * only, before its journal mode is set) */
-    if (tables == 0 && (rc = exec(c, "PRAGMA page_size=65536")) != SQLITE_OK)
+    if (tables == 0 && (rc = exec(db, "PRAGMA page_size=65536")) != SQLITE_OK)
         return rc;
-    /* a bounded page cache: the entries are read and written once */
-    exec(c, "PRAGMA cache_size=-4096");
-    if ((rc = exec(c, "PRAGMA journal_mode=WAL")) != SQLITE_OK ||
-        (rc = exec(c, "PRAGMA synchronous=FULL")) != SQLITE_OK)
+    if ((rc = exec(db, "PRAGMA journal_mode=WAL")) != SQLITE_OK ||
+        (rc = exec(db, "PRAGMA synchronous=FULL")) != SQLITE_OK)
         return rc;
     if (tables > 0 && ver != (long long)c->format) {
         sa_cachedb_add_note(c, "%s was written by another version of "
                             "segaudit (cache format %lld, this one reads "
                             "%u): its entries are dropped", c->path, ver,
                             c->format);
-        if ((rc = exec(c, "DROP TABLE IF EXISTS entries")) != SQLITE_OK)
+        if ((rc = exec(db, "DROP TABLE IF EXISTS entries")) != SQLITE_OK)
             return rc;
     }
     char sql[256];
@@ -216,16 +243,18 @@ static int open_db(SaCacheDb *c, const char **what)
              "slot BLOB NOT NULL, key BLOB NOT NULL, sum BLOB NOT NULL, "
              "data BLOB NOT NULL, PRIMARY KEY(kind, slot))",
              APP_ID, c->format);
-    if ((rc = exec(c, sql)) != SQLITE_OK)
+    if ((rc = exec(db, sql)) != SQLITE_OK)
         return rc;
+    rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO entries"
+                            "(kind, slot, key, sum, data) VALUES "
+                            "(?1, ?2, ?3, ?4, ?5)", -1, &c->put, NULL);
     *what = "cannot be read";
-    rc = sqlite3_prepare_v2(c->db, "SELECT key, sum, rowid, length(data) "
-                            "FROM entries WHERE kind = ?1 AND slot = ?2",
-                            -1, &c->get, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(c->db, "INSERT OR REPLACE INTO entries"
-                                "(kind, slot, key, sum, data) VALUES "
-                                "(?1, ?2, ?3, ?4, ?5)", -1, &c->put, NULL);
+        rc = connect(c, &c->rdb);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(c->rdb, "SELECT key, sum, rowid, "
+                                "length(data) FROM entries WHERE kind = ?1 "
+                                "AND slot = ?2", -1, &c->get, NULL);
     return rc;
 }
 
@@ -235,37 +264,45 @@ static int damaged_code(int rc)
     return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
 }
 
-/* The file is damaged or foreign: it is moved aside (with its journal
- * dropped) and a new one started. */
-static int start_over(SaCacheDb *c, const char *what, const char *why)
+/* Moves the file aside (its journal dropped); 1 when it was moved. */
+static int move_aside(SaCacheDb *c)
 {
-    close_db(c);
     char aside[PATH_MAX + 16], wal[PATH_MAX + 16];
     snprintf(aside, sizeof aside, "%s.damaged", c->path);
     int moved = rename(c->path, aside) == 0;
+    if (!moved)
+        unlink(c->path);
     snprintf(wal, sizeof wal, "%s-wal", c->path);
     unlink(wal);
     snprintf(wal, sizeof wal, "%s-shm", c->path);
     unlink(wal);
+    return moved;
+}
+
+/* At open: the file is damaged or foreign; it is moved aside and a new
+ * one started. */
+static int start_over(SaCacheDb *c, const char *what, const char *why)
+{
+    close_db(c);
+    int moved = move_aside(c);
     sa_cachedb_add_note(c, "%s %s (%s): %s; a new cache is started, and "
                         "its images are computed again", c->path, what, why,
                         moved ? "it is kept as cache.sqlite.damaged"
                               : "it is replaced");
-    if (!moved)
-        unlink(c->path);
-    c->repaired = 1;
     const char *w2;
     return open_db(c, &w2);
 }
 
-int sa_cachedb_open(const char *dir, uint32_t format, SaCacheDb **out,
-                    SaErr *err)
+int sa_cachedb_open(const char *dir, uint32_t format, int check_only,
+                    SaCacheDb **out, SaErr *err)
 {
     *out = NULL;
     SaCacheDb *c = calloc(1, sizeof *c);
     if (!c)
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->wmu, NULL);
+    pthread_mutex_init(&c->rmu, NULL);
+    pthread_mutex_init(&c->nmu, NULL);
     c->lock_fd = -1;
     c->format = format;
     size_t n = strlen(dir) + sizeof "/cache.sqlite";
@@ -280,7 +317,7 @@ int sa_cachedb_open(const char *dir, uint32_t format, SaCacheDb **out,
     }
     if (rc == 0)
         rc = take_lock(c, err);
-    if (rc == 0) {
+    if (rc == 0 && !check_only) {
         const char *what;
         int src = open_db(c, &what);
         if (src == SQLITE_READONLY || src == SQLITE_CANTOPEN ||
@@ -290,7 +327,9 @@ int sa_cachedb_open(const char *dir, uint32_t format, SaCacheDb **out,
                         "can write, or leave out --cache", dir, c->path,
                         what, sqlite3_errstr(src));
         else if (damaged_code(src))
-            src = start_over(c, what, sqlite3_errstr(src));
+            src = start_over(c, (src & 0xff) == SQLITE_CORRUPT ? "is damaged"
+                                                                : what,
+                             sqlite3_errstr(src));
         if (rc == 0 && src != SQLITE_OK) {
             /* a full disk, an I/O error: the run goes on without */
             sa_cachedb_add_note(c, "%s %s (%s): the run goes on without "
@@ -308,20 +347,15 @@ int sa_cachedb_open(const char *dir, uint32_t format, SaCacheDb **out,
     return 0;
 }
 
-/* A database error in the middle of a run: a damaged file is started
- * over once; anything else stops the writes. */
-static void db_failed(SaCacheDb *c, int rc, const char *doing)
+/* The file turned out damaged during the run: the rest of the run does
+ * without it, and it is moved aside when the run ends. */
+static void found_damaged(SaCacheDb *c, int rc)
 {
-    if (damaged_code(rc) && !c->repaired) {
-        if (start_over(c, "is damaged", sqlite3_errstr(rc)) == SQLITE_OK)
-            return;
-        rc = SQLITE_CANTOPEN;
-    }
-    if (!c->writes_off)
-        sa_cachedb_add_note(c, "%s: %s failed (%s): the run goes on "
-                            "without writing to the cache", c->path, doing,
-                            sqlite3_errstr(rc));
-    c->writes_off = 1;
+    if (!c->damaged)
+        sa_cachedb_add_note(c, "%s is damaged (%s): the run goes on without "
+                            "the cache, which is moved aside at the end",
+                            c->path, sqlite3_errstr(rc));
+    c->damaged = 1;
 }
 
 static void make_sum(const void *data, size_t len, uint8_t sum[12])
@@ -345,20 +379,21 @@ static void make_sum(const void *data, size_t len, uint8_t sum[12])
 }
 
 int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
-                   const uint8_t *key, void **data, size_t *cap, size_t *len,
-                   SaErr *err)
+                   const uint8_t *key, size_t max_len, void **data,
+                   size_t *cap, size_t *len, SaErr *err)
 {
     *len = 0;
-    pthread_mutex_lock(&c->mu);
+    pthread_mutex_lock(&c->rmu);
     int found = SA_CACHE_MISS;
-    if (!c->get) {
-        pthread_mutex_unlock(&c->mu);
+    if (!c->get || c->damaged) {
+        pthread_mutex_unlock(&c->rmu);
         return SA_CACHE_MISS;
     }
     sqlite3_stmt *st = c->get;
     sqlite3_bind_int(st, 1, kind);
     sqlite3_bind_blob(st, 2, slot, SA_CACHE_KEY, SQLITE_STATIC);
     int rc = sqlite3_step(st);
+    const char *doing = "looked up";
     if (rc == SQLITE_ROW) {
         const void *k = sqlite3_column_blob(st, 0);
         const void *s = sqlite3_column_blob(st, 1);
@@ -372,7 +407,8 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
         rc = SQLITE_OK;
         if (klen != SA_CACHE_KEY || memcmp(k, key, SA_CACHE_KEY) != 0) {
             found = SA_CACHE_STALE;
-        } else if (slen != 12 || dlen <= 0 || dlen > INT_MAX) {
+        } else if (slen != 12 || dlen <= 0 || (uint64_t)dlen > max_len ||
+                   dlen > INT_MAX) {
             found = SA_CACHE_DAMAGED;
         } else if ((size_t)dlen > *cap) {
             void *p = realloc(*data, (size_t)dlen);
@@ -386,7 +422,8 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
         if (found == SA_CACHE_MISS) {
             /* read straight into the caller's buffer */
             sqlite3_blob *b = NULL;
-            rc = sqlite3_blob_open(c->db, "main", "entries", "data", rowid,
+            doing = "read";
+            rc = sqlite3_blob_open(c->rdb, "main", "entries", "data", rowid,
                                    0, &b);
             if (rc == SQLITE_OK)
                 rc = sqlite3_blob_read(b, *data, (int)dlen, 0);
@@ -404,19 +441,32 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_OK) {
+        /* this entry is computed again and replaced; a damaged file is
+         * given up for the rest of the run */
         found = SA_CACHE_DAMAGED;
-        db_failed(c, rc, "a read");
+        if (damaged_code(rc))
+            found_damaged(c, rc);
+        else
+            sa_cachedb_add_note(c, "%s: an entry could not be %s (%s)",
+                                c->path, doing, sqlite3_errstr(rc));
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&c->rmu);
     return found;
 }
 
 int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
                    const uint8_t *key, const void *data, size_t len)
 {
-    pthread_mutex_lock(&c->mu);
-    if (c->writes_off || !c->put) {
-        pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&c->wmu);
+    if (c->writes_off || c->damaged || !c->put) {
+        pthread_mutex_unlock(&c->wmu);
+        return 1;
+    }
+    if (len > (size_t)INT_MAX / 2) {
+        /* beyond what SQLite keeps in one value */
+        pthread_mutex_unlock(&c->wmu);
+        sa_cachedb_add_note(c, "an entry of %zu bytes is too large for the "
+                            "cache; its image is computed each time", len);
         return 1;
     }
     uint8_t sum[12];
@@ -430,10 +480,16 @@ int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE)
-        db_failed(c, rc, "a write");
     int stored = rc == SQLITE_DONE;
-    pthread_mutex_unlock(&c->mu);
+    if (!stored && damaged_code(rc)) {
+        found_damaged(c, rc);
+    } else if (!stored) {
+        sa_cachedb_add_note(c, "%s: a write failed (%s): the run goes on "
+                            "without writing to the cache", c->path,
+                            sqlite3_errstr(rc));
+        c->writes_off = 1;
+    }
+    pthread_mutex_unlock(&c->wmu);
     return !stored;
 }
 
@@ -445,14 +501,24 @@ static uint64_t file_size(const char *path, const char *suffix)
     return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-uint64_t sa_cachedb_bytes(SaCacheDb *c)
+uint64_t sa_cachedb_finish(SaCacheDb *c)
 {
-    /* the journal's pages go into the file first */
-    pthread_mutex_lock(&c->mu);
-    if (c->db)
-        exec(c, "PRAGMA wal_checkpoint(TRUNCATE)");
-    pthread_mutex_unlock(&c->mu);
-    return file_size(c->path, "") + file_size(c->path, "-wal");
+    pthread_mutex_lock(&c->wmu);
+    pthread_mutex_lock(&c->rmu);
+    if (c->damaged) {
+        close_db(c);
+        int moved = move_aside(c);
+        sa_cachedb_add_note(c, "%s %s; the next run starts a new cache",
+                            c->path, moved ? "is kept as cache.sqlite.damaged"
+                                           : "is removed");
+    } else if (c->wdb) {
+        /* the journal's pages go into the file first */
+        exec(c->wdb, "PRAGMA wal_checkpoint(TRUNCATE)");
+    }
+    uint64_t bytes = file_size(c->path, "") + file_size(c->path, "-wal");
+    pthread_mutex_unlock(&c->rmu);
+    pthread_mutex_unlock(&c->wmu);
+    return bytes;
 }
 
 void sa_cachedb_close(SaCacheDb *c)
@@ -464,7 +530,9 @@ void sa_cachedb_close(SaCacheDb *c)
         close(c->lock_fd); /* releases the lock */
     for (int i = 0; i < c->n_notes; i++)
         free(c->notes[i]);
-    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->wmu);
+    pthread_mutex_destroy(&c->rmu);
+    pthread_mutex_destroy(&c->nmu);
     free(c->dir);
     free(c->path);
     free(c);

@@ -11,8 +11,9 @@
  * leaves every entry whole or absent.
  *
  * What goes wrong with the database is not fatal: a damaged or foreign
- * file is moved aside and a new one started, a failed write stops the
- * writes; each is described by a note (sa_cachedb_note).  Only a folder
+ * file is moved aside and a new one started (found during a run: when it
+ * ends), a failed write stops the writes; each is described by a note
+ * (sa_cachedb_note).  Only a folder
  * that cannot be used at all (not writable, locked by another run) is an
  * error.  Calls are serialised inside: any thread may make them. */
 #ifndef SA_CACHE_DB_H
@@ -38,18 +39,20 @@ enum SaCacheFound {
 
 /* Opens (creating it and the folder as needed) the cache of dir and takes
  * its lock.  format is the entries' format version: a database written
- * with another one is emptied (with a note).  Errors: the folder cannot be
- * created or written, or another run holds it. */
-int sa_cachedb_open(const char *dir, uint32_t format, SaCacheDb **out,
-                    SaErr *err);
+ * with another one is emptied (with a note).  check_only: the folder and
+ * the lock only, the database is not opened (nothing is repaired).
+ * Errors: the folder cannot be created or written, or another run holds
+ * it. */
+int sa_cachedb_open(const char *dir, uint32_t format, int check_only,
+                    SaCacheDb **out, SaErr *err);
 
 /* Looks up the entry of slot; on SA_CACHE_HIT, *data holds *len bytes.
  * *data is the caller's buffer of *cap bytes (NULL, 0 at first), grown
- * with realloc as needed; the caller frees it.  Returns an enum
- * SaCacheFound, or SEGAUDIT_ENOMEM. */
+ * with realloc as needed; the caller frees it.  An entry longer than
+ * max_len is damaged.  Returns an enum SaCacheFound, or SEGAUDIT_ENOMEM. */
 int sa_cachedb_get(SaCacheDb *db, int kind, const uint8_t *slot,
-                   const uint8_t *key, void **data, size_t *cap, size_t *len,
-                   SaErr *err);
+                   const uint8_t *key, size_t max_len, void **data,
+                   size_t *cap, size_t *len, SaErr *err);
 
 /* Stores data as slot's entry, computed from key (one transaction).
  * Returns 0, or 1 when it was not stored (writes have stopped: a note
@@ -57,12 +60,14 @@ int sa_cachedb_get(SaCacheDb *db, int kind, const uint8_t *slot,
 int sa_cachedb_put(SaCacheDb *db, int kind, const uint8_t *slot,
                    const uint8_t *key, const void *data, size_t len);
 
-/* Bytes the database takes on disk now. */
-uint64_t sa_cachedb_bytes(SaCacheDb *db);
+/* The end of the run's use (no other call may be under way): a file found
+ * damaged is moved aside, the journal is written into the file.  Returns
+ * the bytes the cache takes on disk. */
+uint64_t sa_cachedb_finish(SaCacheDb *db);
 
 /* The notes so far (what was repaired or given up), NULL past the end.
  * Valid until the database is closed. */
-const char *sa_cachedb_note(const SaCacheDb *db, int i);
+const char *sa_cachedb_note(SaCacheDb *db, int i);
 
 /* Adds a note (printf-style). */
 void sa_cachedb_add_note(SaCacheDb *db, const char *fmt, ...) SA_PRINTF(2, 3);

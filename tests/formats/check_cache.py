@@ -15,6 +15,8 @@ import random
 import shutil
 import signal
 import sqlite3
+import struct
+import zlib
 import subprocess
 import sys
 import tempfile
@@ -180,6 +182,36 @@ def relabel(tmp, data, args, ref_args):
     return ref
 
 
+def verify_skip(tmp):
+    """--cache-verify reads each image's rows to name them: a row that
+    cannot be read is reported by the bands, as without the cache (here:
+    the image is skipped)."""
+    data = os.path.join(tmp, "vs_data")
+    subprocess.run([SEG, "synth", "--out", data, "--images", "8", "--size",
+                    "64x128", "--seed", "4", "--compress", "gzip",
+                    "--chunk-rows", "16", "-q"], check=True)
+    probs = os.path.join(data, "probs.h5")
+    size = os.path.getsize(probs)
+    with open(probs, "r+b") as f:
+        f.seek(size // 2)
+        b = f.read(200)
+        f.seek(size // 2)
+        f.write(bytes(x ^ 0xFF for x in b))
+    args = ["--labels", os.path.join(data, "labels"), "--probs", probs,
+            "--on-error", "skip", "-q"]
+    ref = os.path.join(tmp, "vs_ref")
+    p = audit(args, ref)
+    skipped = os.path.exists(os.path.join(ref, "skipped.csv"))
+    ok("verify_skip/reference", p.returncode == 0 and skipped, p.stderr)
+    cache = os.path.join(tmp, "vs_cache")
+    for i in range(2):
+        out = os.path.join(tmp, "vs%d" % i)
+        p = audit(args + ["--cache-verify"], out, cache)
+        ok("verify_skip%d/exit" % i, p.returncode == 0, p.stderr)
+        if p.returncode == 0:
+            same("verify_skip%d" % i, ref, out)
+
+
 def kills(tmp):
     """SIGKILL at random moments (pass 1, commits, pass 2, overlays,
     writing); the same command then finishes with the same outputs,
@@ -221,11 +253,65 @@ def kills(tmp):
        "being committed: %s" % seen)
 
 
+def varint(d, p):
+    v = shift = 0
+    while True:
+        b = d[p]
+        p += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, p
+
+
+def craft(db, how):
+    """Rewrites the largest pass-1 entry with a valid checksum but content
+    that must not be trusted (the layout is src/engine/cache.c's)."""
+    con = sqlite3.connect(db)
+    rowid, d = max(con.execute("SELECT rowid, data FROM entries WHERE kind = 1"),
+                   key=lambda r: len(r[1]))
+    d = bytearray(d)
+    K = struct.unpack_from("<I", d, 4)[0]
+    pos = 176 + 5 * K * 8
+    nh = struct.unpack_from("<Q", d, pos)[0]
+    pos += 8
+    for _ in range(2 * nh):
+        pos = varint(d, pos)[1]
+    first = pos + 24  # the first record
+    if how == "count":
+        struct.pack_into("<Q", d, pos, 1)  # says 1 record, holds more
+    elif how == "pixel":
+        struct.pack_into("<I", d, first + 20, 0x7FFFFFFF)
+    elif how == "label":
+        struct.pack_into("<H", d, first + 24, 60000)
+    if how == "not_a_blob":
+        con.execute("UPDATE entries SET data = 123 WHERE rowid = ?", (rowid,))
+    else:
+        crc = zlib.crc32(bytes(d)) & 0xFFFFFFFF
+        con.execute("UPDATE entries SET data = ?, sum = ? WHERE rowid = ?",
+                    (bytes(d), struct.pack("<IQ", crc, len(d)), rowid))
+    con.commit()
+    con.close()
+
+
 def damage(tmp, args, ref):
     cache = os.path.join(tmp, "dmg_cache")
     db = os.path.join(cache, "cache.sqlite")
     out = os.path.join(tmp, "dmg")
     audit(args, out, cache)
+
+    # entries whose checksum holds but whose content is wrong: computed
+    # again (and replaced), never trusted
+    for how in ("count", "pixel", "label", "not_a_blob"):
+        craft(db, how)
+        p = audit(args, out, cache)
+        ok("crafted_%s/exit" % how, p.returncode == 0, p.stderr)
+        if p.returncode == 0 and same("crafted_" + how, ref, out):
+            counts("crafted_" + how, out, 1, N - 1)
+            ok("crafted_%s/note" % how, "cache:" in p.stderr, p.stderr)
+        p = audit(args, out, cache)
+        if p.returncode == 0 and same("crafted_%s_replaced" % how, ref, out):
+            counts("crafted_%s_replaced" % how, out, 0, N)
 
     # bytes changed inside an entry: that entry is recomputed
     size = os.path.getsize(db)
@@ -246,6 +332,24 @@ def damage(tmp, args, ref):
         counts("corrupted_repaired", out, 0, N)
         ok("summary", "cache %s: %d images from the cache, 0 computed; it "
            "takes" % (cache, N) in p.stderr, p.stderr)
+
+    # every page but the first damaged: found while the run looks entries
+    # up; the run does without the cache, which is moved aside at its end
+    with open(db, "r+b") as f:
+        size = os.path.getsize(db)
+        for off in range(65536, size, 65536):
+            f.seek(off)
+            f.write(b"\xa5" * 64)
+    p = audit(args, out, cache)
+    ok("damaged_pages/exit", p.returncode == 0, p.stderr)
+    if p.returncode == 0 and same("damaged_pages", ref, out):
+        counts("damaged_pages", out, N, 0)
+        ok("damaged_pages/note", "damaged" in p.stderr and
+           os.path.exists(db + ".damaged"), p.stderr)
+    for i, want in enumerate([(N, 0), (0, N)]):
+        p = audit(args, out, cache)
+        if p.returncode == 0 and same("damaged_pages_after%d" % i, ref, out):
+            counts("damaged_pages_after%d" % i, out, *want)
 
     # a truncated file
     with open(db, "r+b") as f:
@@ -369,6 +473,7 @@ def main(tmp):
     args = ["--labels", os.path.join(data, "labels"), "--probs",
             os.path.join(data, "probs.h5"), "--top", "4", "--threads", "2"]
     ref = relabel(tmp, data, args + ["-q"], None)
+    verify_skip(tmp)
     kills(tmp)
     damage(tmp, args, ref)
     mounts(tmp, args, ref)
