@@ -455,12 +455,21 @@ void sa_cache_image_free(SaCacheImage *c)
     memset(c, 0, sizeof *c);
 }
 
-/* Every record of an entry: of image n, whole, in increasing pixel order,
- * inside the image, with classes below K, details that fit the block,
- * scores that are numbers, and as many as the entry says. */
+/* A label of a record: a class, not ignored. */
+static int class_ok(const SaEngine *e, uint16_t v)
+{
+    return v < e->K && !e->ignored[v];
+}
+
+/* Every record of an entry is what pass 1 writes: of image n, whole, in
+ * increasing pixel order, inside the image, its label a class that is not
+ * ignored and its argmax a class (which may be), its mismatch flag saying label != argmax, recorded for a reason
+ * (a mismatch or s <= tau), 0 <= s <= p-hat; its details (f > 1 only) in
+ * increasing position inside the block, each a mismatched pixel; and as
+ * many records as the entry says. */
 static int records_ok(const SaEngine *e, uint64_t n, const SaCacheImage *c)
 {
-    const uint32_t K = e->K, f = e->f;
+    const uint32_t f = e->f;
     const uint64_t blocks = (sa_img_h(e, n) / f) * (sa_img_w(e, n) / f);
     uint64_t count = 0, next = 0;
     for (size_t off = 0; off < c->rec_len; count++) {
@@ -469,19 +478,23 @@ static int records_ok(const SaEngine *e, uint64_t n, const SaCacheImage *c)
             return 0;
         memcpy(&r, c->recs_in + off, sizeof r);
         size_t sz = sa_record_size(&r);
+        int mis = r.label != r.pred;
         if (r.image != n || r.pixel < next || r.pixel >= blocks ||
-            sz > c->max_record || sz > c->rec_len - off || r.label >= K ||
-            r.pred >= K || (r.flags & ~SA_REC_MISMATCH) ||
-            !((r.flags & SA_REC_MISMATCH) || r.s <= SA_TAU) ||
-            isnan(r.s) || isnan(r.phat) || (f == 1 && r.ndetail) ||
-            r.ndetail > f * f)
+            sz > c->max_record || sz > c->rec_len - off ||
+            !class_ok(e, r.label) || r.pred >= e->K ||
+            r.flags != (mis ? SA_REC_MISMATCH : 0) ||
+            !(mis || r.s <= SA_TAU) || !(r.s >= 0 && r.phat >= r.s) ||
+            (f == 1 && r.ndetail) || r.ndetail > f * f)
             return 0;
+        int last = -1;
         for (uint16_t i = 0; i < r.ndetail; i++) {
             SaDetail d;
             memcpy(&d, c->recs_in + off + sizeof r + i * sizeof d, sizeof d);
-            if (d.pos >= f * f || d.label >= K || d.pred >= K ||
-                isnan(d.s) || isnan(d.phat))
+            if ((int)d.pos <= last || d.pos >= f * f ||
+                !class_ok(e, d.label) || d.pred >= e->K ||
+                d.label == d.pred || !(d.s >= 0 && d.phat >= d.s))
                 return 0;
+            last = d.pos;
         }
         next = (uint64_t)r.pixel + 1;
         off += sz;
@@ -549,14 +562,20 @@ static int decode(const SaEngine *e, uint64_t n, size_t len, SaCacheImage *c)
     memcpy(c->sum, sums, K * 8);
     uint64_t nh = get_u64(&in);
     size_t h0 = in.pos;
+    /* buckets increasing, counts adding up to at most the valid pixels
+     * (each step checked before it is added: no wrap-around) */
     uint64_t b = 0, total = 0;
     for (uint64_t i = 0; i < nh && !in.bad; i++) {
-        b += get_var(&in) + (i > 0);
-        total += get_var(&in);
+        uint64_t step = get_var(&in), cnt = get_var(&in);
+        if (step >= SA_CACHE_HIST_BUCKETS || cnt == 0 ||
+            cnt > c->valid_pixels - total)
+            return 0;
+        b += step + (i > 0);
+        total += cnt;
         if (b >= SA_CACHE_HIST_BUCKETS)
             return 0;
     }
-    if (in.bad || total > c->valid_pixels)
+    if (in.bad)
         return 0;
     c->hist_enc = in.p + h0;
     c->hist_len = in.pos - h0;

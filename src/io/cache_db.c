@@ -30,6 +30,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,8 @@ struct SaCacheDb {
     uint32_t format;
     int lock_fd;
     int writes_off;       /* a write failed: no more writes */
-    int damaged;          /* the file was found damaged during the run */
+    atomic_int damaged;   /* the file was found damaged during the run (set
+                             under either connection's mutex) */
     char *notes[MAX_NOTES];
     int n_notes;
 };
@@ -351,11 +353,10 @@ int sa_cachedb_open(const char *dir, uint32_t format, int check_only,
  * without it, and it is moved aside when the run ends. */
 static void found_damaged(SaCacheDb *c, int rc)
 {
-    if (!c->damaged)
+    if (atomic_exchange(&c->damaged, 1) == 0)
         sa_cachedb_add_note(c, "%s is damaged (%s): the run goes on without "
                             "the cache, which is moved aside at the end",
                             c->path, sqlite3_errstr(rc));
-    c->damaged = 1;
 }
 
 static void make_sum(const void *data, size_t len, uint8_t sum[12])
@@ -462,22 +463,31 @@ int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
         pthread_mutex_unlock(&c->wmu);
         return 1;
     }
-    if (len > (size_t)INT_MAX / 2) {
-        /* beyond what SQLite keeps in one value */
-        pthread_mutex_unlock(&c->wmu);
-        sa_cachedb_add_note(c, "an entry of %zu bytes is too large for the "
-                            "cache; its image is computed each time", len);
-        return 1;
-    }
     uint8_t sum[12];
     make_sum(data, len, sum);
     sqlite3_stmt *st = c->put;
-    sqlite3_bind_int(st, 1, kind);
-    sqlite3_bind_blob(st, 2, slot, SA_CACHE_KEY, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, key, SA_CACHE_KEY, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, sum, 12, SQLITE_STATIC);
-    sqlite3_bind_blob64(st, 5, data, len, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
+    int rc = sqlite3_bind_int(st, 1, kind);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 2, slot, SA_CACHE_KEY, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 3, key, SA_CACHE_KEY, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob(st, 4, sum, 12, SQLITE_STATIC);
+    if (rc == SQLITE_OK && len > (size_t)sqlite3_limit(c->wdb,
+                                                       SQLITE_LIMIT_LENGTH, -1))
+        rc = SQLITE_TOOBIG;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_blob64(st, 5, data, len, SQLITE_STATIC);
+    if (rc != SQLITE_OK) {
+        /* this entry only (beyond what SQLite keeps in one value) */
+        sqlite3_clear_bindings(st);
+        pthread_mutex_unlock(&c->wmu);
+        sa_cachedb_add_note(c, "an entry of %zu bytes cannot be kept (%s); "
+                            "its image is computed each time", len,
+                            sqlite3_errstr(rc));
+        return 1;
+    }
+    rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     int stored = rc == SQLITE_DONE;

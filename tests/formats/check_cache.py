@@ -73,6 +73,13 @@ def same(name, ref, out):
     return not diff
 
 
+def matches(p, name, ref, out):
+    """Run p exited 0 (a check of its own) and wrote in out the files of
+    the run without a cache in ref."""
+    ok(name + "/exit", p.returncode == 0, p.stderr)
+    return p.returncode == 0 and same(name, ref, out)
+
+
 def run_info(out):
     return json.load(open(os.path.join(out, "report.json")))["run"]
 
@@ -118,8 +125,7 @@ def golden(tmp):
         for i, (computed, cached) in enumerate([(n, 0), (0, n)]):
             out = os.path.join(tmp, "%s_%d" % (case, i))
             p = audit(args, out, cache)
-            ok("%s/run%d" % (case, i), p.returncode == 0, p.stderr)
-            if p.returncode == 0 and same("%s/run%d" % (case, i), ref, out):
+            if matches(p, "%s/run%d" % (case, i), ref, out):
                 counts("%s/run%d" % (case, i), out, computed, cached)
         # the issue masks still match the reference implementation's
         out = os.path.join(tmp, "%s_1" % case)
@@ -143,8 +149,7 @@ def relabel(tmp, data, args, ref_args):
     ref, out = os.path.join(tmp, "rl_ref"), os.path.join(tmp, "rl1")
     audit(args, ref)
     p = audit(args, out, cache)
-    ok("relabel/second", p.returncode == 0, p.stderr)
-    if p.returncode == 0 and same("relabel", ref, out):
+    if matches(p, "relabel", ref, out):
         counts("relabel", out, 2, N - 2)
         r = run_info(out)
         ok("relabel/cache_json", r["cache"]["dir"] == cache and
@@ -160,24 +165,24 @@ def relabel(tmp, data, args, ref_args):
     ref2, out2 = os.path.join(tmp, "rl_ref2"), os.path.join(tmp, "rl2")
     audit(args + t2, ref2)
     p = audit(args + t2, out2, cache)
-    if p.returncode == 0 and same("other_settings", ref2, out2):
+    if matches(p, "other_settings", ref2, out2):
         counts("other_settings", out2, N, 0)
     p = audit(args, os.path.join(tmp, "rl3"), cache)
-    if p.returncode == 0 and same("first_settings_kept", ref, os.path.join(tmp, "rl3")):
+    if matches(p, "first_settings_kept", ref, os.path.join(tmp, "rl3")):
         counts("first_settings_kept", os.path.join(tmp, "rl3"), 0, N)
     # --cache-verify names the rows by their digest: computed once, then
     # found; a changed tensor file (same rows) is still found
     out = os.path.join(tmp, "rl_verify")
     p = audit(args + ["--cache-verify"], out, cache)
-    if p.returncode == 0 and same("verify_first", ref, out):
+    if matches(p, "verify_first", ref, out):
         counts("verify_first", out, N, 0)
     os.utime(os.path.join(data, "probs.h5"))
     p = audit(args + ["--cache-verify"], out, cache)
-    if p.returncode == 0 and same("verify_touched", ref, out):
+    if matches(p, "verify_touched", ref, out):
         counts("verify_touched", out, 0, N)
     # without --cache-verify a touched file is another tensor
     p = audit(args, out, cache)
-    if p.returncode == 0 and same("touched", ref, out):
+    if matches(p, "touched", ref, out):
         counts("touched", out, N, 0)
     return ref
 
@@ -203,13 +208,61 @@ def verify_skip(tmp):
     p = audit(args, ref)
     skipped = os.path.exists(os.path.join(ref, "skipped.csv"))
     ok("verify_skip/reference", p.returncode == 0 and skipped, p.stderr)
+    n_skipped = len(open(os.path.join(ref, "skipped.csv")).readlines()) - 1 \
+        if skipped else 0
     cache = os.path.join(tmp, "vs_cache")
     for i in range(2):
         out = os.path.join(tmp, "vs%d" % i)
         p = audit(args + ["--cache-verify"], out, cache)
-        ok("verify_skip%d/exit" % i, p.returncode == 0, p.stderr)
-        if p.returncode == 0:
-            same("verify_skip%d" % i, ref, out)
+        if matches(p, "verify_skip%d" % i, ref, out):
+            scored = 8 - n_skipped
+            counts("verify_skip%d" % i, out, scored if i == 0 else 0,
+                   0 if i == 0 else scored)
+
+
+def added_images(tmp):
+    """Images added to the dataset: with --cache-verify only they are
+    computed (the others' rows are the same)."""
+    sets = {}
+    for n in (6, 8):
+        d = os.path.join(tmp, "add%d" % n)
+        subprocess.run([SEG, "synth", "--out", d, "--images", str(n),
+                        "--size", "48x64", "--seed", "2", "--error-rate", "0",
+                        "-q"], check=True)
+        sets[n] = ["--labels", os.path.join(d, "labels"), "--probs",
+                   os.path.join(d, "probs.h5"), "--cache-verify", "-q"]
+    cache = os.path.join(tmp, "add_cache")
+    p = audit(sets[6], os.path.join(tmp, "add6_out"), cache)
+    ok("added/first", p.returncode == 0, p.stderr)
+    ref = os.path.join(tmp, "add8_ref")
+    audit(sets[8][:-2] + ["-q"], ref)
+    out = os.path.join(tmp, "add8_out")
+    p = audit(sets[8], out, cache)
+    if matches(p, "added", ref, out):
+        counts("added", out, 2, 6)
+
+
+def details(tmp):
+    """Blocks (--downsample 2) carry per-pixel details: crafted ones are not
+    trusted either."""
+    data = os.path.join(tmp, "ds_data")
+    subprocess.run([SEG, "synth", "--out", data, "--images", "6", "--size",
+                    "64x96", "--seed", "8", "-q"], check=True)
+    args = ["--labels", os.path.join(data, "labels"), "--probs",
+            os.path.join(data, "probs.h5"), "--downsample", "2", "-q"]
+    ref = os.path.join(tmp, "ds_ref")
+    audit(args, ref)
+    cache = os.path.join(tmp, "ds_cache")
+    db = os.path.join(cache, "cache.sqlite")
+    out = os.path.join(tmp, "ds_out")
+    p = audit(args, out, cache)
+    if matches(p, "details_first", ref, out):
+        counts("details_first", out, 6, 0)
+    for how in ("detail_pos", "detail_label", "detail_order"):
+        craft(db, how)
+        p = audit(args, out, cache)
+        if matches(p, "crafted_" + how, ref, out):
+            counts("crafted_" + how, out, 1, 5)
 
 
 def kills(tmp):
@@ -246,8 +299,7 @@ def kills(tmp):
         print("kill %d at %.3f s of %.3f: %d of %d images committed" %
               (k, delay, full, done, KN))
         q = audit(args, out, cache)
-        ok("kill%d/rerun" % k, q.returncode == 0, q.stderr)
-        if q.returncode == 0 and same("kill%d (%d committed)" % (k, done), ref, out):
+        if matches(q, "kill%d (%d committed)" % (k, done), ref, out):
             counts("kill%d" % k, out, KN - done, done)
     ok("kill/moments", "some" in seen, "no kill came while images were "
        "being committed: %s" % seen)
@@ -278,7 +330,20 @@ def craft(db, how):
     for _ in range(2 * nh):
         pos = varint(d, pos)[1]
     first = pos + 24  # the first record
-    if how == "count":
+    if how.startswith("detail"):
+        # the first record with two details or more (SaRecord: 32 bytes,
+        # then SaDetail: pos, label, pred, pad (u16), s, p-hat (f64))
+        while struct.unpack_from("<H", d, first + 28)[0] < 2:
+            first += 32 + 24 * struct.unpack_from("<H", d, first + 28)[0]
+        det = first + 32
+        if how == "detail_pos":
+            struct.pack_into("<H", d, det, 60000)
+        elif how == "detail_label":
+            struct.pack_into("<H", d, det + 2, 60000)
+        else:  # the second detail at the first one's position
+            struct.pack_into("<H", d, det + 24,
+                             struct.unpack_from("<H", d, det)[0])
+    elif how == "count":
         struct.pack_into("<Q", d, pos, 1)  # says 1 record, holds more
     elif how == "pixel":
         struct.pack_into("<I", d, first + 20, 0x7FFFFFFF)
@@ -305,12 +370,11 @@ def damage(tmp, args, ref):
     for how in ("count", "pixel", "label", "not_a_blob"):
         craft(db, how)
         p = audit(args, out, cache)
-        ok("crafted_%s/exit" % how, p.returncode == 0, p.stderr)
-        if p.returncode == 0 and same("crafted_" + how, ref, out):
+        if matches(p, "crafted_" + how, ref, out):
             counts("crafted_" + how, out, 1, N - 1)
             ok("crafted_%s/note" % how, "cache:" in p.stderr, p.stderr)
         p = audit(args, out, cache)
-        if p.returncode == 0 and same("crafted_%s_replaced" % how, ref, out):
+        if matches(p, "crafted_%s_replaced" % how, ref, out):
             counts("crafted_%s_replaced" % how, out, 0, N)
 
     # bytes changed inside an entry: that entry is recomputed
@@ -322,13 +386,12 @@ def damage(tmp, args, ref):
             f.seek(off)
             f.write(bytes(x ^ 0x5A for x in b))
     p = audit(args, out, cache)
-    ok("corrupted/exit", p.returncode == 0, p.stderr)
-    if p.returncode == 0 and same("corrupted", ref, out):
+    if matches(p, "corrupted", ref, out):
         r = run_info(out)
         ok("corrupted/recomputed", r["images_computed"] > 0 and
            "damaged" in p.stderr and r["cache"]["notes"], (r, p.stderr))
     p = audit(args, out, cache)
-    if p.returncode == 0 and same("corrupted_repaired", ref, out):
+    if matches(p, "corrupted_repaired", ref, out):
         counts("corrupted_repaired", out, 0, N)
         ok("summary", "cache %s: %d images from the cache, 0 computed; it "
            "takes" % (cache, N) in p.stderr, p.stderr)
@@ -341,34 +404,31 @@ def damage(tmp, args, ref):
             f.seek(off)
             f.write(b"\xa5" * 64)
     p = audit(args, out, cache)
-    ok("damaged_pages/exit", p.returncode == 0, p.stderr)
-    if p.returncode == 0 and same("damaged_pages", ref, out):
+    if matches(p, "damaged_pages", ref, out):
         counts("damaged_pages", out, N, 0)
         ok("damaged_pages/note", "damaged" in p.stderr and
            os.path.exists(db + ".damaged"), p.stderr)
     for i, want in enumerate([(N, 0), (0, N)]):
         p = audit(args, out, cache)
-        if p.returncode == 0 and same("damaged_pages_after%d" % i, ref, out):
+        if matches(p, "damaged_pages_after%d" % i, ref, out):
             counts("damaged_pages_after%d" % i, out, *want)
 
     # a truncated file
     with open(db, "r+b") as f:
         f.truncate(os.path.getsize(db) // 2)
     p = audit(args, out, cache)
-    ok("truncated/exit", p.returncode == 0, p.stderr)
-    if p.returncode == 0 and same("truncated", ref, out):
+    if matches(p, "truncated", ref, out):
         ok("truncated/note", "damaged" in p.stderr and
            run_info(out)["images_computed"] > 0, p.stderr)
     p = audit(args, out, cache)
-    if p.returncode == 0 and same("truncated_repaired", ref, out):
+    if matches(p, "truncated_repaired", ref, out):
         counts("truncated_repaired", out, 0, N)
 
     # not a database at all
     with open(db, "wb") as f:
         f.write(b"not a cache\n" * 100)
     p = audit(args, out, cache)
-    ok("garbage/exit", p.returncode == 0, p.stderr)
-    if p.returncode == 0 and same("garbage", ref, out):
+    if matches(p, "garbage", ref, out):
         counts("garbage", out, N, 0)
         ok("garbage/note", "not an SQLite database" in p.stderr and
            os.path.exists(db + ".damaged"), p.stderr)
@@ -380,7 +440,7 @@ def damage(tmp, args, ref):
     con.commit()
     con.close()
     p = audit(args, out, cache)
-    if p.returncode == 0 and same("foreign", ref, out):
+    if matches(p, "foreign", ref, out):
         counts("foreign", out, N, 0)
         ok("foreign/note", "not a segaudit cache" in p.stderr, p.stderr)
 
@@ -390,9 +450,18 @@ def damage(tmp, args, ref):
     con.commit()
     con.close()
     p = audit(args, out, cache)
-    if p.returncode == 0 and same("other_version", ref, out):
+    if matches(p, "other_version", ref, out):
         counts("other_version", out, N, 0)
         ok("other_version/note", "another version" in p.stderr, p.stderr)
+
+    # --dry-run checks the folder and the lock, and repairs nothing
+    with open(db, "wb") as f:
+        f.write(b"not a cache either\n" * 50)
+    before = open(db, "rb").read()
+    p = audit(args + ["--dry-run"], os.path.join(tmp, "dry"), cache)
+    ok("dry_run_leaves_cache", p.returncode == 0 and
+       open(db, "rb").read() == before and "cache:" not in p.stderr,
+       (p.returncode, p.stderr))
 
     # a cache in use: refused at once, naming the other run
     with open(os.path.join(cache, "lock"), "a") as lk:
@@ -445,14 +514,13 @@ def mounts(tmp, args, ref):
         with open(filler, "wb") as f:
             f.write(b"\0" * (st.f_bavail * st.f_frsize - 600 * 1024))
         p = audit(args, out, cache)
-        ok("disk_full/exit", p.returncode == 0, p.stderr)
-        if p.returncode == 0 and same("disk_full", ref, out):
+        if matches(p, "disk_full", ref, out):
             done = committed(cache)
             ok("disk_full/note", "without writing to the cache" in p.stderr
                and 0 < done < N, (done, p.stderr))
             os.remove(filler)  # space is made; the next run resumes
             p = audit(args, out, cache)
-            if p.returncode == 0 and same("disk_full_rerun", ref, out):
+            if matches(p, "disk_full_rerun", ref, out):
                 ok("disk_full_rerun/from_cache",
                    run_info(out)["images_from_cache"] == done, run_info(out))
     finally:
@@ -474,6 +542,8 @@ def main(tmp):
             os.path.join(data, "probs.h5"), "--top", "4", "--threads", "2"]
     ref = relabel(tmp, data, args + ["-q"], None)
     verify_skip(tmp)
+    added_images(tmp)
+    details(tmp)
     kills(tmp)
     damage(tmp, args, ref)
     mounts(tmp, args, ref)
