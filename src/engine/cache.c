@@ -40,7 +40,7 @@ typedef struct Pending {
 
 /* Entries are written by a thread of their own, so that the passes never
  * wait for the disk; at most WRITE_BACKLOG bytes wait for it. */
-#define WRITE_BACKLOG ((size_t)16 << 20)
+#define WRITE_BACKLOG ((size_t)4 << 20)
 
 typedef struct SaCache {
     SaCacheDb *db;

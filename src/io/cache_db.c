@@ -184,6 +184,13 @@ static void close_db(SaCacheDb *c)
     c->rdb = c->wdb = NULL;
 }
 
+/* A small page cache: each entry is read or written once.  (In pages of
+ * the page size in force: set again when that changes.) */
+static void bound_cache(sqlite3 *db)
+{
+    exec(db, "PRAGMA cache_size=-2048");
+}
+
 static int connect(SaCacheDb *c, sqlite3 **db)
 {
     int rc = sqlite3_open_v2(c->path, db,
@@ -192,8 +199,7 @@ static int connect(SaCacheDb *c, sqlite3 **db)
                              NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(*db, 10000);
-        /* a bounded page cache: each entry is read or written once */
-        exec(*db, "PRAGMA cache_size=-4096");
+        bound_cache(*db);
     }
     return rc;
 }
@@ -230,6 +236,7 @@ static int open_db(SaCacheDb *c, const char **what)
     if ((rc = exec(db, "PRAGMA journal_mode=WAL")) != SQLITE_OK ||
         (rc = exec(db, "PRAGMA synchronous=FULL")) != SQLITE_OK)
         return rc;
+    bound_cache(db);
     if (tables > 0 && ver != (long long)c->format) {
         sa_cachedb_add_note(c, "%s was written by another version of "
                             "segaudit (cache format %lld, this one reads "
