@@ -1,0 +1,426 @@
+/* --cache: an image's pass-1 entry as bytes, built from a computed image,
+ * checked and folded back as its bands would have been.
+ *
+ * Entry bytes (machine order; the format number changes with them):
+ *   "SAE1", K, H, W, f, 0                       u32 each
+ *   softmin m, ref, sum, wsum (f64), n (u64)
+ *   sum_s, min_s (f64), valid_pixels, far (u64), far_row, far_col (u32),
+ *   far_sum (f64), label digest (64 hex digits)
+ *   counts [4][K] u64, class sums [K] f64
+ *   histogram (coarse buckets): entries (u64), then per non-empty bucket
+ *     its distance from the previous one and its count (LEB128 varints)
+ *   records: count, bytes, largest (u64), then the bytes */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/cache_internal.h"
+
+/* ---- bytes ------------------------------------------------------------- */
+
+typedef struct Out {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} Out;
+
+static void put(Out *o, const void *src, size_t n)
+{
+    if (o->oom || n == 0)
+        return;
+    if (o->len + n > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(o->p, cap);
+        if (!p) {
+            o->oom = 1;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->len, src, n);
+    o->len += n;
+}
+
+static void put_u32(Out *o, uint32_t v) { put(o, &v, 4); }
+static void put_u64(Out *o, uint64_t v) { put(o, &v, 8); }
+static void put_f64(Out *o, double v) { put(o, &v, 8); }
+
+static void put_var(Out *o, uint64_t v)
+{
+    unsigned char b[10];
+    int n = 0;
+    do {
+        b[n] = v & 0x7f;
+        v >>= 7;
+        if (v)
+            b[n] |= 0x80;
+        n++;
+    } while (v);
+    put(o, b, (size_t)n);
+}
+
+typedef struct In {
+    const unsigned char *p;
+    size_t len, pos;
+    int bad;
+} In;
+
+static const void *take(In *in, size_t n)
+{
+    if (in->bad || n > in->len - in->pos) {
+        in->bad = 1;
+        return NULL;
+    }
+    const void *p = in->p + in->pos;
+    in->pos += n;
+    return p;
+}
+
+static uint32_t get_u32(In *in)
+{
+    uint32_t v = 0;
+    const void *p = take(in, 4);
+    if (p)
+        memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t get_u64(In *in)
+{
+    uint64_t v = 0;
+    const void *p = take(in, 8);
+    if (p)
+        memcpy(&v, p, 8);
+    return v;
+}
+
+static double get_f64(In *in)
+{
+    double v = 0;
+    const void *p = take(in, 8);
+    if (p)
+        memcpy(&v, p, 8);
+    return v;
+}
+
+static uint64_t get_var(In *in)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        const unsigned char *b = take(in, 1);
+        if (!b)
+            return 0;
+        v |= (uint64_t)(*b & 0x7f) << shift;
+        if (!(*b & 0x80))
+            return v;
+    }
+    in->bad = 1;
+    return 0;
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+void sa_cache_image_free(SaCacheImage *c)
+{
+    if (!c)
+        return;
+    free(c->sum);
+    free(c->counts);
+    free(c->recs);
+    free(c->hist);
+    free(c->blob);
+    memset(c, 0, sizeof *c);
+}
+
+/* A label of a record: a class, not ignored. */
+static int class_ok(const SaEngine *e, uint16_t v)
+{
+    return v < e->K && !e->ignored[v];
+}
+
+/* Every record of an entry is what pass 1 writes: of image n, whole, in
+ * increasing pixel order, inside the image, its label a class that is not
+ * ignored and its argmax a class (which may be), its mismatch flag saying label != argmax, recorded for a reason
+ * (a mismatch or s <= tau), 0 <= s <= p-hat; its details (f > 1 only) in
+ * increasing position inside the block, each a mismatched pixel; and as
+ * many records as the entry says. */
+static int records_ok(const SaEngine *e, uint64_t n, const SaCacheImage *c)
+{
+    const uint32_t f = e->f;
+    const uint64_t blocks = (sa_img_h(e, n) / f) * (sa_img_w(e, n) / f);
+    uint64_t count = 0, next = 0;
+    for (size_t off = 0; off < c->rec_len; count++) {
+        SaRecord r;
+        if (c->rec_len - off < sizeof r)
+            return 0;
+        memcpy(&r, c->recs_in + off, sizeof r);
+        size_t sz = sa_record_size(&r);
+        int mis = r.label != r.pred;
+        if (r.image != n || r.pixel < next || r.pixel >= blocks ||
+            sz > c->max_record || sz > c->rec_len - off ||
+            !class_ok(e, r.label) || r.pred >= e->K ||
+            r.flags != (mis ? SA_REC_MISMATCH : 0) ||
+            !(mis || r.s <= SA_TAU) || !(r.s >= 0 && r.phat >= r.s) ||
+            (f == 1 && r.ndetail) || r.ndetail > f * f)
+            return 0;
+        int last = -1;
+        for (uint16_t i = 0; i < r.ndetail; i++) {
+            SaDetail d;
+            memcpy(&d, c->recs_in + off + sizeof r + i * sizeof d, sizeof d);
+            if ((int)d.pos <= last || d.pos >= f * f ||
+                !class_ok(e, d.label) || d.pred >= e->K ||
+                d.label == d.pred || !(d.s >= 0 && d.phat >= d.s))
+                return 0;
+            last = d.pos;
+        }
+        next = (uint64_t)r.pixel + 1;
+        off += sz;
+    }
+    return count == c->rec_count;
+}
+
+/* The largest record of the audit. */
+static size_t record_bound(const SaEngine *e)
+{
+    return sizeof(SaRecord) +
+           (e->f > 1 ? (size_t)e->f * e->f * sizeof(SaDetail) : 0);
+}
+
+/* The largest entry image n can have: every block recorded. */
+size_t sa_cache_entry_bound(const SaEngine *e, uint64_t n)
+{
+    uint64_t blocks = (sa_img_h(e, n) / e->f) * (sa_img_w(e, n) / e->f);
+    return 4096 + (size_t)e->K * 5 * 8 + SA_CACHE_HIST_BUCKETS * 20 +
+           (size_t)blocks * record_bound(e);
+}
+
+/* Reads the entry in c->blob (len bytes) into c, which points into it; 0
+ * when they do not make a whole entry of image n, -1 out of memory.  The
+ * bytes passed their checksum, but are not trusted: every count, index and
+ * order a later stage relies on is checked. */
+int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
+                          SaCacheImage *c)
+{
+    In in = {c->blob, len, 0, 0};
+    const uint32_t K = e->K;
+    const void *magic = take(&in, 4);
+    if (!magic || memcmp(magic, "SAE1", 4) != 0 || get_u32(&in) != K ||
+        get_u32(&in) != sa_img_h(e, n) || get_u32(&in) != sa_img_w(e, n) ||
+        get_u32(&in) != e->f)
+        return 0;
+    if (get_u32(&in) != 0)
+        return 0;
+    c->softmin.m = get_f64(&in);
+    c->softmin.ref = get_f64(&in);
+    c->softmin.sum = get_f64(&in);
+    c->softmin.wsum = get_f64(&in);
+    c->softmin.n = get_u64(&in);
+    c->sum_s = get_f64(&in);
+    c->min_s = get_f64(&in);
+    c->valid_pixels = get_u64(&in);
+    c->far = get_u64(&in);
+    c->far_row = get_u32(&in);
+    c->far_col = get_u32(&in);
+    c->far_sum = get_f64(&in);
+    const char *dig = take(&in, 64);
+    if (!dig)
+        return 0;
+    memcpy(c->label_digest, dig, 64);
+    c->label_digest[64] = '\0';
+    /* the tables are copied out: the blob's alignment is SQLite's */
+    size_t nc = 4 * (size_t)K;
+    const void *counts = take(&in, nc * 8), *sums = take(&in, K * 8);
+    if (in.bad)
+        return 0;
+    if (!c->counts && !(c->counts = malloc(nc * 8)))
+        return -1;
+    if (!c->sum && !(c->sum = malloc(K * 8)))
+        return -1;
+    memcpy(c->counts, counts, nc * 8);
+    memcpy(c->sum, sums, K * 8);
+    uint64_t nh = get_u64(&in);
+    size_t h0 = in.pos;
+    /* buckets increasing, counts adding up to at most the valid pixels
+     * (each step checked before it is added: no wrap-around) */
+    uint64_t b = 0, total = 0;
+    for (uint64_t i = 0; i < nh && !in.bad; i++) {
+        uint64_t step = get_var(&in), cnt = get_var(&in);
+        if (step >= SA_CACHE_HIST_BUCKETS || cnt == 0 ||
+            cnt > c->valid_pixels - total)
+            return 0;
+        b += step + (i > 0);
+        total += cnt;
+        if (b >= SA_CACHE_HIST_BUCKETS)
+            return 0;
+    }
+    if (in.bad)
+        return 0;
+    c->hist_enc = in.p + h0;
+    c->hist_len = in.pos - h0;
+    c->rec_count = get_u64(&in);
+    uint64_t rb = get_u64(&in);
+    c->max_record = (size_t)get_u64(&in);
+    if (in.bad || rb > len || c->max_record < sizeof(SaRecord) ||
+        c->max_record > record_bound(e))
+        return 0;
+    const unsigned char *recs = take(&in, (size_t)rb);
+    if (in.bad || in.pos != len)
+        return 0;
+    c->recs_in = recs;
+    c->rec_len = (size_t)rb;
+    return records_ok(e, n, c) ? 1 : 0;
+}
+
+/* ---- building a computed image's entry ---------------------------------- */
+
+int sa_cache_build_begin(SaEngine *e, SaCacheImage *b)
+{
+    b->rec_len = 0;
+    b->rec_count = 0;
+    b->max_record = sizeof(SaRecord);
+    b->far = 0;
+    if (!b->hist && !(b->hist = malloc(SA_CACHE_HIST_BUCKETS *
+                                       sizeof *b->hist)))
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    memset(b->hist, 0, SA_CACHE_HIST_BUCKETS * sizeof *b->hist);
+    return 0;
+}
+
+int sa_cache_build_recs(SaEngine *e, SaCacheImage *b, const void *data,
+                        size_t len, uint64_t count, size_t max_record)
+{
+    if (b->rec_len + len > b->rec_cap) {
+        size_t cap = b->rec_cap ? b->rec_cap : 65536;
+        while (cap < b->rec_len + len)
+            cap *= 2;
+        unsigned char *p = realloc(b->recs, cap);
+        if (!p)
+            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        b->recs = p;
+        b->rec_cap = cap;
+    }
+    memcpy(b->recs + b->rec_len, data, len);
+    b->rec_len += len;
+    b->rec_count += count;
+    if (max_record > b->max_record)
+        b->max_record = max_record;
+    return 0;
+}
+
+void sa_cache_build_hist(SaCacheImage *b, const uint64_t *band_hist)
+{
+    for (uint32_t i = 0; i < SA_CACHE_HIST_BUCKETS; i++)
+        b->hist[i] += band_hist[i];
+}
+
+static void encode(const SaEngine *e, uint64_t n, const SaCacheImage *b,
+                   Out *o)
+{
+    const SaImage *im = &e->images[n];
+    const uint32_t K = e->K;
+    put(o, "SAE1", 4);
+    put_u32(o, K);
+    put_u32(o, (uint32_t)sa_img_h(e, n));
+    put_u32(o, (uint32_t)sa_img_w(e, n));
+    put_u32(o, e->f);
+    put_u32(o, 0);
+    put_f64(o, im->softmin.m);
+    put_f64(o, im->softmin.ref);
+    put_f64(o, im->softmin.sum);
+    put_f64(o, im->softmin.wsum);
+    put_u64(o, im->softmin.n);
+    put_f64(o, im->sum_s);
+    put_f64(o, im->min_s);
+    put_u64(o, im->valid_pixels);
+    put_u64(o, b->far);
+    put_u32(o, b->far_row);
+    put_u32(o, b->far_col);
+    put_f64(o, b->far_sum);
+    char dig[64];
+    memset(dig, '0', sizeof dig);
+    memcpy(dig, im->label_digest, strnlen(im->label_digest, 64));
+    put(o, dig, 64);
+    for (uint32_t k = 0; k < K; k++)
+        put_u64(o, e->classes[k].count - e->snap_count[k]);
+    for (uint32_t k = 0; k < K; k++)
+        put_u64(o, e->classes[k].pixels - e->snap_pixels[k]);
+    put(o, e->cur.correct, K * sizeof(uint64_t));
+    put(o, e->cur.pred, K * sizeof(uint64_t));
+    put(o, e->cur.sum, K * sizeof(double));
+    uint64_t nh = 0;
+    for (uint32_t i = 0; i < SA_CACHE_HIST_BUCKETS; i++)
+        nh += b->hist[i] != 0;
+    put_u64(o, nh);
+    uint64_t prev = 0;
+    int first = 1;
+    for (uint32_t i = 0; i < SA_CACHE_HIST_BUCKETS; i++) {
+        if (!b->hist[i])
+            continue;
+        put_var(o, first ? i : i - prev - 1);
+        put_var(o, b->hist[i]);
+        prev = i;
+        first = 0;
+    }
+    put_u64(o, b->rec_count);
+    put_u64(o, b->rec_len);
+    put_u64(o, b->max_record);
+    put(o, b->recs, b->rec_len);
+}
+
+int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
+{
+    const uint32_t K = e->K;
+    memcpy(e->cur.sum, c->sum, K * sizeof(double));
+    SaImage *im = &e->images[n];
+    im->softmin = c->softmin;
+    im->sum_s = c->sum_s;
+    im->min_s = c->min_s;
+    im->valid_pixels = c->valid_pixels;
+    memcpy(im->label_digest, c->label_digest, sizeof im->label_digest);
+    if (c->far) {
+        if (e->far == 0) {
+            e->far_image = n;
+            e->far_row = c->far_row;
+            e->far_col = c->far_col;
+            e->far_sum = c->far_sum;
+        }
+        e->far += c->far;
+    }
+    for (uint32_t k = 0; k < K; k++) {
+        e->classes[k].count += c->counts[k];
+        e->classes[k].pixels += c->counts[K + k];
+        e->cur.labeled[k] += c->counts[K + k];
+        e->cur.correct[k] += c->counts[2 * (size_t)K + k];
+        e->cur.pred[k] += c->counts[3 * (size_t)K + k];
+    }
+    sa_image_scores(e, n);
+    In in = {c->hist_enc, c->hist_len, 0, 0};
+    uint64_t b = 0;
+    for (uint64_t i = 0; in.pos < in.len && !in.bad; i++) {
+        b += get_var(&in) + (i > 0);
+        e->hist[b] += get_var(&in);
+    }
+    e->images_from_cache++;
+    if (c->rec_count == 0)
+        return 0;
+    return sa_recstore_append(&e->store, c->recs_in, c->rec_len,
+                              c->rec_count, c->max_record, e->err);
+}
+
+int sa_cache_entry_encode(const SaEngine *e, uint64_t n,
+                          const SaCacheImage *b, unsigned char **data,
+                          size_t *len)
+{
+    Out o = {0};
+    encode(e, n, b, &o);
+    if (o.oom) {
+        free(o.p);
+        return -1;
+    }
+    *data = o.p;
+    *len = o.len;
+    return 0;
+}
