@@ -18,19 +18,9 @@
 #include <hdf5.h>
 
 #include "io/h5_probs.h"
-
-static char tmpdir[] = "/tmp/test_h5_XXXXXX";
+#include "tmpdir_support.h"
 
 /* ---- helpers ----------------------------------------------------------- */
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][320];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
-    return b;
-}
 
 static void expect_err(const SaErr *e, int rc, int code, const char *a,
                        const char *b)
@@ -111,7 +101,8 @@ static void fill_f32(float *v)
                     v[i++] = (float)tval(n, k, h, w);
 }
 
-/* Writes a TDIMS tensor of file type ftype to name in tmpdir. */
+/* Writes a TDIMS tensor of file type ftype to name in the temporary
+ * folder. */
 static const char *write_tensor(const char *name, hid_t ftype,
                                 const hsize_t *chunk)
 {
@@ -646,8 +637,8 @@ static void test_open_file_errors(void **state)
     snprintf(want, sizeof want, "%s: not an HDF5 file", text);
     open_fails(text, "/pred_probs", SEGAUDIT_EINPUT, want, NULL);
 
-    snprintf(want, sizeof want, "%s: not a regular file", tmpdir);
-    open_fails(tmpdir, "/pred_probs", SEGAUDIT_EINPUT, want, NULL);
+    snprintf(want, sizeof want, "%s: not a regular file", g_dir);
+    open_fails(g_dir, "/pred_probs", SEGAUDIT_EINPUT, want, NULL);
 }
 
 static void test_open_dataset_errors(void **state)
@@ -881,21 +872,13 @@ static int setup(void **state)
 {
     (void)state;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return tmpdir_create("test_h5");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlink(tmp_path(e->d_name));
-    closedir(d);
-    return rmdir(tmpdir);
+    return tmpdir_remove();
 }
 
 /* Leaked HDF5 identifiers.  Files, groups and datasets: the library counts

@@ -23,22 +23,10 @@
 #include <hdf5.h>
 
 #include "io/label_array.h"
-
-#define PATHLEN 512
-
-static char g_dir[] = "/tmp/test_label_array_XXXXXX";
+#include "tmpdir_support.h"
 
 /* The test arrays: N images of H rows of W values. */
 enum { AN = 3, AH = 5, AW = 4, ACOUNT = AN * AH * AW };
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][PATHLEN];
-    static int next;
-    char *b = buf[next++ % 4];
-    snprintf(b, PATHLEN, "%s/%s", g_dir, name);
-    return b;
-}
 
 static void expect_err(const SaErr *e, int rc, int code, const char *a,
                        const char *b)
@@ -87,7 +75,7 @@ static unsigned char *encode(const uint64_t *v, size_t count, unsigned size,
 static const char *write_npy(const char *name, const char *descr,
                              const char *shape, const void *data, size_t len)
 {
-    const char *path = tpath(name);
+    const char *path = tmp_path(name);
     char dict[256];
     int dl = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': "
                       "False, 'shape': %s, }", descr, shape);
@@ -257,7 +245,7 @@ static void test_npy_int16_big_endian(void **state)
     v[3] = 0;
     round_trip(npy_of("i2be.npy", ">i2", 2, 1, v), NULL, v, 2, 1, 0,
                "int16");
-    SaLabelArray *a = open_ok(tpath("i2be.npy"), NULL);
+    SaLabelArray *a = open_ok(tmp_path("i2be.npy"), NULL);
     uint16_t row[AW];
     SaErr err = {0};
     assert_int_equal(sa_label_array_read(a, 0, 0, 1, row, &err), 0);
@@ -397,7 +385,7 @@ static void test_npy_refused(void **state)
     path = write_npy("short.npy", "|u1", SHAPE, bytes, ACOUNT - 1);
     open_fails(path, NULL, SEGAUDIT_EINPUT, "truncated data", NULL);
     free(bytes);
-    path = tpath("short_header.npy");
+    path = tmp_path("short_header.npy");
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     fwrite("\x93NUMPY\x01\x00\x76\x00{'descr': '|u1'", 1, 25, f);
@@ -472,7 +460,7 @@ static void test_read_arguments(void **state)
 static void test_fifo(void **state)
 {
     (void)state;
-    const char *path = tpath("fifo.npy");
+    const char *path = tmp_path("fifo.npy");
     assert_int_equal(mkfifo(path, 0600), 0);
     alarm(20); /* a hang would otherwise stall the suite */
     open_fails(path, NULL, SEGAUDIT_EINPUT, "not a regular file", "FIFO");
@@ -485,18 +473,18 @@ static void test_fifo(void **state)
 static void test_not_a_file(void **state)
 {
     (void)state;
-    open_fails(tpath("missing.npy"), NULL, SEGAUDIT_EINPUT, "cannot open",
+    open_fails(tmp_path("missing.npy"), NULL, SEGAUDIT_EINPUT, "cannot open",
                NULL);
     open_fails(g_dir, NULL, SEGAUDIT_EINPUT, "not a regular file",
                "directory");
-    const char *path = tpath("text.npy");
+    const char *path = tmp_path("text.npy");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("0,1,2\n", f);
     fclose(f);
     open_fails(path, NULL, SEGAUDIT_EINPUT, "neither a NumPy .npy file",
                NULL);
-    path = tpath("empty.npy");
+    path = tmp_path("empty.npy");
     f = fopen(path, "w");
     assert_non_null(f);
     fclose(f);
@@ -542,7 +530,7 @@ static const hsize_t DIMS[3] = {AN, AH, AW};
 static const char *h5_of(const char *file, const char *name, hid_t ftype,
                          const hsize_t *chunk, int gzip, const uint64_t *v)
 {
-    const char *path = tpath(file);
+    const char *path = tmp_path(file);
     hid_t f = new_file(path);
     put(f, name, ftype, 3, DIMS, chunk, gzip, H5T_NATIVE_UINT64, v);
     H5Fclose(f);
@@ -557,7 +545,7 @@ static const char *h5_signed_of(const char *file, const char *name,
     int64_t s[ACOUNT];
     for (size_t i = 0; i < ACOUNT; i++)
         memcpy(&s[i], &v[i], sizeof s[i]);
-    const char *path = tpath(file);
+    const char *path = tmp_path(file);
     hid_t f = new_file(path);
     put(f, name, ftype, 3, DIMS, chunk, gzip, H5T_NATIVE_INT64, s);
     H5Fclose(f);
@@ -616,7 +604,7 @@ static void test_h5_int32(void **state)
                                NULL, 0, v),
                   NULL, 2, 4, 0, "label -40000 ");
     /* the message names the dataset too */
-    SaLabelArray *a = open_ok(tpath("i4_m40000.h5"), NULL);
+    SaLabelArray *a = open_ok(tmp_path("i4_m40000.h5"), NULL);
     uint16_t buf[AH * AW];
     SaErr err = {0};
     int rc = sa_label_array_read(a, 2, 0, AH, buf, &err);
@@ -658,7 +646,7 @@ static void test_h5_bool_enum(void **state)
     signed char raw[ACOUNT];
     for (size_t i = 0; i < ACOUNT; i++)
         raw[i] = (signed char)v[i];
-    const char *path = tpath("bool.h5");
+    const char *path = tmp_path("bool.h5");
     hid_t f = new_file(path);
     put(f, "/labels", e, 3, DIMS, NULL, 0, e, raw);
     H5Fclose(f);
@@ -676,7 +664,7 @@ static void test_h5_bool_enum(void **state)
         classes[i] = i % 3 == 0 ? road : i % 3 == 1 ? car : sky;
         v[i] = classes[i];
     }
-    path = tpath("enum16.h5");
+    path = tmp_path("enum16.h5");
     f = new_file(path);
     put(f, "/labels", e2, 3, DIMS, NULL, 0, e2, classes);
     H5Fclose(f);
@@ -687,7 +675,7 @@ static void test_h5_bool_enum(void **state)
 static void test_h5_refused(void **state)
 {
     (void)state;
-    const char *path = tpath("refused.h5");
+    const char *path = tmp_path("refused.h5");
     hid_t f = new_file(path);
     static float fv[ACOUNT];
     static uint8_t bv[ACOUNT];
@@ -746,7 +734,7 @@ static void test_h5_missing_listing(void **state)
 {
     (void)state;
     /* 25 datasets: the first 20 are named, then "..." */
-    const char *path = tpath("many.h5");
+    const char *path = tmp_path("many.h5");
     hid_t f = new_file(path);
     static uint8_t bv[ACOUNT];
     for (int i = 0; i < 25; i++) {
@@ -763,7 +751,7 @@ static void test_h5_missing_listing(void **state)
     assert_null(strstr(err.msg, "set20"));
 
     /* no datasets at all */
-    path = tpath("nodata.h5");
+    path = tmp_path("nodata.h5");
     f = new_file(path);
     hid_t g = H5Gcreate2(f, "/g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5Gclose(g);
@@ -779,14 +767,14 @@ static void test_h5_hostile(void **state)
     make_values(v, 0, 255);
     const char *target = h5_of("target.h5", "/labels", H5T_STD_U8LE, NULL, 0,
                                v);
-    const char *path = tpath("extlink.h5");
+    const char *path = tmp_path("extlink.h5");
     hid_t f = new_file(path);
     assert_true(H5Lcreate_external(target, "/labels", f, "/labels",
                                    H5P_DEFAULT, H5P_DEFAULT) >= 0);
     H5Fclose(f);
     open_fails(path, NULL, SEGAUDIT_EINPUT, "external link", NULL);
 
-    path = tpath("vds.h5");
+    path = tmp_path("vds.h5");
     f = new_file(path);
     hid_t vspace = H5Screate_simple(3, DIMS, NULL);
     hid_t sspace = H5Screate_simple(3, DIMS, NULL);
@@ -804,7 +792,7 @@ static void test_h5_hostile(void **state)
     open_fails(path, NULL, SEGAUDIT_EINPUT, "virtual dataset", NULL);
 
     /* chunks of one image: only image 0 written */
-    path = tpath("few_chunks.h5");
+    path = tmp_path("few_chunks.h5");
     f = new_file(path);
     hid_t space = H5Screate_simple(3, DIMS, NULL);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
@@ -830,7 +818,7 @@ static void test_h5_hostile(void **state)
     for (size_t i = 0; i < ACOUNT * 40; i++)
         big[i] = i % 200;
     const hsize_t bdims[3] = {AN * 40, AH, AW};
-    path = tpath("truncated.h5");
+    path = tmp_path("truncated.h5");
     f = new_file(path);
     put(f, "/labels", H5T_STD_U8LE, 3, bdims, NULL, 0, H5T_NATIVE_UINT64,
         big);
@@ -853,21 +841,13 @@ static int setup(void **state)
 {
     (void)state;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tmpdir_create("test_label_array");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-            unlink(tpath(e->d_name));
-    closedir(d);
-    return rmdir(g_dir);
+    return tmpdir_remove();
 }
 
 /* No HDF5 file or object may stay open after a test, and no descriptor. */

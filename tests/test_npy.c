@@ -23,16 +23,9 @@
 #include <unistd.h>
 
 #include "io/npy.h"
+#include "tmpdir_support.h"
 
-#define PATHLEN 512
 #define P "x.npy" /* the path named in messages of in-memory parses */
-
-static char g_dir[256];
-
-static void tpath(char *buf, const char *name)
-{
-    snprintf(buf, PATHLEN, "%s/%s", g_dir, name);
-}
 
 static int host_big(void)
 {
@@ -1024,28 +1017,13 @@ static void test_names(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/test_npy.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tmpdir_create("test_npy");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    if (!d)
-        return -1;
-    while ((de = readdir(d))) {
-        char p[PATHLEN];
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        tpath(p, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    return rmdir(g_dir);
+    return tmpdir_remove();
 }
 
 int main(void)

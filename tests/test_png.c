@@ -21,15 +21,7 @@
 #include <unistd.h>
 
 #include "io/png_io.h"
-
-#define PATHLEN 512
-
-static char g_dir[256];
-
-static void tpath(char *buf, const char *name)
-{
-    snprintf(buf, PATHLEN, "%s/%s", g_dir, name);
-}
+#include "tmpdir_support.h"
 
 /* ---- Writing test PNGs with libpng ------------------------------------- */
 
@@ -720,28 +712,13 @@ static void test_golden_gray16(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/test_png.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tmpdir_create("test_png");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    if (!d)
-        return -1;
-    while ((de = readdir(d))) {
-        char p[PATHLEN];
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        tpath(p, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    return rmdir(g_dir);
+    return tmpdir_remove();
 }
 
 /* ---- hand-made PNGs: one chunk at a time, with zlib's crc32 ------------- */

@@ -25,16 +25,9 @@
 #include <unistd.h>
 
 #include "io/text_in.h"
+#include "tmpdir_support.h"
 
-#define PATHLEN 512
-
-static char g_dir[256];
 static uint16_t g_map[SA_LABEL_MAP_SIZE];
-
-static void tpath(char *buf, const char *name)
-{
-    snprintf(buf, PATHLEN, "%s/%s", g_dir, name);
-}
 
 static void write_bytes(const char *path, const void *data, size_t n)
 {
@@ -803,28 +796,13 @@ static void test_ids_not_regular(void **state)
 static int setup(void **state)
 {
     (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/test_text_in.XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tmpdir_create("test_text_in");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    struct dirent *de;
-    if (!d)
-        return -1;
-    while ((de = readdir(d))) {
-        char p[PATHLEN];
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        tpath(p, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    return rmdir(g_dir);
+    return tmpdir_remove();
 }
 
 int main(void)
