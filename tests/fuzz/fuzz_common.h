@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/error.h"
+
 #define FZ_PATH 4096 /* a path */
 #define FZ_DIR 1024  /* the temporary folder's path (shorter, so that
                         "<dir>/name" always fits in FZ_PATH) */
@@ -138,5 +140,20 @@ static inline int fz_new_fd(const unsigned char open_fds[FZ_MAX_FD],
             abort();                                                         \
         }                                                                    \
     } while (0)
+
+/* The contract of a call that failed: err holds its code rc, and the
+ * message is terminated and begins with "<path>:". */
+static inline void fz_check_failure(const SaErr *err, int rc,
+                                    const char *path, const char *call)
+{
+    FZ_CHECK(err->code == rc, "%s: err.code %d != rc %d", call, err->code,
+             rc);
+    FZ_CHECK(memchr(err->msg, '\0', sizeof err->msg) != NULL,
+             "%s: message not terminated", call);
+    const size_t pl = strlen(path);
+    FZ_CHECK(strncmp(err->msg, path, pl) == 0 && err->msg[pl] == ':',
+             "%s: message does not start with the path: '%s'", call,
+             err->msg);
+}
 
 #endif

@@ -42,14 +42,7 @@ static void check_error(const SaErr *err, int rc, const char *path,
                         const char *call)
 {
     FZ_CHECK(rc < 0, "%s returned %d", call, rc);
-    FZ_CHECK(err->code == rc, "%s: err.code %d != rc %d", call, err->code,
-             rc);
-    FZ_CHECK(memchr(err->msg, '\0', sizeof err->msg) != NULL,
-             "%s: message not terminated", call);
-    FZ_CHECK(strncmp(err->msg, path, strlen(path)) == 0 &&
-                 err->msg[strlen(path)] == ':',
-             "%s: message does not start with the path: '%s'", call,
-             err->msg);
+    fz_check_failure(err, rc, path, call);
 }
 
 static uint64_t mul_sat(uint64_t a, uint64_t b)

@@ -41,14 +41,7 @@ static void check_error(const SaErr *err, int rc, int code, const char *path,
 {
     FZ_CHECK(rc == code, "%s returned %d, expected %d (%s)", call, rc, code,
              err->msg);
-    FZ_CHECK(err->code == rc, "%s: err.code %d != rc %d", call, err->code,
-             rc);
-    FZ_CHECK(memchr(err->msg, '\0', sizeof err->msg) != NULL,
-             "%s: message not terminated", call);
-    FZ_CHECK(strncmp(err->msg, path, strlen(path)) == 0 &&
-                 err->msg[strlen(path)] == ':',
-             "%s: message does not start with the path: '%s'", call,
-             err->msg);
+    fz_check_failure(err, rc, path, call);
 }
 
 /* The HDF5 signature anywhere in the input. */

@@ -71,14 +71,8 @@ static void check_error(const SaErr *err, int rc, const char *path,
     FZ_CHECK(rc == SEGAUDIT_EINPUT || rc == SEGAUDIT_EIO ||
                  rc == SEGAUDIT_ENOMEM,
              "%s returned %d", call, rc);
-    FZ_CHECK(err->code == rc, "%s: err.code %d != rc %d", call, err->code,
-             rc);
-    FZ_CHECK(memchr(err->msg, '\0', sizeof err->msg) != NULL,
-             "%s: message not terminated", call);
+    fz_check_failure(err, rc, path, call);
     const size_t pl = strlen(path);
-    FZ_CHECK(strncmp(err->msg, path, pl) == 0 && err->msg[pl] == ':',
-             "%s: message does not start with the path: '%s'", call,
-             err->msg);
     const char *p = err->msg + pl + 1;
     if (*p >= '0' && *p <= '9') {
         unsigned long line = strtoul(p, NULL, 10);
