@@ -23,18 +23,9 @@ import tempfile
 import time
 
 from pngio import read_png, write_png
+from tally import failures, finish, ok
 
 SEG, GOLDEN = sys.argv[1], sys.argv[2]
-failures = []
-passed = 0
-
-
-def ok(name, cond, why=""):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append("%s: %s" % (name, why))
 
 
 def audit(args, out, cache=None, extra=()):
@@ -552,7 +543,4 @@ def main(tmp):
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         main(tmp)
-    for f in failures:
-        print("FAIL", f)
-    print("%d passed, %d failed" % (passed, len(failures)))
-    sys.exit(1 if failures else 0)
+    finish()

@@ -16,18 +16,9 @@ import h5py
 import numpy as np
 
 from pngio import write_png
+from tally import finish, ok
 
 SEG = sys.argv[1]
-failures = []
-passed = 0
-
-
-def ok(name, cond, why=""):
-    global passed
-    if cond:
-        passed += 1
-    else:
-        failures.append("%s: %s" % (name, why))
 
 
 def seg(*args):
@@ -157,7 +148,4 @@ try:
     main(tmp)
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
-for f in failures:
-    print("not ok - " + f)
-print("%d passed, %d failed" % (passed, len(failures)))
-sys.exit(1 if failures or passed == 0 else 0)
+finish()

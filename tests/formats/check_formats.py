@@ -23,11 +23,11 @@ import h5py
 import numpy as np
 
 from pngio import read_png, write_png
+import tally
+from tally import failures, finish
 
 SEG, GOLDEN = sys.argv[1], sys.argv[2]
 OUTPUTS = ["images.csv", "classes.csv", "pairs.csv", "regions.csv"]
-failures = []
-passed = 0
 
 
 def up_index(out, s, n):
@@ -79,7 +79,6 @@ def digests(d):
 
 
 def same(name, ref, out):
-    global passed
     # the labels as audited are the same, whatever their file format
     if digests(ref) != digests(out):
         failures.append("%s: label digests differ from the reference run" % name)
@@ -100,7 +99,7 @@ def same(name, ref, out):
                 open(os.path.join(out, "masks", m), "rb").read():
             failures.append("%s: masks/%s differs" % (name, m))
             return
-    passed += 1
+    tally.passed += 1
 
 
 def check(name, ref, tmp, labels, probs, extra, expect_in_stderr=None):
@@ -147,7 +146,6 @@ def case(cdir, tmp):
     # images moved by one)
     rolled = np.roll(labels, 1, axis=0)
     if not np.array_equal(rolled, labels):
-        global passed
         p = os.path.join(tmp, "labels_rolled.npy")
         np.save(p, rolled.astype(np.uint16))
         out = os.path.join(tmp, "out_control")
@@ -158,10 +156,10 @@ def case(cdir, tmp):
             if len(failures) == before:
                 failures.append(cname + "/control: moved labels gave the "
                                 "same report")
-                passed -= 1
+                tally.passed -= 1
             else:
                 del failures[before:]
-                passed += 1
+                tally.passed += 1
     nhwc = np.ascontiguousarray(probs.transpose(0, 2, 3, 1))
 
     # one dataset per image, named by its id, in a group
@@ -321,7 +319,6 @@ def case(cdir, tmp):
 def expect_error(name, args, status, *words):
     """The run fails with exit status `status`, one 'segaudit: ' line on
     stderr that holds every word, and no report."""
-    global passed
     out = args[args.index("--out") + 1]
     p = subprocess.run([SEG, "audit"] + args + ["-q"], capture_output=True,
                        text=True)
@@ -339,7 +336,7 @@ def expect_error(name, args, status, *words):
     if why:
         failures.append("%s: %s [stderr: %s]" % (name, "; ".join(why), p.stderr.strip()))
     else:
-        passed += 1
+        tally.passed += 1
 
 
 def errors(tmp):
@@ -588,8 +585,7 @@ def odd_shapes(tmp):
 
 
 def passed_one():
-    global passed
-    passed += 1
+    tally.passed += 1
 
 
 def main():
@@ -616,10 +612,7 @@ def main():
         errors(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for f in failures:
-        print("not ok - " + f)
-    print("%d passed, %d failed" % (passed, len(failures)))
-    sys.exit(1 if failures or passed == 0 else 0)
+    finish()
 
 
 main()
