@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "engine/cache_internal.h"
+#include "io/png_util.h"
 
 /* Entries are written by a thread of their own, so that the passes never
  * wait for the disk; at most WRITE_BACKLOG bytes wait for it. */
@@ -110,8 +111,12 @@ static int label_identity(SaEngine *e, uint64_t n, struct sha256_ctx *c)
         sa_sha_str(c, e->images[n].label_digest);
         return 0;
     }
-    FILE *f = fopen(e->label_paths[n], "rb");
-    if (!f)
+    /* opened as the label reader opens it: a FIFO or a folder is refused,
+     * never waited on */
+    FILE *f;
+    SaErr err;
+    sa_err_clear(&err);
+    if (sa_open_regular(e->label_paths[n], "", "PNG file", &f, &err) != 0)
         return 1;
     unsigned char buf[65536];
     size_t got;

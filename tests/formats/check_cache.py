@@ -256,6 +256,32 @@ def details(tmp):
             counts("crafted_" + how, out, 1, 5)
 
 
+def fifo_label(tmp):
+    """A label "file" that is a FIFO is refused with --cache as without it
+    (naming the label file's bytes must not wait on it)."""
+    data = os.path.join(tmp, "fifo_data")
+    subprocess.run([SEG, "synth", "--out", data, "--images", "3", "--size",
+                    "32x48", "--seed", "6", "-q"], check=True)
+    lab = os.path.join(data, "labels", "synth_000001.png")
+    os.remove(lab)
+    os.mkfifo(lab)
+    args = ["--labels", os.path.join(data, "labels"), "--probs",
+            os.path.join(data, "probs.h5"), "-q"]
+    base = [SEG, "audit"] + args
+    want = subprocess.run(base + ["--out", os.path.join(tmp, "fifo0")],
+                          capture_output=True, text=True, timeout=60)
+    try:
+        got = subprocess.run(base + ["--out", os.path.join(tmp, "fifo1"),
+                                     "--cache", os.path.join(tmp, "fifo_c")],
+                             capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        ok("fifo_label", False, "the cached run waited on the FIFO")
+        return
+    ok("fifo_label", want.returncode == 1 and got.returncode == 1 and
+       "not a regular file" in got.stderr and got.stderr == want.stderr,
+       (want.stderr, got.stderr))
+
+
 def kills(tmp):
     """SIGKILL at random moments (pass 1, commits, pass 2, overlays,
     writing); the same command then finishes with the same outputs,
@@ -533,6 +559,7 @@ def main(tmp):
             os.path.join(data, "probs.h5"), "--top", "4", "--threads", "2"]
     ref = relabel(tmp, data, args + ["-q"], None)
     verify_skip(tmp)
+    fifo_label(tmp)
     added_images(tmp)
     details(tmp)
     kills(tmp)
