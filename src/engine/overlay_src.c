@@ -36,9 +36,10 @@ struct SaOverlayImage {
     size_t cap_bytes;         /* bytes probs holds */
     uint32_t band_r0, band_n; /* the rows it holds now (band_n 0: none) */
     uint32_t H;               /* the image's height (its width: kp.W) */
-    /* --cache: the image's argmax map, from the cache (amap_cached) or
-     * kept as its rows are computed (amap_rows, in order) for the next
-     * run */
+    /* --cache: the image's argmax map, from the cache (amap_cached; looked
+     * up when its first rows are asked for, so not for an overlay copied
+     * whole from the cache) or kept as its rows are computed (amap_rows,
+     * in order) for the next run */
     uint16_t *amap;
     int amap_cached;
     uint32_t amap_rows;
@@ -55,6 +56,8 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
     if (rc)
         return rc;
     memcpy(issues, r->bitmap + (size_t)row0 * W, (size_t)nrows * W);
+    if (r->amap && row0 == 0)
+        r->amap_cached = sa_cache_argmax_get(e, r->n, r->amap);
     if (r->amap_cached) {
         memcpy(argmax, r->amap + (size_t)row0 * W,
                (size_t)nrows * W * sizeof *argmax);
@@ -219,7 +222,7 @@ int sa_overlay_source_load(SaOverlaySource *s, SaOverlayImage *m, uint64_t n,
     m->n = n;
     m->band_n = 0;
     m->amap_rows = 0;
-    m->amap_cached = m->amap && sa_cache_argmax_get(e, n, m->amap);
+    m->amap_cached = 0;
     *regions = m->regions;
     *nreg = (size_t)im->regions_listed;
     sa_labels_reader_close(&m->labels);
