@@ -40,7 +40,8 @@ typedef struct SaCacheImage {
     SaSoftmin softmin;
     double sum_s, min_s;
     uint64_t valid_pixels;
-    uint64_t far;              /* pixels far from 1, and the first: */
+    uint64_t far;              /* (an entry) pixels far from 1, and the
+                                  first: */
     uint32_t far_row, far_col;
     double far_sum;
     char label_digest[65];

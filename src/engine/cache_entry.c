@@ -281,7 +281,6 @@ int sa_cache_build_begin(SaEngine *e, SaCacheImage *b)
     b->rec_len = 0;
     b->rec_count = 0;
     b->max_record = sizeof(SaRecord);
-    b->far = 0;
     if (!b->hist && !(b->hist = malloc(SA_CACHE_HIST_BUCKETS *
                                        sizeof *b->hist)))
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
@@ -335,20 +334,15 @@ static void encode(const SaEngine *e, uint64_t n, const SaCacheImage *b,
     put_f64(o, im->sum_s);
     put_f64(o, im->min_s);
     put_u64(o, im->valid_pixels);
-    put_u64(o, b->far);
-    put_u32(o, b->far_row);
-    put_u32(o, b->far_col);
-    put_f64(o, b->far_sum);
+    put_u64(o, e->cur.far);
+    put_u32(o, e->cur.far_row);
+    put_u32(o, e->cur.far_col);
+    put_f64(o, e->cur.far_sum);
     char dig[64];
     memset(dig, '0', sizeof dig);
     memcpy(dig, im->label_digest, strnlen(im->label_digest, 64));
     put(o, dig, 64);
-    for (uint32_t k = 0; k < K; k++)
-        put_u64(o, e->classes[k].count - e->snap_count[k]);
-    for (uint32_t k = 0; k < K; k++)
-        put_u64(o, e->classes[k].pixels - e->snap_pixels[k]);
-    put(o, e->cur.correct, K * sizeof(uint64_t));
-    put(o, e->cur.pred, K * sizeof(uint64_t));
+    put(o, e->cur.count, 4 * (size_t)K * sizeof(uint64_t));
     put(o, e->cur.sum, K * sizeof(double));
     uint64_t nh = 0;
     for (uint32_t i = 0; i < SA_CACHE_HIST_BUCKETS; i++)
@@ -373,29 +367,18 @@ static void encode(const SaEngine *e, uint64_t n, const SaCacheImage *b,
 int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
 {
     const uint32_t K = e->K;
+    memcpy(e->cur.count, c->counts, 4 * (size_t)K * sizeof(uint64_t));
     memcpy(e->cur.sum, c->sum, K * sizeof(double));
+    e->cur.far = c->far;
+    e->cur.far_row = c->far_row;
+    e->cur.far_col = c->far_col;
+    e->cur.far_sum = c->far_sum;
     SaImage *im = &e->images[n];
     im->softmin = c->softmin;
     im->sum_s = c->sum_s;
     im->min_s = c->min_s;
     im->valid_pixels = c->valid_pixels;
     memcpy(im->label_digest, c->label_digest, sizeof im->label_digest);
-    if (c->far) {
-        if (e->far == 0) {
-            e->far_image = n;
-            e->far_row = c->far_row;
-            e->far_col = c->far_col;
-            e->far_sum = c->far_sum;
-        }
-        e->far += c->far;
-    }
-    for (uint32_t k = 0; k < K; k++) {
-        e->classes[k].count += c->counts[k];
-        e->classes[k].pixels += c->counts[K + k];
-        e->cur.labeled[k] += c->counts[K + k];
-        e->cur.correct[k] += c->counts[2 * (size_t)K + k];
-        e->cur.pred[k] += c->counts[3 * (size_t)K + k];
-    }
     sa_image_scores(e, n);
     In in = {c->hist_enc, c->hist_len, 0, 0};
     uint64_t b = 0;

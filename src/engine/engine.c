@@ -299,17 +299,14 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     e->images = calloc(e->N, sizeof *e->images);
     e->classes = calloc(e->K, sizeof *e->classes);
     e->hist = calloc(SA_HIST_BUCKETS, sizeof *e->hist);
-    e->cur.labeled = calloc(3 * (size_t)e->K, sizeof(uint64_t));
+    e->cur.count = calloc(4 * (size_t)e->K, sizeof(uint64_t));
     e->cur.sum = calloc(e->K, sizeof(double));
     if (!e->ignored || !e->images || !e->classes || !e->hist ||
-        !e->cur.labeled || !e->cur.sum)
+        !e->cur.count || !e->cur.sum)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    e->cur.correct = e->cur.labeled + e->K;
-    e->cur.pred = e->cur.labeled + 2 * (size_t)e->K;
-    e->snap_count = malloc(2 * (size_t)e->K * sizeof *e->snap_count);
-    if (!e->snap_count)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    e->snap_pixels = e->snap_count + e->K;
+    e->cur.labeled = e->cur.count + e->K;
+    e->cur.correct = e->cur.count + 2 * (size_t)e->K;
+    e->cur.pred = e->cur.count + 3 * (size_t)e->K;
     /* a negative value (of a signed label array) reads as 65536 + v */
     for (int i = 0; i < e->set.n_ignore; i++)
         e->ignored[(e->set.ignore_index[i] + 65536) % 65536] = 1;
@@ -375,12 +372,10 @@ void sa_engine_free(SaEngine *e)
     free(e->images);
     free(e->classes);
     free(e->hist);
-    free(e->cur.labeled);
-    e->cur.labeled = NULL;
+    free(e->cur.count);
+    e->cur.count = NULL;
     free(e->cur.sum);
     e->cur.sum = NULL;
-    free(e->snap_count);
-    e->snap_count = NULL;
     e->ignored = NULL;
     e->images = NULL;
     e->classes = NULL;

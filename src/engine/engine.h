@@ -36,12 +36,18 @@ typedef struct SaImage {
                                 map), "" when not read whole */
 } SaImage;
 
-/* Per-class results of the image being folded (aggregator): counts for
- * the baseline scores, and its Σ s per class (its block-rows', in order),
- * added to the classes' sums when the image is complete; then cleared. */
+/* What the image being folded adds to the dataset's totals (aggregator):
+ * per class its blocks, pixels (also for the baseline scores, with correct
+ * and pred) and Σ s (its block-rows', in order), and its pixels whose
+ * probabilities sum far from 1.  Added to the totals when the image is
+ * complete, dropped when it is skipped half-way; then cleared. */
 typedef struct SaImageClasses {
-    uint64_t *labeled, *correct, *pred; /* K each */
+    uint64_t *count, *labeled, *correct, *pred; /* K each, in this order in
+                                                   one block of 4K */
     double *sum;                        /* K */
+    uint64_t far;                       /* and the first of them: */
+    uint32_t far_row, far_col;
+    double far_sum;
 } SaImageClasses;
 
 typedef struct SaClass {
@@ -126,8 +132,7 @@ typedef struct SaEngine {
      * the image is skipped half-way */
     uint64_t fold_image;     /* image being folded, or UINT64_MAX */
     int fold_undone;         /* its folded part was undone */
-    uint64_t *snap_count, *snap_pixels; /* K each */
-    uint64_t snap_bytes, snap_records, snap_far;
+    uint64_t snap_bytes, snap_records; /* the record store then */
     int second_read;
     /* --cache (cache.c) */
     struct SaCache *cache;   /* open during the passes, or NULL */
@@ -251,10 +256,12 @@ int sa_overlay_image_key(const SaOverlayImage *m, const uint8_t *extra,
 /* Closes m's label PNG and frees its regions. */
 void sa_overlay_image_end(SaOverlayImage *m);
 
-/* Image n is complete: adds its class sums (e->cur.sum) to the classes',
- * computes every score from its pass-1 statistics and e->cur (all but
- * num_pixel_issues, which needs pass 2), and clears e->cur. */
+/* Image n is complete: adds e->cur to the classes' totals and the far
+ * count, computes every score from its pass-1 statistics and e->cur (all
+ * but num_pixel_issues, which needs pass 2), and clears e->cur. */
 void sa_image_scores(SaEngine *e, uint64_t n);
+/* Clears e->cur (the image is complete, or dropped). */
+void sa_image_classes_clear(SaEngine *e);
 
 typedef struct SaSkip {
     uint64_t image;

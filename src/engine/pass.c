@@ -319,19 +319,15 @@ static int fault_error(SaEngine *e, const Band *b, SaErr *err)
     }
 }
 
-/* Aggregator: notes what is folded before image n starts, so that a skip
- * half-way through it can be undone. */
+/* Aggregator: notes where the record store stands before image n starts,
+ * so that a skip half-way through it can be undone (its statistics are in
+ * e->cur until it is complete). */
 static void image_start(SaEngine *e, const SaRecStore *st, uint64_t n)
 {
     e->fold_image = n;
     e->fold_undone = 0;
-    for (uint32_t k = 0; k < e->K; k++) {
-        e->snap_count[k] = e->classes[k].count;
-        e->snap_pixels[k] = e->classes[k].pixels;
-    }
     e->snap_bytes = st->bytes;
     e->snap_records = st->count;
-    e->snap_far = e->far;
 }
 
 /* Aggregator: undoes what image n (skipped) has folded so far. */
@@ -341,18 +337,12 @@ static int image_undo(SaEngine *e, SaRecStore *st, uint64_t n, int stats)
         return 0;
     e->fold_undone = 1;
     if (stats) {
-        for (uint32_t k = 0; k < e->K; k++) {
-            e->classes[k].count = e->snap_count[k];
-            e->classes[k].pixels = e->snap_pixels[k];
-        }
-        e->far = e->snap_far;
         SaImage *im = &e->images[n];
         sa_softmin_init(&im->softmin);
         im->sum_s = 0;
         im->min_s = INFINITY;
         im->valid_pixels = 0;
-        memset(e->cur.labeled, 0, 3 * (size_t)e->K * sizeof(uint64_t));
-        memset(e->cur.sum, 0, e->K * sizeof(double));
+        sa_image_classes_clear(e);
     }
     return sa_recstore_truncate(st, e->snap_bytes, e->snap_records, e->err);
 }
@@ -430,22 +420,13 @@ static int fold(Pass *ps, Batch *bt)
                 uint32_t nbr = b->nrows / e->f;
                 for (uint32_t j = 0; j < nbr; j++) {
                     const SaRowOut *ro = &b->rows[j];
-                    if (ro->far && bld) {
-                        if (bld->far == 0) {
-                            bld->far_row = ro->far_row;
-                            bld->far_col = ro->far_col;
-                            bld->far_sum = ro->far_sum;
-                        }
-                        bld->far += ro->far;
-                    }
                     if (ro->far) {
-                        if (e->far == 0) {
-                            e->far_image = b->image;
-                            e->far_row = ro->far_row;
-                            e->far_col = ro->far_col;
-                            e->far_sum = ro->far_sum;
+                        if (e->cur.far == 0) {
+                            e->cur.far_row = ro->far_row;
+                            e->cur.far_col = ro->far_col;
+                            e->cur.far_sum = ro->far_sum;
                         }
-                        e->far += ro->far;
+                        e->cur.far += ro->far;
                     }
                     sa_softmin_merge(&im->softmin, &ro->softmin);
                     im->sum_s += ro->sum_s;
@@ -456,8 +437,7 @@ static int fold(Pass *ps, Batch *bt)
                         e->cur.sum[k] += cs[k];
                 }
                 for (uint32_t k = 0; k < e->K; k++) {
-                    e->classes[k].count += b->st.class_count[k];
-                    e->classes[k].pixels += b->st.class_pixels[k];
+                    e->cur.count[k] += b->st.class_count[k];
                     e->cur.labeled[k] += b->st.class_pixels[k];
                     e->cur.correct[k] += b->st.class_correct[k];
                     e->cur.pred[k] += b->st.class_pred[k];

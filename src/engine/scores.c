@@ -6,12 +6,32 @@
 
 #include "engine/engine.h"
 
+void sa_image_classes_clear(SaEngine *e)
+{
+    SaImageClasses *c = &e->cur;
+    memset(c->count, 0, 4 * (size_t)e->K * sizeof(uint64_t));
+    memset(c->sum, 0, e->K * sizeof(double));
+    c->far = 0;
+}
+
 void sa_image_scores(SaEngine *e, uint64_t n)
 {
     SaImage *im = &e->images[n];
-    const SaImageClasses *c = &e->cur;
-    for (uint32_t k = 0; k < e->K; k++)
+    SaImageClasses *c = &e->cur;
+    for (uint32_t k = 0; k < e->K; k++) {
         e->classes[k].sum += c->sum[k];
+        e->classes[k].count += c->count[k];
+        e->classes[k].pixels += c->labeled[k];
+    }
+    if (c->far) {
+        if (e->far == 0) {
+            e->far_image = n;
+            e->far_row = c->far_row;
+            e->far_col = c->far_col;
+            e->far_sum = c->far_sum;
+        }
+        e->far += c->far;
+    }
     for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
         im->score[i] = NAN;
     if (im->valid_pixels > 0) {
@@ -38,8 +58,5 @@ void sa_image_scores(SaEngine *e, uint64_t n)
             acc_sum / (double)present;
         im->score[SEGAUDIT_SCORE_MEAN_IOU] = iou_sum / (double)either;
     }
-    memset(c->sum, 0, e->K * sizeof(double));
-    memset(c->labeled, 0, e->K * sizeof(uint64_t));
-    memset(c->correct, 0, e->K * sizeof(uint64_t));
-    memset(c->pred, 0, e->K * sizeof(uint64_t));
+    sa_image_classes_clear(e);
 }
