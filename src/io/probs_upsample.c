@@ -46,33 +46,70 @@ static inline double value(SaDtype t, const void *p, uint64_t i)
     }
 }
 
+/* Output columns are done in chunks whose source columns and weights are
+ * worked out once for every class and row of the band. */
+#define COLS 256
+
+/* The band's bilinear rows, for one type t (inlined with t constant, so
+ * that the decoding is not chosen per value). */
+static inline __attribute__((always_inline)) void
+bilinear(uint32_t s, SaDtype t, const void *low, uint64_t l0, uint64_t ln,
+         uint64_t lh, uint64_t lw, uint64_t K, uint64_t r0, uint64_t nrows,
+         double *out)
+{
+    const uint64_t W = lw * s;
+    uint64_t j0[COLS], j1[COLS];
+    double a[COLS];
+    for (uint64_t x0 = 0; x0 < W; x0 += COLS) {
+        const uint64_t nx = W - x0 < COLS ? W - x0 : COLS;
+        for (uint64_t x = 0; x < nx; x++)
+            source(x0 + x, s, lw, &j0[x], &j1[x], &a[x]);
+        for (uint64_t y = 0; y < nrows; y++) {
+            uint64_t i0, i1;
+            double b;
+            source(r0 + y, s, lh, &i0, &i1, &b);
+            for (uint64_t k = 0; k < K; k++) {
+                const uint64_t plane = k * ln * lw;
+                const uint64_t p0 = plane + (i0 - l0) * lw;
+                const uint64_t p1 = plane + (i1 - l0) * lw;
+                double *o = out + (k * nrows + y) * W + x0;
+                for (uint64_t x = 0; x < nx; x++) {
+                    double v00 = value(t, low, p0 + j0[x]);
+                    double v01 = value(t, low, p0 + j1[x]);
+                    double v10 = value(t, low, p1 + j0[x]);
+                    double v11 = value(t, low, p1 + j1[x]);
+                    o[x] = (1.0 - b) * ((1.0 - a[x]) * v00 + a[x] * v01) +
+                           b * ((1.0 - a[x]) * v10 + a[x] * v11);
+                }
+            }
+        }
+    }
+}
+
 void sa_upsample_band(int mode, uint32_t s, SaDtype t, const void *low,
                       uint64_t l0, uint64_t ln, uint64_t lh, uint64_t lw,
                       uint64_t K, uint64_t r0, uint64_t nrows, double *out)
 {
     const uint64_t W = lw * s;
-    for (uint64_t k = 0; k < K; k++) {
-        const uint64_t plane = k * ln * lw;
-        for (uint64_t y = 0; y < nrows; y++) {
-            double *o = out + (k * nrows + y) * W;
-            if (mode == SA_UP_NEAREST) {
-                uint64_t row = plane + ((r0 + y) / s - l0) * lw;
+    if (mode == SA_UP_NEAREST) {
+        for (uint64_t k = 0; k < K; k++)
+            for (uint64_t y = 0; y < nrows; y++) {
+                double *o = out + (k * nrows + y) * W;
+                uint64_t row = k * ln * lw + ((r0 + y) / s - l0) * lw;
                 for (uint64_t x = 0; x < W; x++)
                     o[x] = value(t, low, row + x / s);
-                continue;
             }
-            uint64_t i0, i1, j0, j1;
-            double b, a;
-            source(r0 + y, s, lh, &i0, &i1, &b);
-            const uint64_t p0 = plane + (i0 - l0) * lw;
-            const uint64_t p1 = plane + (i1 - l0) * lw;
-            for (uint64_t x = 0; x < W; x++) {
-                source(x, s, lw, &j0, &j1, &a);
-                double v00 = value(t, low, p0 + j0), v01 = value(t, low, p0 + j1);
-                double v10 = value(t, low, p1 + j0), v11 = value(t, low, p1 + j1);
-                o[x] = (1.0 - b) * ((1.0 - a) * v00 + a * v01) +
-                       b * ((1.0 - a) * v10 + a * v11);
-            }
-        }
+        return;
+    }
+    switch (t) {
+    case SA_F16:
+        bilinear(s, SA_F16, low, l0, ln, lh, lw, K, r0, nrows, out);
+        break;
+    case SA_F32:
+        bilinear(s, SA_F32, low, l0, ln, lh, lw, K, r0, nrows, out);
+        break;
+    default:
+        bilinear(s, SA_F64, low, l0, ln, lh, lw, K, r0, nrows, out);
+        break;
     }
 }
