@@ -78,9 +78,12 @@ static inline void convert_one(const SaStoreForm *f, const uint8_t *raw,
     }
 }
 
-void sa_convert_band(const SaStoreForm *f, const void *raw, void *dst,
+void sa_convert_band(const SaStoreForm *form, const void *raw, void *dst,
                      uint64_t K, uint64_t nrows, uint64_t W)
 {
+    /* a local copy: the writes through dst cannot change it, so the
+     * compiler takes the choices of convert_one out of the loops */
+    const SaStoreForm local = *form, *f = &local;
     const uint8_t *r = raw;
     uint8_t *d = dst;
     const uint64_t P = nrows * W;
