@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "engine/cache_internal.h"
-#include "io/png_util.h"
+#include "io/files.h"
 
 /* Entries are written by a thread of their own, so that the passes never
  * wait for the disk; at most WRITE_BACKLOG bytes wait for it. */

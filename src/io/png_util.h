@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "common/error.h"
+#include "io/files.h"
 
 /* Filled by the callbacks below (set as libpng's error pointer). */
 typedef struct SaPngMsg {
@@ -24,17 +25,6 @@ typedef struct SaPngMsg {
 void sa_png_on_error(png_structp png, png_const_charp text);
 /* Warnings never stop reading; the first is kept as context. */
 void sa_png_on_warning(png_structp png, png_const_charp text);
-
-/* strerror into buf, thread-safe. */
-const char *sa_errstr(int e, char *buf, size_t n);
-
-/* Opens path for reading as a stdio stream, refusing anything but a
- * regular file: O_NONBLOCK keeps open() of a FIFO from waiting for a
- * writer, and is cleared once the file is known to be regular.  `what`
- * ("" or " the photo") goes into "cannot open%s", `kind` ("PNG file") into
- * "is a directory, not a <kind>". */
-int sa_open_regular(const char *path, const char *what, const char *kind,
-                    FILE **out, SaErr *err);
 
 /* Reads the 8-byte PNG signature from fp.  Returns 0 for a PNG, 1 when the
  * file is empty, 2 when it is not a PNG (shorter than the signature, or

@@ -9,9 +9,9 @@
  * long, makes anything grow but the error message.  Lines are numbered
  * from 1 for the messages. */
 #include "io/text_in.h"
+#include "io/files.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +23,6 @@
 /* Bytes of a line or field shown in a message. */
 #define SHOW_MAX 40
 #define SHOW_BUF (4 * SHOW_MAX + 8)
-
-static const char *errstr(int e, char *buf, size_t n)
-{
-    if (strerror_r(e, buf, n) != 0)
-        snprintf(buf, n, "error %d", e);
-    return buf;
-}
 
 /* s (n bytes) in double quotes for a message: printable ASCII as is,
  * other bytes as \xNN, cut after SHOW_MAX bytes with "...". */
@@ -85,7 +78,6 @@ static int too_large(const LineReader *r, uint64_t size, int at_least,
 static int lr_open(LineReader **out, const char *path, const char *kind,
                    uint64_t max_bytes, SaErr *err)
 {
-    char eb[128];
     struct stat st;
     LineReader *r = malloc(sizeof *r);
     *out = NULL;
@@ -101,31 +93,13 @@ static int lr_open(LineReader **out, const char *path, const char *kind,
     r->lineno = 0;
     r->line_len = 0;
     r->line[0] = '\0';
-    r->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (r->fd < 0) {
-        int e = errno;
-        free(r);
-        return sa_err(err, e == ENOENT || e == ENOTDIR ? SEGAUDIT_EINPUT
-                                                      : SEGAUDIT_EIO,
-                      "%s: cannot open: %s", path, errstr(e, eb, sizeof eb));
-    }
-    int rc = 0;
-    if (fstat(r->fd, &st) != 0) {
-        rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot stat: %s", path,
-                    errstr(errno, eb, sizeof eb));
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = sa_err(err, SEGAUDIT_EINPUT, "%s: %s, not a %s", path,
-                    S_ISDIR(st.st_mode) ? "is a directory"
-                                        : "is not a regular file", kind);
-    } else if (st.st_size < 0 || (uint64_t)st.st_size > max_bytes) {
-        rc = too_large(r, (uint64_t)st.st_size, 0, err);
-    } else {
-        int fl = fcntl(r->fd, F_GETFL);
-        if (fl < 0 || fcntl(r->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
-            rc = sa_err(err, SEGAUDIT_EIO, "%s: cannot open: %s", path,
-                        errstr(errno, eb, sizeof eb));
-    }
+    int rc = sa_open_regular_fd(path, "", kind, &r->fd, &st, err);
     if (rc) {
+        free(r);
+        return rc;
+    }
+    if (st.st_size < 0 || (uint64_t)st.st_size > max_bytes) {
+        rc = too_large(r, (uint64_t)st.st_size, 0, err);
         close(r->fd);
         free(r);
         return rc;
@@ -151,7 +125,7 @@ static int lr_fill(LineReader *r, SaErr *err)
     if (n < 0) {
         char eb[128];
         return sa_err(err, SEGAUDIT_EIO, "%s: read failed: %s", r->path,
-                      errstr(errno, eb, sizeof eb));
+                      sa_errstr(errno, eb, sizeof eb));
     }
     r->pos = 0;
     r->len = (size_t)n;
