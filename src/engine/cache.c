@@ -127,7 +127,25 @@ static int label_identity(SaEngine *e, uint64_t n, struct sha256_ctx *c)
     return bad;
 }
 
-/* Sets e->cache->key[n]; 1 when the image cannot be named (it is then
+/* Sets e->cache->key[n] from the predictions' identity (the file's, or
+ * with cache_verify the rows' digest); 1 when the label file cannot be
+ * read (the image is then computed and not kept). */
+static int name_image(SaEngine *e, uint64_t n, const uint8_t *probs)
+{
+    struct sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, SA_CACHE_KEY, probs);
+    if (label_identity(e, n, &c))
+        return 1;
+    sa_sha_u64(&c, n);
+    sa_sha_u64(&c, sa_img_h(e, n));
+    sa_sha_u64(&c, sa_img_w(e, n));
+    sha256_digest(&c, SA_CACHE_KEY, e->cache->key[n]);
+    e->cache->named[n] = 1;
+    return 0;
+}
+
+/* Names image n for a lookup; 1 when it cannot be named (it is then
  * computed). */
 static int image_key(SaEngine *e, uint64_t n, SaErr *err)
 {
@@ -145,17 +163,22 @@ static int image_key(SaEngine *e, uint64_t n, SaErr *err)
             return 1;
         probs = rows;
     }
-    struct sha256_ctx c;
-    sha256_init(&c);
-    sha256_update(&c, SA_CACHE_KEY, probs);
-    if (label_identity(e, n, &c))
-        return 1;
-    sa_sha_u64(&c, n);
-    sa_sha_u64(&c, sa_img_h(e, n));
-    sa_sha_u64(&c, sa_img_w(e, n));
-    sha256_digest(&c, SA_CACHE_KEY, e->cache->key[n]);
-    e->cache->named[n] = 1;
-    return 0;
+    return name_image(e, n, probs);
+}
+
+/* cache_verify: does the image have no entry at all?  Then it is computed
+ * without reading its rows first: they are hashed as its bands are folded
+ * (sa_cache_build_rows) and the image named when it is committed. */
+static int no_entry(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
+{
+    static const uint8_t none[SA_CACHE_KEY];
+    uint8_t slot[SA_CACHE_KEY];
+    size_t len;
+    sa_cache_slot(e, n, SA_KIND_PASS1, slot);
+    int found = sa_cachedb_get(e->cache->db, SA_KIND_PASS1, slot, none,
+                               sa_cache_entry_bound(e, n), &out->blob,
+                               &out->blob_cap, &len, err);
+    return found < 0 ? found : found == SA_CACHE_MISS;
 }
 
 /* ---- the writer -------------------------------------------------------- */
@@ -237,9 +260,11 @@ int sa_cache_open(SaEngine *e)
         return 0;
     SaCache *ca = calloc(1, sizeof *ca);
     if (!ca || !(ca->key = calloc(e->N, sizeof *ca->key)) ||
-        !(ca->named = calloc(e->N, 1))) {
-        if (ca)
+        !(ca->named = calloc(e->N, 1)) || !(ca->hash_rows = calloc(e->N, 1))) {
+        if (ca) {
             free(ca->key);
+            free(ca->named);
+        }
         free(ca);
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     }
@@ -280,6 +305,7 @@ void sa_cache_close(SaEngine *e)
     pthread_cond_destroy(&ca->cond);
     free(ca->key);
     free(ca->named);
+    free(ca->hash_rows);
     free(ca->rows);
     free(ca);
     e->cache = NULL;
@@ -288,7 +314,12 @@ void sa_cache_close(SaEngine *e)
 int sa_cache_lookup(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
 {
     SaCache *ca = e->cache;
-    int rc = image_key(e, n, err);
+    int rc = 0;
+    if (e->set.cache_verify && (rc = no_entry(e, n, out, err)) != 0) {
+        ca->hash_rows[n] = rc == 1;
+        return rc < 0 ? rc : 0;
+    }
+    rc = image_key(e, n, err);
     if (rc)
         return rc < 0 ? rc : 0;
     uint8_t slot[SA_CACHE_KEY];
@@ -327,6 +358,11 @@ int sa_cache_commit(SaEngine *e, uint64_t n, SaCacheImage *b)
     size_t len;
     if (sa_cache_entry_encode(e, n, b, &data, &len) != 0)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    if (b->rows_sha) {
+        uint8_t rows[SA_CACHE_KEY];
+        sha256_digest(b->rows_sha, SA_CACHE_KEY, rows);
+        name_image(e, n, rows);
+    }
     uint8_t slot[SA_CACHE_KEY];
     sa_cache_slot(e, n, SA_KIND_PASS1, slot);
     if (ca->named[n])

@@ -52,6 +52,8 @@ typedef struct SaCacheImage {
     uint64_t rec_count;
     size_t max_record;
     uint64_t *hist;            /* (building) SA_CACHE_HIST_BUCKETS */
+    void *rows_sha;            /* (building, cache_verify) the digest of
+                                  its rows so far, or NULL */
     const unsigned char *hist_enc; /* (an entry) encoded histogram */
     size_t hist_len;
     void *blob;                /* (an entry) the bytes all this points in,
@@ -74,11 +76,14 @@ void sa_cache_close(struct SaEngine *e);
 int sa_cache_lookup(struct SaEngine *e, uint64_t n, SaCacheImage *out,
                     SaErr *err);
 
-/* Building the entry of a computed image (aggregator, in band order). */
-int sa_cache_build_begin(struct SaEngine *e, SaCacheImage *b);
+/* Building the entry of a computed image n (aggregator, in band order). */
+int sa_cache_build_begin(struct SaEngine *e, uint64_t n, SaCacheImage *b);
 int sa_cache_build_recs(struct SaEngine *e, SaCacheImage *b,
                         const void *data, size_t len, uint64_t count,
                         size_t max_record);
+/* cache_verify: a band's rows (bytes as read), in order, for an image
+ * computed without an entry. */
+void sa_cache_build_rows(SaCacheImage *b, const void *probs, size_t bytes);
 /* Adds a band's histogram (SA_CACHE_HIST_BUCKETS, the kernel's with
  * hist_shift SA_CACHE_HIST_SHIFT). */
 void sa_cache_build_hist(SaCacheImage *b, const uint64_t *band_hist);

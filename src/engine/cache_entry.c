@@ -131,6 +131,7 @@ void sa_cache_image_free(SaCacheImage *c)
     free(c->counts);
     free(c->recs);
     free(c->hist);
+    free(c->rows_sha);
     free(c->blob);
     memset(c, 0, sizeof *c);
 }
@@ -276,8 +277,15 @@ int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
 
 /* ---- building a computed image's entry ---------------------------------- */
 
-int sa_cache_build_begin(SaEngine *e, SaCacheImage *b)
+int sa_cache_build_begin(SaEngine *e, uint64_t n, SaCacheImage *b)
 {
+    free(b->rows_sha);
+    b->rows_sha = NULL;
+    if (e->cache->hash_rows[n]) {
+        if (!(b->rows_sha = malloc(sizeof(struct sha256_ctx))))
+            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        sha256_init(b->rows_sha);
+    }
     b->rec_len = 0;
     b->rec_count = 0;
     b->max_record = sizeof(SaRecord);
@@ -307,6 +315,12 @@ int sa_cache_build_recs(SaEngine *e, SaCacheImage *b, const void *data,
     if (max_record > b->max_record)
         b->max_record = max_record;
     return 0;
+}
+
+void sa_cache_build_rows(SaCacheImage *b, const void *probs, size_t bytes)
+{
+    if (b->rows_sha)
+        sha256_update(b->rows_sha, bytes, probs);
 }
 
 void sa_cache_build_hist(SaCacheImage *b, const uint64_t *band_hist)

@@ -359,7 +359,7 @@ static int fold(Pass *ps, Batch *bt)
         if (b->image != e->fold_image) {
             image_start(e, st, b->image);
             if (ps->caching && !b->cached &&
-                (rc = sa_cache_build_begin(e, &ps->build)) != 0)
+                (rc = sa_cache_build_begin(e, b->image, &ps->build)) != 0)
                 return rc;
         }
         if (b->cached) {
@@ -442,8 +442,12 @@ static int fold(Pass *ps, Batch *bt)
                     e->cur.correct[k] += b->st.class_correct[k];
                     e->cur.pred[k] += b->st.class_pred[k];
                 }
-                if (bld)
+                if (bld) {
                     sa_cache_build_hist(bld, b->hist);
+                    sa_cache_build_rows(bld, b->probs,
+                                        (size_t)e->K * b->nrows * b->W *
+                                            e->elsize);
+                }
             }
             if (b->recs.count) {
                 rc = sa_recstore_append(st, b->recs.data, b->recs.len,
