@@ -174,7 +174,6 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     sa_probs_allow_plugins(set->allow_plugins);
     SaProbsOpts po = {0};
     po.nhwc = set->layout == SEGAUDIT_LAYOUT_NHWC;
-    po.has_scale = set->probs_scale > 0;
     po.scale = set->probs_scale;
     if ((rc = sa_probs_open_ex(&e->probs, e->probs_path, e->probs_dataset,
                                &po, e->err)) != 0)

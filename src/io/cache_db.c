@@ -42,6 +42,7 @@
 #include <libdeflate.h>
 #endif
 
+#include "common/dirs.h"
 #include "io/cache_db.h"
 
 #define APP_ID 0x53414331 /* "SAC1" */
@@ -94,30 +95,19 @@ const char *sa_cachedb_note(SaCacheDb *db, int i)
     return s;
 }
 
-/* mkdir -p */
+/* mkdir -p, with the cache's messages. */
 static int make_dirs(const char *dir, SaErr *err)
 {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return sa_err(err, SEGAUDIT_EINVAL, "%s: path too long", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return sa_err(err, SEGAUDIT_EIO,
-                          "--cache %s: cannot create %s (%s); give a folder "
-                          "this run can write, or leave out --cache", dir,
-                          path, strerror(errno));
-        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-            return sa_err(err, SEGAUDIT_EIO,
-                          "--cache %s: %s is not a folder", dir, path);
-        *p = c;
-        if (c == '\0')
-            return 0;
-    }
+    char part[PATH_MAX];
+    if (sa_make_dirs(dir, part, sizeof part) == 0)
+        return 0;
+    if (errno == ENOTDIR)
+        return sa_err(err, SEGAUDIT_EIO, "--cache %s: %s is not a folder",
+                      dir, part);
+    return sa_err(err, SEGAUDIT_EIO,
+                  "--cache %s: cannot create %s (%s); give a folder this run "
+                  "can write, or leave out --cache", dir, part,
+                  strerror(errno));
 }
 
 static int take_lock(SaCacheDb *c, SaErr *err)

@@ -32,7 +32,6 @@ struct SaProbs {
     uint64_t sdims[4];  /* the shape as stored: (N,K,H,W) or (N,H,W,K) */
     SaStoreForm form;   /* how stored elements become the engine's */
     int convert;        /* bands go through sa_convert_band */
-    int has_cf;         /* integers: scale_factor/add_offset attributes */
     int native_le;      /* the file's elements can be read directly */
     /* one dataset per image (h5_group.c): dims holds the largest H and W */
     int group;          /* dataset names a group of (K,H,W) datasets */

@@ -110,7 +110,7 @@ static int set_scale(SaProbs *p, const SaProbsOpts *o, SaErr *err)
     if (f->kind != 'u')
         return 0;
     f->divisor = f->size == 1 ? 255.0 : 65535.0;
-    if (o && o->has_scale) {
+    if (o && o->scale > 0) {
         f->scaled = 1;
         f->scale = o->scale;
         f->offset = 0.0;
@@ -127,7 +127,6 @@ static int set_scale(SaProbs *p, const SaProbsOpts *o, SaErr *err)
         f->scaled = 1;
         f->scale = sf;
         f->offset = ao;
-        p->has_cf = 1;
     }
     return 0;
 }

@@ -33,10 +33,9 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
 typedef struct SaProbsOpts {
     int nhwc;          /* stored (N,H,W,K) (else (N,K,H,W)); can be changed
                           after opening with sa_probs_set_layout */
-    int has_scale;     /* quantised integers are value * scale (else the
-                          CF attributes scale_factor and add_offset of the
-                          dataset, else value / 255 or / 65535) */
-    double scale;
+    double scale;      /* > 0: quantised integers are value * scale (else
+                          the CF attributes scale_factor and add_offset of
+                          the dataset, else value / 255 or / 65535) */
 } SaProbsOpts;
 
 /* sa_probs_open with options (NULL: the defaults).  path may also be a

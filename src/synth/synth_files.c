@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/dirs.h"
 #include "io/png_io.h"
 #include "synth/synth_scene.h"
 
@@ -55,26 +56,6 @@ void sa_synth_files_free(SaSynthFiles *p)
     free(p->classes_tmp);
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path)
-{
-    char *p = strdup(path);
-    int rc = 0;
-    if (!p)
-        return -1;
-    for (char *s = p + 1; *s && rc == 0; s++)
-        if (*s == '/' && s[-1] != '/') {
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                rc = -1;
-            *s = '/';
-        }
-    if (rc == 0 && mkdir(p, 0777) != 0 && errno != EEXIST)
-        rc = -1;
-    free(p);
-    return rc;
-}
-
 /* "synth_<digits>.png": a label this command wrote. */
 static int is_ours(const char *name)
 {
@@ -101,7 +82,7 @@ int sa_synth_files_prepare(const SegauditSynthSettings *s, SaSynthFiles *p,
         !(p->classes_tmp = join(p->dir, "classes.txt.partial")))
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     p->made_dir = stat(p->dir, &st) != 0;
-    if (make_dirs(p->dir) != 0)
+    if (sa_make_dirs(p->dir, NULL, 0) != 0)
         return sa_err(err, SEGAUDIT_EIO, "%s: cannot create the folder: %s",
                       p->dir, strerror(errno));
     p->made_labels = stat(p->labels, &st) != 0;
