@@ -14,6 +14,14 @@ static inline size_t sa_dtype_size(SaDtype t)
     return t == SA_F16 ? 2 : t == SA_F32 ? 4 : 8;
 }
 
+/* Does this machine store numbers big-endian?  (The readers swap the bytes
+ * of files written in the other order.) */
+static inline int sa_host_big_endian(void)
+{
+    const uint16_t one = 1;
+    return *(const unsigned char *)&one == 0;
+}
+
 /* Exact value of an IEEE half given by its bits (subnormals, inf, NaN). */
 float sa_half_to_float(uint16_t h);
 

@@ -39,9 +39,8 @@
  * bytes, little-endian, on a little-endian machine. */
 void sa_probs_check_native(SaProbs *p, hid_t ft)
 {
-    static const union { uint16_t u; uint8_t b[2]; } probe = {1};
     p->native_le = 0;
-    if (!probe.b[0] || H5Tget_order(ft) != H5T_ORDER_LE)
+    if (sa_host_big_endian() || H5Tget_order(ft) != H5T_ORDER_LE)
         return;
     if (p->form.kind == 'u')
         p->native_le = 1;

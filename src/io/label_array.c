@@ -20,6 +20,7 @@
  *
  * Messages start with "<path>: " (.npy files, and problems with the file
  * itself) or "<path>:<dataset>: " (HDF5 datasets). */
+#include "common/dtype.h"
 #include "io/label_array.h"
 #include "io/h5_internal.h"
 #include "io/npy.h"
@@ -66,12 +67,6 @@ struct SaLabelArray {
     size_t scap;
     uint64_t bytes_read;
 };
-
-static int host_is_big_endian(void)
-{
-    const uint16_t one = 1;
-    return *(const unsigned char *)&one == 0;
-}
 
 /* ---- values ------------------------------------------------------------ */
 
@@ -530,7 +525,7 @@ static int read_npy(SaLabelArray *a, uint64_t n, uint64_t r0, uint64_t nrows,
     if (a->itemsize != 2)
         return convert_npy(a, buf, count, dst, n, r0, err);
     /* int16 and uint16: every value is a label, as its bits */
-    if (a->big_endian != host_is_big_endian())
+    if (a->big_endian != sa_host_big_endian())
         for (size_t i = 0; i < count; i++)
             dst[i] = (uint16_t)(dst[i] << 8 | dst[i] >> 8);
     return 0;

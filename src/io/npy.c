@@ -11,6 +11,7 @@
  * access checked against the end.  Anything the scanner does not know is
  * refused with a message that shows the bytes it found and says what it
  * expected there. */
+#include "common/dtype.h"
 #include "io/npy.h"
 
 #include <errno.h>
@@ -33,12 +34,6 @@ static const char g_expected_types[] =
     "expected float16, float32 or float64 ('<f2', '<f4', '<f8'), a signed "
     "or unsigned integer of 1, 2, 4 or 8 bytes ('<i4', '|u1', ...) or bool "
     "('|b1')";
-
-static int host_is_big_endian(void)
-{
-    const uint16_t one = 1;
-    return *(const unsigned char *)&one == 0;
-}
 
 /* ---- Messages ----------------------------------------------------------- */
 
@@ -400,7 +395,7 @@ static int parse_descr(Lex *L, const unsigned char *s, size_t len,
     h->kind = kind == '?' ? 'b' : (char)kind;
     h->itemsize = size;
     h->big_endian = size > 1 && (order == '>' ||
-                                 (order == '=' && host_is_big_endian()));
+                                 (order == '=' && sa_host_big_endian()));
     return 0;
 }
 

@@ -57,12 +57,7 @@ int sa_npy_probs_open(SaProbs *p, SaErr *err)
         goto done;
     }
     f->size = h.itemsize;
-    f->swap = h.big_endian; /* the engine runs on little-endian hosts */
-    {
-        static const union { uint16_t u; uint8_t b[2]; } probe = {1};
-        if (!probe.b[0])
-            f->swap = !h.big_endian && h.itemsize > 1;
-    }
+    f->swap = h.itemsize > 1 && h.big_endian != sa_host_big_endian();
     p->file_elsize = h.itemsize;
     for (int i = 0; i < 4; i++)
         p->sdims[i] = p->dims[i] = h.shape[i];
