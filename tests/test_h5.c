@@ -18,6 +18,7 @@
 #include <hdf5.h>
 
 #include "io/h5_probs.h"
+#include "h5_support.h"
 #include "tmpdir_support.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -42,32 +43,6 @@ static hid_t half_type(hid_t base)
     assert_true(H5Tset_precision(t, 16) >= 0);
     assert_true(H5Tset_ebias(t, 15) >= 0);
     return t;
-}
-
-/* Writes dataset name of type ftype (dims rank-D) from data in memtype;
- * chunk/shuffle/gzip optional; data NULL leaves it unwritten. */
-static void put(hid_t file, const char *name, hid_t ftype, int rank,
-                const hsize_t *dims, const hsize_t *chunk, int shuffle,
-                int gzip, hid_t memtype, const void *data)
-{
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    assert_true(space >= 0 && dcpl >= 0);
-    if (chunk)
-        assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
-    if (shuffle)
-        assert_true(H5Pset_shuffle(dcpl) >= 0);
-    if (gzip)
-        assert_true(H5Pset_deflate(dcpl, 6) >= 0);
-    hid_t d = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, dcpl,
-                         H5P_DEFAULT);
-    assert_true(d >= 0);
-    if (data)
-        assert_true(H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                             data) >= 0);
-    H5Dclose(d);
-    H5Pclose(dcpl);
-    H5Sclose(space);
 }
 
 static hid_t new_file(const char *path)
@@ -120,7 +95,7 @@ static const char *write_tensor(const char *name, hid_t ftype,
                 for (uint64_t h = 0; h < TH; h++)
                     for (uint64_t w = 0; w < TW; w++)
                         b[i++] = tbits(n, k, h, w);
-        put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0, mt, b);
+        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0, mt, b);
         H5Tclose(mt);
     } else if (H5Tget_size(ftype) == 8) {
         for (uint64_t n = 0, i = 0; n < TN; n++)
@@ -128,11 +103,11 @@ static const char *write_tensor(const char *name, hid_t ftype,
                 for (uint64_t h = 0; h < TH; h++)
                     for (uint64_t w = 0; w < TW; w++)
                         d[i++] = tval(n, k, h, w) + 1.0 / 3.0;
-        put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0,
+        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0,
             H5T_NATIVE_DOUBLE, d);
     } else {
         fill_f32(f);
-        put(file, "/pred_probs", ftype, 4, TDIMS, chunk, chunk != NULL,
+        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, chunk != NULL,
             chunk != NULL, H5T_NATIVE_FLOAT, f);
     }
     H5Fclose(file);
@@ -312,7 +287,7 @@ static const char *write_filtered(const char *name, const hsize_t *chunk,
         H5Pclose(dcpl);
         H5Sclose(space);
     } else {
-        put(file, "/pred_probs", H5T_IEEE_F32LE, 4, TDIMS, chunk, shuffle,
+        h5_put(file, "/pred_probs", H5T_IEEE_F32LE, 4, TDIMS, chunk, shuffle,
             gzip, H5T_NATIVE_FLOAT, f);
     }
     H5Fclose(file);
@@ -403,7 +378,7 @@ static void test_many_chunk_rows(void **state)
     for (int gz = 0; gz < 2; gz++) {
         const char *path = tmp_path(gz ? "many_gz.h5" : "many.h5");
         hid_t file = new_file(path);
-        put(file, "/pred_probs", H5T_IEEE_F32LE, 4, dims, chunk, gz, gz,
+        h5_put(file, "/pred_probs", H5T_IEEE_F32LE, 4, dims, chunk, gz, gz,
             H5T_NATIVE_FLOAT, f);
         H5Fclose(file);
         SaProbs *p = open_ok(path);
@@ -468,7 +443,7 @@ static void put_vlen_ids(hid_t file, const char *name, const char *const *ids,
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, H5T_VARIABLE);
     H5Tset_cset(t, H5T_CSET_UTF8);
-    put(file, name, t, 1, &n, NULL, 0, 0, t, ids);
+    h5_put(file, name, t, 1, &n, NULL, 0, 0, t, ids);
     H5Tclose(t);
 }
 
@@ -491,7 +466,7 @@ static const char *file_with_ids(const char *name, int kind)
         hid_t t = H5Tcopy(H5T_C_S1);
         H5Tset_size(t, 32);
         H5Tset_strpad(t, H5T_STR_NULLPAD);
-        put(file, "/image_ids", t, 1, &n, NULL, 0, 0, t, fixed);
+        h5_put(file, "/image_ids", t, 1, &n, NULL, 0, 0, t, fixed);
         H5Tclose(t);
     }
     H5Fclose(file);
@@ -563,13 +538,13 @@ static void test_ids_errors(void **state)
     put_vlen_ids(file, "/seven", seven, 7);
     put_vlen_ids(file, "/empty", empty, TN);
     hsize_t n = TN;
-    put(file, "/ints", H5T_STD_I32LE, 1, &n, NULL, 0, 0, H5T_NATIVE_INT, ints);
+    h5_put(file, "/ints", H5T_STD_I32LE, 1, &n, NULL, 0, 0, H5T_NATIVE_INT, ints);
     float floats[TN] = {1, 2, 3};
-    put(file, "/floats", H5T_IEEE_F32LE, 1, &n, NULL, 0, 0, H5T_NATIVE_FLOAT,
+    h5_put(file, "/floats", H5T_IEEE_F32LE, 1, &n, NULL, 0, 0, H5T_NATIVE_FLOAT,
         floats);
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, 8);
-    put(file, "/twod", t, 2, d2, NULL, 0, 0, t, fixed2d);
+    h5_put(file, "/twod", t, 2, d2, NULL, 0, 0, t, fixed2d);
     H5Tclose(t);
     H5Gclose(H5Gcreate2(file, "/grp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Fclose(file);
@@ -648,21 +623,21 @@ static void test_open_dataset_errors(void **state)
     hid_t file = new_file(path);
     hsize_t d3[3] = {2, 3, 4}, d4[4] = {2, 3, 0, 4}, dk[4] = {1, 65537, 1, 1};
     hsize_t d1[4] = {1, 2, 2, 2};
-    put(file, "/rank3", H5T_IEEE_F32LE, 3, d3, NULL, 0, 0, 0, NULL);
-    put(file, "/zero_h", H5T_IEEE_F32LE, 4, d4, NULL, 0, 0, 0, NULL);
-    put(file, "/big_k", H5T_IEEE_F32LE, 4, dk, NULL, 0, 0, 0, NULL);
-    put(file, "/ints", H5T_STD_I32LE, 4, d1, NULL, 0, 0, 0, NULL);
+    h5_put(file, "/rank3", H5T_IEEE_F32LE, 3, d3, NULL, 0, 0, 0, NULL);
+    h5_put(file, "/zero_h", H5T_IEEE_F32LE, 4, d4, NULL, 0, 0, 0, NULL);
+    h5_put(file, "/big_k", H5T_IEEE_F32LE, 4, dk, NULL, 0, 0, 0, NULL);
+    h5_put(file, "/ints", H5T_STD_I32LE, 4, d1, NULL, 0, 0, 0, NULL);
     hid_t ct = H5Tcreate(H5T_COMPOUND, 8);
     H5Tinsert(ct, "a", 0, H5T_IEEE_F32LE);
     H5Tinsert(ct, "b", 4, H5T_IEEE_F32LE);
-    put(file, "/compound", ct, 4, d1, NULL, 0, 0, 0, NULL);
+    h5_put(file, "/compound", ct, 4, d1, NULL, 0, 0, 0, NULL);
     H5Tclose(ct);
-    put(file, "/f128", H5T_NATIVE_LDOUBLE, 4, d1, NULL, 0, 0, 0, NULL);
+    h5_put(file, "/f128", H5T_NATIVE_LDOUBLE, 4, d1, NULL, 0, 0, 0, NULL);
     hid_t bf = H5Tcopy(H5T_IEEE_F32LE);
     H5Tset_fields(bf, 15, 7, 8, 0, 7);
     H5Tset_size(bf, 2);
     H5Tset_ebias(bf, 127);
-    put(file, "/bf16", bf, 4, d1, NULL, 0, 0, 0, NULL);
+    h5_put(file, "/bf16", bf, 4, d1, NULL, 0, 0, 0, NULL);
     H5Tclose(bf);
     H5Gclose(H5Gcreate2(file, "/grp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Fclose(file);

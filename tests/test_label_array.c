@@ -23,6 +23,7 @@
 #include <hdf5.h>
 
 #include "io/label_array.h"
+#include "h5_support.h"
 #include "tmpdir_support.h"
 
 /* The test arrays: N images of H rows of W values. */
@@ -500,30 +501,6 @@ static hid_t new_file(const char *path)
     return f;
 }
 
-/* Dataset name of file type ftype and shape dims[rank] written from data
- * (memory type memtype; NULL: left unwritten); chunk and gzip optional. */
-static void put(hid_t file, const char *name, hid_t ftype, int rank,
-                const hsize_t *dims, const hsize_t *chunk, int gzip,
-                hid_t memtype, const void *data)
-{
-    hid_t space = H5Screate_simple(rank, dims, NULL);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    assert_true(space >= 0 && dcpl >= 0);
-    if (chunk)
-        assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
-    if (gzip)
-        assert_true(H5Pset_deflate(dcpl, 6) >= 0);
-    hid_t d = H5Dcreate2(file, name, ftype, space, H5P_DEFAULT, dcpl,
-                         H5P_DEFAULT);
-    assert_true(d >= 0);
-    if (data)
-        assert_true(H5Dwrite(d, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                             data) >= 0);
-    H5Dclose(d);
-    H5Pclose(dcpl);
-    H5Sclose(space);
-}
-
 static const hsize_t DIMS[3] = {AN, AH, AW};
 
 /* One file holding v as dataset name (of file type ftype). */
@@ -532,7 +509,7 @@ static const char *h5_of(const char *file, const char *name, hid_t ftype,
 {
     const char *path = tmp_path(file);
     hid_t f = new_file(path);
-    put(f, name, ftype, 3, DIMS, chunk, gzip, H5T_NATIVE_UINT64, v);
+    h5_put(f, name, ftype, 3, DIMS, chunk, 0, gzip, H5T_NATIVE_UINT64, v);
     H5Fclose(f);
     return path;
 }
@@ -547,7 +524,7 @@ static const char *h5_signed_of(const char *file, const char *name,
         memcpy(&s[i], &v[i], sizeof s[i]);
     const char *path = tmp_path(file);
     hid_t f = new_file(path);
-    put(f, name, ftype, 3, DIMS, chunk, gzip, H5T_NATIVE_INT64, s);
+    h5_put(f, name, ftype, 3, DIMS, chunk, 0, gzip, H5T_NATIVE_INT64, s);
     H5Fclose(f);
     return path;
 }
@@ -648,7 +625,7 @@ static void test_h5_bool_enum(void **state)
         raw[i] = (signed char)v[i];
     const char *path = tmp_path("bool.h5");
     hid_t f = new_file(path);
-    put(f, "/labels", e, 3, DIMS, NULL, 0, e, raw);
+    h5_put(f, "/labels", e, 3, DIMS, NULL, 0, 0, e, raw);
     H5Fclose(f);
     round_trip(path, NULL, v, 1, 0, 1, "bool");
     H5Tclose(e);
@@ -666,7 +643,7 @@ static void test_h5_bool_enum(void **state)
     }
     path = tmp_path("enum16.h5");
     f = new_file(path);
-    put(f, "/labels", e2, 3, DIMS, NULL, 0, e2, classes);
+    h5_put(f, "/labels", e2, 3, DIMS, NULL, 0, 0, e2, classes);
     H5Fclose(f);
     round_trip(path, NULL, v, 2, 0, 0, "enum of uint16");
     H5Tclose(e2);
@@ -679,24 +656,24 @@ static void test_h5_refused(void **state)
     hid_t f = new_file(path);
     static float fv[ACOUNT];
     static uint8_t bv[ACOUNT];
-    put(f, "/probs", H5T_IEEE_F32LE, 3, DIMS, NULL, 0, H5T_NATIVE_FLOAT, fv);
-    put(f, "/double", H5T_IEEE_F64BE, 3, DIMS, NULL, 0, H5T_NATIVE_FLOAT,
+    h5_put(f, "/probs", H5T_IEEE_F32LE, 3, DIMS, NULL, 0, 0, H5T_NATIVE_FLOAT, fv);
+    h5_put(f, "/double", H5T_IEEE_F64BE, 3, DIMS, NULL, 0, 0, H5T_NATIVE_FLOAT,
         fv);
     const hsize_t d2[2] = {AN * AH, AW};
-    put(f, "/flat", H5T_STD_U8LE, 2, d2, NULL, 0, H5T_NATIVE_UINT8, bv);
+    h5_put(f, "/flat", H5T_STD_U8LE, 2, d2, NULL, 0, 0, H5T_NATIVE_UINT8, bv);
     const hsize_t d0[3] = {AN, 0, AW};
-    put(f, "/empty", H5T_STD_U8LE, 3, d0, NULL, 0, H5T_NATIVE_UINT8, NULL);
+    h5_put(f, "/empty", H5T_STD_U8LE, 3, d0, NULL, 0, 0, H5T_NATIVE_UINT8, NULL);
     hid_t s = H5Tcopy(H5T_C_S1);
     H5Tset_size(s, 4);
-    put(f, "/text", s, 3, DIMS, NULL, 0, s, NULL);
+    h5_put(f, "/text", s, 3, DIMS, NULL, 0, 0, s, NULL);
     H5Tclose(s);
-    put(f, "/unwritten", H5T_STD_U8LE, 3, DIMS, NULL, 0, H5T_NATIVE_UINT8,
+    h5_put(f, "/unwritten", H5T_STD_U8LE, 3, DIMS, NULL, 0, 0, H5T_NATIVE_UINT8,
         NULL);
     /* H*W = 2^32, never written: refused by its shape first */
     const hsize_t big[3] = {1, 65536, 65536}, bigc[3] = {1, 64, 64};
-    put(f, "/huge", H5T_STD_U8LE, 3, big, bigc, 0, H5T_NATIVE_UINT8, NULL);
+    h5_put(f, "/huge", H5T_STD_U8LE, 3, big, bigc, 0, 0, H5T_NATIVE_UINT8, NULL);
     hid_t g = H5Gcreate2(f, "/group", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    put(g, "inner", H5T_STD_U8LE, 3, DIMS, NULL, 0, H5T_NATIVE_UINT8, bv);
+    h5_put(g, "inner", H5T_STD_U8LE, 3, DIMS, NULL, 0, 0, H5T_NATIVE_UINT8, bv);
     H5Gclose(g);
     H5Fclose(f);
 
@@ -740,7 +717,7 @@ static void test_h5_missing_listing(void **state)
     for (int i = 0; i < 25; i++) {
         char name[32];
         snprintf(name, sizeof name, "/set%02d", i);
-        put(f, name, H5T_STD_U8LE, 3, DIMS, NULL, 0, H5T_NATIVE_UINT8, bv);
+        h5_put(f, name, H5T_STD_U8LE, 3, DIMS, NULL, 0, 0, H5T_NATIVE_UINT8, bv);
     }
     H5Fclose(f);
     open_fails(path, "/labels", SEGAUDIT_EINPUT, "'set00', 'set01'",
@@ -820,7 +797,7 @@ static void test_h5_hostile(void **state)
     const hsize_t bdims[3] = {AN * 40, AH, AW};
     path = tmp_path("truncated.h5");
     f = new_file(path);
-    put(f, "/labels", H5T_STD_U8LE, 3, bdims, NULL, 0, H5T_NATIVE_UINT64,
+    h5_put(f, "/labels", H5T_STD_U8LE, 3, bdims, NULL, 0, 0, H5T_NATIVE_UINT64,
         big);
     H5Fclose(f);
     struct stat st;

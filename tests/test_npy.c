@@ -72,19 +72,6 @@ static size_t build_v(unsigned char *out, size_t cap, int major,
 
 /* ---- Checking ----------------------------------------------------------- */
 
-/* The message must start with "<path>: " and contain the keywords. */
-static void check_msg(const SaErr *e, const char *path, const char *k1,
-                      const char *k2)
-{
-    size_t n = strlen(path);
-    if (strncmp(e->msg, path, n) != 0 || strncmp(e->msg + n, ": ", 2) != 0)
-        fail_msg("message \"%s\" does not start with \"%s: \"", e->msg, path);
-    if (k1 && !strstr(e->msg, k1))
-        fail_msg("message \"%s\" lacks \"%s\"", e->msg, k1);
-    if (k2 && !strstr(e->msg, k2))
-        fail_msg("message \"%s\" lacks \"%s\"", e->msg, k2);
-}
-
 static SaNpyHeader parse_ok(const unsigned char *b, size_t n)
 {
     SaNpyHeader h;

@@ -133,19 +133,6 @@ static void write_bytes(const char *path, const void *data, size_t n)
 
 /* ---- Checking ---------------------------------------------------------- */
 
-/* The message must start with "<path>: " and contain the keywords. */
-static void check_msg(const SaErr *e, const char *path, const char *k1,
-                      const char *k2)
-{
-    size_t n = strlen(path);
-    if (strncmp(e->msg, path, n) != 0 || strncmp(e->msg + n, ": ", 2) != 0)
-        fail_msg("message \"%s\" does not start with \"%s: \"", e->msg, path);
-    if (k1 && !strstr(e->msg, k1))
-        fail_msg("message \"%s\" lacks \"%s\"", e->msg, k1);
-    if (k2 && !strstr(e->msg, k2))
-        fail_msg("message \"%s\" lacks \"%s\"", e->msg, k2);
-}
-
 /* Reads the whole image, chunk rows per call, into a new buffer. */
 static uint16_t *read_all(const char *path, uint32_t ew, uint32_t eh,
                           uint32_t chunk, uint32_t *w, uint32_t *h,

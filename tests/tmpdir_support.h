@@ -1,7 +1,8 @@
-/* The temporary folder of a unit-test program that writes files: created
- * by the group set-up under $TMPDIR (or /tmp), files named in it, and
- * emptied and removed by the group tear-down.  The folder is flat: tests
- * write files only.  Header-only, like golden_support.h. */
+/* The files of a unit-test program: its temporary folder (created by the
+ * group set-up under $TMPDIR or /tmp, files named in it, emptied and
+ * removed by the group tear-down; flat: tests write files only), and the
+ * check that a message names its file.  Include after <cmocka.h>.
+ * Header-only, like golden_support.h. */
 #ifndef TMPDIR_SUPPORT_H
 #define TMPDIR_SUPPORT_H
 
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "common/error.h"
 
 #define PATHLEN 512
 
@@ -53,6 +56,20 @@ static inline int tmpdir_remove(void)
             unlink(tmp_path(de->d_name));
     closedir(d);
     return rmdir(g_dir);
+}
+
+/* The message must start with "<path>: " and contain the keywords (NULL:
+ * none). */
+static inline void check_msg(const SaErr *e, const char *path,
+                             const char *k1, const char *k2)
+{
+    size_t n = strlen(path);
+    if (strncmp(e->msg, path, n) != 0 || strncmp(e->msg + n, ": ", 2) != 0)
+        fail_msg("message \"%s\" does not start with \"%s: \"", e->msg, path);
+    if (k1 && !strstr(e->msg, k1))
+        fail_msg("message \"%s\" lacks \"%s\"", e->msg, k1);
+    if (k2 && !strstr(e->msg, k2))
+        fail_msg("message \"%s\" lacks \"%s\"", e->msg, k2);
 }
 
 #endif
