@@ -155,7 +155,38 @@ typedef struct SegauditSettings {
                                   by a digest of its rows (read to compute
                                   it) instead of the tensor file's size and
                                   modification time (0) */
+    const struct SegauditComm *comm; /* when set, this process is one of
+                                  comm->size that audit the dataset
+                                  together (segaudit-mpi sets one over
+                                  MPI); NULL: this process alone (NULL) */
 } SegauditSettings;
+
+/* A group of processes auditing one dataset together.  Every member runs
+ * segaudit_audit_run with the same settings (except the comm's rank) on
+ * the same files; each reads and scores its own contiguous range of
+ * images (balanced by pixels), and the members exchange only per-image
+ * and per-class results and histograms, never pixels.  The results are
+ * identical to one process's.  After the run, member 0 holds every
+ * result; the others hold the per-image and per-class results but only
+ * their own images' regions, and write only their own images' masks and
+ * overlays.
+ *
+ * The functions are collective (every member calls them in the same
+ * order) except send and recv; each returns 0, or non-zero when the
+ * transport failed (the run then stops).  Lengths are in bytes and may
+ * exceed 2 GiB. */
+typedef struct SegauditComm {
+    int rank, size;
+    void *ctx;
+    /* data[i] = the sum over members of data[i], i < n */
+    int (*allreduce_sum)(void *ctx, uint64_t *data, size_t n);
+    /* every member's len bytes, in rank order, into all (size * len) */
+    int (*allgather)(void *ctx, const void *mine, void *all, size_t len);
+    /* root's len bytes into buf on every member */
+    int (*bcast)(void *ctx, void *buf, size_t len, int root);
+    int (*send)(void *ctx, int to, const void *buf, size_t len);
+    int (*recv)(void *ctx, int from, void *buf, size_t len);
+} SegauditComm;
 
 /* Fills s with the defaults documented above. */
 void segaudit_default_settings(SegauditSettings *s);
@@ -202,7 +233,9 @@ typedef struct SegauditDatasetInfo {
     uint64_t far_image;     /* the first of them: image index, */
     uint32_t far_row, far_col; /* position */
     double far_sum;         /* and sum */
-    int n_threads;        /* threads actually used */
+    int n_threads;        /* threads actually used (per process) */
+    int n_ranks;          /* processes that shared the audit (1 without
+                             a SegauditComm) */
     double seconds_pass1, seconds_pass2, seconds_total;
     uint64_t bytes_read;  /* tensor bytes read (overlays included): from
                              the file with direct reads, else as delivered

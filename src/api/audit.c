@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "engine/dist.h"
 #include "engine/engine.h"
 #include "eval/evaluate.h"
 #include "eval/rank.h"
@@ -197,12 +198,13 @@ static void fill_info(SegauditAudit *a, double t0, double t1, double t2)
     in->spilled_bytes = e->store.file_bytes + e->store2.file_bytes;
     in->second_read = e->second_read;
     in->far_from_one = e->far;
-    in->images_skipped = e->n_skipped;
+    in->images_skipped = e->skipped_total;
     in->far_image = e->far_image;
     in->far_row = e->far_row;
     in->far_col = e->far_col;
     in->far_sum = e->far_sum;
     in->n_threads = e->n_threads;
+    in->n_ranks = e->comm ? e->comm->size : 1;
     in->seconds_pass1 = t1 - t0;
     in->seconds_pass2 = t2 - t1;
     in->seconds_total = t2 - t0;
@@ -229,6 +231,32 @@ int segaudit_audit_run(SegauditAudit *a, const SegauditSettings *settings)
     return rc;
 }
 
+/* In a group, the run's counters of every member added up, and the cache
+ * notes gathered on member 0 (after sa_engine_release_inputs). */
+static int group_counters(SegauditAudit *a)
+{
+    SaEngine *e = &a->e;
+    SegauditDatasetInfo *in = &a->info;
+    uint64_t v[] = {in->records, in->spilled_bytes, e->bytes_read,
+                    e->images_computed, e->images_from_cache, e->cache_bytes};
+    int rc = sa_dist_counters(e, v, sizeof v / sizeof v[0]);
+    if (rc == 0)
+        rc = sa_dist_notes(e, 0);
+    if (rc)
+        return rc;
+    in->records = v[0];
+    in->spilled_bytes = v[1];
+    in->bytes_read = v[2];
+    in->images_computed = a->set.cache_dir ? v[3] : e->N - e->skipped_total;
+    in->images_from_cache = v[4];
+    in->cache_bytes = v[5];
+    in->n_cache_notes = e->n_cache_notes;
+    return 0;
+}
+
+/* Every step ends with an agreement (sa_dist_agree): in a group, every
+ * member goes on, or every member stops with the same error; alone, it
+ * returns the step's own status. */
 static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
 {
     if (!a || !settings)
@@ -240,16 +268,19 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     sa_err_clear(&a->err);
     int rc = sa_settings_validate(settings, &a->err);
     if (rc)
-        return rc;
-    if ((rc = copy_settings(a, settings)) != 0)
+        return rc; /* the same on every member */
+    SaEngine *e = &a->e;
+    e->err = &a->err;
+    e->comm = settings->comm && settings->comm->size > 1 ? settings->comm
+                                                         : NULL;
+    if ((rc = sa_dist_agree(e, copy_settings(a, settings))) != 0)
         return rc;
 
     double t0 = now();
-    SaEngine *e = &a->e;
-    if ((rc = setup(a)) != 0)
+    if ((rc = sa_dist_agree(e, setup(a))) != 0)
         goto fail;
     if (a->set.dry_run) {
-        if ((rc = sa_engine_check_inputs(e)) != 0)
+        if ((rc = sa_dist_skips(e, sa_engine_check_inputs(e))) != 0)
             goto fail;
         double t = now();
         fill_info(a, t0, t, t);
@@ -259,22 +290,24 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         return 0;
     }
 
-    if ((rc = sa_engine_pass1(e)) != 0)
+    if ((rc = sa_dist_agree(e, sa_engine_pass1(e))) != 0)
         goto fail;
     double t1 = now();
 
-    if ((rc = sa_engine_pass2(e, &a->pairs, &a->npairs)) != 0)
+    if ((rc = sa_dist_agree(e, sa_engine_pass2(e, &a->pairs,
+                                               &a->npairs))) != 0)
         goto fail;
-    if ((rc = rank_images(a)) != 0)
+    if ((rc = sa_dist_agree(e, rank_images(a))) != 0)
         goto fail;
-    if (a->truth && (rc = evaluate(a)) != 0)
+    if (a->truth && (rc = sa_dist_agree(e, evaluate(a))) != 0)
         goto fail;
-    if ((rc = sa_api_overlays(e, a->order)) != 0)
+    if ((rc = sa_dist_agree(e, sa_api_overlays(e, a->order))) != 0)
         goto fail;
     double t2 = now();
 
     fill_info(a, t0, t1, t2);
-    if ((rc = sa_warnings_build(e, &a->warnings, &a->err)) != 0)
+    if ((rc = sa_dist_agree(e, sa_warnings_build(e, &a->warnings,
+                                                 &a->err))) != 0)
         goto fail;
     a->info.n_warnings = a->warnings.n;
 
@@ -287,6 +320,8 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
     a->info.images_from_cache = e->images_from_cache;
     a->info.cache_bytes = e->cache_bytes;
     a->info.n_cache_notes = e->n_cache_notes;
+    if (e->comm && (rc = group_counters(a)) != 0)
+        goto fail;
     return 0;
 fail:
     sa_engine_free(e);

@@ -186,7 +186,7 @@ static int draw_all(SaEngine *e, SaOverlaySource *src, Slot *slot, int T,
 
 int sa_api_overlays(SaEngine *e, const uint64_t *order)
 {
-    uint64_t ranked = e->N - e->n_skipped; /* skipped images come last */
+    uint64_t ranked = e->N - e->skipped_total; /* skipped images come last */
     uint64_t top = e->set.overlay_top < ranked ? e->set.overlay_top : ranked;
     if (!e->set.overlays_dir || top == 0)
         return 0;
@@ -215,10 +215,14 @@ int sa_api_overlays(SaEngine *e, const uint64_t *order)
     if (rc == 0)
         rc = sa_overlay_source_open(e, &src);
     if (rc == 0) {
-        /* in tensor order: the source reads the records once */
-        memcpy(pick, order, top * sizeof *pick);
-        qsort(pick, top, sizeof *pick, cmp_u64);
-        rc = draw_all(e, src, slot, T, pick, top, palette);
+        /* in tensor order: the source reads the records once; in a
+         * group, each member draws its own images */
+        uint64_t mine = 0;
+        for (uint64_t i = 0; i < top; i++)
+            if (order[i] >= e->own_lo && order[i] < e->own_hi)
+                pick[mine++] = order[i];
+        qsort(pick, mine, sizeof *pick, cmp_u64);
+        rc = draw_all(e, src, slot, T, pick, mine, palette);
     }
     sa_overlay_source_close(src);
     for (int j = 0; slot && j < T; j++)

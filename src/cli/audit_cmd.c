@@ -171,7 +171,7 @@ static _Noreturn CLI_PRINTF(1, 2) void die_usage(const char *fmt, ...)
     va_start(ap, fmt);
     cli_vusage_error("audit", fmt, ap);
     va_end(ap);
-    exit(EXIT_USAGE);
+    cli_exit(EXIT_USAGE);
 }
 
 /* A whole number from lo to hi, or a usage error. */
@@ -180,7 +180,7 @@ static long whole(const char *opt, const char *s, long lo, long hi)
     long v;
     if (cli_parse_long(s, lo, hi, &v) != 0) {
         cli_not_whole("audit", opt, s, (uint64_t)lo, (uint64_t)hi);
-        exit(EXIT_USAGE);
+        cli_exit(EXIT_USAGE);
     }
     return v;
 }
@@ -385,7 +385,7 @@ static void check_inputs(CliAuditJob *job)
     job->probs_file = strdup(job->probs);
     if (!job->probs_file) {
         fprintf(stderr, "segaudit: out of memory\n");
-        exit(EXIT_INPUT);
+        cli_exit(EXIT_INPUT);
     }
     struct stat sb;
     char *colon = strrchr(job->probs_file, ':');
@@ -439,6 +439,7 @@ int segaudit_cli_audit(int argc, char **argv)
     CliAuditJob job;
     memset(&job, 0, sizeof job);
     segaudit_default_settings(&job.s);
+    job.s.comm = cli_comm; /* segaudit-mpi: the ranks share the audit */
     job.html = 1;
     if (parse_options(argc, argv, &job))
         return 0;
@@ -446,7 +447,7 @@ int segaudit_cli_audit(int argc, char **argv)
     load_classes(&job);
     int status = job.s.dry_run ? cli_audit_dry_run(&job)
                                : cli_audit_run(&job);
-    if (status == 0 && !job.s.dry_run)
+    if (status == 0 && !job.s.dry_run && cli_root())
         cli_audit_summary(&job);
     release(&job);
     return status;

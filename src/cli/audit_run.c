@@ -83,12 +83,35 @@ static int commit_report(CliAuditJob *job, int rc, char *eb)
     return status;
 }
 
+/* The staging folder: created by rank 0, which writes the report; the
+ * other ranks of segaudit-mpi write their images' masks and overlays
+ * into it.  0, or -1 on every rank. */
+static int stage(CliAuditJob *job)
+{
+    const SegauditComm *c = cli_comm;
+    int rc = cli_root() ? cli_stage_create(&job->stage, job->out) : 0;
+    if (!c || c->size == 1)
+        return rc;
+    char dir[4096] = "";
+    if (rc == 0 && c->rank == 0)
+        snprintf(dir, sizeof dir, "%s", job->stage.dir);
+    if (c->bcast(c->ctx, dir, sizeof dir, 0) != 0 || !dir[0])
+        rc = -1;
+    if (rc == 0 && c->rank > 0)
+        rc = cli_stage_adopt(&job->stage, job->out, dir);
+    return rc;
+}
+
 int cli_audit_run(CliAuditJob *job)
 {
     char eb[1024] = "";
-    if (cli_stage_create(&job->stage, job->out) != 0)
+    if (stage(job) != 0)
         return EXIT_INPUT;
     int rc = run_audit(job, eb, sizeof eb);
+    if (!cli_root()) {
+        /* rank 0 writes the report, prints and sets the job's status */
+        return rc ? cli_exit_status(rc) : 0;
+    }
     if (rc == 0)
         rc = write_report(job, eb, sizeof eb);
     return commit_report(job, rc, eb);

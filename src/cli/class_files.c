@@ -22,18 +22,18 @@ static FILE *open_text(const char *path, const char *what)
     if (stat(path, &sb) != 0) {
         fprintf(stderr, "segaudit: %s: cannot open the %s: %s\n", path,
                 what, strerror(errno));
-        exit(EXIT_INPUT);
+        cli_exit(EXIT_INPUT);
     }
     if (!S_ISREG(sb.st_mode) || sb.st_size > MAX_TEXT_BYTES) {
         fprintf(stderr, "segaudit: %s: the %s must be a regular file of at "
                 "most 16 MB\n", path, what);
-        exit(EXIT_INPUT);
+        cli_exit(EXIT_INPUT);
     }
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "segaudit: %s: cannot open the %s: %s\n", path,
                 what, strerror(errno));
-        exit(EXIT_INPUT);
+        cli_exit(EXIT_INPUT);
     }
     return f;
 }
@@ -41,7 +41,7 @@ static FILE *open_text(const char *path, const char *what)
 static _Noreturn void out_of_memory(void)
 {
     fprintf(stderr, "segaudit: out of memory\n");
-    exit(EXIT_INPUT);
+    cli_exit(EXIT_INPUT);
 }
 
 char **cli_read_names(const char *path, int *n)
@@ -65,7 +65,7 @@ char **cli_read_names(const char *path, int *n)
             fprintf(stderr, "segaudit: %s: %s\n", path,
                     *n >= MAX_NAMES ? "more than 65536 class names"
                                     : "out of memory");
-            exit(EXIT_INPUT);
+            cli_exit(EXIT_INPUT);
         }
         ++*n;
     }
@@ -73,14 +73,14 @@ char **cli_read_names(const char *path, int *n)
     if (ferror(f)) {
         fprintf(stderr, "segaudit: %s: read failed: %s\n", path,
                 strerror(errno));
-        exit(EXIT_INPUT);
+        cli_exit(EXIT_INPUT);
     }
     fclose(f);
     while (*n > 0 && names[*n - 1][0] == '\0')
         free(names[--*n]);
     if (*n == 0) {
         fprintf(stderr, "segaudit: %s: no class names in the file\n", path);
-        exit(EXIT_INPUT);
+        cli_exit(EXIT_INPUT);
     }
     return names;
 }
@@ -112,7 +112,7 @@ uint8_t (*cli_read_palette(const char *path, int *n))[3]
             g < 0 || g > 255 || b < 0 || b > 255) {
             fprintf(stderr, "segaudit: %s:%d: expected 'r g b' with values "
                     "0..255\n", path, line);
-            exit(EXIT_INPUT);
+            cli_exit(EXIT_INPUT);
         }
         if (*n == cap) {
             cap = cap ? 2 * cap : 64;
@@ -128,7 +128,7 @@ uint8_t (*cli_read_palette(const char *path, int *n))[3]
     fclose(f);
     if (*n == 0) {
         fprintf(stderr, "segaudit: %s: no colours in the palette\n", path);
-        exit(EXIT_INPUT);
+        cli_exit(EXIT_INPUT);
     }
     return pal;
 }

@@ -23,7 +23,7 @@ static const char usage_main[] =
     "  segaudit --version | --help | audit --help | synth --help |\n"
     "  diff --help\n";
 
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(usage_main, stderr);

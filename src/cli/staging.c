@@ -73,20 +73,37 @@ static char *join(const char *a, const char *b)
     return p;
 }
 
-/* Staging folders of runs that were killed (SIGKILL, power loss) before
- * they could remove them: their process is gone. */
+/* The staging folder's name: ".segaudit-stage-<host>-<pid>" (the host,
+ * because the output folder may be shared by the nodes of a cluster). */
+static void stage_name(char *buf, size_t len)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    for (char *c = host; *c; c++)
+        if (*c == '/')
+            *c = '_';
+    snprintf(buf, len, ".segaudit-stage-%s-%ld", host, (long)getpid());
+}
+
+/* Staging folders of runs of this host that were killed (SIGKILL, power
+ * loss) before they could remove them: their process is gone.  Those of
+ * other hosts are left alone: their process cannot be checked. */
 static void remove_stale(const char *out)
 {
     DIR *d = opendir(out);
     if (!d)
         return;
+    char mine[320];
+    stage_name(mine, sizeof mine);
+    const char *dash = strrchr(mine, '-');
+    size_t pre_len = (size_t)(dash - mine) + 1; /* up to the pid */
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         char *end;
-        const char *pre = ".segaudit-stage-";
-        if (strncmp(de->d_name, pre, strlen(pre)) != 0)
+        if (strncmp(de->d_name, mine, pre_len) != 0)
             continue;
-        long pid = strtol(de->d_name + strlen(pre), &end, 10);
+        long pid = strtol(de->d_name + pre_len, &end, 10);
         if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;
         char *p = join(out, de->d_name);
@@ -109,8 +126,8 @@ int cli_stage_create(CliStage *st, const char *out)
         return -1;
     }
     remove_stale(out);
-    char name[64];
-    snprintf(name, sizeof name, ".segaudit-stage-%ld", (long)getpid());
+    char name[320];
+    stage_name(name, sizeof name);
     st->dir = join(out, name);
     st->masks = join(st->dir ? st->dir : "", "masks");
     st->overlays = join(st->dir ? st->dir : "", "overlays");
@@ -185,6 +202,20 @@ void cli_stage_remove(const CliStage *st, int failed)
     remove_tree(st->dir);
     if (failed && st->created_out)
         rmdir(st->out); /* only if still empty */
+}
+
+int cli_stage_adopt(CliStage *st, const char *out, const char *dir)
+{
+    memset(st, 0, sizeof *st);
+    st->out = out;
+    st->dir = strdup(dir);
+    st->masks = join(dir, "masks");
+    st->overlays = join(dir, "overlays");
+    if (!st->dir || !st->masks || !st->overlays) {
+        cli_stage_free(st);
+        return -1;
+    }
+    return 0;
 }
 
 void cli_stage_free(CliStage *st)

@@ -22,6 +22,10 @@ int cli_stage_commit(const CliStage *st);
 /* Removes the staging folder, and out too when failed is set, out was
  * created by cli_stage_create and is empty. */
 void cli_stage_remove(const CliStage *st, int failed);
+/* Another process's staging folder dir in out (segaudit-mpi's ranks
+ * above 0 write their masks and overlays into rank 0's): the paths only;
+ * -1 when out of memory. */
+int cli_stage_adopt(CliStage *st, const char *out, const char *dir);
 /* Frees the paths; st may be zeroed or already freed. */
 void cli_stage_free(CliStage *st);
 

@@ -7,9 +7,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "segaudit/common.h"
+#include "segaudit/segaudit.h"
 
 #include "util.h"
+
+const struct SegauditComm *cli_comm;
+void (*cli_exit_hook)(int status);
+
+void cli_exit(int status)
+{
+    fflush(stdout);
+    if (cli_exit_hook)
+        cli_exit_hook(status);
+    exit(status);
+}
+
+int cli_root(void)
+{
+    return !cli_comm || cli_comm->rank == 0;
+}
 
 void cli_vusage_error(const char *command, const char *fmt, va_list ap)
 {

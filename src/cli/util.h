@@ -6,6 +6,24 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+struct SegauditComm;
+/* segaudit-mpi: the processes of the job (set before cli_main); NULL in
+ * segaudit. */
+extern const struct SegauditComm *cli_comm;
+/* Called by cli_exit before the process exits early (segaudit-mpi ends
+ * the whole job with it); NULL in segaudit. */
+extern void (*cli_exit_hook)(int status);
+
+/* Ends the program with status (after the hook). */
+void cli_exit(int status) __attribute__((noreturn));
+
+/* The program: the commands (main.c). */
+int cli_main(int argc, char **argv);
+
+/* Is this process the one that writes and prints (always, except in
+ * segaudit-mpi's ranks above 0)? */
+int cli_root(void);
+
 /* Exit statuses besides 0 (an interrupted run: signals.h). */
 #define EXIT_INPUT 1 /* input or I/O error */
 #define EXIT_USAGE 2 /* usage error */

@@ -271,8 +271,15 @@ int sa_cache_open(SaEngine *e)
     e->cache = ca;
     pthread_mutex_init(&ca->mu, NULL);
     pthread_cond_init(&ca->cond, NULL);
-    int rc = sa_cachedb_open(e->set.cache_dir, SA_CACHE_FORMAT, e->set.dry_run,
-                             &ca->db, e->err);
+    /* in a group, each member keeps its own images' entries in a folder
+     * of its own (one SQLite writer each) */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", e->set.cache_dir);
+    if (e->comm)
+        snprintf(dir, sizeof dir, "%s/rank-%d-of-%d", e->set.cache_dir,
+                 e->comm->rank, e->comm->size);
+    int rc = sa_cachedb_open(dir, SA_CACHE_FORMAT, e->set.dry_run, &ca->db,
+                             e->err);
     if (rc == 0)
         rc = file_digest(e, ca->file);
     if (rc == 0 && !e->set.dry_run)

@@ -50,7 +50,7 @@ int sa_engine_check_inputs(SaEngine *e)
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
         goto done;
     }
-    for (uint64_t n = 0; n < e->N && rc == 0; n++) {
+    for (uint64_t n = e->own_lo; n < e->own_hi && rc == 0; n++) {
         if (sa_cancelled(e)) {
             rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             break;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "engine/cache.h"
+#include "engine/dist.h"
 #include "engine/engine.h"
 
 void sa_engine_init(SaEngine *e)
@@ -31,7 +32,8 @@ int sa_engine_pass1(SaEngine *e)
         rc = sa_engine_read_pass(e, SA_REC_PASS1, 0, 0);
     if (rc == 0)
         rc = sa_recstore_finish(&e->store, e->err);
-    if (rc)
+    /* a group: every member's part, and the sums of the thresholds */
+    if ((rc = sa_dist_pass1(e, rc)) != 0)
         return rc;
     for (uint32_t k = 0; k < e->K; k++) {
         SaClass *c = &e->classes[k];
@@ -169,6 +171,9 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
 
     e->set = *set;
     e->err = err;
+    /* first: a member that fails from here on still takes part in the
+     * group's exchanges */
+    e->comm = set->comm && set->comm->size > 1 ? set->comm : NULL;
     e->probs_path = set->probs_path;
     e->probs_dataset = set->probs_dataset;
     sa_probs_allow_plugins(set->allow_plugins);
@@ -347,6 +352,14 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     uint64_t reg_limit = e->set.memory_limit / 8;
     sa_recstore_init(&e->regions, reg_limit > 65536 ? reg_limit : 65536,
                      e->set.scratch_dir);
+    if ((rc = sa_dist_plan(e)) != 0)
+        return rc;
+    if (e->comm &&
+        !(e->img_sum = calloc((e->own_hi - e->own_lo) * e->K + 1,
+                              sizeof *e->img_sum)))
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    e->skipped_total = e->n_skipped;
+    e->opened = 1;
     return 0;
 }
 
@@ -384,6 +397,10 @@ void sa_engine_free(SaEngine *e)
     sa_recstore_free(&e->regions);
     free(e->layout);
     e->layout = NULL;
+    free(e->own);
+    free(e->img_sum);
+    e->own = NULL;
+    e->img_sum = NULL;
     for (uint64_t i = 0; i < e->n_skipped; i++)
         free(e->skips[i].reason);
     free(e->skips);

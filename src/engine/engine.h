@@ -140,6 +140,19 @@ typedef struct SaEngine {
     uint64_t cache_bytes;    /* its size when closed */
     char **cache_notes;      /* what it repaired or gave up, when closed */
     int n_cache_notes;
+    /* a group of processes auditing together (dist.c), or NULL */
+    const SegauditComm *comm;
+    uint64_t *own;           /* members + 1 bounds: member r owns the
+                                images [own[r], own[r+1]) */
+    uint64_t own_lo, own_hi; /* this process's images (all without a
+                                group) */
+    double *img_sum;         /* with a group: per own image, its class sums
+                                (K), folded in image order after pass 1 */
+    uint64_t skipped_total;  /* images skipped over every member */
+    uint64_t skips_sent;     /* skips already exchanged */
+    int opened;              /* set-up done: later skips are counted
+                                against --max-skipped over the group */
+    SaSelectGroup group;     /* the selection's exchanges */
 } SaEngine;
 
 /* Size of image n. */

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/dist.h"
 #include "engine/engine.h"
 #include "io/png_io.h"
 #include "engine/regions.h"
@@ -27,13 +28,11 @@ static int count_issues(SaEngine *e)
 {
     SaRecReader rd;
     int rc = sa_recreader_open(&rd, &e->store, e->err);
-    if (rc)
-        return rc;
     const SaRecord *r;
     e->n_issues = 0;
     e->m_below = 0;
     uint64_t seen = 0;
-    while ((r = sa_recreader_next(&rd, NULL, e->err)) != NULL) {
+    while (rc == 0 && (r = sa_recreader_next(&rd, NULL, e->err)) != NULL) {
         if ((++seen & 0xfffff) == 0 && sa_cancelled(e)) {
             sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             break;
@@ -44,8 +43,14 @@ static int count_issues(SaEngine *e)
             r->phat >= e->classes[r->pred].threshold - EPS)
             e->n_issues++;
     }
-    sa_recreader_close(&rd);
-    return e->err->code;
+    if (rc == 0)
+        sa_recreader_close(&rd);
+    /* in a group, both counts are over every member */
+    uint64_t v[2] = {e->n_issues, e->m_below};
+    rc = sa_dist_sum(e, v, 2, e->err->code);
+    e->n_issues = v[0];
+    e->m_below = v[1];
+    return rc;
 }
 
 /* ---- pairs: a small open-addressing table (given, predicted) -> count -- */
@@ -56,7 +61,8 @@ typedef struct PairTable {
     size_t cap, n;
 } PairTable;
 
-static int pairs_add(PairTable *t, uint32_t g, uint32_t p, SaErr *err)
+static int pairs_add(PairTable *t, uint32_t g, uint32_t p, uint64_t count,
+                     SaErr *err)
 {
     if (2 * (t->n + 1) > t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 1024;
@@ -89,8 +95,37 @@ static int pairs_add(PairTable *t, uint32_t g, uint32_t p, SaErr *err)
         t->keys[h] = key;
         t->n++;
     }
-    t->counts[h]++;
+    t->counts[h] += count;
     return 0;
+}
+
+/* In a group: every member's pairs added up on member 0. */
+static int pairs_gather(SaEngine *e, PairTable *t, int rc)
+{
+    if (!e->comm)
+        return rc;
+    uint64_t *mine = malloc((t->n ? t->n : 1) * 2 * sizeof *mine);
+    size_t m = 0;
+    if (!mine && rc == 0)
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    for (size_t i = 0; mine && i < t->cap; i++)
+        if (t->keys[i]) {
+            mine[2 * m] = t->keys[i];
+            mine[2 * m + 1] = t->counts[i];
+            m++;
+        }
+    char *all = NULL;
+    uint64_t len = 0;
+    rc = sa_dist_gather(e, mine, m * 2 * sizeof *mine, &all, &len, rc);
+    free(mine);
+    const uint64_t *in = (const uint64_t *)all;
+    for (uint64_t i = 0; rc == 0 && i < len / (2 * sizeof *in); i++) {
+        uint64_t key = in[2 * i] - 1;
+        rc = pairs_add(t, (uint32_t)(key >> 32), (uint32_t)key, in[2 * i + 1],
+                       e->err);
+    }
+    free(all);
+    return sa_dist_agree(e, rc);
 }
 
 static int cmp_pairs(const void *a, const void *b)
@@ -358,7 +393,7 @@ static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
     e->classes[pred].predicted++;
     touch(w, given);
     touch(w, pred);
-    int rc = pairs_add(&w->pairs, given, pred, e->err);
+    int rc = pairs_add(&w->pairs, given, pred, 1, e->err);
     if (rc == 0)
         rc = rows_put(w, row, col, given, pred, s, phat);
     return rc;
@@ -405,7 +440,7 @@ static int walk(SaEngine *e, Walk *w)
     const SaDetail *det = NULL;
     if (rc == 0)
         r = merge_next(&m, &det, e->err);
-    for (uint64_t n = 0; rc == 0 && n < e->N; n++) {
+    for (uint64_t n = e->own_lo; rc == 0 && n < e->own_hi; n++) {
         if (sa_cancelled(e)) {
             rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             break;
@@ -463,9 +498,10 @@ static int in_bucket(const SaRecord *r, const void *ctx)
 static int find_cut(SaEngine *e, SaKey *cut)
 {
     const SaRecStore *st[2] = {&e->store, &e->store2};
+    const SaSelectGroup *g = sa_dist_select_group(e);
     int passes, rc;
     if (e->n_issues <= e->m_below)
-        return sa_select_kth_where(st, 1, NULL, NULL, e->n_issues,
+        return sa_select_kth_group(g, st, 1, NULL, NULL, e->n_issues,
                                    select_budget(e), e->set.cancel, cut,
                                    &passes, e->err);
 
@@ -480,7 +516,7 @@ static int find_cut(SaEngine *e, SaKey *cut)
                        ((b + 1) << e->hist_shift) - 1};
     if (bf.hi > SA_HIST_BUCKETS - 1)
         bf.hi = SA_HIST_BUCKETS - 1;
-    if (e->n_skipped) {
+    if (e->skipped_total) {
         /* the histogram also counted the pixels of the skipped images:
          * collect every score above tau instead of one bucket (exact) */
         bf.lo = 0;
@@ -496,13 +532,14 @@ static int find_cut(SaEngine *e, SaKey *cut)
     rc = sa_engine_read_pass(e, SA_REC_ABOVE, e->f == 1 ? bf.lo : 0, bf.hi);
     if (rc == 0)
         rc = sa_recstore_finish(&e->store2, e->err);
-    if (rc)
+    /* in a group: every member's read, and the images it skipped */
+    if ((rc = sa_dist_skips(e, rc)) != 0)
         return rc;
     if (e->f > 1)
-        return sa_select_kth_where(st, 2, NULL, NULL, e->n_issues,
+        return sa_select_kth_group(g, st, 2, NULL, NULL, e->n_issues,
                                    select_budget(e), e->set.cancel, cut,
                                    &passes, e->err);
-    return sa_select_kth_where(st, 2, in_bucket, &bf, e->n_issues - before,
+    return sa_select_kth_group(g, st, 2, in_bucket, &bf, e->n_issues - before,
                                select_budget(e), e->set.cancel, cut,
                                &passes, e->err);
 }
@@ -521,22 +558,24 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     if (w.any && (rc = find_cut(e, &w.cut)) != 0)
         return rc;
     e->cut = w.cut;
+    /* what fails from here on is agreed in a group after the walk */
     w.touched = calloc(e->K, 1);
     w.touched_list = malloc(e->K * sizeof(uint32_t));
     w.masks = e->set.masks_dir != NULL;
-    if (w.masks && mkdir(e->set.masks_dir, 0777) != 0 && errno != EEXIST) {
+    if (w.masks && mkdir(e->set.masks_dir, 0777) != 0 && errno != EEXIST)
         rc = sa_err(e->err, SEGAUDIT_EIO, "%s: cannot create: %s",
                     e->set.masks_dir, strerror(errno));
-        goto done;
-    }
-    if (!w.touched || !w.touched_list || rowbuf_alloc(&w.rb, e) != 0) {
+    if (rc == 0 &&
+        (!w.touched || !w.touched_list || rowbuf_alloc(&w.rb, e) != 0))
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-        goto done;
-    }
-    if ((rc = sa_ccl_new(&w.ccl, (uint32_t)e->W, e->err)) != 0)
-        goto done;
-    rc = walk(e, &w);
-    if (rc)
+    if (rc == 0)
+        rc = sa_ccl_new(&w.ccl, (uint32_t)e->W, e->err);
+    if (rc == 0)
+        rc = walk(e, &w);
+    /* in a group: the pairs, the class counts, the regions and the images
+     * of every member */
+    rc = pairs_gather(e, &w.pairs, rc);
+    if ((rc = sa_dist_pass2(e, rc)) != 0)
         goto done;
 
     SegauditPair *pairs = malloc((w.pairs.n ? w.pairs.n : 1) * sizeof *pairs);

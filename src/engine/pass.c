@@ -166,7 +166,7 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
 {
     SaEngine *e = ps->e;
     bt->n = 0;
-    while (bt->n < ps->B && ps->next_image < e->N) {
+    while (bt->n < ps->B && ps->next_image < e->own_hi) {
         if (sa_cancelled(e))
             return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
         Band *b = &bt->bands[bt->n];
@@ -500,6 +500,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     if (ps.caching)
         ps.kp.hist_shift = SA_CACHE_HIST_SHIFT;
     ps.lab_image = UINT64_MAX;
+    ps.next_image = e->own_lo; /* in a group, this member's images */
     int nt = e->n_threads, rc = 0;
     if (ps.caching && !e->label_paths &&
         !(ps.lab_buf = malloc((e->max_pixels ? e->max_pixels : 1) *

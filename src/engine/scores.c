@@ -18,8 +18,14 @@ void sa_image_scores(SaEngine *e, uint64_t n)
 {
     SaImage *im = &e->images[n];
     SaImageClasses *c = &e->cur;
+    /* in a group, the sums are folded in image order over every member
+     * after pass 1 (dist.c) */
+    if (e->img_sum)
+        memcpy(e->img_sum + (n - e->own_lo) * e->K, c->sum,
+               e->K * sizeof *c->sum);
     for (uint32_t k = 0; k < e->K; k++) {
-        e->classes[k].sum += c->sum[k];
+        if (!e->img_sum)
+            e->classes[k].sum += c->sum[k];
         e->classes[k].count += c->count[k];
         e->classes[k].pixels += c->labeled[k];
     }

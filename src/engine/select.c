@@ -137,30 +137,46 @@ int sa_select_kth_where(const SaRecStore *const *stores, int n,
                         uint64_t mem_budget, const volatile int *cancel,
                         SaKey *out, int *passes, SaErr *err)
 {
+    return sa_select_kth_group(NULL, stores, n, keep, keep_ctx, k, mem_budget,
+                               cancel, out, passes, err);
+}
+
+/* Every step that a group shares passes this member's status on, so that
+ * a member that failed still takes part and every member stops at the
+ * same step. */
+int sa_select_kth_group(const SaSelectGroup *g,
+                        const SaRecStore *const *stores, int n,
+                        SaRecFilter keep, const void *keep_ctx, uint64_t k,
+                        uint64_t mem_budget, const volatile int *cancel,
+                        SaKey *out, int *passes, SaErr *err)
+{
     Scan sc = {stores, n, keep, keep_ctx, cancel};
     uint64_t total = 0;
     int rc = 0;
     *passes = 0;
-    if (keep) {
+    uint64_t *hist = malloc(RADIX * sizeof *hist);
+    if (!hist)
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    if (rc == 0 && keep) {
         rc = scan(&sc, count_fn, &total, err);
         ++*passes;
-        if (rc)
-            return rc;
-    } else {
+    } else if (rc == 0) {
         for (int i = 0; i < n; i++)
             total += stores[i]->count;
     }
-    if (k == 0 || k > total)
-        return sa_err(err, SEGAUDIT_EINVAL,
-                      "internal: select rank %llu of %llu",
-                      (unsigned long long)k, (unsigned long long)total);
-    uint64_t budget = mem_budget / sizeof(SaKey);
-    if (budget < 65536)
+    if (g)
+        rc = g->sum(g->ctx, &total, 1, rc);
+    if (rc)
+        goto done;
+    if (k == 0 || k > total) {
+        rc = sa_err(err, SEGAUDIT_EINVAL, "internal: select rank %llu of %llu",
+                    (unsigned long long)k, (unsigned long long)total);
+        goto done;
+    }
+    uint64_t budget = g ? g->budget : mem_budget / sizeof(SaKey);
+    if (!g && budget < 65536)
         budget = 65536;
 
-    uint64_t *hist = malloc(RADIX * sizeof *hist);
-    if (!hist)
-        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     SaKey prefix = {0, 0};
     uint64_t count = total; /* records matching the prefix */
     uint64_t rank = k;      /* rank within them */
@@ -171,6 +187,8 @@ int sa_select_kth_where(const SaRecStore *const *stores, int n,
         HistCtx h = {hist, prefix, depth};
         rc = scan(&sc, hist_fn, &h, err);
         ++*passes;
+        if (g)
+            rc = g->sum(g->ctx, hist, RADIX, rc);
         if (rc)
             goto done;
         unsigned d = 0;
@@ -186,13 +204,22 @@ int sa_select_kth_where(const SaRecStore *const *stores, int n,
         *out = prefix;
         goto done;
     }
-    CollectCtx c = {malloc((size_t)count * sizeof(SaKey)), 0, prefix, depth};
-    if (!c.keys) {
+    CollectCtx c = {malloc((size_t)(count ? count : 1) * sizeof(SaKey)), 0,
+                    prefix, depth};
+    if (!c.keys)
         rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-        goto done;
+    if (rc == 0) {
+        rc = scan(&sc, collect_fn, &c, err);
+        ++*passes;
     }
-    rc = scan(&sc, collect_fn, &c, err);
-    ++*passes;
+    if (g) {
+        SaKey *all = NULL;
+        uint64_t nall = 0;
+        rc = g->share(g->ctx, c.keys, c.n, &all, &nall, rc);
+        free(c.keys);
+        c.keys = all;
+        c.n = nall;
+    }
     if (rc == 0)
         *out = select_in_memory(c.keys, c.n, rank, depth, hist);
     free(c.keys);

@@ -52,4 +52,26 @@ int sa_select_kth_where(const SaRecStore *const *stores, int n,
                         uint64_t mem_budget, const volatile int *cancel,
                         SaKey *out, int *passes, SaErr *err);
 
+/* The members of a group each hold some of the records (dist.c): the
+ * counts and digit histograms are summed over them, and the last keys
+ * (at most budget, the same on every member) shared, so that every member
+ * finds the same key. */
+typedef struct SaSelectGroup {
+    void *ctx;
+    /* v[0..n) summed over the members; rc is this member's status, the
+     * result the agreed one (0: v is valid) */
+    int (*sum)(void *ctx, uint64_t *v, size_t n, int rc);
+    /* every member's keys (n each) into *all (malloc'd, *total of them) */
+    int (*share)(void *ctx, const SaKey *mine, uint64_t n, SaKey **all,
+                 uint64_t *total, int rc);
+    uint64_t budget;
+} SaSelectGroup;
+
+/* sa_select_kth_where over a group's records (g NULL: this process's). */
+int sa_select_kth_group(const SaSelectGroup *g,
+                        const SaRecStore *const *stores, int n,
+                        SaRecFilter keep, const void *ctx, uint64_t k,
+                        uint64_t mem_budget, const volatile int *cancel,
+                        SaKey *out, int *passes, SaErr *err);
+
 #endif

@@ -25,7 +25,9 @@ int sa_engine_skip(SaEngine *e, uint64_t n, const char *reason)
     e->skips[e->n_skipped].reason = r;
     e->n_skipped++;
     e->skipped[n] = 1;
-    if (e->n_skipped > e->set.max_skipped)
+    /* in a group, the passes' skips are counted over every member
+     * (sa_dist_skips) */
+    if (e->n_skipped > e->set.max_skipped && !(e->comm && e->opened))
         return sa_err(e->err, SEGAUDIT_EINPUT,
                       "more than %llu images skipped (--max-skipped); the "
                       "last: %s",

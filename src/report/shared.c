@@ -242,6 +242,8 @@ json_object *sa_json_run(SaJson *j, const SegauditAudit *a)
     segaudit_audit_info(a, &in);
     json_object *run = sa_json_object(j);
     sa_json_set(j, run, "threads", sa_json_int(j, in.n_threads));
+    if (in.n_ranks > 1)
+        sa_json_set(j, run, "ranks", sa_json_int(j, in.n_ranks));
     sa_json_set(j, run, "seconds_pass1", sa_json_num(j, 1, in.seconds_pass1));
     sa_json_set(j, run, "seconds_pass2", sa_json_num(j, 1, in.seconds_pass2));
     sa_json_set(j, run, "seconds_total", sa_json_num(j, 1, in.seconds_total));

@@ -13,7 +13,7 @@
  *
  * The program's .c files are compiled into this one (so the harness can
  * reset their static state) with these names replaced by hooks:
- *   main -> segaudit_main; exit, _Exit -> fz_exit (longjmp back to the
+ *   cli_main -> segaudit_main; exit, _Exit -> fz_exit (longjmp back to the
  *   harness: a usage error ends the input, not the fuzzer);
  *   mkdir, rename, unlink, rmdir -> guarded versions that act only inside
  *   @w (elsewhere they fail as the system would for an existing path, or
@@ -73,7 +73,7 @@ int segaudit_main(int argc, char **argv);
 
 /* No two of the files have a static name in common, so they share this
  * unit as they are; only the hooks below are renamed. */
-#define main segaudit_main
+#define cli_main segaudit_main
 #define exit fz_exit
 #define _Exit fz_exit
 #define mkdir fz_mkdir
@@ -93,7 +93,7 @@ int segaudit_main(int argc, char **argv);
 #include "../../src/cli/synth_cmd.c"
 #include "../../src/cli/diff_cmd.c"
 #include "../../src/cli/main.c"
-#undef main
+#undef cli_main
 #undef exit
 #undef _Exit
 #undef mkdir
