@@ -236,6 +236,9 @@ typedef struct SegauditDatasetInfo {
     int n_threads;        /* threads actually used (per process) */
     int n_ranks;          /* processes that shared the audit (1 without
                              a SegauditComm) */
+    const uint64_t *exchanged_bytes; /* with n_ranks > 1: the bytes each
+                             process sent and received (n_ranks), else
+                             NULL */
     double seconds_pass1, seconds_pass2, seconds_total;
     uint64_t bytes_read;  /* tensor bytes read (overlays included): from
                              the file with direct reads, else as delivered

@@ -242,8 +242,11 @@ static int group_counters(SegauditAudit *a)
     int rc = sa_dist_counters(e, v, sizeof v / sizeof v[0]);
     if (rc == 0)
         rc = sa_dist_notes(e, 0);
+    if (rc == 0)
+        rc = sa_dist_exchanged(e);
     if (rc)
         return rc;
+    in->exchanged_bytes = e->exchanged_all;
     in->records = v[0];
     in->spilled_bytes = v[1];
     in->bytes_read = v[2];

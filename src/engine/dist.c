@@ -36,6 +36,38 @@ static int transport_error(SaEngine *e, const char *what)
                   "(%s)", e->comm->rank, e->comm->size, what);
 }
 
+/* The transport's calls, counting the bytes this member sends and
+ * receives (run.exchanged_bytes). */
+static int x_sum(SaEngine *e, uint64_t *v, size_t n)
+{
+    e->exchanged += 2 * n * sizeof *v;
+    return e->comm->allreduce_sum(e->comm->ctx, v, n);
+}
+
+static int x_allgather(SaEngine *e, const void *mine, void *all, size_t len)
+{
+    e->exchanged += (uint64_t)e->comm->size * len;
+    return e->comm->allgather(e->comm->ctx, mine, all, len);
+}
+
+static int x_bcast(SaEngine *e, void *buf, size_t len, int root)
+{
+    e->exchanged += len;
+    return e->comm->bcast(e->comm->ctx, buf, len, root);
+}
+
+static int x_send(SaEngine *e, int to, const void *buf, size_t len)
+{
+    e->exchanged += len;
+    return e->comm->send(e->comm->ctx, to, buf, len);
+}
+
+static int x_recv(SaEngine *e, int from, void *buf, size_t len)
+{
+    e->exchanged += len;
+    return e->comm->recv(e->comm->ctx, from, buf, len);
+}
+
 int sa_dist_plan(SaEngine *e)
 {
     int R = e->comm ? e->comm->size : 1;
@@ -70,7 +102,7 @@ int sa_dist_agree(SaEngine *e, int rc)
     int32_t mine = rc, *all = malloc((size_t)R * sizeof *all);
     if (!all)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    if (c->allgather(c->ctx, &mine, all, sizeof mine) != 0) {
+    if (x_allgather(e, &mine, all, sizeof mine) != 0) {
         free(all);
         return transport_error(e, "agreement");
     }
@@ -91,7 +123,7 @@ int sa_dist_agree(SaEngine *e, int rc)
     memset(msg, 0, sizeof msg);
     if (c->rank == first)
         snprintf(msg, sizeof msg, "%s", e->err->msg);
-    if (c->bcast(c->ctx, msg, sizeof msg, first) != 0)
+    if (x_bcast(e, msg, sizeof msg, first) != 0)
         return transport_error(e, "agreement");
     msg[sizeof msg - 1] = '\0';
     sa_err_clear(e->err);
@@ -106,7 +138,7 @@ int sa_dist_sum(SaEngine *e, uint64_t *v, size_t n, int rc)
         return rc;
     if ((rc = sa_dist_agree(e, rc)) != 0)
         return rc;
-    if (n && e->comm->allreduce_sum(e->comm->ctx, v, n) != 0)
+    if (n && x_sum(e, v, n) != 0)
         return transport_error(e, "sums");
     return 0;
 }
@@ -118,7 +150,7 @@ static int owned_to_all(SaEngine *e, void *base, size_t elsize)
     const SegauditComm *c = e->comm;
     for (int r = 0; r < c->size; r++) {
         uint64_t lo = e->own[r], n = e->own[r + 1] - lo;
-        if (n && c->bcast(c->ctx, (char *)base + lo * elsize, n * elsize,
+        if (n && x_bcast(e, (char *)base + lo * elsize, n * elsize,
                           r) != 0)
             return transport_error(e, "image results");
     }
@@ -144,7 +176,7 @@ static int to_root(SaEngine *e, uint64_t len, FillFn fill, void *fctx,
     unsigned char buf[CHUNK];
     if (c->rank > 0) {
         uint64_t n = rc ? 0 : len;
-        if (c->send(c->ctx, 0, &n, sizeof n) != 0)
+        if (x_send(e, 0, &n, sizeof n) != 0)
             return transport_error(e, "send");
         for (uint64_t off = 0; off < n; off += CHUNK) {
             size_t m = n - off < CHUNK ? (size_t)(n - off) : CHUNK;
@@ -152,18 +184,18 @@ static int to_root(SaEngine *e, uint64_t len, FillFn fill, void *fctx,
                 rc = fill(fctx, off, buf, m, e->err);
             if (rc)
                 memset(buf, 0, m); /* the length was promised */
-            if (c->send(c->ctx, 0, buf, m) != 0)
+            if (x_send(e, 0, buf, m) != 0)
                 return transport_error(e, "send");
         }
         return rc;
     }
     for (int r = 1; r < c->size; r++) {
         uint64_t n = 0;
-        if (c->recv(c->ctx, r, &n, sizeof n) != 0)
+        if (x_recv(e, r, &n, sizeof n) != 0)
             return transport_error(e, "receive");
         for (uint64_t off = 0; off < n; off += CHUNK) {
             size_t m = n - off < CHUNK ? (size_t)(n - off) : CHUNK;
-            if (c->recv(c->ctx, r, buf, m) != 0)
+            if (x_recv(e, r, buf, m) != 0)
                 return transport_error(e, "receive");
             if (rc == 0)
                 rc = take(tctx, r, buf, m, e->err);
@@ -310,7 +342,7 @@ int sa_dist_pass1(SaEngine *e, int rc)
         free(sum);
         return rc;
     }
-    if (c->rank > 0 && c->recv(c->ctx, c->rank - 1, sum, K * sizeof *sum))
+    if (c->rank > 0 && x_recv(e, c->rank - 1, sum, K * sizeof *sum))
         rc = transport_error(e, "class sums");
     for (uint64_t n = e->own_lo; rc == 0 && n < e->own_hi; n++) {
         const double *s = e->img_sum + (n - e->own_lo) * K;
@@ -318,9 +350,9 @@ int sa_dist_pass1(SaEngine *e, int rc)
             sum[k] += s[k];
     }
     if (rc == 0 && c->rank < c->size - 1 &&
-        c->send(c->ctx, c->rank + 1, sum, K * sizeof *sum) != 0)
+        x_send(e, c->rank + 1, sum, K * sizeof *sum) != 0)
         rc = transport_error(e, "class sums");
-    if (rc == 0 && c->bcast(c->ctx, sum, K * sizeof *sum, c->size - 1) != 0)
+    if (rc == 0 && x_bcast(e, sum, K * sizeof *sum, c->size - 1) != 0)
         rc = transport_error(e, "class sums");
     for (uint32_t k = 0; rc == 0 && k < K; k++)
         e->classes[k].sum = sum[k];
@@ -366,7 +398,7 @@ int sa_dist_pass1(SaEngine *e, int rc)
         free(all);
         return rc;
     }
-    if (c->allgather(c->ctx, &mine, all, sizeof mine) != 0)
+    if (x_allgather(e, &mine, all, sizeof mine) != 0)
         rc = transport_error(e, "far pixels");
     for (int r = 0; rc == 0 && r < c->size; r++)
         if (all[r].far) {
@@ -557,7 +589,7 @@ static int group_share(void *ctx, const SaKey *mine, uint64_t n, SaKey **all,
         free(counts);
         return rc;
     }
-    if (c->allgather(c->ctx, &n, counts, sizeof n) != 0)
+    if (x_allgather(e, &n, counts, sizeof n) != 0)
         rc = transport_error(e, "keys");
     uint64_t sum = 0;
     for (int r = 0; rc == 0 && r < c->size; r++)
@@ -575,7 +607,7 @@ static int group_share(void *ctx, const SaKey *mine, uint64_t n, SaKey **all,
         if (r == c->rank && n)
             memcpy(keys + off, mine, n * sizeof *keys);
         if (counts[r] &&
-            c->bcast(c->ctx, keys + off, counts[r] * sizeof *keys, r) != 0)
+            x_bcast(e, keys + off, counts[r] * sizeof *keys, r) != 0)
             rc = transport_error(e, "keys");
         off += counts[r];
     }
@@ -599,4 +631,21 @@ const SaSelectGroup *sa_dist_select_group(SaEngine *e)
     /* the keys every member may be sent at the end: 4 MiB */
     e->group.budget = (uint64_t)1 << 18;
     return &e->group;
+}
+
+int sa_dist_exchanged(SaEngine *e)
+{
+    const SegauditComm *c = e->comm;
+    if (!c)
+        return 0;
+    uint64_t mine = e->exchanged;
+    free(e->exchanged_all);
+    e->exchanged_all = calloc((size_t)c->size, sizeof *e->exchanged_all);
+    int rc = sa_dist_agree(e, e->exchanged_all
+                                  ? 0
+                                  : sa_err(e->err, SEGAUDIT_ENOMEM,
+                                           "out of memory"));
+    if (rc == 0 && x_allgather(e, &mine, e->exchanged_all, sizeof mine) != 0)
+        rc = transport_error(e, "counters");
+    return sa_dist_agree(e, rc);
 }

@@ -62,6 +62,10 @@ int sa_dist_pass2(SaEngine *e, int rc);
  * bytes read, cache figures) into the caller's fields. */
 int sa_dist_counters(SaEngine *e, uint64_t *v, size_t n);
 
+/* The bytes each member sent and received (e->exchanged_all, one per
+ * member, on every member). */
+int sa_dist_exchanged(SaEngine *e);
+
 /* Every member's cache notes, to member 0. */
 int sa_dist_notes(SaEngine *e, int rc);
 

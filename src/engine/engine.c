@@ -399,8 +399,10 @@ void sa_engine_free(SaEngine *e)
     e->layout = NULL;
     free(e->own);
     free(e->img_sum);
+    free(e->exchanged_all);
     e->own = NULL;
     e->img_sum = NULL;
+    e->exchanged_all = NULL;
     for (uint64_t i = 0; i < e->n_skipped; i++)
         free(e->skips[i].reason);
     free(e->skips);

@@ -153,6 +153,8 @@ typedef struct SaEngine {
     int opened;              /* set-up done: later skips are counted
                                 against --max-skipped over the group */
     SaSelectGroup group;     /* the selection's exchanges */
+    uint64_t exchanged;      /* bytes this member sent and received */
+    uint64_t *exchanged_all; /* per member, at the end of the run */
 } SaEngine;
 
 /* Size of image n. */

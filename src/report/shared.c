@@ -242,8 +242,13 @@ json_object *sa_json_run(SaJson *j, const SegauditAudit *a)
     segaudit_audit_info(a, &in);
     json_object *run = sa_json_object(j);
     sa_json_set(j, run, "threads", sa_json_int(j, in.n_threads));
-    if (in.n_ranks > 1)
+    if (in.n_ranks > 1) {
         sa_json_set(j, run, "ranks", sa_json_int(j, in.n_ranks));
+        json_object *ex = sa_json_array(j);
+        for (int r = 0; r < in.n_ranks && in.exchanged_bytes; r++)
+            sa_json_push(j, ex, sa_json_u64(j, in.exchanged_bytes[r]));
+        sa_json_set(j, run, "exchanged_bytes", ex);
+    }
     sa_json_set(j, run, "seconds_pass1", sa_json_num(j, 1, in.seconds_pass1));
     sa_json_set(j, run, "seconds_pass2", sa_json_num(j, 1, in.seconds_pass2));
     sa_json_set(j, run, "seconds_total", sa_json_num(j, 1, in.seconds_total));
