@@ -35,6 +35,9 @@ build_segaudit() {
     shift || true
     if [ ! -f "$dir/build.ninja" ]; then
         meson setup "$dir" --buildtype=release "$@" >&2
+    elif command -v mpicc >/dev/null && ! grep -q segaudit-mpi "$dir/build.ninja"; then
+        # configured before Open MPI was installed: find it now
+        meson setup --reconfigure "$dir" >&2
     fi
     ninja -C "$dir" >&2
 }

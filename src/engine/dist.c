@@ -99,11 +99,15 @@ int sa_dist_agree(SaEngine *e, int rc)
     if (!c)
         return rc;
     int R = c->size;
-    int32_t mine = rc, *all = malloc((size_t)R * sizeof *all);
+    /* no allocation for jobs of up to 4096 ranks: a member that ran out
+     * of memory must still take part */
+    int32_t mine = rc, local[4096];
+    int32_t *all = R <= 4096 ? local : malloc((size_t)R * sizeof *all);
     if (!all)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     if (x_allgather(e, &mine, all, sizeof mine) != 0) {
-        free(all);
+        if (all != local)
+            free(all);
         return transport_error(e, "agreement");
     }
     int first = -1, failed = 0;
@@ -116,7 +120,8 @@ int sa_dist_agree(SaEngine *e, int rc)
             first = r;
     }
     int code = first >= 0 ? all[first] : 0;
-    free(all);
+    if (all != local)
+        free(all);
     if (first < 0)
         return 0;
     char msg[SA_ERR_MSG];
@@ -155,6 +160,24 @@ static int owned_to_all(SaEngine *e, void *base, size_t elsize)
             return transport_error(e, "image results");
     }
     return 0;
+}
+
+/* Every member's len bytes (mine), in rank order, in a new array: after
+ * an agreement on rc, so that every member gets it or none does (then
+ * NULL, and *rc the agreed error). */
+static void *gather_all(SaEngine *e, const void *mine, size_t len, int *rc)
+{
+    void *all = calloc((size_t)e->comm->size, len);
+    if (!all && *rc == 0)
+        *rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    if ((*rc = sa_dist_agree(e, *rc)) == 0 &&
+        x_allgather(e, mine, all, len) != 0)
+        *rc = transport_error(e, "gathering");
+    if ((*rc = sa_dist_agree(e, *rc)) != 0) {
+        free(all);
+        return NULL;
+    }
+    return all;
 }
 
 /* ---- streams to member 0 ------------------------------------------------
@@ -391,16 +414,8 @@ int sa_dist_pass1(SaEngine *e, int rc)
         uint32_t row, col;
         double sum;
     } mine = {e->far, e->far_image, e->far_row, e->far_col, e->far_sum},
-      *all = calloc((size_t)c->size, sizeof mine);
-    if (!all)
-        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    if ((rc = sa_dist_agree(e, rc)) != 0) {
-        free(all);
-        return rc;
-    }
-    if (x_allgather(e, &mine, all, sizeof mine) != 0)
-        rc = transport_error(e, "far pixels");
-    for (int r = 0; rc == 0 && r < c->size; r++)
+      *all = gather_all(e, &mine, sizeof mine, &rc);
+    for (int r = 0; all && r < c->size; r++)
         if (all[r].far) {
             e->far_image = all[r].image;
             e->far_row = all[r].row;
@@ -410,7 +425,7 @@ int sa_dist_pass1(SaEngine *e, int rc)
         }
     e->far = far_total;
     free(all);
-    return sa_dist_agree(e, rc);
+    return rc;
 }
 
 /* ---- after pass 2 ------------------------------------------------------- */
@@ -582,15 +597,9 @@ static int group_share(void *ctx, const SaKey *mine, uint64_t n, SaKey **all,
     const SegauditComm *c = e->comm;
     *all = NULL;
     *total = 0;
-    uint64_t *counts = malloc((size_t)c->size * sizeof *counts);
-    if (!counts && rc == 0)
-        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    if ((rc = sa_dist_agree(e, rc)) != 0) {
-        free(counts);
+    uint64_t *counts = gather_all(e, &n, sizeof n, &rc);
+    if (!counts)
         return rc;
-    }
-    if (x_allgather(e, &n, counts, sizeof n) != 0)
-        rc = transport_error(e, "keys");
     uint64_t sum = 0;
     for (int r = 0; rc == 0 && r < c->size; r++)
         sum += counts[r];
@@ -639,13 +648,8 @@ int sa_dist_exchanged(SaEngine *e)
     if (!c)
         return 0;
     uint64_t mine = e->exchanged;
+    int rc = 0;
     free(e->exchanged_all);
-    e->exchanged_all = calloc((size_t)c->size, sizeof *e->exchanged_all);
-    int rc = sa_dist_agree(e, e->exchanged_all
-                                  ? 0
-                                  : sa_err(e->err, SEGAUDIT_ENOMEM,
-                                           "out of memory"));
-    if (rc == 0 && x_allgather(e, &mine, e->exchanged_all, sizeof mine) != 0)
-        rc = transport_error(e, "counters");
-    return sa_dist_agree(e, rc);
+    e->exchanged_all = gather_all(e, &mine, sizeof mine, &rc);
+    return rc;
 }

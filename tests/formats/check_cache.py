@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+import golden_cases
 from pngio import read_png, write_png
 from tally import failures, finish, ok
 
@@ -95,18 +96,8 @@ def committed(cache):
 
 def golden(tmp):
     """Every golden case: cold cache, warm cache, each byte-identical."""
-    for case in sorted(os.listdir(GOLDEN)):
-        cdir = os.path.join(GOLDEN, case)
-        if not os.path.isdir(cdir):
-            continue
-        exp = json.load(open(os.path.join(cdir, "expected.json")))
-        par = exp["params"]
-        args = ["--labels", os.path.join(cdir, "labels"), "--probs",
-                os.path.join(cdir, "probs.h5"), "--temperature",
-                repr(par["temperature"]), "--downsample",
-                str(par["downsample"]), "-q"]
-        for v in par.get("ignore_index", []):
-            args += ["--ignore-index", str(v)]
+    for case, cdir, exp, args in golden_cases.cases(GOLDEN):
+        args = args + ["-q"]
         n = len(exp["image_ids"])
         ref, cache = os.path.join(tmp, case + "_ref"), os.path.join(tmp, case + "_cache")
         p = audit(args, ref)

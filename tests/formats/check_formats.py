@@ -22,6 +22,7 @@ import zlib
 import h5py
 import numpy as np
 
+import golden_cases
 from pngio import read_png, write_png
 import tally
 from tally import failures, finish
@@ -112,10 +113,7 @@ def case(cdir, tmp):
     import json
     exp = json.load(open(os.path.join(cdir, "expected.json")))
     par = exp["params"]
-    common = ["--temperature", repr(par["temperature"]),
-              "--downsample", str(par["downsample"])]
-    for v in par.get("ignore_index", []):
-        common += ["--ignore-index", str(v)]
+    common = golden_cases.options(exp)
     cname = os.path.basename(cdir.rstrip("/"))
     f = h5py.File(os.path.join(cdir, "probs.h5"), "r")
     probs = f["pred_probs"][()]
