@@ -167,14 +167,17 @@ typedef struct SegauditSettings {
  * images (balanced by pixels), and the members exchange only per-image
  * and per-class results and histograms, never pixels.  The results are
  * identical to one process's.  After the run, member 0 holds every
- * result; the others hold the per-image and per-class results but only
- * their own images' regions, and write only their own images' masks and
- * overlays.
+ * result; the others hold the per-image and per-class results and the
+ * pairs of their own images (segaudit_audit_region refuses other images,
+ * and skip reasons are member 0's), and write only their own images'
+ * masks and overlays.  At most 65536 members.
  *
  * The functions are collective (every member calls them in the same
  * order) except send and recv; each returns 0, or non-zero when the
- * transport failed (the run then stops).  Lengths are in bytes and may
- * exceed 2 GiB. */
+ * transport failed.  A transport that fails should end every member (as
+ * MPI's default error handler does): the member that sees the failure
+ * stops, but the others may be left waiting for it.  Lengths are in bytes
+ * and may exceed 2 GiB. */
 typedef struct SegauditComm {
     int rank, size;
     void *ctx;

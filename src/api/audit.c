@@ -280,7 +280,7 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         return rc;
 
     double t0 = now();
-    if ((rc = sa_dist_agree(e, setup(a))) != 0)
+    if ((rc = sa_dist_same_inputs(e, setup(a))) != 0)
         goto fail;
     if (a->set.dry_run) {
         if ((rc = sa_dist_skips(e, sa_engine_check_inputs(e))) != 0)
@@ -406,6 +406,12 @@ int segaudit_audit_region(SegauditAudit *a, uint64_t i, uint64_t j,
                           SegauditRegion *out)
 {
     const SaImage *im = &a->e.images[i];
+    const SaEngine *e = &a->e;
+    if (e->comm && e->comm->rank > 0 && (i < e->own_lo || i >= e->own_hi))
+        return sa_err(&a->err, SEGAUDIT_EINVAL,
+                      "image %llu belongs to another rank: only rank 0 "
+                      "holds every image's regions",
+                      (unsigned long long)i);
     if (j >= im->regions_listed)
         return sa_err(&a->err, SEGAUDIT_EINVAL, "no region %llu in image %llu",
                       (unsigned long long)j, (unsigned long long)i);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "engine/dist.h"
 
 const char *segaudit_version(void) { return SEGAUDIT_VERSION_STRING; }
 
@@ -40,6 +41,14 @@ void segaudit_default_settings(SegauditSettings *s)
 
 int sa_settings_validate(const SegauditSettings *s, SaErr *err)
 {
+    const SegauditComm *c = s->comm;
+    if (c && (c->size < 1 || c->size > SA_DIST_MAX_SIZE || c->rank < 0 ||
+              c->rank >= c->size || !c->allreduce_sum || !c->allgather ||
+              !c->bcast || !c->send || !c->recv))
+        return sa_err(err, SEGAUDIT_EINVAL,
+                      "the group of processes is not usable: rank %d of %d "
+                      "(at most %d), and every exchange function must be "
+                      "given", c->rank, c->size, SA_DIST_MAX_SIZE);
     if (!s->labels_dir || !*s->labels_dir)
         return sa_err(err, SEGAUDIT_EINVAL, "no label folder given");
     if (!s->probs_path || !*s->probs_path)

@@ -29,6 +29,11 @@ static int run_audit(CliAuditJob *job, char *eb, size_t ebn)
     s->cancel = cli_cancel_flag();
 
     job->audit = segaudit_audit_new();
+    if (!job->audit && cli_comm) {
+        /* the other ranks are in the audit's exchanges: end the job */
+        fprintf(stderr, "segaudit: out of memory\n");
+        cli_exit(EXIT_INPUT);
+    }
     int rc = job->audit ? segaudit_audit_run(job->audit, s) : SEGAUDIT_ENOMEM;
     cli_progress_end(&job->progress);
     if (rc)
@@ -93,12 +98,26 @@ static int stage(CliAuditJob *job)
     if (!c || c->size == 1)
         return rc;
     char dir[4096] = "";
-    if (rc == 0 && c->rank == 0)
-        snprintf(dir, sizeof dir, "%s", job->stage.dir);
+    if (rc == 0 && c->rank == 0) {
+        if (strlen(job->stage.dir) >= sizeof dir) {
+            fprintf(stderr, "segaudit: %s: the output folder's path is too "
+                    "long\n", job->out);
+            rc = -1;
+        } else {
+            snprintf(dir, sizeof dir, "%s", job->stage.dir);
+        }
+    }
     if (c->bcast(c->ctx, dir, sizeof dir, 0) != 0 || !dir[0])
         rc = -1;
-    if (rc == 0 && c->rank > 0)
-        rc = cli_stage_adopt(&job->stage, job->out, dir);
+    if (rc == 0 && c->rank > 0 &&
+        (rc = cli_stage_adopt(&job->stage, job->out, dir)) != 0)
+        fprintf(stderr, "segaudit: out of memory\n");
+    /* every rank goes on, or none does */
+    uint64_t failed = rc != 0;
+    if (c->allreduce_sum(c->ctx, &failed, 1) != 0 || failed)
+        rc = -1;
+    if (rc && c->rank == 0 && job->stage.dir)
+        cli_stage_remove(&job->stage, 1);
     return rc;
 }
 

@@ -98,12 +98,18 @@ static void remove_stale(const char *out)
     stage_name(mine, sizeof mine);
     const char *dash = strrchr(mine, '-');
     size_t pre_len = (size_t)(dash - mine) + 1; /* up to the pid */
+    const char *legacy = ".segaudit-stage-"; /* <pid>: of this host */
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         char *end;
-        if (strncmp(de->d_name, mine, pre_len) != 0)
-            continue;
-        long pid = strtol(de->d_name + pre_len, &end, 10);
+        size_t at = pre_len;
+        if (strncmp(de->d_name, mine, pre_len) != 0) {
+            at = strlen(legacy);
+            if (strncmp(de->d_name, legacy, at) != 0 ||
+                de->d_name[at] < '0' || de->d_name[at] > '9')
+                continue;
+        }
+        long pid = strtol(de->d_name + at, &end, 10);
         if (*end || pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
             continue;
         char *p = join(out, de->d_name);

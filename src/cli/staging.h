@@ -6,7 +6,7 @@
 
 typedef struct CliStage {
     const char *out; /* the report folder */
-    char *dir;       /* <out>/.segaudit-stage-<pid> */
+    char *dir;       /* <out>/.segaudit-stage-<host>-<pid> */
     char *masks;     /* <dir>/masks */
     char *overlays;  /* <dir>/overlays */
     int created_out; /* out did not exist before */

@@ -21,6 +21,7 @@
  * agreement, where every member learns that the run stops and which
  * error is reported: the one of the lowest failing member, which is the
  * first in image order, as one process would report it. */
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,17 +100,12 @@ int sa_dist_agree(SaEngine *e, int rc)
     if (!c)
         return rc;
     int R = c->size;
-    /* no allocation for jobs of up to 4096 ranks: a member that ran out
-     * of memory must still take part */
-    int32_t mine = rc, local[4096];
-    int32_t *all = R <= 4096 ? local : malloc((size_t)R * sizeof *all);
-    if (!all)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    if (x_allgather(e, &mine, all, sizeof mine) != 0) {
-        if (all != local)
-            free(all);
+    /* no allocation: a member that ran out of memory must still take part
+     * (sa_settings_validate bounds the size; audits do not overlap) */
+    static int32_t all[SA_DIST_MAX_SIZE];
+    int32_t mine = rc;
+    if (x_allgather(e, &mine, all, sizeof mine) != 0)
         return transport_error(e, "agreement");
-    }
     int first = -1, failed = 0;
     for (int r = R - 1; r >= 0; r--) {
         if (all[r] == 0)
@@ -120,8 +116,6 @@ int sa_dist_agree(SaEngine *e, int rc)
             first = r;
     }
     int code = first >= 0 ? all[first] : 0;
-    if (all != local)
-        free(all);
     if (first < 0)
         return 0;
     char msg[SA_ERR_MSG];
@@ -178,6 +172,66 @@ static void *gather_all(SaEngine *e, const void *mine, size_t len, int *rc)
         return NULL;
     }
     return all;
+}
+
+/* What every member must see alike for the exchanges to match: the
+ * tensor's shape and type, each image's size and id, the images skipped
+ * at set-up, and the settings that decide the passes. */
+static void inputs_digest(const SaEngine *e, uint8_t out[SHA256_DIGEST_SIZE])
+{
+    struct sha256_ctx h;
+    sha256_init(&h);
+#define PUT(p, n) sha256_update(&h, (n), (const uint8_t *)(p))
+    uint64_t v[] = {e->N, e->K, e->H, e->W, e->f, e->elsize,
+                    (uint64_t)e->dtype, e->upsampled, (uint64_t)e->quantised,
+                    e->hist_shift, e->max_pixels, e->band_rows};
+    PUT(v, sizeof v);
+    double d[] = {e->scale, e->offset, e->set.temperature};
+    PUT(d, sizeof d);
+    const SegauditSettings *st = &e->set;
+    uint64_t o[] = {(uint64_t)st->logits, (uint64_t)st->downsample_labels,
+                    (uint64_t)st->strict, (uint64_t)st->on_error_skip,
+                    st->max_skipped, (uint64_t)st->rank_by,
+                    st->min_region_area, st->overlay_top,
+                    st->cache_dir != NULL, (uint64_t)st->cache_verify,
+                    (uint64_t)st->dry_run, st->masks_dir != NULL,
+                    st->overlays_dir != NULL, st->truth_path != NULL};
+    PUT(o, sizeof o);
+    if (e->img_h) {
+        PUT(e->img_h, e->N * sizeof *e->img_h);
+        PUT(e->img_w, e->N * sizeof *e->img_w);
+    }
+    for (uint64_t n = 0; n < e->N; n++)
+        PUT(e->ids[n], strlen(e->ids[n]) + 1);
+    PUT(e->skipped, e->N);
+    PUT(e->ignored, 65536);
+    if (e->label_map)
+        PUT(e->label_map, 65536 * sizeof *e->label_map);
+#undef PUT
+    sha256_digest(&h, SHA256_DIGEST_SIZE, out);
+}
+
+int sa_dist_same_inputs(SaEngine *e, int rc)
+{
+    const SegauditComm *c = e->comm;
+    if (!c || (rc = sa_dist_agree(e, rc)) != 0)
+        return rc;
+    uint8_t mine[SHA256_DIGEST_SIZE];
+    inputs_digest(e, mine);
+    uint8_t *all = gather_all(e, mine, sizeof mine, &rc);
+    for (int r = 1; all && r < c->size; r++)
+        if (memcmp(all, all + (size_t)r * sizeof mine, sizeof mine) != 0) {
+            rc = SEGAUDIT_EINPUT;
+            if (c->rank == 0)
+                sa_err(e->err, rc,
+                       "rank %d of %d does not see the inputs rank 0 sees "
+                       "(other images, ids, sizes or settings): every rank "
+                       "must read the same files with the same options",
+                       r, c->size);
+            break;
+        }
+    free(all);
+    return sa_dist_agree(e, rc);
 }
 
 /* ---- streams to member 0 ------------------------------------------------
@@ -256,6 +310,33 @@ static int take_bytes(void *ctx, int from, const void *buf, size_t len,
     return 0;
 }
 
+/* Appends s with its NUL (strings go as NUL-separated lists, so that any
+ * text passes unchanged). */
+static int put_str(Bytes *b, const char *s, SaErr *err)
+{
+    size_t l = strlen(s) + 1;
+    char *d = realloc(b->data, b->len + l);
+    if (!d)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    memcpy(d + b->len, s, l);
+    b->data = d;
+    b->len += l;
+    return 0;
+}
+
+/* The next string of a NUL-separated list at *p (before end), or NULL. */
+static const char *next_str(const char **p, const char *end)
+{
+    const char *s = *p;
+    if (!s || s >= end)
+        return NULL;
+    const char *z = memchr(s, '\0', (size_t)(end - s));
+    if (!z)
+        return NULL;
+    *p = z + 1;
+    return s;
+}
+
 int sa_dist_gather(SaEngine *e, const void *mine, uint64_t len, char **all,
                    uint64_t *all_len, int rc)
 {
@@ -283,28 +364,17 @@ int sa_dist_skips(SaEngine *e, int rc)
     if ((rc = sa_dist_agree(e, rc)) != 0)
         return rc;
     /* the reasons of this member's own images skipped since the last
-     * exchange, as "index\treason\n" lines (a reason is one line) */
+     * exchange: index and reason, each a string */
     Bytes out = {NULL, 0}, in = {NULL, 0};
-    for (uint64_t i = e->skips_sent; c->rank > 0 && i < e->n_skipped; i++) {
+    for (uint64_t i = e->skips_sent; c->rank > 0 && rc == 0 && i < e->n_skipped;
+         i++) {
         const SaSkip *s = &e->skips[i];
         if (s->image < e->own_lo || s->image >= e->own_hi)
             continue;
         char head[32];
-        int h = snprintf(head, sizeof head, "%llu\t",
-                         (unsigned long long)s->image);
-        size_t rl = strlen(s->reason);
-        char *d = realloc(out.data, out.len + (size_t)h + rl + 1);
-        if (!d) {
-            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-            break;
-        }
-        out.data = d;
-        memcpy(d + out.len, head, (size_t)h);
-        for (size_t j = 0; j < rl; j++)
-            d[out.len + (size_t)h + j] = s->reason[j] == '\n' ? ' '
-                                                              : s->reason[j];
-        d[out.len + (size_t)h + rl] = '\n';
-        out.len += (size_t)h + rl + 1;
+        snprintf(head, sizeof head, "%llu", (unsigned long long)s->image);
+        if ((rc = put_str(&out, head, e->err)) == 0)
+            rc = put_str(&out, s->reason, e->err);
     }
     e->skips_sent = e->n_skipped;
     rc = sa_dist_gather(e, out.data, out.len, &in.data, &in.len, rc);
@@ -312,15 +382,12 @@ int sa_dist_skips(SaEngine *e, int rc)
     /* member 0: skipped as the owners say, in rank (so image) order */
     uint64_t max = e->set.max_skipped;
     e->set.max_skipped = UINT64_MAX; /* checked below, over every member */
-    for (char *p = in.data; rc == 0 && p && *p;) {
-        char *tab = strchr(p, '\t'), *nl = tab ? strchr(tab, '\n') : NULL;
-        if (!nl)
-            break;
-        *nl = '\0';
-        uint64_t n = strtoull(p, NULL, 10);
+    const char *p = in.data, *end = in.data ? in.data + in.len : NULL;
+    const char *id, *why;
+    while (rc == 0 && (id = next_str(&p, end)) && (why = next_str(&p, end))) {
+        uint64_t n = strtoull(id, NULL, 10);
         if (n < e->N)
-            rc = sa_engine_skip(e, n, tab + 1);
-        p = nl + 1;
+            rc = sa_engine_skip(e, n, why);
     }
     e->set.max_skipped = max;
     e->skips_sent = e->n_skipped;
@@ -544,40 +611,25 @@ int sa_dist_notes(SaEngine *e, int rc)
     const SegauditComm *c = e->comm;
     if (!c)
         return rc;
-    /* the cache's notes of every member, to member 0, one per line */
+    /* the cache's notes of every member, to member 0 */
     Bytes out = {NULL, 0}, in = {NULL, 0};
-    for (int i = 0; c->rank > 0 && rc == 0 && i < e->n_cache_notes; i++) {
-        size_t l = strlen(e->cache_notes[i]);
-        char *d = realloc(out.data, out.len + l + 1);
-        if (!d) {
-            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-            break;
-        }
-        out.data = d;
-        for (size_t j = 0; j < l; j++)
-            d[out.len + j] = e->cache_notes[i][j] == '\n'
-                                 ? ' ' : e->cache_notes[i][j];
-        d[out.len + l] = '\n';
-        out.len += l + 1;
-    }
+    for (int i = 0; c->rank > 0 && rc == 0 && i < e->n_cache_notes; i++)
+        rc = put_str(&out, e->cache_notes[i], e->err);
     rc = sa_dist_gather(e, out.data, out.len, &in.data, &in.len, rc);
     free(out.data);
-    for (char *p = in.data; rc == 0 && p && *p;) {
-        char *nl = strchr(p, '\n');
-        if (!nl)
-            break;
-        *nl = '\0';
+    const char *p = in.data, *end = in.data ? in.data + in.len : NULL;
+    const char *note;
+    while (rc == 0 && (note = next_str(&p, end))) {
         char **notes = realloc(e->cache_notes, ((size_t)e->n_cache_notes + 1) *
                                                     sizeof *notes);
-        char *s = notes ? strdup(p) : NULL;
+        char *copy = notes ? strdup(note) : NULL;
         if (notes)
             e->cache_notes = notes;
-        if (!s) {
+        if (!copy) {
             rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
             break;
         }
-        e->cache_notes[e->n_cache_notes++] = s;
-        p = nl + 1;
+        e->cache_notes[e->n_cache_notes++] = copy;
     }
     free(in.data);
     return sa_dist_agree(e, rc);

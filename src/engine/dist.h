@@ -20,11 +20,19 @@
  * e->own_hi.  Local; after the sizes are known. */
 int sa_dist_plan(SaEngine *e);
 
+/* The largest group (sa_settings_validate refuses more). */
+#define SA_DIST_MAX_SIZE 65536
+
 /* Agrees on the outcome of a step: 0 when every member's rc is 0, else the
  * error of the lowest member that failed (its message, prefixed with
  * "rank R of S: " when not every member failed), written to e->err on
  * every member. */
 int sa_dist_agree(SaEngine *e, int rc);
+
+/* After the set-up (rc: this member's): checks that every member sees the
+ * same images, ids, sizes and settings (a digest of them), so that the
+ * exchanges match; an error naming the first member that differs. */
+int sa_dist_same_inputs(SaEngine *e, int rc);
 
 /* v[0..n) summed over the members, in place (exact: integers).  rc is
  * this member's status so far; the sums are only valid when the result

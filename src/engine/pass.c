@@ -471,9 +471,11 @@ static int fold(Pass *ps, Batch *bt)
         if (b->row0 + b->nrows == sa_img_h(e, b->image))
             ps->images_done = (uint64_t)b->image + 1;
     }
+    /* in a group: this member's own images */
     if (e->set.progress)
-        e->set.progress(e->set.progress_ctx, stats ? 1 : 2, ps->images_done,
-                        e->N, ps->bytes_done);
+        e->set.progress(e->set.progress_ctx, stats ? 1 : 2,
+                        ps->images_done - e->own_lo, e->own_hi - e->own_lo,
+                        ps->bytes_done);
     return 0;
 }
 
@@ -501,6 +503,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
         ps.kp.hist_shift = SA_CACHE_HIST_SHIFT;
     ps.lab_image = UINT64_MAX;
     ps.next_image = e->own_lo; /* in a group, this member's images */
+    ps.images_done = e->own_lo;
     int nt = e->n_threads, rc = 0;
     if (ps.caching && !e->label_paths &&
         !(ps.lab_buf = malloc((e->max_pixels ? e->max_pixels : 1) *

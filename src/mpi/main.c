@@ -44,11 +44,18 @@ static void silence(void)
 
 int main(int argc, char **argv)
 {
+    /* the exchanges are made by the thread that runs the audit, outside
+     * its OpenMP regions */
     int provided;
     if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) !=
         MPI_SUCCESS) {
         fprintf(stderr, "segaudit-mpi: MPI could not be started\n");
         return 1;
+    }
+    if (provided < MPI_THREAD_FUNNELED) {
+        fprintf(stderr, "segaudit-mpi: this MPI library does not allow "
+                "threads (MPI_THREAD_FUNNELED)\n");
+        end_job(1);
     }
     static SegauditComm comm;
     mpi_comm_init(&comm);

@@ -321,6 +321,17 @@ def faults(tmp):
     compare("fault/skip", tmp, base + ["--on-error", "skip"])
     open(lab, "wb").write(good)
 
+    # ranks that do not see the same inputs (here: another temperature on
+    # rank 1) stop before reading, whatever the exchanges would have been
+    other = os.path.join(tmp, "f_other")
+    p = run([MPIRUN, "--oversubscribe", "-np", "1", SEG_MPI, "audit"] + base +
+            ["--out", other, ":", "-np", "1", SEG_MPI, "audit"] + base +
+            ["--out", other, "--temperature", "0.5"])
+    ok("fault/other_inputs", p.returncode == 1 and
+       "rank 1 of 2 does not see the inputs rank 0 sees" in p.stderr and
+       not os.path.exists(os.path.join(other, "report.json")),
+       (p.returncode, p.stderr))
+
     # a rank killed; SIGTERM to every rank (as Slurm's scancel and time
     # limit send it); SIGTERM to mpirun (which passes it on after about a
     # second, so the job may finish first): every rank ends, the job fails
