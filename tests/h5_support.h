@@ -3,6 +3,14 @@
 #ifndef H5_SUPPORT_H
 #define H5_SUPPORT_H
 
+/* A new (truncated) HDF5 file at path. */
+static inline hid_t new_file(const char *path)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    return f;
+}
+
 /* Writes dataset name of type ftype (dims rank-D) from data in memtype;
  * chunk/shuffle/gzip optional; data NULL leaves it unwritten. */
 static inline void h5_put(hid_t file, const char *name, hid_t ftype,

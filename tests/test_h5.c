@@ -45,13 +45,6 @@ static hid_t half_type(hid_t base)
     return t;
 }
 
-static hid_t new_file(const char *path)
-{
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(f >= 0);
-    return f;
-}
-
 /* Test tensor shape and values: exact in float32 (< 2^24). */
 enum { TN = 3, TK = 4, TH = 10, TW = 7 };
 static const hsize_t TDIMS[4] = {TN, TK, TH, TW};

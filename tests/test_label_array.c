@@ -494,13 +494,6 @@ static void test_not_a_file(void **state)
 
 /* ---- HDF5 -------------------------------------------------------------- */
 
-static hid_t new_file(const char *path)
-{
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    assert_true(f >= 0);
-    return f;
-}
-
 static const hsize_t DIMS[3] = {AN, AH, AW};
 
 /* One file holding v as dataset name (of file type ftype). */

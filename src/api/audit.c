@@ -239,7 +239,7 @@ static int group_counters(SegauditAudit *a)
     SegauditDatasetInfo *in = &a->info;
     uint64_t v[] = {in->records, in->spilled_bytes, e->bytes_read,
                     e->images_computed, e->images_from_cache, e->cache_bytes};
-    int rc = sa_dist_counters(e, v, sizeof v / sizeof v[0]);
+    int rc = sa_dist_sum(e, v, sizeof v / sizeof v[0], 0);
     if (rc == 0)
         rc = sa_dist_notes(e, 0);
     if (rc == 0)
@@ -293,7 +293,7 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         return 0;
     }
 
-    if ((rc = sa_dist_agree(e, sa_engine_pass1(e))) != 0)
+    if ((rc = sa_engine_pass1(e)) != 0) /* ends agreed */
         goto fail;
     double t1 = now();
 

@@ -120,6 +120,15 @@ static void remove_stale(const char *out)
     closedir(d);
 }
 
+/* The masks and overlays folders in st->dir (which may be NULL: out of
+ * memory); -1 when a path is missing. */
+static int set_paths(CliStage *st)
+{
+    st->masks = join(st->dir ? st->dir : "", "masks");
+    st->overlays = join(st->dir ? st->dir : "", "overlays");
+    return st->dir && st->masks && st->overlays ? 0 : -1;
+}
+
 int cli_stage_create(CliStage *st, const char *out)
 {
     struct stat sb;
@@ -135,10 +144,7 @@ int cli_stage_create(CliStage *st, const char *out)
     char name[320];
     stage_name(name, sizeof name);
     st->dir = join(out, name);
-    st->masks = join(st->dir ? st->dir : "", "masks");
-    st->overlays = join(st->dir ? st->dir : "", "overlays");
-    if (!st->dir || !st->masks || !st->overlays ||
-        mkdir(st->dir, 0777) != 0) {
+    if (set_paths(st) != 0 || mkdir(st->dir, 0777) != 0) {
         fprintf(stderr, "segaudit: %s: cannot create: %s\n", out,
                 strerror(errno));
         cli_stage_free(st);
@@ -215,9 +221,7 @@ int cli_stage_adopt(CliStage *st, const char *out, const char *dir)
     memset(st, 0, sizeof *st);
     st->out = out;
     st->dir = strdup(dir);
-    st->masks = join(dir, "masks");
-    st->overlays = join(dir, "overlays");
-    if (!st->dir || !st->masks || !st->overlays) {
+    if (set_paths(st) != 0) {
         cli_stage_free(st);
         return -1;
     }

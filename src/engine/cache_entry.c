@@ -79,32 +79,19 @@ static const void *take(In *in, size_t n)
     return p;
 }
 
-static uint32_t get_u32(In *in)
+/* n bytes into dst, or zeros past the end (the entry is then bad). */
+static void get(In *in, void *dst, size_t n)
 {
-    uint32_t v = 0;
-    const void *p = take(in, 4);
+    const void *p = take(in, n);
     if (p)
-        memcpy(&v, p, 4);
-    return v;
+        memcpy(dst, p, n);
+    else
+        memset(dst, 0, n);
 }
 
-static uint64_t get_u64(In *in)
-{
-    uint64_t v = 0;
-    const void *p = take(in, 8);
-    if (p)
-        memcpy(&v, p, 8);
-    return v;
-}
-
-static double get_f64(In *in)
-{
-    double v = 0;
-    const void *p = take(in, 8);
-    if (p)
-        memcpy(&v, p, 8);
-    return v;
-}
+static uint32_t get_u32(In *in) { uint32_t v; get(in, &v, 4); return v; }
+static uint64_t get_u64(In *in) { uint64_t v; get(in, &v, 8); return v; }
+static double get_f64(In *in) { double v; get(in, &v, 8); return v; }
 
 static uint64_t get_var(In *in)
 {

@@ -219,19 +219,18 @@ int sa_dist_same_inputs(SaEngine *e, int rc)
     uint8_t mine[SHA256_DIGEST_SIZE];
     inputs_digest(e, mine);
     uint8_t *all = gather_all(e, mine, sizeof mine, &rc);
+    /* every member holds every digest: each finds the same answer */
     for (int r = 1; all && r < c->size; r++)
         if (memcmp(all, all + (size_t)r * sizeof mine, sizeof mine) != 0) {
-            rc = SEGAUDIT_EINPUT;
-            if (c->rank == 0)
-                sa_err(e->err, rc,
-                       "rank %d of %d does not see the inputs rank 0 sees "
-                       "(other images, ids, sizes or settings): every rank "
-                       "must read the same files with the same options",
-                       r, c->size);
+            rc = sa_err(e->err, SEGAUDIT_EINPUT,
+                        "rank %d of %d does not see the inputs rank 0 sees "
+                        "(other images, ids, sizes or settings): every rank "
+                        "must read the same files with the same options",
+                        r, c->size);
             break;
         }
     free(all);
-    return sa_dist_agree(e, rc);
+    return rc;
 }
 
 /* ---- streams to member 0 ------------------------------------------------
@@ -294,12 +293,9 @@ static int fill_bytes(void *ctx, uint64_t off, void *buf, size_t len,
     return 0;
 }
 
-/* Collects what arrives in chunks into one buffer (member 0). */
-static int take_bytes(void *ctx, int from, const void *buf, size_t len,
-                      SaErr *err)
+/* Appends len bytes to b, always followed by a NUL. */
+static int append(Bytes *b, const void *buf, size_t len, SaErr *err)
 {
-    (void)from;
-    Bytes *b = ctx;
     char *d = realloc(b->data, b->len + len + 1);
     if (!d)
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
@@ -310,18 +306,19 @@ static int take_bytes(void *ctx, int from, const void *buf, size_t len,
     return 0;
 }
 
+/* Collects what arrives in chunks into one buffer (member 0). */
+static int take_bytes(void *ctx, int from, const void *buf, size_t len,
+                      SaErr *err)
+{
+    (void)from;
+    return append(ctx, buf, len, err);
+}
+
 /* Appends s with its NUL (strings go as NUL-separated lists, so that any
  * text passes unchanged). */
 static int put_str(Bytes *b, const char *s, SaErr *err)
 {
-    size_t l = strlen(s) + 1;
-    char *d = realloc(b->data, b->len + l);
-    if (!d)
-        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    memcpy(d + b->len, s, l);
-    b->data = d;
-    b->len += l;
-    return 0;
+    return append(b, s, strlen(s) + 1, err);
 }
 
 /* The next string of a NUL-separated list at *p (before end), or NULL. */
@@ -379,9 +376,8 @@ int sa_dist_skips(SaEngine *e, int rc)
     e->skips_sent = e->n_skipped;
     rc = sa_dist_gather(e, out.data, out.len, &in.data, &in.len, rc);
     free(out.data);
-    /* member 0: skipped as the owners say, in rank (so image) order */
-    uint64_t max = e->set.max_skipped;
-    e->set.max_skipped = UINT64_MAX; /* checked below, over every member */
+    /* member 0: skipped as the owners say, in rank (so image) order
+     * (--max-skipped is checked below, over every member: skip.c) */
     const char *p = in.data, *end = in.data ? in.data + in.len : NULL;
     const char *id, *why;
     while (rc == 0 && (id = next_str(&p, end)) && (why = next_str(&p, end))) {
@@ -389,8 +385,6 @@ int sa_dist_skips(SaEngine *e, int rc)
         if (n < e->N)
             rc = sa_engine_skip(e, n, why);
     }
-    e->set.max_skipped = max;
-    e->skips_sent = e->n_skipped;
     free(in.data);
     if ((rc = sa_dist_agree(e, rc)) != 0)
         return rc;
@@ -404,6 +398,7 @@ int sa_dist_skips(SaEngine *e, int rc)
     /* --max-skipped over every member: member 0 names the one past the
      * limit, as one process would (setup's skips first, then the others
      * in image order) */
+    const uint64_t max = e->set.max_skipped;
     if (total > max) {
         if (c->rank == 0)
             sa_err(e->err, SEGAUDIT_EINPUT,
@@ -594,17 +589,10 @@ int sa_dist_pass2(SaEngine *e, int rc)
             e->images[n].region_off += base;
     }
     free(ri.base);
-    if ((rc = sa_dist_agree(e, rc)) != 0)
-        return rc;
-    return sa_dist_skips(e, 0);
+    return sa_dist_skips(e, rc);
 }
 
 /* ---- counters and notes -------------------------------------------------- */
-
-int sa_dist_counters(SaEngine *e, uint64_t *v, size_t n)
-{
-    return sa_dist_sum(e, v, n, 0);
-}
 
 int sa_dist_notes(SaEngine *e, int rc)
 {

@@ -66,10 +66,6 @@ const struct SaSelectGroup *sa_dist_select_group(SaEngine *e);
  * member).  rc is this member's walk status. */
 int sa_dist_pass2(SaEngine *e, int rc);
 
-/* The run's counters summed over the members (records, spilled bytes,
- * bytes read, cache figures) into the caller's fields. */
-int sa_dist_counters(SaEngine *e, uint64_t *v, size_t n);
-
 /* The bytes each member sent and received (e->exchanged_all, one per
  * member, on every member). */
 int sa_dist_exchanged(SaEngine *e);

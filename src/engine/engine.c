@@ -366,9 +366,7 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
 void sa_engine_free(SaEngine *e)
 {
     sa_cache_close(e);
-    for (int i = 0; i < e->n_cache_notes; i++)
-        free(e->cache_notes[i]);
-    free(e->cache_notes);
+    sa_free_strings(e->cache_notes, (uint64_t)e->n_cache_notes);
     e->cache_notes = NULL;
     e->n_cache_notes = 0;
     sa_probs_close(e->probs);

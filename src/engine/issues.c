@@ -108,7 +108,7 @@ static int pairs_gather(SaEngine *e, PairTable *t, int rc)
     size_t m = 0;
     if (!mine && rc == 0)
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    for (size_t i = 0; mine && i < t->cap; i++)
+    for (size_t i = 0; mine && e->comm->rank > 0 && i < t->cap; i++)
         if (t->keys[i]) {
             mine[2 * m] = t->keys[i];
             mine[2 * m + 1] = t->counts[i];

@@ -128,17 +128,8 @@ static void set_digit(SaKey *k, int d, unsigned v)
 int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
                   uint64_t mem_budget, SaKey *out, int *passes, SaErr *err)
 {
-    return sa_select_kth_where(stores, n, NULL, NULL, k, mem_budget, NULL,
-                               out, passes, err);
-}
-
-int sa_select_kth_where(const SaRecStore *const *stores, int n,
-                        SaRecFilter keep, const void *keep_ctx, uint64_t k,
-                        uint64_t mem_budget, const volatile int *cancel,
-                        SaKey *out, int *passes, SaErr *err)
-{
-    return sa_select_kth_group(NULL, stores, n, keep, keep_ctx, k, mem_budget,
-                               cancel, out, passes, err);
+    return sa_select_kth_group(NULL, stores, n, NULL, NULL, k, mem_budget,
+                               NULL, out, passes, err);
 }
 
 /* Every step that a group shares passes this member's status on, so that

@@ -45,13 +45,6 @@ int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
 /* Which records take part in a selection. */
 typedef int (*SaRecFilter)(const SaRecord *r, const void *ctx);
 
-/* The same among the records for which keep(r, ctx) is true (keep NULL:
- * all).  When *cancel becomes non-zero, stops with SEGAUDIT_ECANCEL. */
-int sa_select_kth_where(const SaRecStore *const *stores, int n,
-                        SaRecFilter keep, const void *ctx, uint64_t k,
-                        uint64_t mem_budget, const volatile int *cancel,
-                        SaKey *out, int *passes, SaErr *err);
-
 /* The members of a group each hold some of the records (dist.c): the
  * counts and digit histograms are summed over them, and the last keys
  * (at most budget, the same on every member) shared, so that every member
@@ -67,7 +60,9 @@ typedef struct SaSelectGroup {
     uint64_t budget;
 } SaSelectGroup;
 
-/* sa_select_kth_where over a group's records (g NULL: this process's). */
+/* The same among the records for which keep(r, ctx) is true (keep NULL:
+ * all), over a group's records (g NULL: this process's).  When *cancel
+ * becomes non-zero, stops with SEGAUDIT_ECANCEL. */
 int sa_select_kth_group(const SaSelectGroup *g,
                         const SaRecStore *const *stores, int n,
                         SaRecFilter keep, const void *ctx, uint64_t k,

@@ -145,12 +145,7 @@ static herr_t list_root_cb(hid_t group, const char *name,
      * open another file */
     if (info->type != H5L_TYPE_HARD)
         return 0;
-    hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
-    if (obj < 0)
-        return 0;
-    int is_dataset = H5Iget_type(obj) == H5I_DATASET;
-    H5Oclose(obj);
-    if (!is_dataset)
+    if (sa_h5_object_type(group, name) != H5O_TYPE_DATASET)
         return 0;
     if (l->shown == LIST_NAMES) {
         l->more = 1;

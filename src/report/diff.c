@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "common/strlist.h"
 #include "report/outfile.h"
 #include "report/shared.h"
 #include "segaudit/report.h"
@@ -53,10 +54,7 @@ static void rep_free(Rep *r)
         free(r->img[i].reg);
     }
     free(r->img);
-    if (r->names)
-        for (uint32_t k = 0; k < r->K; k++)
-            free(r->names[k]);
-    free(r->names);
+    sa_free_strings(r->names, r->K);
     free(r->thr);
     free(r->has_thr);
     free(r->given);

@@ -9,7 +9,6 @@ disk are handled as the README says.
     check_cache.py SEGAUDIT GOLDEN_DIR
 """
 import fcntl
-import json
 import os
 import random
 import shutil
@@ -23,7 +22,9 @@ import tempfile
 import time
 
 import golden_cases
+import reports
 from pngio import read_png, write_png
+from reports import run_info
 from tally import failures, finish, ok
 
 SEG, GOLDEN = sys.argv[1], sys.argv[2]
@@ -36,33 +37,8 @@ def audit(args, out, cache=None, extra=()):
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
-def outputs(d):
-    """Every file of a report folder, report.json without its run section
-    and report.html (which embeds it) left out."""
-    files = {}
-    for root, _, names in os.walk(d):
-        for n in names:
-            p = os.path.join(root, n)
-            rel = os.path.relpath(p, d)
-            if rel == "report.html":
-                continue
-            if rel == "report.json":
-                r = json.load(open(p))
-                r.pop("run")
-                files[rel] = json.dumps(r, sort_keys=True).encode()
-            else:
-                files[rel] = open(p, "rb").read()
-    return files
-
-
 def same(name, ref, out):
-    a, b = outputs(ref), outputs(out)
-    if sorted(a) != sorted(b):
-        failures.append("%s: other files: %s vs %s" % (name, sorted(a), sorted(b)))
-        return False
-    diff = [f for f in a if a[f] != b[f]]
-    ok(name, not diff, "differs from the run without a cache: %s" % diff)
-    return not diff
+    return reports.same(name, ref, out, "the run without a cache")
 
 
 def matches(p, name, ref, out):
@@ -70,10 +46,6 @@ def matches(p, name, ref, out):
     the run without a cache in ref."""
     ok(name + "/exit", p.returncode == 0, p.stderr)
     return p.returncode == 0 and same(name, ref, out)
-
-
-def run_info(out):
-    return json.load(open(os.path.join(out, "report.json")))["run"]
 
 
 def counts(name, out, computed, cached):
@@ -117,7 +89,7 @@ def golden(tmp):
             ok("%s/mask_%s" % (case, i), (want == got).all(), "differs")
 
 
-def relabel(tmp, data, args, ref_args):
+def relabel(tmp, data, args):
     """Two images relabeled: only they are computed; same outputs as a full
     audit; then other settings keep their own entries."""
     cache = os.path.join(tmp, "relabel_cache")
@@ -324,6 +296,14 @@ def varint(d, p):
             return v, p
 
 
+def sql(db, statement):
+    """Runs one statement on the database db and commits it."""
+    con = sqlite3.connect(db)
+    con.execute(statement)
+    con.commit()
+    con.close()
+
+
 def craft(db, how):
     """Rewrites the largest pass-1 entry with a valid checksum but content
     that must not be trusted (the layout is src/engine/cache.c's)."""
@@ -443,20 +423,14 @@ def damage(tmp, args, ref):
 
     # another program's SQLite database
     os.remove(db)
-    con = sqlite3.connect(db)
-    con.execute("CREATE TABLE notes(x)")
-    con.commit()
-    con.close()
+    sql(db, "CREATE TABLE notes(x)")
     p = audit(args, out, cache)
     if matches(p, "foreign", ref, out):
         counts("foreign", out, N, 0)
         ok("foreign/note", "not a segaudit cache" in p.stderr, p.stderr)
 
     # another format version: its entries are dropped
-    con = sqlite3.connect(db)
-    con.execute("PRAGMA user_version=99")
-    con.commit()
-    con.close()
+    sql(db, "PRAGMA user_version=99")
     p = audit(args, out, cache)
     if matches(p, "other_version", ref, out):
         counts("other_version", out, N, 0)
@@ -548,7 +522,7 @@ def main(tmp):
     ok("synth", p.returncode == 0, p.stderr)
     args = ["--labels", os.path.join(data, "labels"), "--probs",
             os.path.join(data, "probs.h5"), "--top", "4", "--threads", "2"]
-    ref = relabel(tmp, data, args + ["-q"], None)
+    ref = relabel(tmp, data, args + ["-q"])
     verify_skip(tmp)
     fifo_label(tmp)
     added_images(tmp)

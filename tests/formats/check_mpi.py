@@ -24,8 +24,10 @@ import h5py
 import numpy as np
 
 import golden_cases
+import reports
 from pngio import read_png, write_png
-from tally import failures, finish, ok
+from reports import outputs, run_info
+from tally import finish, ok
 
 SEG, SEG_MPI, MPIRUN, GOLDEN = sys.argv[1:5]
 RANKS = (1, 2, 3, 5)
@@ -55,53 +57,15 @@ def run(cmd, timeout=300):
                           timeout=timeout)
 
 
-def strip_run(text):
-    """text without its "run" object (report.json, and its copy in the
-    page): the only part that may differ between one process and many."""
-    i = text.find('"run":')
-    if i < 0:
-        return text
-    j = text.index("{", i)
-    depth = 0
-    for k in range(j, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[k], 0)
-        if depth == 0:
-            return text[:i] + text[k + 1:]
-    return text
-
-
-def outputs(d):
-    files = {}
-    for root, _, names in os.walk(d):
-        for n in names:
-            p = os.path.join(root, n)
-            rel = os.path.relpath(p, d)
-            data = open(p, "rb").read()
-            if rel in ("report.json", "report.html"):
-                data = strip_run(data.decode()).encode()
-            files[rel] = data
-    return files
-
-
 def same(name, ref, out):
-    a, b = outputs(ref), outputs(out)
-    if sorted(a) != sorted(b):
-        ok(name, False, "other files: %s vs %s" % (sorted(a), sorted(b)))
-        return False
-    diff = sorted(f for f in a if a[f] != b[f])
-    ok(name, not diff, "differs from one process: %s" % diff)
-    return not diff
+    return reports.same(name, ref, out, "one process", page=True)
 
 
-def run_info(out):
-    return json.load(open(os.path.join(out, "report.json")))["run"]
-
-
-def compare(name, tmp, args, ranks=RANKS, ref_args=None):
+def compare(name, tmp, args, ranks=RANKS):
     """args audited by one process, then by each number of ranks: the same
     files.  Returns the reference's folder (or None)."""
     ref = os.path.join(tmp, name.replace("/", "_") + "_ref")
-    p = run([SEG, "audit"] + (ref_args or args) + ["--out", ref])
+    p = run([SEG, "audit"] + args + ["--out", ref])
     if p.returncode:
         ok(name + "/ref", False, p.stderr)
         return None
@@ -387,7 +351,7 @@ def faults(tmp):
                        "written" in err or "signal 15" in err, err)
                 break
             ok("%s/%g/whole" % (what, delay),
-               outputs(bout) == outputs(keep) or now == before,
+               outputs(bout, True) == outputs(keep, True) or now == before,
                "a mixed report after exit %d" % proc.returncode)
             shutil.rmtree(bout)
             shutil.copytree(keep, bout)
