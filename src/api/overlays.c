@@ -82,8 +82,10 @@ static void keep_overlay(SaEngine *e, uint64_t n, const uint8_t *key,
     long len = -1;
     if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 &&
         fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len)) &&
-        fread(buf, 1, (size_t)len, f) == (size_t)len)
-        sa_cache_overlay_put(e, n, key, buf, (size_t)len);
+        fread(buf, 1, (size_t)len, f) == (size_t)len) {
+        sa_cache_overlay_put(e, n, key, buf, (size_t)len); /* takes buf */
+        buf = NULL;
+    }
     free(buf);
     fclose(f);
 }

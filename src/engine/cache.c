@@ -194,7 +194,7 @@ static void *writer_main(void *arg)
         if (!p)
             break; /* stopping, and nothing left */
         pthread_mutex_unlock(&ca->mu);
-        sa_cachedb_put(ca->db, SA_KIND_PASS1, p->slot, p->key, p->data, p->len);
+        sa_cachedb_put(ca->db, p->kind, p->slot, p->key, p->data, p->len);
         pthread_mutex_lock(&ca->mu);
         ca->head = p->next;
         if (!ca->head)
@@ -208,19 +208,18 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Hands an entry (data: malloc'd, taken over) to the writer, waiting while
- * too much is queued. */
-static void enqueue(SaCache *ca, const uint8_t *slot, const uint8_t *key,
-                    unsigned char *data, size_t len)
+void sa_cache_enqueue(SaCache *ca, int kind, const uint8_t *slot,
+                      const uint8_t *key, unsigned char *data, size_t len)
 {
     SaCachePending *p = malloc(sizeof *p);
     if (!p || !ca->writer_started) {
         /* no writer: written here */
-        sa_cachedb_put(ca->db, SA_KIND_PASS1, slot, key, data, len);
+        sa_cachedb_put(ca->db, kind, slot, key, data, len);
         free(data);
         free(p);
         return;
     }
+    p->kind = kind;
     memcpy(p->slot, slot, SA_CACHE_KEY);
     memcpy(p->key, key, SA_CACHE_KEY);
     p->data = data;
@@ -355,10 +354,15 @@ int sa_cache_lookup(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
     return 0;
 }
 
-int sa_cache_commit(SaEngine *e, uint64_t n, SaCacheImage *b)
+void sa_cache_add_hist(SaEngine *e, const uint64_t *hist)
 {
     for (uint32_t i = 0; i < SA_CACHE_HIST_BUCKETS; i++)
-        e->hist[i] += b->hist[i];
+        e->hist[i] += hist[i];
+}
+
+int sa_cache_commit(SaEngine *e, uint64_t n, SaCacheImage *b)
+{
+    sa_cache_add_hist(e, b->hist);
     e->images_computed++;
     SaCache *ca = e->cache;
     unsigned char *data;
@@ -373,7 +377,7 @@ int sa_cache_commit(SaEngine *e, uint64_t n, SaCacheImage *b)
     uint8_t slot[SA_CACHE_KEY];
     sa_cache_slot(e, n, SA_KIND_PASS1, slot);
     if (ca->named[n])
-        enqueue(ca, slot, ca->key[n], data, len);
+        sa_cache_enqueue(ca, SA_KIND_PASS1, slot, ca->key[n], data, len);
     else
         free(data);
     return 0;

@@ -34,9 +34,9 @@ struct SaEngine;
 /* An image's pass-1 results, as the aggregator builds them (a computed
  * image) or as an entry holds them (a cached one). */
 typedef struct SaCacheImage {
-    double *sum;               /* (an entry) [K] class sums of s */
-    uint64_t *counts;          /* (an entry) [4][K]: blocks, pixels,
-                                  correct, pred */
+    const unsigned char *sum_in; /* (an entry) [K] class sums of s, and */
+    const unsigned char *counts_in; /* [4][K]: blocks, pixels, correct,
+                                  pred, in the blob (unaligned) */
     SaSoftmin softmin;
     double sum_s, min_s;
     uint64_t valid_pixels;
@@ -45,17 +45,15 @@ typedef struct SaCacheImage {
     uint32_t far_row, far_col;
     double far_sum;
     char label_digest[65];
-    unsigned char *recs;       /* (building) the image's records, in
-                                  order */
-    const unsigned char *recs_in; /* (an entry) the same, in the blob */
-    size_t rec_len, rec_cap;
-    uint64_t rec_count;
+    SaRecBuf recs;             /* the image's records, in order: their
+                                  bytes (building) or only their length
+                                  and count (an entry) */
+    const unsigned char *recs_in; /* (an entry) the records, in the blob */
     size_t max_record;
-    uint64_t *hist;            /* (building) SA_CACHE_HIST_BUCKETS */
+    uint64_t *hist;            /* SA_CACHE_HIST_BUCKETS (building, or an
+                                  entry's, decoded) */
     void *rows_sha;            /* (building, cache_verify) the digest of
                                   its rows so far, or NULL */
-    const unsigned char *hist_enc; /* (an entry) encoded histogram */
-    size_t hist_len;
     void *blob;                /* (an entry) the bytes all this points in,
                                   kept from lookup to lookup */
     size_t blob_cap;
@@ -104,7 +102,7 @@ void sa_cache_image_free(SaCacheImage *c);
 /* Image n's argmax map (H*W, as the overlays read it) from the cache: 1
  * when found. */
 int sa_cache_argmax_get(struct SaEngine *e, uint64_t n, uint16_t *argmax);
-/* Keeps it for later runs. */
+/* Keeps it for later runs (committed by the writer thread). */
 void sa_cache_argmax_put(struct SaEngine *e, uint64_t n,
                          const uint16_t *argmax);
 
@@ -118,7 +116,9 @@ int sa_cache_overlay_key(struct SaEngine *e, uint64_t n,
 /* The overlay's PNG bytes (malloc'd) when found: 1. */
 int sa_cache_overlay_get(struct SaEngine *e, uint64_t n, const uint8_t *key,
                          void **png, size_t *len);
+/* Keeps the overlay's PNG bytes (png: malloc'd, taken over) for later
+ * runs (committed by the writer thread). */
 void sa_cache_overlay_put(struct SaEngine *e, uint64_t n, const uint8_t *key,
-                          const void *png, size_t len);
+                          void *png, size_t len);
 
 #endif

@@ -19,8 +19,7 @@
 /* ---- bytes ------------------------------------------------------------- */
 
 typedef struct Out {
-    unsigned char *p;
-    size_t len, cap;
+    SaRecBuf b;
     int oom;
 } Out;
 
@@ -28,20 +27,12 @@ static void put(Out *o, const void *src, size_t n)
 {
     if (o->oom || n == 0)
         return;
-    if (o->len + n > o->cap) {
-        size_t cap = o->cap ? o->cap : 4096;
-        while (cap < o->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(o->p, cap);
-        if (!p) {
-            o->oom = 1;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
+    if (sa_recbuf_reserve(&o->b, n) != 0) {
+        o->oom = 1;
+        return;
     }
-    memcpy(o->p + o->len, src, n);
-    o->len += n;
+    memcpy(o->b.data + o->b.len, src, n);
+    o->b.len += n;
 }
 
 static void put_u32(Out *o, uint32_t v) { put(o, &v, 4); }
@@ -114,9 +105,7 @@ void sa_cache_image_free(SaCacheImage *c)
 {
     if (!c)
         return;
-    free(c->sum);
-    free(c->counts);
-    free(c->recs);
+    sa_recbuf_free(&c->recs);
     free(c->hist);
     free(c->rows_sha);
     free(c->blob);
@@ -140,15 +129,15 @@ static int records_ok(const SaEngine *e, uint64_t n, const SaCacheImage *c)
     const uint32_t f = e->f;
     const uint64_t blocks = (sa_img_h(e, n) / f) * (sa_img_w(e, n) / f);
     uint64_t count = 0, next = 0;
-    for (size_t off = 0; off < c->rec_len; count++) {
+    for (size_t off = 0; off < c->recs.len; count++) {
         SaRecord r;
-        if (c->rec_len - off < sizeof r)
+        if (c->recs.len - off < sizeof r)
             return 0;
         memcpy(&r, c->recs_in + off, sizeof r);
         size_t sz = sa_record_size(&r);
         int mis = r.label != r.pred;
         if (r.image != n || r.pixel < next || r.pixel >= blocks ||
-            sz > c->max_record || sz > c->rec_len - off ||
+            sz > c->max_record || sz > c->recs.len - off ||
             !class_ok(e, r.label) || r.pred >= e->K ||
             r.flags != (mis ? SA_REC_MISMATCH : 0) ||
             !(mis || r.s <= SA_TAU) || !(r.s >= 0 && r.phat >= r.s) ||
@@ -167,7 +156,7 @@ static int records_ok(const SaEngine *e, uint64_t n, const SaCacheImage *c)
         next = (uint64_t)r.pixel + 1;
         off += sz;
     }
-    return count == c->rec_count;
+    return count == c->recs.count;
 }
 
 /* The largest record of the audit. */
@@ -218,19 +207,15 @@ int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
         return 0;
     memcpy(c->label_digest, dig, 64);
     c->label_digest[64] = '\0';
-    /* the tables are copied out: the blob's alignment is SQLite's */
+    /* the tables stay in the blob (fold copies them out) */
     size_t nc = 4 * (size_t)K;
-    const void *counts = take(&in, nc * 8), *sums = take(&in, K * 8);
-    if (in.bad)
-        return 0;
-    if (!c->counts && !(c->counts = malloc(nc * 8)))
+    c->counts_in = take(&in, nc * 8);
+    c->sum_in = take(&in, K * 8);
+    if (!c->hist && !(c->hist = malloc(SA_CACHE_HIST_BUCKETS *
+                                       sizeof *c->hist)))
         return -1;
-    if (!c->sum && !(c->sum = malloc(K * 8)))
-        return -1;
-    memcpy(c->counts, counts, nc * 8);
-    memcpy(c->sum, sums, K * 8);
+    memset(c->hist, 0, SA_CACHE_HIST_BUCKETS * sizeof *c->hist);
     uint64_t nh = get_u64(&in);
-    size_t h0 = in.pos;
     /* buckets increasing, counts adding up to at most the valid pixels
      * (each step checked before it is added: no wrap-around) */
     uint64_t b = 0, total = 0;
@@ -243,12 +228,11 @@ int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
         total += cnt;
         if (b >= SA_CACHE_HIST_BUCKETS)
             return 0;
+        c->hist[b] = cnt;
     }
     if (in.bad)
         return 0;
-    c->hist_enc = in.p + h0;
-    c->hist_len = in.pos - h0;
-    c->rec_count = get_u64(&in);
+    c->recs.count = get_u64(&in);
     uint64_t rb = get_u64(&in);
     c->max_record = (size_t)get_u64(&in);
     if (in.bad || rb > len || c->max_record < sizeof(SaRecord) ||
@@ -258,7 +242,7 @@ int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
     if (in.bad || in.pos != len)
         return 0;
     c->recs_in = recs;
-    c->rec_len = (size_t)rb;
+    c->recs.len = (size_t)rb;
     return records_ok(e, n, c) ? 1 : 0;
 }
 
@@ -273,8 +257,8 @@ int sa_cache_build_begin(SaEngine *e, uint64_t n, SaCacheImage *b)
             return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
         sha256_init(b->rows_sha);
     }
-    b->rec_len = 0;
-    b->rec_count = 0;
+    b->recs.len = 0;
+    b->recs.count = 0;
     b->max_record = sizeof(SaRecord);
     if (!b->hist && !(b->hist = malloc(SA_CACHE_HIST_BUCKETS *
                                        sizeof *b->hist)))
@@ -286,19 +270,11 @@ int sa_cache_build_begin(SaEngine *e, uint64_t n, SaCacheImage *b)
 int sa_cache_build_recs(SaEngine *e, SaCacheImage *b, const void *data,
                         size_t len, uint64_t count, size_t max_record)
 {
-    if (b->rec_len + len > b->rec_cap) {
-        size_t cap = b->rec_cap ? b->rec_cap : 65536;
-        while (cap < b->rec_len + len)
-            cap *= 2;
-        unsigned char *p = realloc(b->recs, cap);
-        if (!p)
-            return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-        b->recs = p;
-        b->rec_cap = cap;
-    }
-    memcpy(b->recs + b->rec_len, data, len);
-    b->rec_len += len;
-    b->rec_count += count;
+    if (sa_recbuf_reserve(&b->recs, len) != 0)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    memcpy(b->recs.data + b->recs.len, data, len);
+    b->recs.len += len;
+    b->recs.count += count;
     if (max_record > b->max_record)
         b->max_record = max_record;
     return 0;
@@ -359,17 +335,17 @@ static void encode(const SaEngine *e, uint64_t n, const SaCacheImage *b,
         prev = i;
         first = 0;
     }
-    put_u64(o, b->rec_count);
-    put_u64(o, b->rec_len);
+    put_u64(o, b->recs.count);
+    put_u64(o, b->recs.len);
     put_u64(o, b->max_record);
-    put(o, b->recs, b->rec_len);
+    put(o, b->recs.data, b->recs.len);
 }
 
 int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
 {
     const uint32_t K = e->K;
-    memcpy(e->cur.count, c->counts, 4 * (size_t)K * sizeof(uint64_t));
-    memcpy(e->cur.sum, c->sum, K * sizeof(double));
+    memcpy(e->cur.count, c->counts_in, 4 * (size_t)K * sizeof(uint64_t));
+    memcpy(e->cur.sum, c->sum_in, K * sizeof(double));
     e->cur.far = c->far;
     e->cur.far_row = c->far_row;
     e->cur.far_col = c->far_col;
@@ -381,30 +357,25 @@ int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
     im->valid_pixels = c->valid_pixels;
     memcpy(im->label_digest, c->label_digest, sizeof im->label_digest);
     sa_image_scores(e, n);
-    In in = {c->hist_enc, c->hist_len, 0, 0};
-    uint64_t b = 0;
-    for (uint64_t i = 0; in.pos < in.len && !in.bad; i++) {
-        b += get_var(&in) + (i > 0);
-        e->hist[b] += get_var(&in);
-    }
+    sa_cache_add_hist(e, c->hist);
     e->images_from_cache++;
-    if (c->rec_count == 0)
+    if (c->recs.count == 0)
         return 0;
-    return sa_recstore_append(&e->store, c->recs_in, c->rec_len,
-                              c->rec_count, c->max_record, e->err);
+    return sa_recstore_append(&e->store, c->recs_in, c->recs.len,
+                              c->recs.count, c->max_record, e->err);
 }
 
 int sa_cache_entry_encode(const SaEngine *e, uint64_t n,
                           const SaCacheImage *b, unsigned char **data,
                           size_t *len)
 {
-    Out o = {0};
+    Out o = {{0}, 0};
     encode(e, n, b, &o);
     if (o.oom) {
-        free(o.p);
+        sa_recbuf_free(&o.b);
         return -1;
     }
-    *data = o.p;
-    *len = o.len;
+    *data = o.b.data;
+    *len = o.b.len;
     return 0;
 }

@@ -21,6 +21,7 @@ enum { SA_KIND_PASS1 = 1, SA_KIND_ARGMAX = 2, SA_KIND_OVERLAY = 3 };
 /* An entry on its way to the database. */
 typedef struct SaCachePending {
     struct SaCachePending *next;
+    int kind;
     uint8_t slot[SA_CACHE_KEY], key[SA_CACHE_KEY];
     unsigned char *data;
     size_t len;
@@ -62,6 +63,14 @@ static inline void sa_sha_f64(struct sha256_ctx *c, double v)
 /* cache.c: the slot of image n's entry of a kind (settings, id, index). */
 void sa_cache_slot(const SaEngine *e, uint64_t n, int kind,
                    uint8_t out[SA_CACHE_KEY]);
+
+/* cache.c: hands an entry of a kind (data: malloc'd, taken over) to the
+ * writer thread, waiting while too much is queued; any thread. */
+void sa_cache_enqueue(SaCache *ca, int kind, const uint8_t *slot,
+                      const uint8_t *key, unsigned char *data, size_t len);
+
+/* cache.c: an image's histogram (coarse buckets) added to the dataset's. */
+void sa_cache_add_hist(SaEngine *e, const uint64_t *hist);
 
 /* cache_entry.c: the largest entry image n can have; an entry's bytes
  * (c->blob, len) read into c: 1, 0 when they are not a whole entry of

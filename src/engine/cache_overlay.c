@@ -57,13 +57,13 @@ void sa_cache_argmax_put(SaEngine *e, uint64_t n, const uint16_t *argmax)
     memcpy(buf, "SAA1", 4);
     memcpy(buf + 4, &h, 4);
     memcpy(buf + 8, &w, 4);
-    if (compress2(buf + 12, &clen, (const Bytef *)argmax, raw, 1) == Z_OK) {
-        uint8_t slot[SA_CACHE_KEY];
-        sa_cache_slot(e, n, SA_KIND_ARGMAX, slot);
-        sa_cachedb_put(ca->db, SA_KIND_ARGMAX, slot, ca->key[n], buf,
-                       12 + clen);
+    if (compress2(buf + 12, &clen, (const Bytef *)argmax, raw, 1) != Z_OK) {
+        free(buf);
+        return;
     }
-    free(buf);
+    uint8_t slot[SA_CACHE_KEY];
+    sa_cache_slot(e, n, SA_KIND_ARGMAX, slot);
+    sa_cache_enqueue(ca, SA_KIND_ARGMAX, slot, ca->key[n], buf, 12 + clen);
 }
 
 int sa_cache_overlay_key(SaEngine *e, uint64_t n, const uint8_t *bitmap,
@@ -111,9 +111,9 @@ int sa_cache_overlay_get(SaEngine *e, uint64_t n, const uint8_t *key,
 }
 
 void sa_cache_overlay_put(SaEngine *e, uint64_t n, const uint8_t *key,
-                          const void *png, size_t len)
+                          void *png, size_t len)
 {
     uint8_t slot[SA_CACHE_KEY];
     sa_cache_slot(e, n, SA_KIND_OVERLAY, slot);
-    sa_cachedb_put(e->cache->db, SA_KIND_OVERLAY, slot, key, png, len);
+    sa_cache_enqueue(e->cache, SA_KIND_OVERLAY, slot, key, png, len);
 }
