@@ -354,12 +354,6 @@ int sa_cache_lookup(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
     return 0;
 }
 
-void sa_cache_add_hist(SaEngine *e, const uint64_t *hist)
-{
-    for (uint32_t i = 0; i < SA_CACHE_HIST_BUCKETS; i++)
-        e->hist[i] += hist[i];
-}
-
 int sa_cache_commit(SaEngine *e, uint64_t n, SaCacheImage *b)
 {
     sa_cache_add_hist(e, b->hist);

@@ -341,6 +341,12 @@ static void encode(const SaEngine *e, uint64_t n, const SaCacheImage *b,
     put(o, b->recs.data, b->recs.len);
 }
 
+void sa_cache_add_hist(SaEngine *e, const uint64_t *hist)
+{
+    for (uint32_t i = 0; i < SA_CACHE_HIST_BUCKETS; i++)
+        e->hist[i] += hist[i];
+}
+
 int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
 {
     const uint32_t K = e->K;

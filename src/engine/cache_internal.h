@@ -69,7 +69,8 @@ void sa_cache_slot(const SaEngine *e, uint64_t n, int kind,
 void sa_cache_enqueue(SaCache *ca, int kind, const uint8_t *slot,
                       const uint8_t *key, unsigned char *data, size_t len);
 
-/* cache.c: an image's histogram (coarse buckets) added to the dataset's. */
+/* cache_entry.c: an image's histogram (coarse buckets) added to the
+ * dataset's. */
 void sa_cache_add_hist(SaEngine *e, const uint64_t *hist);
 
 /* cache_entry.c: the largest entry image n can have; an entry's bytes
