@@ -58,6 +58,52 @@ typedef enum SegauditUpsample {
     SEGAUDIT_UPSAMPLE_NEAREST = 2   /* torch interpolate, nearest */
 } SegauditUpsample;
 
+/* ---- Arrays in memory --------------------------------------------------
+ *
+ * Labels and probabilities can be given as arrays in memory instead of
+ * files (a NumPy array, a memory-mapped .npy file, a buffer of one's own),
+ * and issue masks and pixel scores can be written into arrays.  They are
+ * read in place, band by band, never copied whole.  Elements are in the
+ * machine's byte order. */
+typedef enum SegauditDtype {
+    SEGAUDIT_DTYPE_BOOL = 1,  /* one byte; non-zero reads as 1 */
+    SEGAUDIT_DTYPE_INT8, SEGAUDIT_DTYPE_UINT8,
+    SEGAUDIT_DTYPE_INT16, SEGAUDIT_DTYPE_UINT16,
+    SEGAUDIT_DTYPE_INT32, SEGAUDIT_DTYPE_UINT32,
+    SEGAUDIT_DTYPE_INT64, SEGAUDIT_DTYPE_UINT64,
+    SEGAUDIT_DTYPE_FLOAT16,   /* IEEE half */
+    SEGAUDIT_DTYPE_FLOAT32, SEGAUDIT_DTYPE_FLOAT64
+} SegauditDtype;
+
+/* An n-dimensional array: element (i0, i1, ...) is at
+ * (char *)data + i0 * strides[0] + i1 * strides[1] + ...  Strides are in
+ * bytes and may be negative or zero (a broadcast axis); every element must
+ * be readable (inputs) or writable (outputs) for the whole run. */
+typedef struct SegauditArray {
+    void *data;
+    int dtype;                /* enum SegauditDtype */
+    int ndim;                 /* 3: (N,H,W); 4: probabilities */
+    uint64_t shape[4];
+    int64_t strides[4];
+    int file_mapped;          /* 1: data lies in a shared, read-only or
+                                 read-write mapping of a file (mmap
+                                 MAP_SHARED, as np.memmap and np.load with
+                                 mmap_mode "r" make): pages are handed back
+                                 to the kernel once read, so that resident
+                                 memory stays bounded for arrays larger
+                                 than memory.  Checked against
+                                 /proc/self/maps; ignored (0) where the
+                                 mapping is anything else */
+} SegauditArray;
+
+/* Fills a for a C-ordered (row-major, contiguous) array of ndim (1..4)
+ * dimensions. */
+void segaudit_array_init(SegauditArray *a, void *data, int dtype, int ndim,
+                         const uint64_t *shape);
+
+/* Bytes of one element of dtype, or 0 when dtype is unknown. */
+size_t segaudit_dtype_size(int dtype);
+
 typedef struct SegauditSettings {
     const char *labels_dir;    /* the labels (required): a folder of label
                                   PNGs <id><suffix>, searched recursively;
@@ -155,6 +201,27 @@ typedef struct SegauditSettings {
                                   by a digest of its rows (read to compute
                                   it) instead of the tensor file's size and
                                   modification time (0) */
+    const SegauditArray *labels_array; /* the labels as an (N,H,W) array of
+                                  integers or bool, instead of labels_dir;
+                                  the ids are then the indices "0", "1",
+                                  ... unless image_ids are given (NULL) */
+    const SegauditArray *probs_array; /* the predictions as an array of
+                                  float16/32/64 or uint8/uint16 (quantised,
+                                  as probs_scale says), (N,K,H,W) or
+                                  (N,H,W,K) as layout says, instead of
+                                  probs_path (NULL) */
+    const char *const *image_ids; /* N ids given by the caller, instead of
+                                  ids_dataset (NULL) */
+    uint64_t n_image_ids;      /* entries in image_ids (0) */
+    const SegauditArray *issues_out; /* when set, an (N,H,W) array of bool
+                                  or uint8, all 0 before the run: 1 is
+                                  written at every issue pixel (NULL) */
+    const SegauditArray *pixel_scores_out; /* when set, an (N,H,W) array of
+                                  float32 or float64: each pixel's
+                                  self-confidence s, NaN where its label is
+                                  ignored (NULL).  Rows of skipped images
+                                  are left as they were.  Not with
+                                  cache_dir */
     const struct SegauditComm *comm; /* when set, this process is one of
                                   comm->size that audit the dataset
                                   together (segaudit-mpi sets one over

@@ -208,7 +208,8 @@ static void fill_info(SegauditAudit *a, double t0, double t1, double t2)
     in->seconds_pass1 = t1 - t0;
     in->seconds_pass2 = t2 - t1;
     in->seconds_total = t2 - t0;
-    static const char *const IDS[] = {"dataset", "names", "text", "index"};
+    static const char *const IDS[] = {"dataset", "names", "text", "index",
+                                      "given"};
     in->ids_source = IDS[e->ids_source];
     in->layout_assumed = e->layout_assumed;
     in->quantised = e->quantised;

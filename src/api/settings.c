@@ -49,10 +49,26 @@ int sa_settings_validate(const SegauditSettings *s, SaErr *err)
                       "the group of processes is not usable: rank %d of %d "
                       "(at most %d), and every exchange function must be "
                       "given", c->rank, c->size, SA_DIST_MAX_SIZE);
-    if (!s->labels_dir || !*s->labels_dir)
+    if (s->labels_array && s->labels_dir)
+        return sa_err(err, SEGAUDIT_EINVAL, "the labels are given twice: "
+                      "as a folder or file and as an array");
+    if (s->probs_array && s->probs_path)
+        return sa_err(err, SEGAUDIT_EINVAL, "the predictions are given "
+                      "twice: as a file and as an array");
+    if (!s->labels_array && (!s->labels_dir || !*s->labels_dir))
         return sa_err(err, SEGAUDIT_EINVAL, "no label folder given");
-    if (!s->probs_path || !*s->probs_path)
+    if (!s->probs_array && (!s->probs_path || !*s->probs_path))
         return sa_err(err, SEGAUDIT_EINVAL, "no probabilities file given");
+    if (s->image_ids && s->ids_dataset)
+        return sa_err(err, SEGAUDIT_EINVAL, "the image ids are given twice: "
+                      "as a list and as a dataset or file");
+    if (s->cache_dir && s->probs_array)
+        return sa_err(err, SEGAUDIT_EINVAL, "a cache recognises the "
+                      "predictions by their file; it cannot be used with "
+                      "predictions in memory");
+    if (s->cache_dir && s->pixel_scores_out)
+        return sa_err(err, SEGAUDIT_EINVAL, "pixel scores are not kept in "
+                      "a cache; they cannot be asked for with one");
     if (!s->label_suffix || !s->probs_dataset || !*s->probs_dataset)
         return sa_err(err, SEGAUDIT_EINVAL, "empty label suffix or dataset");
     if (!(s->temperature > 0) || !isfinite(s->temperature) ||

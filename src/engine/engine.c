@@ -164,6 +164,62 @@ static int choose_upsample(SaEngine *e)
                                  e->err);
 }
 
+/* The ids the caller gave (settings.image_ids), one per image. */
+static int given_ids(SaEngine *e)
+{
+    if (e->set.n_image_ids != e->N)
+        return sa_err(e->err, SEGAUDIT_EINPUT,
+                      "%llu image ids were given but %s has N=%llu images",
+                      (unsigned long long)e->set.n_image_ids, e->probs_where,
+                      (unsigned long long)e->N);
+    e->ids = calloc(e->N ? e->N : 1, sizeof *e->ids);
+    if (!e->ids)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < e->N; i++) {
+        const char *id = e->set.image_ids[i];
+        if (!id || !(e->ids[i] = strdup(id)))
+            return sa_err(e->err, id ? SEGAUDIT_ENOMEM : SEGAUDIT_EINVAL,
+                          id ? "out of memory" : "image id %llu is NULL",
+                          (unsigned long long)i);
+    }
+    e->ids_source = SA_IDS_GIVEN;
+    return 0;
+}
+
+/* An output array of settings (issues_out, or pixel_scores_out when
+ * scores): shape (N,H,W), its type, and where to write. */
+static int out_array(SaEngine *e, const SegauditArray *a, const char *name,
+                     int scores, SaPixOut *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!a)
+        return 0;
+    if (!a->data || a->ndim != 3)
+        return sa_err(e->err, SEGAUDIT_EINVAL, "%s: %s", name,
+                      !a->data ? "no data" : "must have 3 dimensions");
+    int t = a->dtype;
+    int ok = scores ? t == SEGAUDIT_DTYPE_FLOAT32 || t == SEGAUDIT_DTYPE_FLOAT64
+                    : t == SEGAUDIT_DTYPE_BOOL || t == SEGAUDIT_DTYPE_UINT8;
+    if (!ok)
+        return sa_err(e->err, SEGAUDIT_EINVAL, "%s: element type must be %s",
+                      name, scores ? "float32 or float64" : "bool or uint8");
+    if (a->shape[0] != e->N || a->shape[1] != e->H || a->shape[2] != e->W)
+        return sa_err(e->err, SEGAUDIT_EINVAL,
+                      "%s: shape (%llu,%llu,%llu), expected (N,H,W) = "
+                      "(%llu,%llu,%llu)", name,
+                      (unsigned long long)a->shape[0],
+                      (unsigned long long)a->shape[1],
+                      (unsigned long long)a->shape[2],
+                      (unsigned long long)e->N, (unsigned long long)e->H,
+                      (unsigned long long)e->W);
+    out->base = a->data;
+    out->sn = a->strides[0];
+    out->sh = a->strides[1];
+    out->sw = a->strides[2];
+    out->f32 = t == SEGAUDIT_DTYPE_FLOAT32;
+    return 0;
+}
+
 int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
 {
     int rc;
@@ -180,8 +236,16 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     SaProbsOpts po = {0};
     po.nhwc = set->layout == SEGAUDIT_LAYOUT_NHWC;
     po.scale = set->probs_scale;
-    if ((rc = sa_probs_open_ex(&e->probs, e->probs_path, e->probs_dataset,
-                               &po, e->err)) != 0)
+    if (set->probs_array) {
+        e->probs_path = "pred_probs";
+        e->probs_dataset = "";
+        rc = sa_probs_open_array(&e->probs, set->probs_array, e->probs_path,
+                                 &po, e->err);
+    } else {
+        rc = sa_probs_open_ex(&e->probs, e->probs_path, e->probs_dataset,
+                              &po, e->err);
+    }
+    if (rc)
         return rc;
     /* how messages name the tensor, kept past its closing */
     snprintf(e->probs_where, sizeof e->probs_where, "%s",
@@ -208,11 +272,15 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     int found = 0;
     int ids_file = sa_regular_file(set->ids_dataset);
     const char *ids_ds = ids_file ? NULL : set->ids_dataset;
-    if (!ids_file &&
+    if (set->image_ids) {
+        if ((rc = given_ids(e)) != 0)
+            return rc;
+        found = 1;
+    } else if (!ids_file &&
         (rc = sa_probs_read_ids(e->probs, ids_ds, &e->ids, &found,
                                 e->err)) != 0)
         return rc;
-    if (found)
+    if (found && !set->image_ids)
         e->ids_source = SA_IDS_DATASET;
     if ((rc = sa_labels_open(e, found)) != 0)
         return rc;
@@ -298,6 +366,12 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
                       "classes",
                       e->set.n_palette, e->probs_where,
                       e->K);
+
+    if ((rc = out_array(e, e->set.issues_out, "issues_out", 0,
+                        &e->issues_out)) != 0 ||
+        (rc = out_array(e, e->set.pixel_scores_out, "pixel_scores_out", 1,
+                        &e->pix_out)) != 0)
+        return rc;
 
     e->ignored = calloc(65536, 1);
     e->images = calloc(e->N, sizeof *e->images);

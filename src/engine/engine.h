@@ -60,7 +60,8 @@ typedef struct SaClass {
 } SaClass;
 
 /* Where the image ids came from. */
-enum { SA_IDS_DATASET, SA_IDS_NAMES, SA_IDS_TEXT, SA_IDS_INDEX };
+enum { SA_IDS_DATASET, SA_IDS_NAMES, SA_IDS_TEXT, SA_IDS_INDEX,
+       SA_IDS_GIVEN };
 
 struct SaLabelArray;
 struct SaLabelPng;
@@ -150,6 +151,10 @@ typedef struct SaEngine {
                                 (K), folded in image order after pass 1 */
     uint64_t skipped_total;  /* images skipped over every member */
     uint64_t skips_sent;     /* skips already exchanged */
+    SaPixOut pix_out;        /* settings.pixel_scores_out (base NULL:
+                                none); the workers write their pixels */
+    SaPixOut issues_out;     /* settings.issues_out: 1 byte per issue
+                                pixel, written by pass 2 (f32 unused) */
     int opened;              /* set-up done: later skips are counted
                                 against --max-skipped over the group */
     SaSelectGroup group;     /* the selection's exchanges */

@@ -393,6 +393,10 @@ static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
     e->classes[pred].predicted++;
     touch(w, given);
     touch(w, pred);
+    const SaPixOut *o = &e->issues_out;
+    if (o->base)
+        o->base[(int64_t)image * o->sn + (int64_t)row * o->sh +
+                (int64_t)col * o->sw] = 1;
     int rc = pairs_add(&w->pairs, given, pred, 1, e->err);
     if (rc == 0)
         rc = rows_put(w, row, col, given, pred, s, phat);

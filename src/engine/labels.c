@@ -329,12 +329,22 @@ int sa_labels_open(SaEngine *e, int ids_found)
         return rc;
     char *file = NULL;
     const char *dataset = NULL;
-    rc = array_source(e, &file, &dataset);
+    if (e->set.labels_array) {
+        /* messages name the array as the caller's argument */
+        e->set.labels_dir = "labels";
+        rc = 1;
+    } else {
+        rc = array_source(e, &file, &dataset);
+    }
     if (rc < 0)
         return rc;
     if (rc == 1) {
         /* one array of all the labels */
-        rc = sa_label_array_open(&e->labarr, file, dataset, e->err);
+        if (e->set.labels_array)
+            rc = sa_label_array_open_mem(&e->labarr, e->set.labels_array,
+                                         e->set.labels_dir, e->err);
+        else
+            rc = sa_label_array_open(&e->labarr, file, dataset, e->err);
         free(file);
         if (rc)
             return rc;

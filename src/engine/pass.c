@@ -496,6 +496,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     ps.kp.rec_mode = rec_mode;
     ps.kp.min_bucket = min_bucket;
     ps.kp.max_bucket = max_bucket;
+    ps.kp.pix = e->pix_out.base ? &e->pix_out : NULL;
     ps.B = 2 * e->n_threads;
     ps.labels.digest = rec_mode == SA_REC_PASS1;
     ps.caching = e->cache && rec_mode == SA_REC_PASS1;

@@ -70,6 +70,10 @@ void sa_probs_use_direct(int on) { use_direct = on; }
 void sa_probs_direct_setup(SaProbs *p)
 {
     p->direct = SA_DIRECT_NONE;
+    if (p->mem) {
+        p->direct = SA_DIRECT_MEM;
+        return;
+    }
     if (p->npy) {
         /* a .npy file is one contiguous array, read directly through the
          * descriptor it was opened with */
@@ -324,6 +328,11 @@ static int plan_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     plan->n = n;
     plan->r0 = r0;
     plan->nrows = nrows;
+    if (p->direct == SA_DIRECT_MEM) {
+        plan->npieces = 1;
+        plan->rows[0] = nrows;
+        return 1;
+    }
     if (p->direct == SA_DIRECT_CONTIGUOUS) {
         plan->npieces = 1;
         plan->rows[0] = nrows;
@@ -395,6 +404,8 @@ static int exec_plan(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
                      SaReadScratch *s, SaErr *err)
 {
     const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
+    if (p->mem)
+        return sa_mem_probs_read(p, plan, out, bytes, s, err);
     if (p->convert)
         return exec_converted(p, plan, out, bytes, s, err);
     uint64_t done = row0; /* rows of out before this piece */

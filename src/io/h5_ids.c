@@ -39,11 +39,12 @@ int sa_probs_read_ids(SaProbs *p, const char *ids_dataset, char ***ids_out,
         *found = 1;
         return 0;
     }
-    if (p->npy) {
+    if (p->npy || p->mem) {
         if (ids_dataset)
-            return sa_err(err, SEGAUDIT_EINVAL, "%s: a .npy file holds no "
-                          "ids; give them as a text file (--ids FILE.txt, "
-                          "one id per line)", p->path);
+            return sa_err(err, SEGAUDIT_EINVAL, "%s: %s holds no ids; give "
+                          "them as a text file (--ids FILE.txt, one id per "
+                          "line)", p->path,
+                          p->mem ? "an array" : "a .npy file");
         return 0;
     }
     if ((rc = sa_probs_open_dataset(p->file, p->path, name,

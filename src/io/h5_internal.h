@@ -23,12 +23,15 @@
 #include "io/probs_convert.h"
 #include "io/probs_upsample.h"
 #include "io/h5_util.h"
+#include "io/mem_array.h"
 
 struct SaProbs {
     char *path;
     char *dataset;
     char where[1024];   /* "<path>:<dataset>", or the .npy path: messages */
     int npy;            /* a .npy file (npy_probs.c): no HDF5 handles */
+    int mem;            /* an array in memory (mem_probs.c): neither */
+    SaMemArray marr;    /* that array */
     uint64_t sdims[4];  /* the shape as stored: (N,K,H,W) or (N,H,W,K) */
     SaStoreForm form;   /* how stored elements become the engine's */
     int convert;        /* bands go through sa_convert_band */
@@ -73,7 +76,7 @@ struct SaProbs {
 };
 
 enum { SA_DIRECT_NONE, SA_DIRECT_CONTIGUOUS, SA_DIRECT_CHUNKS,
-       SA_DIRECT_DEFLATE };
+       SA_DIRECT_DEFLATE, SA_DIRECT_MEM };
 
 static inline uint64_t ceil_div(uint64_t a, uint64_t b)
 {
@@ -140,6 +143,15 @@ void sa_probs_group_free(SaProbs *p);
 /* Opens p->path as a .npy file: fills sdims, dims, form, dtype, elsize,
  * file_elsize, base, fsize and layout (read through the direct path). */
 int sa_npy_probs_open(SaProbs *p, SaErr *err);
+
+/* ---- mem_probs.c ------------------------------------------------------- */
+
+/* Takes the array arr (p->where names it): fills marr, sdims, dims, form,
+ * dtype, elsize, file_elsize and layout. */
+int sa_mem_probs_open(SaProbs *p, const SegauditArray *arr, SaErr *err);
+/* A planned read of the array into out ([K][nrows][W]). */
+int sa_mem_probs_read(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
+                      uint64_t *bytes, SaReadScratch *s, SaErr *err);
 
 /* ---- h5_direct.c ------------------------------------------------------- */
 

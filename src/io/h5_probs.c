@@ -116,7 +116,7 @@ static int set_scale(SaProbs *p, const SaProbsOpts *o, SaErr *err)
         f->offset = 0.0;
         return 0;
     }
-    if (p->npy || p->group)
+    if (p->npy || p->group || p->mem)
         return 0;
     double sf = 1.0, ao = 0.0;
     int a = cf_attr(p, "scale_factor", &sf, err);
@@ -233,6 +233,32 @@ shaped:
 fail:
     if (ft >= 0)
         H5Tclose(ft);
+    sa_probs_close(p);
+    return rc;
+}
+
+int sa_probs_open_array(SaProbs **out, const SegauditArray *arr,
+                        const char *name, const SaProbsOpts *opts, SaErr *err)
+{
+    SaProbs *p = calloc(1, sizeof *p);
+    int rc = 0;
+    *out = NULL;
+    if (p) {
+        p->file = p->dset = p->fspace = p->memtype = H5I_INVALID_HID;
+        p->fd = -1;
+    }
+    if (!p || !(p->path = strdup(name)) || !(p->dataset = strdup(""))) {
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", name);
+        goto fail;
+    }
+    snprintf(p->where, sizeof p->where, "%s", name);
+    if ((rc = sa_mem_probs_open(p, arr, err)) != 0 ||
+        (rc = set_scale(p, opts, err)) != 0 ||
+        (rc = sa_probs_set_layout(p, opts ? opts->nhwc : 0, err)) != 0)
+        goto fail;
+    *out = p;
+    p = NULL;
+fail:
     sa_probs_close(p);
     return rc;
 }

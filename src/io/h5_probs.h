@@ -45,6 +45,15 @@ typedef struct SaProbsOpts {
 int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
                      const SaProbsOpts *opts, SaErr *err);
 
+/* The tensor as an array in memory (read in place; it must stay valid
+ * until p is closed), named `name` in messages.  The array is 4-D, of
+ * float16/32/64 or uint8/uint16 (quantised, as opts->scale says, else
+ * value / 255 or / 65535); opts->nhwc tells the axis order.  Reads are
+ * planned (sa_probs_plan_read) and can run on any thread.  A shared file
+ * mapping (arr->file_mapped) has its pages released once read. */
+int sa_probs_open_array(SaProbs **out, const struct SegauditArray *arr,
+                        const char *name, const SaProbsOpts *opts, SaErr *err);
+
 /* The shape as stored (before the axes are ordered as (N,K,H,W)). */
 void sa_probs_stored_shape(const SaProbs *p, uint64_t sdims[4]);
 /* Reads the stored tensor as channels-last (nhwc = 1) or not; only before

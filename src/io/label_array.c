@@ -23,6 +23,7 @@
 #include "common/dtype.h"
 #include "io/label_array.h"
 #include "io/h5_internal.h"
+#include "io/mem_array.h"
 #include "io/npy.h"
 
 #include <errno.h>
@@ -50,6 +51,8 @@ struct SaLabelArray {
     char *dataset;       /* HDF5 only */
     char *where;         /* "<path>" or "<path>:<dataset>", for messages */
     int npy;
+    int mem;             /* an array in memory (SegauditArray) */
+    SaMemArray marr;
     uint64_t dims[3];    /* N, H, W */
     char kind;           /* 'u', 'i' or 'b' */
     unsigned itemsize;   /* bytes per stored element */
@@ -442,6 +445,51 @@ fail:
     return rc;
 }
 
+int sa_label_array_open_mem(SaLabelArray **out, const SegauditArray *arr,
+                            const char *name, SaErr *err)
+{
+    const unsigned allowed =
+        1u << SEGAUDIT_DTYPE_BOOL | 1u << SEGAUDIT_DTYPE_INT8 |
+        1u << SEGAUDIT_DTYPE_UINT8 | 1u << SEGAUDIT_DTYPE_INT16 |
+        1u << SEGAUDIT_DTYPE_UINT16 | 1u << SEGAUDIT_DTYPE_INT32 |
+        1u << SEGAUDIT_DTYPE_UINT32 | 1u << SEGAUDIT_DTYPE_INT64 |
+        1u << SEGAUDIT_DTYPE_UINT64;
+    SaLabelArray *a = calloc(1, sizeof *a);
+    int rc = 0;
+    *out = NULL;
+    if (a) {
+        a->fd = -1;
+        a->file = a->dset = a->fspace = H5I_INVALID_HID;
+    }
+    if (!a || !(a->path = strdup(name))) {
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", name);
+        goto fail;
+    }
+    if ((rc = set_where(a, NULL, err)) != 0 ||
+        (rc = sa_mem_array_init(&a->marr, arr, a->where, 3, allowed,
+                                g_expected, err)) != 0)
+        goto fail;
+    a->mem = 1;
+    int t = arr->dtype;
+    a->kind = t == SEGAUDIT_DTYPE_BOOL ? 'b'
+              : (t == SEGAUDIT_DTYPE_INT8 || t == SEGAUDIT_DTYPE_INT16 ||
+                 t == SEGAUDIT_DTYPE_INT32 || t == SEGAUDIT_DTYPE_INT64)
+                  ? 'i'
+                  : 'u';
+    a->itemsize = (unsigned)a->marr.itemsize;
+    a->big_endian = sa_host_big_endian();
+    snprintf(a->type_name, sizeof a->type_name, "%s", sa_mem_dtype_name(t));
+    for (int i = 0; i < 3; i++)
+        a->dims[i] = arr->shape[i];
+    if ((rc = check_shape(a, err)) != 0)
+        goto fail;
+    *out = a;
+    a = NULL;
+fail:
+    sa_label_array_close(a);
+    return rc;
+}
+
 /* ---- accessors --------------------------------------------------------- */
 
 void sa_label_array_dims(const SaLabelArray *a, uint64_t dims[3])
@@ -531,6 +579,43 @@ static int read_npy(SaLabelArray *a, uint64_t n, uint64_t r0, uint64_t nrows,
     return 0;
 }
 
+/* Rows of an array in memory, gathered row by row into the scratch buffer
+ * (contiguous elements in the machine's order) and decoded like a .npy
+ * band. */
+static int read_mem(SaLabelArray *a, uint64_t n, uint64_t r0, uint64_t nrows,
+                    uint16_t *dst, SaErr *err)
+{
+    const SaMemArray *m = &a->marr;
+    const uint64_t W = a->dims[2];
+    const size_t size = a->itemsize, row = (size_t)W * size;
+    const int64_t sh = m->a.strides[1], sw = m->a.strides[2];
+    int rc = grow_scratch(a, (size_t)nrows * row, err);
+    if (rc)
+        return rc;
+    const unsigned char *img = (const unsigned char *)m->a.data +
+                               (int64_t)n * m->a.strides[0];
+    for (uint64_t r = 0; r < nrows; r++) {
+        const unsigned char *src = img + (int64_t)(r0 + r) * sh;
+        unsigned char *d = a->scratch + r * row;
+        if (sw == (int64_t)size)
+            memcpy(d, src, row);
+        else
+            for (uint64_t w = 0; w < W; w++, src += sw, d += size)
+                memcpy(d, src, size);
+    }
+    a->bytes_read += (uint64_t)nrows * row;
+    if (m->release) {
+        const unsigned char *lo, *hi;
+        sa_mem_band_span(m, n, 1, r0, nrows, -1, 0, &lo, &hi);
+        sa_mem_release(m, lo, hi);
+    }
+    const size_t count = (size_t)(nrows * W);
+    if (size != 2)
+        return convert_npy(a, a->scratch, count, dst, n, r0, err);
+    memcpy(dst, a->scratch, count * 2); /* every 16-bit value is a label */
+    return 0;
+}
+
 static int read_h5(SaLabelArray *a, uint64_t n, uint64_t r0, uint64_t nrows,
                    uint16_t *dst, SaErr *err)
 {
@@ -597,6 +682,8 @@ int sa_label_array_read(SaLabelArray *a, uint64_t n, uint64_t r0,
         return sa_err(err, SEGAUDIT_ENOMEM, "%s: a band of %" PRIu64 " "
                       "values is too large for this system", a->where,
                       nrows * W);
+    if (a->mem)
+        return read_mem(a, n, r0, nrows, dst, err);
     return a->npy ? read_npy(a, n, r0, nrows, dst, err)
                   : read_h5(a, n, r0, nrows, dst, err);
 }

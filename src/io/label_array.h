@@ -46,6 +46,15 @@ typedef struct SaLabelArray SaLabelArray;
 int sa_label_array_open(SaLabelArray **out, const char *path,
                         const char *dataset, SaErr *err);
 
+/* The labels as an array in memory (read in place; it must stay valid
+ * until a is closed), named `name` in messages: 3-D, of any integer type
+ * of audit.h or bool, with the same value rules.  Thread-safety as
+ * above.  A shared file mapping (arr->file_mapped) has its pages released
+ * once read. */
+int sa_label_array_open_mem(SaLabelArray **out,
+                            const struct SegauditArray *arr, const char *name,
+                            SaErr *err);
+
 /* N, H, W. */
 void sa_label_array_dims(const SaLabelArray *a, uint64_t dims[3]);
 

@@ -319,6 +319,19 @@ static uint16_t block_label_mode(uint16_t *v, size_t n)
     return best;
 }
 
+/* Pixel w of a row of an SaPixOut. */
+static inline void put_pixel(const SaPixOut *o, unsigned char *row,
+                             uint32_t w, double v)
+{
+    unsigned char *at = row + (int64_t)w * o->sw;
+    if (o->f32) {
+        float f = (float)v;
+        memcpy(at, &f, sizeof f);
+    } else {
+        memcpy(at, &v, sizeof v);
+    }
+}
+
 static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
                     uint32_t cls, double value)
 {
@@ -370,11 +383,17 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         }
 
         size_t nv = 0;
+        unsigned char *pix = NULL;
+        if (stats && p->pix)
+            pix = p->pix->base + (int64_t)image * p->pix->sn +
+                  (int64_t)row * p->pix->sh;
         for (uint32_t w = 0; w < W; w++) {
             uint16_t l = lab[w];
+            double s = p->ignored[l] ? NAN : sc.rowp[(size_t)l * W + w];
+            if (pix)
+                put_pixel(p->pix, pix, w, s);
             if (p->ignored[l])
                 continue;
-            double s = sc.rowp[(size_t)l * W + w];
             sc.sfull[nv++] = s;
             if (f > 1) {
                 sc.srow[(size_t)dy * W + w] = s;

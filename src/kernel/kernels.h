@@ -93,6 +93,14 @@ enum SaRecMode {
 };
 
 /* Constant inputs of the kernel for one audit. */
+/* An (N,H,W) array that receives one value per full-resolution pixel
+ * (element (n,h,w) at base + n*sn + h*sh + w*sw): float32 or float64. */
+typedef struct SaPixOut {
+    unsigned char *base;
+    int64_t sn, sh, sw;
+    int f32;               /* float32 (else float64) */
+} SaPixOut;
+
 typedef struct SaKernelParams {
     uint32_t K;            /* classes */
     uint32_t W;            /* full-resolution width */
@@ -107,6 +115,8 @@ typedef struct SaKernelParams {
                               b in hist[b >> hist_shift] */
     uint32_t min_bucket;   /* SA_REC_ABOVE: buckets recorded */
     uint32_t max_bucket;
+    const SaPixOut *pix;   /* SA_REC_PASS1: each pixel's s (NaN where the
+                              label is ignored) goes here, or NULL */
 } SaKernelParams;
 
 /* Per-thread scratch, sized for one block-row: allocate with
