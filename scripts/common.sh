@@ -30,14 +30,25 @@ ensure_packages() {
 
 # Configures (once) and builds into $1 (default: build), extra meson
 # options after it.
+# The Python package is built for Debian's Python (whose NumPy the tests
+# use) when its headers (python3-dev) are installed.
 build_segaudit() {
     local dir=${1:-build}
     shift || true
+    local py=()
+    [ -x /usr/bin/python3 ] && py=(-Dpython_exe=/usr/bin/python3)
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" --buildtype=release "$@" >&2
-    elif command -v mpicc >/dev/null && ! grep -q segaudit-mpi "$dir/build.ninja"; then
-        # configured before Open MPI was installed: find it now
-        meson setup --reconfigure "$dir" >&2
+        meson setup "$dir" --buildtype=release "${py[@]}" "$@" >&2
+    elif { command -v mpicc >/dev/null && ! grep -q segaudit-mpi "$dir/build.ninja"; } ||
+         { python3_headers && ! grep -q _segaudit "$dir/build.ninja"; }; then
+        # configured before Open MPI or the Python headers were
+        # installed: find them now
+        meson setup --reconfigure "$dir" "${py[@]}" >&2
     fi
     ninja -C "$dir" >&2
+}
+
+python3_headers() {
+    [ -x /usr/bin/python3 ] &&
+        [ -f "$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ]
 }
