@@ -75,6 +75,11 @@ def test_memmap(cases, tmp_path):
     r = both(lab, p)
     assert np.array_equal(r[0], m0) and np.array_equal(r[1], s0)
     assert np.array_equal(r[2], p0)
+    # a whole-file map is read from its file, a view of it in place
+    assert segaudit.audit(lab, p).info["layout"].startswith("npy")
+    assert segaudit.audit(lab[:], p[:]).info["layout"].startswith("array")
+    r = both(lab[:], p[:])
+    assert np.array_equal(r[0], m0) and np.array_equal(r[2], p0)
     # and the same files given by name to audit()
     res = segaudit.audit(str(tmp_path / "l.npy"), str(tmp_path / "p.npy"))
     assert np.array_equal(res.images["softmin"], s0)
@@ -131,6 +136,8 @@ AUDIT_BIG = """
     d = {d!r}
     p = np.load(d + "/p.npy", mmap_mode="r")
     lab = np.load(d + "/l.npy", mmap_mode="r")
+    if {view}:
+        p, lab = p[:, :], lab[:, :]  # views: read in place, not from the file
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     issues = segaudit.find_label_issues(lab, p, verbose=False, n_jobs=2)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -140,16 +147,20 @@ AUDIT_BIG = """
 
 def test_big_memmap_in_bounded_memory(tmp_path):
     """A 4 GiB memory-mapped tensor is audited with a peak RSS under 600
-    MB: pages are handed back to the kernel as they are read."""
+    MB: read from its file when the map is a whole .npy file, and in place
+    through a view, with its pages handed back to the kernel as they are
+    read."""
     shape = (32, 4, 2048, 4096)
     r = run_child(MAKE_BIG.format(d=str(tmp_path), shape=shape))
     assert r.returncode == 0, r.stderr
-    r = run_child(AUDIT_BIG.format(d=str(tmp_path)))
-    assert r.returncode == 0, r.stderr
-    nbytes, before, peak, issues = map(int, r.stdout.split())
-    assert nbytes >= 4 * 2**30
-    assert peak < 600, f"peak RSS {peak} MB (before the audit: {before} MB)"
-    assert issues == 32 * 40 * 40  # every relabeled pixel, nothing else
+    for view in (False, True):
+        r = run_child(AUDIT_BIG.format(d=str(tmp_path), view=view))
+        assert r.returncode == 0, r.stderr
+        nbytes, before, peak, issues = map(int, r.stdout.split())
+        assert nbytes >= 4 * 2**30
+        assert peak < 600, (f"peak RSS {peak} MB (before the audit: {before} "
+                            f"MB; view: {view})")
+        assert issues == 32 * 40 * 40  # every relabeled pixel, nothing else
 
 
 INTERRUPT = """

@@ -69,8 +69,7 @@ def _settings(labels, probs, options):
     if _is_path(labels):
         s["labels_dir"] = _engine.fspath(labels)
     else:
-        s["labels_array"] = _engine.labels_for_engine(
-            _engine.as_array(labels, "labels"))
+        s.update(_engine.labels_source(_engine.as_array(labels, "labels")))
     if _is_path(probs):
         p = os.fspath(probs)
         p = p.decode() if isinstance(p, bytes) else p
@@ -78,8 +77,7 @@ def _settings(labels, probs, options):
             p, s["probs_dataset"] = p.rsplit(":", 1)
         s["probs_path"] = _engine.fspath(p)
     else:
-        s["probs_array"] = _engine.probs_for_engine(
-            _engine.as_array(probs, "probs"))
+        s.update(_engine.probs_source(_engine.as_array(probs, "probs")))
     for k, v in options.items():
         if k in _PLAIN and v is not None:
             name, kind = _PLAIN[k]

@@ -29,6 +29,51 @@ def as_array(x, name):
         raise TypeError(f"{name} must be an array, not {type(x).__name__}") from e
 
 
+def npy_file_of(a):
+    """The .npy file that the memory map a maps whole (as np.load with
+    mmap_mode gives it), or None.  Such an array is read from its file
+    with plain reads, which costs no page faults and keeps no pages
+    mapped; any other array (a view of a map included) is read in
+    place."""
+    import mmap
+
+    if (not isinstance(a, np.memmap) or not isinstance(a.base, mmap.mmap)
+            or not a.filename or not a.flags.c_contiguous):
+        return None
+    try:
+        with open(a.filename, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+    except Exception:
+        return None
+    if (fortran or tuple(shape) != a.shape or dtype != a.dtype
+            or offset != a.offset or not dtype.isnative):
+        return None
+    return a.filename
+
+
+def labels_source(labels):
+    """Engine settings of the labels: their .npy file (npy_file_of), or
+    the array."""
+    path = npy_file_of(labels)
+    if path and labels.dtype.kind in "iub":
+        return {"labels_dir": fspath(path)}
+    return {"labels_array": labels_for_engine(labels)}
+
+
+def probs_source(pred_probs):
+    """Engine settings of the predictions: their .npy file, or the
+    array."""
+    probs_for_engine(pred_probs)
+    path = npy_file_of(pred_probs)
+    if path:
+        return {"probs_path": fspath(path)}
+    return {"probs_array": pred_probs}
+
+
 def labels_for_engine(labels):
     """Integer or bool labels as they are; float labels holding whole
     numbers (the reference casts them with astype(int)) as int64."""

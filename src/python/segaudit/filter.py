@@ -43,8 +43,8 @@ def find_label_issues(labels, pred_probs, *, batch_size: Optional[int] = None,
             f"{downsample}. Set kwarg downsample to 1 to avoid downsampling.")
     issues = np.zeros(labels.shape, dtype=bool)
     settings.update(
-        labels_array=_engine.labels_for_engine(labels),
-        probs_array=_engine.probs_for_engine(pred_probs),
         issues_out=issues, downsample=int(downsample), n_threads=threads)
+    settings.update(_engine.labels_source(labels))
+    settings.update(_engine.probs_source(pred_probs))
     _engine.run(settings, verbose)
     return issues

@@ -59,10 +59,10 @@ def get_label_quality_scores(labels, pred_probs, *, method: str = "softmin",
         out_type = np.float32
     pixel_scores = np.empty(labels.shape, dtype=out_type)
     settings.update(
-        labels_array=_engine.labels_for_engine(labels),
-        probs_array=_engine.probs_for_engine(pred_probs),
         pixel_scores_out=pixel_scores, temperature=float(temperature),
         downsample=int(downsample), n_threads=threads)
+    settings.update(_engine.labels_source(labels))
+    settings.update(_engine.probs_source(pred_probs))
     a = _engine.run(settings, verbose)
     images = _engine.table("image", a.images()[0])
     column = 0 if method == "softmin" else 1
