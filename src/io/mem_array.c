@@ -155,9 +155,15 @@ void sa_mem_release(const SaMemArray *m, const void *lo, const void *hi)
 {
     if (!m->release)
         return;
+    /* Whole pages around the range: a page shared with the next band (rows
+     * rarely start on a page boundary: a .npy header is 128 bytes) would
+     * otherwise stay mapped for good.  If another thread reads it at that
+     * moment, it faults it in again from the page cache, unchanged: the
+     * mapping is a shared one of a file, so nothing is lost, and the
+     * rounded range stays inside it (mappings are whole pages). */
     uintptr_t pg = (uintptr_t)m->page;
-    uintptr_t a = ((uintptr_t)lo + pg - 1) / pg * pg;
-    uintptr_t b = (uintptr_t)hi / pg * pg;
+    uintptr_t a = (uintptr_t)lo / pg * pg;
+    uintptr_t b = ((uintptr_t)hi + pg - 1) / pg * pg;
     if (b > a)
         madvise((void *)a, b - a, MADV_DONTNEED);
 }

@@ -46,9 +46,9 @@ static inline const unsigned char *sa_mem_at(const SaMemArray *m,
 /* The dtype's name ("float32", ...) or "unknown". */
 const char *sa_mem_dtype_name(int dtype);
 
-/* With m->release: hands back to the kernel the pages that lie wholly
- * inside [lo, hi) (they are read again from the file if touched again).
- * Harmless when the range is empty; does nothing without m->release. */
+/* With m->release: hands back to the kernel the pages that hold any of
+ * [lo, hi) (they are read again from the file if touched again); does
+ * nothing without m->release. */
 void sa_mem_release(const SaMemArray *m, const void *lo, const void *hi);
 
 /* The lowest byte and the end (exclusive) of the elements of image n
