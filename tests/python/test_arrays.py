@@ -172,9 +172,11 @@ INTERRUPT = """
     import numpy as np
     import segaudit
     rng = np.random.default_rng(1)
-    N, K, H, W = 24, 19, 512, 1024
-    p = rng.dirichlet(np.ones(K), size=(N, H, W)).astype(np.float16)
-    p = np.ascontiguousarray(np.moveaxis(p, 3, 1))
+    N, K, H, W = 16, 19, 512, 1024
+    p = np.empty((N, K, H, W), np.float16)  # a weak model: slow to audit
+    for n in range(N):
+        x = rng.random((K, H, W), dtype=np.float32)
+        p[n] = x / x.sum(axis=0)
     lab = rng.integers(0, K, size=(N, H, W), dtype=np.uint8)
     full = segaudit.find_label_issues(lab, p, verbose=False)
     t0 = time.monotonic()
@@ -189,7 +191,8 @@ INTERRUPT = """
             print("not interrupted")
         except KeyboardInterrupt:
             print("interrupted after %.2f of %.2f s" % (time.monotonic() - t0, one))
-        rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        rss.append(int([ln for ln in open("/proc/self/status")
+                        if ln.startswith("VmRSS:")][0].split()[1]))
     again = segaudit.find_label_issues(lab, p, verbose=False)
     print("same" if np.array_equal(again, full) else "differs")
     print("rss", rss[0], rss[-1])
@@ -207,9 +210,10 @@ def test_ctrl_c():
     for ln in interrupted:
         took, one = float(ln.split()[2]), float(ln.split()[4])
         assert took < one, ln  # stopped before the run would have ended
+    assert one > 0.2, "the run is too short to be interrupted half-way"
     assert "same" in lines
     r0, r1 = map(int, lines[-1].split()[1:])
-    assert r1 - r0 < 50 * 1024, f"peak RSS grew from {r0} to {r1} KB"
+    assert r1 - r0 < 20 * 1024, f"RSS grew from {r0} to {r1} KB"
 
 
 def test_ctrl_c_kills_a_script_as_usual(tmp_path):
