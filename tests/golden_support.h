@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "io/png_io.h"
+#include "segaudit/segaudit.h"
 
 #define GS_GOLDEN_DIR "golden"
 #define GS_MIN_CASES 9
@@ -743,6 +744,54 @@ static inline void gs_check_expected(const GsExpected *e, const GsResult *r,
 
     gs_check_ranking(r, c);
     gs_check_sums(r, e->downsample, c);
+}
+
+/* ---- an audit's results through the public accessors -------------------- */
+
+/* Copies what the accessors of a report into r. */
+static inline void gs_collect(const SegauditAudit *a, GsResult *r)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    gs_result_init(r, in.n_images, in.n_classes);
+    r->H = in.height;
+    r->W = in.width;
+    r->dtype = gs_strdup(in.dtype ? in.dtype : "");
+    r->n_issues = in.n_issues;
+    r->issue_pixels = in.issue_pixels;
+    r->valid_pixels = in.valid_pixels;
+    r->images_with_issues = in.images_with_issues;
+    for (uint64_t i = 0; i < in.n_images; i++) {
+        SegauditImageResult im;
+        segaudit_audit_image(a, i, &im);
+        r->images[i] = (GsImage){
+            .id = gs_strdup(im.id ? im.id : ""),
+            .index = im.index,
+            .rank = im.rank,
+            .has_score = im.has_score,
+            .softmin = im.softmin,
+            .num_pixel_issues = im.num_pixel_issues,
+            .issue_pixels = im.issue_pixels,
+            .valid_pixels = im.valid_pixels,
+        };
+        r->ranked[i] = segaudit_audit_ranked(a, i);
+    }
+    for (uint32_t k = 0; k < in.n_classes; k++) {
+        SegauditClassResult cl;
+        segaudit_audit_class(a, k, &cl);
+        r->classes[k] = (GsClass){
+            .labeled_pixels = cl.labeled_pixels,
+            .threshold = cl.threshold,
+            .issue_pixels_given = cl.issue_pixels_given,
+            .issue_pixels_predicted = cl.issue_pixels_predicted,
+            .images_affected = cl.images_affected,
+        };
+    }
+    for (uint64_t j = 0; j < segaudit_audit_n_pairs(a); j++) {
+        SegauditPair p;
+        segaudit_audit_pair(a, j, &p);
+        gs_result_add_pair(r, (GsPair){p.given, p.predicted, p.issue_pixels});
+    }
 }
 
 /* ---- masks -------------------------------------------------------------- */

@@ -80,48 +80,6 @@ static void free_case(Case *c)
     gs_expected_free(&c->exp);
 }
 
-static void collect(const SegauditAudit *a, GsResult *r)
-{
-    SegauditDatasetInfo in;
-    segaudit_audit_info(a, &in);
-    gs_result_init(r, in.n_images, in.n_classes);
-    r->H = in.height;
-    r->W = in.width;
-    r->dtype = gs_strdup(in.dtype);
-    r->n_issues = in.n_issues;
-    r->issue_pixels = in.issue_pixels;
-    r->valid_pixels = in.valid_pixels;
-    r->images_with_issues = in.images_with_issues;
-    for (uint64_t i = 0; i < in.n_images; i++) {
-        SegauditImageResult im;
-        segaudit_audit_image(a, i, &im);
-        r->images[i] = (GsImage){
-            .id = gs_strdup(im.id),
-            .index = im.index,
-            .rank = im.rank,
-            .has_score = im.has_score,
-            .softmin = im.softmin,
-            .num_pixel_issues = im.num_pixel_issues,
-            .issue_pixels = im.issue_pixels,
-            .valid_pixels = im.valid_pixels,
-        };
-        r->ranked[i] = segaudit_audit_ranked(a, i);
-    }
-    for (uint32_t k = 0; k < in.n_classes; k++) {
-        SegauditClassResult cl;
-        segaudit_audit_class(a, k, &cl);
-        r->classes[k] = (GsClass){cl.labeled_pixels, cl.threshold,
-                                  cl.issue_pixels_given,
-                                  cl.issue_pixels_predicted,
-                                  cl.images_affected};
-    }
-    for (uint64_t j = 0; j < segaudit_audit_n_pairs(a); j++) {
-        SegauditPair p;
-        segaudit_audit_pair(a, j, &p);
-        gs_result_add_pair(r, (GsPair){p.given, p.predicted, p.issue_pixels});
-    }
-}
-
 static void case_settings(const Case *c, SegauditSettings *s)
 {
     const GsExpected *e = &c->exp;
@@ -203,7 +161,7 @@ static void audit_arrays(const Case *c, const char *form,
     int rc = segaudit_audit_run(a, &s);
     if (rc)
         fail_msg("%s [%s]: %s", e->name, form, segaudit_audit_error(a));
-    collect(a, r);
+    gs_collect(a, r);
     if (widened) {
         /* the same values, stored wider than the case's own type */
         free(r->dtype);
@@ -371,7 +329,7 @@ static void test_uint8(void **state)
         SegauditAudit *a = segaudit_audit_new();
         if (segaudit_audit_run(a, &s))
             fail_msg("%s", segaudit_audit_error(a));
-        collect(a, &r[i]);
+        gs_collect(a, &r[i]);
         if (i == 0) {
             SegauditDatasetInfo in;
             segaudit_audit_info(a, &in);
@@ -584,7 +542,7 @@ static void test_file_mapping(void **state)
         if (segaudit_audit_run(a, &s))
             fail_msg("%s", segaudit_audit_error(a));
         grown[mapped] = rss_file_kb() - before;
-        collect(a, &r[mapped]);
+        gs_collect(a, &r[mapped]);
         segaudit_audit_free(a);
         munmap(m, P * 4);
     }

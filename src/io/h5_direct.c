@@ -211,18 +211,6 @@ void sa_read_scratch_free(SaReadScratch *s)
     memset(s, 0, sizeof *s);
 }
 
-static int grow(void **buf, size_t *cap, size_t need)
-{
-    if (*cap >= need)
-        return 0;
-    void *nb = realloc(*buf, need);
-    if (!nb)
-        return -1;
-    *buf = nb;
-    *cap = need;
-    return 0;
-}
-
 static int corrupt(const SaProbs *p, const SaBandRead *plan, uint64_t done,
                    const char *why, SaErr *err)
 {
@@ -244,8 +232,8 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
     unsigned mask = plan->mask[i];
     int inflated = !(mask & (1u << p->deflated));
     int shuffled = p->shuffled >= 0 && !(mask & (1u << p->shuffled));
-    if (grow(&s->cbuf, &s->ccap, (size_t)plan->size[i]) ||
-        grow(&s->ubuf, &s->ucap, (size_t)need))
+    if (sa_grow(&s->cbuf, &s->ccap, (size_t)plan->size[i]) ||
+        sa_grow(&s->ubuf, &s->ucap, (size_t)need))
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     int rc = read_at(p, s->cbuf, plan->size[i], plan->at[i], plan->n,
                      plan->r0, plan->nrows, bytes, err);
@@ -378,7 +366,7 @@ static int exec_converted(const SaProbs *p, const SaBandRead *plan,
     const uint64_t K = p->dims[1], W = p->dims[3], nr = plan->nrows;
     const uint64_t fel = p->file_elsize;
     const uint64_t piece = (p->form.nhwc ? K : 1) * nr * W * fel;
-    if (grow(&s->cbuf, &s->ccap, (size_t)piece))
+    if (sa_grow(&s->cbuf, &s->ccap, (size_t)piece))
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     if (p->form.nhwc) {
         int rc = read_at(p, s->cbuf, piece, plan->at[0], plan->n, plan->r0,
@@ -448,7 +436,7 @@ static int planned_up(const SaProbs *p, const SaBandRead *plan, void *dst,
                       uint64_t *bytes, SaReadScratch *s, SaErr *err)
 {
     size_t need = (size_t)(p->dims[1] * plan->nrows * p->dims[3] * p->elsize);
-    if (grow(&s->lbuf, &s->lcap, need))
+    if (sa_grow(&s->lbuf, &s->lcap, need))
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     int rc = exec_plan(p, plan, s->lbuf, plan->nrows, 0, bytes, s, err);
     if (rc == 0)

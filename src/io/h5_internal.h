@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <hdf5.h>
 
@@ -81,6 +82,19 @@ enum { SA_DIRECT_NONE, SA_DIRECT_CONTIGUOUS, SA_DIRECT_CHUNKS,
 static inline uint64_t ceil_div(uint64_t a, uint64_t b)
 {
     return a / b + (a % b != 0);
+}
+
+/* Makes *buf hold need bytes (its content is kept); 0 or -1. */
+static inline int sa_grow(void **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    void *nb = realloc(*buf, need);
+    if (!nb)
+        return -1;
+    *buf = nb;
+    *cap = need;
+    return 0;
 }
 
 /* a*b, saturating instead of wrapping. */

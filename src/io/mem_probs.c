@@ -59,18 +59,6 @@ static void axes(const SaProbs *p, int *kx, int *hx, int *wx)
     *wx = p->form.nhwc ? 2 : 3;
 }
 
-static int grow_buf(void **buf, size_t *cap, size_t need)
-{
-    if (*cap >= need)
-        return 0;
-    void *nb = realloc(*buf, need);
-    if (!nb)
-        return -1;
-    *buf = nb;
-    *cap = need;
-    return 0;
-}
-
 /* One row of W elements, stride sw bytes apart, into W contiguous ones. */
 static void gather_row(uint8_t *dst, const uint8_t *src, uint64_t W,
                        int64_t sw, size_t size)
@@ -113,7 +101,7 @@ int sa_mem_probs_read(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
             memcpy(out + k * nr * W * el, img + (int64_t)k * sk,
                    nr * W * size);
     } else {
-        if (!copy && grow_buf(&s->cbuf, &s->ccap, W * size))
+        if (!copy && sa_grow(&s->cbuf, &s->ccap, W * size))
             return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
         for (uint64_t k = 0; k < K; k++)
             for (uint64_t r = 0; r < nr; r++) {
