@@ -219,9 +219,9 @@ typedef struct SegauditSettings {
     const SegauditArray *pixel_scores_out; /* when set, an (N,H,W) array of
                                   float32 or float64: each pixel's
                                   self-confidence s, NaN where its label is
-                                  ignored (NULL).  Rows of skipped images
-                                  are left as they were.  Not with
-                                  cache_dir */
+                                  ignored (NULL).  The rows of an image
+                                  skipped with on_error_skip may be partly
+                                  written.  Not with cache_dir */
     const struct SegauditComm *comm; /* when set, this process is one of
                                   comm->size that audit the dataset
                                   together (segaudit-mpi sets one over
