@@ -227,3 +227,36 @@ def test_ctrl_c_kills_a_script_as_usual(tmp_path):
     r = run_child(code, timeout=120)
     assert r.returncode != 0
     assert "KeyboardInterrupt" in r.stderr
+
+
+def test_the_gil_is_released(cases):
+    """Another Python thread runs while the engine works."""
+    import threading
+    import time
+
+    c = cases["scenes_k19"]
+    big = np.concatenate([c.probs] * 40)  # long enough to be watched
+    lab = np.concatenate([c.labels] * 40)
+    ticks = []
+    done = threading.Event()
+
+    def count():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    t0 = time.perf_counter()
+    segaudit.find_label_issues(lab, big, verbose=False, n_jobs=1)
+    alone = time.perf_counter() - t0
+    th = threading.Thread(target=count)
+    th.start()
+    t0 = time.perf_counter()
+    segaudit.find_label_issues(lab, big, verbose=False, n_jobs=1)
+    t1 = time.perf_counter()
+    done.set()
+    th.join()
+    during = [t for t in ticks if t0 < t < t1]
+    # with the GIL held, the counter could tick only in the moments around
+    # the call (a switch interval is 5 ms); it ticks all along instead
+    assert alone > 0.1, f"the call took only {alone:.3f} s"
+    assert len(during) >= 20, f"{len(during)} ticks in {t1 - t0:.3f} s"
