@@ -229,14 +229,15 @@ def test_ctrl_c_kills_a_script_as_usual(tmp_path):
     assert "KeyboardInterrupt" in r.stderr
 
 
-def test_the_gil_is_released(cases):
+def test_the_gil_is_released():
     """Another Python thread runs while the engine works."""
     import threading
     import time
 
-    c = cases["scenes_k19"]
-    big = np.concatenate([c.probs] * 40)  # long enough to be watched
-    lab = np.concatenate([c.labels] * 40)
+    rng = np.random.default_rng(2)  # a weak model: slow enough to watch
+    big = rng.random((8, 19, 256, 512), dtype=np.float32)
+    big /= big.sum(axis=1, keepdims=True)
+    lab = rng.integers(0, 19, size=(8, 256, 512), dtype=np.uint8)
     ticks = []
     done = threading.Event()
 
@@ -258,5 +259,5 @@ def test_the_gil_is_released(cases):
     during = [t for t in ticks if t0 < t < t1]
     # with the GIL held, the counter could tick only in the moments around
     # the call (a switch interval is 5 ms); it ticks all along instead
-    assert alone > 0.1, f"the call took only {alone:.3f} s"
-    assert len(during) >= 20, f"{len(during)} ticks in {t1 - t0:.3f} s"
+    assert alone > 0.05, f"the call took only {alone:.3f} s"
+    assert len(during) >= 10, f"{len(during)} ticks in {t1 - t0:.3f} s"
