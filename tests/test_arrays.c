@@ -477,6 +477,36 @@ static void test_bad_input(void **state)
     s.issues_out = &oa;
     expect_fail(&s, SEGAUDIT_EINVAL, "issues_out: element type must be bool "
                                      "or uint8");
+    /* outputs whose pixels would share bytes: a zero stride, rows that
+     * overlap, elements narrower than their type */
+    uint8_t mask[2 * 3 * 4];
+    SegauditArray ma;
+    const uint64_t ms[3] = {2, 3, 4};
+    segaudit_array_init(&ma, mask, SEGAUDIT_DTYPE_UINT8, 3, ms);
+    s.issues_out = &ma;
+    ma.strides[0] = 0;
+    expect_fail(&s, SEGAUDIT_EINVAL, "issues_out: strides (0,4,1) make "
+                                     "pixels share bytes");
+    ma.strides[0] = 12;
+    ma.strides[1] = 2;
+    expect_fail(&s, SEGAUDIT_EINVAL, "make pixels share bytes");
+    s.issues_out = NULL;
+    segaudit_array_init(&oa, out, SEGAUDIT_DTYPE_FLOAT64, 3, ms);
+    oa.strides[2] = 4;
+    oa.strides[1] = 16;
+    oa.strides[0] = 48;
+    s.pixel_scores_out = &oa;
+    expect_fail(&s, SEGAUDIT_EINVAL, "pixel_scores_out: strides (48,16,4) "
+                                     "make pixels share bytes");
+    /* a reversed, size-one-broadcast-free view is fine */
+    segaudit_array_init(&oa, out, SEGAUDIT_DTYPE_FLOAT64, 3, ms);
+    oa.data = out + 3;
+    oa.strides[2] = -8;
+    SegauditAudit *ok = segaudit_audit_new();
+    if (segaudit_audit_run(ok, &s))
+        fail_msg("reversed output refused: %s", segaudit_audit_error(ok));
+    segaudit_audit_free(ok);
+    assert_true(out[3] == sm.p[0 + sm.lab[0] * 12]); /* pixel (0,0,0) */
 }
 
 /* ---- a shared file mapping: pages handed back as they are read ---------- */
@@ -522,16 +552,19 @@ static void test_file_mapping(void **state)
     assert_int_equal(msync(w, P * 4, MS_SYNC), 0);
     assert_int_equal(munmap(w, P * 4), 0);
 
-    GsResult r[2];
-    uint64_t grown[2];
-    for (int mapped = 0; mapped < 2; mapped++) {
-        float *m = mmap(NULL, P * 4, PROT_READ, MAP_SHARED, fd, 0);
+    GsResult r[3];
+    uint64_t grown[3];
+    /* 0: shared, not released; 1: shared, released; 2: private (copy on
+     * write), which must never be released (a change would be lost) */
+    for (int mapped = 0; mapped < 3; mapped++) {
+        float *m = mmap(NULL, P * 4, PROT_READ,
+                        mapped == 2 ? MAP_PRIVATE : MAP_SHARED, fd, 0);
         assert_true(m != MAP_FAILED);
         const uint64_t ls[3] = {N, H, W}, ps[4] = {N, K, H, W};
         SegauditArray la, pa;
         segaudit_array_init(&la, lab, SEGAUDIT_DTYPE_UINT8, 3, ls);
         segaudit_array_init(&pa, m, SEGAUDIT_DTYPE_FLOAT32, 4, ps);
-        pa.file_mapped = mapped;
+        pa.file_mapped = mapped != 0;
         SegauditSettings s;
         segaudit_default_settings(&s);
         s.labels_array = &la;
@@ -549,13 +582,17 @@ static void test_file_mapping(void **state)
     GsCheck chk;
     gs_check_init(&chk, "file mapping");
     gs_result_diff(&r[0], &r[1], "file_mapped 0", "file_mapped 1", &chk);
+    gs_result_diff(&r[0], &r[2], "file_mapped 0", "private", &chk);
     gs_check_done(&chk);
-    /* all 48 MiB resident without release; a few pages with it */
-    if (!(grown[0] > 40 * 1024 && grown[1] < 8 * 1024))
+    /* all 48 MiB resident without release (and for a private mapping,
+     * which is never released); a few pages with it */
+    if (!(grown[0] > 40 * 1024 && grown[1] < 8 * 1024 &&
+          grown[2] > 40 * 1024))
         fail_msg("resident file pages grew by %" PRIu64 " KiB without "
-                 "release and %" PRIu64 " KiB with it", grown[0], grown[1]);
-    gs_result_free(&r[0]);
-    gs_result_free(&r[1]);
+                 "release, %" PRIu64 " KiB with it and %" PRIu64 " KiB for "
+                 "a private mapping", grown[0], grown[1], grown[2]);
+    for (int i = 0; i < 3; i++)
+        gs_result_free(&r[i]);
     free(lab);
     close(fd);
     gs_remove_tree(dir);

@@ -212,6 +212,37 @@ static int out_array(SaEngine *e, const SegauditArray *a, const char *name,
                       (unsigned long long)a->shape[2],
                       (unsigned long long)e->N, (unsigned long long)e->H,
                       (unsigned long long)e->W);
+    /* every pixel its own element (workers write them at once): no zero
+     * stride, and each axis, taken from the finest, steps over the whole
+     * extent of the finer ones */
+    for (int i = 0; i < 3; i++)
+        if (a->strides[i] == INT64_MIN)
+            return sa_err(e->err, SEGAUDIT_EINVAL, "%s: strides too large",
+                          name);
+    int ax[3] = {0, 1, 2};
+    for (int i = 1; i < 3; i++)
+        for (int j = i; j > 0 && llabs(a->strides[ax[j]]) <
+                                     llabs(a->strides[ax[j - 1]]); j--) {
+            int swap = ax[j];
+            ax[j] = ax[j - 1];
+            ax[j - 1] = swap;
+        }
+    uint64_t need = t == SEGAUDIT_DTYPE_FLOAT64 ? 8
+                    : t == SEGAUDIT_DTYPE_FLOAT32 ? 4 : 1;
+    for (int i = 0; i < 3; i++) {
+        if (a->shape[ax[i]] == 1)
+            continue; /* an axis of one step has no stride to speak of */
+        uint64_t st = (uint64_t)llabs(a->strides[ax[i]]);
+        if (st < need)
+            return sa_err(e->err, SEGAUDIT_EINVAL, "%s: strides (%lld,%lld,"
+                          "%lld) make pixels share bytes", name,
+                          (long long)a->strides[0], (long long)a->strides[1],
+                          (long long)a->strides[2]);
+        if (st > UINT64_MAX / a->shape[ax[i]])
+            return sa_err(e->err, SEGAUDIT_EINVAL, "%s: strides too large",
+                          name);
+        need = st * a->shape[ax[i]];
+    }
     out->base = a->data;
     out->sn = a->strides[0];
     out->sh = a->strides[1];

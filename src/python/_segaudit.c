@@ -27,16 +27,36 @@
 #include "segaudit/report.h"
 #include "segaudit/segaudit.h"
 
+#if PY_VERSION_HEX < 0x030A0000 /* Python 3.9 */
+static inline PyObject *Py_NewRef(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+static int PyModule_AddObjectRef(PyObject *m, const char *name, PyObject *o)
+{
+    Py_XINCREF(o);
+    int rc = PyModule_AddObject(m, name, o);
+    if (rc)
+        Py_XDECREF(o);
+    return rc;
+}
+#endif
+
 static PyObject *SegauditError, *InputError, *SettingError, *FileError;
 
 /* ---- Ctrl-C ------------------------------------------------------------- */
 
-static volatile int g_cancel;
+/* The cancel flag of the run on the main thread that catches SIGINT
+ * (one at a time: only the main thread installs the handler). */
+static volatile int *volatile g_cancel;
 
 static void on_sigint(int sig)
 {
     (void)sig;
-    g_cancel = 1;
+    volatile int *c = g_cancel;
+    if (c)
+        *c = 1;
 }
 
 /* ---- the progress bar (verbose) ----------------------------------------- */
@@ -85,12 +105,16 @@ static void progress_cb(void *ctx, int pass, uint64_t done, uint64_t total,
 
 #define MAX_VIEWS 4
 
+enum { FRESH, RUNNING, DONE, FAILED };
+
 typedef struct AuditObject {
     PyObject_HEAD
     SegauditAudit *a;
-    int ran;
+    int state;               /* FRESH, RUNNING, DONE (results), FAILED */
     int dry;                 /* a dry run: info and skipped images only */
+    volatile int cancel;     /* this run's cancel flag */
     PyObject *keep;          /* the settings dict: its strings stay alive */
+    PyObject *pins;          /* lists made from other sequences, likewise */
     const char **names;      /* class names, image ids (C copies) */
     const char **ids;
     uint8_t (*palette)[3];
@@ -101,6 +125,7 @@ static void audit_dealloc(AuditObject *self)
 {
     segaudit_audit_free(self->a);
     Py_XDECREF(self->keep);
+    Py_XDECREF(self->pins);
     free(self->names);
     free(self->ids);
     free(self->palette);
@@ -171,10 +196,20 @@ static const Field FIELDS[] = {
 /* The text of a str or bytes object (kept alive by the settings dict). */
 static const char *text_of(PyObject *v, const char *name)
 {
-    if (PyBytes_Check(v))
-        return PyBytes_AS_STRING(v);
-    if (PyUnicode_Check(v))
-        return PyUnicode_AsUTF8(v);
+    const char *t = NULL;
+    Py_ssize_t n = 0;
+    if (PyBytes_Check(v)) {
+        t = PyBytes_AS_STRING(v);
+        n = PyBytes_GET_SIZE(v);
+    } else if (PyUnicode_Check(v)) {
+        t = PyUnicode_AsUTF8AndSize(v, &n);
+    }
+    if (t && (size_t)n != strlen(t)) {
+        PyErr_Format(PyExc_ValueError, "%s: embedded null character", name);
+        return NULL;
+    }
+    if (t || PyErr_Occurred())
+        return t;
     PyErr_Format(PyExc_TypeError, "%s must be a str or bytes, not %.100s",
                  name, Py_TYPE(v)->tp_name);
     return NULL;
@@ -326,11 +361,17 @@ static int to_array(PyObject *obj, int writable, int ndim, const char *name,
 }
 
 /* A sequence of str as a C array of n strings (kept alive by seq). */
-static const char **strings_of(PyObject *seq, const char *name, uint64_t *n)
+static const char **strings_of(PyObject *seq, const char *name, uint64_t *n,
+                               PyObject *pins)
 {
     PyObject *fast = PySequence_Fast(seq, "expected a sequence of str");
     if (!fast)
         return NULL;
+    /* the items must outlive the run: a list made here is kept in pins */
+    if (PyList_Append(pins, fast) != 0) {
+        Py_DECREF(fast);
+        return NULL;
+    }
     Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
     const char **v = calloc(len ? (size_t)len : 1, sizeof *v);
     if (!v) {
@@ -346,8 +387,7 @@ static const char **strings_of(PyObject *seq, const char *name, uint64_t *n)
             return NULL;
         }
     }
-    /* the items belong to seq, which the settings dict holds */
-    Py_DECREF(fast);
+    Py_DECREF(fast); /* pins holds it */
     *n = (uint64_t)len;
     return v;
 }
@@ -361,16 +401,23 @@ static PyObject *audit_run(AuditObject *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "run() takes keyword arguments only");
         return NULL;
     }
-    if (self->ran) {
+    if (self->state != FRESH) {
         PyErr_SetString(PyExc_RuntimeError, "an Audit runs once");
         return NULL;
     }
-    self->ran = 1;
+    self->state = RUNNING;
+    self->pins = PyList_New(0);
+    if (!self->pins) {
+        self->state = FAILED;
+        return NULL;
+    }
     SegauditSettings s;
     segaudit_default_settings(&s);
     self->keep = kw ? PyDict_Copy(kw) : PyDict_New();
-    if (!self->keep)
+    if (!self->keep) {
+        self->state = FAILED;
         return NULL;
+    }
 
     Py_buffer views[MAX_VIEWS];
     int held[MAX_VIEWS] = {0};
@@ -435,13 +482,14 @@ static PyObject *audit_run(AuditObject *self, PyObject *args, PyObject *kw)
         } else if (strcmp(k, "class_names") == 0) {
             uint64_t n = 0;
             if (val != Py_None) {
-                if (!(self->names = strings_of(val, "class_names", &n)))
+                if (!(self->names = strings_of(val, "class_names", &n, self->pins)))
                     goto done;
                 n_names = (int)n;
             }
         } else if (strcmp(k, "image_ids") == 0) {
             if (val != Py_None) {
-                if (!(self->ids = strings_of(val, "ids", &s.n_image_ids)))
+                if (!(self->ids = strings_of(val, "ids", &s.n_image_ids,
+                                              self->pins)))
                     goto done;
                 s.image_ids = self->ids;
             }
@@ -531,25 +579,30 @@ static PyObject *audit_run(AuditObject *self, PyObject *args, PyObject *kw)
      * SIGINT is ignored); the interpreter's handler then runs as usual */
     struct sigaction sa, old;
     int caught = 0;
-    g_cancel = 0;
-    s.cancel = &g_cancel;
-    if (catch_sigint &&
+    self->cancel = 0;
+    s.cancel = &self->cancel;
+    if (catch_sigint && !g_cancel &&
         sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler != SIG_IGN) {
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_sigint;
         sigemptyset(&sa.sa_mask);
+        g_cancel = &self->cancel;
         caught = sigaction(SIGINT, &sa, &old) == 0;
+        if (!caught)
+            g_cancel = NULL;
     }
     int rc;
     self->dry = s.dry_run;
     Py_BEGIN_ALLOW_THREADS
     rc = segaudit_audit_run(self->a, &s);
     Py_END_ALLOW_THREADS
-    if (caught)
+    if (caught) {
         sigaction(SIGINT, &old, NULL);
+        g_cancel = NULL;
+    }
     if (prog.shown && write(STDERR_FILENO, "\n", 1) < 0)
         prog.shown = 0;
-    if (g_cancel) {
+    if (self->cancel) {
         PyErr_SetInterrupt();
         if (PyErr_CheckSignals() == 0)
             PyErr_SetString(PyExc_KeyboardInterrupt,
@@ -568,15 +621,16 @@ done:
             PyBuffer_Release(&views[i]);
         memset(&self->arrays[i], 0, sizeof self->arrays[i]);
     }
-    if (!result)
-        self->ran = 2; /* failed: no results */
+    self->state = result ? DONE : FAILED;
     return result;
 }
 
 static int need_results(AuditObject *self)
 {
-    if (self->ran != 1) {
-        PyErr_SetString(PyExc_RuntimeError, "the audit has no results");
+    if (self->state != DONE) {
+        PyErr_SetString(PyExc_RuntimeError, self->state == RUNNING
+                                                ? "the audit is running"
+                                                : "the audit has no results");
         return -1;
     }
     return 0;
@@ -881,7 +935,11 @@ static PyObject *audit_write_report(AuditObject *self, PyObject *args)
         return NULL;
     }
     const char *dir = PyBytes_AS_STRING(dir_obj);
-    const char *rel = rel_obj == Py_None ? NULL : PyUnicode_AsUTF8(rel_obj);
+    const char *rel = rel_obj == Py_None ? NULL : text_of(rel_obj, "overlays");
+    if (rel_obj != Py_None && !rel) {
+        Py_DECREF(dir_obj);
+        return NULL;
+    }
     char eb[1024] = "";
     int rc = 0;
     Py_BEGIN_ALLOW_THREADS

@@ -80,6 +80,13 @@ def test_memmap(cases, tmp_path):
     assert segaudit.audit(lab[:], p[:]).info["layout"].startswith("array")
     r = both(lab[:], p[:])
     assert np.array_equal(r[0], m0) and np.array_equal(r[2], p0)
+    # a copy-on-write map changed in memory is read in place, not from
+    # its (unchanged) file
+    cow = np.load(tmp_path / "l.npy", mmap_mode="c")
+    cow[:, :, : cow.shape[2] // 2] = (cow[:, :, : cow.shape[2] // 2] + 1) % 19
+    assert np.array_equal(segaudit.find_label_issues(cow, p, verbose=False),
+                          segaudit.find_label_issues(np.array(cow), c.probs,
+                                                     verbose=False))
     # and the same files given by name to audit()
     res = segaudit.audit(str(tmp_path / "l.npy"), str(tmp_path / "p.npy"))
     assert np.array_equal(res.images["softmin"], s0)
@@ -92,6 +99,21 @@ def test_threads_do_not_change_results(cases):
         for a, b in zip(runs[0], r):
             assert np.array_equal(a, b, equal_nan=True)
             assert a.tobytes() == b.tobytes()
+
+
+def test_runs_in_threads_at_once(cases):
+    """Audits in several Python threads at once give each its own result
+    (a Ctrl-C handler belongs to the main thread's run alone)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = ["scenes_k19", "scenes_f16", "dirichlet_k3", "odd_size_k2"]
+    alone = {n: both(cases[n].labels, cases[n].probs) for n in names}
+    with ThreadPoolExecutor(4) as ex:
+        got = dict(zip(names, ex.map(
+            lambda n: both(cases[n].labels, cases[n].probs), names * 1)))
+    for n in names:
+        for a, b in zip(alone[n], got[n]):
+            assert a.tobytes() == b.tobytes(), n
 
 
 def run_child(code, timeout=600):

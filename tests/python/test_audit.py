@@ -147,6 +147,8 @@ def test_bad_input(cases, tmp_path):
     with pytest.raises(segaudit.SettingError, match="temperature must be a "
                        "positive number"):
         segaudit.audit(lab, probs, temperature=-1)
+    with pytest.raises(ValueError, match="embedded null character"):
+        segaudit.audit(lab + "\0x", probs)
     with pytest.raises(TypeError, match="unexpected keyword argument 'topp'"):
         segaudit.audit(lab, probs, topp=3)
     with pytest.raises(ValueError, match="rank_by must be one of"):

@@ -53,7 +53,9 @@ def test_get_label_quality_scores(cases, name):
             c.labels, p, method="num_pixel_issues", downsample=c.downsample,
             verbose=False, **engine_kwargs(c))
         assert close(img2, c.exp["num_pixel_issues_score"], 1e-9)
-        assert pix2.dtype == (np.float64 if dt == "float64" else p.dtype)
+        # the reference's masked sum: P[label] in the predictions' type
+        assert pix2.dtype == p.dtype
+        assert np.array_equal(pix2[~void], want[~void])
 
 
 def test_module_names_match_the_reference():
@@ -111,17 +113,21 @@ def test_common_label_issues(cases, name, capsys):
                                 "num_pixel_issues"]
     want = [[str(g), str(p), n] for g, p, n in c.exp["issue_pairs"]]
     assert df.values.tolist() == want
-    # top, exclude, class names, and the printed lines
+    # top, exclude, class names, and the printed lines: the expected pairs
+    # without the excluded predicted class, the first two of them
     K = c.probs.shape[1]
     names = [f"class{k}" for k in range(K)]
     first = c.exp["issue_pairs"][0]
     df = segaudit.common_label_issues(issues, c.labels, c.probs,
                                       class_names=names, exclude=[first[1]],
                                       top=2, verbose=True)
-    assert len(df) <= 2
-    assert f"class{first[1]}" not in df["predicted_label"].tolist()
+    want = [[names[g], names[p], n] for g, p, n in c.exp["issue_pairs"]
+            if p != first[1]][:2]
+    assert want and df.values.tolist() == want
     out = capsys.readouterr().out
-    assert out.count("is potentially mislabeled as class for") == len(df)
+    assert out.count("is potentially mislabeled as class for") == len(want)
+    assert (f"Class '{want[0][0]}' is potentially mislabeled as class for "
+            f"'{want[0][1]}' {want[0][2]} pixels in the dataset") in out
 
 
 def test_filter_by_class(cases):
@@ -158,6 +164,12 @@ def test_reference_errors(cases):
         segaudit.get_label_quality_scores(lab, p, temperature=0, verbose=False)
     with pytest.warns(UserWarning, match="will not downsample for method softmin"):
         segaudit.get_label_quality_scores(lab, p, downsample=2, verbose=False)
+    with pytest.raises(TypeError, match="downsample must be an integer"):
+        segaudit.find_label_issues(lab, p, downsample=2.5, verbose=False)
+    # ignore_index=None: nothing ignored
+    assert np.array_equal(
+        segaudit.find_label_issues(lab, p, ignore_index=None, verbose=False),
+        c.masks())
     # segaudit's own: a misspelt keyword is refused, not ignored
     with pytest.raises(TypeError, match="unexpected keyword argument 'downsampel'"):
         segaudit.find_label_issues(lab, p, downsampel=2, verbose=False)

@@ -37,8 +37,10 @@ def npy_file_of(a):
     place."""
     import mmap
 
+    # a copy-on-write map ("c") may differ from its file
     if (not isinstance(a, np.memmap) or not isinstance(a.base, mmap.mmap)
-            or not a.filename or not a.flags.c_contiguous):
+            or not a.filename or not a.flags.c_contiguous
+            or a.mode not in ("r", "r+", "w+")):
         return None
     try:
         with open(a.filename, "rb") as f:
@@ -133,7 +135,8 @@ def engine_settings(fname, kwargs):
             raise TypeError(f"{fname}() got an unexpected keyword argument "
                             f"'{k}'")
         if k == "ignore_index":
-            s["ignore_index"] = [int(x) for x in np.atleast_1d(v)]
+            s["ignore_index"] = ([] if v is None else
+                                 [int(x) for x in np.atleast_1d(v)])
         elif k == "downsample_labels":
             s["downsample_labels"] = choice("downsample_labels", v, DS_LABELS)
         elif k == "logits":
@@ -147,6 +150,15 @@ def engine_settings(fname, kwargs):
         elif k == "scratch":
             s["scratch_dir"] = fspath(v)
     return s
+
+
+def downsample_of(value):
+    """The downsample factor: a whole number of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"downsample must be an integer, not {value!r}")
+    if value < 1:
+        raise ValueError(f"downsample must be at least 1, got {value}")
+    return int(value)
 
 
 def choice(name, value, table):

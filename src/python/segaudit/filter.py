@@ -29,7 +29,7 @@ def find_label_issues(labels, pred_probs, *, batch_size: Optional[int] = None,
     """
     batch_size, threads = _engine.valid_optional_params(batch_size, n_jobs)
     kwargs = dict(kwargs)
-    downsample = kwargs.pop("downsample", 1)
+    downsample = _engine.downsample_of(kwargs.pop("downsample", 1))
     kwargs.pop("temperature", None)
     settings = _engine.engine_settings("find_label_issues", kwargs)
     labels = _engine.as_array(labels, "labels")

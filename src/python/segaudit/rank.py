@@ -30,7 +30,7 @@ def get_label_quality_scores(labels, pred_probs, *, method: str = "softmin",
     pred_probs = _engine.as_array(pred_probs, "pred_probs")
     kwargs = dict(kwargs)
     temperature = kwargs.pop("temperature", 0.1)
-    downsample = kwargs.pop("downsample", 1)
+    downsample = _engine.downsample_of(kwargs.pop("downsample", 1))
     settings = _engine.engine_settings("get_label_quality_scores", kwargs)
     nhwc = settings.get("layout") == 2
     _engine.check_input(labels, pred_probs, nhwc)
