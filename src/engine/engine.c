@@ -307,12 +307,13 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
         if ((rc = given_ids(e)) != 0)
             return rc;
         found = 1;
-    } else if (!ids_file &&
-        (rc = sa_probs_read_ids(e->probs, ids_ds, &e->ids, &found,
-                                e->err)) != 0)
-        return rc;
-    if (found && !set->image_ids)
-        e->ids_source = SA_IDS_DATASET;
+    } else if (!ids_file) {
+        if ((rc = sa_probs_read_ids(e->probs, ids_ds, &e->ids, &found,
+                                    e->err)) != 0)
+            return rc;
+        if (found)
+            e->ids_source = SA_IDS_DATASET;
+    }
     if ((rc = sa_labels_open(e, found)) != 0)
         return rc;
     if ((rc = choose_layout(e)) != 0 || (rc = choose_upsample(e)) != 0)

@@ -322,46 +322,52 @@ static int array_source(SaEngine *e, char **file, const char **dataset)
     return 1;
 }
 
+/* One array of all the labels: the caller's in memory, or in a .npy or
+ * HDF5 file; then its size and, unless found already, the ids. */
+static int open_label_array(SaEngine *e, int ids_found, const char *file,
+                            const char *dataset)
+{
+    int rc = e->set.labels_array
+                 ? sa_label_array_open_mem(&e->labarr, e->set.labels_array,
+                                           e->set.labels_dir, e->err)
+                 : sa_label_array_open(&e->labarr, file, dataset, e->err);
+    if (rc)
+        return rc;
+    uint64_t d[3];
+    sa_label_array_dims(e->labarr, d);
+    if (d[0] != e->N)
+        return sa_err(e->err, SEGAUDIT_EINPUT, "%s: %llu label maps but "
+                      "%s has N=%llu images", e->set.labels_dir,
+                      (unsigned long long)d[0], e->probs_path,
+                      (unsigned long long)e->N);
+    e->label_h = d[1];
+    e->label_w = d[2];
+    if (!ids_found) {
+        const char *idf = e->set.ids_dataset;
+        rc = idf ? ids_from_text(e, idf) : ids_from_index(e);
+    }
+    return rc ? rc : check_ids(e);
+}
+
 int sa_labels_open(SaEngine *e, int ids_found)
 {
     int rc = load_label_map(e);
     if (rc)
         return rc;
-    char *file = NULL;
-    const char *dataset = NULL;
     if (e->set.labels_array) {
         /* messages name the array as the caller's argument */
         e->set.labels_dir = "labels";
-        rc = 1;
-    } else {
-        rc = array_source(e, &file, &dataset);
+        return open_label_array(e, ids_found, NULL, NULL);
     }
+    char *file = NULL;
+    const char *dataset = NULL;
+    rc = array_source(e, &file, &dataset);
     if (rc < 0)
         return rc;
     if (rc == 1) {
-        /* one array of all the labels */
-        if (e->set.labels_array)
-            rc = sa_label_array_open_mem(&e->labarr, e->set.labels_array,
-                                         e->set.labels_dir, e->err);
-        else
-            rc = sa_label_array_open(&e->labarr, file, dataset, e->err);
+        rc = open_label_array(e, ids_found, file, dataset);
         free(file);
-        if (rc)
-            return rc;
-        uint64_t d[3];
-        sa_label_array_dims(e->labarr, d);
-        if (d[0] != e->N)
-            return sa_err(e->err, SEGAUDIT_EINPUT, "%s: %llu label maps but "
-                          "%s has N=%llu images", e->set.labels_dir,
-                          (unsigned long long)d[0], e->probs_path,
-                          (unsigned long long)e->N);
-        e->label_h = d[1];
-        e->label_w = d[2];
-        if (!ids_found) {
-            const char *idf = e->set.ids_dataset;
-            rc = idf ? ids_from_text(e, idf) : ids_from_index(e);
-        }
-        return rc ? rc : check_ids(e);
+        return rc;
     }
 
     /* a folder of label PNGs */

@@ -137,6 +137,25 @@ int sa_probs_open(SaProbs **out, const char *path, const char *dataset,
     return sa_probs_open_ex(out, path, dataset, NULL, err);
 }
 
+/* A new object for path and dataset, with no handle open; NULL (and the
+ * error) when out of memory. */
+static SaProbs *probs_new(const char *path, const char *dataset, SaErr *err)
+{
+    SaProbs *p = calloc(1, sizeof *p);
+    if (p) {
+        p->file = p->dset = p->fspace = p->memtype = H5I_INVALID_HID;
+        p->fd = -1;
+    }
+    if (!p || !(p->path = strdup(path)) ||
+        !(p->dataset = strdup(dataset))) {
+        sa_probs_close(p);
+        sa_err(err, SEGAUDIT_ENOMEM, "%s%s%s: out of memory", path,
+               *dataset ? ":" : "", dataset);
+        return NULL;
+    }
+    return p;
+}
+
 int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
                      const SaProbsOpts *opts, SaErr *err)
 {
@@ -151,15 +170,8 @@ int sa_probs_open_ex(SaProbs **out, const char *path, const char *dataset,
         dataset = npy ? "" : "/pred_probs";
     sa_h5_quiet();
 
-    p = calloc(1, sizeof *p);
-    if (p) {
-        p->file = p->dset = p->fspace = p->memtype = H5I_INVALID_HID;
-        p->fd = -1;
-    }
-    if (!p || !(p->path = strdup(path)) ||
-        !(p->dataset = strdup(dataset))) {
-        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s:%s: out of memory", path,
-                    dataset);
+    if (!(p = probs_new(path, dataset, err))) {
+        rc = err->code;
         goto fail;
     }
 
@@ -240,17 +252,11 @@ fail:
 int sa_probs_open_array(SaProbs **out, const SegauditArray *arr,
                         const char *name, const SaProbsOpts *opts, SaErr *err)
 {
-    SaProbs *p = calloc(1, sizeof *p);
+    SaProbs *p = probs_new(name, "", err);
     int rc = 0;
     *out = NULL;
-    if (p) {
-        p->file = p->dset = p->fspace = p->memtype = H5I_INVALID_HID;
-        p->fd = -1;
-    }
-    if (!p || !(p->path = strdup(name)) || !(p->dataset = strdup(""))) {
-        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", name);
-        goto fail;
-    }
+    if (!p)
+        return err->code;
     snprintf(p->where, sizeof p->where, "%s", name);
     if ((rc = sa_mem_probs_open(p, arr, err)) != 0 ||
         (rc = set_scale(p, opts, err)) != 0 ||

@@ -366,6 +366,23 @@ static const char *file_kind(mode_t m)
            : "not a regular file";
 }
 
+/* A new object named path, with nothing open; NULL (and the error) when
+ * out of memory. */
+static SaLabelArray *array_new(const char *path, SaErr *err)
+{
+    SaLabelArray *a = calloc(1, sizeof *a);
+    if (a) {
+        a->fd = -1;
+        a->file = a->dset = a->fspace = H5I_INVALID_HID;
+    }
+    if (!a || !(a->path = strdup(path))) {
+        sa_label_array_close(a);
+        sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
+        return NULL;
+    }
+    return a;
+}
+
 int sa_label_array_open(SaLabelArray **out, const char *path,
                         const char *dataset, SaErr *err)
 {
@@ -376,15 +393,8 @@ int sa_label_array_open(SaLabelArray **out, const char *path,
     *out = NULL;
     if (!path)
         return sa_err(err, SEGAUDIT_EINVAL, "label array: no path given");
-    a = calloc(1, sizeof *a);
-    if (a) {
-        a->fd = -1;
-        a->file = a->dset = a->fspace = H5I_INVALID_HID;
-    }
-    if (!a || !(a->path = strdup(path))) {
-        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", path);
-        goto fail;
-    }
+    if (!(a = array_new(path, err)))
+        return err->code;
 
     /* O_NONBLOCK: opening a FIFO must not wait for a writer */
     fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -454,17 +464,11 @@ int sa_label_array_open_mem(SaLabelArray **out, const SegauditArray *arr,
         1u << SEGAUDIT_DTYPE_UINT16 | 1u << SEGAUDIT_DTYPE_INT32 |
         1u << SEGAUDIT_DTYPE_UINT32 | 1u << SEGAUDIT_DTYPE_INT64 |
         1u << SEGAUDIT_DTYPE_UINT64;
-    SaLabelArray *a = calloc(1, sizeof *a);
+    SaLabelArray *a = array_new(name, err);
     int rc = 0;
     *out = NULL;
-    if (a) {
-        a->fd = -1;
-        a->file = a->dset = a->fspace = H5I_INVALID_HID;
-    }
-    if (!a || !(a->path = strdup(name))) {
-        rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", name);
-        goto fail;
-    }
+    if (!a)
+        return err->code;
     if ((rc = set_where(a, NULL, err)) != 0 ||
         (rc = sa_mem_array_init(&a->marr, arr, a->where, 3, allowed,
                                 g_expected, err)) != 0)

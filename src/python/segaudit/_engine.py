@@ -1,5 +1,7 @@
 """What the public functions share: arrays as the engine takes them, the
 input checks of the reference API, and one run of the engine."""
+import mmap
+import os
 import threading
 
 import numpy as np
@@ -183,7 +185,6 @@ def size_of(v, name):
 
 
 def fspath(p):
-    import os
     return os.fsencode(os.fspath(p))
 
 
