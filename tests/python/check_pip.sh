@@ -21,6 +21,15 @@ case $where in
     "$tmp/venv/"*) echo "ok: installed as $where" ;;
     *) echo "FAIL: segaudit imported from $where, not the virtual environment"; exit 1 ;;
 esac
+# the wheel holds the package alone: no program, library, headers or
+# pkg-config file in the environment
+others=$("$tmp/venv/bin/pip" show -f segaudit |
+    sed -n '/^Files:/,$p' | tail -n +2 | sed 's/^ *//' |
+    grep -v -e '^segaudit/' -e '^segaudit-[^/]*\.dist-info/' || true)
+if [ -n "$others" ]; then
+    echo "FAIL: pip installed files outside the package:"; echo "$others"; exit 1
+fi
+echo "ok: the package alone installed ($("$tmp/venv/bin/pip" show -f segaudit | grep -c '^  segaudit/') files)"
 cd "$tmp"
 SEGAUDIT_GOLDEN=$src/tests/golden "$tmp/venv/bin/python" -m pytest -q \
     -p no:cacheprovider "$src/tests/python/test_reference_api.py" \
