@@ -285,7 +285,7 @@ static void read_csvs(const char *dir, GsResult *r, GsCheck *c)
                        "valid_pixels,index,regions,largest_region,"
                        "mean_self_confidence,"
                        "min_self_confidence,pixel_accuracy,"
-                       "class_balanced_accuracy,mean_iou");
+                       "class_balanced_accuracy,mean_iou,region_mass,flagged");
     if (t.n_rows != r->N)
         gs_fail(c, "images.csv: %zu rows, expected %llu", t.n_rows,
                 GS_ULL(r->N));

@@ -42,6 +42,22 @@ enum SegauditRankBy {
     SEGAUDIT_RANK_NUM_PIXEL_ISSUES = SEGAUDIT_SCORE_NUM_PIXEL_ISSUES
 };
 
+/* Which images are flagged as likely mislabeled (README, "The flag"): an
+ * image whose strongest issue region stands out from what the dataset's
+ * clean images produce by chance, estimated from the dataset itself. */
+enum SegauditFlagRule {
+    SEGAUDIT_FLAG_MASS = 0, /* by the largest region mass, Σ (p̂ - s)
+                               over the region (default) */
+    SEGAUDIT_FLAG_AREA = 1, /* by the largest region's area */
+    SEGAUDIT_FLAG_NONE = 2, /* no image is flagged */
+    SEGAUDIT_N_FLAG_RULES = 3
+};
+
+/* The name of a flag rule ("mass", "area", "none"), or NULL. */
+const char *segaudit_flag_rule_name(int rule);
+/* The rule of a name, or -1. */
+int segaudit_flag_rule_from_name(const char *name);
+
 /* How the class axis of the stored tensor is placed. */
 typedef enum SegauditLayout {
     SEGAUDIT_LAYOUT_AUTO = 0, /* (N,K,H,W), unless only (N,H,W,K) fits the
@@ -226,6 +242,7 @@ typedef struct SegauditSettings {
                                   comm->size that audit the dataset
                                   together (segaudit-mpi sets one over
                                   MPI); NULL: this process alone (NULL) */
+    int flag_rule;             /* enum SegauditFlagRule (MASS) */
 } SegauditSettings;
 
 /* A group of processes auditing one dataset together.  Every member runs
@@ -353,6 +370,9 @@ typedef struct SegauditImageResult {
                                  audited (uint16 little-endian values, row by
                                  row, after --label-map), or NULL when it was
                                  not read whole */
+    double region_mass;      /* the largest, over its regions, of
+                                Σ (p̂ - s) over the region; 0 when none */
+    int flagged;             /* 1: likely mislabeled (flag_rule) */
 } SegauditImageResult;
 
 /* A connected component (8-connectivity) of issue pixels of one image. */
@@ -403,6 +423,19 @@ void segaudit_audit_class(const SegauditAudit *a, uint32_t k,
 uint64_t segaudit_audit_n_pairs(const SegauditAudit *a);
 void segaudit_audit_pair(const SegauditAudit *a, uint64_t i,
                          SegauditPair *out);
+/* A set of selected images against the truth: the flagged ones, or the
+ * first F of a ranking. */
+typedef struct SegauditPrecisionRecall {
+    uint64_t selected;        /* images selected */
+    uint64_t hits;            /* of them marked mislabeled */
+    int has_precision;        /* 0 when nothing is selected */
+    double precision;         /* hits / selected */
+    int has_recall;           /* 0 when no image is marked mislabeled */
+    double recall;            /* hits / positives */
+    int has_f1;               /* 0 unless both are defined */
+    double f1;                /* 2 P R / (P + R), 0 when both are 0 */
+} SegauditPrecisionRecall;
+
 /* How well one score finds the known-mislabeled images (with truth_path).
  * The ranking is the score ascending, ties in image order, images without
  * a score last. */
@@ -417,6 +450,8 @@ typedef struct SegauditEvaluation {
     int has_precision;        /* 0 when P = 0 */
     double precision_at_p;    /* precision among the first P images */
     uint64_t hits_at_10;      /* positives among the first 10 images */
+    SegauditPrecisionRecall at_flagged; /* the first F images, F the number
+                                 of flagged images: the flag's budget */
 } SegauditEvaluation;
 
 /* 1 when the audit was evaluated against a truth file. */
@@ -427,6 +462,22 @@ int segaudit_audit_truth(const SegauditAudit *a, uint64_t i);
 /* The evaluation of one score (0 <= score < SEGAUDIT_N_SCORES). */
 void segaudit_audit_evaluation(const SegauditAudit *a, int score,
                                SegauditEvaluation *out);
+
+/* The flag of a run: how the threshold was found (README, "The flag"). */
+typedef struct SegauditFlagInfo {
+    int rule;                 /* enum SegauditFlagRule */
+    uint64_t flagged;         /* images flagged */
+    uint64_t fitted;          /* images the threshold was estimated on (those
+                                 with a score) */
+    int has_threshold;        /* 0: no rule, or fewer than 3 such images */
+    double threshold;         /* flagged when the value exceeds it */
+    double center, spread, z; /* on the ln(1 + value) scale: the median,
+                                 the lower half's spread, the quantile */
+    SegauditPrecisionRecall eval; /* with truth_path: the flagged images
+                                 against the truth */
+} SegauditFlagInfo;
+
+void segaudit_audit_flag(const SegauditAudit *a, SegauditFlagInfo *out);
 
 /* Regions of image i (tensor order) in the list: those of at least
  * min_region_area pixels, largest first (ties: top-most, then left-most). */

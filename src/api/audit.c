@@ -12,6 +12,7 @@
 #include "engine/dist.h"
 #include "engine/engine.h"
 #include "eval/evaluate.h"
+#include "eval/flag.h"
 #include "eval/rank.h"
 
 struct SegauditAudit {
@@ -27,6 +28,8 @@ struct SegauditAudit {
     SegauditDatasetInfo info;
     uint8_t *truth;         /* N, with truth_path */
     SegauditEvaluation eval[SEGAUDIT_N_SCORES];
+    uint8_t *flag;          /* N: 1 = flagged */
+    SegauditFlagInfo flag_info;
     SaWarnings warnings;
 };
 
@@ -51,6 +54,7 @@ void segaudit_audit_free(SegauditAudit *a)
     free(a->class_names);
     free(a->order);
     free(a->truth);
+    free(a->flag);
     free(a->pairs);
     sa_warnings_free(&a->warnings);
     free(a);
@@ -117,7 +121,66 @@ static int setup(SegauditAudit *a)
     return sa_truth_read(a->set.truth_path, e->ids, e->N, a->truth, &a->err);
 }
 
-/* Evaluates every score against the truth. */
+/* ---- the flag and the evaluation ---------------------------------------- */
+
+/* What a selection of images finds of the positives. */
+static void precision_recall(SegauditPrecisionRecall *o, uint64_t selected,
+                             uint64_t hits, uint64_t positives)
+{
+    *o = (SegauditPrecisionRecall){.selected = selected, .hits = hits};
+    o->has_precision = selected > 0;
+    o->precision = o->has_precision ? (double)hits / (double)selected : 0;
+    o->has_recall = positives > 0;
+    o->recall = o->has_recall ? (double)hits / (double)positives : 0;
+    o->has_f1 = o->has_precision && o->has_recall;
+    if (o->has_f1 && o->precision + o->recall > 0)
+        o->f1 = 2 * o->precision * o->recall / (o->precision + o->recall);
+}
+
+/* Flags the images that stand out (eval/flag.h), and with a truth file
+ * counts the flagged ones that are mislabeled. */
+static int flag_images(SegauditAudit *a)
+{
+    SaEngine *e = &a->e;
+    SegauditFlagInfo *f = &a->flag_info;
+    f->rule = a->set.flag_rule;
+    double *x = malloc(e->N * sizeof *x);
+    uint8_t *use = malloc(e->N);
+    a->flag = calloc(e->N ? e->N : 1, 1);
+    int rc = 0;
+    if (!x || !use || !a->flag)
+        rc = sa_err(&a->err, SEGAUDIT_ENOMEM, "out of memory");
+    for (uint64_t n = 0; rc == 0 && n < e->N; n++) {
+        const SaImage *im = &e->images[n];
+        use[n] = f->rule != SEGAUDIT_FLAG_NONE && !e->skipped[n] &&
+                 im->valid_pixels > 0;
+        x[n] = f->rule == SEGAUDIT_FLAG_AREA ? (double)im->largest_region
+                                             : im->region_mass;
+    }
+    SaFlagFit fit;
+    if (rc == 0 &&
+        (rc = sa_flag_images(x, use, e->N, a->flag, &fit, &a->err)) == 0) {
+        f->flagged = fit.flagged;
+        f->fitted = fit.m;
+        f->has_threshold = fit.fitted;
+        f->threshold = fit.threshold;
+        f->center = fit.center;
+        f->spread = fit.spread;
+        f->z = fit.z;
+        uint64_t pos = 0, hits = 0;
+        for (uint64_t n = 0; a->truth && n < e->N; n++) {
+            pos += a->truth[n] != 0;
+            hits += a->truth[n] && a->flag[n];
+        }
+        if (a->truth)
+            precision_recall(&f->eval, f->flagged, hits, pos);
+    }
+    free(x);
+    free(use);
+    return rc;
+}
+
+/* Evaluates every score against the truth (after the flag). */
 static int evaluate(SegauditAudit *a)
 {
     SaEngine *e = &a->e;
@@ -142,6 +205,9 @@ static int evaluate(SegauditAudit *a)
             o->has_precision = ev.has_prec_at_p;
             o->precision_at_p = ev.prec_at_p;
             o->hits_at_10 = sa_eval_hits_at(&ev, 10);
+            precision_recall(&o->at_flagged, a->flag_info.flagged,
+                             sa_eval_hits_at(&ev, a->flag_info.flagged),
+                             ev.n_pos);
         }
         sa_eval_free(&ev);
     }
@@ -303,6 +369,8 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         goto fail;
     if ((rc = sa_dist_agree(e, rank_images(a))) != 0)
         goto fail;
+    if ((rc = sa_dist_agree(e, flag_images(a))) != 0)
+        goto fail;
     if (a->truth && (rc = sa_dist_agree(e, evaluate(a))) != 0)
         goto fail;
     if ((rc = sa_dist_agree(e, sa_api_overlays(e, a->order))) != 0)
@@ -360,6 +428,13 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
     out->regions = im->regions;
     out->largest_region = im->largest_region;
     out->label_digest = im->label_digest[0] ? im->label_digest : NULL;
+    out->region_mass = im->region_mass;
+    out->flagged = a->flag ? a->flag[i] : 0;
+}
+
+void segaudit_audit_flag(const SegauditAudit *a, SegauditFlagInfo *out)
+{
+    *out = a->flag_info;
 }
 
 const char *segaudit_audit_warning(const SegauditAudit *a, int i)

@@ -85,6 +85,9 @@ int sa_settings_validate(const SegauditSettings *s, SaErr *err)
         return sa_err(err, SEGAUDIT_EINVAL, "unknown downsample label rule");
     if (s->rank_by < 0 || s->rank_by >= SEGAUDIT_N_SCORES)
         return sa_err(err, SEGAUDIT_EINVAL, "unknown ranking score");
+    if (s->flag_rule < 0 || s->flag_rule >= SEGAUDIT_N_FLAG_RULES)
+        return sa_err(err, SEGAUDIT_EINVAL, "unknown flag rule %d",
+                      s->flag_rule);
     if (s->n_ignore < 0 || s->n_ignore > SEGAUDIT_MAX_IGNORE)
         return sa_err(err, SEGAUDIT_EINVAL, "too many ignored values");
     for (int i = 0; i < s->n_ignore; i++)
@@ -132,6 +135,22 @@ int segaudit_score_from_name(const char *name)
 {
     for (int i = 0; i < SEGAUDIT_N_SCORES; i++)
         if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static const char *const rules[SEGAUDIT_N_FLAG_RULES] = {"mass", "area",
+                                                         "none"};
+
+const char *segaudit_flag_rule_name(int rule)
+{
+    return rule >= 0 && rule < SEGAUDIT_N_FLAG_RULES ? rules[rule] : NULL;
+}
+
+int segaudit_flag_rule_from_name(const char *name)
+{
+    for (int i = 0; i < SEGAUDIT_N_FLAG_RULES; i++)
+        if (strcmp(rules[i], name) == 0)
             return i;
     return -1;
 }

@@ -70,6 +70,9 @@ static const char usage_audit[] =
     "                          mean_self_confidence | min_self_confidence |\n"
     "                          pixel_accuracy | class_balanced_accuracy |\n"
     "                          mean_iou (softmin)\n"
+    "  --flag-rule R           flag the likely mislabeled images by their\n"
+    "                          largest issue region: mass | area | none\n"
+    "                          (mass)\n"
     "\n"
     "Output:\n"
     "  --out DIR               report folder (created if missing)\n"
@@ -116,7 +119,7 @@ enum {
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
     OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
     OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE, OPT_DRYRUN,
-    OPT_COMPARE, OPT_CACHE, OPT_CACHEVERIFY
+    OPT_COMPARE, OPT_CACHE, OPT_CACHEVERIFY, OPT_FLAG
 };
 
 static const struct option audit_options[] = {
@@ -131,6 +134,7 @@ static const struct option audit_options[] = {
     {"downsample", required_argument, 0, OPT_DS},
     {"downsample-labels", required_argument, 0, OPT_DSL},
     {"rank-by", required_argument, 0, OPT_RANK},
+    {"flag-rule", required_argument, 0, OPT_FLAG},
     {"out", required_argument, 0, OPT_OUT},
     {"masks", no_argument, 0, OPT_MASKS},
     {"threads", required_argument, 0, OPT_THREADS},
@@ -305,6 +309,12 @@ static int choice_option(CliAuditJob *job, int c, const char *arg)
                       "num_pixel_issues, mean_self_confidence, "
                       "min_self_confidence, pixel_accuracy, "
                       "class_balanced_accuracy, mean_iou)", arg);
+        break;
+    case OPT_FLAG:
+        s->flag_rule = segaudit_flag_rule_from_name(arg);
+        if (s->flag_rule < 0)
+            die_usage("--flag-rule: '%s' is not a rule (mass, area, none)",
+                      arg);
         break;
     case OPT_PRESET:
         job->preset = segaudit_class_preset(arg);

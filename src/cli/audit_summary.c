@@ -22,19 +22,33 @@ static void print_evaluation(const SegauditAudit *a)
 {
     SegauditEvaluation ev;
     segaudit_audit_evaluation(a, 0, &ev);
-    printf("Evaluation against %s: %llu of %llu images mislabeled\n",
+    SegauditFlagInfo fl;
+    segaudit_audit_flag(a, &fl);
+    printf("Evaluation against %s: %llu of %llu images mislabeled, %llu "
+           "flagged\n(precision, recall and F1: of the flagged images, and "
+           "of each score's first %llu)\n",
            segaudit_audit_settings(a)->truth_path,
-           (unsigned long long)ev.positives, (unsigned long long)ev.images);
-    printf("%-24s %9s %9s %9s %8s\n", "score", "AP", "AUROC", "P@P",
-           "top-10");
+           (unsigned long long)ev.positives, (unsigned long long)ev.images,
+           (unsigned long long)fl.flagged, (unsigned long long)fl.flagged);
+    printf("%-24s %9s %9s %9s %8s %9s %9s %9s\n", "score", "AP", "AUROC",
+           "P@P", "top-10", "precision", "recall", "F1");
     for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
         segaudit_audit_evaluation(a, i, &ev);
         printf("%-24s", segaudit_score_name(i));
         print_metric(ev.has_ap, ev.ap);
         print_metric(ev.has_auroc, ev.auroc);
         print_metric(ev.has_precision, ev.precision_at_p);
-        printf(" %8llu\n", (unsigned long long)ev.hits_at_10);
+        printf(" %8llu", (unsigned long long)ev.hits_at_10);
+        print_metric(ev.at_flagged.has_precision, ev.at_flagged.precision);
+        print_metric(ev.at_flagged.has_recall, ev.at_flagged.recall);
+        print_metric(ev.at_flagged.has_f1, ev.at_flagged.f1);
+        putchar('\n');
     }
+    printf("%-24s %9s %9s %9s %8s", "the flag", "", "", "", "");
+    print_metric(fl.eval.has_precision, fl.eval.precision);
+    print_metric(fl.eval.has_recall, fl.eval.recall);
+    print_metric(fl.eval.has_f1, fl.eval.f1);
+    putchar('\n');
 }
 
 /* The run's warnings (inputs that look wrong although every value is
@@ -66,6 +80,13 @@ static void print_totals(const SegauditAudit *a, const char *out)
     if (in.images_skipped)
         fprintf(stderr, "segaudit: %llu images skipped (see skipped.csv)\n",
                 (unsigned long long)in.images_skipped);
+    SegauditFlagInfo fl;
+    segaudit_audit_flag(a, &fl);
+    if (fl.rule != SEGAUDIT_FLAG_NONE)
+        fprintf(stderr, "segaudit: %llu of %llu images are likely "
+                        "mislabeled (flagged in images.csv)\n",
+                (unsigned long long)fl.flagged,
+                (unsigned long long)in.n_images);
     fprintf(stderr,
             "segaudit: %llu images, %llu issue pixels in %llu images "
             "(n_issues %llu), %.1f s; report in %s/\n",

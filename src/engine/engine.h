@@ -29,6 +29,8 @@ typedef struct SaImage {
     uint64_t rank;           /* 1-based */
     uint64_t regions;        /* pass 2: all regions of the image */
     uint64_t largest_region; /* pass 2: area of the largest, or 0 */
+    double region_mass;      /* pass 2: the largest Σ (p̂ - s) of a region,
+                                or 0 */
     uint64_t region_off;     /* pass 2: byte offset in SaEngine.regions */
     uint64_t regions_listed; /* pass 2: regions of min_region_area or more */
     char label_digest[65];   /* pass 1: SHA-256 (hex) of the label map as

@@ -365,6 +365,14 @@ static int image_end(Walk *w, uint64_t n, int rc)
     SaImage *im = &e->images[n];
     im->regions = nreg;
     im->largest_region = nreg ? reg[0].area : 0;
+    im->region_mass = 0;
+    for (size_t i = 0; i < nreg; i++) {
+        /* the region's sums of p̂ and s, from their means */
+        double mass = (double)reg[i].area * (reg[i].mean_predicted_prob -
+                                             reg[i].mean_self_confidence);
+        if (mass > im->region_mass)
+            im->region_mass = mass;
+    }
     im->region_off = e->regions.bytes;
     size_t keep = 0;
     while (keep < nreg && reg[keep].area >= e->set.min_region_area)

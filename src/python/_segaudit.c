@@ -178,6 +178,7 @@ static const Field FIELDS[] = {
     F(ids_dataset, K_STR),     F(temperature, K_DBL),
     F(downsample, K_INT),      F(downsample_labels, K_INT),
     F(rank_by, K_INT),         F(logits, K_INT),
+    F(flag_rule, K_INT),
     F(on_error_skip, K_INT),   F(max_skipped, K_U64),
     F(allow_plugins, K_INT),   F(strict, K_INT),
     F(n_threads, K_INT),       F(memory_limit, K_U64),
@@ -656,6 +657,8 @@ typedef struct PackedImage {
     int32_t has_score, skipped;
     double score[SEGAUDIT_N_SCORES];
     uint64_t issue_pixels, valid_pixels, regions, largest_region;
+    double region_mass;
+    int32_t flagged, unused;
 } PackedImage;
 
 typedef struct PackedClass {
@@ -721,6 +724,13 @@ static PyObject *audit_info(AuditObject *self, PyObject *unused)
     SET(d, "images_from_cache",
         PyLong_FromUnsignedLongLong(in.images_from_cache));
     SET(d, "cache_bytes", PyLong_FromUnsignedLongLong(in.cache_bytes));
+    SegauditFlagInfo fl;
+    segaudit_audit_flag(self->a, &fl);
+    SET(d, "flag_rule", str_or_none(segaudit_flag_rule_name(fl.rule)));
+    SET(d, "flagged_images", PyLong_FromUnsignedLongLong(fl.flagged));
+    SET(d, "flag_threshold", fl.has_threshold
+                                 ? PyFloat_FromDouble(fl.threshold)
+                                 : Py_NewRef(Py_None));
     PyObject *w = PyList_New(0);
     for (int i = 0; w && i < in.n_warnings; i++) {
         PyObject *t = str_or_none(segaudit_audit_warning(self->a, i));
@@ -756,7 +766,7 @@ static PyObject *audit_images(AuditObject *self, PyObject *unused)
         segaudit_audit_image(self->a, i, &im);
         PackedImage p = {im.index, im.rank, im.has_score, im.skipped,
                          {0}, im.issue_pixels, im.valid_pixels, im.regions,
-                         im.largest_region};
+                         im.largest_region, im.region_mass, im.flagged, 0};
         memcpy(p.score, im.score, sizeof p.score);
         memcpy(&out[i], &p, sizeof p);
         PyObject *a = str_or_none(im.id), *b = str_or_none(im.skip_reason),
@@ -994,7 +1004,7 @@ static PyObject *mod_layouts(PyObject *m, PyObject *unused)
     (void)unused;
 #define FLD(T, f, fmt) "(sns)", #f, (Py_ssize_t)offsetof(T, f), fmt
     PyObject *img = Py_BuildValue(
-        "(n[NNNNNNNNN])", (Py_ssize_t)sizeof(PackedImage),
+        "(n[NNNNNNNNNNN])", (Py_ssize_t)sizeof(PackedImage),
         Py_BuildValue(FLD(PackedImage, index, "<u8")),
         Py_BuildValue(FLD(PackedImage, rank, "<u8")),
         Py_BuildValue(FLD(PackedImage, has_score, "<i4")),
@@ -1004,7 +1014,9 @@ static PyObject *mod_layouts(PyObject *m, PyObject *unused)
         Py_BuildValue(FLD(PackedImage, issue_pixels, "<u8")),
         Py_BuildValue(FLD(PackedImage, valid_pixels, "<u8")),
         Py_BuildValue(FLD(PackedImage, regions, "<u8")),
-        Py_BuildValue(FLD(PackedImage, largest_region, "<u8")));
+        Py_BuildValue(FLD(PackedImage, largest_region, "<u8")),
+        Py_BuildValue(FLD(PackedImage, region_mass, "<f8")),
+        Py_BuildValue(FLD(PackedImage, flagged, "<i4")));
     PyObject *cls = Py_BuildValue(
         "(n[NNNNN])", (Py_ssize_t)sizeof(PackedClass),
         Py_BuildValue(FLD(PackedClass, labeled_pixels, "<u8")),

@@ -141,7 +141,7 @@ static int load_json(Rep *r, char *eb, size_t el)
     }
     for (uint32_t k = 0; k < r->K; k++) {
         json_object *o = json_object_array_get_idx(cls, k), *v;
-        /* "%.17g" writes 1.0 as 1, which reads back as an integer */
+        /* 1.0 is written 1, which reads back as an integer */
         if ((v = get(o, "threshold", json_type_double)) ||
             (v = get(o, "threshold", json_type_int))) {
             r->thr[k] = json_object_get_double(v);

@@ -139,37 +139,27 @@ static void put_json_safe(FILE *f, const char *s, int quote)
         fputc('"', f);
 }
 
-/* The shortest of %.15g..%.17g that reads back as v. */
-static void fmt_double(char *buf, size_t n, double v)
-{
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
-    }
-}
-
 static void put_num(FILE *f, int has, double v)
 {
-    char buf[40];
+    char buf[SA_NUM_LEN];
     if (!has || !isfinite(v)) {
         fputs("null", f);
         return;
     }
-    fmt_double(buf, sizeof buf, v);
+    sa_fmt_double(buf, v);
     fputs(buf, f);
 }
 
 /* ---- the meta object --------------------------------------------------- */
 
 /* The fields of an image row, in order.  The baselines
- * (sa_baseline_scores) follow largest_region; region_list holds up to
+ * (sa_baseline_scores) follow flagged; region_list holds up to
  * HTML_REGION_DETAIL regions as [area, x, y, width, height, given,
  * predicted, mean s, mean p̂]; classes is the sorted set of given and
  * predicted classes of every listed region. */
 static const char *const row_head[] = {
     "rank", "image", "index", "softmin", "num_pixel_issues", "issue_pixels",
-    "valid_pixels", "regions", "largest_region"};
+    "valid_pixels", "regions", "largest_region", "region_mass", "flagged"};
 static const char *const row_tail[] = {
     "mislabeled", "has_overlay", "regions_listed", "region_list", "classes"};
 
@@ -301,6 +291,9 @@ static int write_row(RowCtx *c, FILE *f, uint64_t r)
             (unsigned long long)im.valid_pixels,
             (unsigned long long)im.regions,
             (unsigned long long)im.largest_region);
+    fputc(',', f);
+    put_num(f, 1, im.region_mass);
+    fprintf(f, ",%d", im.flagged);
     for (size_t i = 0; i < SA_N_BASELINES; i++) {
         fputc(',', f);
         put_num(f, im.has_score, im.score[sa_baseline_scores[i]]);

@@ -82,8 +82,18 @@
     var base = ds.labels.replace(/[/]+$/, '').split('/').pop() || ds.labels;
     document.title = 'segaudit report: ' + base;
     byId('sa-subtitle').textContent = fmtInt(N) + ' images · ' + ds.labels + ' · ' + ds.probs;
+    var fl = tot.flag;
+    if (fl.rule === 'none') {
+      card('likely mislabeled', DASH, 'no flag rule (--flag-rule none)');
+    } else {
+      card('likely mislabeled', fmtInt(tot.flagged_images) + ' of ' + fmtInt(N) + ' images',
+        fl.threshold === null
+          ? 'too few images to tell what stands out'
+          : 'largest issue region ' + (fl.rule === 'mass' ? 'mass' : 'area') + ' above ' +
+            fmtScore(fl.threshold) + (fl.rule === 'mass' ? '' : ' px') + ' (flagged)');
+    }
     card('images', fmtInt(N));
-    card('images with issues', fmtInt(tot.images_with_issues), fmtPct(tot.images_with_issues, N) + ' of the images');
+    card('images with issue pixels', fmtInt(tot.images_with_issues), fmtPct(tot.images_with_issues, N) + ' of the images; most hold a few pixels by chance');
     card('issue pixels', fmtInt(tot.issue_pixels), fmtPct(tot.issue_pixels, tot.valid_pixels) + ' of ' + fmtInt(tot.valid_pixels) + ' valid');
     card('n_issues', fmtInt(tot.n_issues), 'confident off-diagonal count');
     card('run time', fmtSeconds(run.seconds_total), run.threads + (run.threads === 1 ? ' thread' : ' threads'));
@@ -109,6 +119,7 @@
     kv(p, 'downsample', par.downsample > 1 ? par.downsample + ' × ' + par.downsample + ' blocks, ' + par.downsample_labels + ' label' : 'none (pixels)');
     kv(p, 'ignore values', par.ignore_index.length ? par.ignore_index.join(', ') : 'none');
     kv(p, 'rank_by', par.rank_by);
+    kv(p, 'flag_rule', par.flag_rule);
     kv(p, 'logits', par.logits ? 'yes (softmax applied)' : 'no (probabilities)');
     kv(p, 'min region area', fmtInt(par.min_region_area) + ' px');
 
@@ -286,30 +297,47 @@
   if (meta.evaluation) {
     var ev = meta.evaluation;
     byId('evaluation').hidden = false;
+    var nf = meta.totals.flagged_images;
     byId('sa-eval-note').textContent = fmtInt(ev.positives) + ' of ' + fmtInt(ev.images) +
-      ' images are marked mislabeled in the truth file. Each score ranks the images ascending (ties in image order).';
+      ' images are marked mislabeled in the truth file. Each score ranks the images ascending (ties in image order). ' +
+      'Precision, recall and F1 are those of the ' + fmtInt(nf) + ' flagged images, and of each score\u2019s first ' + fmtInt(nf) + '.';
+    function pr(key) { return function (r) { return r.pr[key]; }; }
+    var evRows = ev.scores.map(function (e) { return { score: e.score, ap: e.ap, auroc: e.auroc, precision_at_p: e.precision_at_p, hits_at_10: e.hits_at_10, pr: e.at_flagged }; });
+    evRows.push({ score: 'the flag', ap: null, auroc: null, precision_at_p: null, hits_at_10: null, pr: ev.flagged });
     smallTable(byId('sa-eval-table'), [
       { label: 'score', get: pick('score'), cls: function (v) { return v === meta.parameters.rank_by ? 'rankby' : null; } },
-      { label: 'AP', num: true, get: pick('ap'), fmt: fmtScore, title: 'average precision' },
-      { label: 'AUROC', num: true, get: pick('auroc'), fmt: fmtScore },
-      { label: 'P@P', num: true, get: pick('precision_at_p'), fmt: fmtScore, title: 'precision among the first P images (P = positives)' },
-      { label: 'hits in top 10', num: true, get: pick('hits_at_10'), fmt: fmtInt }
-    ], ev.scores);
+      { label: 'AP', num: true, get: pick('ap'), fmt: fmtScore, title: 'average precision: the mean, over the mislabeled images, of the precision down to each' },
+      { label: 'AUROC', num: true, get: pick('auroc'), fmt: fmtScore, title: 'the chance that a mislabeled image ranks before a correct one' },
+      { label: 'P@P', num: true, get: pick('precision_at_p'), fmt: fmtScore, title: 'precision among the first P images (P = mislabeled images)' },
+      { label: 'hits in top 10', num: true, get: pick('hits_at_10'), fmt: fmtInt, title: 'mislabeled images among the first 10' },
+      { label: 'precision', num: true, get: pr('precision'), fmt: fmtScore, title: 'mislabeled share of the flagged images (for a score: of its first ones, as many as are flagged)' },
+      { label: 'recall', num: true, get: pr('recall'), fmt: fmtScore, title: 'share of the mislabeled images that are flagged (or among a score\u2019s first ones)' },
+      { label: 'F1', num: true, get: pr('f1'), fmt: fmtScore, title: 'harmonic mean of precision and recall' }
+    ], evRows);
   }
 
   // ---- the ranked image table ------------------------------------------
   var cols = [
-    { name: 'rank', label: 'rank', num: true, fmt: fmtInt },
-    { name: 'image', label: 'image', num: false },
-    { name: 'softmin', label: 'softmin', num: true, fmt: fmtScore, title: 'softmin image score' },
-    { name: 'num_pixel_issues', label: 'num_pixel_issues', num: true, fmt: fmtScore, title: '1 − issue pixels / valid pixels' },
-    { name: 'issue_pixels', label: 'issue pixels', num: true, fmt: fmtInt },
-    { name: 'valid_pixels', label: 'valid pixels', num: true, fmt: fmtInt },
+    { name: 'rank', label: 'rank', num: true, fmt: fmtInt, title: 'rank by ' + meta.parameters.rank_by + ' (1 = most likely mislabeled)' },
+    { name: 'image', label: 'image', num: false, title: 'the image id (click a row to see its overlay and regions)' },
+    { name: 'flagged', label: 'flagged', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; }, title: 'likely mislabeled: its largest issue region stands out from what the clean images show (README, \u201cThe flag\u201d)' },
+    { name: 'softmin', label: 'softmin', num: true, fmt: fmtScore, title: 'softmin score: the mean self-confidence, weighted toward the least confident pixels (0 to 1; lower = more likely mislabeled)' },
+    { name: 'num_pixel_issues', label: 'num_pixel_issues', num: true, fmt: fmtScore, title: 'a score, not a count: 1 − issue pixels / valid pixels (lower = more issue pixels)' },
+    { name: 'issue_pixels', label: 'issue pixels', num: true, fmt: fmtInt, title: 'pixels whose label is likely wrong' },
+    { name: 'valid_pixels', label: 'valid pixels', num: true, fmt: fmtInt, title: 'pixels whose label is not ignored' },
     { name: 'regions', label: 'regions', num: true, fmt: fmtInt, title: 'connected regions of issue pixels' },
-    { name: 'largest_region', label: 'largest region', num: true, fmt: fmtInt, title: 'pixels in the largest region' }
+    { name: 'largest_region', label: 'largest region', num: true, fmt: fmtInt, title: 'pixels in the largest region' },
+    { name: 'region_mass', label: 'region mass', num: true, fmt: fmtScore, title: 'the largest, over the regions, of the sum of (p̂ − s): how many pixels\u2019 worth of confident disagreement it holds' }
   ];
-  meta.baselines.forEach(function (b) { cols.push({ name: b, label: b, num: true, fmt: fmtScore }); });
-  if (meta.evaluation) cols.push({ name: 'mislabeled', label: 'mislabeled', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; } });
+  var baselineTitles = {
+    mean_self_confidence: 'mean of s, the probability of the given label',
+    min_self_confidence: 'lowest s of any pixel',
+    pixel_accuracy: 'share of pixels whose label is the model\u2019s argmax',
+    class_balanced_accuracy: 'pixel accuracy averaged over the labelled classes',
+    mean_iou: 'mean IoU of the labels against the model\u2019s argmax'
+  };
+  meta.baselines.forEach(function (b) { cols.push({ name: b, label: b, num: true, fmt: fmtScore, title: 'baseline score: ' + (baselineTitles[b] || b) + ' (lower = more likely mislabeled)' }); });
+  if (meta.evaluation) cols.push({ name: 'mislabeled', label: 'mislabeled', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; }, title: 'marked mislabeled in the truth file' });
   cols.forEach(function (col) { col.c = C[col.name]; col.get = pick(col.c); });
 
   var table = byId('sa-images-table'), tbody = table.tBodies[0];
@@ -317,7 +345,8 @@
   for (var i0 = 0; i0 < N; i0++) order[i0] = i0; // rows come in rank order
   var view = order, page = 0, pageSize = 100, sortCol = 0, sortDir = 1, selected = -1;
   var lowerIds = null;
-  var classSel = byId('sa-class'), search = byId('sa-search');
+  var classSel = byId('sa-class'), search = byId('sa-search'), flaggedOnly = byId('sa-flagged');
+  byId('sa-flagged-count').textContent = '(' + fmtInt(meta.totals.flagged_images) + ')';
 
   // The class filter: images with a listed region given or predicted as k.
   (function classOptions() {
@@ -337,7 +366,8 @@
   function applyFilter() {
     var k = classSel.value === '' ? -1 : Number(classSel.value);
     var q = search.value.trim().toLowerCase();
-    if (k < 0 && !q) {
+    var fo = flaggedOnly.checked;
+    if (k < 0 && !q && !fo) {
       view = order;
     } else {
       if (q && !lowerIds) {
@@ -346,7 +376,8 @@
       }
       var cc = C.classes;
       view = order.filter(function (i) {
-        return (k < 0 || rows[i][cc].indexOf(k) >= 0) && (!q || lowerIds[i].indexOf(q) >= 0);
+        return (k < 0 || rows[i][cc].indexOf(k) >= 0) && (!q || lowerIds[i].indexOf(q) >= 0) &&
+          (!fo || rows[i][C.flagged] === 1);
       });
     }
     page = 0;
@@ -401,6 +432,7 @@
   cols.forEach(function (col, j) { if (col.title) table.tHead.rows[0].cells[j].title = col.title; });
   classSel.addEventListener('change', applyFilter);
   search.addEventListener('input', applyFilter);
+  flaggedOnly.addEventListener('change', applyFilter);
   byId('sa-pagesize').addEventListener('change', function (e) {
     var first = page * pageSize;
     pageSize = Number(e.target.value);
@@ -431,6 +463,7 @@
     var d = byId('sa-detail-info');
     d.replaceChildren();
     kv(d, 'rank', fmtInt(r[C.rank]) + ' of ' + fmtInt(N));
+    kv(d, 'flagged', r[C.flagged] ? 'yes: likely mislabeled' : 'no');
     kv(d, 'softmin', fmtScore(r[C.softmin]));
     kv(d, 'num_pixel_issues', fmtScore(r[C.num_pixel_issues]));
     kv(d, 'issue pixels', fmtInt(r[C.issue_pixels]) + ' of ' + fmtInt(r[C.valid_pixels]) + ' valid');

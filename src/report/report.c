@@ -22,6 +22,7 @@ static void write_images(const SegauditAudit *a, FILE *f)
           "index,regions,largest_region", f);
     for (size_t i = 0; i < SA_N_BASELINES; i++)
         fprintf(f, ",%s", segaudit_score_name(sa_baseline_scores[i]));
+    fputs(",region_mass,flagged", f);
     if (segaudit_audit_has_truth(a))
         fputs(",mislabeled", f);
     fputc('\n', f);
@@ -43,6 +44,9 @@ static void write_images(const SegauditAudit *a, FILE *f)
             fputc(',', f);
             sa_csv_num(f, im.has_score, im.score[sa_baseline_scores[i]]);
         }
+        fputc(',', f);
+        sa_csv_num(f, 1, im.region_mass);
+        fprintf(f, ",%d", im.flagged);
         if (segaudit_audit_has_truth(a))
             fprintf(f, ",%d", segaudit_audit_truth(a, im.index));
         fputc('\n', f);
@@ -72,8 +76,11 @@ static int write_regions(SegauditAudit *a, FILE *f)
             sa_csv_str(f, sa_class_name(a, g.given));
             fprintf(f, ",%u,", g.predicted);
             sa_csv_str(f, sa_class_name(a, g.predicted));
-            fprintf(f, ",%.17g,%.17g\n", g.mean_self_confidence,
-                    g.mean_predicted_prob);
+            fputc(',', f);
+            sa_csv_num(f, 1, g.mean_self_confidence);
+            fputc(',', f);
+            sa_csv_num(f, 1, g.mean_predicted_prob);
+            fputc('\n', f);
         }
     }
     return 0;
@@ -96,11 +103,25 @@ static void write_skipped(const SegauditAudit *a, FILE *f)
     }
 }
 
+static void write_pr(FILE *f, const SegauditPrecisionRecall *pr)
+{
+    fprintf(f, ",%llu,", (unsigned long long)pr->selected);
+    sa_csv_num(f, pr->has_precision, pr->precision);
+    fputc(',', f);
+    sa_csv_num(f, pr->has_recall, pr->recall);
+    fputc(',', f);
+    sa_csv_num(f, pr->has_f1, pr->f1);
+    fputc('\n', f);
+}
+
+/* One row per score, then the flag's own row: its precision, recall and F1
+ * (the scores' are those of their first F images, F = flagged images). */
 static void write_evaluation(const SegauditAudit *a, FILE *f)
 {
-    fputs("score,ap,auroc,precision_at_p,hits_at_10,positives,images\n", f);
+    fputs("score,ap,auroc,precision_at_p,hits_at_10,positives,images,"
+          "selected,precision,recall,f1\n", f);
+    SegauditEvaluation ev;
     for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
-        SegauditEvaluation ev;
         segaudit_audit_evaluation(a, i, &ev);
         fprintf(f, "%s,", segaudit_score_name(i));
         sa_csv_num(f, ev.has_ap, ev.ap);
@@ -108,10 +129,16 @@ static void write_evaluation(const SegauditAudit *a, FILE *f)
         sa_csv_num(f, ev.has_auroc, ev.auroc);
         fputc(',', f);
         sa_csv_num(f, ev.has_precision, ev.precision_at_p);
-        fprintf(f, ",%llu,%llu,%llu\n", (unsigned long long)ev.hits_at_10,
+        fprintf(f, ",%llu,%llu,%llu", (unsigned long long)ev.hits_at_10,
                 (unsigned long long)ev.positives,
                 (unsigned long long)ev.images);
+        write_pr(f, &ev.at_flagged);
     }
+    SegauditFlagInfo fl;
+    segaudit_audit_flag(a, &fl);
+    fprintf(f, "flagged,,,,,%llu,%llu", (unsigned long long)ev.positives,
+            (unsigned long long)ev.images);
+    write_pr(f, &fl.eval);
 }
 
 static void write_classes(const SegauditAudit *a, FILE *f)
@@ -125,8 +152,9 @@ static void write_classes(const SegauditAudit *a, FILE *f)
         segaudit_audit_class(a, k, &c);
         fprintf(f, "%u,", k);
         sa_csv_str(f, c.name);
-        fprintf(f, ",%llu,%.17g,%llu,%llu,%llu\n",
-                (unsigned long long)c.labeled_pixels, c.threshold,
+        fprintf(f, ",%llu,", (unsigned long long)c.labeled_pixels);
+        sa_csv_num(f, 1, c.threshold);
+        fprintf(f, ",%llu,%llu,%llu\n",
                 (unsigned long long)c.issue_pixels_given,
                 (unsigned long long)c.issue_pixels_predicted,
                 (unsigned long long)c.images_affected);
@@ -190,6 +218,8 @@ static json_object *json_images(SaJson *j, const SegauditAudit *a)
         sa_json_set(j, o, "valid_pixels", sa_json_u64(j, im.valid_pixels));
         sa_json_set(j, o, "regions", sa_json_u64(j, im.regions));
         sa_json_set(j, o, "largest_region", sa_json_u64(j, im.largest_region));
+        sa_json_set(j, o, "region_mass", sa_json_num(j, 1, im.region_mass));
+        sa_json_set(j, o, "flagged", sa_json_bool(j, im.flagged));
         sa_json_set(j, o, "label_digest",
                     im.label_digest ? sa_json_str(j, im.label_digest) : NULL);
         for (size_t i = 0; i < SA_N_BASELINES; i++) {

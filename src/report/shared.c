@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Defined without a size: a count other than SA_N_BASELINES does not
@@ -59,12 +60,21 @@ json_object *sa_json_bool(SaJson *j, int v)
     return need(j, json_object_new_boolean(v));
 }
 
+void sa_fmt_double(char buf[SA_NUM_LEN], double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, SA_NUM_LEN, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
 json_object *sa_json_num(SaJson *j, int has, double v)
 {
-    char buf[32];
+    char buf[SA_NUM_LEN];
     if (!has || !isfinite(v))
         return NULL;
-    snprintf(buf, sizeof buf, "%.17g", v);
+    sa_fmt_double(buf, v);
     return need(j, json_object_new_double_s(v, buf));
 }
 
@@ -141,6 +151,8 @@ json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, par, "ignore_index", ig);
     sa_json_set(j, par, "rank_by",
                 sa_json_str(j, segaudit_score_name(s->rank_by)));
+    sa_json_set(j, par, "flag_rule",
+                sa_json_str(j, segaudit_flag_rule_name(s->flag_rule)));
     sa_json_set(j, par, "logits", sa_json_bool(j, s->logits));
     sa_json_set(j, par, "strict", sa_json_bool(j, s->strict));
     static const char *const LAYOUTS[] = {"auto", "nchw", "nhwc"};
@@ -164,6 +176,30 @@ void sa_json_totals(SaJson *j, json_object *o, const SegauditAudit *a)
     sa_json_set(j, o, "pixels_summing_far_from_1",
                 sa_json_u64(j, in.far_from_one));
     sa_json_set(j, o, "images_skipped", sa_json_u64(j, in.images_skipped));
+    SegauditFlagInfo fl;
+    segaudit_audit_flag(a, &fl);
+    sa_json_set(j, o, "flagged_images", sa_json_u64(j, fl.flagged));
+    json_object *f = sa_json_object(j);
+    sa_json_set(j, f, "rule", sa_json_str(j, segaudit_flag_rule_name(fl.rule)));
+    sa_json_set(j, f, "images_fitted", sa_json_u64(j, fl.fitted));
+    sa_json_set(j, f, "threshold",
+                sa_json_num(j, fl.has_threshold, fl.threshold));
+    sa_json_set(j, f, "center", sa_json_num(j, fl.has_threshold, fl.center));
+    sa_json_set(j, f, "spread", sa_json_num(j, fl.has_threshold, fl.spread));
+    sa_json_set(j, f, "z", sa_json_num(j, fl.has_threshold, fl.z));
+    sa_json_set(j, o, "flag", f);
+}
+
+static json_object *json_pr(SaJson *j, const SegauditPrecisionRecall *pr)
+{
+    json_object *o = sa_json_object(j);
+    sa_json_set(j, o, "selected", sa_json_u64(j, pr->selected));
+    sa_json_set(j, o, "hits", sa_json_u64(j, pr->hits));
+    sa_json_set(j, o, "precision",
+                sa_json_num(j, pr->has_precision, pr->precision));
+    sa_json_set(j, o, "recall", sa_json_num(j, pr->has_recall, pr->recall));
+    sa_json_set(j, o, "f1", sa_json_num(j, pr->has_f1, pr->f1));
+    return o;
 }
 
 json_object *sa_json_classes(SaJson *j, const SegauditAudit *a)
@@ -230,9 +266,13 @@ json_object *sa_json_evaluation(SaJson *j, const SegauditAudit *a)
         sa_json_set(j, o, "precision_at_p",
                     sa_json_num(j, e.has_precision, e.precision_at_p));
         sa_json_set(j, o, "hits_at_10", sa_json_u64(j, e.hits_at_10));
+        sa_json_set(j, o, "at_flagged", json_pr(j, &e.at_flagged));
         sa_json_push(j, arr, o);
     }
     sa_json_set(j, ev, "scores", arr);
+    SegauditFlagInfo fl;
+    segaudit_audit_flag(a, &fl);
+    sa_json_set(j, ev, "flagged", json_pr(j, &fl.eval));
     return ev;
 }
 
@@ -293,6 +333,9 @@ void sa_csv_str(FILE *f, const char *s)
 
 void sa_csv_num(FILE *f, int has, double v)
 {
-    if (has && isfinite(v))
-        fprintf(f, "%.17g", v);
+    char buf[SA_NUM_LEN];
+    if (!has || !isfinite(v))
+        return;
+    sa_fmt_double(buf, v);
+    fputs(buf, f);
 }

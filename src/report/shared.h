@@ -62,8 +62,12 @@ json_object *sa_json_warnings(SaJson *j, const SegauditAudit *a);
 
 /* Writes s as one CSV field, quoted when it needs to be. */
 void sa_csv_str(FILE *f, const char *s);
-/* Writes v with 17 significant digits (it round-trips), or nothing when
- * !has or v is not finite (an empty field). */
+/* The shortest of v's forms with 15, 16 and 17 significant digits ("%.*g")
+ * that reads back as v exactly: 0.99356250000000002 is written 0.9935625. */
+#define SA_NUM_LEN 32
+void sa_fmt_double(char buf[SA_NUM_LEN], double v);
+/* Writes v as sa_fmt_double does, or nothing when !has or v is not finite
+ * (an empty field). */
 void sa_csv_num(FILE *f, int has, double v);
 /* {temperature, downsample, downsample_labels, ignore_index, rank_by,
  * logits, strict} */

@@ -331,8 +331,9 @@ if [ -d "$TMP/valid" ]; then
     run truth_ok audit --labels "$TMP/valid/labels" --probs "$TMP/valid/probs.h5" \
         --out "$T" --truth "$TMP/valid/truth.csv" -q
     if [ "$RC" -eq 0 ] && [ "$(head -n 1 "$T/evaluation.csv")" = \
-        "score,ap,auroc,precision_at_p,hits_at_10,positives,images" ] &&
-        [ "$(grep -c ',1,3$' "$T/evaluation.csv")" -eq 7 ] &&
+        "score,ap,auroc,precision_at_p,hits_at_10,positives,images,selected,precision,recall,f1" ] &&
+        [ "$(awk -F, '$6 == 1 && $7 == 3' "$T/evaluation.csv" | wc -l)" -eq 8 ] &&
+        [ "$(tail -n 1 "$T/evaluation.csv" | cut -d, -f1)" = flagged ] &&
         grep -q '"evaluation"' "$T/report.json"; then
         ok truth_writes_evaluation
     else

@@ -180,7 +180,7 @@ function sameSections(name, meta, rep) {
     eq(meta.classes, rep.classes) && eq(meta.evaluation, rep.evaluation === undefined ? null : rep.evaluation),
     diff([meta.dataset, meta.parameters, meta.evaluation], [rep.dataset, rep.parameters, rep.evaluation]));
   check(name + ': meta.totals, pairs, run keys = report.json',
-    Object.keys(meta.totals).length === 6 && eq(meta.totals, totals) &&
+    Object.keys(meta.totals).length === 8 && eq(meta.totals, totals) &&
     eq(meta.pairs, rep.pairs.slice(0, 50)) && meta.n_pairs === rep.pairs.length &&
     eq(Object.keys(meta.run), Object.keys(rep.run)),
     diff([meta.totals, meta.n_pairs, Object.keys(meta.run)], [totals, rep.pairs.length, Object.keys(rep.run)]));
@@ -224,14 +224,16 @@ async function caseSample() {
   check(name + ': counts shown with thousands separators',
     eq(col(st, 'valid pixels'), images.map(r => intFmt.format(Number(r.valid_pixels)))) &&
     col(st, 'valid pixels').every(v => v.includes(',')), show(col(st, 'valid pixels')));
-  const wantHeads = ['rank', 'image', 'softmin', 'num_pixel_issues', 'issue pixels', 'valid pixels',
-    'regions', 'largest region', 'mean_self_confidence', 'min_self_confidence', 'pixel_accuracy',
+  const wantHeads = ['rank', 'image', 'flagged', 'softmin', 'num_pixel_issues', 'issue pixels', 'valid pixels',
+    'regions', 'largest region', 'region mass', 'mean_self_confidence', 'min_self_confidence', 'pixel_accuracy',
     'class_balanced_accuracy', 'mean_iou', 'mislabeled'];
   check(name + ': table columns', eq(st.heads, wantHeads), diff(st.heads, wantHeads));
   if ('regions' in images[0])
     check(name + ': regions and largest region match images.csv',
       eq(col(st, 'regions'), images.map(r => intFmt.format(Number(r.regions)))) &&
       eq(col(st, 'largest region'), images.map(r => intFmt.format(Number(r.largest_region)))));
+  check(name + ': flagged column = images.csv',
+    eq(col(st, 'flagged'), images.map(r => (r.flagged === '1' ? 'yes' : 'no'))), show(col(st, 'flagged')));
   check(name + ': mislabeled column from the truth file',
     eq(col(st, 'mislabeled'), images.map(r => (r.mislabeled === '1' ? 'yes' : 'no'))));
 
@@ -359,7 +361,10 @@ async function caseSample() {
     intFmt.format(Number(p.issue_pixels))]);
   check(name + ': top pairs = pairs.csv, with names', eq(tabs.pairs.map(r => r.slice(0, 4)), wantPairs), diff(tabs.pairs, wantPairs));
   const ev = parseCsv(path.join(out, 'evaluation.csv'));
-  const wantEv = ev.map(e => [e.score, fmtScore(num(e.ap)), fmtScore(num(e.auroc)), fmtScore(num(e.precision_at_p)), e.hits_at_10]);
+  const wantEv = ev.map(e => [e.score === 'flagged' ? 'the flag' : e.score, fmtScore(num(e.ap)), fmtScore(num(e.auroc)),
+    fmtScore(num(e.precision_at_p)), e.hits_at_10 === '' ? '–' : e.hits_at_10,
+    fmtScore(num(e.precision)), fmtScore(num(e.recall)), fmtScore(num(e.f1))]);
+  check(name + ': evaluation.csv ends with the flag\'s row', ev.length === 8 && ev[7].score === 'flagged', show(ev.map(e => e.score)));
   check(name + ': evaluation table = evaluation.csv', !tabs.evalHidden && eq(tabs.evaluation, wantEv), diff(tabs.evaluation, wantEv));
   cleanLog(name, log);
   await page.close();
@@ -394,6 +399,33 @@ async function caseGolden() {
   const st = await tableState(page);
   check(name + ': rows = images.csv', eq(col(st, 'image'), images.map(r => r.image)) && eq(col(st, 'rank'), images.map(r => r.rank)));
   check(name + ': no mislabeled column without truth', !st.heads.includes('mislabeled'), show(st.heads));
+
+  // The flag: the summary leads with it, and the table can show the
+  // flagged images alone.
+  const flagged = images.filter(r => r.flagged === '1').map(r => r.image);
+  const lead = await page.evaluate(() => document.querySelector('#sa-cards > *').textContent);
+  check(name + ': the summary leads with the flagged images',
+    flagged.length > 0 && flagged.length < images.length &&
+    lead.includes('likely mislabeled') && lead.includes(flagged.length + ' of ' + images.length + ' images'), lead);
+  await page.check('#sa-flagged');
+  const fs1 = await tableState(page);
+  check(name + ': "flagged only" shows the flagged images, in rank order',
+    eq(col(fs1, 'image'), flagged) && col(fs1, 'flagged').every(v => v === 'yes') &&
+    fs1.count.startsWith(flagged.length + ' of ' + images.length), show([col(fs1, 'image'), flagged, fs1.count]));
+  await clickHeader(page, 'softmin');
+  await clickHeader(page, 'softmin');
+  const fs2 = await tableState(page);
+  check(name + ': the flag filter holds while sorting', eq(col(fs2, 'image').slice().sort(), flagged.slice().sort()), show(col(fs2, 'image')));
+  await page.uncheck('#sa-flagged');
+  const fs3 = await tableState(page);
+  check(name + ': unchecked, every image is back', col(fs3, 'image').length === images.length, fs3.count);
+
+  // Every column header explains itself on hover.
+  const titles = await page.evaluate(() => [...document.querySelectorAll('#sa-images-table thead th')]
+    .map(th => [th.querySelector('.lbl').textContent, th.title]));
+  check(name + ': every column header has a hover text', titles.every(t => t[1].length > 10), show(titles));
+  const npi = titles.find(t => t[0] === 'num_pixel_issues');
+  check(name + ': num_pixel_issues is explained as a score', npi && /score/.test(npi[1]) && /1 − issue pixels/.test(npi[1]), show(npi));
   const hidden = await page.evaluate(() => document.getElementById('evaluation').hidden);
   check(name + ': no evaluation without truth', hidden);
   const pairs = await page.evaluate(() => document.querySelector('#sa-pairs-table tbody tr').textContent);
@@ -450,7 +482,7 @@ async function caseHostile() {
   await clickHeader(page, 'softmin');
   s2 = await tableState(page);
   const last2 = s2.rows[s2.rows.length - 1];
-  check(name + ': empty scores sort last both ways', last[1] === noScore[0] && last2[1] === noScore[0] && last2[2] === '–', show([last, last2]));
+  check(name + ': empty scores sort last both ways', last[1] === noScore[0] && last2[1] === noScore[0] && last2[3] === '–', show([last, last2]));
   await clickHeader(page, 'rank');
   // Overlay URL of an id with ", &, %, ? and #.
   const idx = images.findIndex(r => r.image === hostile[2]);

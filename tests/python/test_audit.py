@@ -99,6 +99,24 @@ def test_result_tables(cases):
     assert "issue pixels" in repr(r)
 
 
+def test_flag(cases):
+    """The flagged images are those above the run's threshold, by the
+    rule asked for; "none" flags nothing; a bad rule is refused."""
+    c = cases["scenes_k19"]
+    r = segaudit.audit(c.labels, c.probs)
+    im, t = r.images, r.info["flag_threshold"]
+    assert r.info["flag_rule"] == "mass" and t is not None
+    assert list(im["flagged"]) == list(im["region_mass"] > t)
+    assert r.info["flagged_images"] == im["flagged"].sum() > 0
+    a = segaudit.audit(c.labels, c.probs, flag_rule="area")
+    ta = a.info["flag_threshold"]
+    assert list(a.images["flagged"]) == list(a.images["largest_region"] > ta)
+    n = segaudit.audit(c.labels, c.probs, flag_rule="none")
+    assert n.info["flag_threshold"] is None and not n.images["flagged"].any()
+    with pytest.raises(ValueError, match="flag_rule must be one of"):
+        segaudit.audit(c.labels, c.probs, flag_rule="big")
+
+
 def test_truth_and_report_written_later(cases, tmp_path):
     c = cases["scenes_k19"]
     truth = tmp_path / "truth.csv"

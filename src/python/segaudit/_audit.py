@@ -9,6 +9,7 @@ from . import _engine, _segaudit
 SCORES = _segaudit.score_names()
 UPSAMPLE = {"none": 0, "bilinear": 1, "nearest": 2}
 ON_ERROR = {"fail": 0, "skip": 1}
+FLAG_RULES = {"mass": 0, "area": 1, "none": 2}
 
 # options with the command line's names that map one to one onto settings
 _PLAIN = {
@@ -35,6 +36,7 @@ _PLAIN = {
 _OTHERS = ("out", "masks", "html", "top", "compare", "progress", "quiet",
            "ids", "ignore_index", "on_error", "class_names", "classes",
            "palette", "layout", "upsample", "downsample_labels", "rank_by",
+           "flag_rule",
            "memory_limit", "band_size")
 
 
@@ -112,6 +114,9 @@ def _settings(labels, probs, options):
     if o.get("rank_by") is not None:
         s["rank_by"] = _engine.choice("rank_by", o["rank_by"],
                                       {n: i for i, n in enumerate(SCORES)})
+    if o.get("flag_rule") is not None:
+        s["flag_rule"] = _engine.choice("flag_rule", o["flag_rule"],
+                                        FLAG_RULES)
     if o.get("memory_limit") is not None:
         s["memory_limit"] = _engine.size_of(o["memory_limit"], "memory_limit")
     if o.get("band_size") is not None:
@@ -130,7 +135,9 @@ class Result:
                min_self_confidence, pixel_accuracy,
                class_balanced_accuracy, mean_iou; NaN without a score),
                issue_pixels, valid_pixels, regions, largest_region,
-               skipped, skip_reason, label_digest
+               region_mass (the largest sum of p̂ - s over a region),
+               flagged (likely mislabeled: README, "The flag"), skipped,
+               skip_reason, label_digest
     ranking    image indices, worst first
     classes    structured array per class: cls, name, labeled_pixels,
                threshold, issue_pixels_given, issue_pixels_predicted,
@@ -161,13 +168,15 @@ class Result:
         fields += [(name, "f8") for name in SCORES]
         fields += [("issue_pixels", "u8"), ("valid_pixels", "u8"),
                    ("regions", "u8"), ("largest_region", "u8"),
+                   ("region_mass", "f8"), ("flagged", "?"),
                    ("skipped", "?"), ("skip_reason", "O"),
                    ("label_digest", "U64")]
         im = np.zeros(n, dtype=fields)
         im["id"] = ids
         for f in ("index", "rank", "issue_pixels", "valid_pixels", "regions",
-                  "largest_region"):
+                  "largest_region", "region_mass"):
             im[f] = raw[f]
+        im["flagged"] = raw["flagged"] != 0
         im["has_score"] = raw["has_score"] != 0
         im["skipped"] = raw["skipped"] != 0
         for j, name in enumerate(SCORES):
@@ -264,7 +273,8 @@ def audit(labels, probs, **options):
     or a list of str), ignore_index, logits, on_error ("fail" or "skip"),
     max_skipped, allow_plugins, strict, class_names (a file or a list),
     classes (a preset), palette (a file or a list of (r, g, b)), truth,
-    temperature, downsample, downsample_labels, rank_by, out (a report
+    temperature, downsample, downsample_labels, rank_by, flag_rule ("mass",
+    "area" or "none"), out (a report
     folder to write, as `segaudit audit --out` does), masks, html (True),
     min_region_area, top (overlays of the top N images, 50, or "all"),
     overlay_width, images, image_suffix, progress (a progress bar on
