@@ -1,7 +1,8 @@
 /* report.html: one self-contained page (inline CSS and JavaScript, nothing
  * fetched) with the summary, a histogram of the ranking score, the ranked
- * image table (sortable, filterable, paged), each image's overlay and
- * regions, the class table, the top pairs and the evaluation.
+ * image table (sortable, filterable, paged), each image's overlay (also in
+ * a zoomable viewer) and regions, the skipped images, the class table, the
+ * top pairs and the evaluation.
  *
  * Layout of the file:
  *
@@ -22,7 +23,8 @@
  * the rest.
  *
  * The meta object is small (dataset, parameters, totals, run, classes, the
- * top pairs, the evaluation: the sections of report.json, from shared.c)
+ * top pairs, the evaluation, the first skipped images: the sections of
+ * report.json, from shared.c)
  * and is built with json-c.  The image rows are streamed, one line per
  * image in rank order, so memory does not grow with the number of images.
  * A row is an array whose fields are named, in order, by meta.row (see
@@ -57,6 +59,9 @@
 #define HTML_REGION_DETAIL 20
 /* Given -> predicted pairs shown. */
 #define HTML_TOP_PAIRS 50
+/* Skipped images listed (report.json and skipped.csv list them all;
+ * totals.images_skipped counts them). */
+#define HTML_SKIPPED 1000
 
 /* ---- CSP hashes ---------------------------------------------------------- */
 
@@ -163,10 +168,36 @@ static const char *const row_head[] = {
 static const char *const row_tail[] = {
     "mislabeled", "has_overlay", "regions_listed", "region_list", "classes"};
 
+/* The first HTML_SKIPPED skipped images as report.json's "skipped" holds
+ * them: [{image, index, reason}], in the order of skipped.csv. */
+static json_object *json_skipped(SaJson *j, SegauditAudit *a)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    json_object *sk = sa_json_array(j);
+    uint64_t end = in.n_images;
+    if (in.images_skipped > HTML_SKIPPED)
+        end = in.n_images - in.images_skipped + HTML_SKIPPED;
+    for (uint64_t r = in.n_images - in.images_skipped; r < end && !j->oom;
+         r++) {
+        SegauditImageResult im;
+        memset(&im, 0, sizeof im);
+        segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
+        json_object *o = sa_json_object(j);
+        sa_json_set(j, o, "image", sa_json_str(j, im.id));
+        sa_json_set(j, o, "index", sa_json_u64(j, im.index));
+        sa_json_set(j, o, "reason", sa_json_str(j, im.skip_reason));
+        sa_json_push(j, sk, o);
+    }
+    return sk;
+}
+
 /* The meta object, or NULL when out of memory.  Its dataset, parameters,
- * totals, run, classes, pairs and evaluation are report.json's (shared.c);
- * parameters adds min_region_area, pairs holds the first HTML_TOP_PAIRS of
- * n_pairs. */
+ * totals, run, classes, pairs and evaluation are report.json's (shared.c),
+ * skipped is as report.c writes it; parameters adds min_region_area, pairs
+ * holds the first
+ * HTML_TOP_PAIRS of n_pairs, skipped the first HTML_SKIPPED of
+ * totals.images_skipped. */
 static json_object *build_meta(SegauditAudit *a, const char *dir,
                                const char *overlays_rel)
 {
@@ -191,6 +222,7 @@ static json_object *build_meta(SegauditAudit *a, const char *dir,
 
     sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
     sa_json_set(&j, root, "warnings", sa_json_warnings(&j, a));
+    sa_json_set(&j, root, "skipped", json_skipped(&j, a));
     /* changes since an earlier audit (segaudit_report_diff into dir) */
     {
         char cp[4096];

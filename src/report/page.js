@@ -26,9 +26,9 @@
   // ---- formatting -------------------------------------------------------
   var intFmt = new Intl.NumberFormat('en-US');
   var DASH = '–';
-  function fmtInt(v) { return v === null || v === undefined ? DASH : intFmt.format(v); }
+  function fmtInt(v) { return typeof v !== 'number' ? DASH : intFmt.format(v); }
   function fmtScore(v) {
-    if (v === null || v === undefined) return DASH;
+    if (typeof v !== 'number' || !isFinite(v)) return DASH;
     if (v === 0) return '0';
     return v.toPrecision(4);
   }
@@ -97,6 +97,7 @@
     card('issue pixels', fmtInt(tot.issue_pixels), fmtPct(tot.issue_pixels, tot.valid_pixels) + ' of ' + fmtInt(tot.valid_pixels) + ' valid');
     card('n_issues', fmtInt(tot.n_issues), 'confident off-diagonal count');
     card('run time', fmtSeconds(run.seconds_total), run.threads + (run.threads === 1 ? ' thread' : ' threads'));
+    if (tot.images_skipped) card('images skipped', fmtInt(tot.images_skipped), 'left out (--on-error skip); listed under Skipped images');
 
     var d = byId('sa-dataset');
     kv(d, 'labels folder', ds.labels);
@@ -218,6 +219,15 @@
       return (x < y ? -1 : 1) * dir;
     });
   }
+  // A header label that may break after its underscores (num_pixel_issues).
+  function headLabel(text) {
+    var span = el('span', 'lbl');
+    text.split('_').forEach(function (part, i, all) {
+      span.appendChild(document.createTextNode(i < all.length - 1 ? part + '_' : part));
+      if (i < all.length - 1) span.appendChild(el('wbr'));
+    });
+    return span;
+  }
   function headerRow(table, cols, onSort, extraClass) {
     var tr = table.tHead.rows[0];
     tr.replaceChildren();
@@ -227,7 +237,7 @@
       if (col.title) th.title = col.title;
       var b = el('button');
       b.type = 'button';
-      b.appendChild(el('span', 'lbl', col.label));
+      b.appendChild(headLabel(col.label));
       b.appendChild(el('span', 'ind', ''));
       b.addEventListener('click', function () { onSort(j); });
       th.appendChild(b);
@@ -247,6 +257,7 @@
     var td = el('td', col.num ? 'num' : null, col.fmt ? col.fmt(v) : v);
     if (v === null || v === undefined) td.classList.add('na');
     if (col.cls) { var x = col.cls(v); if (x) td.classList.add(x); }
+    if (col.tip) td.title = td.textContent;
     tr.appendChild(td);
   }
   function smallTable(table, cols, data, initialCol) {
@@ -314,12 +325,64 @@
       { label: 'recall', num: true, get: pr('recall'), fmt: fmtScore, title: 'share of the mislabeled images that are flagged (or among a score\u2019s first ones)' },
       { label: 'F1', num: true, get: pr('f1'), fmt: fmtScore, title: 'harmonic mean of precision and recall' }
     ], evRows);
+    evalMasks(ev.masks);
   }
+
+  // Pixels and regions against the true error masks (--truth-masks):
+  // {dir, images, pixels {precision, recall, f1, true_positives,
+  // issue_pixels, error_pixels}, regions {iou, found, regions, precision,
+  // error_regions, error_regions_found, recall}}.  Any part may be missing.
+  function evalMasks(m) {
+    if (!m || typeof m !== 'object') return;
+    var px = m.pixels && typeof m.pixels === 'object' ? m.pixels : {};
+    var rg = m.regions && typeof m.regions === 'object' ? m.regions : {};
+    var iou = typeof rg.iou === 'number' ? rg.iou : null;
+    // Pixels found in both (true_positives, or hits as in the other
+    // precision-recall objects) and the issue pixels (or selected).
+    var tp = px.true_positives !== undefined ? px.true_positives : px.hits;
+    var ip = px.issue_pixels !== undefined ? px.issue_pixels : px.selected;
+    var note = fmtInt(m.images) + ' images have a true error mask' + (typeof m.dir === 'string' ? ' (' + m.dir + ')' : '') + '. ' +
+      'Pixels: the issue pixels against the error pixels. Regions: an issue region is correct, and a true error region found, ' +
+      'when the two overlap with an IoU of at least ' + (iou === null ? DASH : String(iou)) + '.';
+    byId('sa-eval-masks-note').textContent = note;
+    smallTable(byId('sa-eval-masks-table'), [
+      { label: 'compared', get: pick('what') },
+      { label: 'found by segaudit', num: true, get: pick('found'), fmt: fmtInt, title: 'issue pixels, or issue regions' },
+      { label: 'of them true errors', num: true, get: pick('correct'), fmt: fmtInt, title: 'issue pixels in the error masks, or issue regions that match a true error region' },
+      { label: 'true errors', num: true, get: pick('errors'), fmt: fmtInt, title: 'pixels, or connected regions, of the true error masks' },
+      { label: 'of them found', num: true, get: pick('caught'), fmt: fmtInt, title: 'error pixels that are issue pixels, or true error regions matched by an issue region' },
+      { label: 'precision', num: true, get: pick('precision'), fmt: fmtScore, title: 'share of what segaudit found that is a true error' },
+      { label: 'recall', num: true, get: pick('recall'), fmt: fmtScore, title: 'share of the true errors that segaudit found' },
+      { label: 'F1', num: true, get: pick('f1'), fmt: fmtScore, title: 'harmonic mean of precision and recall' }
+    ], [
+      { what: 'pixels', found: ip, correct: tp, errors: px.error_pixels, caught: tp,
+        precision: px.precision, recall: px.recall, f1: px.f1 },
+      { what: 'regions' + (iou === null ? '' : ' (IoU \u2265 ' + iou + ')'), found: rg.regions, correct: rg.found, errors: rg.error_regions,
+        caught: rg.error_regions_found, precision: rg.precision, recall: rg.recall, f1: rg.f1 }
+    ]);
+    byId('sa-eval-masks').hidden = false;
+  }
+
+  // ---- skipped images (--on-error skip) ---------------------------------
+  (function skipped() {
+    var list = Array.isArray(meta.skipped) ? meta.skipped : [];
+    var total = Math.max(list.length, meta.totals.images_skipped || 0);
+    if (!total) return;
+    byId('sa-skipped-note').textContent = fmtInt(total) + (total === 1 ? ' image was left out (--on-error skip); it is' : ' images were left out (--on-error skip); they are') +
+      ' not in the image table above' +
+      (list.length < total ? '; the first ' + fmtInt(list.length) + ' are listed here, skipped.csv lists them all.' : '.');
+    smallTable(byId('sa-skipped-table'), [
+      { label: 'image', get: pick('image'), cls: function () { return 'id'; }, tip: true },
+      { label: 'index', num: true, get: pick('index'), fmt: fmtInt, title: 'the image\u2019s index in the probabilities file' },
+      { label: 'reason', get: pick('reason'), cls: function () { return 'wrap'; } }
+    ], list);
+    byId('skipped').hidden = false;
+  })();
 
   // ---- the ranked image table ------------------------------------------
   var cols = [
     { name: 'rank', label: 'rank', num: true, fmt: fmtInt, title: 'rank by ' + meta.parameters.rank_by + ' (1 = most likely mislabeled)' },
-    { name: 'image', label: 'image', num: false, title: 'the image id (click a row to see its overlay and regions)' },
+    { name: 'image', label: 'image', num: false, title: 'the image id (click a row to see its overlay and regions; double-click it or press Enter to view the overlay large)' },
     { name: 'flagged', label: 'flagged', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; }, title: 'likely mislabeled: its largest issue region stands out from what the clean images show (README, \u201cThe flag\u201d)' },
     { name: 'softmin', label: 'softmin', num: true, fmt: fmtScore, title: 'softmin score: the mean self-confidence, weighted toward the least confident pixels (0 to 1; lower = more likely mislabeled)' },
     { name: 'num_pixel_issues', label: 'num_pixel_issues', num: true, fmt: fmtScore, title: 'a score, not a count: 1 − issue pixels / valid pixels (lower = more issue pixels)' },
@@ -336,9 +399,18 @@
     class_balanced_accuracy: 'pixel accuracy averaged over the labelled classes',
     mean_iou: 'mean IoU of the labels against the model\u2019s argmax'
   };
-  meta.baselines.forEach(function (b) { cols.push({ name: b, label: b, num: true, fmt: fmtScore, title: 'baseline score: ' + (baselineTitles[b] || b) + ' (lower = more likely mislabeled)' }); });
+  var rankBy = meta.parameters.rank_by;
+  meta.baselines.forEach(function (b) {
+    cols.push({ name: b, label: b, num: true, fmt: fmtScore, extra: b !== rankBy, title: 'baseline score: ' + (baselineTitles[b] || b) + ' (lower = more likely mislabeled)' });
+  });
   if (meta.evaluation) cols.push({ name: 'mislabeled', label: 'mislabeled', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; }, title: 'marked mislabeled in the truth file' });
-  cols.forEach(function (col) { col.c = C[col.name]; col.get = pick(col.c); });
+  cols.forEach(function (col) {
+    col.c = C[col.name];
+    col.get = pick(col.c);
+    // softmin is a key column when it ranks (the default); num_pixel_issues
+    // always is.
+    if (col.name === 'valid_pixels' || (col.name === 'softmin' && rankBy !== 'softmin')) col.extra = true;
+  });
 
   var table = byId('sa-images-table'), tbody = table.tBodies[0];
   var order = new Array(N);
@@ -346,6 +418,10 @@
   var view = order, page = 0, pageSize = 100, sortCol = 0, sortDir = 1, selected = -1;
   var lowerIds = null;
   var classSel = byId('sa-class'), search = byId('sa-search'), flaggedOnly = byId('sa-flagged');
+  var moreCols = byId('sa-more');
+  // The columns shown: the key ones (rank_by's score among them), plus the
+  // valid pixels and the other scores with "more columns".
+  var shown = cols;
   byId('sa-flagged-count').textContent = '(' + fmtInt(meta.totals.flagged_images) + ')';
 
   // The class filter: images with a listed region given or predicted as k.
@@ -398,26 +474,26 @@
   function render() {
     if (page >= pages()) page = pages() - 1;
     var start = page * pageSize, end = Math.min(view.length, start + pageSize);
-    var frag = document.createDocumentFragment();
+    var frag = document.createDocumentFragment(), idCol = shown.indexOf(cols[1]);
     for (var p = start; p < end; p++) {
       var i = view[p], r = rows[i], tr = document.createElement('tr');
       tr.dataset.i = String(i);
       tr.tabIndex = 0;
       if (i === selected) tr.className = 'sel';
-      for (var j = 0; j < cols.length; j++) {
-        cell(tr, cols[j], r);
-        if (j === 1) { tr.lastChild.classList.add('id'); tr.lastChild.title = r[C.image]; }
+      for (var j = 0; j < shown.length; j++) {
+        cell(tr, shown[j], r);
+        if (j === idCol) { tr.lastChild.classList.add('id'); tr.lastChild.title = r[C.image]; }
       }
       frag.appendChild(tr);
     }
     if (!view.length) {
       var empty = el('tr'), td = el('td', 'na', 'No image matches the filter.');
-      td.colSpan = cols.length;
+      td.colSpan = shown.length;
       empty.appendChild(td);
       frag.appendChild(empty);
     }
     tbody.replaceChildren(frag);
-    showSortState(table, sortCol, sortDir);
+    showSortState(table, shown.indexOf(cols[sortCol]), sortDir);
     byId('sa-count').textContent = view.length === N
       ? fmtInt(N) + ' images'
       : fmtInt(view.length) + ' of ' + fmtInt(N) + ' images';
@@ -428,8 +504,15 @@
     byId('sa-next').disabled = byId('sa-last').disabled = page >= pages() - 1;
   }
 
-  headerRow(table, cols, sortBy, function (col) { return col.name === meta.parameters.rank_by ? 'rankby' : null; });
-  cols.forEach(function (col, j) { if (col.title) table.tHead.rows[0].cells[j].title = col.title; });
+  function showColumns() {
+    shown = cols.filter(function (col) { return !col.extra || moreCols.checked; });
+    table.classList.toggle('more', moreCols.checked);
+    headerRow(table, shown, function (j) { sortBy(cols.indexOf(shown[j])); },
+      function (col) { return col.name === rankBy ? 'rankby' : null; });
+    render();
+  }
+
+  moreCols.addEventListener('change', showColumns);
   classSel.addEventListener('change', applyFilter);
   search.addEventListener('input', applyFilter);
   flaggedOnly.addEventListener('change', applyFilter);
@@ -452,6 +535,12 @@
     return enc(meta.overlays) + '/' + enc(id) + '.png';
   }
   function noOverlay(box, text) { box.replaceChildren(el('p', 'muted no-overlay', text)); }
+  // Why image i has no overlay to show, or null when it has one.
+  function overlayMissing(i) {
+    if (meta.overlays === null) return 'No overlay: this report was written without overlays (--top 0).';
+    if (!rows[i][C.has_overlay]) return 'No overlay for this image: overlays are drawn for the top-ranked images only (--top).';
+    return null;
+  }
 
   function showDetail(i) {
     selected = i;
@@ -459,37 +548,37 @@
     for (var t = 0; t < trs.length; t++) trs[t].classList.toggle('sel', trs[t].dataset.i === String(i));
     var r = rows[i], id = r[C.image];
     byId('sa-detail-title').textContent = id;
+    byId('sa-detail-title').title = id;
     byId('sa-detail-hint').hidden = true;
+    byId('sa-view').hidden = false;
     var d = byId('sa-detail-info');
     d.replaceChildren();
     kv(d, 'rank', fmtInt(r[C.rank]) + ' of ' + fmtInt(N));
     kv(d, 'flagged', r[C.flagged] ? 'yes: likely mislabeled' : 'no');
     kv(d, 'softmin', fmtScore(r[C.softmin]));
+    if (rankBy !== 'softmin' && C[rankBy] !== undefined) kv(d, rankBy, fmtScore(r[C[rankBy]]));
     kv(d, 'num_pixel_issues', fmtScore(r[C.num_pixel_issues]));
     kv(d, 'issue pixels', fmtInt(r[C.issue_pixels]) + ' of ' + fmtInt(r[C.valid_pixels]) + ' valid');
     kv(d, 'regions', fmtInt(r[C.regions]) + (r[C.regions] ? ', largest ' + fmtInt(r[C.largest_region]) + ' px' : ''));
     if (meta.evaluation) kv(d, 'mislabeled (truth)', fmtBool(r[C.mislabeled]));
 
-    var box = byId('sa-overlay');
-    if (meta.overlays === null) {
-      noOverlay(box, 'no overlay (this report was written without overlays)');
-    } else if (!r[C.has_overlay]) {
-      noOverlay(box, 'no overlay for this image');
+    var box = byId('sa-overlay'), why = overlayMissing(i);
+    if (why) {
+      noOverlay(box, why);
     } else {
-      var fig = el('figure'), img = new Image();
+      var fig = el('figure'), img = new Image(), b = el('button', 'thumb');
       img.alt = 'overlay of ' + id;
       img.decoding = 'async';
       img.addEventListener('error', function () {
-        if (box.contains(img)) noOverlay(box, 'no overlay (the file could not be loaded)');
+        if (box.contains(img)) noOverlay(box, 'No overlay: the file could not be loaded.');
       });
       img.src = overlayUrl(id);
-      var a = el('a');
-      a.href = img.src;
-      a.target = '_blank';
-      a.rel = 'noopener';
-      a.appendChild(img);
-      fig.appendChild(a);
-      fig.appendChild(el('figcaption', null, 'given labels · model argmax · issue pixels in red, regions boxed'));
+      b.type = 'button';
+      b.title = 'view large, with zoom';
+      b.appendChild(img);
+      b.addEventListener('click', function () { openViewer(i); });
+      fig.appendChild(b);
+      fig.appendChild(el('figcaption', null, 'given labels · model argmax · issue pixels in red, regions boxed (click to enlarge)'));
       box.replaceChildren(fig);
     }
 
@@ -518,7 +607,7 @@
     smallTable(tb, [
       { label: '#', num: true, get: pick(9) },
       { label: 'area', num: true, get: pick(0), fmt: fmtInt },
-      { label: 'box (x, y, w × h)', get: function (g) { return g[1] + ', ' + g[2] + ', ' + g[3] + ' × ' + g[4]; } },
+      { label: 'box (x, y, w × h)', get: function (g) { return g[1] + ', ' + g[2] + ', ' + g[3] + '\u00a0×\u00a0' + g[4]; } },
       { label: 'given → predicted', get: function (g) { return className(g[5]) + ' → ' + className(g[6]); } },
       { label: 'mean s', num: true, get: pick(7), fmt: fmtScore, title: 'mean self-confidence' },
       { label: 'mean p̂', num: true, get: pick(8), fmt: fmtScore, title: 'mean probability of the predicted class' }
@@ -529,12 +618,17 @@
     var tr = e.target.closest('tr');
     if (tr && tr.dataset.i !== undefined) showDetail(Number(tr.dataset.i));
   });
+  tbody.addEventListener('dblclick', function (e) {
+    var tr = e.target.closest('tr');
+    if (tr && tr.dataset.i !== undefined) openViewer(Number(tr.dataset.i));
+  });
   tbody.addEventListener('keydown', function (e) {
     var tr = e.target.closest('tr');
     if (!tr || tr.dataset.i === undefined) return;
     if (e.key === 'Enter' || e.key === ' ') {
       e.preventDefault();
       showDetail(Number(tr.dataset.i));
+      if (e.key === 'Enter') openViewer(Number(tr.dataset.i));
     } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
       var next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
       if (next && next.dataset.i !== undefined) {
@@ -544,8 +638,173 @@
       }
     }
   });
+  byId('sa-view').addEventListener('click', function () { if (selected >= 0) openViewer(selected); });
 
-  render();
+  // ---- the viewer: one overlay, large, with zoom and pan -----------------
+  // A modal <dialog>.  It opens at "fit" (the whole overlay in the window,
+  // scaled up or down); zoom keeps the point under the mouse (or the centre)
+  // in place.  Previous and next follow the table's order (sort and
+  // filters), turning its pages as needed.
+  var viewer = byId('sa-viewer'), stage = byId('sa-v-stage');
+  var vImg = null, vI = -1, zoom = 1, fitting = true, pan = null;
+  var ZOOM_STEP = 1.25, ZOOM_MAX = 32, MAX_PX = 30000;
+
+  function fitZoom() {
+    var w = stage.clientWidth - 2, h = stage.clientHeight - 2;
+    return Math.max(0.01, Math.min(w / vImg.naturalWidth, h / vImg.naturalHeight));
+  }
+  function zoomLimits() {
+    var f = fitZoom();
+    return [Math.min(f, 1) / 2, Math.max(f, Math.min(ZOOM_MAX, MAX_PX / vImg.naturalWidth, MAX_PX / vImg.naturalHeight))];
+  }
+  // Sets the zoom to z, keeping the image point at (cx, cy) (in the stage's
+  // client coordinates; its centre when left out) where it is.
+  function setZoom(z, cx, cy) {
+    if (!vImg || !vImg.naturalWidth) return;
+    var lim = zoomLimits();
+    z = Math.max(lim[0], Math.min(lim[1], z));
+    var sr = stage.getBoundingClientRect();
+    if (cx === undefined) { cx = stage.clientWidth / 2; cy = stage.clientHeight / 2; }
+    var ir = vImg.getBoundingClientRect();
+    var fx = ir.width ? (sr.left + cx - ir.left) / ir.width : 0.5;
+    var fy = ir.height ? (sr.top + cy - ir.top) / ir.height : 0.5;
+    zoom = z;
+    vImg.style.width = (vImg.naturalWidth * z).toFixed(1) + 'px';
+    vImg.style.height = (vImg.naturalHeight * z).toFixed(1) + 'px';
+    vImg.classList.toggle('up', z >= 1);
+    ir = vImg.getBoundingClientRect();
+    stage.scrollLeft += ir.left + fx * ir.width - (sr.left + cx);
+    stage.scrollTop += ir.top + fy * ir.height - (sr.top + cy);
+    stage.classList.toggle('pannable', stage.scrollWidth > stage.clientWidth || stage.scrollHeight > stage.clientHeight);
+    byId('sa-v-zoom').textContent = (z * 100 < 10 ? (z * 100).toFixed(1) : Math.round(z * 100)) + ' %';
+  }
+  function zoomBy(f, cx, cy) { fitting = false; setZoom(zoom * f, cx, cy); }
+  function zoomFit() { if (vImg && vImg.naturalWidth) { fitting = true; setZoom(fitZoom()); } }
+  function zoomOne() { fitting = false; setZoom(1); }
+  function zoomButtons(on) {
+    ['sa-v-in', 'sa-v-out', 'sa-v-fit', 'sa-v-one'].forEach(function (b) { byId(b).disabled = !on; });
+    if (!on) byId('sa-v-zoom').textContent = '';
+  }
+
+  function showInViewer(i) {
+    vI = i;
+    var r = rows[i], id = r[C.image], p = view.indexOf(i);
+    byId('sa-v-title').textContent = id;
+    byId('sa-v-title').title = id;
+    byId('sa-v-pos').textContent = p >= 0 ? fmtInt(p + 1) + ' of ' + fmtInt(view.length) : '';
+    byId('sa-v-prev').disabled = p <= 0;
+    byId('sa-v-next').disabled = p < 0 || p >= view.length - 1;
+    var info = ['rank ' + fmtInt(r[C.rank]), r[C.flagged] ? 'flagged' : 'not flagged',
+      rankBy + ' ' + fmtScore(r[C[rankBy]]), fmtInt(r[C.issue_pixels]) + ' issue px',
+      fmtInt(r[C.regions]) + (r[C.regions] === 1 ? ' region' : ' regions')];
+    if (meta.evaluation) info.push(r[C.mislabeled] ? 'mislabeled (truth)' : 'correct (truth)');
+    byId('sa-v-info').textContent = info.join(' · ');
+    var why = overlayMissing(i);
+    zoomButtons(false);
+    vImg = null;
+    if (why) { noOverlay(stage, why); return; }
+    var img = new Image();
+    img.alt = 'overlay of ' + id;
+    img.draggable = false;
+    img.addEventListener('load', function () {
+      if (img !== vImg) return;
+      zoomButtons(true);
+      stage.scrollLeft = stage.scrollTop = 0;
+      zoomFit();
+    });
+    img.addEventListener('error', function () {
+      if (img === vImg) { vImg = null; noOverlay(stage, 'No overlay: the file could not be loaded.'); }
+    });
+    vImg = img;
+    img.src = overlayUrl(id);
+    stage.replaceChildren(img);
+  }
+  function openViewer(i) {
+    if (selected !== i) showDetail(i);
+    if (!viewer.open) viewer.showModal();
+    showInViewer(i);
+    byId('sa-v-close').focus();
+  }
+  // Moves by d in the table's order, and the table's page and selection
+  // with it.
+  function step(d) {
+    var p = view.indexOf(vI) + d;
+    if (p < 0 || p >= view.length || view.indexOf(vI) < 0) return;
+    var i = view[p], pg = Math.floor(p / pageSize);
+    if (pg !== page) { page = pg; render(); }
+    showDetail(i);
+    showInViewer(i);
+  }
+  // Closes the viewer and gives the focus to the selected row (or, when it
+  // is not on the page, the detail's "View large" button).
+  function closeViewer() {
+    if (!viewer.open) return;
+    viewer.close();
+    var tr = tbody.querySelector('tr.sel');
+    (tr || byId('sa-view')).focus();
+  }
+
+  byId('sa-v-prev').addEventListener('click', function () { step(-1); });
+  byId('sa-v-next').addEventListener('click', function () { step(1); });
+  byId('sa-v-in').addEventListener('click', function () { zoomBy(ZOOM_STEP); });
+  byId('sa-v-out').addEventListener('click', function () { zoomBy(1 / ZOOM_STEP); });
+  byId('sa-v-fit').addEventListener('click', zoomFit);
+  byId('sa-v-one').addEventListener('click', zoomOne);
+  byId('sa-v-close').addEventListener('click', closeViewer);
+  viewer.addEventListener('keydown', function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var k = e.key, done = true;
+    if (k === 'Escape') closeViewer();
+    else if (k === 'ArrowLeft' || k === 'PageUp') step(-1);
+    else if (k === 'ArrowRight' || k === 'PageDown') step(1);
+    else if (k === '+' || k === '=') zoomBy(ZOOM_STEP);
+    else if (k === '-' || k === '_') zoomBy(1 / ZOOM_STEP);
+    else if (k === '0') zoomFit();
+    else if (k === '1') zoomOne();
+    else done = false;
+    if (done) e.preventDefault();
+  });
+  viewer.addEventListener('close', function () {
+    if (viewer.open) return; // opened again since
+    vImg = null;
+    vI = -1;
+    stage.replaceChildren();
+  });
+  // A click on the backdrop (outside the dialog's box) closes it.
+  viewer.addEventListener('click', function (e) {
+    if (e.target !== viewer) return;
+    var b = viewer.getBoundingClientRect();
+    if (e.clientX < b.left || e.clientX > b.right || e.clientY < b.top || e.clientY > b.bottom) closeViewer();
+  });
+  stage.addEventListener('wheel', function (e) {
+    if (!vImg || !vImg.naturalWidth) return;
+    e.preventDefault();
+    var dy = e.deltaY * (e.deltaMode === 1 ? 33 : e.deltaMode === 2 ? 400 : 1);
+    var sr = stage.getBoundingClientRect();
+    zoomBy(Math.max(0.5, Math.min(2, Math.pow(1.0015, -dy))), e.clientX - sr.left, e.clientY - sr.top);
+  }, { passive: false });
+  stage.addEventListener('pointerdown', function (e) {
+    if (e.button !== 0 || !vImg) return;
+    pan = { x: e.clientX, y: e.clientY, l: stage.scrollLeft, t: stage.scrollTop, id: e.pointerId };
+    stage.setPointerCapture(e.pointerId);
+    stage.classList.add('panning');
+    e.preventDefault();
+  });
+  stage.addEventListener('pointermove', function (e) {
+    if (!pan || e.pointerId !== pan.id) return;
+    stage.scrollLeft = pan.l - (e.clientX - pan.x);
+    stage.scrollTop = pan.t - (e.clientY - pan.y);
+  });
+  function endPan(e) {
+    if (!pan || e.pointerId !== pan.id) return;
+    pan = null;
+    stage.classList.remove('panning');
+  }
+  stage.addEventListener('pointerup', endPan);
+  stage.addEventListener('pointercancel', endPan);
+  window.addEventListener('resize', function () { if (viewer.open && fitting) zoomFit(); });
+
+  showColumns();
   if (N) showDetail(view[0]);
   window.segauditReport = { loadMs: performance.now(), images: N };
   document.body.dataset.ready = '1';

@@ -9,6 +9,9 @@
 //   DATA        the tests/ folder (golden cases, sample)
 //   BIG_IMAGES  images of the large report (100000; 0 skips it)
 //
+// The pages are shown at 1366 × 768, a common laptop screen: the image
+// table must fit it without scrolling sideways.
+//
 // Prints one line per check and ends with "N passed, N failed".
 const fs = require('fs');
 const path = require('path');
@@ -85,12 +88,45 @@ async function overlayLoaded(page) {
   return false;
 }
 
+// The same for the viewer's <img>.
+async function viewerLoaded(page) {
+  for (const end = Date.now() + 10000; Date.now() < end;) {
+    const ok = await page.evaluate(() => {
+      const i = document.querySelector('#sa-v-stage img');
+      return !!(i && i.complete && i.naturalWidth > 0 && i.style.width);
+    });
+    if (ok) return true;
+    await new Promise(r => setTimeout(r, 50));
+  }
+  return false;
+}
+// What the viewer shows.
+async function viewerState(page) {
+  return page.evaluate(() => {
+    const v = document.getElementById('sa-viewer'), i = document.querySelector('#sa-v-stage img');
+    return { open: v.open, title: document.getElementById('sa-v-title').textContent,
+      src: i ? i.getAttribute('src') : null, natural: i ? i.naturalWidth : 0,
+      width: i ? i.getBoundingClientRect().width : 0,
+      message: (document.querySelector('#sa-v-stage .no-overlay') || { textContent: '' }).textContent };
+  });
+}
+// Whether the page and the image table's box scroll sideways.
+async function sideScroll(page) {
+  return page.evaluate(() => {
+    const d = document.documentElement, w = document.querySelector('#images .table-wrap');
+    return { page: d.scrollWidth - d.clientWidth, table: w.scrollWidth - w.clientWidth };
+  });
+}
+function checkNoSideScroll(name, s) {
+  check(name + ': at 1366 px neither the page nor the image table scrolls sideways', s.page <= 0 && s.table <= 0, show(s));
+}
+
 async function openBrowser() {
   const profile = fs.mkdtempSync(path.join(WORK, 'profile-'));
   ctx = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM,
     headless: true,
-    viewport: { width: 1400, height: 900 },
+    viewport: { width: 1366, height: 768 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic',
       '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync'],
@@ -170,13 +206,15 @@ function embedded(file) {
 
 // The page's meta object holds report.json's sections (one writer for both):
 // the same dataset, classes, evaluation and run keys; the parameters plus
-// min_region_area; the totals; the first pairs.
+// min_region_area (unless report.json has it); the totals; the first pairs.
 function sameSections(name, meta, rep) {
   const { min_region_area: mra, ...par } = meta.parameters;
   const totals = {};
   Object.keys(meta.totals).forEach(k => { totals[k] = rep[k]; });
   check(name + ': meta.dataset, parameters, classes, evaluation = report.json',
-    eq(meta.dataset, rep.dataset) && eq(par, rep.parameters) && typeof mra === 'number' &&
+    eq(meta.dataset, rep.dataset) && typeof mra === 'number' &&
+    // report.json's parameters may hold min_region_area too
+    eq('min_region_area' in rep.parameters ? meta.parameters : par, rep.parameters) &&
     eq(meta.classes, rep.classes) && eq(meta.evaluation, rep.evaluation === undefined ? null : rep.evaluation),
     diff([meta.dataset, meta.parameters, meta.evaluation], [rep.dataset, rep.parameters, rep.evaluation]));
   check(name + ': meta.totals, pairs, run keys = report.json',
@@ -221,13 +259,30 @@ async function caseSample() {
     diff(col(st, 'image'), ids));
   check(name + ': scores shown with 4 significant digits',
     eq(col(st, 'softmin'), images.map(r => fmtScore(num(r.softmin)))), diff(col(st, 'softmin'), images.map(r => r.softmin)));
-  check(name + ': counts shown with thousands separators',
-    eq(col(st, 'valid pixels'), images.map(r => intFmt.format(Number(r.valid_pixels)))) &&
-    col(st, 'valid pixels').every(v => v.includes(',')), show(col(st, 'valid pixels')));
+  const keyHeads = ['rank', 'image', 'flagged', 'softmin', 'num_pixel_issues', 'issue pixels',
+    'regions', 'largest region', 'region mass', 'mislabeled'];
+  check(name + ': the key columns by default', eq(st.heads, keyHeads), diff(st.heads, keyHeads));
+  checkNoSideScroll(name, await sideScroll(page));
+  // "more columns" adds the valid pixels and the baseline scores.
+  await page.check('#sa-more');
+  st = await tableState(page);
   const wantHeads = ['rank', 'image', 'flagged', 'softmin', 'num_pixel_issues', 'issue pixels', 'valid pixels',
     'regions', 'largest region', 'region mass', 'mean_self_confidence', 'min_self_confidence', 'pixel_accuracy',
     'class_balanced_accuracy', 'mean_iou', 'mislabeled'];
-  check(name + ': table columns', eq(st.heads, wantHeads), diff(st.heads, wantHeads));
+  check(name + ': "more columns" shows every column', eq(st.heads, wantHeads), diff(st.heads, wantHeads));
+  check(name + ': counts shown with thousands separators',
+    eq(col(st, 'valid pixels'), images.map(r => intFmt.format(Number(r.valid_pixels)))) &&
+    col(st, 'valid pixels').every(v => v.includes(',')), show(col(st, 'valid pixels')));
+  check(name + ': baseline scores shown with 4 significant digits',
+    eq(col(st, 'mean_iou'), images.map(r => fmtScore(num(r.mean_iou)))), diff(col(st, 'mean_iou'), images.map(r => r.mean_iou)));
+  await clickHeader(page, 'mean_iou');
+  await page.uncheck('#sa-more');
+  st = await tableState(page);
+  const byIou = sortedIds(images, ids, 'mean_iou', 1, true);
+  check(name + ': back to the key columns, the sort by a hidden column holds',
+    eq(st.heads, keyHeads) && eq(col(st, 'image'), byIou), diff([st.heads, col(st, 'image')], [keyHeads, byIou]));
+  await clickHeader(page, 'rank');
+  st = await tableState(page);
   if ('regions' in images[0])
     check(name + ': regions and largest region match images.csv',
       eq(col(st, 'regions'), images.map(r => intFmt.format(Number(r.regions)))) &&
@@ -332,7 +387,7 @@ async function caseSample() {
   }
   if (regionsCsv) {
     const mine = regionsCsv.filter(r => r.image === pick.image).slice(0, 20);
-    const wantRegs = mine.map(r => [r.region, intFmt.format(Number(r.area)), r.x + ', ' + r.y + ', ' + r.width + ' × ' + r.height,
+    const wantRegs = mine.map(r => [r.region, intFmt.format(Number(r.area)), r.x + ', ' + r.y + ', ' + r.width + '\u00a0×\u00a0' + r.height,
       r.given + ' ' + r.given_name + ' → ' + r.predicted + ' ' + r.predicted_name,
       fmtScore(Number(r.mean_self_confidence)), fmtScore(Number(r.mean_predicted_prob))]);
     check(name + ': regions panel = regions.csv (area, box, given → predicted, mean s, mean p̂)',
@@ -346,11 +401,15 @@ async function caseSample() {
   const t4 = await page.textContent('#sa-detail-title');
   check(name + ': arrow key selects the next row', t4 === images[3].image, t4);
 
+  // The viewer: the overlay large, zoom, previous and next in the table's
+  // order (here softmin descending, not the ranking), Esc.
+  if (E.meta.overlays !== null) await caseViewer(name, page, images, E);
+
   // Classes, pairs, evaluation.
   const tabs = await page.evaluate(() => {
     const cells = id => [...document.querySelectorAll('#' + id + ' tbody tr')].map(r => [...r.cells].map(c => c.textContent));
     return { classes: cells('sa-classes-table'), pairs: cells('sa-pairs-table'), evaluation: cells('sa-eval-table'),
-      evalHidden: document.getElementById('evaluation').hidden };
+      evalHidden: document.getElementById('evaluation').hidden, masksHidden: document.getElementById('sa-eval-masks').hidden };
   });
   const classes = parseCsv(path.join(out, 'classes.csv'));
   const wantCls = classes.map(c => [c.class, c.name, intFmt.format(Number(c.labeled_pixels)), fmtScore(Number(c.threshold)),
@@ -369,6 +428,30 @@ async function caseSample() {
   cleanLog(name, log);
   await page.close();
 
+  // Pixels and regions against the true error masks (--truth-masks): a copy
+  // of the page whose meta holds a made-up evaluation.masks (the data
+  // blocks are not covered by the page's Content-Security-Policy hashes).
+  if (E.meta.evaluation) {
+    const masks = { dir: 'truth-masks', images: 12,
+      pixels: { precision: 0.5, recall: 0.25, f1: 1 / 3, true_positives: 1234, issue_pixels: 2468, error_pixels: 4936 },
+      regions: { iou: 0.3, found: 7, regions: 9, precision: 7 / 9, error_regions: 14, error_regions_found: 6, recall: 6 / 14 } };
+    const meta2 = Object.assign({}, E.meta, { evaluation: Object.assign({}, E.meta.evaluation, { masks }) });
+    const start = E.html.indexOf('<script type="application/json" id="sa-meta">');
+    const from = E.html.indexOf('>', start) + 1, to = E.html.indexOf('</script>', from);
+    const file2 = path.join(out, 'report-masks.html');
+    fs.writeFileSync(file2, E.html.slice(0, from) + JSON.stringify(meta2).replace(/</g, '\\u003c') + E.html.slice(to));
+    const { page: p3, log: l3 } = await openReport(file2);
+    const mt = await p3.evaluate(() => ({ hidden: document.getElementById('sa-eval-masks').hidden,
+      rows: [...document.querySelectorAll('#sa-eval-masks-table tbody tr')].map(r => [...r.cells].map(c => c.textContent)) }));
+    const wantMt = [['pixels', '2,468', '1,234', '4,936', '1,234', '0.5000', '0.2500', '0.3333'],
+      ['regions (IoU \u2265 0.3)', '9', '7', '14', '6', '0.7778', '0.4286', '–']];
+    check(name + ': evaluation.masks shows the pixel and region table', !mt.hidden && eq(mt.rows, wantMt), diff(mt.rows, wantMt));
+    check(name + ': without evaluation.masks that table stays hidden', tabs.masksHidden === !E.meta.evaluation.masks);
+    cleanLog(name + ' (evaluation.masks)', l3);
+    await p3.close();
+    fs.unlinkSync(file2);
+  }
+
   // An overlay that went missing after the report was written.
   if (E.meta.overlays !== null) {
     const gone = images[1].image;
@@ -379,10 +462,83 @@ async function caseSample() {
       await p2.click('#sa-images-table tbody tr:nth-child(2)');
       const shown = await p2.waitForSelector('#sa-overlay .no-overlay', { timeout: 10000 }).then(() => true, () => false);
       check(name + ': a missing overlay file shows "no overlay"', shown && !(await p2.$('#sa-overlay img')));
+      await p2.dblclick('#sa-images-table tbody tr:nth-child(2)');
+      let vs = await viewerState(p2);
+      for (const end = Date.now() + 10000; !vs.message && Date.now() < end; vs = await viewerState(p2))
+        await new Promise(r => setTimeout(r, 50));
+      check(name + ': the viewer says so too', vs.open && vs.title === gone && vs.src === null && /no overlay/i.test(vs.message), show(vs));
+      await p2.keyboard.press('Escape');
       cleanLog(name + ' (missing overlay)', l2, m => m.includes('ERR_FILE_NOT_FOUND'));
       await p2.close();
     }
   }
+}
+
+// The viewer, on an open report whose images all have overlays.
+async function caseViewer(name, page, images, E) {
+  const url = id => E.meta.overlays + '/' + encodeURIComponent(id) + '.png';
+  await clickHeader(page, 'softmin');
+  await clickHeader(page, 'softmin'); // descending
+  const order = col(await tableState(page), 'image');
+  await page.click('#sa-images-table tbody tr:nth-child(1)');
+  await page.click('#sa-overlay button.thumb');
+  let v = await viewerState(page);
+  check(name + ': clicking the overlay opens the viewer', v.open && v.title === order[0] && v.src === url(order[0]), show(v));
+  const loaded = await viewerLoaded(page);
+  v = await viewerState(page);
+  check(name + ': the viewer shows the overlay large (fit: ' + Math.round(v.width) + ' px of ' + v.natural + ')',
+    loaded && v.natural > 340 && v.width > 600, show(v));
+  checkNoSideScroll(name + ' (viewer open)', await sideScroll(page));
+  const fit = v.width;
+  await page.click('#sa-v-in');
+  const w1 = (await viewerState(page)).width;
+  await page.keyboard.press('+');
+  const w2 = (await viewerState(page)).width;
+  const box = await page.evaluate(() => { const r = document.getElementById('sa-v-stage').getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; });
+  await page.mouse.move(box[0], box[1]);
+  await page.mouse.wheel(0, -200);
+  let w3 = w2;
+  for (const end = Date.now() + 2000; w3 === w2 && Date.now() < end;) { await new Promise(r => setTimeout(r, 50)); w3 = (await viewerState(page)).width; }
+  check(name + ': zoom in (button, +, wheel) makes it bigger', w1 > fit * 1.1 && w2 > w1 * 1.1 && w3 > w2 * 1.1, show([fit, w1, w2, w3]));
+  const panned = await page.evaluate(() => document.getElementById('sa-v-stage').scrollLeft);
+  await page.mouse.down();
+  await page.mouse.move(box[0] - 200, box[1], { steps: 4 });
+  await page.mouse.up();
+  const panned2 = await page.evaluate(() => document.getElementById('sa-v-stage').scrollLeft);
+  check(name + ': drag pans the zoomed overlay', panned2 > panned + 100, show([panned, panned2]));
+  await page.keyboard.press('-');
+  const w4 = (await viewerState(page)).width;
+  await page.click('#sa-v-fit');
+  const w5 = (await viewerState(page)).width;
+  await page.click('#sa-v-one');
+  const w6 = (await viewerState(page)).width;
+  check(name + ': zoom out, fit and 1:1', w4 < w3 && Math.abs(w5 - fit) < 1 && Math.abs(w6 - v.natural) < 1, show([w3, w4, fit, w5, v.natural, w6]));
+  await page.keyboard.press('ArrowRight');
+  const v1 = await viewerState(page);
+  await page.click('#sa-v-next');
+  const v2 = await viewerState(page);
+  await page.keyboard.press('ArrowLeft');
+  const v3 = await viewerState(page);
+  check(name + ': → and Next show the next rows\' images in the table\'s order, ← the previous',
+    v1.title === order[1] && v1.src === url(order[1]) && v2.title === order[2] && v2.src === url(order[2]) &&
+    v3.title === order[1] && v3.src === url(order[1]), show([v1, v2, v3, order.slice(0, 3)]));
+  const sel = await page.evaluate(() => [document.getElementById('sa-detail-title').textContent,
+    document.querySelector('#sa-images-table tr.sel td:nth-child(2)').textContent]);
+  check(name + ': the table\'s selection follows the viewer', eq(sel, [order[1], order[1]]), show(sel));
+  check(name + ': the viewer loads the next overlay', await viewerLoaded(page));
+  await page.keyboard.press('Escape');
+  v = await viewerState(page);
+  const focus = await page.evaluate(() => document.activeElement.classList.contains('sel'));
+  check(name + ': Esc closes the viewer and gives the focus back to the row', !v.open && focus, show(v));
+  // Keyboard only: Enter on a row opens it; the first row has no previous.
+  await page.focus('#sa-images-table tbody tr:nth-child(1)');
+  await page.keyboard.press('Enter');
+  v = await viewerState(page);
+  const prevOff = await page.evaluate(() => document.getElementById('sa-v-prev').disabled);
+  check(name + ': Enter on a row opens the viewer', v.open && v.title === order[0] && prevOff, show(v));
+  await page.click('#sa-v-close');
+  check(name + ': the close button closes it', !(await viewerState(page)).open);
+  await clickHeader(page, 'rank');
 }
 
 // ---- case 2: a golden case without truth or class names ------------------
@@ -421,9 +577,15 @@ async function caseGolden() {
   check(name + ': unchecked, every image is back', col(fs3, 'image').length === images.length, fs3.count);
 
   // Every column header explains itself on hover.
-  const titles = await page.evaluate(() => [...document.querySelectorAll('#sa-images-table thead th')]
+  const heads = () => page.evaluate(() => [...document.querySelectorAll('#sa-images-table thead th')]
     .map(th => [th.querySelector('.lbl').textContent, th.title]));
-  check(name + ': every column header has a hover text', titles.every(t => t[1].length > 10), show(titles));
+  const keyTitles = await heads();
+  await page.check('#sa-more');
+  const titles = await heads();
+  await page.uncheck('#sa-more');
+  check(name + ': every column header has a hover text (key and more columns)',
+    keyTitles.length >= 9 && titles.length === keyTitles.length + 6 && keyTitles.concat(titles).every(t => t[1].length > 10), show(titles));
+  checkNoSideScroll(name, await sideScroll(page));
   const npi = titles.find(t => t[0] === 'num_pixel_issues');
   check(name + ': num_pixel_issues is explained as a score', npi && /score/.test(npi[1]) && /1 − issue pixels/.test(npi[1]), show(npi));
   const hidden = await page.evaluate(() => document.getElementById('evaluation').hidden);
@@ -443,7 +605,7 @@ async function caseHostile() {
   // No /image_ids in this case: the ids are the sorted label file names, so
   // the new names keep the order of the old ones.
   const hostile = ['0 <!--<script>', '1 <img src=x onerror=window.__pwned=1>',
-    "2 \"q\" & 'a' %41 ?x #y", '3 ünïcødé \u2028 ]]>', '4 {"k":1} ${x} `tick`'];
+    "2 \"q\" & 'a' %41 ?x #y", '3 ünïcødé \u2028 ]]>', '4 {"k":1} ${x} `tick` ' + 'a very long id '.repeat(10)];
   const old = fs.readdirSync(path.join(g, 'labels')).sort();
   old.forEach((f, i) => fs.copyFileSync(path.join(g, 'labels', f), path.join(labels, hostile[i] + '.png')));
   const names = [];
@@ -467,12 +629,19 @@ async function caseHostile() {
     eq(col(st, 'image').slice().sort(), hostile.slice().sort()), diff(col(st, 'image'), hostile));
   const dom = await page.evaluate(() => ({
     pwned: window.__pwned,
-    imgs: [...document.querySelectorAll('img')].filter(i => !i.closest('#sa-overlay')).length,
+    imgs: [...document.querySelectorAll('img')].filter(i => !i.closest('#sa-overlay') && !i.closest('#sa-v-stage')).length,
     scripts: document.scripts.length,
     options: [...document.querySelectorAll('#sa-class option')].map(o => o.textContent),
   }));
   check(name + ': nothing injected (no script ran, no element added)', dom.pwned === undefined && dom.imgs === 0 && dom.scripts === 3, show(dom));
   check(name + ': class names shown literally', dom.options.some(o => o.startsWith('0 ' + names[0])) && dom.options.some(o => o.startsWith('1 ' + names[1])), show(dom.options.slice(0, 4)));
+  checkNoSideScroll(name + ' (a 170-character id)', await sideScroll(page));
+  const cut = await page.evaluate(id => {
+    const td = [...document.querySelectorAll('#sa-images-table td.id')].find(c => c.textContent === id);
+    return td && { cut: td.scrollWidth > td.clientWidth, ellipsis: getComputedStyle(td).textOverflow, title: td.title };
+  }, hostile[4]);
+  check(name + ': a long id is cut with an ellipsis, whole in its hover text',
+    cut && cut.cut && cut.ellipsis === 'ellipsis' && cut.title === hostile[4], show(cut));
   const noScore = images.filter(r => r.softmin === '').map(r => r.image);
   const note = await page.textContent('#sa-hist-note');
   check(name + ': histogram counts the image without a score', noScore.length === 1 && note.includes('1 without a score'), note);
@@ -494,6 +663,11 @@ async function caseHostile() {
     check(name + ': overlay src is URL-encoded', src === 'overlays/' + encodeURIComponent(hostile[2]) + '.png', src);
     const ok = await overlayLoaded(page);
     check(name + ': overlay of that id loads', ok);
+    await page.click('#sa-view');
+    const v = await viewerState(page);
+    check(name + ': the viewer shows the id literally and loads its overlay',
+      v.open && v.title === hostile[2] && v.src === src && await viewerLoaded(page), show(v));
+    await page.keyboard.press('Escape');
   }
   const title = await page.textContent('#sa-detail-title');
   check(name + ': detail title shows the id literally', title === hostile[2], title);
@@ -501,7 +675,41 @@ async function caseHostile() {
   await page.close();
 }
 
-// ---- case 4: 100,000 images ------------------------------------------------
+// ---- case 4: an unreadable label map, skipped (--on-error skip) -----------
+async function caseSkipped() {
+  const name = 'skipped';
+  const data = path.join(WORK, 'skip');
+  let r = run(SEGAUDIT, ['synth', '--out', data, '--images', '8', '--size', '24x40', '--seed', '3', '-q']);
+  if (!check(name + ': synth', r.status === 0, r.err)) return;
+  const labels = fs.readdirSync(path.join(data, 'labels')).sort();
+  const broken = labels[2].replace(/\.png$/, '');
+  fs.writeFileSync(path.join(data, 'labels', labels[2]), 'not a png');
+  const out = path.join(WORK, 'skip-report');
+  r = writeReport(out, ['--labels', data + '/labels', '--probs', data + '/probs.h5', '--on-error', 'skip']);
+  const file = path.join(out, 'report.html');
+  if (!check(name + ': report.html written', r.status === 0 && fs.existsSync(file), r.err)) return;
+  const rep = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8'));
+  const E = embedded(file);
+  check(name + ': meta.skipped = report.json\'s skipped', rep.skipped.length === 1 && eq(E.meta.skipped, rep.skipped),
+    diff(E.meta.skipped, rep.skipped));
+  const { page, log } = await openReport(file);
+  const sk = await page.evaluate(() => ({ hidden: document.getElementById('skipped').hidden,
+    note: document.getElementById('sa-skipped-note').textContent,
+    rows: [...document.querySelectorAll('#sa-skipped-table tbody tr')].map(t => [...t.cells].map(c => c.textContent)) }));
+  check(name + ': the Skipped images section lists the image and why',
+    !sk.hidden && sk.rows.length === 1 && sk.rows[0][0] === broken && sk.rows[0][2] === rep.skipped[0].reason &&
+    sk.rows[0][2].length > 5 && sk.note.startsWith('1 image was left out'), show(sk));
+  const st = await tableState(page);
+  check(name + ': the skipped image is not in the image table', st.rows.length === 7 && !col(st, 'image').includes(broken), show(col(st, 'image')));
+  cleanLog(name, log);
+  await page.close();
+  const { page: p2, log: l2 } = await openReport(path.join(WORK, 'k19', 'report.html'));
+  check(name + ': without skipped images the section stays hidden', await p2.evaluate(() => document.getElementById('skipped').hidden));
+  cleanLog(name + ' (none skipped)', l2);
+  await p2.close();
+}
+
+// ---- case 5: 100,000 images ------------------------------------------------
 async function caseBig() {
   const name = BIG + ' images';
   const data = path.join(WORK, 'big');
@@ -534,6 +742,8 @@ async function caseBig() {
   st = await tableState(page);
   const desc = images.filter(x => x.softmin !== '').map(x => Number(x.softmin)).sort((a, b) => b - a).slice(0, 100).map(fmtScore);
   check(name + ': sorted descending', eq(col(st, 'softmin'), desc), diff(col(st, 'softmin').slice(0, 5), desc.slice(0, 5)));
+  checkNoSideScroll(name, await sideScroll(page));
+  await page.check('#sa-more');
   const ms1 = await clickHeader(page, 'mean_iou');
   console.log('info - sort by mean_iou ' + ms1.toFixed(0) + ' ms');
   check(name + ': sort by mean_iou in under 5 s (' + ms1.toFixed(0) + ' ms)', ms1 < LIMIT_MS);
@@ -588,6 +798,7 @@ async function caseBig() {
     await caseSample();
     await caseGolden();
     await caseHostile();
+    await caseSkipped();
     if (BIG > 0) await caseBig();
   } catch (e) {
     check('test script ran to the end', false, e && e.stack ? e.stack : String(e));
