@@ -1170,6 +1170,7 @@ static SegauditAudit *run_engine(const Dataset *d, int c, char *masks,
     snprintf(masks, masks_len, "%s/masks%d", d->dir, c);
     SegauditSettings s;
     segaudit_default_settings(&s);
+    s.min_region_area = 1; /* every region listed, as the oracle lists them */
     s.labels_dir = labels;
     s.probs_path = probs;
     s.masks_dir = masks;

@@ -96,13 +96,14 @@ static uint64_t read_truth(const char *dir, uint64_t n, Truth *t)
     return bad;
 }
 
-static uint16_t *read_label(const char *dir, const char *id, uint32_t h,
-                            uint32_t w)
+/* dir/<sub>/<id>.png, 8-bit: labels/ or truth/ (the error masks). */
+static uint16_t *read_png_in(const char *dir, const char *sub, const char *id,
+                             uint32_t h, uint32_t w)
 {
     char path[600];
     SaErr e = {0};
     SaLabelPng *p;
-    snprintf(path, sizeof path, "%s/labels/%s.png", dir, id);
+    snprintf(path, sizeof path, "%s/%s/%s.png", dir, sub, id);
     if (sa_label_png_open(&p, path, w, h, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(sa_label_png_bit_depth(p), 8);
@@ -111,6 +112,12 @@ static uint16_t *read_label(const char *dir, const char *id, uint32_t h,
     assert_int_equal(sa_label_png_read_rows(p, lab, h, &e), 0);
     sa_label_png_close(p);
     return lab;
+}
+
+static uint16_t *read_label(const char *dir, const char *id, uint32_t h,
+                            uint32_t w)
+{
+    return read_png_in(dir, "labels", id, h, w);
 }
 
 /* Checks every file of the dataset s wrote; returns the truth rows. */
@@ -163,9 +170,14 @@ static Truth *check_dataset(const SegauditSynthSettings *s)
         assert_string_equal(ids[i], want);
         assert_string_equal(t[i].id, want);
         uint16_t *lab = read_label(s->out_dir, ids[i], H, W);
+        uint16_t *err_mask = read_png_in(s->out_dir, "truth", ids[i], H, W);
         assert_int_equal(sa_synth_clean_labels(s, i, clean), 0);
         uint64_t diff = 0, voids = 0;
         for (size_t j = 0; j < hw; j++) {
+            /* the error mask marks exactly the changed labels */
+            if (err_mask[j] != (lab[j] != clean[j] ? 255 : 0))
+                fail_msg("truth/%s.png pixel %zu: %u, label %u, clean %u",
+                         ids[i], j, err_mask[j], lab[j], clean[j]);
             assert_true(clean[j] < K);
             if (lab[j] >= K) {
                 assert_int_equal(lab[j], s->void_value);
@@ -178,7 +190,16 @@ static Truth *check_dataset(const SegauditSynthSettings *s)
             assert_true(diff > 0);
             assert_true(!strcmp(t[i].kind, "overlooked") ||
                         !strcmp(t[i].kind, "swapped") ||
-                        !strcmp(t[i].kind, "boundary"));
+                        !strcmp(t[i].kind, "boundary") ||
+                        !strcmp(t[i].kind, "partial") ||
+                        !strcmp(t[i].kind, "coarse"));
+            /* each kind only when asked for (default: the first three) */
+            int bit = !strcmp(t[i].kind, "overlooked") ? 1
+                      : !strcmp(t[i].kind, "swapped")  ? 2
+                      : !strcmp(t[i].kind, "boundary") ? 4
+                      : !strcmp(t[i].kind, "partial")  ? 8
+                                                       : 16;
+            assert_true((s->errors ? s->errors : 7) & bit);
         } else {
             assert_int_equal(diff, 0);
             assert_string_equal(t[i].kind, "none");
@@ -202,6 +223,7 @@ static Truth *check_dataset(const SegauditSynthSettings *s)
                          (unsigned long long)i, j, sum);
         }
         free(lab);
+        free(err_mask);
     }
     free(buf);
     free(clean);
@@ -462,6 +484,50 @@ static void test_void(void **state)
     free(t);
 }
 
+/* Every model kind with every error kind: the files check out (labels,
+ * error masks, probabilities summing to 1); a single kind asked for is
+ * the only one drawn; the models differ. */
+static void test_kinds_and_models(void **state)
+{
+    (void)state;
+    static const int models[] = {
+        SEGAUDIT_SYNTH_STANDARD, SEGAUDIT_SYNTH_SHARP, SEGAUDIT_SYNTH_BLURRY,
+        SEGAUDIT_SYNTH_OVERCONFIDENT, SEGAUDIT_SYNTH_WEAK};
+    int seen = 0;
+    for (int m = 0; m < 5; m++) {
+        SegauditSynthSettings s;
+        settings(&s, "kinds", 10, 64, 128);
+        s.force = 1;
+        s.model = models[m];
+        s.seed = (uint64_t)m + 1; /* the errors' draws differ by seed */
+        s.errors = SEGAUDIT_SYNTH_ALL_ERRORS;
+        s.error_rate = 1.0;
+        synth_ok(&s);
+        Truth *t = check_dataset(&s);
+        for (int i = 0; i < 10; i++) {
+            static const char *const names[] = {"overlooked", "swapped",
+                                                "boundary", "partial",
+                                                "coarse"};
+            for (int k = 0; k < 5; k++)
+                if (!strcmp(t[i].kind, names[k]))
+                    seen |= 1 << k;
+        }
+        free(t);
+    }
+    /* 50 errors drawn from five kinds: each appears */
+    assert_int_equal(seen, SEGAUDIT_SYNTH_ALL_ERRORS);
+    static const int one[] = {SEGAUDIT_SYNTH_PARTIAL, SEGAUDIT_SYNTH_COARSE};
+    for (int k = 0; k < 2; k++) {
+        SegauditSynthSettings s;
+        settings(&s, "kinds", 8, 64, 128);
+        s.force = 1;
+        s.errors = one[k];
+        s.error_rate = 1.0;
+        synth_ok(&s);
+        free(check_dataset(&s)); /* checks that no other kind is drawn */
+    }
+}
+
 static void test_bad_settings(void **state)
 {
     (void)state;
@@ -489,6 +555,9 @@ static void test_bad_settings(void **state)
     BAD(s.void_value = 18);
     BAD(s.void_value = 256);
     BAD(s.n_threads = -1);
+    BAD(s.model = 5);
+    BAD(s.errors = 32);
+    BAD(s.errors = -1);
 #undef BAD
     struct stat st;
     assert_int_not_equal(stat(dir_of("bad"), &st), 0);
@@ -735,6 +804,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_k5),
         cmocka_unit_test(test_void),
+        cmocka_unit_test(test_kinds_and_models),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_existing_dataset),
         cmocka_unit_test(test_write_failure),

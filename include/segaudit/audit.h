@@ -169,7 +169,12 @@ typedef struct SegauditSettings {
                                   known annotation error): every score is
                                   evaluated against it (NULL) */
     uint64_t min_region_area;  /* regions smaller than this are left out of
-                                  the region list, not of the counts (1) */
+                                  the region list, not of the counts; 0:
+                                  chosen from the data, one more than the
+                                  median area of the dataset's issue
+                                  regions (at most 65,536); the value used
+                                  is in segaudit_audit_settings after the
+                                  run (0) */
     const char *overlays_dir;  /* when set, <dir>/<id>.png overlays of the
                                   overlay_top worst images (NULL) */
     uint64_t overlay_top;      /* how many images get an overlay; UINT64_MAX
@@ -243,6 +248,12 @@ typedef struct SegauditSettings {
                                   together (segaudit-mpi sets one over
                                   MPI); NULL: this process alone (NULL) */
     int flag_rule;             /* enum SegauditFlagRule (MASS) */
+    const char *truth_masks_dir; /* a folder of <id>.png true error masks
+                                  (non-zero = an annotation error, the
+                                  image's size): issue pixels and regions
+                                  are evaluated against them; without
+                                  truth_path an image is mislabeled when its
+                                  mask holds an error (NULL) */
 } SegauditSettings;
 
 /* A group of processes auditing one dataset together.  Every member runs
@@ -350,6 +361,8 @@ typedef struct SegauditDatasetInfo {
     uint64_t cache_bytes;       /* the cache's size on disk after the run */
     int n_cache_notes;          /* segaudit_audit_cache_note(a, 0 ..
                                    n_cache_notes-1) */
+    int min_region_area_auto;   /* 1: min_region_area was chosen from the
+                                   data */
 } SegauditDatasetInfo;
 
 typedef struct SegauditImageResult {
@@ -462,6 +475,32 @@ int segaudit_audit_truth(const SegauditAudit *a, uint64_t i);
 /* The evaluation of one score (0 <= score < SEGAUDIT_N_SCORES). */
 void segaudit_audit_evaluation(const SegauditAudit *a, int score,
                                SegauditEvaluation *out);
+
+/* Issue pixels and regions against the true error masks (truth_masks_dir).
+ * Regions are connected components (8-connectivity); a listed region
+ * (min_region_area) and a true error region match when their IoU is at
+ * least 0.3. */
+typedef struct SegauditMaskEvaluation {
+    uint64_t images;          /* images evaluated (not skipped) */
+    uint64_t issue_pixels, error_pixels, hit_pixels; /* hit: both */
+    SegauditPrecisionRecall pixels; /* selected = issue pixels, hits = hit
+                                 pixels, recall of the error pixels */
+    uint64_t regions;         /* listed issue regions */
+    uint64_t regions_matched; /* of them matching a true error region */
+    uint64_t error_regions;   /* true error regions */
+    uint64_t error_regions_found; /* of them matched by a listed region */
+    int has_region_precision; /* 0 when no region is listed */
+    double region_precision;  /* regions_matched / regions */
+    int has_region_recall;    /* 0 when there is no error region */
+    double region_recall;     /* error_regions_found / error_regions */
+    int has_region_f1;
+    double region_f1;
+} SegauditMaskEvaluation;
+
+/* 1 and *out filled when the audit was evaluated against error masks,
+ * else 0. */
+int segaudit_audit_mask_evaluation(const SegauditAudit *a,
+                                   SegauditMaskEvaluation *out);
 
 /* The flag of a run: how the threshold was found (README, "The flag"). */
 typedef struct SegauditFlagInfo {

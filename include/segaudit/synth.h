@@ -45,10 +45,34 @@ enum SegauditSynthDtype {
 enum SegauditSynthModel {
     SEGAUDIT_SYNTH_STANDARD = 0, /* a good model: about 3 % of the pixels
                                     have s <= 0.5 or a wrong argmax */
-    SEGAUDIT_SYNTH_WEAK = 1      /* a weak, noisy model: heavy floor mass,
+    SEGAUDIT_SYNTH_WEAK = 1,     /* a weak, noisy model: heavy floor mass,
                                     wide blur, frequent confusions; about a
                                     third of the pixels have s <= 0.5 or a
                                     wrong argmax */
+    SEGAUDIT_SYNTH_SHARP = 2,    /* a strong model: thin boundaries, little
+                                    floor mass, few confusions */
+    SEGAUDIT_SYNTH_BLURRY = 3,   /* boundaries blurred three times wider
+                                    than the standard model's */
+    SEGAUDIT_SYNTH_OVERCONFIDENT = 4 /* the standard model with four times
+                                    as many confident mistakes, twice as
+                                    large, and little floor mass */
+};
+
+/* The kinds of annotation error (a bit set in SegauditSynthSettings
+ * errors). */
+enum SegauditSynthError {
+    SEGAUDIT_SYNTH_OVERLOOKED = 1, /* an object labeled as its surroundings
+                                      (or as void_value) */
+    SEGAUDIT_SYNTH_SWAPPED = 2,    /* an object labeled as a confusable
+                                      class */
+    SEGAUDIT_SYNTH_BOUNDARY = 4,   /* an object grown or shrunk by a few
+                                      pixels */
+    SEGAUDIT_SYNTH_PARTIAL = 8,    /* half of an object (top or bottom)
+                                      labeled as its surroundings: a
+                                      missing region */
+    SEGAUDIT_SYNTH_COARSE = 16,    /* an object's label drawn as its
+                                      bounding box: a coarse polygon */
+    SEGAUDIT_SYNTH_ALL_ERRORS = 31
 };
 
 /* Storage of /pred_probs. */
@@ -79,6 +103,9 @@ typedef struct SegauditSynthSettings {
                              without compression, chunks of about 1 MiB with
                              GZIP (0); height or more = one chunk per
                              image */
+    int errors;           /* enum SegauditSynthError bits: the kinds an
+                             error is drawn from (0: overlooked, swapped
+                             and boundary) */
 } SegauditSynthSettings;
 
 /* Fills s with the defaults documented above. */

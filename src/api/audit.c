@@ -20,7 +20,7 @@ struct SegauditAudit {
     int ran;
     SaEngine e;
     SegauditSettings set;   /* the caller's, with strings copied below */
-    char *strings[11];
+    char *strings[12];
     char **class_names;
     uint64_t *order;        /* image indices by rank */
     SegauditPair *pairs;
@@ -30,6 +30,8 @@ struct SegauditAudit {
     SegauditEvaluation eval[SEGAUDIT_N_SCORES];
     uint8_t *flag;          /* N: 1 = flagged */
     SegauditFlagInfo flag_info;
+    int has_masks;
+    SegauditMaskEvaluation masks;
     SaWarnings warnings;
 };
 
@@ -82,7 +84,7 @@ static int copy_settings(SegauditAudit *a, const SegauditSettings *s)
                              &a->set.ids_dataset, &a->set.scratch_dir,
                              &a->set.masks_dir,   &a->set.truth_path,
                              &a->set.labels_dataset, &a->set.label_map,
-                             &a->set.cache_dir};
+                             &a->set.cache_dir, &a->set.truth_masks_dir};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (!*fields[i])
             continue;
@@ -178,6 +180,47 @@ static int flag_images(SegauditAudit *a)
     free(x);
     free(use);
     return rc;
+}
+
+/* The totals of the images' counts against the error masks; without a
+ * truth file, the image truth they imply. */
+static int mask_totals(SegauditAudit *a)
+{
+    SaEngine *e = &a->e;
+    SegauditMaskEvaluation *m = &a->masks;
+    if (!a->set.truth_masks_dir)
+        return 0;
+    a->has_masks = 1;
+    for (uint64_t n = 0; n < e->N; n++) {
+        const SaMaskCounts *c = &e->images[n].masks;
+        m->images += !e->skipped[n];
+        m->issue_pixels += c->issue_pixels;
+        m->error_pixels += c->error_pixels;
+        m->hit_pixels += c->hit_pixels;
+        m->error_regions += c->error_regions;
+    }
+    m->regions = e->mask_regions[0];
+    m->regions_matched = e->mask_regions[1];
+    m->error_regions_found = e->mask_regions[2];
+    precision_recall(&m->pixels, m->issue_pixels, m->hit_pixels,
+                     m->error_pixels);
+    m->has_region_precision = m->regions > 0;
+    m->region_precision = m->has_region_precision
+        ? (double)m->regions_matched / (double)m->regions : 0;
+    m->has_region_recall = m->error_regions > 0;
+    m->region_recall = m->has_region_recall
+        ? (double)m->error_regions_found / (double)m->error_regions : 0;
+    m->has_region_f1 = m->has_region_precision && m->has_region_recall;
+    if (m->has_region_f1 && m->region_precision + m->region_recall > 0)
+        m->region_f1 = 2 * m->region_precision * m->region_recall /
+                       (m->region_precision + m->region_recall);
+    if (a->truth)
+        return 0;
+    if (!(a->truth = malloc(e->N ? e->N : 1)))
+        return sa_err(&a->err, SEGAUDIT_ENOMEM, "out of memory");
+    for (uint64_t n = 0; n < e->N; n++)
+        a->truth[n] = e->images[n].masks.error_pixels > 0;
+    return 0;
 }
 
 /* Evaluates every score against the truth (after the flag). */
@@ -369,6 +412,11 @@ static int audit_run(SegauditAudit *a, const SegauditSettings *settings)
         goto fail;
     if ((rc = sa_dist_agree(e, rank_images(a))) != 0)
         goto fail;
+    /* the listing's least area, when it was chosen from the data */
+    a->info.min_region_area_auto = a->set.min_region_area == 0;
+    a->set.min_region_area = e->min_area;
+    if ((rc = sa_dist_agree(e, mask_totals(a))) != 0)
+        goto fail;
     if ((rc = sa_dist_agree(e, flag_images(a))) != 0)
         goto fail;
     if (a->truth && (rc = sa_dist_agree(e, evaluate(a))) != 0)
@@ -430,6 +478,13 @@ void segaudit_audit_image(const SegauditAudit *a, uint64_t i,
     out->label_digest = im->label_digest[0] ? im->label_digest : NULL;
     out->region_mass = im->region_mass;
     out->flagged = a->flag ? a->flag[i] : 0;
+}
+
+int segaudit_audit_mask_evaluation(const SegauditAudit *a,
+                                   SegauditMaskEvaluation *out)
+{
+    *out = a->masks;
+    return a->has_masks;
 }
 
 void segaudit_audit_flag(const SegauditAudit *a, SegauditFlagInfo *out)

@@ -33,7 +33,7 @@ void segaudit_default_settings(SegauditSettings *s)
     s->rank_by = SEGAUDIT_RANK_SOFTMIN;
     s->memory_limit = (uint64_t)1 << 30;
     s->max_skipped = UINT64_MAX;
-    s->min_region_area = 1;
+    s->min_region_area = 0;
     s->overlay_top = 50;
     s->overlay_width = 1024;
     s->image_suffix = ".png";

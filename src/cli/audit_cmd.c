@@ -61,6 +61,8 @@ static const char usage_audit[] =
     "  --palette FILE          class colours for overlays: 'r g b' per line\n"
     "  --truth FILE            CSV image,mislabeled of known errors: evaluate\n"
     "                          every score (writes evaluation.csv)\n"
+    "  --truth-masks DIR       DIR/<id>.png true error masks: evaluate the\n"
+    "                          issue pixels and regions too\n"
     "\n"
     "Method:\n"
     "  --temperature T         softmin temperature, > 0 (0.1)\n"
@@ -79,7 +81,8 @@ static const char usage_audit[] =
     "  --masks                 also write masks/<id>.png (255 = issue)\n"
     "  --html, --no-html       write report.html, a page to review the\n"
     "                          results in a browser (on by default)\n"
-    "  --min-region-area A     list only regions of at least A pixels (1)\n"
+    "  --min-region-area A     list only regions of at least A pixels (auto:\n"
+    "                          one more than the median region area)\n"
     "  --top N|all             overlays/<id>.png for the N worst images (50;\n"
     "                          0: none)\n"
     "  --overlay-width W       panels wider than W pixels are scaled down\n"
@@ -119,7 +122,7 @@ enum {
     OPT_PROGRESS, OPT_PRESET, OPT_PALETTE, OPT_TOP, OPT_OWIDTH, OPT_IMAGES,
     OPT_ISUFFIX, OPT_HTML, OPT_NOHTML, OPT_STRICT, OPT_PLUGINS, OPT_ONERROR,
     OPT_MAXSKIP, OPT_LAYOUT, OPT_PSCALE, OPT_LMAP, OPT_UPSAMPLE, OPT_DRYRUN,
-    OPT_COMPARE, OPT_CACHE, OPT_CACHEVERIFY, OPT_FLAG
+    OPT_COMPARE, OPT_CACHE, OPT_CACHEVERIFY, OPT_FLAG, OPT_TMASKS
 };
 
 static const struct option audit_options[] = {
@@ -142,6 +145,7 @@ static const struct option audit_options[] = {
     {"scratch", required_argument, 0, OPT_SCRATCH},
     {"band-size", required_argument, 0, OPT_BAND},
     {"truth", required_argument, 0, OPT_TRUTH},
+    {"truth-masks", required_argument, 0, OPT_TMASKS},
     {"min-region-area", required_argument, 0, OPT_MINAREA},
     {"progress", no_argument, 0, OPT_PROGRESS},
     {"classes", required_argument, 0, OPT_PRESET},
@@ -202,6 +206,7 @@ static int plain_option(CliAuditJob *job, int c, const char *arg)
     case OPT_OUT: job->out = arg; break;
     case OPT_SCRATCH: s->scratch_dir = arg; break;
     case OPT_TRUTH: s->truth_path = arg; break;
+    case OPT_TMASKS: s->truth_masks_dir = arg; break;
     case OPT_LMAP: s->label_map = arg; break;
     case OPT_CACHE: s->cache_dir = arg; break;
     case OPT_CACHEVERIFY: s->cache_verify = 1; break;
@@ -264,7 +269,9 @@ static int number_option(SegauditSettings *s, int c, const char *arg)
         break;
     case OPT_MINAREA:
         s->min_region_area =
-            (uint64_t)whole("--min-region-area", arg, 1, 2147483647L);
+            !strcmp(arg, "auto")
+                ? 0
+                : (uint64_t)whole("--min-region-area", arg, 1, 2147483647L);
         break;
     case OPT_TOP:
         s->overlay_top = !strcmp(arg, "all")

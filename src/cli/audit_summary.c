@@ -24,10 +24,11 @@ static void print_evaluation(const SegauditAudit *a)
     segaudit_audit_evaluation(a, 0, &ev);
     SegauditFlagInfo fl;
     segaudit_audit_flag(a, &fl);
+    const SegauditSettings *s = segaudit_audit_settings(a);
     printf("Evaluation against %s: %llu of %llu images mislabeled, %llu "
            "flagged\n(precision, recall and F1: of the flagged images, and "
            "of each score's first %llu)\n",
-           segaudit_audit_settings(a)->truth_path,
+           s->truth_path ? s->truth_path : s->truth_masks_dir,
            (unsigned long long)ev.positives, (unsigned long long)ev.images,
            (unsigned long long)fl.flagged, (unsigned long long)fl.flagged);
     printf("%-24s %9s %9s %9s %8s %9s %9s %9s\n", "score", "AP", "AUROC",
@@ -48,6 +49,20 @@ static void print_evaluation(const SegauditAudit *a)
     print_metric(fl.eval.has_precision, fl.eval.precision);
     print_metric(fl.eval.has_recall, fl.eval.recall);
     print_metric(fl.eval.has_f1, fl.eval.f1);
+    putchar('\n');
+    SegauditMaskEvaluation m;
+    if (!segaudit_audit_mask_evaluation(a, &m))
+        return;
+    printf("Against the true error masks in %s:\n", s->truth_masks_dir);
+    printf("%-24s %9s %9s %9s %8s", "issue pixels", "", "", "", "");
+    print_metric(m.pixels.has_precision, m.pixels.precision);
+    print_metric(m.pixels.has_recall, m.pixels.recall);
+    print_metric(m.pixels.has_f1, m.pixels.f1);
+    printf("\n%-24s %9s %9s %9s %8s", "issue regions (IoU>=0.3)", "", "",
+           "", "");
+    print_metric(m.has_region_precision, m.region_precision);
+    print_metric(m.has_region_recall, m.region_recall);
+    print_metric(m.has_region_f1, m.region_f1);
     putchar('\n');
 }
 

@@ -46,6 +46,11 @@ static const char usage_synth[] =
     "                      surroundings), swapped (labeled as a confusable\n"
     "                      class) or boundary (grown or shrunk by a few\n"
     "                      pixels, more for larger images)\n"
+    "  --errors K,...      the kinds errors are drawn from (overlooked,\n"
+    "                      swapped, boundary), among: overlooked, swapped,\n"
+    "                      boundary, partial (half an object labeled as its\n"
+    "                      surroundings), coarse (an object drawn as its\n"
+    "                      bounding box), all\n"
     "  --seed S            random seed, 0..2^64-1 (0)\n"
     "  --dtype f32|f16     element type of /pred_probs (f32)\n"
     "  --compress none|gzip  gzip: chunks of (1,K,rows,W), shuffle+deflate\n"
@@ -53,9 +58,12 @@ static const char usage_synth[] =
     "  --chunk-rows R      store /pred_probs in chunks of (1,K,R,W); R >= H:\n"
     "                      one chunk per image (default: contiguous, or\n"
     "                      chunks of about 1 MiB with gzip)\n"
-    "  --model standard|weak  the simulated model (standard); weak: a noisy\n"
-    "                      model for which about a third of the pixels\n"
-    "                      have self-confidence <= 0.5 or a wrong argmax\n"
+    "  --model M           the simulated model: standard (default), sharp\n"
+    "                      (thin boundaries, few confusions), blurry (wide\n"
+    "                      boundaries), overconfident (many confident\n"
+    "                      mistakes) or weak (a noisy model for which about\n"
+    "                      a third of the pixels have self-confidence <= 0.5\n"
+    "                      or a wrong argmax)\n"
     "  --void V            overlooked objects get label V (K..255) instead\n"
     "                      of the class around them\n"
     "  --threads N         worker threads (all cores); the files do not\n"
@@ -68,7 +76,8 @@ static const char usage_synth[] =
     "error.\n";
 
 enum { O_OUT = 256, O_IMAGES, O_SIZE, O_CLASSES, O_RATE, O_SEED, O_DTYPE,
-       O_COMPRESS, O_VOID, O_THREADS, O_FORCE, O_CHUNK_ROWS, O_MODEL };
+       O_COMPRESS, O_VOID, O_THREADS, O_FORCE, O_CHUNK_ROWS, O_MODEL,
+       O_ERRORS };
 
 static const struct option synth_options[] = {
     {"out", required_argument, 0, O_OUT},
@@ -84,6 +93,7 @@ static const struct option synth_options[] = {
     {"force", no_argument, 0, O_FORCE},
     {"chunk-rows", required_argument, 0, O_CHUNK_ROWS},
     {"model", required_argument, 0, O_MODEL},
+    {"errors", required_argument, 0, O_ERRORS},
     {"quiet", no_argument, 0, 'q'},
     {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
@@ -180,17 +190,49 @@ static int set_option(SegauditSynthSettings *s, int c, const char *arg,
             return -1;
         s->chunk_rows = (uint32_t)v;
         return 0;
-    case O_MODEL:
-        if (!strcmp(arg, "standard"))
-            s->model = SEGAUDIT_SYNTH_STANDARD;
-        else if (!strcmp(arg, "weak"))
-            s->model = SEGAUDIT_SYNTH_WEAK;
-        else {
-            cli_usage_error("synth", "--model: expected standard or weak, "
-                            "got '%s'", arg);
+    case O_MODEL: {
+        static const char *const models[] = {"standard", "weak", "sharp",
+                                             "blurry", "overconfident"};
+        for (int i = 0; i < 5; i++)
+            if (!strcmp(arg, models[i])) {
+                s->model = i;
+                return 0;
+            }
+        cli_usage_error("synth", "--model: expected standard, sharp, "
+                        "blurry, overconfident or weak, got '%s'", arg);
+        return -1;
+    }
+    case O_ERRORS: {
+        static const char *const kinds[] = {"overlooked", "swapped",
+                                            "boundary", "partial", "coarse"};
+        int bits = 0;
+        const char *p = arg;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            int found = -1;
+            if (n == 3 && !strncmp(p, "all", 3))
+                found = 5;
+            for (int i = 0; i < 5 && found < 0; i++)
+                if (strlen(kinds[i]) == n && !strncmp(p, kinds[i], n))
+                    found = i;
+            if (found < 0) {
+                cli_usage_error("synth", "--errors: '%.*s' is not a kind "
+                                "(overlooked, swapped, boundary, partial, "
+                                "coarse, all)", (int)n, p);
+                return -1;
+            }
+            bits |= found == 5 ? SEGAUDIT_SYNTH_ALL_ERRORS : 1 << found;
+            p += n;
+            if (*p == ',')
+                p++;
+        }
+        if (!bits) {
+            cli_usage_error("synth", "--errors: no kind given");
             return -1;
         }
+        s->errors = bits;
         return 0;
+    }
     case O_THREADS:
         if (whole_arg("--threads", arg, 1, 4096, &v))
             return -1;

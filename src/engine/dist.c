@@ -196,7 +196,7 @@ static void inputs_digest(const SaEngine *e, uint8_t out[SHA256_DIGEST_SIZE])
                     st->cache_dir != NULL, (uint64_t)st->cache_verify,
                     (uint64_t)st->dry_run, st->masks_dir != NULL,
                     st->overlays_dir != NULL, st->truth_path != NULL,
-                    (uint64_t)st->flag_rule};
+                    (uint64_t)st->flag_rule, st->truth_masks_dir != NULL};
     PUT(o, sizeof o);
     if (e->img_h) {
         PUT(e->img_h, e->N * sizeof *e->img_h);

@@ -15,6 +15,7 @@
 #include "kernel/kernels.h"
 #include "engine/records.h"
 #include "engine/select.h"
+#include "engine/mask_eval.h"
 #include "segaudit/segaudit.h"
 
 typedef struct SaImage {
@@ -31,8 +32,9 @@ typedef struct SaImage {
     uint64_t largest_region; /* pass 2: area of the largest, or 0 */
     double region_mass;      /* pass 2: the largest Σ (p̂ - s) of a region,
                                 or 0 */
+    SaMaskCounts masks;      /* pass 2, with truth_masks_dir */
     uint64_t region_off;     /* pass 2: byte offset in SaEngine.regions */
-    uint64_t regions_listed; /* pass 2: regions of min_region_area or more */
+    uint64_t regions_listed; /* pass 2: regions of min_area or more */
     char label_digest[65];   /* pass 1: SHA-256 (hex) of the label map as
                                 read (uint16 little-endian, after the label
                                 map), "" when not read whole */
@@ -110,7 +112,15 @@ typedef struct SaEngine {
     SaClass *classes;        /* K */
     SaRecStore store;        /* pass-1 records */
     SaRecStore store2;       /* second-read records (rare) */
-    SaRecStore regions;      /* SegauditRegion entries, image by image */
+    SaRecStore regions;      /* SegauditRegion entries, image by image
+                                (with min_region_area 0: every region) */
+    uint64_t min_area;       /* pass 2: the regions listed have at least
+                                this many pixels (min_region_area, or when
+                                it is 0 one more than the median area of
+                                the dataset's regions) */
+    uint64_t mask_regions[3]; /* with truth masks: listed regions, of them
+                                matching an error region, error regions
+                                found */
     uint64_t *hist;          /* SA_HIST_BUCKETS, merged from threads; with
                                 hist_shift > 0, bucket b counts the scores
                                 of buckets b << hist_shift and the

@@ -229,6 +229,12 @@ typedef struct Walk {
     SaCcl *ccl;
     SaMaskPng *mask;      /* the image's mask being written, or NULL */
     int masks;
+    uint64_t *area_hist;  /* with min_region_area 0: regions by area */
+    uint8_t *issue_img;   /* with truth masks: the image's issue pixels, */
+    uint8_t *error_img;   /* its error mask (max_pixels each) */
+    uint16_t *error_row;  /* one row as read */
+    SaMaskScratch *mscratch;
+    SaAreaHists mhist;    /* the regions against the masks, by area */
     uint64_t W, H;        /* the size of the image being walked */
 } Walk;
 
@@ -270,6 +276,8 @@ static int rows_emit(Walk *w, uint64_t upto)
             int rc = sa_ccl_row(w->ccl, (uint32_t)r, rb->flag + off,
                                 rb->given + off, rb->pred + off, rb->s + off,
                                 rb->phat + off, e->err);
+            if (w->issue_img)
+                memcpy(w->issue_img + r * w->W, rb->flag + off, w->W);
             if (rc == 0 && w->mask) {
                 for (uint64_t x = 0; x < w->W; x++)
                     rb->mask_row[x] = rb->flag[off + x] ? 255 : 0;
@@ -329,6 +337,8 @@ static int image_begin(Walk *w, uint64_t n)
     w->W = sa_img_w(e, n);
     w->H = sa_img_h(e, n);
     sa_ccl_begin(w->ccl, (uint32_t)w->W);
+    if (w->issue_img)
+        memset(w->issue_img, 0, (size_t)(w->W * w->H));
     if (!w->masks)
         return 0;
     const char *dir = e->set.masks_dir;
@@ -341,6 +351,38 @@ static int image_begin(Walk *w, uint64_t n)
                                 (uint32_t)w->H, e->err);
     free(path);
     return rc;
+}
+
+/* Image n's issue pixels against its true error mask, <dir>/<id>.png. */
+static int mask_eval(Walk *w, uint64_t n)
+{
+    SaEngine *e = w->e;
+    const char *dir = e->set.truth_masks_dir;
+    size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
+    char *path = malloc(len);
+    if (!path)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
+    SaLabelPng *png;
+    int rc = sa_label_png_open(&png, path, (uint32_t)w->W, (uint32_t)w->H,
+                               e->err);
+    for (uint64_t y = 0; rc == 0 && y < w->H; y++) {
+        rc = sa_label_png_read_rows(png, w->error_row, 1, e->err);
+        for (uint64_t x = 0; rc == 0 && x < w->W; x++)
+            w->error_img[y * w->W + x] = w->error_row[x] != 0;
+    }
+    sa_label_png_close(png);
+    free(path);
+    if (rc) {
+        char msg[sizeof e->err->msg];
+        snprintf(msg, sizeof msg, "%s", e->err->msg);
+        sa_err_clear(e->err);
+        return sa_err(e->err, rc, "the true error mask of image '%s': %s",
+                      e->ids[n], msg);
+    }
+    return sa_mask_eval_image(w->mscratch, w->issue_img, w->error_img,
+                              (uint32_t)w->H, (uint32_t)w->W,
+                              &e->images[n].masks, &w->mhist, e->err);
 }
 
 /* Finishes image n: its last rows, its mask, its regions. */
@@ -362,6 +404,8 @@ static int image_end(Walk *w, uint64_t n, int rc)
     size_t nreg;
     if ((rc = sa_ccl_end(w->ccl, n, &reg, &nreg, e->err)) != 0)
         return rc;
+    if (w->issue_img && (rc = mask_eval(w, n)) != 0)
+        return rc;
     SaImage *im = &e->images[n];
     im->regions = nreg;
     im->largest_region = nreg ? reg[0].area : 0;
@@ -375,8 +419,11 @@ static int image_end(Walk *w, uint64_t n, int rc)
     }
     im->region_off = e->regions.bytes;
     size_t keep = 0;
-    while (keep < nreg && reg[keep].area >= e->set.min_region_area)
+    while (keep < nreg && reg[keep].area >= e->min_area)
         keep++;
+    if (w->area_hist)
+        for (size_t i = 0; i < nreg; i++)
+            w->area_hist[sa_area_bucket(reg[i].area)]++;
     im->regions_listed = keep;
     if (keep)
         rc = sa_recstore_append(&e->regions, reg, keep * sizeof *reg, keep,
@@ -442,6 +489,51 @@ static void end_image(Walk *w)
         w->touched[w->touched_list[i]] = 0;
     }
     w->ntouched = 0;
+}
+
+/* With min_region_area 0, after the walk: the listing's least area from
+ * every region of the dataset (the histogram summed over a group), then
+ * each own image's listed regions, a prefix of its regions (largest
+ * first). */
+static int choose_min_area(SaEngine *e, Walk *w, int rc)
+{
+    if (e->set.min_region_area)
+        return rc;
+    rc = sa_dist_sum(e, w->area_hist, SA_AREA_BUCKETS, rc);
+    if (rc)
+        return rc;
+    uint64_t total = 0, seen = 0, median = 0;
+    for (size_t a = 0; a < SA_AREA_BUCKETS; a++)
+        total += w->area_hist[a];
+    for (size_t a = 0; total && a < SA_AREA_BUCKETS; a++) {
+        seen += w->area_hist[a];
+        if (2 * seen >= total) { /* the lower median */
+            median = a;
+            break;
+        }
+    }
+    /* at most the histogram's exact range */
+    e->min_area = median + 1 < SA_AREA_BUCKETS - 1 ? median + 1
+                                                   : SA_AREA_BUCKETS - 1;
+    if ((rc = sa_recstore_flush(&e->regions, e->err)) != 0)
+        return rc;
+    for (uint64_t n = e->own_lo; n < e->own_hi; n++) {
+        SaImage *im = &e->images[n];
+        uint64_t keep = 0;
+        SegauditRegion g;
+        while (keep < im->regions_listed) {
+            rc = sa_recstore_read_at(&e->regions,
+                                     im->region_off + keep * sizeof g, &g,
+                                     sizeof g, e->err);
+            if (rc)
+                return rc;
+            if (g.area < e->min_area)
+                break;
+            keep++;
+        }
+        im->regions_listed = keep;
+    }
+    return 0;
 }
 
 static int walk(SaEngine *e, Walk *w)
@@ -582,8 +674,36 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0)
         rc = sa_ccl_new(&w.ccl, (uint32_t)e->W, e->err);
+    if (rc == 0 && e->set.truth_masks_dir) {
+        w.issue_img = malloc(e->max_pixels ? e->max_pixels : 1);
+        w.error_img = malloc(e->max_pixels ? e->max_pixels : 1);
+        w.error_row = malloc(e->W * sizeof *w.error_row);
+        if (!w.issue_img || !w.error_img || !w.error_row)
+            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        else
+            rc = sa_mask_scratch_new(&w.mscratch, e->max_pixels, e->err);
+        w.mhist.regions = calloc(3 * (size_t)SA_AREA_BUCKETS, sizeof(uint64_t));
+        if (rc == 0 && !w.mhist.regions)
+            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        if (w.mhist.regions) {
+            w.mhist.matched = w.mhist.regions + SA_AREA_BUCKETS;
+            w.mhist.found = w.mhist.matched + SA_AREA_BUCKETS;
+        }
+    }
+    e->min_area = e->set.min_region_area ? e->set.min_region_area : 1;
+    if (rc == 0 && !e->set.min_region_area &&
+        !(w.area_hist = calloc(SA_AREA_BUCKETS, sizeof *w.area_hist)))
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0)
         rc = walk(e, &w);
+    rc = choose_min_area(e, &w, rc);
+    if (e->set.truth_masks_dir) {
+        /* the regions against the masks, over the group, for min_area */
+        rc = sa_dist_sum(e, w.mhist.regions, 3 * (size_t)SA_AREA_BUCKETS, rc);
+        if (rc == 0)
+            sa_area_hists_total(&w.mhist, e->min_area, &e->mask_regions[0],
+                                &e->mask_regions[1], &e->mask_regions[2]);
+    }
     /* in a group: the pairs, the class counts, the regions and the images
      * of every member */
     rc = pairs_gather(e, &w.pairs, rc);
@@ -615,6 +735,12 @@ done:
     free(w.touched_list);
     rowbuf_free(&w.rb);
     sa_ccl_free(w.ccl);
+    free(w.area_hist);
+    free(w.mhist.regions);
+    free(w.issue_img);
+    free(w.error_img);
+    free(w.error_row);
+    sa_mask_scratch_free(w.mscratch);
     if (rc == 0)
         rc = sa_recstore_finish(&e->regions, e->err);
     return rc;

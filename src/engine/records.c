@@ -203,7 +203,7 @@ int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
     return 0;
 }
 
-int sa_recstore_finish(SaRecStore *st, SaErr *err)
+int sa_recstore_flush(SaRecStore *st, SaErr *err)
 {
     if (st->fd >= 0 && st->wlen > 0) {
         int rc = write_all(st, st->wbuf, st->wlen, err);
@@ -211,6 +211,14 @@ int sa_recstore_finish(SaRecStore *st, SaErr *err)
             return rc;
         st->wlen = 0;
     }
+    return 0;
+}
+
+int sa_recstore_finish(SaRecStore *st, SaErr *err)
+{
+    int rc = sa_recstore_flush(st, err);
+    if (rc)
+        return rc;
     free(st->wbuf);
     st->wbuf = NULL;
     return 0;

@@ -45,6 +45,9 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
 int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
                          SaErr *err);
 
+/* Writes buffered file bytes, so that what was appended so far can be
+ * read with sa_recstore_read_at; appends may continue. */
+int sa_recstore_flush(SaRecStore *st, SaErr *err);
 /* Flushes buffered file bytes; call once before reading. */
 int sa_recstore_finish(SaRecStore *st, SaErr *err);
 /* Copies len bytes from byte offset off of the stream (after finish). */

@@ -178,7 +178,7 @@ static const Field FIELDS[] = {
     F(ids_dataset, K_STR),     F(temperature, K_DBL),
     F(downsample, K_INT),      F(downsample_labels, K_INT),
     F(rank_by, K_INT),         F(logits, K_INT),
-    F(flag_rule, K_INT),
+    F(flag_rule, K_INT),       F(truth_masks_dir, K_STR),
     F(on_error_skip, K_INT),   F(max_skipped, K_U64),
     F(allow_plugins, K_INT),   F(strict, K_INT),
     F(n_threads, K_INT),       F(memory_limit, K_U64),

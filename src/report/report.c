@@ -139,6 +139,23 @@ static void write_evaluation(const SegauditAudit *a, FILE *f)
     fprintf(f, "flagged,,,,,%llu,%llu", (unsigned long long)ev.positives,
             (unsigned long long)ev.images);
     write_pr(f, &fl.eval);
+    /* against the error masks: positives are error pixels, then error
+     * regions */
+    SegauditMaskEvaluation m;
+    if (!segaudit_audit_mask_evaluation(a, &m))
+        return;
+    fprintf(f, "issue_pixels,,,,,%llu,%llu", (unsigned long long)m.error_pixels,
+            (unsigned long long)m.images);
+    write_pr(f, &m.pixels);
+    fprintf(f, "issue_regions,,,,,%llu,%llu,%llu,",
+            (unsigned long long)m.error_regions,
+            (unsigned long long)m.images, (unsigned long long)m.regions);
+    sa_csv_num(f, m.has_region_precision, m.region_precision);
+    fputc(',', f);
+    sa_csv_num(f, m.has_region_recall, m.region_recall);
+    fputc(',', f);
+    sa_csv_num(f, m.has_region_f1, m.region_f1);
+    fputc('\n', f);
 }
 
 static void write_classes(const SegauditAudit *a, FILE *f)
@@ -246,7 +263,10 @@ static json_object *build_json(const SegauditAudit *a)
     sa_json_set(&j, tool, "version", sa_json_str(&j, segaudit_version()));
     sa_json_set(&j, root, "tool", tool);
 
-    sa_json_set(&j, root, "parameters", sa_json_parameters(&j, a));
+    json_object *par = sa_json_parameters(&j, a);
+    sa_json_set(&j, par, "min_region_area",
+                sa_json_u64(&j, segaudit_audit_settings(a)->min_region_area));
+    sa_json_set(&j, root, "parameters", par);
     sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
     sa_json_totals(&j, root, a);
     sa_json_set(&j, root, "warnings", sa_json_warnings(&j, a));

@@ -153,6 +153,10 @@ json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a)
                 sa_json_str(j, segaudit_score_name(s->rank_by)));
     sa_json_set(j, par, "flag_rule",
                 sa_json_str(j, segaudit_flag_rule_name(s->flag_rule)));
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    sa_json_set(j, par, "min_region_area_auto",
+                sa_json_bool(j, in.min_region_area_auto));
     sa_json_set(j, par, "logits", sa_json_bool(j, s->logits));
     sa_json_set(j, par, "strict", sa_json_bool(j, s->strict));
     static const char *const LAYOUTS[] = {"auto", "nchw", "nhwc"};
@@ -250,7 +254,9 @@ json_object *sa_json_evaluation(SaJson *j, const SegauditAudit *a)
 {
     const SegauditSettings *s = segaudit_audit_settings(a);
     json_object *ev = sa_json_object(j);
-    sa_json_set(j, ev, "truth", sa_json_str(j, s->truth_path));
+    sa_json_set(j, ev, "truth", sa_json_str(j, s->truth_path
+                                                  ? s->truth_path
+                                                  : s->truth_masks_dir));
     json_object *arr = sa_json_array(j);
     for (int i = 0; i < SEGAUDIT_N_SCORES; i++) {
         SegauditEvaluation e;
@@ -273,6 +279,31 @@ json_object *sa_json_evaluation(SaJson *j, const SegauditAudit *a)
     SegauditFlagInfo fl;
     segaudit_audit_flag(a, &fl);
     sa_json_set(j, ev, "flagged", json_pr(j, &fl.eval));
+    SegauditMaskEvaluation m;
+    if (segaudit_audit_mask_evaluation(a, &m)) {
+        json_object *mo = sa_json_object(j);
+        sa_json_set(j, mo, "dir", sa_json_str(j, s->truth_masks_dir));
+        sa_json_set(j, mo, "images", sa_json_u64(j, m.images));
+        json_object *px = json_pr(j, &m.pixels);
+        sa_json_set(j, px, "issue_pixels", sa_json_u64(j, m.issue_pixels));
+        sa_json_set(j, px, "error_pixels", sa_json_u64(j, m.error_pixels));
+        sa_json_set(j, mo, "pixels", px);
+        json_object *rg = sa_json_object(j);
+        sa_json_set(j, rg, "iou", sa_json_num(j, 1, 0.3));
+        sa_json_set(j, rg, "regions", sa_json_u64(j, m.regions));
+        sa_json_set(j, rg, "found", sa_json_u64(j, m.regions_matched));
+        sa_json_set(j, rg, "precision",
+                    sa_json_num(j, m.has_region_precision,
+                                m.region_precision));
+        sa_json_set(j, rg, "error_regions", sa_json_u64(j, m.error_regions));
+        sa_json_set(j, rg, "error_regions_found",
+                    sa_json_u64(j, m.error_regions_found));
+        sa_json_set(j, rg, "recall",
+                    sa_json_num(j, m.has_region_recall, m.region_recall));
+        sa_json_set(j, rg, "f1", sa_json_num(j, m.has_region_f1, m.region_f1));
+        sa_json_set(j, mo, "regions", rg);
+        sa_json_set(j, ev, "masks", mo);
+    }
     return ev;
 }
 

@@ -63,8 +63,11 @@ static int validate(const SegauditSynthSettings *s, SaErr *err)
     if (s->compress != SEGAUDIT_SYNTH_NONE &&
         s->compress != SEGAUDIT_SYNTH_GZIP)
         return sa_err(err, e, "unknown compression %d", s->compress);
-    if (s->model != SEGAUDIT_SYNTH_STANDARD && s->model != SEGAUDIT_SYNTH_WEAK)
+    if (s->model < SEGAUDIT_SYNTH_STANDARD ||
+        s->model > SEGAUDIT_SYNTH_OVERCONFIDENT)
         return sa_err(err, e, "unknown model %d", s->model);
+    if (s->errors < 0 || s->errors > SEGAUDIT_SYNTH_ALL_ERRORS)
+        return sa_err(err, e, "unknown error kinds %#x", s->errors);
     if (s->compress == SEGAUDIT_SYNTH_GZIP &&
         (s->gzip_level < 1 || s->gzip_level > 9))
         return sa_err(err, e, "the gzip level %d is not from 1 to 9",
@@ -129,6 +132,7 @@ static uint8_t *select_images(uint64_t n, double rate, uint64_t seed)
 typedef struct Worker {
     SaScene sc;
     uint8_t *given;  /* h*w given labels */
+    uint8_t *error;  /* h*w true error mask: 255 where given != clean */
     SaModel *model;
     void *tensor;    /* one image of probabilities */
     SaH5Encoded enc;
@@ -138,6 +142,7 @@ static void worker_free(Worker *w)
 {
     sa_scene_free(&w->sc);
     free(w->given);
+    free(w->error);
     sa_model_free(w->model);
     free(w->tensor);
     sa_h5w_encoded_free(&w->enc);
@@ -152,7 +157,8 @@ static int worker_alloc(Worker *w, uint32_t h, uint32_t wd, int model,
     if (sa_scene_alloc(&w->sc, h, wd) != 0)
         return -1;
     if (!(w->given = malloc((size_t)h * wd)) ||
-        !(w->model = sa_model_new(h, wd, model == SEGAUDIT_SYNTH_WEAK)) ||
+        !(w->error = malloc((size_t)h * wd)) ||
+        !(w->model = sa_model_new(h, wd, model)) ||
         !(w->tensor = malloc(tensor_bytes))) {
         worker_free(w);
         return -1;
@@ -201,10 +207,19 @@ static int render_image(Worker *w, const Job *j, uint64_t i, Result *res,
     if (j->selected[i]) {
         r = sa_rng_for(s->seed, i, SA_STREAM_ERROR);
         res->kind = sa_scene_inject(&w->sc, &r, j->map, s->void_value,
+                                    s->errors ? s->errors
+                                              : SEGAUDIT_SYNTH_OVERLOOKED |
+                                                    SEGAUDIT_SYNTH_SWAPPED |
+                                                    SEGAUDIT_SYNTH_BOUNDARY,
                                     w->given, &res->changed);
     }
+    for (size_t k = 0; k < n; k++)
+        w->error[k] = w->given[k] != j->map[w->sc.cls[k]] ? 255 : 0;
     int rc = sa_synth_write_label(j->p, j->width, i, w->given, s->height,
                                   s->width, err);
+    if (rc == 0)
+        rc = sa_synth_write_mask(j->p, j->width, i, w->error, s->height,
+                                 s->width, err);
     if (rc)
         return rc;
     j->written[i] = 1;

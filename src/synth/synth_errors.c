@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const sa_error_kind_names[4] = {"none", "overlooked", "swapped",
-                                            "boundary"};
+const char *const sa_error_kind_names[SA_N_ERR_KINDS] = {
+    "none", "overlooked", "swapped", "boundary", "partial", "coarse"};
 
 static int iround(double v) { return (int)floor(v + 0.5); }
 
@@ -159,7 +159,35 @@ static uint64_t apply(SaScene *s, SaRng *r, int kind, int i,
         }
         return 0;
     }
+    if (kind == SA_ERR_COARSE) {
+        /* drawn as its bounding box: the surroundings inside the box take
+         * the object's label */
+        size_t inside = 0;
+        for (int y = 0; y < v.h; y++)
+            for (int x = 0; x < v.w; x++) {
+                int gy = v.y0 + y, gx = v.x0 + x;
+                res[(size_t)y * v.w + x] = gy >= o->y0 && gy < o->y1 &&
+                                           gx >= o->x0 && gx < o->x1;
+                inside += res[(size_t)y * v.w + x];
+            }
+        /* a box barely larger than the object is no error worth the name */
+        if (inside * 4 < o->area * 5)
+            return 0;
+        return paint(s, v, res, map[o->cls], given);
+    }
     int around = surrounding(s, v, m, tmp, res, given);
+    if (kind == SA_ERR_PARTIAL) {
+        /* the top or bottom half of the object labeled as around it */
+        if (around < 0 || o->y1 - o->y0 < 4)
+            return 0;
+        int mid = (o->y0 + o->y1) / 2 - v.y0, top = sa_rng_int(r, 2);
+        for (int y = 0; y < v.h; y++)
+            for (int x = 0; x < v.w; x++) {
+                size_t k = (size_t)y * v.w + x;
+                res[k] = m[k] && (top ? y < mid : y >= mid);
+            }
+        return paint(s, v, res, (uint8_t)around, given);
+    }
     if (kind == SA_ERR_OVERLOOKED) {
         if (void_value >= 0)
             return paint(s, v, m, (uint8_t)void_value, given);
@@ -182,18 +210,25 @@ static uint64_t apply(SaScene *s, SaRng *r, int kind, int i,
 }
 
 int sa_scene_inject(SaScene *s, SaRng *r, const uint8_t map[SC_N],
-                    int void_value, uint8_t *given, uint64_t *changed)
+                    int void_value, int kinds, uint8_t *given,
+                    uint64_t *changed)
 {
     uint64_t min_area = (uint64_t)s->h * s->w / 800;
-    int first = 1 + sa_rng_int(r, 3);
+    int list[SA_N_ERR_KINDS], nk = 0;
+    for (int k = 1; k < SA_N_ERR_KINDS; k++)
+        if (kinds & (1 << (k - 1)))
+            list[nk++] = k;
+    if (!nk)
+        return SA_ERR_NONE;
+    int first = sa_rng_int(r, nk);
 
     if (min_area < 6)
         min_area = 6;
     *changed = 0;
     /* eligible objects first; the small ones only when nothing else works */
     for (int pass = 0; pass < 2; pass++) {
-        for (int a = 0; a < 3; a++) {
-            int kind = (first - 1 + a) % 3 + 1;
+        for (int a = 0; a < nk; a++) {
+            int kind = list[(first + a) % nk];
             int n = s->n_objs, start = sa_rng_int(r, n);
             for (int j = 0; j < n; j++) {
                 int i = (start + j) % n;

@@ -48,6 +48,7 @@ static char *join(const char *a, const char *b)
 void sa_synth_files_free(SaSynthFiles *p)
 {
     free(p->labels);
+    free(p->masks);
     free(p->probs);
     free(p->probs_tmp);
     free(p->truth);
@@ -68,12 +69,42 @@ static int is_ours(const char *name)
     return 1;
 }
 
+/* Creates the folder dir if missing; sets *busy when it holds anything,
+ * and with force removes what an earlier run wrote there. */
+static int clear_folder(const char *dir, int force, int *busy, SaErr *err)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return sa_err(err, SEGAUDIT_EIO, "%s: cannot create the folder: %s",
+                      dir, strerror(errno));
+    DIR *d = opendir(dir);
+    if (!d)
+        return sa_err(err, SEGAUDIT_EIO, "%s: cannot open: %s", dir,
+                      strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        *busy = 1;
+        if (force && is_ours(e->d_name)) {
+            char *f = join(dir, e->d_name);
+            if (!f || unlink(f) != 0)
+                rc = sa_err(err, SEGAUDIT_EIO, "%s/%s: cannot remove: %s",
+                            dir, e->d_name,
+                            f ? strerror(errno) : "out of memory");
+            free(f);
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
 int sa_synth_files_prepare(const SegauditSynthSettings *s, SaSynthFiles *p,
                            SaErr *err)
 {
     struct stat st;
     p->dir = (char *)s->out_dir;
     if (!(p->labels = join(p->dir, "labels")) ||
+        !(p->masks = join(p->dir, "truth")) ||
         !(p->probs = join(p->dir, "probs.h5")) ||
         !(p->probs_tmp = join(p->dir, "probs.h5.partial")) ||
         !(p->truth = join(p->dir, "truth.csv")) ||
@@ -86,35 +117,17 @@ int sa_synth_files_prepare(const SegauditSynthSettings *s, SaSynthFiles *p,
         return sa_err(err, SEGAUDIT_EIO, "%s: cannot create the folder: %s",
                       p->dir, strerror(errno));
     p->made_labels = stat(p->labels, &st) != 0;
-    if (mkdir(p->labels, 0777) != 0 && errno != EEXIST)
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot create the folder: %s",
-                      p->labels, strerror(errno));
-    DIR *d = opendir(p->labels);
-    if (!d)
-        return sa_err(err, SEGAUDIT_EIO, "%s: cannot open: %s", p->labels,
-                      strerror(errno));
-    int busy = 0, rc = 0;
-    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        busy = 1;
-        if (s->force && is_ours(e->d_name)) {
-            char *f = join(p->labels, e->d_name);
-            if (!f || unlink(f) != 0)
-                rc = sa_err(err, SEGAUDIT_EIO, "%s/%s: cannot remove: %s",
-                            p->labels, e->d_name,
-                            f ? strerror(errno) : "out of memory");
-            free(f);
-        }
-    }
-    closedir(d);
-    if (rc)
+    p->made_masks = stat(p->masks, &st) != 0;
+    int busy = 0, rc;
+    if ((rc = clear_folder(p->labels, s->force, &busy, err)) != 0 ||
+        (rc = clear_folder(p->masks, s->force, &busy, err)) != 0)
         return rc;
     int has_probs = stat(p->probs, &st) == 0;
     if (!s->force && (busy || has_probs))
         return sa_err(err, SEGAUDIT_EINPUT, "%s: already holds a dataset (%s)"
                       "; use --force (force = 1) to overwrite it", p->dir,
-                      busy ? "labels/ is not empty" : "probs.h5 exists");
+                      busy ? "labels/ or truth/ is not empty"
+                           : "probs.h5 exists");
     if (s->force) { /* no stale part may look complete after a failure */
         const char *old[3] = {p->probs, p->truth, p->classes};
         for (int i = 0; i < 3; i++)
@@ -184,6 +197,18 @@ int sa_synth_write_label(const SaSynthFiles *p, int width, uint64_t i,
     return rc;
 }
 
+int sa_synth_write_mask(const SaSynthFiles *p, int width, uint64_t i,
+                        const uint8_t *mask, uint32_t h, uint32_t w,
+                        SaErr *err)
+{
+    char *path = label_path(p->masks, width, i);
+    if (!path)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = write_png(path, mask, h, w, err);
+    free(path);
+    return rc;
+}
+
 void sa_synth_files_remove(const SaSynthFiles *p, const uint8_t *written,
                            uint64_t n, int width)
 {
@@ -197,9 +222,14 @@ void sa_synth_files_remove(const SaSynthFiles *p, const uint8_t *written,
         if (f)
             unlink(f);
         free(f);
+        if (p->masks && (f = label_path(p->masks, width, i)) != NULL)
+            unlink(f);
+        free(f);
     }
     if (p->made_labels && p->labels)
         rmdir(p->labels); /* only when empty */
+    if (p->made_masks && p->masks)
+        rmdir(p->masks);
     if (p->made_dir)
         rmdir(p->dir);
 }

@@ -1,6 +1,8 @@
 /* The output folder of `segaudit synth` and the files in it:
  *
  *   labels/synth_<id>.png   the given labels, 8-bit grayscale
+ *   truth/synth_<id>.png    the true error mask: 255 where the given label
+ *                           differs from the scene's, else 0
  *   probs.h5                the tensor and /image_ids (written by the caller)
  *   truth.csv               which images have an error (written by the
  *                           caller)
@@ -21,9 +23,9 @@
 
 typedef struct SaSynthFiles {
     char *dir; /* the settings' out_dir, not owned */
-    char *labels, *probs, *probs_tmp, *truth, *truth_tmp, *classes,
+    char *labels, *masks, *probs, *probs_tmp, *truth, *truth_tmp, *classes,
         *classes_tmp;
-    int made_dir, made_labels; /* created by this run */
+    int made_dir, made_labels, made_masks; /* created by this run */
 } SaSynthFiles;
 
 /* Digits of the image ids: at least 6, enough for n-1. */
@@ -46,6 +48,10 @@ int sa_synth_write_classes(const char *path, int K, SaErr *err);
 int sa_synth_write_label(const SaSynthFiles *p, int width, uint64_t i,
                          const uint8_t *lab, uint32_t h, uint32_t w,
                          SaErr *err);
+/* The true error mask of image i (h×w bytes, 0 or 255). */
+int sa_synth_write_mask(const SaSynthFiles *p, int width, uint64_t i,
+                        const uint8_t *mask, uint32_t h, uint32_t w,
+                        SaErr *err);
 
 /* Closes a text file written at path; a write error that stdio kept until
  * now, or one at fclose, is a failure. */
@@ -54,9 +60,9 @@ int sa_synth_close_text(FILE *f, const char *path, SaErr *err);
 /* Renames the .partial files to their names. */
 int sa_synth_files_publish(const SaSynthFiles *p, SaErr *err);
 
-/* After a failure: removes the .partial files, the label PNGs of the n
- * images whose written[i] is set (written may be NULL), and the folders
- * this run created if they are then empty. */
+/* After a failure: removes the .partial files, the label PNGs and error
+ * masks of the n images whose written[i] is set (written may be NULL), and
+ * the folders this run created if they are then empty. */
 void sa_synth_files_remove(const SaSynthFiles *p, const uint8_t *written,
                            uint64_t n, int width);
 

@@ -13,9 +13,14 @@
  * and the rest on t.  Its quality (floor, blur, confusion) varies per
  * image.  The weak model spreads far more of the mass over every class,
  * blurs three times wider and confuses over large areas, so that about a
- * third of the pixels have s <= 0.5 or a wrong argmax.  Only tables and
- * bilinear value noise: no exp() per pixel. */
+ * third of the pixels have s <= 0.5 or a wrong argmax.  The sharp model
+ * blurs less than half as wide with a third of the floor and rarer
+ * confusions; the blurry one blurs three times wider; the overconfident
+ * one has a fifth of the floor, stronger confusions and four times as
+ * many confident mistakes, twice as large.  Only tables and bilinear value
+ * noise: no exp() per pixel. */
 #include "synth/synth_model.h"
+#include "segaudit/synth.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -204,7 +209,7 @@ static const double NOISE_CELL[N_NOISE] = {1 / 3.0, 1 / 10.0, 1 / 5.0,
 
 struct SaModel {
     Params p;        /* of the image last seeded */
-    int weak;
+    int kind;        /* enum SegauditSynthModel */
     uint8_t *dist, *nb, *colc, *dcls;
     uint8_t *blob;   /* h*w: 0, or 1 + the class of a confident mistake */
     int *col;
@@ -228,7 +233,7 @@ void sa_model_free(SaModel *m)
     free(m);
 }
 
-SaModel *sa_model_new(uint32_t h, uint32_t wd, int weak)
+SaModel *sa_model_new(uint32_t h, uint32_t wd, int kind)
 {
     size_t n = (size_t)h * wd;
     SaModel *m = calloc(1, sizeof *m);
@@ -236,7 +241,7 @@ SaModel *sa_model_new(uint32_t h, uint32_t wd, int weak)
 
     if (!m)
         return NULL;
-    m->weak = weak;
+    m->kind = kind;
     bad = !(m->dist = malloc(n)) || !(m->blob = malloc(n)) ||
           !(m->nb = malloc(n)) || !(m->colc = malloc(wd)) ||
           !(m->col = malloc(sizeof *m->col * wd)) ||
@@ -271,7 +276,21 @@ void sa_model_seed(SaModel *m, const SaScene *s, SaRng *r,
     p->dist_thr = 1.9f - 0.6f * q;
     p->dist_max = 0.5f + 0.4f * q;
     p->floor_max = 0.3f;
-    if (m->weak) {
+    if (m->kind == SEGAUDIT_SYNTH_SHARP) {
+        /* thin boundaries, little floor, confusions only at their peaks */
+        p->floor *= 0.3f;
+        p->radius *= 0.4f;
+        p->conf_thr += 0.4f;
+        p->dist_thr += 0.4f;
+    } else if (m->kind == SEGAUDIT_SYNTH_BLURRY) {
+        p->radius *= 3.0f;
+        p->bmax = 0.5f + 0.1f * q;
+    } else if (m->kind == SEGAUDIT_SYNTH_OVERCONFIDENT) {
+        /* sure of itself: little floor, and more and larger confident
+         * mistakes (below) */
+        p->floor *= 0.2f;
+        p->conf_max = 0.7f + 0.25f * q;
+    } else if (m->kind == SEGAUDIT_SYNTH_WEAK) {
         /* much of the mass spread over every class, wide blur, confusions
          * and distractors over large areas */
         p->floor = 0.15f + 0.3f * q;
@@ -292,10 +311,12 @@ void sa_model_seed(SaModel *m, const SaScene *s, SaRng *r,
     const uint32_t H = s->h, W = s->w;
     memset(m->blob, 0, (size_t)H * W);
     double area = (double)H * W / (256.0 * 512.0);
-    int nblob = (int)(area * (3 + 9 * q) * sa_rng_u(r) + 1.0);
+    int over = m->kind == SEGAUDIT_SYNTH_OVERCONFIDENT;
+    int nblob = (int)(area * (3 + 9 * q) * sa_rng_u(r) * (over ? 4 : 1) + 1.0);
     for (int b = 0; b < nblob; b++) {
         int cy = (int)sa_rng_int(r, H), cx = (int)sa_rng_int(r, W);
-        float rad = (unit < 1 ? 1 : unit) * (0.6f + 1.4f * (float)sa_rng_u(r));
+        float rad = (unit < 1 ? 1 : unit) * (0.6f + 1.4f * (float)sa_rng_u(r)) *
+                    (over ? 2.0f : 1.0f);
         uint8_t c = (uint8_t)(1 + map[DISTRACT[sa_rng_int(r, 16)]]);
         int ri = (int)rad + 1;
         for (int y = cy - ri; y <= cy + ri; y++)

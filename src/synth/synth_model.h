@@ -12,9 +12,9 @@
 
 typedef struct SaModel SaModel;
 
-/* A model with the scratch for scenes of h×w, or NULL when out of memory;
- * weak: a weak, noisy model (see synth_model.c). */
-SaModel *sa_model_new(uint32_t h, uint32_t w, int weak);
+/* A model of kind (enum SegauditSynthModel; see synth_model.c) with the
+ * scratch for scenes of h×w, or NULL when out of memory. */
+SaModel *sa_model_new(uint32_t h, uint32_t w, int kind);
 /* NULL is accepted. */
 void sa_model_free(SaModel *m);
 

@@ -4,7 +4,12 @@ README states it, recomputed here: the median and the lower half's spread
 of ln(1 + value), the (1 - 1/m) normal quantile (Python's NormalDist), the
 images above the threshold; region_mass from regions.csv; the flag's and
 every score's precision, recall and F1 in evaluation.csv from images.csv;
-the summary line; --flag-rule area and none; a bad rule.
+the summary line; --flag-rule area and none; a bad rule.  Then
+--truth-masks: the pixel and region rows of evaluation.csv recomputed
+from the issue masks (--masks) and synth's truth/ masks, with regions
+found here by a flood fill (8-connectivity) and matched by IoU >= 0.3; the
+listing's least area chosen from the data (one more than the median area
+of all regions); a missing mask.
 
     check_flag.py SEGAUDIT
 """
@@ -12,11 +17,13 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from statistics import NormalDist
 
+from pngio import read_png
 from tally import finish, ok
 
 SEG = sys.argv[1]
@@ -129,6 +136,119 @@ def check_run(name, out, rule, stderr, truth):
            and same_num(e["recall"], r) and same_num(e["f1"], f), (e, p, r, f))
 
 
+def components(mask):
+    """{pixel: component} (8-connectivity) and [areas] of a 2-D 0/1 list
+    of lists, components numbered in raster order from 0."""
+    h, w = len(mask), len(mask[0])
+    lab, areas = {}, []
+    for y in range(h):
+        for x in range(w):
+            if not mask[y][x] or (y, x) in lab:
+                continue
+            k, stack, n = len(areas), [(y, x)], 0
+            lab[(y, x)] = k
+            while stack:
+                cy, cx = stack.pop()
+                n += 1
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        ny, nx = cy + dy, cx + dx
+                        if (0 <= ny < h and 0 <= nx < w and mask[ny][nx]
+                                and (ny, nx) not in lab):
+                            lab[(ny, nx)] = k
+                            stack.append((ny, nx))
+            areas.append(n)
+    return lab, areas
+
+
+def check_masks(tmp, d, common):
+    out = os.path.join(tmp, "masks")
+    p = seg("audit", *common, "--out", out, "--masks", "--truth-masks",
+            os.path.join(d, "truth"))
+    ok("truth masks: audit", p.returncode == 0, p.stderr)
+    if p.returncode:
+        return
+    im = rows(os.path.join(out, "images.csv"))
+    rep = json.load(open(os.path.join(out, "report.json")))
+    ev = {e["score"]: e for e in rows(os.path.join(out, "evaluation.csv"))}
+    # without --truth, an image is mislabeled when its mask holds an error
+    truth = {r["image"]: r["mislabeled"] == "1"
+             for r in rows(os.path.join(d, "truth.csv"))}
+    ok("truth masks: image truth from the masks",
+       all((r["mislabeled"] == "1") == truth[r["image"]] for r in im),
+       [(r["image"], r["mislabeled"]) for r in im][:5])
+
+    # the listing's least area: one more than the lower median of all
+    # regions' areas (a run listing every region gives them all)
+    allr = os.path.join(tmp, "all-regions")
+    p = seg("audit", *common, "--out", allr, "--min-region-area", "1")
+    areas = sorted(int(g["area"]) for g in
+                   rows(os.path.join(allr, "regions.csv")))
+    want_min = areas[(len(areas) + 1) // 2 - 1] + 1
+    ok("auto min region area", rep["parameters"]["min_region_area"] ==
+       want_min and rep["parameters"]["min_region_area_auto"] is True,
+       (rep["parameters"], want_min))
+    listed = rows(os.path.join(out, "regions.csv"))
+    ok("listing: the regions of at least that area, counts complete",
+       len(listed) == sum(a >= want_min for a in areas) and
+       sum(int(r["regions"]) for r in im) == len(areas), len(listed))
+
+    hit = issue = err = 0
+    regions = matched = err_regions = found = 0
+    for r in im:
+        iss = read_png(os.path.join(out, "masks", r["image"] + ".png"))
+        tru = read_png(os.path.join(d, "truth", r["image"] + ".png"))
+        a = [[1 if v else 0 for v in row] for row in iss.tolist()]
+        b = [[1 if v else 0 for v in row] for row in tru.tolist()]
+        la, aa = components(a)
+        lb, ab = components(b)
+        inter = {}
+        for px, k in la.items():
+            if px in lb:
+                inter[(k, lb[px])] = inter.get((k, lb[px]), 0) + 1
+        hit += sum(inter.values())
+        issue += sum(aa)
+        err += sum(ab)
+        good, best = set(), {}
+        for (k, t), n in inter.items():
+            if n >= 0.3 * (aa[k] + ab[t] - n):
+                good.add(k)
+                best[t] = max(best.get(t, 0), aa[k])
+        regions += sum(1 for k in range(len(aa)) if aa[k] >= want_min)
+        matched += sum(1 for k in good if aa[k] >= want_min)
+        err_regions += len(ab)
+        found += sum(1 for t in best if best[t] >= want_min)
+    px, rg = ev["issue_pixels"], ev["issue_regions"]
+    p_, r_, f_ = prf(issue, hit, err)
+    ok("truth masks: the pixel row", px["selected"] == str(issue) and
+       px["positives"] == str(err) and same_num(px["precision"], p_) and
+       same_num(px["recall"], r_) and same_num(px["f1"], f_), (px, issue, hit,
+                                                                err))
+    rp = matched / regions if regions else None
+    rr = found / err_regions if err_regions else None
+    rf = 2 * rp * rr / (rp + rr) if rp and rr else (0.0 if rp is not None
+                                                     and rr is not None
+                                                     else None)
+    ok("truth masks: the region row", rg["selected"] == str(regions) and
+       rg["positives"] == str(err_regions) and same_num(rg["precision"], rp)
+       and same_num(rg["recall"], rr) and same_num(rg["f1"], rf),
+       (rg, regions, matched, err_regions, found))
+    m = rep["evaluation"]["masks"]
+    ok("truth masks: report.json", m["pixels"]["hits"] == hit and
+       m["regions"]["found"] == matched and
+       m["regions"]["error_regions_found"] == found, m)
+
+    # a missing mask: the run fails, naming the image and the file
+    gone = os.path.join(tmp, "truth-gone")
+    shutil.copytree(os.path.join(d, "truth"), gone)
+    os.unlink(os.path.join(gone, im[0]["image"] + ".png"))
+    p = seg("audit", *common, "--out", os.path.join(tmp, "gone"),
+            "--truth-masks", gone)
+    ok("truth masks: a missing mask fails", p.returncode == 1 and
+       "true error mask of image '%s'" % im[0]["image"] in p.stderr and
+       not os.path.exists(os.path.join(tmp, "gone", "images.csv")), p.stderr)
+
+
 def main(tmp):
     d = os.path.join(tmp, "data")
     p = seg("synth", "--out", d, "--images", "60", "--size", "192x384",
@@ -139,7 +259,8 @@ def main(tmp):
     for rule, truth in (("mass", True), ("area", True), ("none", True),
                         ("mass", False)):
         out = os.path.join(tmp, "out-%s-%d" % (rule, truth))
-        args = common + ["--out", out, "--flag-rule", rule]
+        args = common + ["--out", out, "--flag-rule", rule,
+                         "--min-region-area", "1"]
         if truth:
             args += ["--truth", os.path.join(d, "truth.csv")]
         p = seg("audit", *args)
@@ -154,6 +275,7 @@ def main(tmp):
     ok("default rule is mass", p.returncode == 0 and
        json.load(open(os.path.join(out, "report.json")))["flag"]["rule"]
        == "mass", p.stderr)
+    check_masks(tmp, d, common)
     p = seg("audit", *common, "--out", os.path.join(tmp, "bad"),
             "--flag-rule", "big")
     ok("bad rule: usage error", p.returncode == 2 and

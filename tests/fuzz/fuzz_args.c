@@ -246,7 +246,8 @@ int fz_audit_run(SegauditAudit *a, const SegauditSettings *s)
              s->n_threads);
     FZ_CHECK(s->memory_limit >= 65536, "memory limit %" PRIu64,
              s->memory_limit);
-    FZ_CHECK(s->min_region_area >= 1, "min region area 0");
+    FZ_CHECK(s->min_region_area <= 2147483647u, "min region area %" PRIu64,
+             s->min_region_area); /* 0: chosen from the data */
     FZ_CHECK(s->overlay_width >= 16 && s->overlay_width <= 65536,
              "overlay width %u", s->overlay_width);
     FZ_CHECK(s->n_class_names >= 0 && (s->n_class_names == 0 ||

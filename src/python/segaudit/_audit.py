@@ -21,6 +21,7 @@ _PLAIN = {
     "allow_plugins": ("allow_plugins", bool),
     "strict": ("strict", bool),
     "truth": ("truth_path", "path"),
+    "truth_masks": ("truth_masks_dir", "path"),
     "temperature": ("temperature", float),
     "downsample": ("downsample", int),
     "min_region_area": ("min_region_area", int),
@@ -273,10 +274,11 @@ def audit(labels, probs, **options):
     or a list of str), ignore_index, logits, on_error ("fail" or "skip"),
     max_skipped, allow_plugins, strict, class_names (a file or a list),
     classes (a preset), palette (a file or a list of (r, g, b)), truth,
+    truth_masks (a folder of <id>.png true error masks),
     temperature, downsample, downsample_labels, rank_by, flag_rule ("mass",
     "area" or "none"), out (a report
     folder to write, as `segaudit audit --out` does), masks, html (True),
-    min_region_area, top (overlays of the top N images, 50, or "all"),
+    min_region_area (0: chosen from the data), top (overlays of the top N images, 50, or "all"),
     overlay_width, images, image_suffix, progress (a progress bar on
     stderr), quiet, compare (an earlier report folder), dry_run, cache,
     cache_verify, threads, memory_limit, scratch, band_size.
