@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "render/overlay.h"
+#include "render/text.h"
 #include "segaudit/classes.h"
 #include "tmpdir_support.h"
 
@@ -411,6 +412,88 @@ static Image make_overlay(Scene *s, uint32_t out_width, const char *photo,
 }
 
 /* ---- Geometry ---------------------------------------------------------- */
+
+/* ---- Decoration: titles and legend ------------------------------------- */
+
+static int band_has(const Image *im, uint32_t y0, uint32_t y1, uint32_t x0,
+                    uint32_t x1, const uint8_t c[3])
+{
+    for (uint32_t y = y0; y < y1 && y < im->h; y++)
+        for (uint32_t x = x0; x < x1 && x < im->w; x++)
+            if (!memcmp(im->rgb + ((size_t)y * im->w + x) * 3, c, 3))
+                return 1;
+    return 0;
+}
+
+static Image make_decorated(Scene *s, const char *const *names, int n_names,
+                            const char *name)
+{
+    char out[PATHLEN];
+    SaErr err;
+    sa_err_clear(&err);
+    tpath(out, name);
+    SaOverlaySpec spec = scene_spec(s, 1024, NULL);
+    spec.decorate = 1;
+    spec.class_names = names;
+    spec.n_class_names = n_names;
+    int rc = sa_overlay_write(&spec, scene_rows, s, out, &err);
+    if (rc)
+        fail_msg("sa_overlay_write: %d: %s", rc, err.msg);
+    Image im = read_png(out);
+    unlink(out);
+    return im;
+}
+
+/* The panels are the undecorated overlay's, between a title band with
+ * text over each panel and a legend with a swatch of every class shown
+ * (and void, the issue red, the region yellow), and of no other. */
+static void test_decorated(void **state)
+{
+    (void)state;
+    Scene s;
+    scene_init(&s);
+    Image plain = make_overlay(&s, 1024, NULL, "plain.png");
+    static const char *const names[SK] = {"road", "car", "sky", "wall",
+                                          "a name far longer than a legend "
+                                          "entry may show"};
+    Image im = make_decorated(&s, names, SK, "deco.png");
+    const uint32_t title_h = SA_GLYPH_H + 4; /* text scale 1 */
+    assert_int_equal(im.w, plain.w);
+    assert_true(im.h > title_h + plain.h);
+    assert_memory_equal(im.rgb + (size_t)title_h * im.w * 3, plain.rgb,
+                        (size_t)plain.h * plain.w * 3);
+    static const uint8_t ink[3] = {0, 0, 0}, red[3] = {255, 0, 0},
+                         yellow[3] = {255, 255, 0};
+    for (int p = 0; p < 3; p++) {
+        uint32_t x0 = (uint32_t)p * (SW + SA_OVERLAY_GAP);
+        assert_true(band_has(&im, 0, title_h, x0, x0 + SW, ink));
+    }
+    const uint32_t ly = title_h + plain.h;
+    for (int k = 0; k < SK; k++)
+        assert_true(band_has(&im, ly, im.h, 0, im.w, scene_palette[k]));
+    assert_true(band_has(&im, ly, im.h, 0, im.w, red));
+    assert_true(band_has(&im, ly, im.h, 0, im.w, yellow));
+    assert_true(band_has(&im, ly, im.h, 0, im.w, ink)); /* void, text */
+    free(plain.rgb);
+    free(im.rgb);
+
+    /* one class shown: its swatch alone, no void */
+    for (size_t i = 0; i < (size_t)SW * SH; i++) {
+        s.labels[i] = 1;
+        s.argmax[i] = 1;
+    }
+    Image one = make_decorated(&s, NULL, 0, "one.png");
+    const uint32_t ly1 = one.h - (one.h - title_h - SH);
+    assert_true(band_has(&one, ly1, one.h, 0, one.w, scene_palette[1]));
+    for (int k = 0; k < SK; k++)
+        if (k != 1)
+            assert_false(band_has(&one, ly1, one.h, 0, one.w,
+                                  scene_palette[k]));
+    /* fewer entries: a shorter legend */
+    assert_true(one.h - ly1 < im.h - ly);
+    free(one.rgb);
+    scene_free(&s);
+}
 
 static void test_geometry(void **state)
 {
@@ -1004,6 +1087,7 @@ int main(void)
         cmocka_unit_test(test_palette_distinct),
         cmocka_unit_test(test_palette_prefix_and_separation),
         cmocka_unit_test(test_geometry),
+        cmocka_unit_test(test_decorated),
         cmocka_unit_test(test_full_scale),
         cmocka_unit_test(test_scaled),
         cmocka_unit_test(test_thick_frames_and_edges),

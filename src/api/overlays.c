@@ -28,17 +28,21 @@ static char *join(const char *dir, const char *id, const char *suffix)
     return p;
 }
 
-/* --cache: how the renderer draws (its version, the palette, the width,
- * the photo's identity), for the overlay's key.  1 when the photo cannot
+/* --cache: how the renderer draws (its version, the palette, the class
+ * names, the width, the photo's identity), for the overlay's key.  1 when the photo cannot
  * be found (the renderer then says so). */
 static int render_digest(const SaEngine *e, const uint8_t (*palette)[3],
                          const char *photo, uint8_t out[SA_CACHE_KEY])
 {
     struct sha256_ctx c;
     sha256_init(&c);
-    const char *v = "overlay 1 " SEGAUDIT_VERSION_STRING;
+    const char *v = "overlay 2 " SEGAUDIT_VERSION_STRING;
     sha256_update(&c, strlen(v), (const uint8_t *)v);
     sha256_update(&c, (size_t)e->K * 3, (const uint8_t *)palette);
+    /* the legend's names */
+    for (int k = 0; k < e->set.n_class_names && e->set.class_names; k++)
+        sha256_update(&c, strlen(e->set.class_names[k]) + 1,
+                      (const uint8_t *)e->set.class_names[k]);
     uint64_t w = e->set.overlay_width;
     sha256_update(&c, sizeof w, (const uint8_t *)&w);
     if (photo) {
@@ -127,6 +131,9 @@ static int draw(SaEngine *e, SaOverlayImage *m, uint64_t n,
             .photo_path = photo,
             .regions = reg,
             .n_regions = nreg,
+            .decorate = 1,
+            .class_names = e->set.class_names,
+            .n_class_names = e->set.n_class_names,
         };
         rc = sa_overlay_write(&spec, sa_overlay_image_rows, m, out, err);
     }

@@ -4,8 +4,10 @@
 #include "render/overlay.h"
 #include "io/png_write.h"
 #include "render/overlay_photo.h"
+#include "render/text.h"
 
 #include <png.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,9 @@ typedef struct Work {
     size_t next_frame;         /* first frame not yet active */
     size_t *active;            /* frames that reach the current row */
     size_t n_active;
+    uint8_t *seen;             /* decorated: K + 1 flags, the classes
+                                  panels 1 and 2 show (K: void) */
+    uint8_t *panels;           /* decorated: every panel row */
 } Work;
 
 static void work_free(Work *wk)
@@ -72,6 +77,8 @@ static void work_free(Work *wk)
     free(wk->out);
     free(wk->frames);
     free(wk->active);
+    free(wk->seen);
+    free(wk->panels);
 }
 
 /* Most frequent value of the block rows [0, nr) × columns [x0, x1) of v
@@ -117,6 +124,11 @@ static void put3(uint8_t *px, uint8_t r, uint8_t g, uint8_t b)
     px[0] = r;
     px[1] = g;
     px[2] = b;
+}
+
+static int is_void(const SaOverlaySpec *spec, uint16_t v)
+{
+    return v >= spec->K || (spec->ignored && spec->ignored[v]);
 }
 
 static void class_colour(const SaOverlaySpec *spec, uint16_t v, uint8_t *px)
@@ -215,6 +227,10 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
                             : block_mode(wk->argmax, W, nr, x0, x1, wk->counts);
         class_colour(spec, l, p1 + 3 * (size_t)bx);
         class_colour(spec, a, p2 + 3 * (size_t)bx);
+        if (wk->seen) {
+            wk->seen[is_void(spec, l) ? spec->K : l] = 1;
+            wk->seen[is_void(spec, a) ? spec->K : a] = 1;
+        }
         uint8_t *px = p3 + 3 * (size_t)bx;
         if (wk->sums) {
             const uint64_t n = (uint64_t)(x1 - x0) * nr;
@@ -295,6 +311,11 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
         wk->active = calloc(spec->n_regions, sizeof *wk->active);
         ok = wk->frames && wk->active;
     }
+    if (ok && spec->decorate) {
+        wk->seen = calloc((size_t)spec->K + 1, 1);
+        wk->panels = malloc((size_t)g->width * 3 * g->panel_height);
+        ok = wk->seen && wk->panels;
+    }
     if (ok && spec->photo_path) {
         wk->photo_row = malloc(W * 3);
         wk->sums = malloc((size_t)g->panel_width * 3 * sizeof *wk->sums);
@@ -308,6 +329,123 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
     return 0;
 }
 
+/* ---- Decoration --------------------------------------------------------- */
+
+typedef struct Deco {
+    uint32_t ts;          /* text scale */
+    uint32_t title_h;     /* height of the title band */
+    uint32_t legend_h;    /* height of the legend */
+    uint8_t *title, *legend; /* the two bands, RGB */
+} Deco;
+
+static const uint8_t INK[3] = {0, 0, 0}, EDGE[3] = {128, 128, 128};
+
+/* A legend entry's label: "k name" (or "k"), at most 28 characters. */
+static void entry_label(const SaOverlaySpec *spec, uint32_t k, char *buf,
+                        size_t n)
+{
+    if (k == spec->K) {
+        snprintf(buf, n, "void");
+        return;
+    }
+    const char *name = spec->class_names && (int)k < spec->n_class_names
+                           ? spec->class_names[k]
+                           : NULL;
+    if (name && *name)
+        snprintf(buf, n, "%u %.24s", k, name);
+    else
+        snprintf(buf, n, "%u", k);
+}
+
+/* Walks the legend's entries: the issue and region keys, then every class
+ * seen; with canvas, draws them.  Returns the number of rows. */
+static uint32_t legend_walk(const SaOverlaySpec *spec, const Work *wk,
+                            const SaOverlayGeometry *g, uint32_t ts,
+                            uint8_t *canvas, uint32_t ch)
+{
+    const uint32_t margin = 2 * ts, sw = SA_GLYPH_H * ts,
+                   row_h = SA_GLYPH_H * ts + 4 * ts;
+    uint32_t x = margin, row = 0;
+    for (uint32_t e = 0; e < spec->K + 3; e++) {
+        char label[40];
+        uint8_t fill[3];
+        int frame = 0;
+        if (e == 0) {
+            snprintf(label, sizeof label, "issue pixel");
+            put3(fill, SA_OVERLAY_ISSUE_RGB);
+        } else if (e == 1) {
+            snprintf(label, sizeof label, "region");
+            put3(fill, SA_OVERLAY_GAP_RGB);
+            frame = 1;
+        } else {
+            uint32_t k = e - 2;
+            if (!wk->seen[k])
+                continue;
+            entry_label(spec, k, label, sizeof label);
+            if (k == spec->K)
+                put3(fill, SA_OVERLAY_VOID_RGB);
+            else
+                memcpy(fill, spec->palette[k], 3);
+        }
+        uint32_t w = sw + 2 * ts + sa_text_width(label, ts);
+        if (x > margin && x + w + margin > g->width) {
+            x = margin;
+            row++;
+        }
+        if (canvas) {
+            uint32_t y0 = margin + row * row_h;
+            for (uint32_t y = 0; y < sw; y++)
+                for (uint32_t xx = 0; xx < sw && x + xx < g->width; xx++) {
+                    int edge = y == 0 || xx == 0 || y == sw - 1 ||
+                               xx == sw - 1;
+                    int thick = y < ts || xx < ts || y >= sw - ts ||
+                                xx >= sw - ts;
+                    const uint8_t *c = frame ? (thick ? (const uint8_t[3]){
+                                                            SA_OVERLAY_BOX_RGB}
+                                                      : fill)
+                                             : edge ? EDGE : fill;
+                    if (y0 + y < ch)
+                        memcpy(canvas + 3 * ((size_t)(y0 + y) * g->width +
+                                             x + xx), c, 3);
+                }
+            sa_text_draw(canvas, g->width, ch, x + sw + 2 * ts, y0, ts, label,
+                         g->width - margin - (x + sw + 2 * ts), INK);
+        }
+        x += w + 5 * ts;
+    }
+    return row + 1;
+}
+
+/* The title band and the legend, once the classes shown are known. */
+static int deco_build(const SaOverlaySpec *spec, const Work *wk,
+                      const SaOverlayGeometry *g, Deco *d,
+                      const char *out_path, SaErr *err)
+{
+    d->ts = 1 + g->panel_width / 400;
+    const uint32_t ts = d->ts, row_h = SA_GLYPH_H * ts + 4 * ts;
+    d->title_h = SA_GLYPH_H * ts + 4 * ts;
+    d->legend_h = legend_walk(spec, wk, g, ts, NULL, 0) * row_h + 2 * ts;
+    d->title = malloc((size_t)g->width * 3 * d->title_h);
+    d->legend = malloc((size_t)g->width * 3 * d->legend_h);
+    if (!d->title || !d->legend)
+        return sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory for the "
+                      "overlay's legend", out_path);
+    memset(d->title, 255, (size_t)g->width * 3 * d->title_h);
+    memset(d->legend, 255, (size_t)g->width * 3 * d->legend_h);
+    static const char *const titles[3] = {"given labels", "model argmax",
+                                          "issue pixels, regions"};
+    for (int p = 0; p < 3; p++) {
+        uint32_t x0 = (uint32_t)p * (g->panel_width + SA_OVERLAY_GAP);
+        sa_text_draw(d->title, g->width, d->title_h, x0 + 2 * ts, 2 * ts, ts,
+                     p == 2 && spec->photo_path ? "issue pixels over photo"
+                                                : titles[p],
+                     g->panel_width > 2 * ts ? g->panel_width - 2 * ts : 0,
+                     INK);
+    }
+    legend_walk(spec, wk, g, ts, d->legend, d->legend_h);
+    return 0;
+}
+
 int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
                      const char *out_path, SaErr *err)
 {
@@ -315,6 +453,7 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
     Work wk;
     SaPhoto ph;
     SaPngWriter w;
+    Deco d = {0};
     int rc, have_photo = 0, have_writer = 0;
 
     if ((rc = check_spec(spec, rows, out_path, &g, err)))
@@ -333,13 +472,18 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
      * level 1.  16 overlays of 512x1024 (scripts/bench's set, whole run on
      * 2 threads): level 1 gives 728 KB in 0.47 s, level 6 353 KB in 0.54 s,
      * libpng's default (every filter tried on every row) 396 KB in about
-     * 0.9 s, no compression 76 MB. */
-    if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
-                                   g.height, PNG_COLOR_TYPE_RGB,
-                                   (SaPngPacking){1, PNG_FILTER_UP}, err)))
-        goto done;
-    have_writer = 1;
+     * 0.9 s, no compression 76 MB.  A decorated overlay is written once
+     * its legend is known. */
+    const SaPngPacking packing = {1, PNG_FILTER_UP};
+    if (!spec->decorate) {
+        if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
+                                       g.height, PNG_COLOR_TYPE_RGB, packing,
+                                       err)))
+            goto done;
+        have_writer = 1;
+    }
 
+    const size_t row_bytes = (size_t)g.width * 3;
     for (uint32_t by = 0; by < g.panel_height; by++) {
         const uint32_t row0 = by * g.scale;
         const uint32_t nr = min_u32(g.scale, spec->H - row0);
@@ -355,7 +499,26 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             (rc = photo_block(&ph, &g, spec->W, nr, &wk, err)))
             goto done;
         compose_row(spec, &g, by, nr, &wk);
-        if ((rc = sa_png_writer_row(&w, wk.out, err)))
+        if (wk.panels)
+            memcpy(wk.panels + by * row_bytes, wk.out, row_bytes);
+        else if ((rc = sa_png_writer_row(&w, wk.out, err)))
+            goto done;
+    }
+    if (spec->decorate) {
+        if ((rc = deco_build(spec, &wk, &g, &d, out_path, err)) ||
+            (rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
+                                       d.title_h + g.panel_height +
+                                           d.legend_h,
+                                       PNG_COLOR_TYPE_RGB, packing, err)))
+            goto done;
+        have_writer = 1;
+        for (uint32_t y = 0; rc == 0 && y < d.title_h; y++)
+            rc = sa_png_writer_row(&w, d.title + y * row_bytes, err);
+        for (uint32_t y = 0; rc == 0 && y < g.panel_height; y++)
+            rc = sa_png_writer_row(&w, wk.panels + y * row_bytes, err);
+        for (uint32_t y = 0; rc == 0 && y < d.legend_h; y++)
+            rc = sa_png_writer_row(&w, d.legend + y * row_bytes, err);
+        if (rc)
             goto done;
     }
     have_writer = 0;
@@ -365,6 +528,8 @@ done:
         sa_png_writer_abort(&w);
     if (have_photo)
         sa_photo_close(&ph);
+    free(d.title);
+    free(d.legend);
     work_free(&wk);
     return rc;
 }

@@ -26,6 +26,15 @@
  *    box's outermost blocks.  Issue pixels are drawn over frames.
  *  - Gaps: SA_OVERLAY_GAP_RGB (white).
  *
+ *
+ * Decorated (spec->decorate): a white band of panel titles above the
+ * panels ("given labels", "model argmax", "issue pixels, regions"), and a
+ * legend below them: the issue red, the region yellow, and a swatch with
+ * the number and name of every class (and void) that panels 1 and 2 show,
+ * in class order, in rows as wide as the PNG.  Text is a 5×7 pixel font
+ * at scale 1 + panel_width / 400.  The panels are then kept in memory
+ * until the legend is known (3 bytes per output pixel).
+ *
  * Streaming: the rows callback is asked for s full-resolution rows at a
  * time, top to bottom, and the photo is read one row at a time (interlaced
  * photos, which cannot be streamed, are decoded whole); one output row is
@@ -77,6 +86,9 @@ typedef struct SaOverlaySpec {
     const SegauditRegion *regions; /* bounding boxes to outline (full-
                                       resolution coordinates), or NULL */
     size_t n_regions;
+    int decorate;                  /* 1: titles above, a legend below */
+    const char *const *class_names; /* names for the legend, or NULL */
+    int n_class_names;
 } SaOverlaySpec;
 
 /* Delivers full-resolution rows row0 .. row0+nrows-1 (called with row0 =
