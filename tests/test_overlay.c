@@ -395,20 +395,26 @@ static void assert_yellow(const uint8_t *px)
 }
 
 /* Runs the overlay of s and reads it back; the call must succeed. */
-static Image make_overlay(Scene *s, uint32_t out_width, const char *photo,
-                          const char *name)
+/* Writes the overlay of spec, reads it back and removes the file. */
+static Image write_spec(Scene *s, const SaOverlaySpec *spec, const char *name)
 {
     char out[PATHLEN];
     SaErr err;
     sa_err_clear(&err);
     tpath(out, name);
-    SaOverlaySpec spec = scene_spec(s, out_width, photo);
-    int rc = sa_overlay_write(&spec, scene_rows, s, out, &err);
+    int rc = sa_overlay_write(spec, scene_rows, s, out, &err);
     if (rc)
         fail_msg("sa_overlay_write: %d: %s", rc, err.msg);
     Image im = read_png(out);
     unlink(out);
     return im;
+}
+
+static Image make_overlay(Scene *s, uint32_t out_width, const char *photo,
+                          const char *name)
+{
+    SaOverlaySpec spec = scene_spec(s, out_width, photo);
+    return write_spec(s, &spec, name);
 }
 
 /* ---- Geometry ---------------------------------------------------------- */
@@ -428,20 +434,11 @@ static int band_has(const Image *im, uint32_t y0, uint32_t y1, uint32_t x0,
 static Image make_decorated(Scene *s, const char *const *names, int n_names,
                             const char *name)
 {
-    char out[PATHLEN];
-    SaErr err;
-    sa_err_clear(&err);
-    tpath(out, name);
     SaOverlaySpec spec = scene_spec(s, 1024, NULL);
     spec.decorate = 1;
     spec.class_names = names;
     spec.n_class_names = n_names;
-    int rc = sa_overlay_write(&spec, scene_rows, s, out, &err);
-    if (rc)
-        fail_msg("sa_overlay_write: %d: %s", rc, err.msg);
-    Image im = read_png(out);
-    unlink(out);
-    return im;
+    return write_spec(s, &spec, name);
 }
 
 /* The panels are the undecorated overlay's, between a title band with

@@ -338,7 +338,8 @@ typedef struct Deco {
     uint8_t *title, *legend; /* the two bands, RGB */
 } Deco;
 
-static const uint8_t INK[3] = {0, 0, 0}, EDGE[3] = {128, 128, 128};
+static const uint8_t INK[3] = {0, 0, 0}, EDGE[3] = {128, 128, 128},
+                     BOX[3] = {SA_OVERLAY_BOX_RGB};
 
 /* A legend entry's label: "k name" (or "k"), at most 28 characters. */
 static void entry_label(const SaOverlaySpec *spec, uint32_t k, char *buf,
@@ -400,9 +401,7 @@ static uint32_t legend_walk(const SaOverlaySpec *spec, const Work *wk,
                                xx == sw - 1;
                     int thick = y < ts || xx < ts || y >= sw - ts ||
                                 xx >= sw - ts;
-                    const uint8_t *c = frame ? (thick ? (const uint8_t[3]){
-                                                            SA_OVERLAY_BOX_RGB}
-                                                      : fill)
+                    const uint8_t *c = frame ? (thick ? BOX : fill)
                                              : edge ? EDGE : fill;
                     if (y0 + y < ch)
                         memcpy(canvas + 3 * ((size_t)(y0 + y) * g->width +

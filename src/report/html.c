@@ -168,30 +168,6 @@ static const char *const row_head[] = {
 static const char *const row_tail[] = {
     "mislabeled", "has_overlay", "regions_listed", "region_list", "classes"};
 
-/* The first HTML_SKIPPED skipped images as report.json's "skipped" holds
- * them: [{image, index, reason}], in the order of skipped.csv. */
-static json_object *json_skipped(SaJson *j, SegauditAudit *a)
-{
-    SegauditDatasetInfo in;
-    segaudit_audit_info(a, &in);
-    json_object *sk = sa_json_array(j);
-    uint64_t end = in.n_images;
-    if (in.images_skipped > HTML_SKIPPED)
-        end = in.n_images - in.images_skipped + HTML_SKIPPED;
-    for (uint64_t r = in.n_images - in.images_skipped; r < end && !j->oom;
-         r++) {
-        SegauditImageResult im;
-        memset(&im, 0, sizeof im);
-        segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
-        json_object *o = sa_json_object(j);
-        sa_json_set(j, o, "image", sa_json_str(j, im.id));
-        sa_json_set(j, o, "index", sa_json_u64(j, im.index));
-        sa_json_set(j, o, "reason", sa_json_str(j, im.skip_reason));
-        sa_json_push(j, sk, o);
-    }
-    return sk;
-}
-
 /* The meta object, or NULL when out of memory.  Its dataset, parameters,
  * totals, run, classes, pairs and evaluation are report.json's (shared.c),
  * skipped is as report.c writes it; parameters adds min_region_area, pairs
@@ -222,7 +198,7 @@ static json_object *build_meta(SegauditAudit *a, const char *dir,
 
     sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
     sa_json_set(&j, root, "warnings", sa_json_warnings(&j, a));
-    sa_json_set(&j, root, "skipped", json_skipped(&j, a));
+    sa_json_set(&j, root, "skipped", sa_json_skipped(&j, a, HTML_SKIPPED));
     /* changes since an earlier audit (segaudit_report_diff into dir) */
     {
         char cp[4096];

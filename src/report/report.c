@@ -194,25 +194,6 @@ static void write_pairs(const SegauditAudit *a, FILE *f)
 
 /* ---- JSON -------------------------------------------------------------- */
 
-/* The skipped images, in the order of skipped.csv. */
-static json_object *json_skipped(SaJson *j, const SegauditAudit *a)
-{
-    SegauditDatasetInfo in;
-    segaudit_audit_info(a, &in);
-    json_object *sk = sa_json_array(j);
-    for (uint64_t r = in.n_images - in.images_skipped;
-         r < in.n_images && !j->oom; r++) {
-        SegauditImageResult im;
-        segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
-        json_object *o = sa_json_object(j);
-        sa_json_set(j, o, "image", sa_json_str(j, im.id));
-        sa_json_set(j, o, "index", sa_json_u64(j, im.index));
-        sa_json_set(j, o, "reason", sa_json_str(j, im.skip_reason));
-        sa_json_push(j, sk, o);
-    }
-    return sk;
-}
-
 /* The ranked images, the columns of images.csv. */
 static json_object *json_images(SaJson *j, const SegauditAudit *a)
 {
@@ -270,7 +251,7 @@ static json_object *build_json(const SegauditAudit *a)
     sa_json_set(&j, root, "dataset", sa_json_dataset(&j, a));
     sa_json_totals(&j, root, a);
     sa_json_set(&j, root, "warnings", sa_json_warnings(&j, a));
-    sa_json_set(&j, root, "skipped", json_skipped(&j, a));
+    sa_json_set(&j, root, "skipped", sa_json_skipped(&j, a, UINT64_MAX));
     sa_json_set(&j, root, "images", json_images(&j, a));
     sa_json_set(&j, root, "classes", sa_json_classes(&j, a));
     sa_json_set(&j, root, "pairs",

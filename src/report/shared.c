@@ -137,6 +137,26 @@ json_object *sa_json_warnings(SaJson *j, const SegauditAudit *a)
     return w;
 }
 
+json_object *sa_json_skipped(SaJson *j, const SegauditAudit *a,
+                             uint64_t max)
+{
+    SegauditDatasetInfo in;
+    segaudit_audit_info(a, &in);
+    json_object *sk = sa_json_array(j);
+    uint64_t first = in.n_images - in.images_skipped;
+    uint64_t end = in.images_skipped > max ? first + max : in.n_images;
+    for (uint64_t r = first; r < end && !j->oom; r++) {
+        SegauditImageResult im;
+        segaudit_audit_image(a, segaudit_audit_ranked(a, r), &im);
+        json_object *o = sa_json_object(j);
+        sa_json_set(j, o, "image", sa_json_str(j, im.id));
+        sa_json_set(j, o, "index", sa_json_u64(j, im.index));
+        sa_json_set(j, o, "reason", sa_json_str(j, im.skip_reason));
+        sa_json_push(j, sk, o);
+    }
+    return sk;
+}
+
 json_object *sa_json_parameters(SaJson *j, const SegauditAudit *a)
 {
     const SegauditSettings *s = segaudit_audit_settings(a);

@@ -59,6 +59,10 @@ void sa_json_push(SaJson *j, json_object *arr, json_object *v);
 json_object *sa_json_dataset(SaJson *j, const SegauditAudit *a);
 /* The run's warnings (segaudit_audit_warning), an array of strings. */
 json_object *sa_json_warnings(SaJson *j, const SegauditAudit *a);
+/* The first max skipped images, [{image, index, reason}], in the order of
+ * skipped.csv. */
+json_object *sa_json_skipped(SaJson *j, const SegauditAudit *a,
+                             uint64_t max);
 
 /* Writes s as one CSV field, quoted when it needs to be. */
 void sa_csv_str(FILE *f, const char *s);

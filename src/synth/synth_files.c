@@ -185,28 +185,30 @@ static char *label_path(const char *labels, int width, uint64_t i)
     return join(labels, name);
 }
 
+/* dir/<id>.png of image i. */
+static int write_in(const char *dir, int width, uint64_t i,
+                    const uint8_t *px, uint32_t h, uint32_t w, SaErr *err)
+{
+    char *path = label_path(dir, width, i);
+    if (!path)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = write_png(path, px, h, w, err);
+    free(path);
+    return rc;
+}
+
 int sa_synth_write_label(const SaSynthFiles *p, int width, uint64_t i,
                          const uint8_t *lab, uint32_t h, uint32_t w,
                          SaErr *err)
 {
-    char *path = label_path(p->labels, width, i);
-    if (!path)
-        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    int rc = write_png(path, lab, h, w, err);
-    free(path);
-    return rc;
+    return write_in(p->labels, width, i, lab, h, w, err);
 }
 
 int sa_synth_write_mask(const SaSynthFiles *p, int width, uint64_t i,
                         const uint8_t *mask, uint32_t h, uint32_t w,
                         SaErr *err)
 {
-    char *path = label_path(p->masks, width, i);
-    if (!path)
-        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    int rc = write_png(path, mask, h, w, err);
-    free(path);
-    return rc;
+    return write_in(p->masks, width, i, mask, h, w, err);
 }
 
 void sa_synth_files_remove(const SaSynthFiles *p, const uint8_t *written,
