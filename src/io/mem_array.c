@@ -147,9 +147,14 @@ int sa_mem_array_init(SaMemArray *m, const SegauditArray *a, const char *name,
                 hi += ext;
         }
         m->release = shared_file_mapping(lo, hi + m->itemsize);
+        m->span_lo = (uintptr_t)lo / (uintptr_t)m->page * (uintptr_t)m->page;
     }
     return 0;
 }
+
+/* How far back a release reaches: the largest page-cache folio a fault
+ * maps at once (a PMD, 2 MiB on x86-64). */
+#define SA_RELEASE_BACK ((uintptr_t)2 << 20)
 
 void sa_mem_release(const SaMemArray *m, const void *lo, const void *hi)
 {
@@ -164,6 +169,13 @@ void sa_mem_release(const SaMemArray *m, const void *lo, const void *hi)
     uintptr_t pg = (uintptr_t)m->page;
     uintptr_t a = (uintptr_t)lo / pg * pg;
     uintptr_t b = ((uintptr_t)hi + pg - 1) / pg * pg;
+    /* The page cache may hold a file in large folios (Linux 6.x), and a
+     * fault maps the whole folio: reading the first rows of this range maps
+     * again the tail of the range released before, whose folio it shares.
+     * Released again here, up to a folio (2 MiB) back, it does not stay
+     * mapped for the rest of the run (seen: 535 MB still mapped after a
+     * 4 GiB audit, against 29 MB of the audit's own memory). */
+    a = a - m->span_lo > SA_RELEASE_BACK ? a - SA_RELEASE_BACK : m->span_lo;
     if (b > a)
         madvise((void *)a, b - a, MADV_DONTNEED);
 }

@@ -21,6 +21,7 @@ typedef struct SaMemArray {
     int release;          /* a shared file mapping: pages are released
                              after each read (sa_mem_release) */
     long page;            /* the page size */
+    uintptr_t span_lo;    /* with release: the first page of the array */
 } SaMemArray;
 
 /* Checks a (data, dtype, ndim == want_ndim, no zero dimension, element
