@@ -43,70 +43,82 @@ static SaFlagFit run(const double *v, const uint8_t *use, uint64_t n,
 static void test_quantile(void **state)
 {
     (void)state;
-    near(sa_normal_quantile(0.5), 0.0, 1e-15);
-    near(sa_normal_quantile(0.975), 1.959963984540054, 1e-12);
-    near(sa_normal_quantile(0.8), 0.8416212335729143, 1e-12);
-    near(sa_normal_quantile(0.025), -1.959963984540054, 1e-12);
-    near(sa_normal_quantile(1.0 - 1.0 / 3000), 3.4029328353853345, 1e-9);
+    near(sa_normal_upper_quantile(0.5), 0.0, 1e-15);
+    near(sa_normal_upper_quantile(0.025), 1.959963984540054, 1e-12);
+    near(sa_normal_upper_quantile(0.2), 0.8416212335729143, 1e-12);
+    near(sa_normal_upper_quantile(0.975), -1.959963984540054, 1e-12);
+    near(sa_normal_upper_quantile(1.0 / 3000), 3.4029328353853345, 1e-12);
+    /* small tail probabilities keep their precision */
+    near(sa_normal_upper_quantile(1e-8), 5.612001244174789, 1e-12);
 }
 
-/* m = 5, v = 0 1 2 3 10: c = 2, sigma = sqrt((4 + 1 + 0) / 3),
- * z = q(0.8); threshold 2 + 0.8416 * 1.2910 = 3.087: only v = 10. */
+/* m = 5, v = 0.5 1 2 3 10: c = 2, sigma = sqrt((2.25 + 1 + 0) / 3),
+ * z = q(0.8); threshold 2 + 0.8416 * 1.0408 = 2.876: v = 3 and 10. */
 static void test_hand_odd(void **state)
 {
     (void)state;
-    const double v[] = {3, 0, 10, 2, 1};
+    const double v[] = {3, 0.5, 10, 2, 1};
     const uint8_t use[] = {1, 1, 1, 1, 1};
     uint8_t flag[5];
     SaFlagFit f = run(v, use, 5, flag);
-    const uint8_t want[] = {0, 0, 1, 0, 0};
+    const uint8_t want[] = {1, 0, 1, 0, 0};
     assert_memory_equal(flag, want, 5);
     assert_int_equal(f.fitted, 1);
     assert_int_equal(f.m, 5);
-    assert_int_equal(f.flagged, 1);
+    assert_int_equal(f.flagged, 2);
     near(f.center, 2.0, 1e-15);
-    near(f.spread, sqrt(5.0 / 3.0), 1e-15);
+    near(f.spread, sqrt(3.25 / 3.0), 1e-15);
     near(f.z, 0.8416212335729143, 1e-12);
-    near(f.threshold, expm1(2.0 + 0.8416212335729143 * sqrt(5.0 / 3.0)),
+    near(f.threshold, expm1(2.0 + 0.8416212335729143 * sqrt(3.25 / 3.0)),
          1e-9);
 }
 
-/* m = 6, v = 0 0 1 2 4 9: c = 1.5, lower half {0, 0, 1}: sigma =
- * sqrt((2.25 + 2.25 + 0.25) / 3); z = q(5/6) = 0.9674; threshold 3.42:
- * v = 4 and 9 are flagged. */
+/* m = 6, v = 0.5 0.5 1 2 4 9: c = 1.5, lower half {0.5, 0.5, 1}: sigma =
+ * sqrt((1 + 1 + 0.25) / 3); z = q(5/6) = 0.9674; threshold 2.34: v = 4
+ * and 9 are flagged. */
 static void test_hand_even(void **state)
 {
     (void)state;
-    const double v[] = {0, 9, 1, 0, 4, 2};
+    const double v[] = {0.5, 9, 1, 0.5, 4, 2};
     const uint8_t use[] = {1, 1, 1, 1, 1, 1};
     uint8_t flag[6];
     SaFlagFit f = run(v, use, 6, flag);
     const uint8_t want[] = {0, 1, 0, 0, 1, 0};
     assert_memory_equal(flag, want, 6);
     near(f.center, 1.5, 1e-15);
-    near(f.spread, sqrt(4.75 / 3.0), 1e-15);
+    near(f.spread, sqrt(2.25 / 3.0), 1e-15);
     near(f.z, 0.9674215661017008, 1e-12);
     assert_int_equal(f.flagged, 2);
 }
 
-/* Most images alike (no region): sigma = 0, and anything above them
- * stands out. */
+/* Images without an issue region (x = 0) take no part: most images
+ * clean leave the others to be judged among themselves.  A lower half all
+ * alike has no spread to judge chance by: nothing is flagged. */
 static void test_zero_spread(void **state)
 {
     (void)state;
-    const double v[] = {0, 0, 0, 0.5, 0, 0, 0};
-    const uint8_t use[] = {1, 1, 1, 1, 1, 1, 1};
-    uint8_t flag[7];
-    SaFlagFit f = run(v, use, 7, flag);
-    const uint8_t want[] = {0, 0, 0, 1, 0, 0, 0};
-    assert_memory_equal(flag, want, 7);
-    near(f.spread, 0.0, 0.0);
-    near(f.threshold, 0.0, 0.0);
+    /* six clean images, one with a speck, three with regions */
+    const double v[] = {0, 0, 0, 0.5, 0, 0, 0, 2, 2.5, 8};
+    const uint8_t use[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    uint8_t flag[10];
+    SaFlagFit f = run(v, use, 10, flag);
+    assert_int_equal(f.m, 4);
+    /* c = 2.25, lower half {0.5, 2}: sigma = sqrt((3.0625 + 0.0625) / 2),
+     * z = q(3/4) = 0.6745; threshold 3.44: only v = 8 */
+    const uint8_t want[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    assert_memory_equal(flag, want, 10);
+    near(f.center, 2.25, 1e-15);
 
-    /* all alike: nothing */
-    const double same[] = {1, 1, 1, 1};
-    f = run(same, use, 4, flag);
+    /* the lower half alike: nothing, and no threshold */
+    const double same[] = {1, 1, 1, 1, 5};
+    f = run(same, use, 5, flag);
     assert_int_equal(f.flagged, 0);
+    assert_int_equal(f.fitted, 0);
+    /* every image clean: nothing */
+    const double none[] = {0, 0, 0, 0};
+    f = run(none, use, 4, flag);
+    assert_int_equal(f.flagged, 0);
+    assert_int_equal(f.m, 0);
 }
 
 /* Images left out (skipped, no valid pixel) are neither fitted nor
@@ -114,7 +126,7 @@ static void test_zero_spread(void **state)
 static void test_use_and_too_few(void **state)
 {
     (void)state;
-    const double v[] = {0, 50, 1, 2, 3, 10};
+    const double v[] = {0.5, 50, 1, 2, 3, 10};
     const uint8_t use[] = {1, 0, 1, 1, 1, 1};
     uint8_t flag[6];
     SaFlagFit f = run(v, use, 6, flag);

@@ -54,8 +54,8 @@ static SaMaskCounts eval(Case *c, const char *const *issue,
     draw(b, error, h, w);
     SaMaskCounts out = {0};
     SaErr err = {0};
-    assert_int_equal(sa_mask_eval_image(c->s, a, b, h, w, &out, &c->h, &err),
-                     0);
+    assert_int_equal(sa_mask_eval_image(c->s, a, b, h, w, 2, &out, &c->h,
+                                        &err), 0);
     free(a);
     free(b);
     return out;
@@ -96,6 +96,11 @@ static void test_iou_bound(void **state)
     assert_int_equal(k.error_pixels, 3);
     assert_int_equal(k.hit_pixels, 3);
     assert_int_equal(k.error_regions, 1);
+    /* counted exactly for the least area given (2): the regions of 10
+     * and 2 pixels, the 10 matching, the error region found */
+    assert_int_equal(k.regions, 2);
+    assert_int_equal(k.regions_matched, 1);
+    assert_int_equal(k.error_regions_found, 1);
     /* regions of 10, 2 and 1 pixels; the 10 matches; the error region is
      * found by a region of 10 pixels */
     totals(&c, 1, 3, 1, 1);

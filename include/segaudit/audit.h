@@ -449,7 +449,9 @@ typedef struct SegauditPrecisionRecall {
     double f1;                /* 2 P R / (P + R), 0 when both are 0 */
 } SegauditPrecisionRecall;
 
-/* How well one score finds the known-mislabeled images (with truth_path).
+/* How well one score finds the known-mislabeled images (with truth_path,
+ * or truth_masks_dir alone: an image is then mislabeled when its mask holds
+ * an error).
  * The ranking is the score ascending, ties in image order, images without
  * a score last. */
 typedef struct SegauditEvaluation {
@@ -467,7 +469,7 @@ typedef struct SegauditEvaluation {
                                  of flagged images: the flag's budget */
 } SegauditEvaluation;
 
-/* 1 when the audit was evaluated against a truth file. */
+/* 1 when the audit was evaluated against a truth file or error masks. */
 int segaudit_audit_has_truth(const SegauditAudit *a);
 /* 1 when image i (tensor order) is marked mislabeled, 0 when not, -1 when
  * there is no truth. */
@@ -507,12 +509,13 @@ typedef struct SegauditFlagInfo {
     int rule;                 /* enum SegauditFlagRule */
     uint64_t flagged;         /* images flagged */
     uint64_t fitted;          /* images the threshold was estimated on (those
-                                 with a score) */
-    int has_threshold;        /* 0: no rule, or fewer than 3 such images */
+                                 with a score and an issue region) */
+    int has_threshold;        /* 0: no rule, fewer than 3 such images, or
+                                 no spread among them; none flagged */
     double threshold;         /* flagged when the value exceeds it */
     double center, spread, z; /* on the ln(1 + value) scale: the median,
                                  the lower half's spread, the quantile */
-    SegauditPrecisionRecall eval; /* with truth_path: the flagged images
+    SegauditPrecisionRecall eval; /* with a truth: the flagged images
                                  against the truth */
 } SegauditFlagInfo;
 

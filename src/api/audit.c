@@ -198,10 +198,15 @@ static int mask_totals(SegauditAudit *a)
         m->error_pixels += c->error_pixels;
         m->hit_pixels += c->hit_pixels;
         m->error_regions += c->error_regions;
+        m->regions += c->regions;
+        m->regions_matched += c->regions_matched;
+        m->error_regions_found += c->error_regions_found;
     }
-    m->regions = e->mask_regions[0];
-    m->regions_matched = e->mask_regions[1];
-    m->error_regions_found = e->mask_regions[2];
+    if (a->info.min_region_area_auto) {
+        m->regions = e->mask_regions[0];
+        m->regions_matched = e->mask_regions[1];
+        m->error_regions_found = e->mask_regions[2];
+    }
     precision_recall(&m->pixels, m->issue_pixels, m->hit_pixels,
                      m->error_pixels);
     m->has_region_precision = m->regions > 0;

@@ -82,7 +82,7 @@ static const char usage_audit[] =
     "  --html, --no-html       write report.html, a page to review the\n"
     "                          results in a browser (on by default)\n"
     "  --min-region-area A     list only regions of at least A pixels (auto:\n"
-    "                          one more than the median region area)\n"
+    "                          one more than the lower median region area)\n"
     "  --top N|all             overlays/<id>.png for the N worst images (50;\n"
     "                          0: none)\n"
     "  --overlay-width W       panels wider than W pixels are scaled down\n"
@@ -267,12 +267,15 @@ static int number_option(SegauditSettings *s, int c, const char *arg)
         if (!s->band_bytes)
             die_usage("--band-size: '%s' is not a size", arg);
         break;
-    case OPT_MINAREA:
-        s->min_region_area =
-            !strcmp(arg, "auto")
-                ? 0
-                : (uint64_t)whole("--min-region-area", arg, 1, 2147483647L);
+    case OPT_MINAREA: {
+        long v = 0;
+        if (strcmp(arg, "auto") &&
+            cli_parse_long(arg, 1, 2147483647L, &v) != 0)
+            die_usage("--min-region-area: expected auto or a whole number "
+                      "from 1 to 2147483647, got '%s'", arg);
+        s->min_region_area = (uint64_t)v; /* 0: auto */
         break;
+    }
     case OPT_TOP:
         s->overlay_top = !strcmp(arg, "all")
                              ? UINT64_MAX

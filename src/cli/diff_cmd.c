@@ -28,7 +28,7 @@ void cli_print_diff_summary(const SegauditDiffSummary *s, const char *dir)
 {
     fprintf(stderr,
             "segaudit: changes: %llu relabeled images, %llu now clean and "
-            "%llu still flagged; %llu other images moved through the "
+            "%llu still with issue pixels; %llu other images moved through the "
             "thresholds; %llu regions fixed, %llu new",
             (unsigned long long)s->relabeled,
             (unsigned long long)s->relabeled_clean,

@@ -27,6 +27,8 @@ static const char usage_synth[] =
     "  DIR/probs.h5         /pred_probs (N,K,H,W) and /image_ids, as h5py\n"
     "                       writes them\n"
     "  DIR/truth.csv        image,mislabeled,error_type,error_pixels\n"
+    "  DIR/truth/<id>.png   the true error masks: 255 where an error changed\n"
+    "                       the label, else 0 (for audit --truth-masks)\n"
     "  DIR/classes.txt      the K class names\n"
     "The probabilities come from a simulated imperfect model that sees the\n"
     "true labels: blurred at edges, smoothly noisy, and confusing car/truck,\n"

@@ -66,8 +66,12 @@ int sa_engine_check_inputs(SaEngine *e)
             if (irc == 0 && H > 1)
                 irc = sa_probs_read_band(e->probs, n, H - 1, 1, probs, &ie);
         }
-        if (irc == 0)
+        if (irc == 0) {
+            /* a true error mask is no input to skip: it fails the run */
+            if (e->set.truth_masks_dir && (rc = sa_truth_mask_check(e, n)))
+                break;
             continue;
+        }
         if (!e->set.on_error_skip || irc == SEGAUDIT_ENOMEM)
             rc = sa_err(e->err, irc, "%s", ie.msg);
         else

@@ -118,9 +118,9 @@ typedef struct SaEngine {
                                 this many pixels (min_region_area, or when
                                 it is 0 one more than the median area of
                                 the dataset's regions) */
-    uint64_t mask_regions[3]; /* with truth masks: listed regions, of them
-                                matching an error region, error regions
-                                found */
+    uint64_t mask_regions[3]; /* with truth masks and min_region_area 0:
+                                listed regions, of them matching an error
+                                region, error regions found */
     uint64_t *hist;          /* SA_HIST_BUCKETS, merged from threads; with
                                 hist_shift > 0, bucket b counts the scores
                                 of buckets b << hist_shift and the
@@ -319,5 +319,12 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
 /* Pass 2: n_issues, the cut-off, issue pixels, per-image and per-class
  * counts, pairs, and masks.  Pairs are returned sorted (malloc'd). */
 int sa_engine_issues(SaEngine *e, SegauditPair **pairs, uint64_t *npairs);
+
+/* --truth-masks: opens image n's true error mask, <dir>/<id>.png, checking
+ * its size (issues.c). */
+struct SaLabelPng;
+int sa_truth_mask_open(SaEngine *e, uint64_t n, struct SaLabelPng **png);
+/* Opens and closes it: 0, or the error naming the image and the file. */
+int sa_truth_mask_check(SaEngine *e, uint64_t n);
 
 #endif

@@ -354,35 +354,56 @@ static int image_begin(Walk *w, uint64_t n)
 }
 
 /* Image n's issue pixels against its true error mask, <dir>/<id>.png. */
-static int mask_eval(Walk *w, uint64_t n)
+int sa_truth_mask_open(SaEngine *e, uint64_t n, SaLabelPng **png)
 {
-    SaEngine *e = w->e;
     const char *dir = e->set.truth_masks_dir;
     size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
     char *path = malloc(len);
+    *png = NULL;
     if (!path)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
+    int rc = sa_label_png_open(png, path, (uint32_t)sa_img_w(e, n),
+                               (uint32_t)sa_img_h(e, n), e->err);
+    free(path);
+    return rc;
+}
+
+/* The message of a mask that failed, naming its image. */
+static int mask_failed(SaEngine *e, uint64_t n, int rc)
+{
+    char msg[sizeof e->err->msg];
+    snprintf(msg, sizeof msg, "%s", e->err->msg);
+    sa_err_clear(e->err);
+    return sa_err(e->err, rc, "the true error mask of image '%s': %s",
+                  e->ids[n], msg);
+}
+
+int sa_truth_mask_check(SaEngine *e, uint64_t n)
+{
     SaLabelPng *png;
-    int rc = sa_label_png_open(&png, path, (uint32_t)w->W, (uint32_t)w->H,
-                               e->err);
+    int rc = sa_truth_mask_open(e, n, &png);
+    sa_label_png_close(png);
+    return rc ? mask_failed(e, n, rc) : 0;
+}
+
+static int mask_eval(Walk *w, uint64_t n)
+{
+    SaEngine *e = w->e;
+    SaLabelPng *png;
+    int rc = sa_truth_mask_open(e, n, &png);
     for (uint64_t y = 0; rc == 0 && y < w->H; y++) {
         rc = sa_label_png_read_rows(png, w->error_row, 1, e->err);
         for (uint64_t x = 0; rc == 0 && x < w->W; x++)
             w->error_img[y * w->W + x] = w->error_row[x] != 0;
     }
     sa_label_png_close(png);
-    free(path);
-    if (rc) {
-        char msg[sizeof e->err->msg];
-        snprintf(msg, sizeof msg, "%s", e->err->msg);
-        sa_err_clear(e->err);
-        return sa_err(e->err, rc, "the true error mask of image '%s': %s",
-                      e->ids[n], msg);
-    }
+    if (rc)
+        return mask_failed(e, n, rc);
     return sa_mask_eval_image(w->mscratch, w->issue_img, w->error_img,
                               (uint32_t)w->H, (uint32_t)w->W,
-                              &e->images[n].masks, &w->mhist, e->err);
+                              e->set.min_region_area, &e->images[n].masks,
+                              &w->mhist, e->err);
 }
 
 /* Finishes image n: its last rows, its mask, its regions. */
@@ -700,7 +721,10 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     if (e->set.truth_masks_dir) {
         /* the regions against the masks, over the group, for min_area */
         rc = sa_dist_sum(e, w.mhist.regions, 3 * (size_t)SA_AREA_BUCKETS, rc);
-        if (rc == 0)
+        /* a least area given is counted exactly per image (api/audit.c);
+         * one chosen from the data (at most SA_AREA_BUCKETS - 1) comes
+         * exactly from the histograms */
+        if (rc == 0 && !e->set.min_region_area)
             sa_area_hists_total(&w.mhist, e->min_area, &e->mask_regions[0],
                                 &e->mask_regions[1], &e->mask_regions[2]);
     }

@@ -193,7 +193,8 @@ void sa_area_hists_total(const SaAreaHists *h, uint64_t min_area,
 
 int sa_mask_eval_image(SaMaskScratch *s, const uint8_t *issue,
                        const uint8_t *error, uint32_t h, uint32_t w,
-                       SaMaskCounts *out, SaAreaHists *hist, SaErr *err)
+                       uint64_t min_area, SaMaskCounts *out,
+                       SaAreaHists *hist, SaErr *err)
 {
     uint32_t n[2];
     const uint8_t *m[2] = {issue, error};
@@ -243,10 +244,16 @@ int sa_mask_eval_image(SaMaskScratch *s, const uint8_t *issue,
         uint64_t b = sa_area_bucket(s->area[0][p]);
         hist->regions[b]++;
         hist->matched[b] += s->hit[0][p];
+        if (min_area && s->area[0][p] >= min_area) {
+            out->regions++;
+            out->regions_matched += s->hit[0][p];
+        }
     }
     out->error_regions += n[1];
-    for (uint32_t t = 1; t <= n[1]; t++)
+    for (uint32_t t = 1; t <= n[1]; t++) {
         if (best[t])
             hist->found[sa_area_bucket(best[t])]++;
+        out->error_regions_found += min_area && best[t] >= min_area;
+    }
     return 0;
 }

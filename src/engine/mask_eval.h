@@ -20,6 +20,9 @@
 typedef struct SaMaskCounts {
     uint64_t issue_pixels, error_pixels, hit_pixels; /* hit: both */
     uint64_t error_regions;                          /* true regions */
+    /* with a least area known during the walk: predicted regions of at
+     * least that area, of them matching, true regions they find */
+    uint64_t regions, regions_matched, error_regions_found;
 } SaMaskCounts;
 
 /* Region areas are counted exactly below SA_AREA_BUCKETS - 1; larger ones
@@ -50,10 +53,13 @@ int sa_mask_scratch_new(SaMaskScratch **out, uint64_t max_pixels, SaErr *err);
 void sa_mask_scratch_free(SaMaskScratch *s);
 
 /* issue[i] and error[i] != 0 mark the pixels of an h×w image (row-major,
- * h*w <= max_pixels); adds its counts to *out and its regions to *hist.
- * Errors: ENOMEM. */
+ * h*w <= max_pixels); adds its counts to *out and its regions to *hist
+ * (exact for least areas up to SA_AREA_BUCKETS - 1); with min_area > 0,
+ * also the exact region counts for that least area to *out.  Errors:
+ * ENOMEM. */
 int sa_mask_eval_image(SaMaskScratch *s, const uint8_t *issue,
                        const uint8_t *error, uint32_t h, uint32_t w,
-                       SaMaskCounts *out, SaAreaHists *hist, SaErr *err);
+                       uint64_t min_area, SaMaskCounts *out,
+                       SaAreaHists *hist, SaErr *err);
 
 #endif

@@ -3,11 +3,12 @@
  *
  * Each image has a value x >= 0 that grows with its strongest issue region
  * (the default: the region's mass, the sum over its pixels of p̂ - s; or
- * its area).  Clean images also have issue regions, made by the model's own
- * mistakes; what they produce by chance is estimated from the lower half
- * of the dataset, which holds clean images as long as fewer than half the
- * images are mislabeled.  On v = ln(1 + x) over the m images that take
- * part (scored ones):
+ * its area), 0 without one.  Clean images also have issue regions, made by
+ * the model's own mistakes; what they produce by chance is estimated from
+ * the lower half of the dataset, which holds clean images as long as fewer
+ * than half the images are mislabeled.  On v = ln(1 + x) over the m images
+ * that take part (scored ones with x > 0: an image without an issue region
+ * has nothing to flag, and many such would hide the spread):
  *
  *   c     = the median of v (the mean of the two middle values when m is
  *           even);
@@ -18,7 +19,8 @@
  *           c + z sigma by chance;
  *
  * and an image is flagged when v > c + z sigma.  With fewer than 3 images
- * taking part nothing is flagged.  The sums run in ascending order of v,
+ * taking part, or sigma = 0 (the lower half all alike: no spread to judge
+ * chance by), nothing is flagged.  The sums run in ascending order of v,
  * so the result depends on the values alone, never on threads. */
 #ifndef SA_FLAG_H
 #define SA_FLAG_H
@@ -28,7 +30,8 @@
 #include "common/error.h"
 
 typedef struct SaFlagFit {
-    int fitted;        /* 0: fewer than 3 images took part, none flagged */
+    int fitted;        /* 0: fewer than 3 images took part, or sigma = 0;
+                          none flagged */
     uint64_t m;        /* images that took part */
     double center;     /* c (on the ln(1 + x) scale) */
     double spread;     /* sigma */
@@ -42,8 +45,9 @@ typedef struct SaFlagFit {
 int sa_flag_images(const double *x, const uint8_t *use, uint64_t n,
                    uint8_t *flag, SaFlagFit *fit, SaErr *err);
 
-/* The p quantile (0 < p < 1) of the standard normal distribution, to
- * within a few units in the last place. */
-double sa_normal_quantile(double p);
+/* The z with P(Z > z) = q (0 < q < 1) for a standard normal Z: the
+ * (1 - q) quantile, found on the upper tail so that small q keep their
+ * precision (to about 1e-15 relative). */
+double sa_normal_upper_quantile(double q);
 
 #endif

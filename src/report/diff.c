@@ -9,7 +9,9 @@
  * region (regions.csv) is kept when its bounding box overlaps a region of
  * the same image in the other report, fixed when an old region overlaps
  * none of the new ones, and new when a new region overlaps none of the old
- * ones. */
+ * ones.  Only the regions both reports list count: those of at least the
+ * larger of their min_region_area (chosen from the data by default, so it
+ * may differ). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 
 typedef struct Box {
     uint32_t x, y, w, h;
+    uint64_t area;
 } Box;
 
 typedef struct Img {
@@ -45,6 +48,7 @@ typedef struct Rep {
     uint8_t *has_thr;         /* 0: null in the report */
     uint64_t *given;
     char **names;
+    uint64_t min_area;        /* parameters.min_region_area (1 if absent) */
 } Rep;
 
 static void rep_free(Rep *r)
@@ -102,6 +106,10 @@ static int load_json(Rep *r, char *eb, size_t el)
         goto done;
     }
     const char *rank_by = json_object_get_string(rb);
+    json_object *ma = get(par, "min_region_area", json_type_int);
+    r->min_area = ma && json_object_get_int64(ma) > 0
+                      ? (uint64_t)json_object_get_int64(ma)
+                      : 1;
     size_t n = json_object_array_length(imgs);
     r->img = calloc(n ? n : 1, sizeof *r->img);
     r->K = (uint32_t)json_object_array_length(cls);
@@ -248,7 +256,7 @@ static int load_regions(Rep *r, char *eb, size_t el)
         }
         /* image,region,area,x,y,width,height */
         m->reg[m->nreg++] = (Box){(uint32_t)v[2], (uint32_t)v[3],
-                                  (uint32_t)v[4], (uint32_t)v[5]};
+                                  (uint32_t)v[4], (uint32_t)v[5], v[1]};
     }
     free(line);
     fclose(f);
@@ -263,14 +271,18 @@ static int overlap(const Box *a, const Box *b)
            (uint64_t)b->y < (uint64_t)a->y + a->h;
 }
 
-/* Regions of a with no overlapping region in b. */
-static size_t unmatched(const Img *a, const Img *b)
+/* Regions of a (of at least min_area pixels) with no overlapping region
+ * of b. */
+static size_t unmatched(const Img *a, const Img *b, uint64_t min_area)
 {
     size_t n = 0;
     for (size_t i = 0; i < a->nreg; i++) {
+        if (a->reg[i].area < min_area)
+            continue;
         int hit = 0;
         for (size_t j = 0; b && j < b->nreg && !hit; j++)
-            hit = overlap(&a->reg[i], &b->reg[j]);
+            hit = b->reg[j].area >= min_area &&
+                  overlap(&a->reg[i], &b->reg[j]);
         n += !hit;
     }
     return n;
@@ -384,8 +396,10 @@ static int write_changes(const Rep *o, const Rep *n, const char *out,
     for (size_t i = 0; i < nr; i++) {
         Row *w = &rows[i];
         w->status = status(w->o, w->n, &w->changed);
-        w->fixed = w->o ? unmatched(w->o, w->n) : 0;
-        w->fresh = w->n ? unmatched(w->n, w->o) : 0;
+        uint64_t least = o->min_area > n->min_area ? o->min_area
+                                                   : n->min_area;
+        w->fixed = w->o ? unmatched(w->o, w->n, least) : 0;
+        w->fresh = w->n ? unmatched(w->n, w->o, least) : 0;
     }
 
     SaOut f;

@@ -141,7 +141,7 @@
     var s = ch.summary;
     byId('sa-changes-note').textContent = 'Compared with ' + ch.old + ': ' +
       fmtInt(s.relabeled) + ' relabeled images, ' + fmtInt(s.relabeled_clean) +
-      ' now clean and ' + fmtInt(s.relabeled_flagged) + ' still flagged; ' +
+      ' now clean and ' + fmtInt(s.relabeled_flagged) + ' still with issue pixels; ' +
       fmtInt(s.moved) + ' other images moved through the class thresholds; ' +
       fmtInt(s.regions_fixed) + ' regions fixed, ' + fmtInt(s.regions_new) + ' new.' +
       (ch.images.length ? '' : ' No image changed.');
@@ -310,7 +310,7 @@
     byId('evaluation').hidden = false;
     var nf = meta.totals.flagged_images;
     byId('sa-eval-note').textContent = fmtInt(ev.positives) + ' of ' + fmtInt(ev.images) +
-      ' images are marked mislabeled in the truth file. Each score ranks the images ascending (ties in image order). ' +
+      ' images are marked mislabeled (in the truth file, or by their error masks). Each score ranks the images ascending (ties in image order). ' +
       'Precision, recall and F1 are those of the ' + fmtInt(nf) + ' flagged images, and of each score\u2019s first ' + fmtInt(nf) + '.';
     function pr(key) { return function (r) { return r.pr[key]; }; }
     var evRows = ev.scores.map(function (e) { return { score: e.score, ap: e.ap, auroc: e.auroc, precision_at_p: e.precision_at_p, hits_at_10: e.hits_at_10, pr: e.at_flagged }; });
@@ -403,7 +403,7 @@
   meta.baselines.forEach(function (b) {
     cols.push({ name: b, label: b, num: true, fmt: fmtScore, extra: b !== rankBy, title: 'baseline score: ' + (baselineTitles[b] || b) + ' (lower = more likely mislabeled)' });
   });
-  if (meta.evaluation) cols.push({ name: 'mislabeled', label: 'mislabeled', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; }, title: 'marked mislabeled in the truth file' });
+  if (meta.evaluation) cols.push({ name: 'mislabeled', label: 'mislabeled', num: true, fmt: fmtBool, cls: function (v) { return v ? 'yes' : null; }, title: 'marked mislabeled in the truth file (or by its error mask)' });
   cols.forEach(function (col) {
     col.c = C[col.name];
     col.get = pick(col.c);

@@ -217,12 +217,12 @@ static int render_image(Worker *w, const Job *j, uint64_t i, Result *res,
         w->error[k] = w->given[k] != j->map[w->sc.cls[k]] ? 255 : 0;
     int rc = sa_synth_write_label(j->p, j->width, i, w->given, s->height,
                                   s->width, err);
-    if (rc == 0)
-        rc = sa_synth_write_mask(j->p, j->width, i, w->error, s->height,
-                                 s->width, err);
     if (rc)
         return rc;
-    j->written[i] = 1;
+    j->written[i] = 1; /* a failure from here on removes it (and its mask) */
+    if ((rc = sa_synth_write_mask(j->p, j->width, i, w->error, s->height,
+                                  s->width, err)) != 0)
+        return rc;
 
     r = sa_rng_for(s->seed, i, SA_STREAM_MODEL);
     sa_model_seed(w->model, &w->sc, &r, j->map);

@@ -224,7 +224,8 @@ void sa_synth_files_remove(const SaSynthFiles *p, const uint8_t *written,
         if (f)
             unlink(f);
         free(f);
-        if (p->masks && (f = label_path(p->masks, width, i)) != NULL)
+        f = p->masks ? label_path(p->masks, width, i) : NULL;
+        if (f)
             unlink(f);
         free(f);
     }

@@ -53,7 +53,7 @@ def main(tmp):
             os.path.join(d, "probs.h5"), "--out", b, "--compare", a)
     ok("audit_b_compare", p.returncode == 0, p.stderr)
     ok("summary_line", "segaudit: changes: 2 relabeled images, 2 now clean "
-       "and 0 still flagged" in p.stderr, p.stderr)
+       "and 0 still with issue pixels" in p.stderr, p.stderr)
 
     ch = {r["image"]: r for r in rows(os.path.join(b, "changes.csv"))}
     ia = {r["image"]: r for r in rows(os.path.join(a, "images.csv"))}

@@ -40,14 +40,16 @@ def rows(path):
 
 def fit(values):
     """The README's rule: (threshold, center, spread, z), or None."""
-    v = sorted(math.log1p(max(x, 0.0)) for x in values)
+    v = sorted(math.log1p(x) for x in values if x > 0)
     m = len(v)
     if m < 3:
         return None
     c = v[m // 2] if m % 2 else 0.5 * (v[m // 2 - 1] + v[m // 2])
     low = [x for x in v if x <= c]
     s = math.sqrt(sum((x - c) ** 2 for x in low) / len(low))
-    z = NormalDist().inv_cdf(1 - 1 / m)
+    if s == 0:
+        return None
+    z = -NormalDist().inv_cdf(1 / m)
     return math.expm1(c + z * s), c, s, z
 
 
@@ -170,7 +172,6 @@ def check_masks(tmp, d, common):
         return
     im = rows(os.path.join(out, "images.csv"))
     rep = json.load(open(os.path.join(out, "report.json")))
-    ev = {e["score"]: e for e in rows(os.path.join(out, "evaluation.csv"))}
     # without --truth, an image is mislabeled when its mask holds an error
     truth = {r["image"]: r["mislabeled"] == "1"
              for r in rows(os.path.join(d, "truth.csv"))}
@@ -193,6 +194,46 @@ def check_masks(tmp, d, common):
        len(listed) == sum(a >= want_min for a in areas) and
        sum(int(r["regions"]) for r in im) == len(areas), len(listed))
 
+    # an explicit least area is counted the same way (exactly, whatever
+    # its size)
+    expl = os.path.join(tmp, "masks-explicit")
+    p = seg("audit", *common, "--out", expl, "--masks", "--truth-masks",
+            os.path.join(d, "truth"), "--min-region-area", "5")
+    ok("truth masks, explicit area: audit", p.returncode == 0, p.stderr)
+    for area, folder in ((want_min, out), (5, expl)):
+        check_mask_rows(d, folder, im, area)
+    p = seg("audit", *common, "--out", os.path.join(tmp, "huge"),
+            "--truth-masks", os.path.join(d, "truth"),
+            "--min-region-area", "70000")
+    huge = {e["score"]: e for e in
+            rows(os.path.join(tmp, "huge", "evaluation.csv"))}
+    ok("truth masks: a least area above every region lists none",
+       p.returncode == 0 and huge["issue_regions"]["selected"] == "0",
+       huge.get("issue_regions"))
+    m = rep["evaluation"]["masks"]
+    ok("truth masks: report.json", m["regions"]["regions"] == len(listed),
+       m)
+
+    # a missing mask: the run fails, naming the image and the file
+    gone = os.path.join(tmp, "truth-gone")
+    shutil.copytree(os.path.join(d, "truth"), gone)
+    os.unlink(os.path.join(gone, im[0]["image"] + ".png"))
+    p = seg("audit", *common, "--out", os.path.join(tmp, "gone"),
+            "--truth-masks", gone)
+    ok("truth masks: a missing mask fails", p.returncode == 1 and
+       "true error mask of image '%s'" % im[0]["image"] in p.stderr and
+       not os.path.exists(os.path.join(tmp, "gone", "images.csv")), p.stderr)
+    p = seg("audit", *common, "--out", os.path.join(tmp, "gone-dry"),
+            "--truth-masks", gone, "--dry-run")
+    ok("truth masks: --dry-run finds the missing mask", p.returncode == 1 and
+       im[0]["image"] in p.stderr, p.stderr)
+
+
+def check_mask_rows(d, out, im, want_min):
+    """evaluation.csv's pixel and region rows against a count of our own,
+    for the listing's least area want_min."""
+    ev = {e["score"]: e for e in rows(os.path.join(out, "evaluation.csv"))}
+    rep = json.load(open(os.path.join(out, "report.json")))
     hit = issue = err = 0
     regions = matched = err_regions = found = 0
     for r in im:
@@ -219,8 +260,9 @@ def check_masks(tmp, d, common):
         err_regions += len(ab)
         found += sum(1 for t in best if best[t] >= want_min)
     px, rg = ev["issue_pixels"], ev["issue_regions"]
+    name = "truth masks (least area %d)" % want_min
     p_, r_, f_ = prf(issue, hit, err)
-    ok("truth masks: the pixel row", px["selected"] == str(issue) and
+    ok(name + ": the pixel row", px["selected"] == str(issue) and
        px["positives"] == str(err) and same_num(px["precision"], p_) and
        same_num(px["recall"], r_) and same_num(px["f1"], f_), (px, issue, hit,
                                                                 err))
@@ -229,24 +271,14 @@ def check_masks(tmp, d, common):
     rf = 2 * rp * rr / (rp + rr) if rp and rr else (0.0 if rp is not None
                                                      and rr is not None
                                                      else None)
-    ok("truth masks: the region row", rg["selected"] == str(regions) and
+    ok(name + ": the region row", rg["selected"] == str(regions) and
        rg["positives"] == str(err_regions) and same_num(rg["precision"], rp)
        and same_num(rg["recall"], rr) and same_num(rg["f1"], rf),
        (rg, regions, matched, err_regions, found))
     m = rep["evaluation"]["masks"]
-    ok("truth masks: report.json", m["pixels"]["hits"] == hit and
+    ok(name + ": report.json", m["pixels"]["hits"] == hit and
        m["regions"]["found"] == matched and
        m["regions"]["error_regions_found"] == found, m)
-
-    # a missing mask: the run fails, naming the image and the file
-    gone = os.path.join(tmp, "truth-gone")
-    shutil.copytree(os.path.join(d, "truth"), gone)
-    os.unlink(os.path.join(gone, im[0]["image"] + ".png"))
-    p = seg("audit", *common, "--out", os.path.join(tmp, "gone"),
-            "--truth-masks", gone)
-    ok("truth masks: a missing mask fails", p.returncode == 1 and
-       "true error mask of image '%s'" % im[0]["image"] in p.stderr and
-       not os.path.exists(os.path.join(tmp, "gone", "images.csv")), p.stderr)
 
 
 def main(tmp):

@@ -115,6 +115,14 @@ def test_flag(cases):
     assert n.info["flag_threshold"] is None and not n.images["flagged"].any()
     with pytest.raises(ValueError, match="flag_rule must be one of"):
         segaudit.audit(c.labels, c.probs, flag_rule="big")
+    # the listing's least area: chosen from the data by default ("auto")
+    one = segaudit.audit(c.labels, c.probs, min_region_area=1)
+    auto = segaudit.audit(c.labels, c.probs, min_region_area="auto")
+    areas = np.sort(one.regions["area"])
+    want = int(areas[(len(areas) + 1) // 2 - 1]) + 1
+    assert (auto.regions["area"] >= want).all()
+    assert len(auto.regions) == (areas >= want).sum() < len(areas)
+    assert list(auto.images["regions"]) == list(one.images["regions"])
 
 
 def test_truth_and_report_written_later(cases, tmp_path):

@@ -82,7 +82,8 @@ def _settings(labels, probs, options):
     else:
         s.update(_engine.probs_source(_engine.as_array(probs, "probs")))
     for k, v in options.items():
-        if k in _PLAIN and v is not None:
+        if k in _PLAIN and v is not None and not (k == "min_region_area"
+                                                  and v == "auto"):
             name, kind = _PLAIN[k]
             s[name] = (_engine.fspath(v) if kind == "path"
                        else int(v) if kind is bool else kind(v))
@@ -115,6 +116,8 @@ def _settings(labels, probs, options):
     if o.get("rank_by") is not None:
         s["rank_by"] = _engine.choice("rank_by", o["rank_by"],
                                       {n: i for i, n in enumerate(SCORES)})
+    if o.get("min_region_area") == "auto":
+        s["min_region_area"] = 0
     if o.get("flag_rule") is not None:
         s["flag_rule"] = _engine.choice("flag_rule", o["flag_rule"],
                                         FLAG_RULES)
@@ -278,7 +281,8 @@ def audit(labels, probs, **options):
     temperature, downsample, downsample_labels, rank_by, flag_rule ("mass",
     "area" or "none"), out (a report
     folder to write, as `segaudit audit --out` does), masks, html (True),
-    min_region_area (0: chosen from the data), top (overlays of the top N images, 50, or "all"),
+    min_region_area ("auto" or 0, the default: chosen from the data), top
+    (overlays of the top N images, 50, or "all"),
     overlay_width, images, image_suffix, progress (a progress bar on
     stderr), quiet, compare (an earlier report folder), dry_run, cache,
     cache_verify, threads, memory_limit, scratch, band_size.
