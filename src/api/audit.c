@@ -125,18 +125,30 @@ static int setup(SegauditAudit *a)
 
 /* ---- the flag and the evaluation ---------------------------------------- */
 
+/* num / den, and whether it is defined (den > 0). */
+static double ratio(uint64_t num, uint64_t den, int *has)
+{
+    *has = den > 0;
+    return *has ? (double)num / (double)den : 0;
+}
+
+/* The harmonic mean of p and r (0 when both are 0), defined when both
+ * are. */
+static double f1_of(int has_p, double p, int has_r, double r, int *has)
+{
+    *has = has_p && has_r;
+    return *has && p + r > 0 ? 2 * p * r / (p + r) : 0;
+}
+
 /* What a selection of images finds of the positives. */
 static void precision_recall(SegauditPrecisionRecall *o, uint64_t selected,
                              uint64_t hits, uint64_t positives)
 {
     *o = (SegauditPrecisionRecall){.selected = selected, .hits = hits};
-    o->has_precision = selected > 0;
-    o->precision = o->has_precision ? (double)hits / (double)selected : 0;
-    o->has_recall = positives > 0;
-    o->recall = o->has_recall ? (double)hits / (double)positives : 0;
-    o->has_f1 = o->has_precision && o->has_recall;
-    if (o->has_f1 && o->precision + o->recall > 0)
-        o->f1 = 2 * o->precision * o->recall / (o->precision + o->recall);
+    o->precision = ratio(hits, selected, &o->has_precision);
+    o->recall = ratio(hits, positives, &o->has_recall);
+    o->f1 = f1_of(o->has_precision, o->precision, o->has_recall, o->recall,
+                  &o->has_f1);
 }
 
 /* Flags the images that stand out (eval/flag.h), and with a truth file
@@ -209,16 +221,13 @@ static int mask_totals(SegauditAudit *a)
     }
     precision_recall(&m->pixels, m->issue_pixels, m->hit_pixels,
                      m->error_pixels);
-    m->has_region_precision = m->regions > 0;
-    m->region_precision = m->has_region_precision
-        ? (double)m->regions_matched / (double)m->regions : 0;
-    m->has_region_recall = m->error_regions > 0;
-    m->region_recall = m->has_region_recall
-        ? (double)m->error_regions_found / (double)m->error_regions : 0;
-    m->has_region_f1 = m->has_region_precision && m->has_region_recall;
-    if (m->has_region_f1 && m->region_precision + m->region_recall > 0)
-        m->region_f1 = 2 * m->region_precision * m->region_recall /
-                       (m->region_precision + m->region_recall);
+    m->region_precision = ratio(m->regions_matched, m->regions,
+                                &m->has_region_precision);
+    m->region_recall = ratio(m->error_regions_found, m->error_regions,
+                             &m->has_region_recall);
+    m->region_f1 = f1_of(m->has_region_precision, m->region_precision,
+                         m->has_region_recall, m->region_recall,
+                         &m->has_region_f1);
     if (a->truth)
         return 0;
     if (!(a->truth = malloc(e->N ? e->N : 1)))

@@ -18,6 +18,7 @@
 
 #include "engine/dist.h"
 #include "engine/engine.h"
+#include "engine/pairs.h"
 #include "io/png_io.h"
 #include "engine/regions.h"
 #include "engine/select.h"
@@ -53,54 +54,8 @@ static int count_issues(SaEngine *e)
     return rc;
 }
 
-/* ---- pairs: a small open-addressing table (given, predicted) -> count -- */
-
-typedef struct PairTable {
-    uint64_t *keys;   /* given << 32 | predicted, +1 (0 = empty) */
-    uint64_t *counts;
-    size_t cap, n;
-} PairTable;
-
-static int pairs_add(PairTable *t, uint32_t g, uint32_t p, uint64_t count,
-                     SaErr *err)
-{
-    if (2 * (t->n + 1) > t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 1024;
-        uint64_t *k = calloc(cap, sizeof *k), *c = calloc(cap, sizeof *c);
-        if (!k || !c) {
-            free(k);
-            free(c);
-            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-        }
-        for (size_t i = 0; i < t->cap; i++) {
-            if (!t->keys[i])
-                continue;
-            size_t h = (size_t)(t->keys[i] * 0x9E3779B97F4A7C15ull) & (cap - 1);
-            while (k[h])
-                h = (h + 1) & (cap - 1);
-            k[h] = t->keys[i];
-            c[h] = t->counts[i];
-        }
-        free(t->keys);
-        free(t->counts);
-        t->keys = k;
-        t->counts = c;
-        t->cap = cap;
-    }
-    uint64_t key = ((uint64_t)g << 32 | p) + 1;
-    size_t h = (size_t)(key * 0x9E3779B97F4A7C15ull) & (t->cap - 1);
-    while (t->keys[h] && t->keys[h] != key)
-        h = (h + 1) & (t->cap - 1);
-    if (!t->keys[h]) {
-        t->keys[h] = key;
-        t->n++;
-    }
-    t->counts[h] += count;
-    return 0;
-}
-
 /* In a group: every member's pairs added up on member 0. */
-static int pairs_gather(SaEngine *e, PairTable *t, int rc)
+static int pairs_gather(SaEngine *e, SaPairTable *t, int rc)
 {
     if (!e->comm)
         return rc;
@@ -120,9 +75,8 @@ static int pairs_gather(SaEngine *e, PairTable *t, int rc)
     free(mine);
     const uint64_t *in = (const uint64_t *)all;
     for (uint64_t i = 0; rc == 0 && i < len / (2 * sizeof *in); i++) {
-        uint64_t key = in[2 * i] - 1;
-        rc = pairs_add(t, (uint32_t)(key >> 32), (uint32_t)key, in[2 * i + 1],
-                       e->err);
+        rc = sa_pairs_add(t, sa_pair_a(in[2 * i]), sa_pair_b(in[2 * i]),
+                          in[2 * i + 1], e->err);
     }
     free(all);
     return sa_dist_agree(e, rc);
@@ -221,7 +175,7 @@ typedef struct Walk {
     SaEngine *e;
     SaKey cut;
     int any;              /* n_issues > 0 */
-    PairTable pairs;
+    SaPairTable pairs;
     uint8_t *touched;     /* K flags for images_affected, per image */
     uint32_t *touched_list;
     uint32_t ntouched;
@@ -473,7 +427,7 @@ static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
     if (o->base)
         o->base[(int64_t)image * o->sn + (int64_t)row * o->sh +
                 (int64_t)col * o->sw] = 1;
-    int rc = pairs_add(&w->pairs, given, pred, 1, e->err);
+    int rc = sa_pairs_add(&w->pairs, given, pred, 1, e->err);
     if (rc == 0)
         rc = rows_put(w, row, col, given, pred, s, phat);
     return rc;
@@ -743,9 +697,8 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     for (size_t i = 0; i < w.pairs.cap; i++) {
         if (!w.pairs.keys[i])
             continue;
-        uint64_t key = w.pairs.keys[i] - 1;
-        pairs[np].given = (uint32_t)(key >> 32);
-        pairs[np].predicted = (uint32_t)key;
+        pairs[np].given = sa_pair_a(w.pairs.keys[i]);
+        pairs[np].predicted = sa_pair_b(w.pairs.keys[i]);
         pairs[np].issue_pixels = w.pairs.counts[i];
         np++;
     }
@@ -753,8 +706,7 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     *pairs_out = pairs;
     *npairs_out = np;
 done:
-    free(w.pairs.keys);
-    free(w.pairs.counts);
+    sa_pairs_free(&w.pairs);
     free(w.touched);
     free(w.touched_list);
     rowbuf_free(&w.rb);

@@ -1,4 +1,5 @@
 #include "engine/mask_eval.h"
+#include "engine/pairs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,7 @@ struct SaMaskScratch {
     uint32_t *lab[2];     /* per pixel: component + 1, 0 = not in the mask */
     uint32_t *parent;     /* union-find over provisional labels */
     uint64_t *area[2];    /* per component */
-    uint64_t *pairs;      /* open addressing: (p << 32 | t) + 1, 0 = empty */
-    uint64_t *inter;      /* |P ∩ T| of each pair */
-    uint64_t pair_cap;
+    SaPairTable inter;    /* (predicted, true) component: |P ∩ T| */
     uint8_t *hit[2];      /* predicted component: matched */
     uint64_t *best;       /* true component: largest matching area */
 };
@@ -45,8 +44,7 @@ void sa_mask_scratch_free(SaMaskScratch *s)
     }
     free(s->parent);
     free(s->best);
-    free(s->pairs);
-    free(s->inter);
+    sa_pairs_free(&s->inter);
     free(s);
 }
 
@@ -130,55 +128,6 @@ static int components(SaMaskScratch *s, const uint8_t *m, uint32_t h,
     return 0;
 }
 
-static uint64_t hash64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdull;
-    k ^= k >> 33;
-    return k;
-}
-
-/* Adds one pixel to the intersection of components p and t. */
-static int pair_add(SaMaskScratch *s, uint64_t *used, uint32_t p, uint32_t t,
-                    SaErr *err)
-{
-    if (2 * (*used + 1) > s->pair_cap) {
-        uint64_t cap = s->pair_cap ? 2 * s->pair_cap : 1024;
-        uint64_t *keys = calloc(cap, sizeof *keys);
-        uint64_t *vals = calloc(cap, sizeof *vals);
-        if (!keys || !vals) {
-            free(keys);
-            free(vals);
-            return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-        }
-        for (uint64_t i = 0; i < s->pair_cap; i++) {
-            if (!s->pairs[i])
-                continue;
-            uint64_t j = hash64(s->pairs[i]) & (cap - 1);
-            while (keys[j])
-                j = (j + 1) & (cap - 1);
-            keys[j] = s->pairs[i];
-            vals[j] = s->inter[i];
-        }
-        free(s->pairs);
-        free(s->inter);
-        s->pairs = keys;
-        s->inter = vals;
-        s->pair_cap = cap;
-    }
-    uint64_t key = ((uint64_t)p << 32 | t) + 1;
-    uint64_t j = hash64(key) & (s->pair_cap - 1);
-    while (s->pairs[j] && s->pairs[j] != key)
-        j = (j + 1) & (s->pair_cap - 1);
-    if (!s->pairs[j]) {
-        s->pairs[j] = key;
-        s->inter[j] = 0;
-        (*used)++;
-    }
-    s->inter[j]++;
-    return 0;
-}
-
 void sa_area_hists_total(const SaAreaHists *h, uint64_t min_area,
                          uint64_t *regions, uint64_t *matched,
                          uint64_t *found)
@@ -213,26 +162,25 @@ int sa_mask_eval_image(SaMaskScratch *s, const uint8_t *issue,
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     s->best = best;
     memset(best, 0, ((size_t)n[1] + 1) * sizeof *best);
-    if (s->pair_cap)
-        memset(s->pairs, 0, s->pair_cap * sizeof *s->pairs);
-    uint64_t used = 0;
+    sa_pairs_clear(&s->inter);
     size_t hw = (size_t)h * w;
     for (size_t i = 0; i < hw; i++) {
         out->issue_pixels += issue[i] != 0;
         out->error_pixels += error[i] != 0;
         if (s->lab[0][i] && s->lab[1][i]) {
             out->hit_pixels++;
-            int rc = pair_add(s, &used, s->lab[0][i], s->lab[1][i], err);
+            int rc = sa_pairs_add(&s->inter, s->lab[0][i], s->lab[1][i], 1,
+                                  err);
             if (rc)
                 return rc;
         }
     }
-    for (uint64_t j = 0; j < s->pair_cap; j++) {
-        if (!s->pairs[j])
+    for (size_t j = 0; j < s->inter.cap; j++) {
+        if (!s->inter.keys[j])
             continue;
-        uint64_t key = s->pairs[j] - 1;
-        uint32_t p = (uint32_t)(key >> 32), t = (uint32_t)key;
-        uint64_t in = s->inter[j];
+        uint32_t p = sa_pair_a(s->inter.keys[j]);
+        uint32_t t = sa_pair_b(s->inter.keys[j]);
+        uint64_t in = s->inter.counts[j];
         uint64_t un = s->area[0][p] + s->area[1][t] - in;
         if ((double)in >= SA_MATCH_IOU * (double)un) {
             s->hit[0][p] = 1;

@@ -321,26 +321,31 @@
       { label: 'AUROC', num: true, get: pick('auroc'), fmt: fmtScore, title: 'the chance that a mislabeled image ranks before a correct one' },
       { label: 'P@P', num: true, get: pick('precision_at_p'), fmt: fmtScore, title: 'precision among the first P images (P = mislabeled images)' },
       { label: 'hits in top 10', num: true, get: pick('hits_at_10'), fmt: fmtInt, title: 'mislabeled images among the first 10' },
-      { label: 'precision', num: true, get: pr('precision'), fmt: fmtScore, title: 'mislabeled share of the flagged images (for a score: of its first ones, as many as are flagged)' },
-      { label: 'recall', num: true, get: pr('recall'), fmt: fmtScore, title: 'share of the mislabeled images that are flagged (or among a score\u2019s first ones)' },
-      { label: 'F1', num: true, get: pr('f1'), fmt: fmtScore, title: 'harmonic mean of precision and recall' }
-    ], evRows);
+    ].concat(prColumns(pr, 'mislabeled share of the flagged images (for a score: of its first ones, as many as are flagged)',
+      'share of the mislabeled images that are flagged (or among a score\u2019s first ones)')), evRows);
     evalMasks(ev.masks);
   }
 
-  // Pixels and regions against the true error masks (--truth-masks):
-  // {dir, images, pixels {precision, recall, f1, true_positives,
-  // issue_pixels, error_pixels}, regions {iou, found, regions, precision,
-  // error_regions, error_regions_found, recall}}.  Any part may be missing.
+  // Precision, recall and F1 columns; get(key) reads them from a row.
+  function prColumns(get, precisionTitle, recallTitle) {
+    return [
+      { label: 'precision', num: true, get: get('precision'), fmt: fmtScore, title: precisionTitle },
+      { label: 'recall', num: true, get: get('recall'), fmt: fmtScore, title: recallTitle },
+      { label: 'F1', num: true, get: get('f1'), fmt: fmtScore, title: 'harmonic mean of precision and recall' }
+    ];
+  }
+
+  // Pixels and regions against the true error masks (--truth-masks), as
+  // report.json's evaluation.masks holds them: {dir, images, pixels
+  // {selected, hits, precision, recall, f1, issue_pixels, error_pixels},
+  // regions {iou, regions, found, precision, error_regions,
+  // error_regions_found, recall, f1}}.
   function evalMasks(m) {
     if (!m || typeof m !== 'object') return;
     var px = m.pixels && typeof m.pixels === 'object' ? m.pixels : {};
     var rg = m.regions && typeof m.regions === 'object' ? m.regions : {};
     var iou = typeof rg.iou === 'number' ? rg.iou : null;
-    // Pixels found in both (true_positives, or hits as in the other
-    // precision-recall objects) and the issue pixels (or selected).
-    var tp = px.true_positives !== undefined ? px.true_positives : px.hits;
-    var ip = px.issue_pixels !== undefined ? px.issue_pixels : px.selected;
+    var tp = px.hits, ip = px.selected;
     var note = fmtInt(m.images) + ' images have a true error mask' + (typeof m.dir === 'string' ? ' (' + m.dir + ')' : '') + '. ' +
       'Pixels: the issue pixels against the error pixels. Regions: an issue region is correct, and a true error region found, ' +
       'when the two overlap with an IoU of at least ' + (iou === null ? DASH : String(iou)) + '.';
@@ -351,10 +356,8 @@
       { label: 'of them true errors', num: true, get: pick('correct'), fmt: fmtInt, title: 'issue pixels in the error masks, or issue regions that match a true error region' },
       { label: 'true errors', num: true, get: pick('errors'), fmt: fmtInt, title: 'pixels, or connected regions, of the true error masks' },
       { label: 'of them found', num: true, get: pick('caught'), fmt: fmtInt, title: 'error pixels that are issue pixels, or true error regions matched by an issue region' },
-      { label: 'precision', num: true, get: pick('precision'), fmt: fmtScore, title: 'share of what segaudit found that is a true error' },
-      { label: 'recall', num: true, get: pick('recall'), fmt: fmtScore, title: 'share of the true errors that segaudit found' },
-      { label: 'F1', num: true, get: pick('f1'), fmt: fmtScore, title: 'harmonic mean of precision and recall' }
-    ], [
+    ].concat(prColumns(pick, 'share of what segaudit found that is a true error',
+      'share of the true errors that segaudit found')), [
       { what: 'pixels', found: ip, correct: tp, errors: px.error_pixels, caught: tp,
         precision: px.precision, recall: px.recall, f1: px.f1 },
       { what: 'regions' + (iou === null ? '' : ' (IoU \u2265 ' + iou + ')'), found: rg.regions, correct: rg.found, errors: rg.error_regions,

@@ -5,7 +5,6 @@ checked against the two reports' own CSV files.
 
     check_diff.py SEGAUDIT
 """
-import csv
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ import h5py
 import numpy as np
 
 from pngio import write_png
+from reports import rows
 from tally import finish, ok
 
 SEG = sys.argv[1]
@@ -23,11 +23,6 @@ SEG = sys.argv[1]
 
 def seg(*args):
     return subprocess.run([SEG] + list(args), capture_output=True, text=True)
-
-
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def main(tmp):

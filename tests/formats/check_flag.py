@@ -13,7 +13,6 @@ of all regions); a missing mask.
 
     check_flag.py SEGAUDIT
 """
-import csv
 import json
 import math
 import os
@@ -24,6 +23,7 @@ import tempfile
 from statistics import NormalDist
 
 from pngio import read_png
+from reports import rows
 from tally import finish, ok
 
 SEG = sys.argv[1]
@@ -31,11 +31,6 @@ SEG = sys.argv[1]
 
 def seg(*args):
     return subprocess.run([SEG] + list(args), capture_output=True, text=True)
-
-
-def rows(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def fit(values):

@@ -1,7 +1,8 @@
 """Report folders as the check scripts (and scripts/bench) compare them:
 every file byte for byte, except report.json's "run" object (and the
 page's copy of it), the only part that may differ between runs that must
-agree."""
+agree; and the rows of their CSV files."""
+import csv
 import json
 import os
 
@@ -54,3 +55,9 @@ def same(name, ref, out, against, page=False):
 def run_info(out):
     """report.json's run section."""
     return json.load(open(os.path.join(out, "report.json")))["run"]
+
+
+def rows(path):
+    """The rows of a CSV file with a header, as dicts."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
