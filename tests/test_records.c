@@ -169,6 +169,35 @@ static void check_read_back(const SaRecStore *st, const Stream *s)
     sa_recreader_close(&rd);
 }
 
+/* Reads the store in `parts` parts, one after another, and compares the
+ * records they give, in part order, with s. */
+static void check_read_parts(const SaRecStore *st, const Stream *s, int parts)
+{
+    SaErr err = {0};
+    uint64_t i = 0;
+    for (int p = 0; p < parts; p++) {
+        SaRecReader rd;
+        assert_int_equal(sa_recreader_open_part(&rd, st, p, parts, &err), 0);
+        const SaDetail *det = NULL;
+        const SaRecord *r;
+        while ((r = sa_recreader_next(&rd, &det, &err)) != NULL) {
+            if (i == s->count)
+                fail_msg("part %d of %d: a record past the end", p, parts);
+            const SaRecord *want = (const SaRecord *)(s->data + s->offs[i]);
+            if (memcmp(r, want, sa_record_size(want)) != 0)
+                fail_msg("part %d of %d: record %llu differs", p, parts,
+                         (unsigned long long)i);
+            assert_ptr_equal(det, (const SaDetail *)(r + 1));
+            i++;
+        }
+        assert_int_equal(err.code, 0);
+        sa_recreader_close(&rd);
+    }
+    if (i != s->count)
+        fail_msg("%d parts gave %llu records of %llu", parts,
+                 (unsigned long long)i, (unsigned long long)s->count);
+}
+
 /* Entries of a folder other than . and .. */
 static int dir_entries(const char *dir)
 {
@@ -405,10 +434,101 @@ static void test_store_big_records(void **state)
             check_dir_empty(&st);
             check_read_back(&st, &s);
             check_read_back(&st, &s);
+            /* records larger than a chunk run into the next one: then the
+             * first part reads everything */
+            assert_int_equal(st.straddled, limits[li] < ((uint64_t)1 << 30));
+            for (int parts = 1; parts <= 3; parts++)
+                check_read_parts(&st, &s, parts);
             sa_recstore_free(&st);
             remove_dir();
             stream_free(&s);
         }
+    }
+}
+
+/* A store of items of one size (what the engine keeps its regions in):
+ * whole items go to each chunk, whatever their bytes say, and read back
+ * as written, from memory and from the file. */
+static void test_store_items(void **state)
+{
+    (void)state;
+    make_dir();
+    enum { ITEM = 72, N = 5000 };
+    unsigned char *all = malloc((size_t)N * ITEM);
+    assert_non_null(all);
+    for (size_t i = 0; i < (size_t)N * ITEM; i++)
+        all[i] = (unsigned char)rng_next(); /* nothing like a record */
+    SaRecStore st;
+    sa_recstore_init(&st, 65536, g_dir);
+    st.item = ITEM;
+    SaErr err = {0};
+    for (size_t i = 0; i < N;) {
+        size_t n = 1 + rng_next() % 300;
+        if (n > N - i)
+            n = N - i;
+        assert_int_equal(sa_recstore_append(&st, all + i * ITEM, n * ITEM, n,
+                                            ITEM, &err), 0);
+        i += n;
+    }
+    assert_int_equal(sa_recstore_finish(&st, &err), 0);
+    assert_true(st.file_bytes > 0);
+    assert_int_equal(st.bytes, (uint64_t)N * ITEM);
+    unsigned char *back = malloc((size_t)N * ITEM);
+    assert_non_null(back);
+    assert_int_equal(sa_recstore_read_at(&st, 0, back, (size_t)N * ITEM,
+                                         &err), 0);
+    assert_memory_equal(back, all, (size_t)N * ITEM);
+    sa_recstore_free(&st);
+    assert_int_equal(st.item, ITEM); /* kept by free */
+    free(back);
+    free(all);
+    remove_dir();
+}
+
+/* A store of several chunks (and a file after them) read in parts on
+ * several threads: each record is whole in one chunk, the parts together
+ * are the stream in order. */
+static void test_store_parts(void **state)
+{
+    (void)state;
+    const uint64_t limits[] = {(uint64_t)1 << 30, (uint64_t)9 << 20, 65536};
+    for (int det = 0; det < 2; det++) {
+        Stream s;
+        /* about 10 MB: three chunks of 4 MiB */
+        random_stream(&s, det ? 100000 : 320000, det ? 8 : 0);
+        for (size_t li = 0; li < 3; li++) {
+            make_dir();
+            SaRecStore st;
+            sa_recstore_init(&st, limits[li], g_dir);
+            store_append_all(&st, &s, 3000, NULL);
+            SaErr err = {0};
+            assert_int_equal(sa_recstore_finish(&st, &err), 0);
+            assert_int_equal(st.straddled, 0);
+            assert_int_equal(st.file_bytes > 0, li > 0);
+            check_read_back(&st, &s);
+            for (int parts = 1; parts <= 5; parts++)
+                check_read_parts(&st, &s, parts);
+            /* cut back to a record inside the second chunk, then grown
+             * again, as a skipped image is undone */
+            if (li == 0) {
+                uint64_t keep = s.count / 2;
+                assert_int_equal(sa_recstore_truncate(&st, s.offs[keep], keep,
+                                                      &err), 0);
+                Stream half = s;
+                half.count = keep;
+                half.len = s.offs[keep];
+                for (int parts = 1; parts <= 3; parts++)
+                    check_read_parts(&st, &half, parts);
+                assert_int_equal(store_append_range(&st, &s, keep, s.count,
+                                                    &err), 0);
+                assert_int_equal(sa_recstore_finish(&st, &err), 0);
+                for (int parts = 1; parts <= 3; parts++)
+                    check_read_parts(&st, &s, parts);
+            }
+            sa_recstore_free(&st);
+            remove_dir();
+        }
+        stream_free(&s);
     }
 }
 
@@ -682,6 +802,22 @@ static int sel_check(SelCase *c, uint64_t k, uint64_t budget)
         fail_msg("select k=%llu of %llu: %d %s", (unsigned long long)k,
                  (unsigned long long)c->n, rc, err.msg);
     SaKey want = key_of(&c->items[k - 1]);
+    /* the same given the first digits' histogram, with one read less */
+    uint64_t *first = calloc(SA_SELECT_RADIX, sizeof *first);
+    assert_non_null(first);
+    for (uint64_t i = 0; i < c->n; i++)
+        first[sa_select_first_digit(key_of(&c->items[i]))]++;
+    SaKey hinted = {~0ull, ~0ull};
+    int hpasses = -1;
+    rc = sa_select_kth_group(NULL, stores, c->nstores, NULL, NULL, first, k,
+                             budget, NULL, &hinted, &hpasses, &err);
+    free(first);
+    if (rc || hinted.hi != want.hi || hinted.lo != want.lo)
+        fail_msg("select k=%llu of %llu with the first digits: %d, key "
+                 "%016llx:%016llx", (unsigned long long)k,
+                 (unsigned long long)c->n, rc, (unsigned long long)hinted.hi,
+                 (unsigned long long)hinted.lo);
+    assert_true(hpasses <= passes);
     if (out.hi != want.hi || out.lo != want.lo)
         fail_msg("select k=%llu of %llu (budget %llu): key %016llx:%016llx, "
                  "expected %016llx:%016llx (s=%.17g image=%u pixel=%u)",
@@ -836,6 +972,8 @@ int main(void)
         cmocka_unit_test(test_store_memory_only),
         cmocka_unit_test(test_store_empty),
         cmocka_unit_test(test_store_big_records),
+        cmocka_unit_test(test_store_parts),
+        cmocka_unit_test(test_store_items),
         cmocka_unit_test(test_store_unwritable),
         cmocka_unit_test(test_store_unwritable_tmpdir),
         cmocka_unit_test(test_store_write_fails),

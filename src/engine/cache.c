@@ -169,16 +169,24 @@ static int image_key(SaEngine *e, uint64_t n, SaErr *err)
 /* cache_verify: does the image have no entry at all?  Then it is computed
  * without reading its rows first: they are hashed as its bands are folded
  * (sa_cache_build_rows) and the image named when it is committed. */
-static int no_entry(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
+static int no_entry(SaEngine *e, uint64_t n, SaErr *err)
 {
     static const uint8_t none[SA_CACHE_KEY];
     uint8_t slot[SA_CACHE_KEY];
     size_t len;
     sa_cache_slot(e, n, SA_KIND_PASS1, slot);
     int found = sa_cachedb_get(e->cache->db, SA_KIND_PASS1, slot, none,
-                               sa_cache_entry_bound(e, n), &out->blob,
-                               &out->blob_cap, &len, err);
+                               sa_cache_entry_bound(e, n), NULL, NULL, &len,
+                               err);
     return found < 0 ? found : found == SA_CACHE_MISS;
+}
+
+static void damaged_note(SaEngine *e, uint64_t n)
+{
+    sa_cachedb_add_note(e->cache->db, "image '%s' (index %llu): its cache "
+                        "entry is damaged (bad checksum, or it could not be "
+                        "read); it is computed again", e->ids[n],
+                        (unsigned long long)n);
 }
 
 /* ---- the writer -------------------------------------------------------- */
@@ -317,13 +325,16 @@ void sa_cache_close(SaEngine *e)
     e->cache = NULL;
 }
 
-int sa_cache_lookup(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
+int sa_cache_probe(SaEngine *e, uint64_t n, SaErr *err)
 {
     SaCache *ca = e->cache;
     int rc = 0;
-    if (e->set.cache_verify && (rc = no_entry(e, n, out, err)) != 0) {
-        ca->hash_rows[n] = rc == 1;
-        return rc < 0 ? rc : 0;
+    if (e->set.cache_verify) {
+        rc = no_entry(e, n, err);
+        if (rc != 0) {
+            ca->hash_rows[n] = rc == 1;
+            return rc < 0 ? rc : 0;
+        }
     }
     rc = image_key(e, n, err);
     if (rc)
@@ -332,15 +343,28 @@ int sa_cache_lookup(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
     sa_cache_slot(e, n, SA_KIND_PASS1, slot);
     size_t len;
     int found = sa_cachedb_get(ca->db, SA_KIND_PASS1, slot, ca->key[n],
-                               sa_cache_entry_bound(e, n), &out->blob, &out->blob_cap,
-                               &len, err);
+                               sa_cache_entry_bound(e, n), NULL, NULL, &len,
+                               err);
     if (found < 0)
         return found;
     if (found == SA_CACHE_DAMAGED)
-        sa_cachedb_add_note(ca->db, "image '%s' (index %llu): its cache "
-                            "entry is damaged (bad checksum, or it could "
-                            "not be read); it is computed again",
-                            e->ids[n], (unsigned long long)n);
+        damaged_note(e, n);
+    return found == SA_CACHE_HIT;
+}
+
+int sa_cache_load(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
+{
+    SaCache *ca = e->cache;
+    uint8_t slot[SA_CACHE_KEY];
+    sa_cache_slot(e, n, SA_KIND_PASS1, slot);
+    size_t len;
+    int found = sa_cachedb_get(ca->db, SA_KIND_PASS1, slot, ca->key[n],
+                               sa_cache_entry_bound(e, n), &out->blob,
+                               &out->blob_cap, &len, err);
+    if (found < 0)
+        return found;
+    if (found == SA_CACHE_DAMAGED)
+        damaged_note(e, n);
     if (found != SA_CACHE_HIT)
         return 0;
     int ok = sa_cache_entry_decode(e, n, len, out);

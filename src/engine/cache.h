@@ -65,14 +65,21 @@ int sa_cache_open(struct SaEngine *e);
 /* Closes it: its notes and size stay in e. */
 void sa_cache_close(struct SaEngine *e);
 
-/* Looks up image n (an image of a label array: its label_digest must be
- * set): 1 and *out filled when its entry holds, 0 when the image must be
- * computed (a damaged entry adds a note).  *out may be used again for
- * another lookup; free it with sa_cache_image_free.  With
+/* Producer, at the start of image n (an image of a label array: its
+ * label_digest must be set): names the image and looks for its entry.  1
+ * when one is there for these inputs (sa_cache_load then reads it), 0
+ * when the image must be computed (a damaged entry adds a note).  With
  * cache_verify, reads the image's rows to name them.  Errors: ENOMEM, and
  * a failed read of the rows, written to err. */
-int sa_cache_lookup(struct SaEngine *e, uint64_t n, SaCacheImage *out,
-                    SaErr *err);
+int sa_cache_probe(struct SaEngine *e, uint64_t n, SaErr *err);
+
+/* Any thread, after sa_cache_probe found image n's entry: reads and
+ * checks it.  1 and *out filled when it holds, 0 when the image must be
+ * computed after all (a damaged entry, or one this version did not write:
+ * a note says which).  *out may be used again for another image; free it
+ * with sa_cache_image_free.  Errors: ENOMEM, written to err. */
+int sa_cache_load(struct SaEngine *e, uint64_t n, SaCacheImage *out,
+                  SaErr *err);
 
 /* Building the entry of a computed image n (aggregator, in band order). */
 int sa_cache_build_begin(struct SaEngine *e, uint64_t n, SaCacheImage *b);

@@ -458,6 +458,7 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     uint64_t reg_limit = e->set.memory_limit / 8;
     sa_recstore_init(&e->regions, reg_limit > 65536 ? reg_limit : 65536,
                      e->set.scratch_dir);
+    e->regions.item = sizeof(SegauditRegion);
     if ((rc = sa_dist_plan(e)) != 0)
         return rc;
     if (e->comm &&

@@ -34,6 +34,8 @@ typedef struct SaImage {
                                 or 0 */
     SaMaskCounts masks;      /* pass 2, with truth_masks_dir */
     uint64_t region_off;     /* pass 2: byte offset in SaEngine.regions */
+    uint64_t rec_off[2];     /* where its records start in the store and
+                                the second store (aggregator) */
     uint64_t regions_listed; /* pass 2: regions of min_area or more */
     char label_digest[65];   /* pass 1: SHA-256 (hex) of the label map as
                                 read (uint16 little-endian, after the label
@@ -320,11 +322,9 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
  * counts, pairs, and masks.  Pairs are returned sorted (malloc'd). */
 int sa_engine_issues(SaEngine *e, SegauditPair **pairs, uint64_t *npairs);
 
-/* --truth-masks: opens image n's true error mask, <dir>/<id>.png, checking
- * its size (issues.c). */
-struct SaLabelPng;
-int sa_truth_mask_open(SaEngine *e, uint64_t n, struct SaLabelPng **png);
-/* Opens and closes it: 0, or the error naming the image and the file. */
+/* --truth-masks: opens and closes image n's true error mask,
+ * <dir>/<id>.png, checking its size (issues.c): 0, or the error naming the
+ * image and the file. */
 int sa_truth_mask_check(SaEngine *e, uint64_t n);
 
 #endif

@@ -6,10 +6,16 @@
  *     the store when n_issues <= m (records with s <= 0.5).  Otherwise the
  *     histogram of s > 0.5 tells which bucket holds the cut-off and one more
  *     read of the tensor records the pixels up to it (second store).
- *  3. The cut-off key is found by an exact radix select (select.c).
- *  4. One merged, (image, pixel)-ordered read of the stores turns the
+ *  3. The cut-off key is found by an exact radix select (select.c); the
+ *     count of step 1 reads the store in parts on every thread and gives
+ *     the select its first digit's histogram.
+ *  4. A merged, (image, pixel)-ordered read of the stores turns the
  *     candidates into issue pixels: counts per image and class, pairs, and
- *     the masks, written image by image. */
+ *     the masks, written image by image.  The images are split into runs
+ *     of about equal records, one walker (thread) each, starting where
+ *     pass 1 noted the run's records begin; the walkers' integer counts
+ *     are added and their regions kept in image order, so every output is
+ *     the same for any number of threads. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,32 +31,79 @@
 
 #define EPS 1e-6
 
-static int count_issues(SaEngine *e)
+/* Part `part` of the records' counts for count_issues (one thread's). */
+static int count_part(SaEngine *e, int part, int parts, uint64_t *first,
+                      uint64_t *v, SaErr *err)
 {
     SaRecReader rd;
-    int rc = sa_recreader_open(&rd, &e->store, e->err);
+    int rc = sa_recreader_open_part(&rd, &e->store, part, parts, err);
+    if (rc)
+        return rc;
     const SaRecord *r;
-    e->n_issues = 0;
-    e->m_below = 0;
-    uint64_t seen = 0;
-    while (rc == 0 && (r = sa_recreader_next(&rd, NULL, e->err)) != NULL) {
+    uint64_t seen = 0, issues = 0, below = 0;
+    while ((r = sa_recreader_next(&rd, NULL, err)) != NULL) {
         if ((++seen & 0xfffff) == 0 && sa_cancelled(e)) {
-            sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            rc = sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
             break;
         }
-        if (r->s <= SA_TAU)
-            e->m_below++;
-        if ((r->flags & SA_REC_MISMATCH) &&
-            r->phat >= e->classes[r->pred].threshold - EPS)
-            e->n_issues++;
+        first[sa_select_first_digit(sa_record_key(r))]++;
+        below += r->s <= SA_TAU;
+        issues += (r->flags & SA_REC_MISMATCH) &&
+                  r->phat >= e->classes[r->pred].threshold - EPS;
     }
-    if (rc == 0)
-        sa_recreader_close(&rd);
+    sa_recreader_close(&rd);
+    v[0] = issues;
+    v[1] = below;
+    return rc ? rc : err->code;
+}
+
+/* n_issues and m_below, and the histogram of the records' first key
+ * digits (first[SA_SELECT_RADIX], zeroed) for the selection that follows;
+ * the store is read in parts on every thread (integer sums: the same for
+ * any number). */
+static int count_issues(SaEngine *e, uint64_t *first)
+{
+    int parts = e->n_threads > 1 ? e->n_threads : 1;
+    uint64_t *hists = parts > 1 ? calloc((size_t)(parts - 1) *
+                                             SA_SELECT_RADIX,
+                                         sizeof *hists)
+                                : NULL;
+    uint64_t (*v)[2] = calloc((size_t)parts, sizeof *v);
+    SaErr *errs = calloc((size_t)parts, sizeof *errs);
+    int rc = 0;
+    if ((parts > 1 && !hists) || !v || !errs)
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    int *rcs = rc == 0 ? calloc((size_t)parts, sizeof *rcs) : NULL;
+    if (rc == 0 && !rcs)
+        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    if (rc == 0) {
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+        for (int t = 0; t < parts; t++) {
+            uint64_t *h = t == 0 ? first
+                                 : hists + (size_t)(t - 1) * SA_SELECT_RADIX;
+            sa_err_clear(&errs[t]);
+            rcs[t] = count_part(e, t, parts, h, v[t], &errs[t]);
+        }
+        e->n_issues = 0;
+        e->m_below = 0;
+        for (int t = 0; t < parts && rc == 0; t++) {
+            if (rcs[t])
+                rc = sa_err(e->err, rcs[t], "%s", errs[t].msg);
+            e->n_issues += v[t][0];
+            e->m_below += v[t][1];
+            for (uint32_t i = 0; t > 0 && i < SA_SELECT_RADIX; i++)
+                first[i] += hists[(size_t)(t - 1) * SA_SELECT_RADIX + i];
+        }
+    }
+    free(hists);
+    free(v);
+    free(errs);
+    free(rcs);
     /* in a group, both counts are over every member */
-    uint64_t v[2] = {e->n_issues, e->m_below};
-    rc = sa_dist_sum(e, v, 2, e->err->code);
-    e->n_issues = v[0];
-    e->m_below = v[1];
+    uint64_t sums[2] = {e->n_issues, e->m_below};
+    rc = sa_dist_sum(e, sums, 2, rc);
+    e->n_issues = sums[0];
+    e->m_below = sums[1];
     return rc;
 }
 
@@ -101,33 +154,36 @@ typedef struct Merge {
     int open[2];
     const SaRecord *cur[2];
     const SaDetail *det[2];
-    SaRecord rec;          /* the record handed out, copied */
-    SaDetail *dbuf;        /* its details (f*f at most) */
+    int picked;            /* the store of the record handed out last, which
+                              moves on at the next call, or -1 */
 } Merge;
 
-static int merge_open(Merge *m, SaEngine *e)
+/* Both stores from byte offsets off[] (where an image's records start). */
+static int merge_open(Merge *m, SaEngine *e, const uint64_t off[2],
+                      SaErr *err)
 {
     memset(m, 0, sizeof *m);
-    m->dbuf = malloc((size_t)e->f * e->f * sizeof(SaDetail));
-    if (!m->dbuf)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    m->picked = -1;
     const SaRecStore *st[2] = {&e->store, &e->store2};
     for (int i = 0; i < 2; i++) {
-        int rc = sa_recreader_open(&m->rd[i], st[i], e->err);
+        int rc = sa_recreader_open_at(&m->rd[i], st[i], off[i], err);
         if (rc)
             return rc;
         m->open[i] = 1;
-        m->cur[i] = sa_recreader_next(&m->rd[i], &m->det[i], e->err);
-        if (e->err->code)
-            return e->err->code;
+        m->cur[i] = sa_recreader_next(&m->rd[i], &m->det[i], err);
+        if (err->code)
+            return err->code;
     }
     return 0;
 }
 
-/* The next record in (image, pixel) order, or NULL. */
+/* The next record in (image, pixel) order, or NULL.  It stays valid until
+ * the next call: its store moves on only then. */
 static const SaRecord *merge_next(Merge *m, const SaDetail **det, SaErr *err)
 {
-    int pick;
+    int pick = m->picked;
+    if (pick >= 0)
+        m->cur[pick] = sa_recreader_next(&m->rd[pick], &m->det[pick], err);
     if (!m->cur[0] && !m->cur[1])
         return NULL;
     if (!m->cur[1])
@@ -139,13 +195,9 @@ static const SaRecord *merge_next(Merge *m, const SaDetail **det, SaErr *err)
         uint64_t b = (uint64_t)m->cur[1]->image << 32 | m->cur[1]->pixel;
         pick = a <= b ? 0 : 1;
     }
-    /* copy out: the reader reuses its buffer on the next call */
-    m->rec = *m->cur[pick];
-    if (m->rec.ndetail)
-        memcpy(m->dbuf, m->det[pick], m->rec.ndetail * sizeof(SaDetail));
-    *det = m->dbuf;
-    m->cur[pick] = sa_recreader_next(&m->rd[pick], &m->det[pick], err);
-    return &m->rec;
+    m->picked = pick;
+    *det = m->det[pick];
+    return m->cur[pick];
 }
 
 static void merge_close(Merge *m)
@@ -153,7 +205,6 @@ static void merge_close(Merge *m)
     for (int i = 0; i < 2; i++)
         if (m->open[i])
             sa_recreader_close(&m->rd[i]);
-    free(m->dbuf);
 }
 
 /* ---- the issue pixels of one image, row by row -------------------------
@@ -171,8 +222,17 @@ typedef struct RowBuf {
     uint8_t *mask_row;    /* W bytes, 0 or 255 */
 } RowBuf;
 
+/* One walker: a run of images [lo, hi) walked on one thread, with what it
+ * finds kept apart until the walkers are added up in image order. */
 typedef struct Walk {
     SaEngine *e;
+    SaErr *err;           /* its faults (e->err for the first walker) */
+    SaErr own_err;
+    uint64_t lo, hi;      /* its images */
+    uint64_t *cls;        /* [K][3] issue pixels given, predicted, images */
+    SaRecStore own_regions;
+    SaRecStore *regions;  /* its listed regions, in image order (e's own
+                             store for the first walker) */
     SaKey cut;
     int any;              /* n_issues > 0 */
     SaPairTable pairs;
@@ -229,13 +289,13 @@ static int rows_emit(Walk *w, uint64_t upto)
             size_t off = (size_t)(r % e->f) * w->W;
             int rc = sa_ccl_row(w->ccl, (uint32_t)r, rb->flag + off,
                                 rb->given + off, rb->pred + off, rb->s + off,
-                                rb->phat + off, e->err);
+                                rb->phat + off, w->err);
             if (w->issue_img)
                 memcpy(w->issue_img + r * w->W, rb->flag + off, w->W);
             if (rc == 0 && w->mask) {
                 for (uint64_t x = 0; x < w->W; x++)
                     rb->mask_row[x] = rb->flag[off + x] ? 255 : 0;
-                rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
+                rc = sa_mask_png_write_row(w->mask, rb->mask_row, w->err);
             }
             if (rc)
                 return rc;
@@ -246,7 +306,7 @@ static int rows_emit(Walk *w, uint64_t upto)
             }
         } else if (w->mask) {
             memset(rb->mask_row, 0, w->W);
-            int rc = sa_mask_png_write_row(w->mask, rb->mask_row, e->err);
+            int rc = sa_mask_png_write_row(w->mask, rb->mask_row, w->err);
             if (rc)
                 return rc;
             rb->next_row++;
@@ -299,65 +359,67 @@ static int image_begin(Walk *w, uint64_t n)
     size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
     char *path = malloc(len);
     if (!path)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        return sa_err(w->err, SEGAUDIT_ENOMEM, "out of memory");
     snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
     int rc = sa_mask_png_create(&w->mask, path, (uint32_t)w->W,
-                                (uint32_t)w->H, e->err);
+                                (uint32_t)w->H, w->err);
     free(path);
     return rc;
 }
 
-/* Image n's issue pixels against its true error mask, <dir>/<id>.png. */
-int sa_truth_mask_open(SaEngine *e, uint64_t n, SaLabelPng **png)
+/* Image n's true error mask, <dir>/<id>.png, checked for its size. */
+static int truth_mask_open(SaEngine *e, uint64_t n, SaLabelPng **png,
+                           SaErr *err)
 {
     const char *dir = e->set.truth_masks_dir;
     size_t len = strlen(dir) + strlen(e->ids[n]) + 8;
     char *path = malloc(len);
     *png = NULL;
     if (!path)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     snprintf(path, len, "%s/%s.png", dir, e->ids[n]);
     int rc = sa_label_png_open(png, path, (uint32_t)sa_img_w(e, n),
-                               (uint32_t)sa_img_h(e, n), e->err);
+                               (uint32_t)sa_img_h(e, n), err);
     free(path);
     return rc;
 }
 
 /* The message of a mask that failed, naming its image. */
-static int mask_failed(SaEngine *e, uint64_t n, int rc)
+static int mask_failed(SaEngine *e, uint64_t n, int rc, SaErr *err)
 {
-    char msg[sizeof e->err->msg];
-    snprintf(msg, sizeof msg, "%s", e->err->msg);
-    sa_err_clear(e->err);
-    return sa_err(e->err, rc, "the true error mask of image '%s': %s",
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    sa_err_clear(err);
+    return sa_err(err, rc, "the true error mask of image '%s': %s",
                   e->ids[n], msg);
 }
 
 int sa_truth_mask_check(SaEngine *e, uint64_t n)
 {
     SaLabelPng *png;
-    int rc = sa_truth_mask_open(e, n, &png);
+    int rc = truth_mask_open(e, n, &png, e->err);
     sa_label_png_close(png);
-    return rc ? mask_failed(e, n, rc) : 0;
+    return rc ? mask_failed(e, n, rc, e->err) : 0;
 }
 
+/* Image n's issue pixels against its true error mask. */
 static int mask_eval(Walk *w, uint64_t n)
 {
     SaEngine *e = w->e;
     SaLabelPng *png;
-    int rc = sa_truth_mask_open(e, n, &png);
+    int rc = truth_mask_open(e, n, &png, w->err);
     for (uint64_t y = 0; rc == 0 && y < w->H; y++) {
-        rc = sa_label_png_read_rows(png, w->error_row, 1, e->err);
+        rc = sa_label_png_read_rows(png, w->error_row, 1, w->err);
         for (uint64_t x = 0; rc == 0 && x < w->W; x++)
             w->error_img[y * w->W + x] = w->error_row[x] != 0;
     }
     sa_label_png_close(png);
     if (rc)
-        return mask_failed(e, n, rc);
+        return mask_failed(e, n, rc, w->err);
     return sa_mask_eval_image(w->mscratch, w->issue_img, w->error_img,
                               (uint32_t)w->H, (uint32_t)w->W,
                               e->set.min_region_area, &e->images[n].masks,
-                              &w->mhist, e->err);
+                              &w->mhist, w->err);
 }
 
 /* Finishes image n: its last rows, its mask, its regions. */
@@ -370,14 +432,14 @@ static int image_end(Walk *w, uint64_t n, int rc)
         if (rc)
             sa_mask_png_abort(w->mask);
         else
-            rc = sa_mask_png_finish(w->mask, e->err);
+            rc = sa_mask_png_finish(w->mask, w->err);
         w->mask = NULL;
     }
     if (rc)
         return rc;
     const SegauditRegion *reg;
     size_t nreg;
-    if ((rc = sa_ccl_end(w->ccl, n, &reg, &nreg, e->err)) != 0)
+    if ((rc = sa_ccl_end(w->ccl, n, &reg, &nreg, w->err)) != 0)
         return rc;
     if (w->issue_img && (rc = mask_eval(w, n)) != 0)
         return rc;
@@ -392,7 +454,8 @@ static int image_end(Walk *w, uint64_t n, int rc)
         if (mass > im->region_mass)
             im->region_mass = mass;
     }
-    im->region_off = e->regions.bytes;
+    im->region_off = w->regions->bytes; /* (walkers after the first: from
+                                            the start of their own) */
     size_t keep = 0;
     while (keep < nreg && reg[keep].area >= e->min_area)
         keep++;
@@ -401,8 +464,8 @@ static int image_end(Walk *w, uint64_t n, int rc)
             w->area_hist[sa_area_bucket(reg[i].area)]++;
     im->regions_listed = keep;
     if (keep)
-        rc = sa_recstore_append(&e->regions, reg, keep * sizeof *reg, keep,
-                                sizeof *reg, e->err);
+        rc = sa_recstore_append(w->regions, reg, keep * sizeof *reg, keep,
+                                sizeof *reg, w->err);
     return rc;
 }
 
@@ -419,15 +482,15 @@ static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
 {
     SaEngine *e = w->e;
     e->images[image].issue_pixels++;
-    e->classes[given].given++;
-    e->classes[pred].predicted++;
+    w->cls[3 * (size_t)given]++;
+    w->cls[3 * (size_t)pred + 1]++;
     touch(w, given);
     touch(w, pred);
     const SaPixOut *o = &e->issues_out;
     if (o->base)
         o->base[(int64_t)image * o->sn + (int64_t)row * o->sh +
                 (int64_t)col * o->sw] = 1;
-    int rc = sa_pairs_add(&w->pairs, given, pred, 1, e->err);
+    int rc = sa_pairs_add(&w->pairs, given, pred, 1, w->err);
     if (rc == 0)
         rc = rows_put(w, row, col, given, pred, s, phat);
     return rc;
@@ -460,7 +523,7 @@ static int walk_record(Walk *w, const SaRecord *r, const SaDetail *det)
 static void end_image(Walk *w)
 {
     for (uint32_t i = 0; i < w->ntouched; i++) {
-        w->e->classes[w->touched_list[i]].images++;
+        w->cls[3 * (size_t)w->touched_list[i] + 2]++;
         w->touched[w->touched_list[i]] = 0;
     }
     w->ntouched = 0;
@@ -511,34 +574,202 @@ static int choose_min_area(SaEngine *e, Walk *w, int rc)
     return 0;
 }
 
-static int walk(SaEngine *e, Walk *w)
+/* Where the first image of [lo, hi) that was not skipped starts in the
+ * stores (0 when there is none: nothing is then read). */
+static void start_offsets(const SaEngine *e, uint64_t lo, uint64_t hi,
+                          uint64_t off[2])
 {
+    off[0] = off[1] = 0;
+    for (uint64_t n = lo; n < hi; n++)
+        if (!e->skipped[n]) {
+            off[0] = e->images[n].rec_off[0];
+            off[1] = e->store2.count ? e->images[n].rec_off[1] : 0;
+            return;
+        }
+}
+
+/* Walks images [w->lo, w->hi). */
+static int walk(Walk *w)
+{
+    SaEngine *e = w->e;
     Merge m;
-    int rc = merge_open(&m, e);
+    uint64_t off[2];
+    start_offsets(e, w->lo, w->hi, off);
+    int rc = merge_open(&m, e, off, w->err);
     const SaRecord *r = NULL;
     const SaDetail *det = NULL;
     if (rc == 0)
-        r = merge_next(&m, &det, e->err);
-    for (uint64_t n = e->own_lo; rc == 0 && n < e->own_hi; n++) {
+        r = merge_next(&m, &det, w->err);
+    for (uint64_t n = w->lo; rc == 0 && n < w->hi; n++) {
         if (sa_cancelled(e)) {
-            rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
+            rc = sa_err(w->err, SEGAUDIT_ECANCEL, "cancelled");
             break;
         }
+        /* records of an image skipped after pass 1 are passed over */
+        while (r && r->image < n)
+            r = merge_next(&m, &det, w->err);
         if (e->skipped[n])
-            continue; /* no records, no mask, no regions */
+            continue; /* no mask, no regions */
         if ((rc = image_begin(w, n)) != 0)
             break;
         while (r && r->image == n) {
             if ((rc = walk_record(w, r, det)) != 0)
                 break;
-            r = merge_next(&m, &det, e->err);
+            r = merge_next(&m, &det, w->err);
         }
-        if (rc == 0 && e->err->code)
-            rc = e->err->code;
+        if (rc == 0 && w->err->code)
+            rc = w->err->code;
         end_image(w);
         rc = image_end(w, n, rc);
     }
     merge_close(&m);
+    return rc;
+}
+
+/* A walker's buffers (walker 0 keeps its regions in e's store, and its
+ * faults in e->err). */
+static int walker_init(Walk *w, SaEngine *e, int first)
+{
+    w->e = e;
+    w->err = first ? e->err : &w->own_err;
+    sa_err_clear(&w->own_err);
+    sa_recstore_init(&w->own_regions, e->regions.mem_limit,
+                     e->set.scratch_dir);
+    w->own_regions.item = sizeof(SegauditRegion);
+    w->regions = first ? &e->regions : &w->own_regions;
+    w->touched = calloc(e->K, 1);
+    w->touched_list = malloc(e->K * sizeof(uint32_t));
+    w->cls = calloc(3 * (size_t)e->K, sizeof *w->cls);
+    w->masks = e->set.masks_dir != NULL;
+    if (!w->touched || !w->touched_list || !w->cls ||
+        rowbuf_alloc(&w->rb, e) != 0)
+        return sa_err(w->err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = sa_ccl_new(&w->ccl, (uint32_t)e->W, w->err);
+    if (rc == 0 && e->set.truth_masks_dir) {
+        w->issue_img = malloc(e->max_pixels ? e->max_pixels : 1);
+        w->error_img = malloc(e->max_pixels ? e->max_pixels : 1);
+        w->error_row = malloc(e->W * sizeof *w->error_row);
+        w->mhist.regions = calloc(3 * (size_t)SA_AREA_BUCKETS,
+                                  sizeof(uint64_t));
+        if (!w->issue_img || !w->error_img || !w->error_row ||
+            !w->mhist.regions)
+            return sa_err(w->err, SEGAUDIT_ENOMEM, "out of memory");
+        w->mhist.matched = w->mhist.regions + SA_AREA_BUCKETS;
+        w->mhist.found = w->mhist.matched + SA_AREA_BUCKETS;
+        rc = sa_mask_scratch_new(&w->mscratch, e->max_pixels, w->err);
+    }
+    if (rc == 0 && !e->set.min_region_area &&
+        !(w->area_hist = calloc(SA_AREA_BUCKETS, sizeof *w->area_hist)))
+        rc = sa_err(w->err, SEGAUDIT_ENOMEM, "out of memory");
+    return rc;
+}
+
+static void walker_free(Walk *w)
+{
+    sa_pairs_free(&w->pairs);
+    free(w->touched);
+    free(w->touched_list);
+    free(w->cls);
+    rowbuf_free(&w->rb);
+    sa_ccl_free(w->ccl);
+    free(w->area_hist);
+    free(w->mhist.regions);
+    free(w->issue_img);
+    free(w->error_img);
+    free(w->error_row);
+    sa_mask_scratch_free(w->mscratch);
+    sa_recstore_free(&w->own_regions);
+}
+
+/* The walkers' images: runs of images in order, of about as many record
+ * bytes each (walkers at the end may have none). */
+static void split(const SaEngine *e, Walk *ws, int T)
+{
+    uint64_t total = e->store.bytes + e->store2.bytes;
+    int t = 0;
+    ws[0].lo = e->own_lo;
+    for (uint64_t n = e->own_lo; n < e->own_hi && t < T - 1; n++) {
+        if (e->skipped[n] || n == ws[t].lo)
+            continue;
+        uint64_t at = e->images[n].rec_off[0] +
+                      (e->store2.count ? e->images[n].rec_off[1] : 0);
+        if (at * (uint64_t)T >= total * (uint64_t)(t + 1)) {
+            ws[t].hi = n;
+            ws[++t].lo = n;
+        }
+    }
+    ws[t].hi = e->own_hi;
+    while (++t < T)
+        ws[t].lo = ws[t].hi = e->own_hi;
+}
+
+/* Adds walker w (not the first) to the first, ws0: its class counts, its
+ * pairs, its histograms, and its regions after the first's (their
+ * offsets moved with them).  Integer sums and regions in image order:
+ * the same whatever the number of walkers. */
+static int walker_add(SaEngine *e, Walk *ws0, Walk *w)
+{
+    for (size_t i = 0; i < 3 * (size_t)e->K; i++)
+        ws0->cls[i] += w->cls[i];
+    for (size_t a = 0; ws0->area_hist && a < SA_AREA_BUCKETS; a++)
+        ws0->area_hist[a] += w->area_hist[a];
+    for (size_t a = 0; ws0->mhist.regions && a < 3 * (size_t)SA_AREA_BUCKETS;
+         a++)
+        ws0->mhist.regions[a] += w->mhist.regions[a];
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < w->pairs.cap; i++)
+        if (w->pairs.keys[i])
+            rc = sa_pairs_add(&ws0->pairs, sa_pair_a(w->pairs.keys[i]),
+                              sa_pair_b(w->pairs.keys[i]), w->pairs.counts[i],
+                              e->err);
+    uint64_t base = e->regions.bytes;
+    for (uint64_t n = w->lo; n < w->hi; n++)
+        e->images[n].region_off += base;
+    if (rc == 0)
+        rc = sa_recstore_finish(&w->own_regions, e->err);
+    SegauditRegion buf[256];
+    const uint64_t total = w->own_regions.bytes;
+    for (uint64_t off = 0; rc == 0 && off < total; off += sizeof buf) {
+        size_t len = total - off < sizeof buf ? (size_t)(total - off)
+                                              : sizeof buf;
+        rc = sa_recstore_read_at(&w->own_regions, off, buf, len, e->err);
+        if (rc == 0)
+            rc = sa_recstore_append(&e->regions, buf, len,
+                                    len / sizeof *buf, sizeof *buf, e->err);
+    }
+    return rc;
+}
+
+/* Walks every own image, on as many threads as the engine has (each a
+ * run of images), and adds the walkers up into ws[0]. */
+static int walk_all(SaEngine *e, Walk *ws, int T)
+{
+    int rc = 0;
+    for (int t = 0; t < T && rc == 0; t++)
+        if ((rc = walker_init(&ws[t], e, t == 0)) != 0 && t > 0)
+            rc = sa_err(e->err, rc, "%s", ws[t].err->msg);
+    if (rc)
+        return rc;
+    split(e, ws, T);
+    int *rcs = calloc((size_t)T, sizeof *rcs);
+    if (!rcs)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+    for (int t = 0; t < T; t++)
+        rcs[t] = walk(&ws[t]);
+    /* the first fault in image order */
+    for (int t = 0; t < T && rc == 0; t++)
+        if (rcs[t])
+            rc = t == 0 ? rcs[t] : sa_err(e->err, rcs[t], "%s",
+                                          ws[t].err->msg);
+    free(rcs);
+    for (int t = 1; t < T && rc == 0; t++)
+        rc = walker_add(e, &ws[0], &ws[t]);
+    for (uint32_t k = 0; rc == 0 && k < e->K; k++) {
+        e->classes[k].given += ws[0].cls[3 * (size_t)k];
+        e->classes[k].predicted += ws[0].cls[3 * (size_t)k + 1];
+        e->classes[k].images += ws[0].cls[3 * (size_t)k + 2];
+    }
     return rc;
 }
 
@@ -574,13 +805,13 @@ static int in_bucket(const SaRecord *r, const void *ctx)
  * buckets are all before the cut-off, and those that are not mismatches can
  * never be issue pixels.  With f > 1 every block before the cut-off is an
  * issue block, so buckets up to b are collected. */
-static int find_cut(SaEngine *e, SaKey *cut)
+static int find_cut(SaEngine *e, const uint64_t *first, SaKey *cut)
 {
     const SaRecStore *st[2] = {&e->store, &e->store2};
     const SaSelectGroup *g = sa_dist_select_group(e);
     int passes, rc;
     if (e->n_issues <= e->m_below)
-        return sa_select_kth_group(g, st, 1, NULL, NULL, e->n_issues,
+        return sa_select_kth_group(g, st, 1, NULL, NULL, first, e->n_issues,
                                    select_budget(e), e->set.cancel, cut,
                                    &passes, e->err);
 
@@ -615,108 +846,94 @@ static int find_cut(SaEngine *e, SaKey *cut)
     if ((rc = sa_dist_skips(e, rc)) != 0)
         return rc;
     if (e->f > 1)
-        return sa_select_kth_group(g, st, 2, NULL, NULL, e->n_issues,
+        return sa_select_kth_group(g, st, 2, NULL, NULL, NULL, e->n_issues,
                                    select_budget(e), e->set.cancel, cut,
                                    &passes, e->err);
-    return sa_select_kth_group(g, st, 2, in_bucket, &bf, e->n_issues - before,
-                               select_budget(e), e->set.cancel, cut,
-                               &passes, e->err);
+    return sa_select_kth_group(g, st, 2, in_bucket, &bf, NULL,
+                               e->n_issues - before, select_budget(e),
+                               e->set.cancel, cut, &passes, e->err);
 }
 
 int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
                      uint64_t *npairs_out)
 {
-    int rc = count_issues(e);
+    uint64_t *first = calloc(SA_SELECT_RADIX, sizeof *first);
+    if (!first)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    int rc = count_issues(e, first);
+    if (rc) {
+        free(first);
+        return rc;
+    }
+
+    int any = e->n_issues > 0;
+    SaKey cut = {0, 0};
+    if (any)
+        rc = find_cut(e, first, &cut);
+    free(first);
     if (rc)
         return rc;
-
-    Walk w;
-    memset(&w, 0, sizeof w);
-    w.e = e;
-    w.any = e->n_issues > 0;
-    if (w.any && (rc = find_cut(e, &w.cut)) != 0)
-        return rc;
-    e->cut = w.cut;
+    e->cut = cut;
     /* what fails from here on is agreed in a group after the walk */
-    w.touched = calloc(e->K, 1);
-    w.touched_list = malloc(e->K * sizeof(uint32_t));
-    w.masks = e->set.masks_dir != NULL;
-    if (w.masks && mkdir(e->set.masks_dir, 0777) != 0 && errno != EEXIST)
+    uint64_t own = e->own_hi - e->own_lo;
+    int T = e->n_threads > 1 ? e->n_threads : 1;
+    if ((uint64_t)T > own)
+        T = own > 0 ? (int)own : 1;
+    Walk *ws = calloc((size_t)T, sizeof *ws);
+    if (!ws)
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    for (int t = 0; t < T; t++) {
+        ws[t].any = any;
+        ws[t].cut = cut;
+    }
+    Walk *w = &ws[0];
+    if (e->set.masks_dir && mkdir(e->set.masks_dir, 0777) != 0 &&
+        errno != EEXIST)
         rc = sa_err(e->err, SEGAUDIT_EIO, "%s: cannot create: %s",
                     e->set.masks_dir, strerror(errno));
-    if (rc == 0 &&
-        (!w.touched || !w.touched_list || rowbuf_alloc(&w.rb, e) != 0))
-        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    if (rc == 0)
-        rc = sa_ccl_new(&w.ccl, (uint32_t)e->W, e->err);
-    if (rc == 0 && e->set.truth_masks_dir) {
-        w.issue_img = malloc(e->max_pixels ? e->max_pixels : 1);
-        w.error_img = malloc(e->max_pixels ? e->max_pixels : 1);
-        w.error_row = malloc(e->W * sizeof *w.error_row);
-        if (!w.issue_img || !w.error_img || !w.error_row)
-            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-        else
-            rc = sa_mask_scratch_new(&w.mscratch, e->max_pixels, e->err);
-        w.mhist.regions = calloc(3 * (size_t)SA_AREA_BUCKETS, sizeof(uint64_t));
-        if (rc == 0 && !w.mhist.regions)
-            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-        if (w.mhist.regions) {
-            w.mhist.matched = w.mhist.regions + SA_AREA_BUCKETS;
-            w.mhist.found = w.mhist.matched + SA_AREA_BUCKETS;
-        }
-    }
     e->min_area = e->set.min_region_area ? e->set.min_region_area : 1;
-    if (rc == 0 && !e->set.min_region_area &&
-        !(w.area_hist = calloc(SA_AREA_BUCKETS, sizeof *w.area_hist)))
-        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0)
-        rc = walk(e, &w);
-    rc = choose_min_area(e, &w, rc);
+        rc = walk_all(e, ws, T);
+    rc = choose_min_area(e, w, rc);
     if (e->set.truth_masks_dir) {
         /* the regions against the masks, over the group, for min_area */
-        rc = sa_dist_sum(e, w.mhist.regions, 3 * (size_t)SA_AREA_BUCKETS, rc);
+        rc = sa_dist_sum(e, w->mhist.regions, 3 * (size_t)SA_AREA_BUCKETS,
+                         rc);
         /* a least area given is counted exactly per image (api/audit.c);
          * one chosen from the data (at most SA_AREA_BUCKETS - 1) comes
          * exactly from the histograms */
         if (rc == 0 && !e->set.min_region_area)
-            sa_area_hists_total(&w.mhist, e->min_area, &e->mask_regions[0],
+            sa_area_hists_total(&w->mhist, e->min_area, &e->mask_regions[0],
                                 &e->mask_regions[1], &e->mask_regions[2]);
     }
     /* in a group: the pairs, the class counts, the regions and the images
      * of every member */
-    rc = pairs_gather(e, &w.pairs, rc);
+    rc = pairs_gather(e, &w->pairs, rc);
     if ((rc = sa_dist_pass2(e, rc)) != 0)
         goto done;
 
-    SegauditPair *pairs = malloc((w.pairs.n ? w.pairs.n : 1) * sizeof *pairs);
+    SegauditPair *pairs = malloc((w->pairs.n ? w->pairs.n : 1) *
+                                 sizeof *pairs);
     if (!pairs) {
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
         goto done;
     }
     size_t np = 0;
-    for (size_t i = 0; i < w.pairs.cap; i++) {
-        if (!w.pairs.keys[i])
+    for (size_t i = 0; i < w->pairs.cap; i++) {
+        if (!w->pairs.keys[i])
             continue;
-        pairs[np].given = sa_pair_a(w.pairs.keys[i]);
-        pairs[np].predicted = sa_pair_b(w.pairs.keys[i]);
-        pairs[np].issue_pixels = w.pairs.counts[i];
+        pairs[np].given = sa_pair_a(w->pairs.keys[i]);
+        pairs[np].predicted = sa_pair_b(w->pairs.keys[i]);
+        pairs[np].issue_pixels = w->pairs.counts[i];
         np++;
     }
     qsort(pairs, np, sizeof *pairs, cmp_pairs);
     *pairs_out = pairs;
     *npairs_out = np;
 done:
-    sa_pairs_free(&w.pairs);
-    free(w.touched);
-    free(w.touched_list);
-    rowbuf_free(&w.rb);
-    sa_ccl_free(w.ccl);
-    free(w.area_hist);
-    free(w.mhist.regions);
-    free(w.issue_img);
-    free(w.error_img);
-    free(w.error_row);
-    sa_mask_scratch_free(w.mscratch);
+    for (int t = 0; t < T; t++)
+        walker_free(&ws[t]);
+    free(ws);
     if (rc == 0)
         rc = sa_recstore_finish(&e->regions, e->err);
     return rc;

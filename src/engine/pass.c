@@ -4,12 +4,13 @@
  * Bands are handled in batches of B.  Inside one OpenMP parallel region the
  * "single" thread is the producer and the aggregator:
  *
- *   read batch 0
- *   loop:  spawn one task per band of batch i        (workers score them)
- *          read batch i+1 from HDF5 and the PNGs     (overlaps the tasks)
- *          taskwait
+ *   read batch 0, spawn one task per band of it      (workers score them)
+ *   loop:  read batch i+1 from HDF5 and the PNGs     (overlaps the tasks)
+ *          taskwait (batch i scored)
+ *          spawn one task per band of batch i+1
  *          fold batch i into the images, classes and record store, in
- *          band order                                  (deterministic)
+ *          band order                      (deterministic; overlaps the
+ *                                           tasks of batch i+1)
  *
  * HDF5 and libpng reads happen on the producer thread only.  Where the
  * tensor's bytes can be read directly (io/h5_direct.c), the producer only
@@ -48,7 +49,10 @@ typedef struct Band {
     int cached;                    /* producer: the band is the whole
                                       image, from its cache entry (not
                                       read, not scored) */
-    SaCacheImage entry;            /* producer: that entry */
+    int loaded;                    /* worker: 1 the entry was read and
+                                      holds, 0 the image is computed after
+                                      all, or an error (read_err) */
+    SaCacheImage entry;            /* worker: that entry */
     uint64_t *hist;                /* --cache: the band's own histogram,
                                       in the cache's coarser buckets */
 } Band;
@@ -79,6 +83,9 @@ typedef struct Pass {
     uint16_t *lab_buf;
     uint64_t lab_image;    /* the image lab_buf holds, or UINT64_MAX */
     SaCacheImage build;
+    Band spare;            /* the aggregator's, for an image whose entry
+                              failed when it was loaded */
+    int spare_ready;
 } Pass;
 
 static int band_alloc(Pass *ps, Band *b)
@@ -127,11 +134,12 @@ static void next_image(Pass *ps)
 }
 
 /* Producer, at the start of image n with --cache: looks the image up (a
- * label array's image is read whole first, for its digest).  Returns 1 when its entry
- * holds (b is then the whole image, from the cache), 0 when it is to be
- * computed, or an error (ENOMEM, a failed read of the rows for
- * cache_verify).  Labels that cannot be read are left to the bands, which
- * report them where a run without the cache does. */
+ * label array's image is read whole first, for its digest).  Returns 1
+ * when it has an entry (b is then the whole image, which its worker loads
+ * from the cache), 0 when it is to be computed, or an error (ENOMEM, a
+ * failed read of the rows for cache_verify).  Labels that cannot be read
+ * are left to the bands, which report them where a run without the cache
+ * does. */
 static int cache_probe(Pass *ps, Band *b, uint64_t n, SaErr *err)
 {
     SaEngine *e = ps->e;
@@ -150,7 +158,7 @@ static int cache_probe(Pass *ps, Band *b, uint64_t n, SaErr *err)
             return 0;
         ps->lab_image = n;
     }
-    rc = sa_cache_lookup(e, n, &b->entry, err);
+    rc = sa_cache_probe(e, n, err);
     if (rc != 1)
         return rc;
     b->cached = 1;
@@ -243,8 +251,11 @@ static void work(Pass *ps, Band *b)
     b->max_record = 0;
     b->read_rc = 0;
     b->read_bytes = 0;
-    if (b->cached)
+    if (b->cached) {
+        sa_err_clear(&b->read_err);
+        b->loaded = sa_cache_load(e, b->image, &b->entry, &b->read_err);
         return;
+    }
     if (b->hist) {
         memset(b->hist, 0, SA_CACHE_HIST_BUCKETS * sizeof *b->hist);
         b->st.hist = b->hist;
@@ -324,6 +335,7 @@ static int fault_error(SaEngine *e, const Band *b, SaErr *err)
  * e->cur until it is complete). */
 static void image_start(SaEngine *e, const SaRecStore *st, uint64_t n)
 {
+    e->images[n].rec_off[st == &e->store2] = st->bytes;
     e->fold_image = n;
     e->fold_undone = 0;
     e->snap_bytes = st->bytes;
@@ -347,14 +359,15 @@ static int image_undo(SaEngine *e, SaRecStore *st, uint64_t n, int stats)
     return sa_recstore_truncate(st, e->snap_bytes, e->snap_records, e->err);
 }
 
-/* Aggregator: folds one batch, in band order. */
-static int fold(Pass *ps, Batch *bt)
+static int compute_now(Pass *ps, uint64_t n);
+
+/* Aggregator: folds one band. */
+static int fold_band(Pass *ps, Band *b)
 {
     SaEngine *e = ps->e;
     int stats = ps->kp.rec_mode == SA_REC_PASS1;
     SaRecStore *st = stats ? &e->store : &e->store2;
-    for (int i = 0; i < bt->n; i++) {
-        Band *b = &bt->bands[i];
+    {
         int rc = 0;
         if (b->image != e->fold_image) {
             image_start(e, st, b->image);
@@ -363,9 +376,14 @@ static int fold(Pass *ps, Batch *bt)
                 return rc;
         }
         if (b->cached) {
-            /* the whole image, from the cache */
-            rc = sa_cache_fold(e, b->image, &b->entry);
+            /* the whole image, from the cache; or computed now, when the
+             * worker found its entry damaged */
             b->cached = 0;
+            if (b->loaded < 0)
+                return sa_err(e->err, b->loaded, "%s", b->read_err.msg);
+            if (b->loaded == 0)
+                return compute_now(ps, b->image);
+                    rc = sa_cache_fold(e, b->image, &b->entry);
             if (rc)
                 return rc;
             goto next;
@@ -471,12 +489,91 @@ static int fold(Pass *ps, Batch *bt)
         if (b->row0 + b->nrows == sa_img_h(e, b->image))
             ps->images_done = (uint64_t)b->image + 1;
     }
+    return 0;
+}
+
+/* Aggregator: image n, whose entry its worker found damaged, is computed
+ * here as the producer would have read it, band by band on this thread
+ * (the workers are idle while a batch is folded), and its entry
+ * replaced.  Its reading faults are those of a run without the cache. */
+static int compute_now(Pass *ps, uint64_t n)
+{
+    SaEngine *e = ps->e;
+    Band *b = &ps->spare;
+    int rc = 0;
+    if (!ps->spare_ready) {
+        ps->spare_ready = 1; /* freed at the end, allocated or not */
+        if ((rc = band_alloc(ps, b)) != 0)
+            return rc;
+    }
+    if ((rc = sa_cache_build_begin(e, n, &ps->build)) != 0)
+        return rc;
+    SaLabelReader lr;
+    memset(&lr, 0, sizeof lr);
+    lr.digest = 1;
+    const uint64_t H = sa_img_h(e, n);
+    uint64_t nrows;
+    for (uint64_t r0 = 0; rc == 0 && r0 < H && !e->skipped[n];
+         r0 += nrows) {
+        nrows = H - r0 < e->band_rows ? H - r0 : e->band_rows;
+        SaErr err;
+        sa_err_clear(&err);
+        rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, &err);
+        b->planned = rc == 1;
+        if (rc == 0)
+            rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, &err);
+        else if (rc == 1)
+            rc = 0;
+        if (rc == 0)
+            rc = sa_labels_read(e, &lr, n, r0, nrows, b->labels, &err);
+        if (rc) {
+            if (!e->set.on_error_skip || rc == SEGAUDIT_ENOMEM ||
+                rc == SEGAUDIT_ECANCEL)
+                rc = sa_err(e->err, rc, "%s", err.msg);
+            else if ((rc = sa_engine_skip(e, n, err.msg)) == 0)
+                rc = image_undo(e, &e->store, n, 1);
+            break;
+        }
+        b->image = (uint32_t)n;
+        b->W = (uint32_t)sa_img_w(e, n);
+        b->row0 = (uint32_t)r0;
+        b->nrows = (uint32_t)nrows;
+        b->recs.len = 0;
+        b->recs.count = 0;
+        b->fault.kind = 0;
+        work(ps, b);
+        rc = fold_band(ps, b);
+    }
+    sa_labels_reader_free(&lr);
+    return rc;
+}
+
+/* Aggregator: folds one batch, in band order. */
+static int fold(Pass *ps, Batch *bt)
+{
+    SaEngine *e = ps->e;
+    int stats = ps->kp.rec_mode == SA_REC_PASS1;
+    for (int i = 0; i < bt->n; i++) {
+        int rc = fold_band(ps, &bt->bands[i]);
+        if (rc)
+            return rc;
+    }
     /* in a group: this member's own images */
     if (e->set.progress)
         e->set.progress(e->set.progress_ctx, stats ? 1 : 2,
                         ps->images_done - e->own_lo, e->own_hi - e->own_lo,
                         ps->bytes_done);
     return 0;
+}
+
+/* Producer: one task per band of the batch. */
+static void spawn(Pass *ps, Batch *bt)
+{
+    for (int i = 0; i < bt->n; i++) {
+        Band *band = &bt->bands[i];
+#pragma omp task firstprivate(band) shared(ps)
+        work(ps, band);
+    }
 }
 
 int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
@@ -550,13 +647,9 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
 #pragma omp parallel num_threads(nt) shared(ps, cur, rc, read_rc, read_err, next_err)
 #pragma omp single
     {
+        spawn(&ps, &ps.batch[cur]);
         while (ps.batch[cur].n > 0) {
             Batch *bt = &ps.batch[cur];
-            for (int i = 0; i < bt->n; i++) {
-                Band *band = &bt->bands[i];
-#pragma omp task firstprivate(band) shared(ps)
-                work(&ps, band);
-            }
             int next_rc = 0;
             sa_err_clear(&next_err);
             if (read_rc == 0)
@@ -564,6 +657,8 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
             else
                 ps.batch[1 - cur].n = 0;
 #pragma omp taskwait
+            /* the next batch is scored while this one is folded */
+            spawn(&ps, &ps.batch[1 - cur]);
             if (sa_cancelled(e))
                 rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             else
@@ -591,6 +686,8 @@ done:
     sa_labels_reader_free(&ps.labels);
     sa_labels_reader_free(&ps.prelab);
     sa_cache_image_free(&ps.build);
+    if (ps.spare_ready)
+        band_free(&ps.spare);
     free(ps.lab_buf);
     for (int b = 0; b < 2; b++) {
         if (ps.batch[b].bands)

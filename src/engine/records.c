@@ -106,6 +106,30 @@ static int file_append(SaRecStore *st, const unsigned char *p, size_t n,
     return 0;
 }
 
+/* The bytes of the whole records at the start of p[0..len) that fit in
+ * room: records do not run from one chunk into the next, so that the
+ * chunks can be read apart (sa_recreader_open_part). */
+static size_t whole_records(const SaRecStore *st, const unsigned char *p,
+                            size_t len, size_t room, size_t max_record)
+{
+    if (len <= room)
+        return len;
+    if (st->item) /* items of one size */
+        return room - room % st->item;
+    if (max_record == sizeof(SaRecord)) /* records without details */
+        return room - room % sizeof(SaRecord);
+    size_t n = 0;
+    while (len - n >= sizeof(SaRecord)) {
+        SaRecord r;
+        memcpy(&r, p + n, sizeof r);
+        size_t size = sa_record_size(&r);
+        if (size > room - n || size > len - n)
+            break;
+        n += size;
+    }
+    return n;
+}
+
 int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
                        uint64_t count, size_t max_record, SaErr *err)
 {
@@ -121,7 +145,9 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
         cap = (size_t)st->mem_limit;
     while (len > 0 && st->fd < 0 && cap > 0) {
         SaChunk *c = st->tail;
-        if (!c || c->len == cap) {
+        size_t take =
+            c ? whole_records(st, p, len, cap - c->len, max_record) : 0;
+        if (take == 0) {
             if (st->mem_bytes + cap > st->mem_limit)
                 break;
             c = malloc(sizeof *c + cap);
@@ -137,8 +163,13 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
                 st->head = c;
             st->tail = c;
             st->mem_bytes += cap;
+            take = whole_records(st, p, len, cap, max_record);
+            if (take == 0) {
+                /* a record larger than a chunk: it runs into the next */
+                take = len < cap ? len : cap;
+                st->straddled = 1;
+            }
         }
-        size_t take = cap - c->len < len ? cap - c->len : len;
         memcpy(c->data + c->len, p, take);
         c->len += take;
         p += take;
@@ -269,7 +300,59 @@ void sa_recstore_free(SaRecStore *st)
         close(st->fd);
     free(st->wbuf);
     free(st->spill_dir);
+    size_t item = st->item;
     sa_recstore_init(st, st->mem_limit, st->scratch_dir);
+    st->item = item;
+}
+
+int sa_recreader_open_part(SaRecReader *r, const SaRecStore *st, int part,
+                           int parts, SaErr *err)
+{
+    uint64_t nchunks = 0;
+    for (const SaChunk *c = st->head; c; c = c->next)
+        nchunks++;
+    int rc = sa_recreader_open(r, st, err);
+    if (rc || parts <= 1)
+        return rc;
+    if (st->straddled) {
+        /* read whole by the first part */
+        if (part > 0) {
+            r->chunk = NULL;
+            r->file_pos = st->file_bytes;
+        }
+        return 0;
+    }
+    uint64_t lo = nchunks * (uint64_t)part / (uint64_t)parts;
+    uint64_t hi = nchunks * (uint64_t)(part + 1) / (uint64_t)parts;
+    const SaChunk *c = st->head;
+    for (uint64_t i = 0; i < lo; i++)
+        c = c->next;
+    r->chunk = lo < hi ? c : NULL;
+    for (uint64_t i = lo; i < hi; i++)
+        c = c->next;
+    r->end = c;
+    if (part < parts - 1)
+        r->file_pos = st->file_bytes; /* the file is the last part's */
+    return 0;
+}
+
+int sa_recreader_open_at(SaRecReader *r, const SaRecStore *st, uint64_t off,
+                         SaErr *err)
+{
+    int rc = sa_recreader_open(r, st, err);
+    if (rc)
+        return rc;
+    const SaChunk *c = st->head;
+    while (c && off >= c->len) {
+        off -= c->len;
+        c = c->next;
+    }
+    r->chunk = c;
+    if (c)
+        r->chunk_pos = (size_t)off;
+    else
+        r->file_pos = off;
+    return 0;
 }
 
 int sa_recreader_open(SaRecReader *r, const SaRecStore *st, SaErr *err)
@@ -303,7 +386,8 @@ static int refill(SaRecReader *r, SaErr *err)
             r->buf_len += take;
             r->chunk_pos += take;
             if (r->chunk_pos == r->chunk->len) {
-                r->chunk = r->chunk->next;
+                r->chunk = r->chunk->next != r->end ? r->chunk->next
+                                                    : NULL;
                 r->chunk_pos = 0;
             }
             continue;
@@ -330,6 +414,26 @@ const SaRecord *sa_recreader_next(SaRecReader *r, const SaDetail **det,
                                   SaErr *err)
 {
     size_t avail = r->buf_len - r->buf_pos;
+    if (avail == 0 && r->chunk &&
+        r->chunk->len - r->chunk_pos >= sizeof(SaRecord)) {
+        /* a record wholly inside a memory chunk is read where it is (the
+         * chunk's bytes start 8-byte aligned; records are 8-byte
+         * multiples); one that runs into the next chunk is copied */
+        const SaRecord *rec =
+            (const SaRecord *)(r->chunk->data + r->chunk_pos);
+        size_t size = sa_record_size(rec);
+        if (r->chunk->len - r->chunk_pos >= size) {
+            if (det)
+                *det = (const SaDetail *)(rec + 1);
+            r->chunk_pos += size;
+            if (r->chunk_pos == r->chunk->len) {
+                r->chunk = r->chunk->next != r->end ? r->chunk->next
+                                                    : NULL;
+                r->chunk_pos = 0;
+            }
+            return rec;
+        }
+    }
     if (avail < sizeof(SaRecord)) {
         if (refill(r, err))
             return NULL;

@@ -1,5 +1,6 @@
 /* The candidate-record store: an append-only byte stream of SaRecord
- * entries (with their SaDetail tails) kept in memory up to a limit and
+ * entries (with their SaDetail tails), or of items of one size (`item`),
+ * kept in memory up to a limit and
  * continued in an unlinked scratch file beyond it, then read back
  * sequentially any number of times.
  *
@@ -31,6 +32,11 @@ typedef struct SaRecStore {
     uint64_t count;           /* records */
     uint64_t bytes;           /* total bytes */
     size_t max_record;        /* largest record, for readers' buffers */
+    int straddled;            /* a record runs from one chunk into the
+                                 next (larger than a chunk) */
+    size_t item;              /* 0: SaRecord entries with their details;
+                                 otherwise items of this many bytes (set
+                                 after init; kept by free) */
 } SaRecStore;
 
 void sa_recstore_init(SaRecStore *st, uint64_t mem_limit,
@@ -60,6 +66,7 @@ void sa_recstore_free(SaRecStore *st);
 typedef struct SaRecReader {
     const SaRecStore *st;
     const SaChunk *chunk;     /* current memory chunk */
+    const SaChunk *end;       /* the chunk after the reader's last one */
     size_t chunk_pos;
     uint64_t file_pos;
     unsigned char *buf;       /* staging buffer for records */
@@ -72,5 +79,17 @@ int sa_recreader_open(SaRecReader *r, const SaRecStore *st, SaErr *err);
 const SaRecord *sa_recreader_next(SaRecReader *r, const SaDetail **det,
                                   SaErr *err);
 void sa_recreader_close(SaRecReader *r);
+
+/* A reader from byte offset off of the stream (where a record starts). */
+int sa_recreader_open_at(SaRecReader *r, const SaRecStore *st, uint64_t off,
+                         SaErr *err);
+
+/* A reader of part `part` of `parts` of the stream, for reading it on
+ * several threads: the parts together are the whole stream, each in
+ * order and the parts in order (part 0 first).  Records do not run from
+ * one memory chunk into the next, so the parts are whole chunks, and the
+ * scratch file is the last part's. */
+int sa_recreader_open_part(SaRecReader *r, const SaRecStore *st, int part,
+                           int parts, SaErr *err);
 
 #endif

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #define DIGITS 8
-#define RADIX 65536u
+#define RADIX SA_SELECT_RADIX
 
 /* Digit d (0 = most significant) of a key. */
 static unsigned digit(SaKey k, int d)
@@ -128,8 +128,27 @@ static void set_digit(SaKey *k, int d, unsigned v)
 int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
                   uint64_t mem_budget, SaKey *out, int *passes, SaErr *err)
 {
-    return sa_select_kth_group(NULL, stores, n, NULL, NULL, k, mem_budget,
-                               NULL, out, passes, err);
+    return sa_select_kth_group(NULL, stores, n, NULL, NULL, NULL, k,
+                               mem_budget, NULL, out, passes, err);
+}
+
+unsigned sa_select_first_digit(SaKey k)
+{
+    return digit(k, 0);
+}
+
+/* Keeps the bucket of hist that holds *rank: its digit goes into the
+ * prefix at depth, *rank becomes the rank within it; its size. */
+static uint64_t keep_bucket(const uint64_t *hist, SaKey *prefix, int depth,
+                            uint64_t *rank)
+{
+    unsigned d = 0;
+    while (*rank > hist[d]) {
+        *rank -= hist[d];
+        d++;
+    }
+    set_digit(prefix, depth, d);
+    return hist[d];
 }
 
 /* Every step that a group shares passes this member's status on, so that
@@ -137,7 +156,8 @@ int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
  * same step. */
 int sa_select_kth_group(const SaSelectGroup *g,
                         const SaRecStore *const *stores, int n,
-                        SaRecFilter keep, const void *keep_ctx, uint64_t k,
+                        SaRecFilter keep, const void *keep_ctx,
+                        const uint64_t *first_hist, uint64_t k,
                         uint64_t mem_budget, const volatile int *cancel,
                         SaKey *out, int *passes, SaErr *err)
 {
@@ -173,6 +193,15 @@ int sa_select_kth_group(const SaSelectGroup *g,
     uint64_t rank = k;      /* rank within them */
     int depth = 0;
 
+    if (first_hist) {
+        /* the first digits' histogram came with the records' count: only
+         * the bucket that holds the rank is read again, whatever the
+         * budget */
+        memcpy(hist, first_hist, RADIX * sizeof *hist);
+        if (g && (rc = g->sum(g->ctx, hist, RADIX, rc)) != 0)
+            goto done;
+        count = keep_bucket(hist, &prefix, depth++, &rank);
+    }
     while (depth < DIGITS && count > budget) {
         memset(hist, 0, RADIX * sizeof *hist);
         HistCtx h = {hist, prefix, depth};
@@ -182,14 +211,7 @@ int sa_select_kth_group(const SaSelectGroup *g,
             rc = g->sum(g->ctx, hist, RADIX, rc);
         if (rc)
             goto done;
-        unsigned d = 0;
-        while (rank > hist[d]) {
-            rank -= hist[d];
-            d++;
-        }
-        set_digit(&prefix, depth, d);
-        count = hist[d];
-        depth++;
+        count = keep_bucket(hist, &prefix, depth++, &rank);
     }
     if (depth == DIGITS) {
         *out = prefix;

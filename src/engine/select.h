@@ -12,6 +12,9 @@
 #include "kernel/kernels.h"
 #include "engine/records.h"
 
+/* Keys are selected 16 bits at a time. */
+#define SA_SELECT_RADIX 65536u
+
 typedef struct SaKey {
     uint64_t hi; /* bits of s (s >= 0, so the bits order like the values) */
     uint64_t lo; /* image << 32 | pixel */
@@ -60,12 +63,20 @@ typedef struct SaSelectGroup {
     uint64_t budget;
 } SaSelectGroup;
 
+/* The first of the key's eight 16-bit digits (its bucket in the
+ * histogram that sa_select_kth_group may be given). */
+unsigned sa_select_first_digit(SaKey k);
+
 /* The same among the records for which keep(r, ctx) is true (keep NULL:
- * all), over a group's records (g NULL: this process's).  When *cancel
- * becomes non-zero, stops with SEGAUDIT_ECANCEL. */
+ * all), over a group's records (g NULL: this process's).  first_hist,
+ * when not NULL, is this process's histogram (65,536 counts) of the kept
+ * records' first digits, made while the records were read for something
+ * else: it saves a read and leaves only its bucket to collect.  When
+ * *cancel becomes non-zero, stops with SEGAUDIT_ECANCEL. */
 int sa_select_kth_group(const SaSelectGroup *g,
                         const SaRecStore *const *stores, int n,
-                        SaRecFilter keep, const void *ctx, uint64_t k,
+                        SaRecFilter keep, const void *ctx,
+                        const uint64_t *first_hist, uint64_t k,
                         uint64_t mem_budget, const volatile int *cancel,
                         SaKey *out, int *passes, SaErr *err);
 

@@ -381,6 +381,8 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
                    size_t *cap, size_t *len, SaErr *err)
 {
     *len = 0;
+    sqlite3_int64 dlen = 0;
+    uint8_t want[12], sum[12];
     pthread_mutex_lock(&c->rmu);
     int found = SA_CACHE_MISS;
     if (!c->get || c->damaged) {
@@ -398,8 +400,7 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
         int klen = sqlite3_column_bytes(st, 0);
         int slen = sqlite3_column_bytes(st, 1);
         sqlite3_int64 rowid = sqlite3_column_int64(st, 2);
-        sqlite3_int64 dlen = sqlite3_column_int64(st, 3);
-        uint8_t want[12], sum[12];
+        dlen = sqlite3_column_int64(st, 3);
         if (slen == 12)
             memcpy(want, s, 12);
         rc = SQLITE_OK;
@@ -408,6 +409,10 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
         } else if (slen != 12 || dlen <= 0 || (uint64_t)dlen > max_len ||
                    dlen > INT_MAX) {
             found = SA_CACHE_DAMAGED;
+        } else if (!data) {
+            /* a probe: the entry is there, for this key */
+            found = SA_CACHE_HIT;
+            *len = (size_t)dlen;
         } else if ((size_t)dlen > *cap) {
             void *p = realloc(*data, (size_t)dlen);
             if (!p)
@@ -426,12 +431,8 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
             if (rc == SQLITE_OK)
                 rc = sqlite3_blob_read(b, *data, (int)dlen, 0);
             sqlite3_blob_close(b);
-            if (rc == SQLITE_OK) {
-                make_sum(*data, (size_t)dlen, sum);
-                found = memcmp(want, sum, 12) ? SA_CACHE_DAMAGED
-                                              : SA_CACHE_HIT;
-                *len = found == SA_CACHE_HIT ? (size_t)dlen : 0;
-            }
+            if (rc == SQLITE_OK)
+                found = SA_CACHE_HIT; /* once its checksum holds */
         }
     } else if (rc == SQLITE_DONE) {
         rc = SQLITE_OK;
@@ -449,6 +450,12 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
                                 c->path, doing, sqlite3_errstr(rc));
     }
     pthread_mutex_unlock(&c->rmu);
+    if (found == SA_CACHE_HIT && data) {
+        /* checked outside the lock: other threads read meanwhile */
+        make_sum(*data, (size_t)dlen, sum);
+        found = memcmp(want, sum, 12) ? SA_CACHE_DAMAGED : SA_CACHE_HIT;
+        *len = found == SA_CACHE_HIT ? (size_t)dlen : 0;
+    }
     return found;
 }
 

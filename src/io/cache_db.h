@@ -49,7 +49,9 @@ int sa_cachedb_open(const char *dir, uint32_t format, int check_only,
 /* Looks up the entry of slot; on SA_CACHE_HIT, *data holds *len bytes.
  * *data is the caller's buffer of *cap bytes (NULL, 0 at first), grown
  * with realloc as needed; the caller frees it.  An entry longer than
- * max_len is damaged.  Returns an enum SaCacheFound, or SEGAUDIT_ENOMEM. */
+ * max_len is damaged.  With data NULL, only probes: SA_CACHE_HIT says an
+ * entry of that key and a possible length is there (its bytes are not
+ * read, nor checked).  Returns an enum SaCacheFound, or SEGAUDIT_ENOMEM. */
 int sa_cachedb_get(SaCacheDb *db, int kind, const uint8_t *slot,
                    const uint8_t *key, size_t max_len, void **data,
                    size_t *cap, size_t *len, SaErr *err);
