@@ -810,7 +810,8 @@ static int sel_check(SelCase *c, uint64_t k, uint64_t budget)
     SaKey hinted = {~0ull, ~0ull};
     int hpasses = -1;
     rc = sa_select_kth_group(NULL, stores, c->nstores, NULL, NULL, first, k,
-                             budget, NULL, &hinted, &hpasses, &err);
+                             budget, NULL, 1 + (int)(k % 3), &hinted,
+                             &hpasses, &err);
     free(first);
     if (rc || hinted.hi != want.hi || hinted.lo != want.lo)
         fail_msg("select k=%llu of %llu with the first digits: %d, key "
@@ -818,6 +819,19 @@ static int sel_check(SelCase *c, uint64_t k, uint64_t budget)
                  (unsigned long long)c->n, rc, (unsigned long long)hinted.hi,
                  (unsigned long long)hinted.lo);
     assert_true(hpasses <= passes);
+    /* and read on 2 or 3 threads (histograms, counts and keys added up
+     * from parts of the stores) */
+    SaKey threaded = {~0ull, ~0ull};
+    int tpasses = -1;
+    rc = sa_select_kth_group(NULL, stores, c->nstores, NULL, NULL, NULL, k,
+                             budget, NULL, 2 + (int)(k % 2), &threaded,
+                             &tpasses, &err);
+    if (rc || threaded.hi != want.hi || threaded.lo != want.lo)
+        fail_msg("select k=%llu of %llu on threads: %d, key %016llx:%016llx",
+                 (unsigned long long)k, (unsigned long long)c->n, rc,
+                 (unsigned long long)threaded.hi,
+                 (unsigned long long)threaded.lo);
+    assert_int_equal(tpasses, passes);
     if (out.hi != want.hi || out.lo != want.lo)
         fail_msg("select k=%llu of %llu (budget %llu): key %016llx:%016llx, "
                  "expected %016llx:%016llx (s=%.17g image=%u pixel=%u)",

@@ -99,8 +99,11 @@ void sa_cache_build_hist(SaCacheImage *b, const uint64_t *band_hist);
 int sa_cache_commit(struct SaEngine *e, uint64_t n, SaCacheImage *b);
 
 /* Folds a cached image's results into the engine, as its bands would have
- * been, and computes its scores. */
-int sa_cache_fold(struct SaEngine *e, uint64_t n, const SaCacheImage *c);
+ * been, and computes its scores.  Its records get their place in the
+ * record store: *dst, for the caller to copy c's records to (c->recs_in,
+ * c->recs.len bytes) before pass 2, or NULL when they were appended. */
+int sa_cache_fold(struct SaEngine *e, uint64_t n, const SaCacheImage *c,
+                  unsigned char **dst);
 
 void sa_cache_image_free(SaCacheImage *c);
 

@@ -347,7 +347,8 @@ void sa_cache_add_hist(SaEngine *e, const uint64_t *hist)
         e->hist[i] += hist[i];
 }
 
-int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
+int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c,
+                  unsigned char **dst)
 {
     const uint32_t K = e->K;
     memcpy(e->cur.count, c->counts_in, 4 * (size_t)K * sizeof(uint64_t));
@@ -365,10 +366,15 @@ int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
     sa_image_scores(e, n);
     sa_cache_add_hist(e, c->hist);
     e->images_from_cache++;
+    *dst = NULL;
     if (c->recs.count == 0)
         return 0;
-    return sa_recstore_append(&e->store, c->recs_in, c->recs.len,
-                              c->recs.count, c->max_record, e->err);
+    int rc = sa_recstore_reserve(&e->store, c->recs.len, c->recs.count,
+                                 c->max_record, dst, e->err);
+    if (rc == 0 && !*dst)
+        rc = sa_recstore_append(&e->store, c->recs_in, c->recs.len,
+                                c->recs.count, c->max_record, e->err);
+    return rc;
 }
 
 int sa_cache_entry_encode(const SaEngine *e, uint64_t n,

@@ -812,8 +812,8 @@ static int find_cut(SaEngine *e, const uint64_t *first, SaKey *cut)
     int passes, rc;
     if (e->n_issues <= e->m_below)
         return sa_select_kth_group(g, st, 1, NULL, NULL, first, e->n_issues,
-                                   select_budget(e), e->set.cancel, cut,
-                                   &passes, e->err);
+                                   select_budget(e), e->set.cancel,
+                                   e->n_threads, cut, &passes, e->err);
 
     /* with --cache the histogram's buckets are coarser (hist_shift):
      * bucket b then spans the engine's buckets lo..hi */
@@ -847,11 +847,12 @@ static int find_cut(SaEngine *e, const uint64_t *first, SaKey *cut)
         return rc;
     if (e->f > 1)
         return sa_select_kth_group(g, st, 2, NULL, NULL, NULL, e->n_issues,
-                                   select_budget(e), e->set.cancel, cut,
-                                   &passes, e->err);
+                                   select_budget(e), e->set.cancel,
+                                   e->n_threads, cut, &passes, e->err);
     return sa_select_kth_group(g, st, 2, in_bucket, &bf, NULL,
                                e->n_issues - before, select_budget(e),
-                               e->set.cancel, cut, &passes, e->err);
+                               e->set.cancel, e->n_threads, cut, &passes,
+                               e->err);
 }
 
 int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,

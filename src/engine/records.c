@@ -180,6 +180,42 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
     return 0;
 }
 
+int sa_recstore_reserve(SaRecStore *st, size_t len, uint64_t count,
+                        size_t max_record, unsigned char **dst, SaErr *err)
+{
+    *dst = NULL;
+    size_t cap = CHUNK_BYTES;
+    if (st->mem_limit < cap)
+        cap = (size_t)st->mem_limit;
+    if (len == 0 || st->fd >= 0 || len > cap)
+        return 0;
+    SaChunk *c = st->tail;
+    if (!c || cap - c->len < len) {
+        if (st->mem_bytes + cap > st->mem_limit)
+            return 0;
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return sa_err(err, SEGAUDIT_ENOMEM,
+                          "out of memory for candidate records (lower "
+                          "--memory-limit)");
+        c->next = NULL;
+        c->len = 0;
+        if (st->tail)
+            st->tail->next = c;
+        else
+            st->head = c;
+        st->tail = c;
+        st->mem_bytes += cap;
+    }
+    *dst = c->data + c->len;
+    c->len += len;
+    st->count += count;
+    st->bytes += len;
+    if (max_record > st->max_record)
+        st->max_record = max_record;
+    return 0;
+}
+
 int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
                          SaErr *err)
 {

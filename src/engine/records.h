@@ -46,6 +46,12 @@ void sa_recstore_init(SaRecStore *st, uint64_t mem_limit,
  * names the scratch folder). */
 int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
                        uint64_t count, size_t max_record, SaErr *err);
+/* Room for len bytes of `count` whole records at the end of the stream,
+ * in one memory chunk, for the caller to fill (on any thread) before the
+ * stream is read: *dst, or NULL when the bytes would not be in memory
+ * (they are then to be appended).  Errors: ENOMEM. */
+int sa_recstore_reserve(SaRecStore *st, size_t len, uint64_t count,
+                        size_t max_record, unsigned char **dst, SaErr *err);
 /* Drops everything appended after the stream held `bytes` bytes in
  * `count` records (a point noted earlier).  Before finish only. */
 int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,

@@ -1,6 +1,7 @@
 /* Radix select over record stores.  See select.h. */
 #include "engine/select.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +51,9 @@ static SaKey select_in_memory(SaKey *a, uint64_t n, uint64_t rank, int d,
     return a[rank - 1];
 }
 
-/* Calls fn(key, ctx) for every kept record of every store. */
+/* Calls fn(key, ctx[t]) for every kept record of every store, on
+ * `threads` threads, thread t reading part t of each store: what fn adds
+ * up must not depend on the order (counts, histograms, a set of keys). */
 typedef void (*KeyFn)(SaKey k, void *ctx);
 
 typedef struct Scan {
@@ -59,13 +62,16 @@ typedef struct Scan {
     SaRecFilter keep;
     const void *keep_ctx;
     const volatile int *cancel;
+    int threads;
 } Scan;
 
-static int scan(const Scan *sc, KeyFn fn, void *ctx, SaErr *err)
+static int scan_part(const Scan *sc, KeyFn fn, void *ctx, int part,
+                     SaErr *err)
 {
     for (int i = 0; i < sc->n; i++) {
         SaRecReader rd;
-        int rc = sa_recreader_open(&rd, sc->stores[i], err);
+        int rc = sa_recreader_open_part(&rd, sc->stores[i], part,
+                                        sc->threads, err);
         if (rc)
             return rc;
         const SaRecord *r;
@@ -83,6 +89,30 @@ static int scan(const Scan *sc, KeyFn fn, void *ctx, SaErr *err)
             return err->code;
     }
     return 0;
+}
+
+static int scan(const Scan *sc, KeyFn fn, void *const *ctx, SaErr *err)
+{
+    const int T = sc->threads;
+    if (T <= 1)
+        return scan_part(sc, fn, ctx[0], 0, err);
+    int *rcs = calloc((size_t)T, sizeof *rcs);
+    SaErr *errs = calloc((size_t)T, sizeof *errs);
+    int rc = 0;
+    if (!rcs || !errs)
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    if (rc == 0) {
+#pragma omp parallel for num_threads(T) schedule(static, 1)
+        for (int t = 0; t < T; t++)
+            rcs[t] = scan_part(sc, fn, ctx[t], t, &errs[t]);
+        /* the first fault in stream order */
+        for (int t = 0; t < T && rc == 0; t++)
+            if (rcs[t])
+                rc = sa_err(err, rcs[t], "%s", errs[t].msg);
+    }
+    free(rcs);
+    free(errs);
+    return rc;
 }
 
 static void count_fn(SaKey k, void *ctx)
@@ -104,9 +134,11 @@ static void hist_fn(SaKey k, void *ctx)
         h->hist[digit(k, h->depth)]++;
 }
 
+/* The keys with a prefix, from every thread into one array (their order
+ * does not matter: the selection in memory does not depend on it). */
 typedef struct CollectCtx {
     SaKey *keys;
-    uint64_t n;
+    _Atomic uint64_t n;
     SaKey prefix;
     int depth;
 } CollectCtx;
@@ -115,7 +147,72 @@ static void collect_fn(SaKey k, void *ctx)
 {
     CollectCtx *c = ctx;
     if (has_prefix(k, c->prefix, c->depth))
-        c->keys[c->n++] = k;
+        c->keys[atomic_fetch_add_explicit(&c->n, 1, memory_order_relaxed)] =
+            k;
+}
+
+/* The kept records (count_fn on every thread, added up). */
+static int count_kept(const Scan *sc, uint64_t *total, SaErr *err)
+{
+    const int T = sc->threads;
+    uint64_t *counts = calloc((size_t)T, sizeof *counts);
+    void **ctx = malloc((size_t)T * sizeof *ctx);
+    int rc = 0;
+    if (!counts || !ctx)
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    for (int t = 0; rc == 0 && t < T; t++)
+        ctx[t] = &counts[t];
+    if (rc == 0)
+        rc = scan(sc, count_fn, ctx, err);
+    *total = 0;
+    for (int t = 0; rc == 0 && t < T; t++)
+        *total += counts[t];
+    free(counts);
+    free(ctx);
+    return rc;
+}
+
+/* hist[RADIX] (zeroed) of digit `depth` of the kept keys with the
+ * prefix: one histogram per thread, added up. */
+static int histogram(const Scan *sc, SaKey prefix, int depth, uint64_t *hist,
+                     SaErr *err)
+{
+    const int T = sc->threads;
+    uint64_t *more = T > 1 ? calloc((size_t)(T - 1) * RADIX, sizeof *more)
+                           : NULL;
+    HistCtx *h = malloc((size_t)T * sizeof *h);
+    void **ctx = malloc((size_t)T * sizeof *ctx);
+    int rc = 0;
+    if ((T > 1 && !more) || !h || !ctx)
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    for (int t = 0; rc == 0 && t < T; t++) {
+        h[t].hist = t == 0 ? hist : more + (size_t)(t - 1) * RADIX;
+        h[t].prefix = prefix;
+        h[t].depth = depth;
+        ctx[t] = &h[t];
+    }
+    if (rc == 0)
+        rc = scan(sc, hist_fn, ctx, err);
+    for (int t = 1; rc == 0 && t < T; t++)
+        for (unsigned d = 0; d < RADIX; d++)
+            hist[d] += more[(size_t)(t - 1) * RADIX + d];
+    free(more);
+    free(h);
+    free(ctx);
+    return rc;
+}
+
+/* The kept keys with c's prefix into c->keys, from every thread. */
+static int collect(const Scan *sc, CollectCtx *c, SaErr *err)
+{
+    void **ctx = malloc((size_t)sc->threads * sizeof *ctx);
+    if (!ctx)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    for (int t = 0; t < sc->threads; t++)
+        ctx[t] = c;
+    int rc = scan(sc, collect_fn, ctx, err);
+    free(ctx);
+    return rc;
 }
 
 static void set_digit(SaKey *k, int d, unsigned v)
@@ -129,7 +226,7 @@ int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
                   uint64_t mem_budget, SaKey *out, int *passes, SaErr *err)
 {
     return sa_select_kth_group(NULL, stores, n, NULL, NULL, NULL, k,
-                               mem_budget, NULL, out, passes, err);
+                               mem_budget, NULL, 1, out, passes, err);
 }
 
 unsigned sa_select_first_digit(SaKey k)
@@ -159,9 +256,9 @@ int sa_select_kth_group(const SaSelectGroup *g,
                         SaRecFilter keep, const void *keep_ctx,
                         const uint64_t *first_hist, uint64_t k,
                         uint64_t mem_budget, const volatile int *cancel,
-                        SaKey *out, int *passes, SaErr *err)
+                        int threads, SaKey *out, int *passes, SaErr *err)
 {
-    Scan sc = {stores, n, keep, keep_ctx, cancel};
+    Scan sc = {stores, n, keep, keep_ctx, cancel, threads > 1 ? threads : 1};
     uint64_t total = 0;
     int rc = 0;
     *passes = 0;
@@ -169,7 +266,7 @@ int sa_select_kth_group(const SaSelectGroup *g,
     if (!hist)
         rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0 && keep) {
-        rc = scan(&sc, count_fn, &total, err);
+        rc = count_kept(&sc, &total, err);
         ++*passes;
     } else if (rc == 0) {
         for (int i = 0; i < n; i++)
@@ -204,8 +301,7 @@ int sa_select_kth_group(const SaSelectGroup *g,
     }
     while (depth < DIGITS && count > budget) {
         memset(hist, 0, RADIX * sizeof *hist);
-        HistCtx h = {hist, prefix, depth};
-        rc = scan(&sc, hist_fn, &h, err);
+        rc = histogram(&sc, prefix, depth, hist, err);
         ++*passes;
         if (g)
             rc = g->sum(g->ctx, hist, RADIX, rc);
@@ -217,25 +313,30 @@ int sa_select_kth_group(const SaSelectGroup *g,
         *out = prefix;
         goto done;
     }
-    CollectCtx c = {malloc((size_t)(count ? count : 1) * sizeof(SaKey)), 0,
-                    prefix, depth};
+    CollectCtx c;
+    c.keys = malloc((size_t)(count ? count : 1) * sizeof(SaKey));
+    atomic_init(&c.n, 0);
+    c.prefix = prefix;
+    c.depth = depth;
     if (!c.keys)
         rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0) {
-        rc = scan(&sc, collect_fn, &c, err);
+        rc = collect(&sc, &c, err);
         ++*passes;
     }
+    SaKey *keys = c.keys;
+    uint64_t nkeys = atomic_load(&c.n);
     if (g) {
         SaKey *all = NULL;
         uint64_t nall = 0;
-        rc = g->share(g->ctx, c.keys, c.n, &all, &nall, rc);
-        free(c.keys);
-        c.keys = all;
-        c.n = nall;
+        rc = g->share(g->ctx, keys, nkeys, &all, &nall, rc);
+        free(keys);
+        keys = all;
+        nkeys = nall;
     }
     if (rc == 0)
-        *out = select_in_memory(c.keys, c.n, rank, depth, hist);
-    free(c.keys);
+        *out = select_in_memory(keys, nkeys, rank, depth, hist);
+    free(keys);
 done:
     free(hist);
     return rc;

@@ -71,13 +71,14 @@ unsigned sa_select_first_digit(SaKey k);
  * all), over a group's records (g NULL: this process's).  first_hist,
  * when not NULL, is this process's histogram (65,536 counts) of the kept
  * records' first digits, made while the records were read for something
- * else: it saves a read and leaves only its bucket to collect.  When
+ * else: it saves a read and leaves only its bucket to collect.  The
+ * stores are read on `threads` threads, each a part of them.  When
  * *cancel becomes non-zero, stops with SEGAUDIT_ECANCEL. */
 int sa_select_kth_group(const SaSelectGroup *g,
                         const SaRecStore *const *stores, int n,
                         SaRecFilter keep, const void *ctx,
                         const uint64_t *first_hist, uint64_t k,
                         uint64_t mem_budget, const volatile int *cancel,
-                        SaKey *out, int *passes, SaErr *err);
+                        int threads, SaKey *out, int *passes, SaErr *err);
 
 #endif
