@@ -125,6 +125,19 @@ static void band_free(Band *b)
     sa_cache_image_free(&b->entry);
 }
 
+/* A band of image n, rows [r0, r0 + nrows), read and not yet scored. */
+static void band_set(const SaEngine *e, Band *b, uint64_t n, uint64_t r0,
+                     uint64_t nrows)
+{
+    b->image = (uint32_t)n;
+    b->W = (uint32_t)sa_img_w(e, n);
+    b->row0 = (uint32_t)r0;
+    b->nrows = (uint32_t)nrows;
+    b->recs.len = 0;
+    b->recs.count = 0;
+    b->fault.kind = 0;
+}
+
 /* Producer: moves on to the next image. */
 static void next_image(Pass *ps)
 {
@@ -223,13 +236,7 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             continue;
         }
     ready:
-        b->image = (uint32_t)n;
-        b->W = (uint32_t)sa_img_w(e, n);
-        b->row0 = (uint32_t)r0;
-        b->nrows = (uint32_t)nrows;
-        b->recs.len = 0;
-        b->recs.count = 0;
-        b->fault.kind = 0;
+        band_set(e, b, n, r0, nrows);
         bt->n++;
         ps->next_row += nrows;
         if (ps->next_row == H)
@@ -543,13 +550,7 @@ static int compute_now(Pass *ps, uint64_t n)
                 rc = image_undo(e, &e->store, n, 1);
             break;
         }
-        b->image = (uint32_t)n;
-        b->W = (uint32_t)sa_img_w(e, n);
-        b->row0 = (uint32_t)r0;
-        b->nrows = (uint32_t)nrows;
-        b->recs.len = 0;
-        b->recs.count = 0;
-        b->fault.kind = 0;
+        band_set(e, b, n, r0, nrows);
         work(ps, b);
         rc = fold_band(ps, b);
     }

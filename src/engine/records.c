@@ -106,6 +106,27 @@ static int file_append(SaRecStore *st, const unsigned char *p, size_t n,
     return 0;
 }
 
+/* A new, empty memory chunk of cap bytes at the end of the stream, or
+ * NULL (ENOMEM in err). */
+static SaChunk *chunk_add(SaRecStore *st, size_t cap, SaErr *err)
+{
+    SaChunk *c = malloc(sizeof *c + cap);
+    if (!c) {
+        sa_err(err, SEGAUDIT_ENOMEM, "out of memory for candidate records "
+               "(lower --memory-limit)");
+        return NULL;
+    }
+    c->next = NULL;
+    c->len = 0;
+    if (st->tail)
+        st->tail->next = c;
+    else
+        st->head = c;
+    st->tail = c;
+    st->mem_bytes += cap;
+    return c;
+}
+
 /* The bytes of the whole records at the start of p[0..len) that fit in
  * room: records do not run from one chunk into the next, so that the
  * chunks can be read apart (sa_recreader_open_part). */
@@ -150,19 +171,8 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
         if (take == 0) {
             if (st->mem_bytes + cap > st->mem_limit)
                 break;
-            c = malloc(sizeof *c + cap);
-            if (!c)
-                return sa_err(err, SEGAUDIT_ENOMEM,
-                              "out of memory for candidate records (lower "
-                              "--memory-limit)");
-            c->next = NULL;
-            c->len = 0;
-            if (st->tail)
-                st->tail->next = c;
-            else
-                st->head = c;
-            st->tail = c;
-            st->mem_bytes += cap;
+            if (!(c = chunk_add(st, cap, err)))
+                return err->code;
             take = whole_records(st, p, len, cap, max_record);
             if (take == 0) {
                 /* a record larger than a chunk: it runs into the next */
@@ -193,19 +203,8 @@ int sa_recstore_reserve(SaRecStore *st, size_t len, uint64_t count,
     if (!c || cap - c->len < len) {
         if (st->mem_bytes + cap > st->mem_limit)
             return 0;
-        c = malloc(sizeof *c + cap);
-        if (!c)
-            return sa_err(err, SEGAUDIT_ENOMEM,
-                          "out of memory for candidate records (lower "
-                          "--memory-limit)");
-        c->next = NULL;
-        c->len = 0;
-        if (st->tail)
-            st->tail->next = c;
-        else
-            st->head = c;
-        st->tail = c;
-        st->mem_bytes += cap;
+        if (!(c = chunk_add(st, cap, err)))
+            return err->code;
     }
     *dst = c->data + c->len;
     c->len += len;
