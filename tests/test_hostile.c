@@ -1,6 +1,7 @@
 /* Hostile image ids: an id names output files (masks, overlays), so ids
  * that could escape the output folder or are ambiguous are refused before
- * anything is written. */
+ * anything is written.  And a masks folder that cannot be made fails the
+ * run without touching the host's files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <hdf5.h>
@@ -82,6 +85,35 @@ static void test_ids(void **state)
     expect_refused("same", "same", "more than once");
 }
 
+/* A masks folder that cannot be created fails pass 2 on any number of
+ * threads, with a message naming it, and leaves the process's descriptors
+ * alone (walkers not yet set up own no file). */
+static void test_masks_dir_fails(void **state)
+{
+    (void)state;
+    int null = open("/dev/null", O_RDONLY);
+    assert_true(null >= 0);
+    assert_true(dup2(null, 0) == 0); /* a descriptor 0 to watch */
+    close(null);
+    for (int threads = 1; threads <= 3; threads++) {
+        SegauditSettings s;
+        segaudit_default_settings(&s);
+        s.labels_dir = "golden/scenes_k19/labels";
+        s.probs_path = "golden/scenes_k19/probs.h5";
+        s.masks_dir = "/nonexistent-segaudit-test/masks";
+        s.n_threads = threads;
+        SegauditAudit *a = segaudit_audit_new();
+        int rc = segaudit_audit_run(a, &s);
+        if (rc != SEGAUDIT_EIO ||
+            !strstr(segaudit_audit_error(a), "/nonexistent-segaudit-test"))
+            fail_msg("%d threads: rc %d, '%s'", threads, rc,
+                     segaudit_audit_error(a));
+        segaudit_audit_free(a);
+        if (fcntl(0, F_GETFD) == -1)
+            fail_msg("%d threads: descriptor 0 was closed", threads);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -103,6 +135,7 @@ static int teardown(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_ids)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_ids),
+                                       cmocka_unit_test(test_masks_dir_fails)};
     return cmocka_run_group_tests(tests, setup, teardown);
 }

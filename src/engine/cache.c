@@ -181,12 +181,24 @@ static int no_entry(SaEngine *e, uint64_t n, SaErr *err)
     return found < 0 ? found : found == SA_CACHE_MISS;
 }
 
-static void damaged_note(SaEngine *e, uint64_t n)
+enum { SA_ENTRY_DAMAGED = 1, SA_ENTRY_FOREIGN = 2 };
+
+void sa_cache_note_image(SaEngine *e, uint64_t n)
 {
-    sa_cachedb_add_note(e->cache->db, "image '%s' (index %llu): its cache "
-                        "entry is damaged (bad checksum, or it could not be "
-                        "read); it is computed again", e->ids[n],
-                        (unsigned long long)n);
+    SaCache *ca = e->cache;
+    if (!ca || !ca->unusable[n])
+        return;
+    if (ca->unusable[n] == SA_ENTRY_DAMAGED)
+        sa_cachedb_add_note(ca->db, "image '%s' (index %llu): its cache "
+                            "entry is damaged (bad checksum, or it could not "
+                            "be read); it is computed again", e->ids[n],
+                            (unsigned long long)n);
+    else
+        sa_cachedb_add_note(ca->db, "image '%s' (index %llu): its cache "
+                            "entry does not hold what this version writes; "
+                            "it is computed again", e->ids[n],
+                            (unsigned long long)n);
+    ca->unusable[n] = 0;
 }
 
 /* ---- the writer -------------------------------------------------------- */
@@ -267,10 +279,12 @@ int sa_cache_open(SaEngine *e)
         return 0;
     SaCache *ca = calloc(1, sizeof *ca);
     if (!ca || !(ca->key = calloc(e->N, sizeof *ca->key)) ||
-        !(ca->named = calloc(e->N, 1)) || !(ca->hash_rows = calloc(e->N, 1))) {
+        !(ca->named = calloc(e->N, 1)) || !(ca->hash_rows = calloc(e->N, 1)) ||
+        !(ca->unusable = calloc(e->N, 1))) {
         if (ca) {
             free(ca->key);
             free(ca->named);
+            free(ca->hash_rows);
         }
         free(ca);
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
@@ -319,6 +333,7 @@ void sa_cache_close(SaEngine *e)
     pthread_cond_destroy(&ca->cond);
     free(ca->key);
     free(ca->named);
+    free(ca->unusable);
     free(ca->hash_rows);
     free(ca->rows);
     free(ca);
@@ -348,7 +363,7 @@ int sa_cache_probe(SaEngine *e, uint64_t n, SaErr *err)
     if (found < 0)
         return found;
     if (found == SA_CACHE_DAMAGED)
-        damaged_note(e, n);
+        ca->unusable[n] = SA_ENTRY_DAMAGED;
     return found == SA_CACHE_HIT;
 }
 
@@ -364,7 +379,7 @@ int sa_cache_load(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
     if (found < 0)
         return found;
     if (found == SA_CACHE_DAMAGED)
-        damaged_note(e, n);
+        ca->unusable[n] = SA_ENTRY_DAMAGED;
     if (found != SA_CACHE_HIT)
         return 0;
     int ok = sa_cache_entry_decode(e, n, len, out);
@@ -372,9 +387,7 @@ int sa_cache_load(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
         return 1;
     if (ok < 0)
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    sa_cachedb_add_note(ca->db, "image '%s' (index %llu): its cache entry "
-                        "does not hold what this version writes; it is "
-                        "computed again", e->ids[n], (unsigned long long)n);
+    ca->unusable[n] = SA_ENTRY_FOREIGN;
     return 0;
 }
 

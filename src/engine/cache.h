@@ -68,15 +68,21 @@ void sa_cache_close(struct SaEngine *e);
 /* Producer, at the start of image n (an image of a label array: its
  * label_digest must be set): names the image and looks for its entry.  1
  * when one is there for these inputs (sa_cache_load then reads it), 0
- * when the image must be computed (a damaged entry adds a note).  With
+ * when the image must be computed (a damaged entry is noted when the
+ * image is folded).  With
  * cache_verify, reads the image's rows to name them.  Errors: ENOMEM, and
  * a failed read of the rows, written to err. */
 int sa_cache_probe(struct SaEngine *e, uint64_t n, SaErr *err);
 
+/* Aggregator, when image n is folded: the note of why its entry was not
+ * used (damaged, or not this version's), if so; notes come in image order
+ * whatever thread found them. */
+void sa_cache_note_image(struct SaEngine *e, uint64_t n);
+
 /* Any thread, after sa_cache_probe found image n's entry: reads and
  * checks it.  1 and *out filled when it holds, 0 when the image must be
  * computed after all (a damaged entry, or one this version did not write:
- * a note says which).  *out may be used again for another image; free it
+ * noted when the image is folded).  *out may be used again for another image; free it
  * with sa_cache_image_free.  Errors: ENOMEM, written to err. */
 int sa_cache_load(struct SaEngine *e, uint64_t n, SaCacheImage *out,
                   SaErr *err);

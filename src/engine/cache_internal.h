@@ -39,6 +39,9 @@ struct SaCache {
     uint8_t file[SA_CACHE_KEY];     /* the tensor file's identity */
     uint8_t (*key)[SA_CACHE_KEY];   /* N: each looked-up image's key */
     uint8_t *named;                 /* N: its key is set */
+    uint8_t *unusable;              /* N: why its entry was not used
+                                       (enum below), noted when the image
+                                       is folded, so in image order */
     uint8_t *hash_rows;             /* N: cache_verify, no entry: its rows
                                        are hashed as they are folded */
     void *rows;                     /* cache_verify: a band of rows */

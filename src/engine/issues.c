@@ -633,9 +633,6 @@ static int walker_init(Walk *w, SaEngine *e, int first)
     w->e = e;
     w->err = first ? e->err : &w->own_err;
     sa_err_clear(&w->own_err);
-    sa_recstore_init(&w->own_regions, e->regions.mem_limit,
-                     e->set.scratch_dir);
-    w->own_regions.item = sizeof(SegauditRegion);
     w->regions = first ? &e->regions : &w->own_regions;
     w->touched = calloc(e->K, 1);
     w->touched_list = malloc(e->K * sizeof(uint32_t));
@@ -886,6 +883,10 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     for (int t = 0; t < T; t++) {
         ws[t].any = any;
         ws[t].cut = cut;
+        /* (every walker's store is freed, set up or not) */
+        sa_recstore_init(&ws[t].own_regions, e->regions.mem_limit / T,
+                         e->set.scratch_dir);
+        ws[t].own_regions.item = sizeof(SegauditRegion);
     }
     Walk *w = &ws[0];
     if (e->set.masks_dir && mkdir(e->set.masks_dir, 0777) != 0 &&

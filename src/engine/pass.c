@@ -378,6 +378,8 @@ static int fold_band(Pass *ps, Band *b)
         int rc = 0;
         if (b->image != e->fold_image) {
             image_start(e, st, b->image);
+            if (ps->caching)
+                sa_cache_note_image(e, b->image);
             if (ps->caching && !b->cached &&
                 (rc = sa_cache_build_begin(e, b->image, &ps->build)) != 0)
                 return rc;
@@ -510,8 +512,9 @@ static int fold_band(Pass *ps, Band *b)
 
 /* Aggregator: image n, whose entry its worker found damaged, is computed
  * here as the producer would have read it, band by band on this thread
- * (the workers are idle while a batch is folded), and its entry
- * replaced.  Its reading faults are those of a run without the cache. */
+ * (with the spare band, this thread's scratch, and HDF5 on the thread
+ * that reads it elsewhere), and its entry replaced.  Its reading faults
+ * are those of a run without the cache. */
 static int compute_now(Pass *ps, uint64_t n)
 {
     SaEngine *e = ps->e;
@@ -611,6 +614,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
         ps.kp.hist_shift = SA_CACHE_HIST_SHIFT;
     ps.lab_image = UINT64_MAX;
     ps.next_image = e->own_lo; /* in a group, this member's images */
+    e->fold_image = UINT64_MAX; /* each pass starts its first image anew */
     ps.images_done = e->own_lo;
     int nt = e->n_threads, rc = 0;
     if (ps.caching && !e->label_paths &&

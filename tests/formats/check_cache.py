@@ -10,6 +10,7 @@ disk are handled as the README says.
 """
 import fcntl
 import os
+import re
 import random
 import shutil
 import signal
@@ -373,6 +374,43 @@ def damage(tmp, args, ref):
             b = f.read(64)
             f.seek(off)
             f.write(bytes(x ^ 0x5A for x in b))
+    # the notes of damaged entries come in image order, the same for any
+    # number of threads: entries are probed on one thread and read and
+    # checked on every thread, so damage is found at both places (rows in
+    # image order: a byte of the data flipped, or a checksum of the wrong
+    # length, in turn)
+    base = os.path.join(tmp, "dmg_cache_mixed")
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree(cache, base)
+    con = sqlite3.connect(os.path.join(base, "cache.sqlite"))
+    rows = [r[0] for r in con.execute(
+        "SELECT rowid FROM entries WHERE kind = 1 ORDER BY rowid")]
+    for i, rowid in enumerate(rows[:12]):
+        if i % 2:
+            con.execute("UPDATE entries SET sum = x'0102' WHERE rowid = ?",
+                        (rowid,))
+        else:
+            d = bytearray(con.execute("SELECT data FROM entries WHERE "
+                                      "rowid = ?", (rowid,)).fetchone()[0])
+            d[len(d) // 2] ^= 0x5A
+            con.execute("UPDATE entries SET data = ? WHERE rowid = ?",
+                        (bytes(d), rowid))
+    con.commit()
+    con.close()
+    notes = []
+    for t in ("1", "3"):
+        copy = os.path.join(tmp, "dmg_cache_t" + t)
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(base, copy)
+        tout = os.path.join(tmp, "dmg_t" + t)
+        q = audit(args, tout, copy, ["--threads", t])
+        if matches(q, "corrupted_threads%s" % t, ref, tout):
+            notes.append(run_info(tout)["cache"]["notes"])
+    if len(notes) == 2:
+        idx = [int(m) for n in notes[0]
+               for m in re.findall(r"\(index (\d+)\)", n)]
+        ok("corrupted/notes_order", notes[0] == notes[1] and len(idx) > 1 and
+           idx == sorted(idx), notes)
     p = audit(args, out, cache)
     if matches(p, "corrupted", ref, out):
         r = run_info(out)
