@@ -31,10 +31,21 @@
 
 #define EPS 1e-6
 
-/* Part `part` of the records' counts for count_issues (one thread's). */
-static int count_part(SaEngine *e, int part, int parts, uint64_t *first,
-                      uint64_t *v, SaErr *err)
+/* count_issues' parts: part 0 fills `first`, the others their own
+ * histogram in `more`; v[part] = {issues, below}. */
+typedef struct Count {
+    SaEngine *e;
+    uint64_t *first, *more;
+    uint64_t (*v)[2];
+} Count;
+
+static int count_part(void *ctx, int part, int parts, SaErr *err)
 {
+    Count *c = ctx;
+    SaEngine *e = c->e;
+    uint64_t *first = part == 0 ? c->first
+                                : c->more + (size_t)(part - 1) *
+                                                SA_SELECT_RADIX;
     SaRecReader rd;
     int rc = sa_recreader_open_part(&rd, &e->store, part, parts, err);
     if (rc)
@@ -52,8 +63,8 @@ static int count_part(SaEngine *e, int part, int parts, uint64_t *first,
                   r->phat >= e->classes[r->pred].threshold - EPS;
     }
     sa_recreader_close(&rd);
-    v[0] = issues;
-    v[1] = below;
+    c->v[part][0] = issues;
+    c->v[part][1] = below;
     return rc ? rc : err->code;
 }
 
@@ -64,41 +75,26 @@ static int count_part(SaEngine *e, int part, int parts, uint64_t *first,
 static int count_issues(SaEngine *e, uint64_t *first)
 {
     int parts = e->n_threads > 1 ? e->n_threads : 1;
-    uint64_t *hists = parts > 1 ? calloc((size_t)(parts - 1) *
-                                             SA_SELECT_RADIX,
-                                         sizeof *hists)
-                                : NULL;
-    uint64_t (*v)[2] = calloc((size_t)parts, sizeof *v);
-    SaErr *errs = calloc((size_t)parts, sizeof *errs);
+    Count c = {e, first,
+               parts > 1 ? calloc((size_t)(parts - 1) * SA_SELECT_RADIX,
+                                  sizeof *c.more)
+                         : NULL,
+               calloc((size_t)parts, sizeof *c.v)};
     int rc = 0;
-    if ((parts > 1 && !hists) || !v || !errs)
+    if ((parts > 1 && !c.more) || !c.v)
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    int *rcs = rc == 0 ? calloc((size_t)parts, sizeof *rcs) : NULL;
-    if (rc == 0 && !rcs)
-        rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    if (rc == 0) {
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-        for (int t = 0; t < parts; t++) {
-            uint64_t *h = t == 0 ? first
-                                 : hists + (size_t)(t - 1) * SA_SELECT_RADIX;
-            sa_err_clear(&errs[t]);
-            rcs[t] = count_part(e, t, parts, h, v[t], &errs[t]);
-        }
-        e->n_issues = 0;
-        e->m_below = 0;
-        for (int t = 0; t < parts && rc == 0; t++) {
-            if (rcs[t])
-                rc = sa_err(e->err, rcs[t], "%s", errs[t].msg);
-            e->n_issues += v[t][0];
-            e->m_below += v[t][1];
-            for (uint32_t i = 0; t > 0 && i < SA_SELECT_RADIX; i++)
-                first[i] += hists[(size_t)(t - 1) * SA_SELECT_RADIX + i];
-        }
+    if (rc == 0)
+        rc = sa_run_parts(parts, count_part, &c, e->err);
+    e->n_issues = 0;
+    e->m_below = 0;
+    for (int t = 0; rc == 0 && t < parts; t++) {
+        e->n_issues += c.v[t][0];
+        e->m_below += c.v[t][1];
+        for (uint32_t i = 0; t > 0 && i < SA_SELECT_RADIX; i++)
+            first[i] += c.more[(size_t)(t - 1) * SA_SELECT_RADIX + i];
     }
-    free(hists);
-    free(v);
-    free(errs);
-    free(rcs);
+    free(c.more);
+    free(c.v);
     /* in a group, both counts are over every member */
     uint64_t sums[2] = {e->n_issues, e->m_below};
     rc = sa_dist_sum(e, sums, 2, rc);
@@ -226,8 +222,7 @@ typedef struct RowBuf {
  * finds kept apart until the walkers are added up in image order. */
 typedef struct Walk {
     SaEngine *e;
-    SaErr *err;           /* its faults (e->err for the first walker) */
-    SaErr own_err;
+    SaErr *err;           /* its faults while it walks */
     uint64_t lo, hi;      /* its images */
     uint64_t *cls;        /* [K][3] issue pixels given, predicted, images */
     SaRecStore own_regions;
@@ -588,9 +583,12 @@ static void start_offsets(const SaEngine *e, uint64_t lo, uint64_t hi,
         }
 }
 
-/* Walks images [w->lo, w->hi). */
-static int walk(Walk *w)
+/* Walks images [w->lo, w->hi) of walker `part` of ctx (an array). */
+static int walk(void *ctx, int part, int parts, SaErr *err)
 {
+    (void)parts;
+    Walk *w = (Walk *)ctx + part;
+    w->err = err;
     SaEngine *e = w->e;
     Merge m;
     uint64_t off[2];
@@ -626,13 +624,11 @@ static int walk(Walk *w)
     return rc;
 }
 
-/* A walker's buffers (walker 0 keeps its regions in e's store, and its
- * faults in e->err). */
+/* A walker's buffers (walker 0 keeps its regions in e's store). */
 static int walker_init(Walk *w, SaEngine *e, int first)
 {
     w->e = e;
-    w->err = first ? e->err : &w->own_err;
-    sa_err_clear(&w->own_err);
+    w->err = e->err;
     w->regions = first ? &e->regions : &w->own_regions;
     w->touched = calloc(e->K, 1);
     w->touched_list = malloc(e->K * sizeof(uint32_t));
@@ -743,23 +739,12 @@ static int walk_all(SaEngine *e, Walk *ws, int T)
 {
     int rc = 0;
     for (int t = 0; t < T && rc == 0; t++)
-        if ((rc = walker_init(&ws[t], e, t == 0)) != 0 && t > 0)
-            rc = sa_err(e->err, rc, "%s", ws[t].err->msg);
+        rc = walker_init(&ws[t], e, t == 0);
     if (rc)
         return rc;
     split(e, ws, T);
-    int *rcs = calloc((size_t)T, sizeof *rcs);
-    if (!rcs)
-        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-#pragma omp parallel for num_threads(T) schedule(static, 1)
-    for (int t = 0; t < T; t++)
-        rcs[t] = walk(&ws[t]);
     /* the first fault in image order */
-    for (int t = 0; t < T && rc == 0; t++)
-        if (rcs[t])
-            rc = t == 0 ? rcs[t] : sa_err(e->err, rcs[t], "%s",
-                                          ws[t].err->msg);
-    free(rcs);
+    rc = sa_run_parts(T, walk, ws, e->err);
     for (int t = 1; t < T && rc == 0; t++)
         rc = walker_add(e, &ws[0], &ws[t]);
     for (uint32_t k = 0; rc == 0 && k < e->K; k++) {

@@ -138,6 +138,28 @@ static void band_set(const SaEngine *e, Band *b, uint64_t n, uint64_t r0,
     b->fault.kind = 0;
 }
 
+/* Producer (or the aggregator, see compute_now): reads band b of image
+ * n, rows [r0, r0 + nrows): its tensor rows, or plans their read by the
+ * worker, and its labels, with lr, or from lab (the whole image's labels,
+ * already read) when not NULL. */
+static int band_read(SaEngine *e, Band *b, uint64_t n, uint64_t r0,
+                     uint64_t nrows, SaLabelReader *lr, const uint16_t *lab,
+                     SaErr *err)
+{
+    int rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
+    b->planned = rc == 1;
+    if (rc == 0)
+        rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
+    else if (rc == 1)
+        rc = 0;
+    if (rc == 0 && lab)
+        memcpy(b->labels, lab + r0 * sa_img_w(e, n),
+               nrows * sa_img_w(e, n) * sizeof *b->labels);
+    else if (rc == 0)
+        rc = sa_labels_read(e, lr, n, r0, nrows, b->labels, err);
+    return rc;
+}
+
 /* Producer: moves on to the next image. */
 static void next_image(Pass *ps)
 {
@@ -209,18 +231,8 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
             if (rc)
                 return rc;
         }
-        rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
-        b->planned = rc == 1;
-        if (rc == 0)
-            rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
-        else if (rc == 1)
-            rc = 0;
-        if (rc == 0 && ps->lab_image == n)
-            memcpy(b->labels, ps->lab_buf + r0 * sa_img_w(e, n),
-                   nrows * sa_img_w(e, n) * sizeof *b->labels);
-        else if (rc == 0)
-            rc = sa_labels_read(e, &ps->labels, n, r0, nrows, b->labels,
-                                err);
+        rc = band_read(e, b, n, r0, nrows, &ps->labels,
+                       ps->lab_image == n ? ps->lab_buf : NULL, err);
         if (rc) {
             /* with --on-error skip, a bad image is left out and the
              * reading goes on with the next one */
@@ -374,139 +386,137 @@ static int fold_band(Pass *ps, Band *b)
     SaEngine *e = ps->e;
     int stats = ps->kp.rec_mode == SA_REC_PASS1;
     SaRecStore *st = stats ? &e->store : &e->store2;
-    {
-        int rc = 0;
-        if (b->image != e->fold_image) {
-            image_start(e, st, b->image);
-            if (ps->caching)
-                sa_cache_note_image(e, b->image);
-            if (ps->caching && !b->cached &&
-                (rc = sa_cache_build_begin(e, b->image, &ps->build)) != 0)
-                return rc;
-        }
-        if (b->cached) {
-            /* the whole image, from the cache; or computed now, when the
-             * worker found its entry damaged */
-            b->cached = 0;
-            if (b->loaded < 0)
-                return sa_err(e->err, b->loaded, "%s", b->read_err.msg);
-            if (b->loaded == 0)
-                return compute_now(ps, b->image);
-                    unsigned char *dst;
-            rc = sa_cache_fold(e, b->image, &b->entry, &dst);
-            if (rc)
-                return rc;
-            if (dst) {
-                /* the records are copied by a worker (page faults and
-                 * all), done before the band's entry is loaded again */
-                const unsigned char *src = b->entry.recs_in;
-                size_t len = b->entry.recs.len;
+    int rc = 0;
+    if (b->image != e->fold_image) {
+        image_start(e, st, b->image);
+        if (ps->caching)
+            sa_cache_note_image(e, b->image);
+        if (ps->caching && !b->cached &&
+            (rc = sa_cache_build_begin(e, b->image, &ps->build)) != 0)
+            return rc;
+    }
+    if (b->cached) {
+        /* the whole image, from the cache; or computed now, when the
+         * worker found its entry damaged */
+        b->cached = 0;
+        if (b->loaded < 0)
+            return sa_err(e->err, b->loaded, "%s", b->read_err.msg);
+        if (b->loaded == 0)
+            return compute_now(ps, b->image);
+        unsigned char *dst;
+        rc = sa_cache_fold(e, b->image, &b->entry, &dst);
+        if (rc)
+            return rc;
+        if (dst) {
+            /* the records are copied by a worker (page faults and
+             * all), done before the band's entry is loaded again */
+            const unsigned char *src = b->entry.recs_in;
+            size_t len = b->entry.recs.len;
 #pragma omp task firstprivate(dst, src, len)
-                memcpy(dst, src, len);
-            }
-            goto next;
+            memcpy(dst, src, len);
         }
-        sa_probs_count(e->probs, b->read_bytes);
-        if (!e->skipped[b->image] && b->read_rc) {
-            /* the worker's read failed: as a failed read on the producer */
-            if (!e->set.on_error_skip || b->read_rc == SEGAUDIT_ENOMEM)
-                return sa_err(e->err, b->read_rc, "%s", b->read_err.msg);
-            if ((rc = sa_engine_skip(e, b->image, b->read_err.msg)) != 0)
-                return rc;
-        }
-        if (!e->skipped[b->image] && stats && b->fault.kind == 0 &&
-            e->set.strict) {
-            /* --strict: a pixel whose probabilities do not sum to 1 */
-            for (uint32_t j = 0; j < b->nrows / e->f; j++) {
-                const SaRowOut *ro = &b->rows[j];
-                if (!ro->far)
-                    continue;
-                SaErr fe;
-                sa_err_clear(&fe);
-                sa_err(&fe, SEGAUDIT_EINPUT,
-                       "%s: image '%s' (index %u): probabilities sum to "
-                       "%g at (row %u, col %u), not 1 (--strict; use "
-                       "--logits if these are logits)",
-                       e->probs_where, e->ids[b->image],
-                       b->image, ro->far_sum, ro->far_row, ro->far_col);
-                if (!e->set.on_error_skip)
-                    return sa_err(e->err, fe.code, "%s", fe.msg);
-                if ((rc = sa_engine_skip(e, b->image, fe.msg)) != 0)
-                    return rc;
-                break;
-            }
-        }
-        if (!e->skipped[b->image] && b->fault.kind) {
+        goto next;
+    }
+    sa_probs_count(e->probs, b->read_bytes);
+    if (!e->skipped[b->image] && b->read_rc) {
+        /* the worker's read failed: as a failed read on the producer */
+        if (!e->set.on_error_skip || b->read_rc == SEGAUDIT_ENOMEM)
+            return sa_err(e->err, b->read_rc, "%s", b->read_err.msg);
+        if ((rc = sa_engine_skip(e, b->image, b->read_err.msg)) != 0)
+            return rc;
+    }
+    if (!e->skipped[b->image] && stats && b->fault.kind == 0 &&
+        e->set.strict) {
+        /* --strict: a pixel whose probabilities do not sum to 1 */
+        for (uint32_t j = 0; j < b->nrows / e->f; j++) {
+            const SaRowOut *ro = &b->rows[j];
+            if (!ro->far)
+                continue;
             SaErr fe;
             sa_err_clear(&fe);
-            fault_error(e, b, &fe);
-            if (!e->set.on_error_skip || fe.code == SEGAUDIT_ENOMEM)
+            sa_err(&fe, SEGAUDIT_EINPUT,
+                   "%s: image '%s' (index %u): probabilities sum to "
+                   "%g at (row %u, col %u), not 1 (--strict; use "
+                   "--logits if these are logits)",
+                   e->probs_where, e->ids[b->image],
+                   b->image, ro->far_sum, ro->far_row, ro->far_col);
+            if (!e->set.on_error_skip)
                 return sa_err(e->err, fe.code, "%s", fe.msg);
             if ((rc = sa_engine_skip(e, b->image, fe.msg)) != 0)
                 return rc;
+            break;
         }
-        if (e->skipped[b->image]) {
-            if ((rc = image_undo(e, st, b->image, stats)) != 0)
-                return rc;
-        } else {
-            SaCacheImage *bld = ps->caching ? &ps->build : NULL;
-            int last = b->row0 + b->nrows == sa_img_h(e, b->image);
-            if (stats) {
-                SaImage *im = &e->images[b->image];
-                uint32_t nbr = b->nrows / e->f;
-                for (uint32_t j = 0; j < nbr; j++) {
-                    const SaRowOut *ro = &b->rows[j];
-                    if (ro->far) {
-                        if (e->cur.far == 0) {
-                            e->cur.far_row = ro->far_row;
-                            e->cur.far_col = ro->far_col;
-                            e->cur.far_sum = ro->far_sum;
-                        }
-                        e->cur.far += ro->far;
-                    }
-                    sa_softmin_merge(&im->softmin, &ro->softmin);
-                    im->sum_s += ro->sum_s;
-                    im->min_s = ro->min_s < im->min_s ? ro->min_s : im->min_s;
-                    im->valid_pixels += ro->valid_pixels;
-                    const double *cs = b->class_sum + (size_t)j * e->K;
-                    for (uint32_t k = 0; k < e->K; k++)
-                        e->cur.sum[k] += cs[k];
-                }
-                for (uint32_t k = 0; k < e->K; k++) {
-                    e->cur.count[k] += b->st.class_count[k];
-                    e->cur.labeled[k] += b->st.class_pixels[k];
-                    e->cur.correct[k] += b->st.class_correct[k];
-                    e->cur.pred[k] += b->st.class_pred[k];
-                }
-                if (bld) {
-                    sa_cache_build_hist(bld, b->hist);
-                    sa_cache_build_rows(bld, b->probs,
-                                        (size_t)e->K * b->nrows * b->W *
-                                            e->elsize);
-                }
-            }
-            if (b->recs.count) {
-                rc = sa_recstore_append(st, b->recs.data, b->recs.len,
-                                        b->recs.count, b->max_record, e->err);
-                if (rc == 0 && bld)
-                    rc = sa_cache_build_recs(e, bld, b->recs.data,
-                                             b->recs.len, b->recs.count,
-                                             b->max_record);
-                if (rc)
-                    return rc;
-            }
-            /* the image's entry is committed as soon as it is whole */
-            if (stats && last && bld &&
-                (rc = sa_cache_commit(e, b->image, bld)) != 0)
-                return rc;
-            if (stats && last)
-                sa_image_scores(e, b->image);
-        }
-    next:
-        ps->bytes_done += (uint64_t)e->K * b->nrows * b->W * e->elsize;
-        if (b->row0 + b->nrows == sa_img_h(e, b->image))
-            ps->images_done = (uint64_t)b->image + 1;
     }
+    if (!e->skipped[b->image] && b->fault.kind) {
+        SaErr fe;
+        sa_err_clear(&fe);
+        fault_error(e, b, &fe);
+        if (!e->set.on_error_skip || fe.code == SEGAUDIT_ENOMEM)
+            return sa_err(e->err, fe.code, "%s", fe.msg);
+        if ((rc = sa_engine_skip(e, b->image, fe.msg)) != 0)
+            return rc;
+    }
+    if (e->skipped[b->image]) {
+        if ((rc = image_undo(e, st, b->image, stats)) != 0)
+            return rc;
+    } else {
+        SaCacheImage *bld = ps->caching ? &ps->build : NULL;
+        int last = b->row0 + b->nrows == sa_img_h(e, b->image);
+        if (stats) {
+            SaImage *im = &e->images[b->image];
+            uint32_t nbr = b->nrows / e->f;
+            for (uint32_t j = 0; j < nbr; j++) {
+                const SaRowOut *ro = &b->rows[j];
+                if (ro->far) {
+                    if (e->cur.far == 0) {
+                        e->cur.far_row = ro->far_row;
+                        e->cur.far_col = ro->far_col;
+                        e->cur.far_sum = ro->far_sum;
+                    }
+                    e->cur.far += ro->far;
+                }
+                sa_softmin_merge(&im->softmin, &ro->softmin);
+                im->sum_s += ro->sum_s;
+                im->min_s = ro->min_s < im->min_s ? ro->min_s : im->min_s;
+                im->valid_pixels += ro->valid_pixels;
+                const double *cs = b->class_sum + (size_t)j * e->K;
+                for (uint32_t k = 0; k < e->K; k++)
+                    e->cur.sum[k] += cs[k];
+            }
+            for (uint32_t k = 0; k < e->K; k++) {
+                e->cur.count[k] += b->st.class_count[k];
+                e->cur.labeled[k] += b->st.class_pixels[k];
+                e->cur.correct[k] += b->st.class_correct[k];
+                e->cur.pred[k] += b->st.class_pred[k];
+            }
+            if (bld) {
+                sa_cache_build_hist(bld, b->hist);
+                sa_cache_build_rows(bld, b->probs,
+                                    (size_t)e->K * b->nrows * b->W *
+                                        e->elsize);
+            }
+        }
+        if (b->recs.count) {
+            rc = sa_recstore_append(st, b->recs.data, b->recs.len,
+                                    b->recs.count, b->max_record, e->err);
+            if (rc == 0 && bld)
+                rc = sa_cache_build_recs(e, bld, b->recs.data,
+                                         b->recs.len, b->recs.count,
+                                         b->max_record);
+            if (rc)
+                return rc;
+        }
+        /* the image's entry is committed as soon as it is whole */
+        if (stats && last && bld &&
+            (rc = sa_cache_commit(e, b->image, bld)) != 0)
+            return rc;
+        if (stats && last)
+            sa_image_scores(e, b->image);
+    }
+next:
+    ps->bytes_done += (uint64_t)e->K * b->nrows * b->W * e->elsize;
+    if (b->row0 + b->nrows == sa_img_h(e, b->image))
+        ps->images_done = (uint64_t)b->image + 1;
     return 0;
 }
 
@@ -537,15 +547,7 @@ static int compute_now(Pass *ps, uint64_t n)
         nrows = H - r0 < e->band_rows ? H - r0 : e->band_rows;
         SaErr err;
         sa_err_clear(&err);
-        rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, &err);
-        b->planned = rc == 1;
-        if (rc == 0)
-            rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, &err);
-        else if (rc == 1)
-            rc = 0;
-        if (rc == 0)
-            rc = sa_labels_read(e, &lr, n, r0, nrows, b->labels, &err);
-        if (rc) {
+        if ((rc = band_read(e, b, n, r0, nrows, &lr, NULL, &err)) != 0) {
             if (!e->set.on_error_skip || rc == SEGAUDIT_ENOMEM ||
                 rc == SEGAUDIT_ECANCEL)
                 rc = sa_err(e->err, rc, "%s", err.msg);

@@ -371,6 +371,28 @@ int sa_recreader_open_part(SaRecReader *r, const SaRecStore *st, int part,
     return 0;
 }
 
+int sa_run_parts(int parts, SaPartFn fn, void *ctx, SaErr *err)
+{
+    if (parts <= 1)
+        return fn(ctx, 0, 1, err);
+    int *rcs = calloc((size_t)parts, sizeof *rcs);
+    SaErr *errs = calloc((size_t)parts, sizeof *errs);
+    int rc = 0;
+    if (!rcs || !errs)
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    if (rc == 0) {
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+        for (int t = 0; t < parts; t++)
+            rcs[t] = fn(ctx, t, parts, &errs[t]);
+        for (int t = 0; t < parts && rc == 0; t++)
+            if (rcs[t])
+                rc = sa_err(err, rcs[t], "%s", errs[t].msg);
+    }
+    free(rcs);
+    free(errs);
+    return rc;
+}
+
 int sa_recreader_open_at(SaRecReader *r, const SaRecStore *st, uint64_t off,
                          SaErr *err)
 {

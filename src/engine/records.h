@@ -86,6 +86,13 @@ const SaRecord *sa_recreader_next(SaRecReader *r, const SaDetail **det,
                                   SaErr *err);
 void sa_recreader_close(SaRecReader *r);
 
+/* Runs fn(ctx, part, parts, err_part) for every part on a thread of its
+ * own (one call on this thread when parts <= 1, with err itself); each
+ * part has its own error sink, and the first part that failed, in part
+ * order, gives the code and the message in err. */
+typedef int (*SaPartFn)(void *ctx, int part, int parts, SaErr *err);
+int sa_run_parts(int parts, SaPartFn fn, void *ctx, SaErr *err);
+
 /* A reader from byte offset off of the stream (where a record starts). */
 int sa_recreader_open_at(SaRecReader *r, const SaRecStore *st, uint64_t off,
                          SaErr *err);

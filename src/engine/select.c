@@ -65,13 +65,19 @@ typedef struct Scan {
     int threads;
 } Scan;
 
-static int scan_part(const Scan *sc, KeyFn fn, void *ctx, int part,
-                     SaErr *err)
+typedef struct ScanRun {
+    const Scan *sc;
+    KeyFn fn;
+    void *const *ctx;
+} ScanRun;
+
+static int scan_part(void *p, int part, int parts, SaErr *err)
 {
+    const ScanRun *run = p;
+    const Scan *sc = run->sc;
     for (int i = 0; i < sc->n; i++) {
         SaRecReader rd;
-        int rc = sa_recreader_open_part(&rd, sc->stores[i], part,
-                                        sc->threads, err);
+        int rc = sa_recreader_open_part(&rd, sc->stores[i], part, parts, err);
         if (rc)
             return rc;
         const SaRecord *r;
@@ -82,7 +88,7 @@ static int scan_part(const Scan *sc, KeyFn fn, void *ctx, int part,
                 return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
             }
             if (!sc->keep || sc->keep(r, sc->keep_ctx))
-                fn(sa_record_key(r), ctx);
+                run->fn(sa_record_key(r), run->ctx[part]);
         }
         sa_recreader_close(&rd);
         if (err->code)
@@ -93,26 +99,8 @@ static int scan_part(const Scan *sc, KeyFn fn, void *ctx, int part,
 
 static int scan(const Scan *sc, KeyFn fn, void *const *ctx, SaErr *err)
 {
-    const int T = sc->threads;
-    if (T <= 1)
-        return scan_part(sc, fn, ctx[0], 0, err);
-    int *rcs = calloc((size_t)T, sizeof *rcs);
-    SaErr *errs = calloc((size_t)T, sizeof *errs);
-    int rc = 0;
-    if (!rcs || !errs)
-        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    if (rc == 0) {
-#pragma omp parallel for num_threads(T) schedule(static, 1)
-        for (int t = 0; t < T; t++)
-            rcs[t] = scan_part(sc, fn, ctx[t], t, &errs[t]);
-        /* the first fault in stream order */
-        for (int t = 0; t < T && rc == 0; t++)
-            if (rcs[t])
-                rc = sa_err(err, rcs[t], "%s", errs[t].msg);
-    }
-    free(rcs);
-    free(errs);
-    return rc;
+    ScanRun run = {sc, fn, ctx};
+    return sa_run_parts(sc->threads, scan_part, &run, err);
 }
 
 static void count_fn(SaKey k, void *ctx)
