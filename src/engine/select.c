@@ -123,20 +123,43 @@ static void hist_fn(SaKey k, void *ctx)
 }
 
 /* The keys with a prefix, from every thread into one array (their order
- * does not matter: the selection in memory does not depend on it). */
+ * does not matter: the selection in memory does not depend on it).  Each
+ * thread takes slots a block at a time, so that the threads share one
+ * counter per block rather than per key; the slots a thread took and did
+ * not fill are closed up afterwards. */
+#define COLLECT_BLOCK 4096
+
 typedef struct CollectCtx {
     SaKey *keys;
-    _Atomic uint64_t n;
+    uint64_t cap;          /* slots in keys */
+    _Atomic uint64_t n;    /* slots handed out */
     SaKey prefix;
     int depth;
 } CollectCtx;
 
+typedef struct CollectSlots {
+    CollectCtx *c;
+    uint64_t next, end;    /* this thread's block: [next, end) */
+} CollectSlots;
+
 static void collect_fn(SaKey k, void *ctx)
 {
-    CollectCtx *c = ctx;
-    if (has_prefix(k, c->prefix, c->depth))
-        c->keys[atomic_fetch_add_explicit(&c->n, 1, memory_order_relaxed)] =
-            k;
+    CollectSlots *t = ctx;
+    CollectCtx *c = t->c;
+    if (!has_prefix(k, c->prefix, c->depth))
+        return;
+    if (t->next == t->end) {
+        t->next = atomic_fetch_add_explicit(&c->n, COLLECT_BLOCK,
+                                            memory_order_relaxed);
+        t->end = t->next + COLLECT_BLOCK;
+        if (t->end > c->cap)
+            t->end = c->cap;
+        if (t->next >= t->end) {
+            t->next = t->end; /* more keys than counted: never happens */
+            return;
+        }
+    }
+    c->keys[t->next++] = k;
 }
 
 /* The kept records (count_fn on every thread, added up). */
@@ -190,15 +213,39 @@ static int histogram(const Scan *sc, SaKey prefix, int depth, uint64_t *hist,
     return rc;
 }
 
-/* The kept keys with c's prefix into c->keys, from every thread. */
-static int collect(const Scan *sc, CollectCtx *c, SaErr *err)
+/* The kept keys with c's prefix into c->keys, from every thread; their
+ * number. */
+static int collect(const Scan *sc, CollectCtx *c, uint64_t *nkeys, SaErr *err)
 {
-    void **ctx = malloc((size_t)sc->threads * sizeof *ctx);
-    if (!ctx)
-        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    for (int t = 0; t < sc->threads; t++)
-        ctx[t] = c;
-    int rc = scan(sc, collect_fn, ctx, err);
+    const int T = sc->threads;
+    CollectSlots *slots = calloc((size_t)T, sizeof *slots);
+    void **ctx = malloc((size_t)T * sizeof *ctx);
+    int rc = 0;
+    if (!slots || !ctx)
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    for (int t = 0; rc == 0 && t < T; t++) {
+        slots[t].c = c;
+        ctx[t] = &slots[t];
+    }
+    if (rc == 0)
+        rc = scan(sc, collect_fn, ctx, err);
+    uint64_t n = atomic_load(&c->n);
+    if (n > c->cap)
+        n = c->cap;
+    if (rc == 0) {
+        /* the blocks' unfilled ends, marked and closed up */
+        const SaKey hole = {UINT64_MAX, UINT64_MAX}; /* s <= 1: no key */
+        for (int t = 0; t < T; t++)
+            for (uint64_t i = slots[t].next; i < slots[t].end; i++)
+                c->keys[i] = hole;
+        uint64_t m = 0;
+        for (uint64_t i = 0; i < n; i++)
+            if (c->keys[i].hi != UINT64_MAX)
+                c->keys[m++] = c->keys[i];
+        n = m;
+    }
+    *nkeys = n;
+    free(slots);
     free(ctx);
     return rc;
 }
@@ -301,19 +348,21 @@ int sa_select_kth_group(const SaSelectGroup *g,
         *out = prefix;
         goto done;
     }
+    /* room for every key and for each thread's last block */
     CollectCtx c;
-    c.keys = malloc((size_t)(count ? count : 1) * sizeof(SaKey));
+    c.cap = count + (uint64_t)sc.threads * COLLECT_BLOCK;
+    c.keys = malloc((size_t)c.cap * sizeof(SaKey));
     atomic_init(&c.n, 0);
     c.prefix = prefix;
     c.depth = depth;
+    uint64_t nkeys = 0;
     if (!c.keys)
         rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     if (rc == 0) {
-        rc = collect(&sc, &c, err);
+        rc = collect(&sc, &c, &nkeys, err);
         ++*passes;
     }
     SaKey *keys = c.keys;
-    uint64_t nkeys = atomic_load(&c.n);
     if (g) {
         SaKey *all = NULL;
         uint64_t nall = 0;
