@@ -532,6 +532,94 @@ static void test_store_parts(void **state)
     }
 }
 
+/* Appends records [from, to) of s by linking them where they are (as the
+ * cache's records are); 1 when linked, 0 when the store declined. */
+static int store_link_range(SaRecStore *st, const Stream *s, uint64_t from,
+                            uint64_t to, SaErr *err)
+{
+    size_t a = s->offs[from];
+    size_t b = to < s->count ? s->offs[to] : s->len;
+    size_t maxr = 0;
+    for (uint64_t i = from; i < to; i++) {
+        size_t sz = sa_record_size((const SaRecord *)(s->data + s->offs[i]));
+        if (sz > maxr)
+            maxr = sz;
+    }
+    return sa_recstore_link(st, s->data + a, b - a, to - from, maxr, err);
+}
+
+/* Linked runs of records mixed with appended ones read back in stream
+ * order, whole and in parts; nothing is written into linked memory (what
+ * follows a link goes into a chunk of the store's own); cutting back into
+ * a linked run and growing again; a link that would pass the memory limit
+ * or follow the scratch file is declined, and the records appended. */
+static void test_store_link(void **state)
+{
+    (void)state;
+    for (int det = 0; det < 2; det++) {
+        Stream s;
+        random_stream(&s, det ? 60000 : 200000, det ? 8 : 0);
+        unsigned char *orig = malloc(s.len);
+        assert_non_null(orig);
+        memcpy(orig, s.data, s.len);
+        const uint64_t limits[] = {(uint64_t)1 << 30, s.len / 2};
+        for (size_t li = 0; li < 2; li++) {
+            make_dir();
+            SaRecStore st;
+            sa_recstore_init(&st, limits[li], g_dir);
+            SaErr err = {0};
+            uint64_t i = 0, linked = 0, declined = 0;
+            for (int k = 0; i < s.count; k++) {
+                uint64_t n = 1 + rng_next() % 5000;
+                if (n > s.count - i)
+                    n = s.count - i;
+                int rc = 0;
+                if (k % 3 != 2) {
+                    rc = store_link_range(&st, &s, i, i + n, &err);
+                    assert_true(rc == 0 || rc == 1);
+                    linked += rc == 1;
+                    declined += rc == 0;
+                    if (rc == 1)
+                        assert_true(st.fd < 0); /* never after the file */
+                    rc = rc == 1 ? 0 : store_append_range(&st, &s, i, i + n,
+                                                           &err);
+                } else {
+                    rc = store_append_range(&st, &s, i, i + n, &err);
+                }
+                assert_int_equal(rc, 0);
+                i += n;
+            }
+            assert_int_equal(sa_recstore_finish(&st, &err), 0);
+            assert_true(linked > 0);
+            assert_int_equal(declined > 0, li == 1);
+            assert_int_equal(st.file_bytes > 0, li == 1);
+            assert_true(st.mem_bytes <= st.mem_limit);
+            assert_int_equal(st.count, s.count);
+            check_read_back(&st, &s);
+            for (int parts = 1; parts <= 5; parts++)
+                check_read_parts(&st, &s, parts);
+            if (li == 0) {
+                /* cut back to a record somewhere in the stream, which may
+                 * be inside a linked run, then grown again by appending */
+                uint64_t keep = s.count / 3 + 7;
+                assert_int_equal(sa_recstore_truncate(&st, s.offs[keep], keep,
+                                                      &err), 0);
+                assert_int_equal(store_append_range(&st, &s, keep, s.count,
+                                                    &err), 0);
+                assert_int_equal(sa_recstore_finish(&st, &err), 0);
+                check_read_back(&st, &s);
+                for (int parts = 1; parts <= 3; parts++)
+                    check_read_parts(&st, &s, parts);
+            }
+            assert_memory_equal(s.data, orig, s.len);
+            sa_recstore_free(&st);
+            remove_dir();
+        }
+        free(orig);
+        stream_free(&s);
+    }
+}
+
 static void expect_eio(const char *dir)
 {
     Stream s;
@@ -988,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_store_big_records),
         cmocka_unit_test(test_store_parts),
         cmocka_unit_test(test_store_items),
+        cmocka_unit_test(test_store_link),
         cmocka_unit_test(test_store_unwritable),
         cmocka_unit_test(test_store_unwritable_tmpdir),
         cmocka_unit_test(test_store_write_fails),

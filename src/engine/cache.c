@@ -177,7 +177,7 @@ static int no_entry(SaEngine *e, uint64_t n, SaErr *err)
     sa_cache_slot(e, n, SA_KIND_PASS1, slot);
     int found = sa_cachedb_get(e->cache->db, SA_KIND_PASS1, slot, none,
                                sa_cache_entry_bound(e, n), NULL, NULL, &len,
-                               err);
+                               NULL, NULL, err);
     return found < 0 ? found : found == SA_CACHE_MISS;
 }
 
@@ -214,7 +214,9 @@ static void *writer_main(void *arg)
         if (!p)
             break; /* stopping, and nothing left */
         pthread_mutex_unlock(&ca->mu);
-        sa_cachedb_put(ca->db, p->kind, p->slot, p->key, p->data, p->len);
+        sa_cachedb_put(ca->db, p->kind, p->slot, p->key, p->data,
+                       p->head_len, p->data + p->head_len,
+                       p->len - p->head_len);
         pthread_mutex_lock(&ca->mu);
         ca->head = p->next;
         if (!ca->head)
@@ -229,12 +231,14 @@ static void *writer_main(void *arg)
 }
 
 void sa_cache_enqueue(SaCache *ca, int kind, const uint8_t *slot,
-                      const uint8_t *key, unsigned char *data, size_t len)
+                      const uint8_t *key, unsigned char *data, size_t len,
+                      size_t head_len)
 {
     SaCachePending *p = malloc(sizeof *p);
     if (!p || !ca->writer_started) {
         /* no writer: written here */
-        sa_cachedb_put(ca->db, kind, slot, key, data, len);
+        sa_cachedb_put(ca->db, kind, slot, key, data, head_len,
+                       data + head_len, len - head_len);
         free(data);
         free(p);
         return;
@@ -244,6 +248,7 @@ void sa_cache_enqueue(SaCache *ca, int kind, const uint8_t *slot,
     memcpy(p->key, key, SA_CACHE_KEY);
     p->data = data;
     p->len = len;
+    p->head_len = head_len;
     p->next = NULL;
     pthread_mutex_lock(&ca->mu);
     while (ca->queued > 0 && ca->queued + len > WRITE_BACKLOG)
@@ -359,7 +364,7 @@ int sa_cache_probe(SaEngine *e, uint64_t n, SaErr *err)
     size_t len;
     int found = sa_cachedb_get(ca->db, SA_KIND_PASS1, slot, ca->key[n],
                                sa_cache_entry_bound(e, n), NULL, NULL, &len,
-                               err);
+                               NULL, NULL, err);
     if (found < 0)
         return found;
     if (found == SA_CACHE_DAMAGED)
@@ -372,17 +377,18 @@ int sa_cache_load(SaEngine *e, uint64_t n, SaCacheImage *out, SaErr *err)
     SaCache *ca = e->cache;
     uint8_t slot[SA_CACHE_KEY];
     sa_cache_slot(e, n, SA_KIND_PASS1, slot);
-    size_t len;
+    size_t len, recs_len;
+    const void *recs;
     int found = sa_cachedb_get(ca->db, SA_KIND_PASS1, slot, ca->key[n],
                                sa_cache_entry_bound(e, n), &out->blob,
-                               &out->blob_cap, &len, err);
+                               &out->blob_cap, &len, &recs, &recs_len, err);
     if (found < 0)
         return found;
     if (found == SA_CACHE_DAMAGED)
         ca->unusable[n] = SA_ENTRY_DAMAGED;
     if (found != SA_CACHE_HIT)
         return 0;
-    int ok = sa_cache_entry_decode(e, n, len, out);
+    int ok = sa_cache_entry_decode(e, n, len, recs, recs_len, out);
     if (ok == 1)
         return 1;
     if (ok < 0)
@@ -397,8 +403,8 @@ int sa_cache_commit(SaEngine *e, uint64_t n, SaCacheImage *b)
     e->images_computed++;
     SaCache *ca = e->cache;
     unsigned char *data;
-    size_t len;
-    if (sa_cache_entry_encode(e, n, b, &data, &len) != 0)
+    size_t len, recs_len;
+    if (sa_cache_entry_encode(e, n, b, &data, &len, &recs_len) != 0)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     if (b->rows_sha) {
         uint8_t rows[SA_CACHE_KEY];
@@ -408,7 +414,8 @@ int sa_cache_commit(SaEngine *e, uint64_t n, SaCacheImage *b)
     uint8_t slot[SA_CACHE_KEY];
     sa_cache_slot(e, n, SA_KIND_PASS1, slot);
     if (ca->named[n])
-        sa_cache_enqueue(ca, SA_KIND_PASS1, slot, ca->key[n], data, len);
+        sa_cache_enqueue(ca, SA_KIND_PASS1, slot, ca->key[n], data, len,
+                         len - recs_len);
     else
         free(data);
     return 0;

@@ -48,7 +48,8 @@ typedef struct SaCacheImage {
     SaRecBuf recs;             /* the image's records, in order: their
                                   bytes (building) or only their length
                                   and count (an entry) */
-    const unsigned char *recs_in; /* (an entry) the records, in the blob */
+    const unsigned char *recs_in; /* (an entry) the records, in the
+                                  cache's pack (mapped) */
     size_t max_record;
     uint64_t *hist;            /* SA_CACHE_HIST_BUCKETS (building, or an
                                   entry's, decoded) */
@@ -105,11 +106,10 @@ void sa_cache_build_hist(SaCacheImage *b, const uint64_t *band_hist);
 int sa_cache_commit(struct SaEngine *e, uint64_t n, SaCacheImage *b);
 
 /* Folds a cached image's results into the engine, as its bands would have
- * been, and computes its scores.  Its records get their place in the
- * record store: *dst, for the caller to copy c's records to (c->recs_in,
- * c->recs.len bytes) before pass 2, or NULL when they were appended. */
-int sa_cache_fold(struct SaEngine *e, uint64_t n, const SaCacheImage *c,
-                  unsigned char **dst);
+ * been, and computes its scores.  Its records join the record store where
+ * they are, in the cache's pack (or are copied into it, beyond the memory
+ * limit). */
+int sa_cache_fold(struct SaEngine *e, uint64_t n, const SaCacheImage *c);
 
 void sa_cache_image_free(SaCacheImage *c);
 

@@ -179,6 +179,7 @@ size_t sa_cache_entry_bound(const SaEngine *e, uint64_t n)
  * bytes passed their checksum, but are not trusted: every count, index and
  * order a later stage relies on is checked. */
 int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
+                          const void *recs, size_t recs_len,
                           SaCacheImage *c)
 {
     In in = {c->blob, len, 0, 0};
@@ -235,11 +236,8 @@ int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
     c->recs.count = get_u64(&in);
     uint64_t rb = get_u64(&in);
     c->max_record = (size_t)get_u64(&in);
-    if (in.bad || rb > len || c->max_record < sizeof(SaRecord) ||
-        c->max_record > record_bound(e))
-        return 0;
-    const unsigned char *recs = take(&in, (size_t)rb);
-    if (in.bad || in.pos != len)
+    if (in.bad || in.pos != len || rb != recs_len ||
+        c->max_record < sizeof(SaRecord) || c->max_record > record_bound(e))
         return 0;
     c->recs_in = recs;
     c->recs.len = (size_t)rb;
@@ -338,7 +336,7 @@ static void encode(const SaEngine *e, uint64_t n, const SaCacheImage *b,
     put_u64(o, b->recs.count);
     put_u64(o, b->recs.len);
     put_u64(o, b->max_record);
-    put(o, b->recs.data, b->recs.len);
+    put(o, b->recs.data, b->recs.len); /* the tail */
 }
 
 void sa_cache_add_hist(SaEngine *e, const uint64_t *hist)
@@ -347,8 +345,7 @@ void sa_cache_add_hist(SaEngine *e, const uint64_t *hist)
         e->hist[i] += hist[i];
 }
 
-int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c,
-                  unsigned char **dst)
+int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c)
 {
     const uint32_t K = e->K;
     memcpy(e->cur.count, c->counts_in, 4 * (size_t)K * sizeof(uint64_t));
@@ -366,20 +363,19 @@ int sa_cache_fold(SaEngine *e, uint64_t n, const SaCacheImage *c,
     sa_image_scores(e, n);
     sa_cache_add_hist(e, c->hist);
     e->images_from_cache++;
-    *dst = NULL;
     if (c->recs.count == 0)
         return 0;
-    int rc = sa_recstore_reserve(&e->store, c->recs.len, c->recs.count,
-                                 c->max_record, dst, e->err);
-    if (rc == 0 && !*dst)
+    int rc = sa_recstore_link(&e->store, c->recs_in, c->recs.len,
+                              c->recs.count, c->max_record, e->err);
+    if (rc == 0)
         rc = sa_recstore_append(&e->store, c->recs_in, c->recs.len,
                                 c->recs.count, c->max_record, e->err);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 int sa_cache_entry_encode(const SaEngine *e, uint64_t n,
                           const SaCacheImage *b, unsigned char **data,
-                          size_t *len)
+                          size_t *len, size_t *recs_len)
 {
     Out o = {{0}, 0};
     encode(e, n, b, &o);
@@ -389,5 +385,6 @@ int sa_cache_entry_encode(const SaEngine *e, uint64_t n,
     }
     *data = o.b.data;
     *len = o.b.len;
+    *recs_len = b->recs.len;
     return 0;
 }

@@ -13,7 +13,7 @@
 #include "io/cache_db.h"
 
 /* Bump when an entry's bytes or meaning change. */
-#define SA_CACHE_FORMAT 1
+#define SA_CACHE_FORMAT 2
 
 /* The kinds of entries. */
 enum { SA_KIND_PASS1 = 1, SA_KIND_ARGMAX = 2, SA_KIND_OVERLAY = 3 };
@@ -24,7 +24,7 @@ typedef struct SaCachePending {
     int kind;
     uint8_t slot[SA_CACHE_KEY], key[SA_CACHE_KEY];
     unsigned char *data;
-    size_t len;
+    size_t len, head_len; /* data[head_len..len): the tail */
 } SaCachePending;
 
 struct SaCache {
@@ -67,24 +67,29 @@ static inline void sa_sha_f64(struct sha256_ctx *c, double v)
 void sa_cache_slot(const SaEngine *e, uint64_t n, int kind,
                    uint8_t out[SA_CACHE_KEY]);
 
-/* cache.c: hands an entry of a kind (data: malloc'd, taken over) to the
- * writer thread, waiting while too much is queued; any thread. */
+/* cache.c: hands an entry of a kind (data: malloc'd, taken over; its
+ * bytes from head_len on are the entry's tail) to the writer thread,
+ * waiting while too much is queued; any thread. */
 void sa_cache_enqueue(SaCache *ca, int kind, const uint8_t *slot,
-                      const uint8_t *key, unsigned char *data, size_t len);
+                      const uint8_t *key, unsigned char *data, size_t len,
+                      size_t head_len);
 
 /* cache_entry.c: an image's histogram (coarse buckets) added to the
  * dataset's. */
 void sa_cache_add_hist(SaEngine *e, const uint64_t *hist);
 
 /* cache_entry.c: the largest entry image n can have; an entry's bytes
- * (c->blob, len) read into c: 1, 0 when they are not a whole entry of
- * image n as pass 1 writes it, -1 out of memory; image n's entry built in
- * b, as bytes (malloc'd): 0, or -1 out of memory. */
+ * (c->blob, len) and its tail (the records: recs, recs_len bytes) read
+ * into c: 1, 0 when they are not a whole entry of image n as pass 1
+ * writes it, -1 out of memory; image n's entry built in b, as bytes
+ * (malloc'd) whose last *recs_len are its records (the tail): 0, or -1
+ * out of memory. */
 size_t sa_cache_entry_bound(const SaEngine *e, uint64_t n);
 int sa_cache_entry_decode(const SaEngine *e, uint64_t n, size_t len,
+                          const void *recs, size_t recs_len,
                           SaCacheImage *c);
 int sa_cache_entry_encode(const SaEngine *e, uint64_t n,
                           const SaCacheImage *b, unsigned char **data,
-                          size_t *len);
+                          size_t *len, size_t *recs_len);
 
 #endif

@@ -24,7 +24,7 @@ int sa_cache_argmax_get(SaEngine *e, uint64_t n, uint16_t *argmax)
     const uint64_t H = sa_img_h(e, n), W = sa_img_w(e, n);
     int found = sa_cachedb_get(ca->db, SA_KIND_ARGMAX, slot, ca->key[n],
                                12 + compressBound((uLong)(H * W * 2)), &data,
-                               &cap, &len, &err);
+                               &cap, &len, NULL, NULL, &err);
     int ok = 0;
     if (found == SA_CACHE_HIT && len > 12) {
         uint32_t h, w;
@@ -63,7 +63,8 @@ void sa_cache_argmax_put(SaEngine *e, uint64_t n, const uint16_t *argmax)
     }
     uint8_t slot[SA_CACHE_KEY];
     sa_cache_slot(e, n, SA_KIND_ARGMAX, slot);
-    sa_cache_enqueue(ca, SA_KIND_ARGMAX, slot, ca->key[n], buf, 12 + clen);
+    sa_cache_enqueue(ca, SA_KIND_ARGMAX, slot, ca->key[n], buf, 12 + clen,
+                     12 + clen);
 }
 
 int sa_cache_overlay_key(SaEngine *e, uint64_t n, const uint8_t *bitmap,
@@ -101,7 +102,8 @@ int sa_cache_overlay_get(SaEngine *e, uint64_t n, const uint8_t *key,
     SaErr err;
     sa_err_clear(&err);
     int found = sa_cachedb_get(e->cache->db, SA_KIND_OVERLAY, slot, key,
-                               (size_t)INT_MAX, png, &cap, len, &err);
+                               (size_t)INT_MAX, png, &cap, len, NULL, NULL,
+                               &err);
     if (found == SA_CACHE_HIT && *len > 8 &&
         memcmp(*png, "\x89PNG\r\n\x1a\n", 8) == 0)
         return 1;
@@ -115,5 +117,5 @@ void sa_cache_overlay_put(SaEngine *e, uint64_t n, const uint8_t *key,
 {
     uint8_t slot[SA_CACHE_KEY];
     sa_cache_slot(e, n, SA_KIND_OVERLAY, slot);
-    sa_cache_enqueue(e->cache, SA_KIND_OVERLAY, slot, key, png, len);
+    sa_cache_enqueue(e->cache, SA_KIND_OVERLAY, slot, key, png, len, len);
 }

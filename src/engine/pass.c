@@ -403,18 +403,8 @@ static int fold_band(Pass *ps, Band *b)
             return sa_err(e->err, b->loaded, "%s", b->read_err.msg);
         if (b->loaded == 0)
             return compute_now(ps, b->image);
-        unsigned char *dst;
-        rc = sa_cache_fold(e, b->image, &b->entry, &dst);
-        if (rc)
+        if ((rc = sa_cache_fold(e, b->image, &b->entry)) != 0)
             return rc;
-        if (dst) {
-            /* the records are copied by a worker (page faults and
-             * all), done before the band's entry is loaded again */
-            const unsigned char *src = b->entry.recs_in;
-            size_t len = b->entry.recs.len;
-#pragma omp task firstprivate(dst, src, len)
-            memcpy(dst, src, len);
-        }
         goto next;
     }
     sa_probs_count(e->probs, b->read_bytes);

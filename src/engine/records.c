@@ -10,12 +10,6 @@
 #define WBUF_BYTES ((size_t)1 << 20)
 #define RBUF_BYTES ((size_t)1 << 20)
 
-struct SaChunk {
-    SaChunk *next;
-    size_t len;
-    unsigned char data[];
-};
-
 void sa_recstore_init(SaRecStore *st, uint64_t mem_limit,
                       const char *scratch_dir)
 {
@@ -117,7 +111,9 @@ static SaChunk *chunk_add(SaRecStore *st, size_t cap, SaErr *err)
         return NULL;
     }
     c->next = NULL;
+    c->data = (unsigned char *)(c + 1); /* sizeof *c: 8-byte multiple */
     c->len = 0;
+    c->cap = cap;
     if (st->tail)
         st->tail->next = c;
     else
@@ -167,7 +163,7 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
     while (len > 0 && st->fd < 0 && cap > 0) {
         SaChunk *c = st->tail;
         size_t take =
-            c ? whole_records(st, p, len, cap - c->len, max_record) : 0;
+            c ? whole_records(st, p, len, c->cap - c->len, max_record) : 0;
         if (take == 0) {
             if (st->mem_bytes + cap > st->mem_limit)
                 break;
@@ -190,29 +186,29 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
     return 0;
 }
 
-int sa_recstore_reserve(SaRecStore *st, size_t len, uint64_t count,
-                        size_t max_record, unsigned char **dst, SaErr *err)
+int sa_recstore_link(SaRecStore *st, const void *data, size_t len,
+                     uint64_t count, size_t max_record, SaErr *err)
 {
-    *dst = NULL;
-    size_t cap = CHUNK_BYTES;
-    if (st->mem_limit < cap)
-        cap = (size_t)st->mem_limit;
-    if (len == 0 || st->fd >= 0 || len > cap)
+    if (len == 0 || st->fd >= 0 || st->mem_bytes > st->mem_limit ||
+        len > st->mem_limit - st->mem_bytes)
         return 0;
-    SaChunk *c = st->tail;
-    if (!c || cap - c->len < len) {
-        if (st->mem_bytes + cap > st->mem_limit)
-            return 0;
-        if (!(c = chunk_add(st, cap, err)))
-            return err->code;
-    }
-    *dst = c->data + c->len;
-    c->len += len;
+    SaChunk *c = malloc(sizeof *c);
+    if (!c)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    c->next = NULL;
+    c->data = (unsigned char *)data;
+    c->len = c->cap = len;
+    if (st->tail)
+        st->tail->next = c;
+    else
+        st->head = c;
+    st->tail = c;
+    st->mem_bytes += len;
     st->count += count;
     st->bytes += len;
     if (max_record > st->max_record)
         st->max_record = max_record;
-    return 0;
+    return 1;
 }
 
 int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
@@ -228,6 +224,8 @@ int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
     }
     if (c && bytes > mem_used) {
         c->len = (size_t)(bytes - mem_used);
+        if (c->data != (unsigned char *)(c + 1))
+            c->cap = c->len; /* linked: nothing is added to it */
         mem_used = bytes;
         prev = c;
         c = c->next;
@@ -244,12 +242,10 @@ int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
             free(c);
             c = n;
         }
-        /* mem_bytes counts allocated chunks: recount */
-        uint64_t cap = CHUNK_BYTES < st->mem_limit ? CHUNK_BYTES
-                                                   : st->mem_limit;
+        /* mem_bytes counts the chunks' room: recount */
         st->mem_bytes = 0;
         for (SaChunk *k = st->head; k; k = k->next)
-            st->mem_bytes += cap;
+            st->mem_bytes += k->cap;
     }
     if (st->fd >= 0) {
         uint64_t keep = bytes > mem_used ? bytes - mem_used : 0;
@@ -467,30 +463,10 @@ static int refill(SaRecReader *r, SaErr *err)
     return 0;
 }
 
-const SaRecord *sa_recreader_next(SaRecReader *r, const SaDetail **det,
-                                  SaErr *err)
+const SaRecord *sa_recreader_next_slow(SaRecReader *r, const SaDetail **det,
+                                       SaErr *err)
 {
     size_t avail = r->buf_len - r->buf_pos;
-    if (avail == 0 && r->chunk &&
-        r->chunk->len - r->chunk_pos >= sizeof(SaRecord)) {
-        /* a record wholly inside a memory chunk is read where it is (the
-         * chunk's bytes start 8-byte aligned; records are 8-byte
-         * multiples); one that runs into the next chunk is copied */
-        const SaRecord *rec =
-            (const SaRecord *)(r->chunk->data + r->chunk_pos);
-        size_t size = sa_record_size(rec);
-        if (r->chunk->len - r->chunk_pos >= size) {
-            if (det)
-                *det = (const SaDetail *)(rec + 1);
-            r->chunk_pos += size;
-            if (r->chunk_pos == r->chunk->len) {
-                r->chunk = r->chunk->next != r->end ? r->chunk->next
-                                                    : NULL;
-                r->chunk_pos = 0;
-            }
-            return rec;
-        }
-    }
     if (avail < sizeof(SaRecord)) {
         if (refill(r, err))
             return NULL;

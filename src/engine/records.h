@@ -16,7 +16,15 @@
 #include "common/error.h"
 #include "kernel/kernels.h"
 
+/* A memory chunk of the store: whole records (or items), 8-byte aligned,
+ * in memory of its own, or in memory that the store only links to
+ * (sa_recstore_link: cap == len, nothing more is added to it). */
 typedef struct SaChunk SaChunk;
+struct SaChunk {
+    SaChunk *next;
+    unsigned char *data;
+    size_t len, cap;
+};
 
 typedef struct SaRecStore {
     SaChunk *head, *tail;     /* in-memory chunks, in order */
@@ -46,12 +54,14 @@ void sa_recstore_init(SaRecStore *st, uint64_t mem_limit,
  * names the scratch folder). */
 int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
                        uint64_t count, size_t max_record, SaErr *err);
-/* Room for len bytes of `count` whole records at the end of the stream,
- * in one memory chunk, for the caller to fill (on any thread) before the
- * stream is read: *dst, or NULL when the bytes would not be in memory
- * (they are then to be appended).  Errors: ENOMEM. */
-int sa_recstore_reserve(SaRecStore *st, size_t len, uint64_t count,
-                        size_t max_record, unsigned char **dst, SaErr *err);
+/* Links len bytes of `count` whole records at data (8-byte aligned; they
+ * stay there, unchanged, until the store is freed) to the end of the
+ * stream, as a chunk of their own, without copying them.  Returns 1 when
+ * linked, 0 when the bytes would not be in memory (they are then to be
+ * appended), or an error (ENOMEM).  Linked bytes count against the
+ * memory limit like the store's own. */
+int sa_recstore_link(SaRecStore *st, const void *data, size_t len,
+                     uint64_t count, size_t max_record, SaErr *err);
 /* Drops everything appended after the stream held `bytes` bytes in
  * `count` records (a point noted earlier).  Before finish only. */
 int sa_recstore_truncate(SaRecStore *st, uint64_t bytes, uint64_t count,
@@ -82,8 +92,33 @@ typedef struct SaRecReader {
 int sa_recreader_open(SaRecReader *r, const SaRecStore *st, SaErr *err);
 /* Next record (and its details through *det), NULL at the end or on error
  * (then err->code != 0).  Pointers stay valid until the next call. */
-const SaRecord *sa_recreader_next(SaRecReader *r, const SaDetail **det,
-                                  SaErr *err);
+const SaRecord *sa_recreader_next_slow(SaRecReader *r, const SaDetail **det,
+                                       SaErr *err);
+static inline const SaRecord *sa_recreader_next(SaRecReader *r,
+                                                const SaDetail **det,
+                                                SaErr *err)
+{
+    /* a record wholly inside a memory chunk is read where it is (the
+     * chunk's bytes start 8-byte aligned; records are 8-byte multiples and
+     * never run from one chunk into the next) */
+    const SaChunk *c = r->chunk;
+    if (r->buf_len == r->buf_pos && c &&
+        c->len - r->chunk_pos >= sizeof(SaRecord)) {
+        const SaRecord *rec = (const SaRecord *)(c->data + r->chunk_pos);
+        size_t size = sa_record_size(rec);
+        if (c->len - r->chunk_pos >= size) {
+            if (det)
+                *det = (const SaDetail *)(rec + 1);
+            r->chunk_pos += size;
+            if (r->chunk_pos == c->len) {
+                r->chunk = c->next != r->end ? c->next : NULL;
+                r->chunk_pos = 0;
+            }
+            return rec;
+        }
+    }
+    return sa_recreader_next_slow(r, det, err);
+}
 void sa_recreader_close(SaRecReader *r);
 
 /* Runs fn(ctx, part, parts, err_part) for every part on a thread of its

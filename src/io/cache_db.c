@@ -3,14 +3,28 @@
  * Why SQLite: its transactions give, for free, what resume needs: an entry
  * is in the database whole or not at all, whatever moment the process is
  * killed at (WAL journal; synchronous=FULL, so a committed entry also
- * survives a power loss), and two processes never corrupt one file.  The
- * entries are a few hundred kilobytes to a few megabytes, which SQLite keeps
- * in overflow pages; keeping them in files of their own would need the
- * same ordering of writes, renames and syncs done by hand.
+ * survives a power loss), and two processes never corrupt one file.
  *
- * One table:
- *   entries(kind, slot, key, sum, data), primary key (kind, slot)
- * `sum` is the CRC-32 and length of data; the database's application_id
+ * An entry's bulk (an image's candidate records: most of the cache) is its
+ * tail, kept outside SQLite in one append-only file, records-<gen>.pack,
+ * which a run maps into memory: the record store then reads the records
+ * where they are, without copying them into memory of its own (which
+ * costs more than reading them: every fresh page is a fault and a
+ * clearing).  A tail is written and synced before the row that points at
+ * it is committed, so a row never points at bytes that are not there; a
+ * run killed between the two leaves only unreferenced bytes at the pack's
+ * end.  The pack is rewritten without its dead bytes (replaced entries,
+ * such leftovers) when they outweigh the live ones: into the next
+ * generation's file, synced, then the rows' new offsets and the new
+ * generation committed in one transaction; a file of another generation
+ * is removed at open.
+ *
+ * Two tables:
+ *   entries(kind, slot, key, sum, data, toff, tlen, tsum),
+ *     primary key (kind, slot)
+ *   pack(gen): the pack's generation
+ * `sum` is the CRC-32 and length of data, `tsum` the CRC-32 of the tail's
+ * tlen bytes at offset toff of the pack; the database's application_id
  * says the file is a segaudit cache, its user_version the entries' format.
  *
  * Two connections: the writer thread commits on one while lookups read on
@@ -34,7 +48,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -47,6 +63,7 @@
 
 #define APP_ID 0x53414331 /* "SAC1" */
 #define MAX_NOTES 16
+#define MAX_MAPS 8
 
 struct SaCacheDb {
     pthread_mutex_t wmu, rmu, nmu; /* the write and read connections, the
@@ -61,6 +78,17 @@ struct SaCacheDb {
                              under either connection's mutex) */
     char *notes[MAX_NOTES];
     int n_notes;
+    /* the pack: the writer appends at pack_end (under wmu); readers map
+     * it (under rmu), once more when an entry lies past the maps so far,
+     * which stay until the database is closed */
+    int pack_fd;
+    long long gen;
+    uint64_t pack_end;
+    struct {
+        void *p;
+        size_t len;
+    } maps[MAX_MAPS];
+    int n_maps;
 };
 
 static void vnote(SaCacheDb *db, const char *fmt, va_list ap)
@@ -147,7 +175,7 @@ static int exec(sqlite3 *db, const char *sql)
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
-/* The integer a statement returns, or -1. */
+/* The integer a statement returns, or -1 (no row, or an error in *rc). */
 static long long query_int(sqlite3 *db, const char *sql, int *rc)
 {
     sqlite3_stmt *st = NULL;
@@ -155,13 +183,116 @@ static long long query_int(sqlite3 *db, const char *sql, int *rc)
     *rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
     if (*rc == SQLITE_OK) {
         *rc = sqlite3_step(st);
-        if (*rc == SQLITE_ROW) {
+        if (*rc == SQLITE_ROW)
             v = sqlite3_column_int64(st, 0);
-            *rc = SQLITE_OK;
-        }
+        if (*rc == SQLITE_ROW || *rc == SQLITE_DONE)
+            *rc = SQLITE_OK; /* no row: -1 */
     }
     sqlite3_finalize(st);
     return v;
+}
+
+static uint64_t round8(uint64_t v)
+{
+    return (v + 7) & ~(uint64_t)7;
+}
+
+static void pack_path(const SaCacheDb *c, long long gen, char *out,
+                      size_t n)
+{
+    snprintf(out, n, "%s/records-%lld.pack", c->dir, gen);
+}
+
+/* Removes every pack file but generation keep's (keep < 0: all). */
+static void remove_packs(const SaCacheDb *c, long long keep)
+{
+    DIR *d = opendir(c->dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *nm = de->d_name;
+        char *end;
+        if (strncmp(nm, "records-", 8) != 0)
+            continue;
+        long long g = strtoll(nm + 8, &end, 10);
+        if (end == nm + 8 || strcmp(end, ".pack") != 0 || g == keep)
+            continue;
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", c->dir, de->d_name);
+        unlink(p);
+    }
+    closedir(d);
+}
+
+static void unmap_pack(SaCacheDb *c)
+{
+    for (int i = 0; i < c->n_maps; i++)
+        munmap(c->maps[i].p, c->maps[i].len);
+    c->n_maps = 0;
+}
+
+static void close_pack(SaCacheDb *c)
+{
+    unmap_pack(c);
+    if (c->pack_fd >= 0)
+        close(c->pack_fd);
+    c->pack_fd = -1;
+}
+
+/* Opens the pack of the database's generation (an SQLite code).  A new
+ * database (fresh) starts its pack empty; other generations' files go. */
+static int open_pack(SaCacheDb *c, int fresh)
+{
+    int rc;
+    long long gen = query_int(c->wdb, "SELECT gen FROM pack", &rc);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (gen < 0) {
+        gen = 0;
+        if ((rc = exec(c->wdb, "INSERT INTO pack(gen) VALUES (0)")) !=
+            SQLITE_OK)
+            return rc;
+    }
+    c->gen = gen;
+    char p[PATH_MAX];
+    pack_path(c, gen, p, sizeof p);
+    c->pack_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    struct stat st;
+    if (c->pack_fd < 0 || fstat(c->pack_fd, &st) != 0)
+        return errno == EACCES || errno == EROFS || errno == EPERM
+                   ? SQLITE_READONLY
+                   : SQLITE_IOERR;
+    c->pack_end = round8((uint64_t)st.st_size);
+    if (fresh && st.st_size > 0) {
+        if (ftruncate(c->pack_fd, 0) != 0)
+            return SQLITE_IOERR;
+        c->pack_end = 0;
+    }
+    remove_packs(c, gen);
+    return SQLITE_OK;
+}
+
+/* Where tail bytes [off, off + len) of the pack are in memory, or NULL
+ * when the pack does not hold them.  Under rmu. */
+static const void *tail_at(SaCacheDb *c, uint64_t off, uint64_t len)
+{
+    for (int i = 0; i < c->n_maps; i++)
+        if (off <= c->maps[i].len && len <= c->maps[i].len - off)
+            return (const unsigned char *)c->maps[i].p + off;
+    struct stat st;
+    if (c->pack_fd < 0 || c->n_maps == MAX_MAPS ||
+        fstat(c->pack_fd, &st) != 0 || (uint64_t)st.st_size < off ||
+        (uint64_t)st.st_size - off < len || (uint64_t)st.st_size > SIZE_MAX)
+        return NULL;
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED,
+                   c->pack_fd, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    c->maps[c->n_maps].p = p;
+    c->maps[c->n_maps].len = (size_t)st.st_size;
+    c->n_maps++;
+    return (const unsigned char *)p + off;
 }
 
 static void close_db(SaCacheDb *c)
@@ -172,6 +303,7 @@ static void close_db(SaCacheDb *c)
     sqlite3_close(c->wdb);
     c->get = c->put = NULL;
     c->rdb = c->wdb = NULL;
+    close_pack(c);
 }
 
 /* A small page cache: each entry is read or written once.  (In pages of
@@ -219,10 +351,7 @@ static int open_db(SaCacheDb *c, const char **what)
     if (rc != SQLITE_OK)
         return rc;
     *what = "cannot be written";
-    /* entries are large: big pages write them in fewer calls (a new file
-     * only, before its journal mode is set) */
-    if (tables == 0 && (rc = exec(db, "PRAGMA page_size=65536")) != SQLITE_OK)
-        return rc;
+    int fresh = tables == 0;
     if ((rc = exec(db, "PRAGMA journal_mode=WAL")) != SQLITE_OK ||
         (rc = exec(db, "PRAGMA synchronous=FULL")) != SQLITE_OK)
         return rc;
@@ -232,28 +361,35 @@ static int open_db(SaCacheDb *c, const char **what)
                             "segaudit (cache format %lld, this one reads "
                             "%u): its entries are dropped", c->path, ver,
                             c->format);
-        if ((rc = exec(db, "DROP TABLE IF EXISTS entries")) != SQLITE_OK)
+        if ((rc = exec(db, "DROP TABLE IF EXISTS entries; "
+                       "DROP TABLE IF EXISTS pack")) != SQLITE_OK)
             return rc;
+        fresh = 1;
     }
-    char sql[256];
+    char sql[512];
     snprintf(sql, sizeof sql,
              "PRAGMA application_id=%d; PRAGMA user_version=%u; "
              "CREATE TABLE IF NOT EXISTS entries(kind INTEGER NOT NULL, "
              "slot BLOB NOT NULL, key BLOB NOT NULL, sum BLOB NOT NULL, "
-             "data BLOB NOT NULL, PRIMARY KEY(kind, slot))",
+             "data BLOB NOT NULL, toff INTEGER NOT NULL, "
+             "tlen INTEGER NOT NULL, tsum INTEGER NOT NULL, "
+             "PRIMARY KEY(kind, slot)); "
+             "CREATE TABLE IF NOT EXISTS pack(gen INTEGER NOT NULL)",
              APP_ID, c->format);
-    if ((rc = exec(db, sql)) != SQLITE_OK)
+    if ((rc = exec(db, sql)) != SQLITE_OK || (rc = open_pack(c, fresh)) != SQLITE_OK)
         return rc;
     rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO entries"
-                            "(kind, slot, key, sum, data) VALUES "
-                            "(?1, ?2, ?3, ?4, ?5)", -1, &c->put, NULL);
+                            "(kind, slot, key, sum, data, toff, tlen, tsum) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", -1,
+                            &c->put, NULL);
     *what = "cannot be read";
     if (rc == SQLITE_OK)
         rc = connect(c, &c->rdb);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(c->rdb, "SELECT key, sum, rowid, "
-                                "length(data) FROM entries WHERE kind = ?1 "
-                                "AND slot = ?2", -1, &c->get, NULL);
+                                "length(data), toff, tlen, tsum FROM entries "
+                                "WHERE kind = ?1 AND slot = ?2", -1, &c->get,
+                                NULL);
     return rc;
 }
 
@@ -284,6 +420,7 @@ static int start_over(SaCacheDb *c, const char *what, const char *why)
 {
     close_db(c);
     int moved = move_aside(c);
+    remove_packs(c, -1);
     sa_cachedb_add_note(c, "%s %s (%s): %s; a new cache is started, and "
                         "its images are computed again", c->path, what, why,
                         moved ? "it is kept as cache.sqlite.damaged"
@@ -303,6 +440,7 @@ int sa_cachedb_open(const char *dir, uint32_t format, int check_only,
     pthread_mutex_init(&c->rmu, NULL);
     pthread_mutex_init(&c->nmu, NULL);
     c->lock_fd = -1;
+    c->pack_fd = -1;
     c->format = format;
     size_t n = strlen(dir) + sizeof "/cache.sqlite";
     c->dir = strdup(dir);
@@ -376,12 +514,27 @@ static void make_sum(const void *data, size_t len, uint8_t sum[12])
     memcpy(sum + 4, &l, 8);
 }
 
+static uint32_t crc_of(const void *data, size_t len)
+{
+    uint8_t sum[12];
+    make_sum(data, len, sum);
+    uint32_t crc;
+    memcpy(&crc, sum, 4);
+    return crc;
+}
+
 int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
                    const uint8_t *key, size_t max_len, void **data,
-                   size_t *cap, size_t *len, SaErr *err)
+                   size_t *cap, size_t *len, const void **tail,
+                   size_t *tail_len, SaErr *err)
 {
     *len = 0;
-    sqlite3_int64 dlen = 0;
+    if (tail) {
+        *tail = NULL;
+        *tail_len = 0;
+    }
+    sqlite3_int64 dlen = 0, toff = 0, tlen = 0, tsum = 0;
+    const void *tp = NULL;
     uint8_t want[12], sum[12];
     pthread_mutex_lock(&c->rmu);
     int found = SA_CACHE_MISS;
@@ -401,13 +554,19 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
         int slen = sqlite3_column_bytes(st, 1);
         sqlite3_int64 rowid = sqlite3_column_int64(st, 2);
         dlen = sqlite3_column_int64(st, 3);
+        toff = sqlite3_column_int64(st, 4);
+        tlen = sqlite3_column_int64(st, 5);
+        tsum = sqlite3_column_int64(st, 6);
         if (slen == 12)
             memcpy(want, s, 12);
         rc = SQLITE_OK;
         if (klen != SA_CACHE_KEY || memcmp(k, key, SA_CACHE_KEY) != 0) {
             found = SA_CACHE_STALE;
         } else if (slen != 12 || dlen <= 0 || (uint64_t)dlen > max_len ||
-                   dlen > INT_MAX) {
+                   dlen > INT_MAX || toff < 0 || toff % 8 != 0 || tlen < 0 ||
+                   (uint64_t)tlen > max_len || tsum < 0 ||
+                   tsum > (sqlite3_int64)UINT32_MAX ||
+                   (tlen > 0 && data && !tail)) {
             found = SA_CACHE_DAMAGED;
         } else if (!data) {
             /* a probe: the entry is there, for this key */
@@ -431,8 +590,13 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
             if (rc == SQLITE_OK)
                 rc = sqlite3_blob_read(b, *data, (int)dlen, 0);
             sqlite3_blob_close(b);
-            if (rc == SQLITE_OK)
-                found = SA_CACHE_HIT; /* once its checksum holds */
+            if (rc == SQLITE_OK && tlen > 0 &&
+                !(tp = tail_at(c, (uint64_t)toff, (uint64_t)tlen))) {
+                /* the pack is shorter than the row says, or unreadable */
+                found = SA_CACHE_DAMAGED;
+            } else if (rc == SQLITE_OK) {
+                found = SA_CACHE_HIT; /* once its checksums hold */
+            }
         }
     } else if (rc == SQLITE_DONE) {
         rc = SQLITE_OK;
@@ -453,14 +617,60 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
     if (found == SA_CACHE_HIT && data) {
         /* checked outside the lock: other threads read meanwhile */
         make_sum(*data, (size_t)dlen, sum);
-        found = memcmp(want, sum, 12) ? SA_CACHE_DAMAGED : SA_CACHE_HIT;
+        found = memcmp(want, sum, 12) != 0 ||
+                        (tlen > 0 &&
+                         crc_of(tp, (size_t)tlen) != (uint32_t)tsum)
+                    ? SA_CACHE_DAMAGED
+                    : SA_CACHE_HIT;
         *len = found == SA_CACHE_HIT ? (size_t)dlen : 0;
+        if (found == SA_CACHE_HIT && tail) {
+            *tail = tp;
+            *tail_len = (size_t)tlen;
+        }
     }
     return found;
 }
 
+/* Writes the whole of p[0..n) at off; 0 or an errno. */
+static int pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+    const unsigned char *b = p;
+    while (n > 0) {
+        ssize_t w = pwrite(fd, b, n, (off_t)off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : ENOSPC;
+        b += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Appends a tail to the pack and syncs it: its offset, or -1 (a note says
+ * why, and writes stop).  Under wmu. */
+static long long pack_append(SaCacheDb *c, const void *tail, size_t len)
+{
+    uint64_t off = c->pack_end;
+    int e = c->pack_fd < 0 ? EBADF : pwrite_all(c->pack_fd, tail, len, off);
+    if (e == 0 && fdatasync(c->pack_fd) != 0)
+        e = errno;
+    if (e) {
+        char p[PATH_MAX];
+        pack_path(c, c->gen, p, sizeof p);
+        sa_cachedb_add_note(c, "%s: a write failed (%s): the run goes on "
+                            "without writing to the cache", p, strerror(e));
+        c->writes_off = 1;
+        return -1;
+    }
+    c->pack_end = round8(off + len);
+    return (long long)off;
+}
+
 int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
-                   const uint8_t *key, const void *data, size_t len)
+                   const uint8_t *key, const void *data, size_t len,
+                   const void *tail, size_t tail_len)
 {
     pthread_mutex_lock(&c->wmu);
     if (c->writes_off || c->damaged || !c->put) {
@@ -469,6 +679,16 @@ int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
     }
     uint8_t sum[12];
     make_sum(data, len, sum);
+    /* the tail first, synced: a committed row never points past it */
+    long long toff = 0;
+    uint32_t tsum = 0;
+    if (tail_len > 0) {
+        if ((toff = pack_append(c, tail, tail_len)) < 0) {
+            pthread_mutex_unlock(&c->wmu);
+            return 1;
+        }
+        tsum = crc_of(tail, tail_len);
+    }
     sqlite3_stmt *st = c->put;
     int rc = sqlite3_bind_int(st, 1, kind);
     if (rc == SQLITE_OK)
@@ -482,6 +702,12 @@ int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
         rc = SQLITE_TOOBIG;
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_blob64(st, 5, data, len, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 6, toff);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 7, (sqlite3_int64)tail_len);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, 8, tsum);
     if (rc != SQLITE_OK) {
         /* this entry only (beyond what SQLite keeps in one value) */
         sqlite3_clear_bindings(st);
@@ -515,6 +741,134 @@ static uint64_t file_size(const char *path, const char *suffix)
     return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
+/* The live tails, in pack order. */
+typedef struct Live {
+    sqlite3_int64 rowid, off, len;
+} Live;
+
+static int cmp_live(const void *a, const void *b)
+{
+    const Live *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Copies the live tails into the next generation's pack, synced; their
+ * new offsets in lv.  0 or -1. */
+static int copy_live(SaCacheDb *c, Live *lv, size_t n, const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return -1;
+    unsigned char *buf = NULL;
+    size_t cap = 0;
+    uint64_t end = 0;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t len = (size_t)lv[i].len;
+        if (len > cap) {
+            unsigned char *nb = realloc(buf, len);
+            if (!nb) {
+                rc = -1;
+                break;
+            }
+            buf = nb;
+            cap = len;
+        }
+        ssize_t got = pread(c->pack_fd, buf, len, (off_t)lv[i].off);
+        if (got != (ssize_t)len || pwrite_all(fd, buf, len, end) != 0)
+            rc = -1;
+        lv[i].off = (sqlite3_int64)end;
+        end = round8(end + len);
+    }
+    free(buf);
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = -1;
+    close(fd);
+    if (rc == 0) {
+        /* the new file's name is durable before any row points into it */
+        int dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) != 0)
+            rc = -1;
+        if (dfd >= 0)
+            close(dfd);
+    }
+    return rc;
+}
+
+/* Rewrites the pack without its dead bytes when they outweigh the live
+ * ones; anything that fails leaves the pack as it
+ * is, for a later run to try.  Under both locks, with no tail in use. */
+static void compact_pack(SaCacheDb *c)
+{
+    struct stat st;
+    if (c->pack_fd < 0 || fstat(c->pack_fd, &st) != 0)
+        return;
+    int rc;
+    long long live = query_int(c->wdb, "SELECT coalesce(sum(tlen), 0) "
+                               "FROM entries", &rc);
+    if (rc != SQLITE_OK || live < 0 ||
+        (uint64_t)st.st_size <= 2 * (uint64_t)live)
+        return;
+    long long n = query_int(c->wdb, "SELECT count(*) FROM entries WHERE "
+                            "tlen > 0", &rc);
+    if (rc != SQLITE_OK || n < 0 || (uint64_t)n > SIZE_MAX / sizeof(Live))
+        return;
+    Live *lv = malloc(((size_t)n + 1) * sizeof *lv);
+    sqlite3_stmt *q = NULL;
+    size_t got = 0;
+    if (!lv || sqlite3_prepare_v2(c->wdb, "SELECT rowid, toff, tlen FROM "
+                                  "entries WHERE tlen > 0", -1, &q,
+                                  NULL) != SQLITE_OK) {
+        free(lv);
+        return;
+    }
+    while (got < (size_t)n && sqlite3_step(q) == SQLITE_ROW) {
+        lv[got].rowid = sqlite3_column_int64(q, 0);
+        lv[got].off = sqlite3_column_int64(q, 1);
+        lv[got].len = sqlite3_column_int64(q, 2);
+        got++;
+    }
+    sqlite3_finalize(q);
+    qsort(lv, got, sizeof *lv, cmp_live);
+    char next[PATH_MAX], old[PATH_MAX];
+    pack_path(c, c->gen + 1, next, sizeof next);
+    pack_path(c, c->gen, old, sizeof old);
+    int ok = got == (size_t)n && copy_live(c, lv, got, next) == 0;
+    sqlite3_stmt *u = NULL;
+    if (ok)
+        ok = exec(c->wdb, "BEGIN IMMEDIATE") == SQLITE_OK;
+    if (ok && sqlite3_prepare_v2(c->wdb, "UPDATE entries SET toff = ?1 "
+                                 "WHERE rowid = ?2", -1, &u,
+                                 NULL) != SQLITE_OK) {
+        exec(c->wdb, "ROLLBACK");
+        ok = 0;
+    }
+    for (size_t i = 0; ok && u && i < got; i++) {
+        sqlite3_bind_int64(u, 1, lv[i].off);
+        sqlite3_bind_int64(u, 2, lv[i].rowid);
+        ok = sqlite3_step(u) == SQLITE_DONE;
+        sqlite3_reset(u);
+    }
+    sqlite3_finalize(u);
+    if (u) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "UPDATE pack SET gen = %lld", c->gen + 1);
+        if (ok)
+            ok = exec(c->wdb, sql) == SQLITE_OK &&
+                 exec(c->wdb, "COMMIT") == SQLITE_OK;
+        if (!ok)
+            exec(c->wdb, "ROLLBACK");
+    }
+    free(lv);
+    if (!ok) {
+        unlink(next);
+        return;
+    }
+    close_pack(c);
+    unlink(old);
+    c->gen++;
+}
+
 uint64_t sa_cachedb_finish(SaCacheDb *c)
 {
     pthread_mutex_lock(&c->wmu);
@@ -522,14 +876,20 @@ uint64_t sa_cachedb_finish(SaCacheDb *c)
     if (c->damaged) {
         close_db(c);
         int moved = move_aside(c);
+        remove_packs(c, -1);
         sa_cachedb_add_note(c, "%s %s; the next run starts a new cache",
                             c->path, moved ? "is kept as cache.sqlite.damaged"
                                            : "is removed");
     } else if (c->wdb) {
+        if (!c->writes_off)
+            compact_pack(c);
         /* the journal's pages go into the file first */
         exec(c->wdb, "PRAGMA wal_checkpoint(TRUNCATE)");
     }
-    uint64_t bytes = file_size(c->path, "") + file_size(c->path, "-wal");
+    char pack[PATH_MAX];
+    pack_path(c, c->gen, pack, sizeof pack);
+    uint64_t bytes = file_size(c->path, "") + file_size(c->path, "-wal") +
+                     file_size(pack, "");
     pthread_mutex_unlock(&c->rmu);
     pthread_mutex_unlock(&c->wmu);
     return bytes;

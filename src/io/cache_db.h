@@ -2,6 +2,8 @@
  * opaque entries by (kind, slot), each with a key and a checksum.
  *
  *   <dir>/cache.sqlite   the entries (WAL journal: <dir>/cache.sqlite-wal)
+ *   <dir>/records-<gen>.pack
+ *                        the entries' tails (their bulk), mapped by reads
  *   <dir>/lock           held (flock) by the run that uses the folder
  *
  * A slot names what an entry is for (an image under given settings); the
@@ -48,23 +50,30 @@ int sa_cachedb_open(const char *dir, uint32_t format, int check_only,
 
 /* Looks up the entry of slot; on SA_CACHE_HIT, *data holds *len bytes.
  * *data is the caller's buffer of *cap bytes (NULL, 0 at first), grown
- * with realloc as needed; the caller frees it.  An entry longer than
- * max_len is damaged.  With data NULL, only probes: SA_CACHE_HIT says an
- * entry of that key and a possible length is there (its bytes are not
- * read, nor checked).  Returns an enum SaCacheFound, or SEGAUDIT_ENOMEM. */
+ * with realloc as needed; the caller frees it.  *tail is the entry's tail
+ * of *tail_len bytes (NULL, 0 without one), 8-byte aligned, in read-only
+ * memory that stays until the database is closed; with tail NULL, an
+ * entry with a tail is damaged.  An entry or tail longer than max_len is
+ * damaged.  With data NULL, only probes: SA_CACHE_HIT says an entry of
+ * that key and a possible length is there (its bytes are not read, nor
+ * checked).  Returns an enum SaCacheFound, or SEGAUDIT_ENOMEM. */
 int sa_cachedb_get(SaCacheDb *db, int kind, const uint8_t *slot,
                    const uint8_t *key, size_t max_len, void **data,
-                   size_t *cap, size_t *len, SaErr *err);
+                   size_t *cap, size_t *len, const void **tail,
+                   size_t *tail_len, SaErr *err);
 
-/* Stores data as slot's entry, computed from key (one transaction).
- * Returns 0, or 1 when it was not stored (writes have stopped: a note
- * says why). */
+/* Stores data, and tail (tail_len bytes, 0 for none) in the pack, as
+ * slot's entry, computed from key (one transaction, after the tail is
+ * synced).  Returns 0, or 1 when it was not stored (writes have stopped:
+ * a note says why). */
 int sa_cachedb_put(SaCacheDb *db, int kind, const uint8_t *slot,
-                   const uint8_t *key, const void *data, size_t len);
+                   const uint8_t *key, const void *data, size_t len,
+                   const void *tail, size_t tail_len);
 
-/* The end of the run's use (no other call may be under way): a file found
- * damaged is moved aside, the journal is written into the file.  Returns
- * the bytes the cache takes on disk. */
+/* The end of the run's use (no other call may be under way, and no tail
+ * is in use any more): a file found damaged is moved aside, the pack is
+ * compacted when most of it is dead, the journal is written into the
+ * file.  Returns the bytes the cache takes on disk. */
 uint64_t sa_cachedb_finish(SaCacheDb *db);
 
 /* The notes so far (what was repaired or given up), NULL past the end.

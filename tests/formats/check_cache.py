@@ -305,21 +305,36 @@ def sql(db, statement):
     con.close()
 
 
-def craft(db, how):
-    """Rewrites the largest pass-1 entry with a valid checksum but content
-    that must not be trusted (the layout is src/engine/cache.c's)."""
+def pack_of(db):
+    """The pack file that holds the entries' tails (their records)."""
     con = sqlite3.connect(db)
-    rowid, d = max(con.execute("SELECT rowid, data FROM entries WHERE kind = 1"),
-                   key=lambda r: len(r[1]))
+    gen = con.execute("SELECT gen FROM pack").fetchone()[0]
+    con.close()
+    return os.path.join(os.path.dirname(db), "records-%d.pack" % gen)
+
+
+def craft(db, how):
+    """Rewrites the largest pass-1 entry with valid checksums but content
+    that must not be trusted (the layout is src/engine/cache_entry.c's:
+    the records are the entry's tail, in the pack)."""
+    pack = pack_of(db)
+    con = sqlite3.connect(db)
+    rowid, d, toff, tlen = max(con.execute(
+        "SELECT rowid, data, toff, tlen FROM entries WHERE kind = 1"),
+        key=lambda r: r[3])
     d = bytearray(d)
+    with open(pack, "rb") as f:
+        f.seek(toff)
+        recs = bytearray(f.read(tlen))
     K = struct.unpack_from("<I", d, 4)[0]
     pos = 176 + 5 * K * 8
     nh = struct.unpack_from("<Q", d, pos)[0]
     pos += 8
     for _ in range(2 * nh):
         pos = varint(d, pos)[1]
-    first = pos + 24  # the first record
+    first = 0  # the first record
     if how.startswith("detail"):
+        d, whole = recs, d
         # the first record with two details or more (SaRecord: 32 bytes,
         # then SaDetail: pos, label, pred, pad (u16), s, p-hat (f64))
         while struct.unpack_from("<H", d, first + 28)[0] < 2:
@@ -332,18 +347,27 @@ def craft(db, how):
         else:  # the second detail at the first one's position
             struct.pack_into("<H", d, det + 24,
                              struct.unpack_from("<H", d, det)[0])
+        d = whole
     elif how == "count":
         struct.pack_into("<Q", d, pos, 1)  # says 1 record, holds more
+    elif how == "tail_len":
+        struct.pack_into("<Q", d, pos + 8, tlen - 32)  # the tail is longer
     elif how == "pixel":
-        struct.pack_into("<I", d, first + 20, 0x7FFFFFFF)
+        struct.pack_into("<I", recs, first + 20, 0x7FFFFFFF)
     elif how == "label":
-        struct.pack_into("<H", d, first + 24, 60000)
+        struct.pack_into("<H", recs, first + 24, 60000)
     if how == "not_a_blob":
         con.execute("UPDATE entries SET data = 123 WHERE rowid = ?", (rowid,))
     else:
         crc = zlib.crc32(bytes(d)) & 0xFFFFFFFF
-        con.execute("UPDATE entries SET data = ?, sum = ? WHERE rowid = ?",
-                    (bytes(d), struct.pack("<IQ", crc, len(d)), rowid))
+        tcrc = zlib.crc32(bytes(recs)) & 0xFFFFFFFF
+        with open(pack, "r+b") as f:
+            f.seek(toff)
+            f.write(recs)
+        con.execute("UPDATE entries SET data = ?, sum = ?, tsum = ? "
+                    "WHERE rowid = ?", (bytes(d), struct.pack("<IQ", crc,
+                                                               len(d)),
+                                        tcrc, rowid))
     con.commit()
     con.close()
 
@@ -356,7 +380,7 @@ def damage(tmp, args, ref):
 
     # entries whose checksum holds but whose content is wrong: computed
     # again (and replaced), never trusted
-    for how in ("count", "pixel", "label", "not_a_blob"):
+    for how in ("count", "tail_len", "pixel", "label", "not_a_blob"):
         craft(db, how)
         p = audit(args, out, cache)
         if matches(p, "crafted_" + how, ref, out):
@@ -366,10 +390,12 @@ def damage(tmp, args, ref):
         if matches(p, "crafted_%s_replaced" % how, ref, out):
             counts("crafted_%s_replaced" % how, out, 0, N)
 
-    # bytes changed inside an entry: that entry is recomputed
-    size = os.path.getsize(db)
-    with open(db, "r+b") as f:
-        for off in range(size // 3, size - 4096, size // 5):
+    # bytes changed inside entries' records (in the pack): those entries
+    # are recomputed
+    pack = pack_of(db)
+    size = os.path.getsize(pack)
+    with open(pack, "r+b") as f:
+        for off in range(size // 3, size - 64, size // 5):
             f.seek(off)
             b = f.read(64)
             f.seek(off)
@@ -422,11 +448,37 @@ def damage(tmp, args, ref):
         ok("summary", "cache %s: %d images from the cache, 0 computed; it "
            "takes" % (cache, N) in p.stderr, p.stderr)
 
+    # the pack cut short: the entries past its end are computed again; the
+    # pack gone: all of them
+    with open(pack_of(db), "r+b") as f:
+        f.truncate(os.path.getsize(pack_of(db)) // 2)
+    p = audit(args, out, cache)
+    if matches(p, "pack_truncated", ref, out):
+        r = run_info(out)
+        ok("pack_truncated/recomputed", 0 < r["images_computed"] < N and
+           "damaged" in p.stderr, (r, p.stderr))
+    os.remove(pack_of(db))
+    p = audit(args, out, cache)
+    if matches(p, "pack_removed", ref, out):
+        counts("pack_removed", out, N, 0)
+    p = audit(args, out, cache)
+    if matches(p, "pack_removed_repaired", ref, out):
+        counts("pack_removed_repaired", out, 0, N)
+
     # every page but the first damaged: found while the run looks entries
     # up; the run does without the cache, which is moved aside at its end
+    # (and the pack table's, which is read at open)
+    con = sqlite3.connect(db)
+    keep = con.execute("SELECT rootpage FROM sqlite_master WHERE "
+                       "name = 'pack'").fetchone()[0]
+    con.close()
     with open(db, "r+b") as f:
         size = os.path.getsize(db)
-        for off in range(65536, size, 65536):
+        page = struct.unpack(">H", f.read(18)[16:18])[0]
+        page = 65536 if page == 1 else page
+        for off in range(page, size, page):
+            if off // page + 1 == keep:
+                continue
             f.seek(off)
             f.write(b"\xa5" * 64)
     p = audit(args, out, cache)
@@ -505,6 +557,41 @@ def damage(tmp, args, ref):
     ok("verify_alone", p.returncode == 2 and "--cache" in p.stderr, p.stderr)
 
 
+def packs(tmp, args, ref, data):
+    """The pack of records: replaced entries leave dead bytes, which are
+    dropped (into the next generation's file) once they outweigh the live
+    ones; a pack of another generation (a compaction cut short) is removed
+    at open."""
+    cache = os.path.join(tmp, "pack_cache")
+    db = os.path.join(cache, "cache.sqlite")
+    out = os.path.join(tmp, "pack_out")
+    p = audit(args, out, cache)
+    if not matches(p, "pack_first", ref, out):
+        return
+    first = os.path.getsize(pack_of(db))
+    stray = os.path.join(cache, "records-99.pack")
+    open(stray, "wb").write(b"left over\n")
+    sizes = []
+    for i in range(2):
+        # a new modification time: every entry is computed and replaced
+        os.utime(os.path.join(data, "probs.h5"), (1e9 + i, 1e9 + i))
+        p = audit(args, out, cache)
+        if matches(p, "pack_replaced%d" % i, ref, out):
+            counts("pack_replaced%d" % i, out, N, 0)
+        sizes.append((os.path.basename(pack_of(db)),
+                      os.path.getsize(pack_of(db))))
+    ok("pack/stray_removed", not os.path.exists(stray), os.listdir(cache))
+    # one replacement: half the pack is dead, kept; two: compacted
+    ok("pack/compacted", sizes == [("records-0.pack", 2 * first),
+                                   ("records-1.pack", first)] and
+       sorted(os.listdir(cache)) == ["cache.sqlite", "lock",
+                                     "records-1.pack"],
+       (first, sizes, os.listdir(cache)))
+    p = audit(args, out, cache)
+    if matches(p, "pack_compacted", ref, out):
+        counts("pack_compacted", out, 0, N)
+
+
 def mounts(tmp, args, ref):
     """A read-only cache folder, and a disk that fills while committing
     (small tmpfs mounts: root only)."""
@@ -567,6 +654,7 @@ def main(tmp):
     details(tmp)
     kills(tmp)
     damage(tmp, args, ref)
+    packs(tmp, args, ref, data)
     mounts(tmp, args, ref)
 
 
