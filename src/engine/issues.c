@@ -1,3 +1,5 @@
+
+
 /* DESIGN: pass 2 of Confident Learning on the candidate records.
  *
  *  1. n_issues = mismatched records with p̂ >= t_a - 1e-6 (every mismatch
@@ -46,23 +48,38 @@ static int count_part(void *ctx, int part, int parts, SaErr *err)
     uint64_t *first = part == 0 ? c->first
                                 : c->more + (size_t)(part - 1) *
                                                 SA_SELECT_RADIX;
+    /* each class's bar for p-hat, as the test below had it */
+    double *bar = malloc(e->K * sizeof *bar);
+    if (!bar)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    for (uint32_t k = 0; k < e->K; k++)
+        bar[k] = e->classes[k].threshold - EPS;
     SaRecReader rd;
     int rc = sa_recreader_open_part(&rd, &e->store, part, parts, err);
-    if (rc)
+    if (rc) {
+        free(bar);
         return rc;
-    const SaRecord *r;
-    uint64_t seen = 0, issues = 0, below = 0;
-    while ((r = sa_recreader_next(&rd, NULL, err)) != NULL) {
-        if ((++seen & 0xfffff) == 0 && sa_cancelled(e)) {
+    }
+    const unsigned char *p;
+    size_t len;
+    uint64_t issues = 0, below = 0;
+    while ((p = sa_recreader_span(&rd, &len, err)) != NULL) {
+        if (sa_cancelled(e)) {
             rc = sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
             break;
         }
-        first[sa_select_first_digit(sa_record_key(r))]++;
-        below += r->s <= SA_TAU;
-        issues += (r->flags & SA_REC_MISMATCH) &&
-                  r->phat >= e->classes[r->pred].threshold - EPS;
+        for (size_t off = 0; off < len;) {
+            const SaRecord *r = (const SaRecord *)(p + off);
+            __builtin_prefetch(p + off + 1024); /* the hardware prefetcher
+                                                  does not keep up here */
+            off += sa_record_size(r);
+            first[sa_select_first_digit(sa_record_key(r))]++;
+            below += r->s <= SA_TAU;
+            issues += (r->flags & SA_REC_MISMATCH) && r->phat >= bar[r->pred];
+        }
     }
     sa_recreader_close(&rd);
+    free(bar);
     c->v[part][0] = issues;
     c->v[part][1] = below;
     return rc ? rc : err->code;
@@ -494,11 +511,11 @@ static int issue_pixel(Walk *w, uint32_t image, uint64_t row, uint64_t col,
 static int walk_record(Walk *w, const SaRecord *r, const SaDetail *det)
 {
     SaEngine *e = w->e;
-    if (!w->any || sa_key_cmp(sa_record_key(r), w->cut) > 0)
+    /* (with f = 1, only a mismatch can be an issue pixel) */
+    if (!w->any || (e->f == 1 && !(r->flags & SA_REC_MISMATCH)) ||
+        sa_key_cmp(sa_record_key(r), w->cut) > 0)
         return 0;
     if (e->f == 1) {
-        if (!(r->flags & SA_REC_MISMATCH))
-            return 0;
         return issue_pixel(w, r->image, r->pixel / w->W, r->pixel % w->W,
                            r->label, r->pred, r->s, r->phat);
     }

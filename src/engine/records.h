@@ -119,6 +119,27 @@ static inline const SaRecord *sa_recreader_next(SaRecReader *r,
     }
     return sa_recreader_next_slow(r, det, err);
 }
+
+/* The next run of whole records, *len bytes (NULL at the end or on error,
+ * then err->code != 0): the rest of a memory chunk where records are
+ * whole in each chunk, otherwise one record.  Valid until the next call;
+ * not to be mixed with sa_recreader_next on one reader. */
+static inline const unsigned char *sa_recreader_span(SaRecReader *r,
+                                                     size_t *len, SaErr *err)
+{
+    const SaChunk *c = r->chunk;
+    if (r->buf_len == r->buf_pos && c && !r->st->straddled &&
+        c->len > r->chunk_pos) {
+        const unsigned char *p = c->data + r->chunk_pos;
+        *len = c->len - r->chunk_pos;
+        r->chunk = c->next != r->end ? c->next : NULL;
+        r->chunk_pos = 0;
+        return p;
+    }
+    const SaRecord *rec = sa_recreader_next(r, NULL, err);
+    *len = rec ? sa_record_size(rec) : 0;
+    return (const unsigned char *)rec;
+}
 void sa_recreader_close(SaRecReader *r);
 
 /* Runs fn(ctx, part, parts, err_part) for every part on a thread of its

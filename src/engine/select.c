@@ -80,15 +80,20 @@ static int scan_part(void *p, int part, int parts, SaErr *err)
         int rc = sa_recreader_open_part(&rd, sc->stores[i], part, parts, err);
         if (rc)
             return rc;
-        const SaRecord *r;
-        uint64_t seen = 0;
-        while ((r = sa_recreader_next(&rd, NULL, err)) != NULL) {
-            if ((++seen & 0xfffff) == 0 && sc->cancel && *sc->cancel) {
+        const unsigned char *span;
+        size_t len;
+        while ((span = sa_recreader_span(&rd, &len, err)) != NULL) {
+            if (sc->cancel && *sc->cancel) {
                 sa_recreader_close(&rd);
                 return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
             }
-            if (!sc->keep || sc->keep(r, sc->keep_ctx))
-                run->fn(sa_record_key(r), run->ctx[part]);
+            for (size_t off = 0; off < len;) {
+                const SaRecord *r = (const SaRecord *)(span + off);
+                __builtin_prefetch(span + off + 1024);
+                off += sa_record_size(r);
+                if (!sc->keep || sc->keep(r, sc->keep_ctx))
+                    run->fn(sa_record_key(r), run->ctx[part]);
+            }
         }
         sa_recreader_close(&rd);
         if (err->code)
@@ -262,11 +267,6 @@ int sa_select_kth(const SaRecStore *const *stores, int n, uint64_t k,
 {
     return sa_select_kth_group(NULL, stores, n, NULL, NULL, NULL, k,
                                mem_budget, NULL, 1, out, passes, err);
-}
-
-unsigned sa_select_first_digit(SaKey k)
-{
-    return digit(k, 0);
 }
 
 /* Keeps the bucket of hist that holds *rank: its digit goes into the

@@ -65,7 +65,10 @@ typedef struct SaSelectGroup {
 
 /* The first of the key's eight 16-bit digits (its bucket in the
  * histogram that sa_select_kth_group may be given). */
-unsigned sa_select_first_digit(SaKey k);
+static inline unsigned sa_select_first_digit(SaKey k)
+{
+    return (unsigned)(k.hi >> 48);
+}
 
 /* The same among the records for which keep(r, ctx) is true (keep NULL:
  * all), over a group's records (g NULL: this process's).  first_hist,

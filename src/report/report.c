@@ -267,6 +267,55 @@ static json_object *build_json(const SegauditAudit *a)
     return root;
 }
 
+/* Writes file i of segaudit_report_write's list; its error in errbuf. */
+static int write_file(SegauditAudit *a, const char *dir, const char *name,
+                      int i, char *errbuf, size_t errlen)
+{
+    SaOut o;
+    int rc = sa_out_open(&o, dir, name, errbuf, errlen);
+    if (rc) {
+        sa_out_close(&o, 0, errbuf, errlen);
+        return rc;
+    }
+    switch (i) {
+    case 0: write_images(a, o.f); break;
+    case 1: write_classes(a, o.f); break;
+    case 2: write_pairs(a, o.f); break;
+    case 3:
+        if ((rc = write_regions(a, o.f)) != 0) {
+            snprintf(errbuf, errlen, "%s", segaudit_audit_error(a));
+            sa_out_close(&o, 0, errbuf, errlen);
+            return rc;
+        }
+        break;
+    case 4: write_evaluation(a, o.f); break;
+    case 5: write_skipped(a, o.f); break;
+    default: {
+        json_object *root = build_json(a);
+        const char *txt =
+            root ? json_object_to_json_string_ext(
+                       root, JSON_C_TO_STRING_PRETTY |
+                                 JSON_C_TO_STRING_SPACED |
+                                 JSON_C_TO_STRING_NOSLASHESCAPE)
+                 : NULL;
+        if (txt) {
+            fputs(txt, o.f);
+            fputc('\n', o.f);
+        }
+        json_object_put(root);
+        if (!txt) {
+            sa_out_close(&o, 0, errbuf, errlen);
+            snprintf(errbuf, errlen, "out of memory");
+            return SEGAUDIT_ENOMEM;
+        }
+    }
+    }
+    return sa_out_close(&o, 1, errbuf, errlen);
+}
+
+/* The files are written side by side on two threads (when the audit had
+ * them), report.json, the largest, first; the first failure in the list's
+ * order is the one reported. */
 int segaudit_report_write(SegauditAudit *a, const char *dir,
                           char *errbuf, size_t errlen)
 {
@@ -274,54 +323,26 @@ int segaudit_report_write(SegauditAudit *a, const char *dir,
                                   "pairs.csv",      "regions.csv",
                                   "evaluation.csv", "skipped.csv",
                                   "report.json"};
+    static const int order[] = {6, 0, 3, 1, 2, 4, 5};
+    enum { NFILES = 7 };
     SegauditDatasetInfo in;
     segaudit_audit_info(a, &in);
-    for (int i = 0; i < 7; i++) {
-        if (i == 4 && !segaudit_audit_has_truth(a))
+    int rcs[NFILES] = {0};
+    char errs[NFILES][1024];
+    int nt = in.n_threads > 1 ? 2 : 1;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (int j = 0; j < NFILES; j++) {
+        int i = order[j];
+        errs[i][0] = '\0';
+        if ((i == 4 && !segaudit_audit_has_truth(a)) ||
+            (i == 5 && !in.images_skipped))
             continue;
-        if (i == 5 && !in.images_skipped)
-            continue;
-        SaOut o;
-        int rc = sa_out_open(&o, dir, names[i], errbuf, errlen);
-        if (rc) {
-            sa_out_close(&o, 0, errbuf, errlen);
-            return rc;
-        }
-        switch (i) {
-        case 0: write_images(a, o.f); break;
-        case 1: write_classes(a, o.f); break;
-        case 2: write_pairs(a, o.f); break;
-        case 3:
-            if ((rc = write_regions(a, o.f)) != 0) {
-                snprintf(errbuf, errlen, "%s", segaudit_audit_error(a));
-                sa_out_close(&o, 0, errbuf, errlen);
-                return rc;
-            }
-            break;
-        case 4: write_evaluation(a, o.f); break;
-        case 5: write_skipped(a, o.f); break;
-        default: {
-            json_object *root = build_json(a);
-            const char *txt =
-                root ? json_object_to_json_string_ext(
-                           root, JSON_C_TO_STRING_PRETTY |
-                                     JSON_C_TO_STRING_SPACED |
-                                     JSON_C_TO_STRING_NOSLASHESCAPE)
-                     : NULL;
-            if (txt) {
-                fputs(txt, o.f);
-                fputc('\n', o.f);
-            }
-            json_object_put(root);
-            if (!txt) {
-                sa_out_close(&o, 0, errbuf, errlen);
-                snprintf(errbuf, errlen, "out of memory");
-                return SEGAUDIT_ENOMEM;
-            }
-        }
-        }
-        if ((rc = sa_out_close(&o, 1, errbuf, errlen)) != 0)
-            return rc;
+        rcs[i] = write_file(a, dir, names[i], i, errs[i], sizeof errs[i]);
     }
+    for (int i = 0; i < NFILES; i++)
+        if (rcs[i]) {
+            snprintf(errbuf, errlen, "%s", errs[i]);
+            return rcs[i];
+        }
     return 0;
 }

@@ -60,13 +60,21 @@ json_object *sa_json_bool(SaJson *j, int v)
     return need(j, json_object_new_boolean(v));
 }
 
+/* The fewest of 15, 16 and 17 significant digits that read back as v.
+ * When 15 digits do, 16 do too (the 15-digit number is a 16-digit one as
+ * close to v, and the 16-digit one is the closest), so 16 digits are tried
+ * first: if they fail, the answer is 17 without a check. */
 void sa_fmt_double(char buf[SA_NUM_LEN], double v)
 {
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, SA_NUM_LEN, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            return;
+    snprintf(buf, SA_NUM_LEN, "%.16g", v);
+    if (strtod(buf, NULL) != v) {
+        snprintf(buf, SA_NUM_LEN, "%.17g", v);
+        return;
     }
+    char b15[SA_NUM_LEN];
+    snprintf(b15, sizeof b15, "%.15g", v);
+    if (strtod(b15, NULL) == v)
+        memcpy(buf, b15, sizeof b15);
 }
 
 json_object *sa_json_num(SaJson *j, int has, double v)
