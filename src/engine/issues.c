@@ -169,6 +169,10 @@ typedef struct Merge {
     const SaDetail *det[2];
     int picked;            /* the store of the record handed out last, which
                               moves on at the next call, or -1 */
+    int single;            /* the second store is empty: the first is read
+                              a run of records at a time */
+    const unsigned char *span;
+    size_t span_len, span_off;
 } Merge;
 
 /* Both stores from byte offsets off[] (where an image's records start). */
@@ -178,6 +182,11 @@ static int merge_open(Merge *m, SaEngine *e, const uint64_t off[2],
     memset(m, 0, sizeof *m);
     m->picked = -1;
     const SaRecStore *st[2] = {&e->store, &e->store2};
+    if (e->store2.bytes == 0) {
+        m->single = 1;
+        m->open[0] = 1;
+        return sa_recreader_open_at(&m->rd[0], st[0], off[0], err);
+    }
     for (int i = 0; i < 2; i++) {
         int rc = sa_recreader_open_at(&m->rd[i], st[i], off[i], err);
         if (rc)
@@ -194,6 +203,19 @@ static int merge_open(Merge *m, SaEngine *e, const uint64_t off[2],
  * the next call: its store moves on only then. */
 static const SaRecord *merge_next(Merge *m, const SaDetail **det, SaErr *err)
 {
+    if (m->single) {
+        if (m->span_off == m->span_len) {
+            m->span = sa_recreader_span(&m->rd[0], &m->span_len, err);
+            m->span_off = 0;
+            if (!m->span)
+                return NULL;
+        }
+        const SaRecord *r = (const SaRecord *)(m->span + m->span_off);
+        __builtin_prefetch(m->span + m->span_off + 1024);
+        m->span_off += sa_record_size(r);
+        *det = (const SaDetail *)(r + 1);
+        return r;
+    }
     int pick = m->picked;
     if (pick >= 0)
         m->cur[pick] = sa_recreader_next(&m->rd[pick], &m->det[pick], err);
