@@ -900,6 +900,37 @@ static int sel_check(SelCase *c, uint64_t k, uint64_t budget)
     rc = sa_select_kth_group(NULL, stores, c->nstores, NULL, NULL, first, k,
                              budget, NULL, 1 + (int)(k % 3), &hinted,
                              &hpasses, &err);
+    /* and from the keys gathered around a digit: the answer when the
+     * window holds the k-th key's first digit, none when it does not */
+    unsigned dw = sa_select_first_digit(want);
+    unsigned wins[2][2] = {{dw > 0 ? dw - 1 : 0, dw < 65535 ? dw + 1 : 65535},
+                           {dw + 2, dw + 4}};
+    if (dw + 4 > 65535) {
+        wins[1][0] = 0;
+        wins[1][1] = dw - 2;
+    }
+    SaKey *gk = malloc((c->n ? c->n : 1) * sizeof *gk);
+    assert_non_null(gk);
+    for (int wi = 0; wi < 2; wi++) {
+        uint64_t ng = 0;
+        for (uint64_t i = c->n; i-- > 0;) { /* order does not matter */
+            SaKey ki = key_of(&c->items[i]);
+            unsigned d = sa_select_first_digit(ki);
+            if (d >= wins[wi][0] && d <= wins[wi][1])
+                gk[ng++] = ki;
+        }
+        SaKey got = {~0ull, ~0ull};
+        int found = sa_select_kth_gathered(first, k, gk, ng, wins[wi][0],
+                                           wins[wi][1], &got, &err);
+        if (found != (wi == 0) ||
+            (found && (got.hi != want.hi || got.lo != want.lo)))
+            fail_msg("select k=%llu of %llu from keys gathered in [%u, %u] "
+                     "(the answer's digit %u): %d, key %016llx:%016llx",
+                     (unsigned long long)k, (unsigned long long)c->n,
+                     wins[wi][0], wins[wi][1], dw, found,
+                     (unsigned long long)got.hi, (unsigned long long)got.lo);
+    }
+    free(gk);
     free(first);
     if (rc || hinted.hi != want.hi || hinted.lo != want.lo)
         fail_msg("select k=%llu of %llu with the first digits: %d, key "

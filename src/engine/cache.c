@@ -78,6 +78,58 @@ void sa_cache_slot(const SaEngine *e, uint64_t n, int kind,
     sha256_digest(&c, SA_CACHE_KEY, out);
 }
 
+/* The slot of the dataset's own entry of a kind (no image). */
+static void dataset_slot(const SaEngine *e, int kind,
+                         uint8_t out[SA_CACHE_KEY])
+{
+    struct sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, SA_CACHE_KEY, e->cache->settings);
+    sa_sha_str(&c, "dataset");
+    sa_sha_u64(&c, (uint64_t)kind);
+    sha256_digest(&c, SA_CACHE_KEY, out);
+}
+
+int sa_cache_cut_get(SaEngine *e, unsigned *digit)
+{
+    SaCache *ca = e->cache;
+    if (!ca || !ca->db)
+        return 0;
+    uint8_t slot[SA_CACHE_KEY];
+    dataset_slot(e, SA_KIND_CUT, slot);
+    void *data = NULL;
+    size_t cap = 0, len = 0;
+    SaErr err;
+    sa_err_clear(&err);
+    int found = sa_cachedb_get(ca->db, SA_KIND_CUT, slot, ca->settings, 64,
+                               &data, &cap, &len, NULL, NULL, &err);
+    uint32_t d = 0;
+    int ok = found == SA_CACHE_HIT && len == 4;
+    if (ok)
+        memcpy(&d, data, 4);
+    free(data);
+    if (!ok || d > 0xffff)
+        return 0;
+    *digit = d;
+    ca->cut_hint = (int)d;
+    return 1;
+}
+
+void sa_cache_cut_put(SaEngine *e, unsigned digit)
+{
+    SaCache *ca = e->cache;
+    if (!ca || !ca->db || ca->cut_hint == (int)digit)
+        return;
+    uint8_t slot[SA_CACHE_KEY];
+    dataset_slot(e, SA_KIND_CUT, slot);
+    unsigned char *data = malloc(4);
+    if (!data)
+        return; /* only a hint */
+    uint32_t d = digit;
+    memcpy(data, &d, 4);
+    sa_cache_enqueue(ca, SA_KIND_CUT, slot, ca->settings, data, 4, 4);
+}
+
 /* cache_verify: the digest of image n's rows as read (elements of the
  * audit's type). */
 static int rows_digest(SaEngine *e, uint64_t n, uint8_t out[SA_CACHE_KEY],
@@ -295,6 +347,7 @@ int sa_cache_open(SaEngine *e)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     }
     e->cache = ca;
+    ca->cut_hint = -1;
     pthread_mutex_init(&ca->mu, NULL);
     pthread_cond_init(&ca->cond, NULL);
     /* in a group, each member keeps its own images' entries in a folder

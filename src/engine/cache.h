@@ -113,6 +113,12 @@ int sa_cache_fold(struct SaEngine *e, uint64_t n, const SaCacheImage *c);
 
 void sa_cache_image_free(SaCacheImage *c);
 
+/* The first 16-bit digit of the cut-off key of the last audit with these
+ * settings (a hint for pass 2, which is exact whatever it says): 1 and
+ * *digit, or 0 without one.  Kept again with sa_cache_cut_put. */
+int sa_cache_cut_get(struct SaEngine *e, unsigned *digit);
+void sa_cache_cut_put(struct SaEngine *e, unsigned digit);
+
 /* ---- overlays (any thread; each a no-op without a cache) --------------- */
 
 /* Image n's argmax map (H*W, as the overlays read it) from the cache: 1

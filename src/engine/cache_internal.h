@@ -16,7 +16,12 @@
 #define SA_CACHE_FORMAT 2
 
 /* The kinds of entries. */
-enum { SA_KIND_PASS1 = 1, SA_KIND_ARGMAX = 2, SA_KIND_OVERLAY = 3 };
+enum {
+    SA_KIND_PASS1 = 1,
+    SA_KIND_ARGMAX = 2,
+    SA_KIND_OVERLAY = 3,
+    SA_KIND_CUT = 4 /* the dataset's last cut-off: a hint for the next */
+};
 
 /* An entry on its way to the database. */
 typedef struct SaCachePending {
@@ -45,6 +50,8 @@ struct SaCache {
     uint8_t *hash_rows;             /* N: cache_verify, no entry: its rows
                                        are hashed as they are folded */
     void *rows;                     /* cache_verify: a band of rows */
+    int cut_hint;                   /* the hint read (sa_cache_cut_get),
+                                       or -1 */
 };
 typedef struct SaCache SaCache;
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/cache.h"
 #include "engine/dist.h"
 #include "engine/engine.h"
 #include "engine/pairs.h"
@@ -33,13 +34,53 @@
 
 #define EPS 1e-6
 
+/* Keys gathered while the records are counted: every key whose first
+ * digit is in [lo, hi] (around where the last audit's cut-off was, a hint
+ * from the cache), so that the selection need not read the store again
+ * when the cut-off falls there.  Per part at most `cap` keys; one more
+ * and the gathering is given up (ok = 0). */
+typedef struct Gather {
+    int on, ok;
+    unsigned lo, hi;
+    uint64_t cap;
+    SaKey *keys;           /* all parts', after count_issues */
+    uint64_t n;
+} Gather;
+
+typedef struct PartKeys {
+    SaKey *keys;
+    uint64_t n, cap;
+    int over;
+} PartKeys;
+
 /* count_issues' parts: part 0 fills `first`, the others their own
- * histogram in `more`; v[part] = {issues, below}. */
+ * histogram in `more`; v[part] = {issues, below}; pk[part] its gathered
+ * keys. */
 typedef struct Count {
     SaEngine *e;
     uint64_t *first, *more;
     uint64_t (*v)[2];
+    const Gather *g;
+    PartKeys *pk;
 } Count;
+
+/* Adds k to a part's gathered keys (doubling up to the cap). */
+static void gather_key(PartKeys *pk, uint64_t cap, SaKey k)
+{
+    if (pk->n == pk->cap) {
+        uint64_t nc = pk->cap ? 2 * pk->cap : 4096;
+        if (nc > cap)
+            nc = cap;
+        SaKey *nk = nc > pk->cap ? realloc(pk->keys, nc * sizeof *nk) : NULL;
+        if (!nk) {
+            pk->over = 1; /* over the cap, or no memory: no gathering */
+            return;
+        }
+        pk->keys = nk;
+        pk->cap = nc;
+    }
+    pk->keys[pk->n++] = k;
+}
 
 static int count_part(void *ctx, int part, int parts, SaErr *err)
 {
@@ -63,6 +104,9 @@ static int count_part(void *ctx, int part, int parts, SaErr *err)
     const unsigned char *p;
     size_t len;
     uint64_t issues = 0, below = 0;
+    PartKeys *pk = &c->pk[part];
+    const unsigned lo = c->g->lo, width = c->g->hi - c->g->lo;
+    int gather = c->g->on;
     while ((p = sa_recreader_span(&rd, &len, err)) != NULL) {
         if (sa_cancelled(e)) {
             rc = sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
@@ -73,9 +117,15 @@ static int count_part(void *ctx, int part, int parts, SaErr *err)
             __builtin_prefetch(p + off + 1024); /* the hardware prefetcher
                                                   does not keep up here */
             off += sa_record_size(r);
-            first[sa_select_first_digit(sa_record_key(r))]++;
+            SaKey k = sa_record_key(r);
+            unsigned d = sa_select_first_digit(k);
+            first[d]++;
             below += r->s <= SA_TAU;
             issues += (r->flags & SA_REC_MISMATCH) && r->phat >= bar[r->pred];
+            if (gather && d - lo <= width) {
+                gather_key(pk, c->g->cap, k);
+                gather = !pk->over;
+            }
         }
     }
     sa_recreader_close(&rd);
@@ -89,19 +139,38 @@ static int count_part(void *ctx, int part, int parts, SaErr *err)
  * digits (first[SA_SELECT_RADIX], zeroed) for the selection that follows;
  * the store is read in parts on every thread (integer sums: the same for
  * any number). */
-static int count_issues(SaEngine *e, uint64_t *first)
+static int count_issues(SaEngine *e, uint64_t *first, Gather *g)
 {
     int parts = e->n_threads > 1 ? e->n_threads : 1;
     Count c = {e, first,
                parts > 1 ? calloc((size_t)(parts - 1) * SA_SELECT_RADIX,
                                   sizeof *c.more)
                          : NULL,
-               calloc((size_t)parts, sizeof *c.v)};
+               calloc((size_t)parts, sizeof *c.v), g,
+               calloc((size_t)parts, sizeof *c.pk)};
     int rc = 0;
-    if ((parts > 1 && !c.more) || !c.v)
+    if ((parts > 1 && !c.more) || !c.v || !c.pk)
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    if (rc == 0)
+    if (rc == 0) {
+        g->cap /= (uint64_t)parts;
         rc = sa_run_parts(parts, count_part, &c, e->err);
+    }
+    /* the parts' gathered keys, together */
+    g->ok = g->on && rc == 0;
+    uint64_t total = 0;
+    for (int t = 0; c.pk && t < parts; t++) {
+        g->ok &= !c.pk[t].over;
+        total += c.pk[t].n;
+    }
+    if (g->ok && (g->keys = malloc((total ? total : 1) * sizeof *g->keys)))
+        for (int t = 0; t < parts; t++) {
+            memcpy(g->keys + g->n, c.pk[t].keys, c.pk[t].n * sizeof *g->keys);
+            g->n += c.pk[t].n;
+        }
+    g->ok &= g->keys != NULL;
+    for (int t = 0; c.pk && t < parts; t++)
+        free(c.pk[t].keys);
+    free(c.pk);
     e->n_issues = 0;
     e->m_below = 0;
     for (int t = 0; rc == 0 && t < parts; t++) {
@@ -882,20 +951,43 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
     uint64_t *first = calloc(SA_SELECT_RADIX, sizeof *first);
     if (!first)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    int rc = count_issues(e, first);
+    /* alone, with a cache: the keys around the last cut-off are gathered
+     * while counting (a group selects over every member's records) */
+    Gather g;
+    memset(&g, 0, sizeof g);
+    unsigned hint;
+    if (!e->comm && sa_cache_cut_get(e, &hint)) {
+        g.on = 1;
+        g.lo = hint > 0 ? hint - 1 : 0;
+        g.hi = hint < SA_SELECT_RADIX - 1 ? hint + 1 : SA_SELECT_RADIX - 1;
+        g.cap = select_budget(e) / sizeof(SaKey) / 2;
+    }
+    int rc = count_issues(e, first, &g);
     if (rc) {
+        free(g.keys);
         free(first);
         return rc;
     }
 
     int any = e->n_issues > 0;
     SaKey cut = {0, 0};
-    if (any)
+    int found = 0;
+    if (any && g.ok && e->n_issues <= e->m_below)
+        found = sa_select_kth_gathered(first, e->n_issues, g.keys, g.n, g.lo,
+                                       g.hi, &cut, e->err);
+    free(g.keys);
+    if (found < 0) {
+        free(first);
+        return found;
+    }
+    if (any && !found)
         rc = find_cut(e, first, &cut);
     free(first);
     if (rc)
         return rc;
     e->cut = cut;
+    if (any && !e->comm)
+        sa_cache_cut_put(e, sa_select_first_digit(cut));
     /* what fails from here on is agreed in a group after the walk */
     uint64_t own = e->own_hi - e->own_lo;
     int T = e->n_threads > 1 ? e->n_threads : 1;

@@ -283,6 +283,35 @@ static uint64_t keep_bucket(const uint64_t *hist, SaKey *prefix, int depth,
     return hist[d];
 }
 
+int sa_select_kth_gathered(const uint64_t *first_hist, uint64_t k,
+                           SaKey *keys, uint64_t nkeys, unsigned lo,
+                           unsigned hi, SaKey *out, SaErr *err)
+{
+    uint64_t total = 0;
+    for (unsigned d = 0; d < RADIX; d++)
+        total += first_hist[d];
+    if (k == 0 || k > total)
+        return 0;
+    SaKey prefix = {0, 0};
+    uint64_t rank = k;
+    uint64_t count = keep_bucket(first_hist, &prefix, 0, &rank);
+    unsigned d = digit(prefix, 0);
+    if (d < lo || d > hi)
+        return 0;
+    uint64_t m = 0;
+    for (uint64_t i = 0; i < nkeys; i++)
+        if (digit(keys[i], 0) == d)
+            keys[m++] = keys[i];
+    if (m != count)
+        return 0; /* not every key of the bucket: never happens */
+    uint64_t *hist = malloc(RADIX * sizeof *hist);
+    if (!hist)
+        return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    *out = select_in_memory(keys, m, rank, 1, hist);
+    free(hist);
+    return 1;
+}
+
 /* Every step that a group shares passes this member's status on, so that
  * a member that failed still takes part and every member stops at the
  * same step. */

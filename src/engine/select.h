@@ -84,4 +84,14 @@ int sa_select_kth_group(const SaSelectGroup *g,
                         uint64_t mem_budget, const volatile int *cancel,
                         int threads, SaKey *out, int *passes, SaErr *err);
 
+/* The k-th smallest of n distinct keys (1-based), without reading the
+ * stores, from first_hist (the histogram of every key's first digit) and
+ * keys[0..nkeys): every key whose first digit lies in [lo, hi], gathered
+ * while the histogram was made.  1 and *out when the k-th key's first
+ * digit is in [lo, hi]; 0 when it is not (the caller then selects as
+ * usual); keys[] is reordered.  Errors: ENOMEM. */
+int sa_select_kth_gathered(const uint64_t *first_hist, uint64_t k,
+                           SaKey *keys, uint64_t nkeys, unsigned lo,
+                           unsigned hi, SaKey *out, SaErr *err);
+
 #endif

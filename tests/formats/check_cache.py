@@ -591,6 +591,26 @@ def packs(tmp, args, ref, data):
     if matches(p, "pack_compacted", ref, out):
         counts("pack_compacted", out, 0, N)
 
+    # the last cut-off's digit, kept as a hint for pass 2: a wrong one
+    # (with a valid checksum) or none changes nothing but the time
+    con = sqlite3.connect(db)
+    hints = con.execute("SELECT count(*) FROM entries WHERE kind = 4"
+                        ).fetchone()[0]
+    for i, digit in enumerate((0, 0x3fe0, None)):
+        if digit is None:
+            con.execute("DELETE FROM entries WHERE kind = 4")
+        else:
+            d = struct.pack("<I", digit)
+            con.execute("UPDATE entries SET data = ?, sum = ? WHERE kind = 4",
+                        (d, struct.pack("<IQ", zlib.crc32(d) & 0xFFFFFFFF,
+                                        4)))
+        con.commit()
+        p = audit(args, out, cache)
+        if matches(p, "cut_hint%d" % i, ref, out):
+            counts("cut_hint%d" % i, out, 0, N)
+    con.close()
+    ok("cut_hint/kept", hints == 1, hints)
+
 
 def mounts(tmp, args, ref):
     """A read-only cache folder, and a disk that fills while committing
