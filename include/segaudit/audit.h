@@ -363,6 +363,10 @@ typedef struct SegauditDatasetInfo {
                                    n_cache_notes-1) */
     int min_region_area_auto;   /* 1: min_region_area was chosen from the
                                    data */
+    int select_reads;     /* reads of the candidate records by the cut-off's
+                             selection: 0 when, with cache_dir, the last
+                             audit's cut-off told where to gather the keys
+                             while they were counted */
 } SegauditDatasetInfo;
 
 typedef struct SegauditImageResult {

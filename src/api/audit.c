@@ -320,6 +320,7 @@ static void fill_info(SegauditAudit *a, double t0, double t1, double t2)
     in->records = e->store.count;
     in->spilled_bytes = e->store.file_bytes + e->store2.file_bytes;
     in->second_read = e->second_read;
+    in->select_reads = e->select_reads;
     in->far_from_one = e->far;
     in->images_skipped = e->skipped_total;
     in->far_image = e->far_image;

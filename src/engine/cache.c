@@ -376,7 +376,7 @@ void sa_cache_close(SaEngine *e)
         return;
     writer_stop(ca);
     if (ca->db) {
-        e->cache_bytes = sa_cachedb_finish(ca->db);
+        e->cache_bytes = sa_cachedb_finish(ca->db, !sa_cancelled(e));
         int n = 0;
         while (sa_cachedb_note(ca->db, n))
             n++;

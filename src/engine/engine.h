@@ -149,6 +149,8 @@ typedef struct SaEngine {
     int fold_undone;         /* its folded part was undone */
     uint64_t snap_bytes, snap_records; /* the record store then */
     int second_read;
+    int select_reads;      /* reads of the records by the cut-off's
+                              selection (0: the cache's hint held) */
     /* --cache (cache.c) */
     struct SaCache *cache;   /* open during the passes, or NULL */
     uint64_t images_computed, images_from_cache;

@@ -164,7 +164,9 @@ static int count_issues(SaEngine *e, uint64_t *first, Gather *g)
     }
     if (g->ok && (g->keys = malloc((total ? total : 1) * sizeof *g->keys)))
         for (int t = 0; t < parts; t++) {
-            memcpy(g->keys + g->n, c.pk[t].keys, c.pk[t].n * sizeof *g->keys);
+            if (c.pk[t].n)
+                memcpy(g->keys + g->n, c.pk[t].keys,
+                       c.pk[t].n * sizeof *g->keys);
             g->n += c.pk[t].n;
         }
     g->ok &= g->keys != NULL;
@@ -900,10 +902,13 @@ static int find_cut(SaEngine *e, const uint64_t *first, SaKey *cut)
     const SaRecStore *st[2] = {&e->store, &e->store2};
     const SaSelectGroup *g = sa_dist_select_group(e);
     int passes, rc;
-    if (e->n_issues <= e->m_below)
-        return sa_select_kth_group(g, st, 1, NULL, NULL, first, e->n_issues,
-                                   select_budget(e), e->set.cancel,
-                                   e->n_threads, cut, &passes, e->err);
+    if (e->n_issues <= e->m_below) {
+        rc = sa_select_kth_group(g, st, 1, NULL, NULL, first, e->n_issues,
+                                 select_budget(e), e->set.cancel,
+                                 e->n_threads, cut, &passes, e->err);
+        e->select_reads = passes;
+        return rc;
+    }
 
     /* with --cache the histogram's buckets are coarser (hist_shift):
      * bucket b then spans the engine's buckets lo..hi */
@@ -936,13 +941,16 @@ static int find_cut(SaEngine *e, const uint64_t *first, SaKey *cut)
     if ((rc = sa_dist_skips(e, rc)) != 0)
         return rc;
     if (e->f > 1)
-        return sa_select_kth_group(g, st, 2, NULL, NULL, NULL, e->n_issues,
-                                   select_budget(e), e->set.cancel,
-                                   e->n_threads, cut, &passes, e->err);
-    return sa_select_kth_group(g, st, 2, in_bucket, &bf, NULL,
-                               e->n_issues - before, select_budget(e),
-                               e->set.cancel, e->n_threads, cut, &passes,
-                               e->err);
+        rc = sa_select_kth_group(g, st, 2, NULL, NULL, NULL, e->n_issues,
+                                 select_budget(e), e->set.cancel,
+                                 e->n_threads, cut, &passes, e->err);
+    else
+        rc = sa_select_kth_group(g, st, 2, in_bucket, &bf, NULL,
+                                 e->n_issues - before, select_budget(e),
+                                 e->set.cancel, e->n_threads, cut, &passes,
+                                 e->err);
+    e->select_reads = passes;
+    return rc;
 }
 
 int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
@@ -960,7 +968,8 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
         g.on = 1;
         g.lo = hint > 0 ? hint - 1 : 0;
         g.hi = hint < SA_SELECT_RADIX - 1 ? hint + 1 : SA_SELECT_RADIX - 1;
-        g.cap = select_budget(e) / sizeof(SaKey) / 2;
+        /* the parts' keys and their copy together: at most half */
+        g.cap = select_budget(e) / sizeof(SaKey) / 4;
     }
     int rc = count_issues(e, first, &g);
     if (rc) {

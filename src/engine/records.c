@@ -189,6 +189,25 @@ int sa_recstore_append(SaRecStore *st, const void *data, size_t len,
 int sa_recstore_link(SaRecStore *st, const void *data, size_t len,
                      uint64_t count, size_t max_record, SaErr *err)
 {
+    SaChunk *t = st->tail;
+    if (t && t->data == (unsigned char *)(t + 1) && t->len < t->cap) {
+        /* the store's own last chunk gets nothing more: its room goes */
+        SaChunk *nt = realloc(t, sizeof *t + t->len);
+        if (nt) {
+            if (st->head == t)
+                st->head = nt;
+            else
+                for (SaChunk *k = st->head; k; k = k->next)
+                    if (k->next == t) {
+                        k->next = nt;
+                        break;
+                    }
+            st->tail = nt;
+            nt->data = (unsigned char *)(nt + 1);
+            st->mem_bytes -= nt->cap - nt->len;
+            nt->cap = nt->len;
+        }
+    }
     if (len == 0 || st->fd >= 0 || st->mem_bytes > st->mem_limit ||
         len > st->mem_limit - st->mem_bytes)
         return 0;

@@ -64,6 +64,7 @@
 #define APP_ID 0x53414331 /* "SAC1" */
 #define MAX_NOTES 16
 #define MAX_MAPS 8
+#define MAX_GEN 1000000000000LL /* a pack generation beyond: not ours */
 
 struct SaCacheDb {
     pthread_mutex_t wmu, rmu, nmu; /* the write and read connections, the
@@ -240,19 +241,36 @@ static void close_pack(SaCacheDb *c)
     c->pack_fd = -1;
 }
 
+/* Syncs the cache folder (a file's name in it); 0 or -1. */
+static int sync_dir(const SaCacheDb *c)
+{
+    int dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = dfd >= 0 && fsync(dfd) == 0 ? 0 : -1;
+    if (dfd >= 0)
+        close(dfd);
+    return rc;
+}
+
 /* Opens the pack of the database's generation (an SQLite code).  A new
  * database (fresh) starts its pack empty; other generations' files go. */
 static int open_pack(SaCacheDb *c, int fresh)
 {
     int rc;
-    long long gen = query_int(c->wdb, "SELECT gen FROM pack", &rc);
+    long long rows = query_int(c->wdb, "SELECT count(*) FROM pack", &rc);
     if (rc != SQLITE_OK)
         return rc;
-    if (gen < 0) {
-        gen = 0;
+    long long gen = 0;
+    if (rows == 0) {
         if ((rc = exec(c->wdb, "INSERT INTO pack(gen) VALUES (0)")) !=
             SQLITE_OK)
             return rc;
+    } else {
+        gen = query_int(c->wdb, "SELECT gen FROM pack", &rc);
+        if (rc != SQLITE_OK)
+            return rc;
+        /* one row, a generation a run can have reached: else not ours */
+        if (rows != 1 || gen < 0 || gen > MAX_GEN)
+            return SQLITE_CORRUPT;
     }
     c->gen = gen;
     char p[PATH_MAX];
@@ -269,6 +287,9 @@ static int open_pack(SaCacheDb *c, int fresh)
             return SQLITE_IOERR;
         c->pack_end = 0;
     }
+    if (st.st_size == 0)
+        sync_dir(c); /* a new file: its name made durable too (where the
+                        file system can) */
     remove_packs(c, gen);
     return SQLITE_OK;
 }
@@ -364,6 +385,9 @@ static int open_db(SaCacheDb *c, const char **what)
         if ((rc = exec(db, "DROP TABLE IF EXISTS entries; "
                        "DROP TABLE IF EXISTS pack")) != SQLITE_OK)
             return rc;
+        /* the dropped pages would stay in the file, which later entries
+         * (small: their records go to the pack) would hardly reuse */
+        exec(db, "VACUUM");
         fresh = 1;
     }
     char sql[512];
@@ -538,7 +562,7 @@ int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
     uint8_t want[12], sum[12];
     pthread_mutex_lock(&c->rmu);
     int found = SA_CACHE_MISS;
-    if (!c->get || c->damaged) {
+    if (!c->get || atomic_load(&c->damaged)) {
         pthread_mutex_unlock(&c->rmu);
         return SA_CACHE_MISS;
     }
@@ -673,7 +697,7 @@ int sa_cachedb_put(SaCacheDb *c, int kind, const uint8_t *slot,
                    const void *tail, size_t tail_len)
 {
     pthread_mutex_lock(&c->wmu);
-    if (c->writes_off || c->damaged || !c->put) {
+    if (c->writes_off || atomic_load(&c->damaged) || !c->put) {
         pthread_mutex_unlock(&c->wmu);
         return 1;
     }
@@ -741,9 +765,11 @@ static uint64_t file_size(const char *path, const char *suffix)
     return stat(p, &st) == 0 ? (uint64_t)st.st_size : 0;
 }
 
-/* The live tails, in pack order. */
+/* The live tails, in pack order; drop: the pack does not hold it (the
+ * row goes). */
 typedef struct Live {
     sqlite3_int64 rowid, off, len;
+    int drop;
 } Live;
 
 static int cmp_live(const void *a, const void *b)
@@ -765,6 +791,8 @@ static int copy_live(SaCacheDb *c, Live *lv, size_t n, const char *path)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         size_t len = (size_t)lv[i].len;
+        if (lv[i].drop)
+            continue;
         if (len > cap) {
             unsigned char *nb = realloc(buf, len);
             if (!nb) {
@@ -774,8 +802,21 @@ static int copy_live(SaCacheDb *c, Live *lv, size_t n, const char *path)
             buf = nb;
             cap = len;
         }
-        ssize_t got = pread(c->pack_fd, buf, len, (off_t)lv[i].off);
-        if (got != (ssize_t)len || pwrite_all(fd, buf, len, end) != 0)
+        size_t got = 0;
+        while (got < len) {
+            ssize_t r = pread(c->pack_fd, buf + got, len - got,
+                              (off_t)((uint64_t)lv[i].off + got));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        if (got != len) {
+            lv[i].drop = 1; /* past the pack's end: the row goes */
+            continue;
+        }
+        if (pwrite_all(fd, buf, len, end) != 0)
             rc = -1;
         lv[i].off = (sqlite3_int64)end;
         end = round8(end + len);
@@ -784,14 +825,9 @@ static int copy_live(SaCacheDb *c, Live *lv, size_t n, const char *path)
     if (rc == 0 && fdatasync(fd) != 0)
         rc = -1;
     close(fd);
-    if (rc == 0) {
-        /* the new file's name is durable before any row points into it */
-        int dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            rc = -1;
-        if (dfd >= 0)
-            close(dfd);
-    }
+    /* the new file's name is durable before any row points into it */
+    if (rc == 0)
+        rc = sync_dir(c);
     return rc;
 }
 
@@ -826,6 +862,10 @@ static void compact_pack(SaCacheDb *c)
         lv[got].rowid = sqlite3_column_int64(q, 0);
         lv[got].off = sqlite3_column_int64(q, 1);
         lv[got].len = sqlite3_column_int64(q, 2);
+        lv[got].drop = 0;
+        if (lv[got].off < 0 || lv[got].len <= 0 ||
+            (uint64_t)lv[got].len > (uint64_t)st.st_size)
+            lv[got].drop = 1;
         got++;
     }
     sqlite3_finalize(q);
@@ -837,19 +877,30 @@ static void compact_pack(SaCacheDb *c)
     sqlite3_stmt *u = NULL;
     if (ok)
         ok = exec(c->wdb, "BEGIN IMMEDIATE") == SQLITE_OK;
-    if (ok && sqlite3_prepare_v2(c->wdb, "UPDATE entries SET toff = ?1 "
-                                 "WHERE rowid = ?2", -1, &u,
-                                 NULL) != SQLITE_OK) {
+    sqlite3_stmt *del = NULL;
+    if (ok && (sqlite3_prepare_v2(c->wdb, "UPDATE entries SET toff = ?1 "
+                                  "WHERE rowid = ?2", -1, &u,
+                                  NULL) != SQLITE_OK ||
+               sqlite3_prepare_v2(c->wdb, "DELETE FROM entries WHERE "
+                                  "rowid = ?1", -1, &del, NULL) != SQLITE_OK)) {
+        sqlite3_finalize(u);
+        u = NULL;
         exec(c->wdb, "ROLLBACK");
         ok = 0;
     }
     for (size_t i = 0; ok && u && i < got; i++) {
-        sqlite3_bind_int64(u, 1, lv[i].off);
-        sqlite3_bind_int64(u, 2, lv[i].rowid);
-        ok = sqlite3_step(u) == SQLITE_DONE;
-        sqlite3_reset(u);
+        sqlite3_stmt *q2 = lv[i].drop ? del : u;
+        if (lv[i].drop) {
+            sqlite3_bind_int64(del, 1, lv[i].rowid);
+        } else {
+            sqlite3_bind_int64(u, 1, lv[i].off);
+            sqlite3_bind_int64(u, 2, lv[i].rowid);
+        }
+        ok = sqlite3_step(q2) == SQLITE_DONE;
+        sqlite3_reset(q2);
     }
     sqlite3_finalize(u);
+    sqlite3_finalize(del);
     if (u) {
         char sql[64];
         snprintf(sql, sizeof sql, "UPDATE pack SET gen = %lld", c->gen + 1);
@@ -869,11 +920,11 @@ static void compact_pack(SaCacheDb *c)
     c->gen++;
 }
 
-uint64_t sa_cachedb_finish(SaCacheDb *c)
+uint64_t sa_cachedb_finish(SaCacheDb *c, int compact)
 {
     pthread_mutex_lock(&c->wmu);
     pthread_mutex_lock(&c->rmu);
-    if (c->damaged) {
+    if (atomic_load(&c->damaged)) {
         close_db(c);
         int moved = move_aside(c);
         remove_packs(c, -1);
@@ -881,7 +932,7 @@ uint64_t sa_cachedb_finish(SaCacheDb *c)
                             c->path, moved ? "is kept as cache.sqlite.damaged"
                                            : "is removed");
     } else if (c->wdb) {
-        if (!c->writes_off)
+        if (compact && !c->writes_off)
             compact_pack(c);
         /* the journal's pages go into the file first */
         exec(c->wdb, "PRAGMA wal_checkpoint(TRUNCATE)");

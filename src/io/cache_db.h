@@ -72,9 +72,10 @@ int sa_cachedb_put(SaCacheDb *db, int kind, const uint8_t *slot,
 
 /* The end of the run's use (no other call may be under way, and no tail
  * is in use any more): a file found damaged is moved aside, the pack is
- * compacted when most of it is dead, the journal is written into the
- * file.  Returns the bytes the cache takes on disk. */
-uint64_t sa_cachedb_finish(SaCacheDb *db);
+ * compacted when most of it is dead (and compact is set: not when the run
+ * was interrupted, which has no time to spare), the journal is written
+ * into the file.  Returns the bytes the cache takes on disk. */
+uint64_t sa_cachedb_finish(SaCacheDb *db, int compact);
 
 /* The notes so far (what was repaired or given up), NULL past the end.
  * Valid until the database is closed. */

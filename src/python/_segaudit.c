@@ -709,6 +709,7 @@ static PyObject *audit_info(AuditObject *self, PyObject *unused)
     SET(d, "records", PyLong_FromUnsignedLongLong(in.records));
     SET(d, "spilled_bytes", PyLong_FromUnsignedLongLong(in.spilled_bytes));
     SET(d, "second_read", PyBool_FromLong(in.second_read));
+    SET(d, "select_reads", PyLong_FromLong(in.select_reads));
     SET(d, "images_skipped", PyLong_FromUnsignedLongLong(in.images_skipped));
     SET(d, "far_from_one", PyLong_FromUnsignedLongLong(in.far_from_one));
     SET(d, "threads", PyLong_FromLong(in.n_threads));

@@ -267,7 +267,8 @@ static json_object *build_json(const SegauditAudit *a)
     return root;
 }
 
-/* Writes file i of segaudit_report_write's list; its error in errbuf. */
+/* Writes CSV file i of segaudit_report_write's list; its error in
+ * errbuf. */
 static int write_file(SegauditAudit *a, const char *dir, const char *name,
                       int i, char *errbuf, size_t errlen)
 {
@@ -289,60 +290,69 @@ static int write_file(SegauditAudit *a, const char *dir, const char *name,
         }
         break;
     case 4: write_evaluation(a, o.f); break;
-    case 5: write_skipped(a, o.f); break;
-    default: {
-        json_object *root = build_json(a);
-        const char *txt =
-            root ? json_object_to_json_string_ext(
-                       root, JSON_C_TO_STRING_PRETTY |
-                                 JSON_C_TO_STRING_SPACED |
-                                 JSON_C_TO_STRING_NOSLASHESCAPE)
-                 : NULL;
-        if (txt) {
-            fputs(txt, o.f);
-            fputc('\n', o.f);
-        }
-        json_object_put(root);
-        if (!txt) {
-            sa_out_close(&o, 0, errbuf, errlen);
-            snprintf(errbuf, errlen, "out of memory");
-            return SEGAUDIT_ENOMEM;
-        }
-    }
+    default: write_skipped(a, o.f); break;
     }
     return sa_out_close(&o, 1, errbuf, errlen);
 }
 
-/* The files are written side by side on two threads (when the audit had
- * them), report.json, the largest, first; the first failure in the list's
- * order is the one reported. */
+/* The CSV files are written side by side on two threads (when the audit
+ * had them) while report.json's text is made; report.json is written
+ * last, once every CSV file is, so that it is there only when they are.
+ * The first failure in the list's order is the one reported. */
 int segaudit_report_write(SegauditAudit *a, const char *dir,
                           char *errbuf, size_t errlen)
 {
     static const char *names[] = {"images.csv",     "classes.csv",
                                   "pairs.csv",      "regions.csv",
-                                  "evaluation.csv", "skipped.csv",
-                                  "report.json"};
-    static const int order[] = {6, 0, 3, 1, 2, 4, 5};
-    enum { NFILES = 7 };
+                                  "evaluation.csv", "skipped.csv"};
+    /* -1: report.json's text, the longest job, first */
+    static const int order[] = {-1, 0, 3, 1, 2, 4, 5};
+    enum { NCSV = 6, NJOBS = 7 };
     SegauditDatasetInfo in;
     segaudit_audit_info(a, &in);
-    int rcs[NFILES] = {0};
-    char errs[NFILES][1024];
+    int rcs[NCSV] = {0};
+    char errs[NCSV][1024];
+    json_object *root = NULL;
+    const char *txt = NULL;
     int nt = in.n_threads > 1 ? 2 : 1;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (int j = 0; j < NFILES; j++) {
+    for (int j = 0; j < NJOBS; j++) {
         int i = order[j];
+        if (i < 0) {
+            root = build_json(a);
+            txt = root ? json_object_to_json_string_ext(
+                             root, JSON_C_TO_STRING_PRETTY |
+                                       JSON_C_TO_STRING_SPACED |
+                                       JSON_C_TO_STRING_NOSLASHESCAPE)
+                       : NULL;
+            continue;
+        }
         errs[i][0] = '\0';
         if ((i == 4 && !segaudit_audit_has_truth(a)) ||
             (i == 5 && !in.images_skipped))
             continue;
         rcs[i] = write_file(a, dir, names[i], i, errs[i], sizeof errs[i]);
     }
-    for (int i = 0; i < NFILES; i++)
+    int rc = 0;
+    for (int i = 0; i < NCSV && rc == 0; i++)
         if (rcs[i]) {
             snprintf(errbuf, errlen, "%s", errs[i]);
-            return rcs[i];
+            rc = rcs[i];
         }
-    return 0;
+    if (rc == 0 && !txt) {
+        snprintf(errbuf, errlen, "out of memory");
+        rc = SEGAUDIT_ENOMEM;
+    }
+    if (rc == 0) {
+        SaOut o;
+        rc = sa_out_open(&o, dir, "report.json", errbuf, errlen);
+        if (rc == 0) {
+            fputs(txt, o.f);
+            fputc('\n', o.f);
+        }
+        int crc = sa_out_close(&o, rc == 0, errbuf, errlen);
+        rc = rc ? rc : crc;
+    }
+    json_object_put(root);
+    return rc;
 }

@@ -61,13 +61,23 @@ json_object *sa_json_bool(SaJson *j, int v)
 }
 
 /* The fewest of 15, 16 and 17 significant digits that read back as v.
- * When 15 digits do, 16 do too (the 15-digit number is a 16-digit one as
- * close to v, and the 16-digit one is the closest), so 16 digits are tried
- * first: if they fail, the answer is 17 without a check. */
+ * When 15 digits do, 16 do too, except at a power of two (the 15-digit
+ * number is a 16-digit one, and the 16-digit one is at least as close to
+ * v, so it reads back as v too unless it lies on the side of v where the
+ * doubles are closer, which only a power of two has).  So 16 digits are
+ * tried first: if they fail, the answer is 17 without a check (after 15,
+ * at a power of two). */
 void sa_fmt_double(char buf[SA_NUM_LEN], double v)
 {
     snprintf(buf, SA_NUM_LEN, "%.16g", v);
     if (strtod(buf, NULL) != v) {
+        int e;
+        double m = frexp(v, &e);
+        if (m == 0.5 || m == -0.5) {
+            snprintf(buf, SA_NUM_LEN, "%.15g", v);
+            if (strtod(buf, NULL) == v)
+                return;
+        }
         snprintf(buf, SA_NUM_LEN, "%.17g", v);
         return;
     }
@@ -354,6 +364,7 @@ json_object *sa_json_run(SaJson *j, const SegauditAudit *a)
     sa_json_set(j, run, "candidate_records", sa_json_u64(j, in.records));
     sa_json_set(j, run, "spilled_bytes", sa_json_u64(j, in.spilled_bytes));
     sa_json_set(j, run, "second_read", sa_json_bool(j, in.second_read));
+    sa_json_set(j, run, "select_reads", sa_json_int(j, in.select_reads));
     sa_json_set(j, run, "bytes_read", sa_json_u64(j, in.bytes_read));
     sa_json_set(j, run, "read_path", sa_json_str(j, in.read_path));
     sa_json_set(j, run, "images_computed", sa_json_u64(j, in.images_computed));

@@ -572,6 +572,7 @@ def packs(tmp, args, ref, data):
     stray = os.path.join(cache, "records-99.pack")
     open(stray, "wb").write(b"left over\n")
     sizes = []
+    template = os.path.join(tmp, "pack_template")
     for i in range(2):
         # a new modification time: every entry is computed and replaced
         os.utime(os.path.join(data, "probs.h5"), (1e9 + i, 1e9 + i))
@@ -580,6 +581,8 @@ def packs(tmp, args, ref, data):
             counts("pack_replaced%d" % i, out, N, 0)
         sizes.append((os.path.basename(pack_of(db)),
                       os.path.getsize(pack_of(db))))
+        if i == 0:
+            shutil.copytree(cache, template)  # half dead: the next compacts
     ok("pack/stray_removed", not os.path.exists(stray), os.listdir(cache))
     # one replacement: half the pack is dead, kept; two: compacted
     ok("pack/compacted", sizes == [("records-0.pack", 2 * first),
@@ -590,6 +593,10 @@ def packs(tmp, args, ref, data):
     p = audit(args, out, cache)
     if matches(p, "pack_compacted", ref, out):
         counts("pack_compacted", out, 0, N)
+        # the last cut-off (kept by the run before) told where to gather
+        # the keys: the selection read no records
+        ok("pack_compacted/select_reads", run_info(out)["select_reads"] == 0,
+           run_info(out)["select_reads"])
 
     # the last cut-off's digit, kept as a hint for pass 2: a wrong one
     # (with a valid checksum) or none changes nothing but the time
@@ -608,8 +615,66 @@ def packs(tmp, args, ref, data):
         p = audit(args, out, cache)
         if matches(p, "cut_hint%d" % i, ref, out):
             counts("cut_hint%d" % i, out, 0, N)
+            # a wrong hint or none: the selection reads the records
+            ok("cut_hint%d/select_reads" % i,
+               run_info(out)["select_reads"] >= 1, run_info(out))
     con.close()
     ok("cut_hint/kept", hints == 1, hints)
+
+    # rows pointing at records off the 8-byte grid, before the pack, or
+    # beyond any image's size: those images are computed again
+    con = sqlite3.connect(db)
+    rows = [r[0] for r in con.execute("SELECT rowid FROM entries WHERE "
+                                      "kind = 1 ORDER BY rowid LIMIT 3")]
+    con.execute("UPDATE entries SET toff = toff + 4 WHERE rowid = ?",
+                (rows[0],))
+    con.execute("UPDATE entries SET toff = -8 WHERE rowid = ?", (rows[1],))
+    con.execute("UPDATE entries SET tlen = 1 << 40 WHERE rowid = ?",
+                (rows[2],))
+    con.commit()
+    con.close()
+    p = audit(args, out, cache)
+    if matches(p, "pack_rows", ref, out):
+        counts("pack_rows", out, 3, N - 3)
+        ok("pack_rows/note", p.stderr.count("damaged") == 3, p.stderr)
+    # a pack generation no run can have written: the cache is not ours
+    sql(db, "UPDATE pack SET gen = 9223372036854775807")
+    p = audit(args, out, cache)
+    if matches(p, "pack_gen", ref, out):
+        counts("pack_gen", out, N, 0)
+        ok("pack_gen/note", "is damaged" in p.stderr, p.stderr)
+
+    # SIGKILL at random moments of a run that replaces every entry and
+    # then rewrites the pack: the next run finishes with the same outputs,
+    # no entry is found damaged, and one pack file is left
+    probs = os.path.join(data, "probs.h5")
+    shutil.rmtree(cache)
+    shutil.copytree(template, cache)
+    os.utime(probs, (2e9, 2e9))
+    t0 = time.monotonic()
+    audit(args, out, cache)
+    full = time.monotonic() - t0
+    rng = random.Random(13)
+    for k, delay in enumerate(sorted(rng.uniform(0.05, 1.1) * full
+                                     for _ in range(8))):
+        shutil.rmtree(cache)
+        shutil.copytree(template, cache)
+        os.utime(probs, (2e9 + k + 1, 2e9 + k + 1))
+        cmd = [SEG, "audit"] + args + ["--out", out, "--masks", "--cache",
+                                       cache]
+        kp = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        kp.send_signal(signal.SIGKILL)
+        kp.wait()
+        p = audit(args, out, cache)
+        if matches(p, "pack_kill%d" % k, ref, out):
+            r = run_info(out)
+            packs_left = [f for f in os.listdir(cache) if f.endswith(".pack")]
+            ok("pack_kill%d/clean" % k, "damaged" not in p.stderr and
+               r["images_computed"] + r["images_from_cache"] == N and
+               packs_left == [os.path.basename(pack_of(db))],
+               (delay, full, r["images_computed"], packs_left, p.stderr))
 
 
 def mounts(tmp, args, ref):
