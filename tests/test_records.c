@@ -102,9 +102,11 @@ static void stream_add(Stream *s, double sv, uint32_t image, uint32_t pixel,
         s->max_record = size;
 }
 
-/* Appends records [from, to) of s to the store in one call. */
-static int store_append_range(SaRecStore *st, const Stream *s, uint64_t from,
-                              uint64_t to, SaErr *err)
+/* Adds records [from, to) of s to the store in one call: appended, or
+ * linked where they are (as the cache's records are: 1 when linked, 0
+ * when the store declined). */
+static int store_range(SaRecStore *st, const Stream *s, uint64_t from,
+                       uint64_t to, int link, SaErr *err)
 {
     size_t a = s->offs[from];
     size_t b = to < s->count ? s->offs[to] : s->len;
@@ -114,7 +116,16 @@ static int store_append_range(SaRecStore *st, const Stream *s, uint64_t from,
         if (sz > maxr)
             maxr = sz;
     }
-    return sa_recstore_append(st, s->data + a, b - a, to - from, maxr, err);
+    return link ? sa_recstore_link(st, s->data + a, b - a, to - from, maxr,
+                                   err)
+                : sa_recstore_append(st, s->data + a, b - a, to - from, maxr,
+                                     err);
+}
+
+static int store_append_range(SaRecStore *st, const Stream *s, uint64_t from,
+                              uint64_t to, SaErr *err)
+{
+    return store_range(st, s, from, to, 0, err);
 }
 
 /* Appends all of s in batches of 1..maxbatch records (like the engine's
@@ -532,22 +543,6 @@ static void test_store_parts(void **state)
     }
 }
 
-/* Appends records [from, to) of s by linking them where they are (as the
- * cache's records are); 1 when linked, 0 when the store declined. */
-static int store_link_range(SaRecStore *st, const Stream *s, uint64_t from,
-                            uint64_t to, SaErr *err)
-{
-    size_t a = s->offs[from];
-    size_t b = to < s->count ? s->offs[to] : s->len;
-    size_t maxr = 0;
-    for (uint64_t i = from; i < to; i++) {
-        size_t sz = sa_record_size((const SaRecord *)(s->data + s->offs[i]));
-        if (sz > maxr)
-            maxr = sz;
-    }
-    return sa_recstore_link(st, s->data + a, b - a, to - from, maxr, err);
-}
-
 /* Linked runs of records mixed with appended ones read back in stream
  * order, whole and in parts; nothing is written into linked memory (what
  * follows a link goes into a chunk of the store's own); cutting back into
@@ -575,7 +570,7 @@ static void test_store_link(void **state)
                     n = s.count - i;
                 int rc = 0;
                 if (k % 3 != 2) {
-                    rc = store_link_range(&st, &s, i, i + n, &err);
+                    rc = store_range(&st, &s, i, i + n, 1, &err);
                     assert_true(rc == 0 || rc == 1);
                     linked += rc == 1;
                     declined += rc == 0;

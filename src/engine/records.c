@@ -100,6 +100,23 @@ static int file_append(SaRecStore *st, const unsigned char *p, size_t n,
     return 0;
 }
 
+/* Puts chunk c, of cap bytes at data holding len, at the end of the
+ * stream. */
+static void chunk_push(SaRecStore *st, SaChunk *c, unsigned char *data,
+                       size_t len, size_t cap)
+{
+    c->next = NULL;
+    c->data = data;
+    c->len = len;
+    c->cap = cap;
+    if (st->tail)
+        st->tail->next = c;
+    else
+        st->head = c;
+    st->tail = c;
+    st->mem_bytes += cap;
+}
+
 /* A new, empty memory chunk of cap bytes at the end of the stream, or
  * NULL (ENOMEM in err). */
 static SaChunk *chunk_add(SaRecStore *st, size_t cap, SaErr *err)
@@ -110,16 +127,8 @@ static SaChunk *chunk_add(SaRecStore *st, size_t cap, SaErr *err)
                "(lower --memory-limit)");
         return NULL;
     }
-    c->next = NULL;
-    c->data = (unsigned char *)(c + 1); /* sizeof *c: 8-byte multiple */
-    c->len = 0;
-    c->cap = cap;
-    if (st->tail)
-        st->tail->next = c;
-    else
-        st->head = c;
-    st->tail = c;
-    st->mem_bytes += cap;
+    /* (sizeof *c is a multiple of 8: the records stay aligned) */
+    chunk_push(st, c, (unsigned char *)(c + 1), 0, cap);
     return c;
 }
 
@@ -214,15 +223,7 @@ int sa_recstore_link(SaRecStore *st, const void *data, size_t len,
     SaChunk *c = malloc(sizeof *c);
     if (!c)
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    c->next = NULL;
-    c->data = (unsigned char *)data;
-    c->len = c->cap = len;
-    if (st->tail)
-        st->tail->next = c;
-    else
-        st->head = c;
-    st->tail = c;
-    st->mem_bytes += len;
+    chunk_push(st, c, (unsigned char *)data, len, len);
     st->count += count;
     st->bytes += len;
     if (max_record > st->max_record)
