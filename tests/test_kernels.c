@@ -1703,6 +1703,67 @@ static void test_recbuf(void **state)
     assert_int_equal(b.cap, 0);
 }
 
+/* The overlays' argmax (sa_kernel_argmax_row) on values as stored: the
+ * class of the largest decoded value, the lowest on ties, for every type,
+ * with ties, zeros of both signs, half subnormals and values one step
+ * apart (logits take the softmax's path, as pass 1 does). */
+static void test_argmax_row(void **state)
+{
+    (void)state;
+    const uint32_t W = 67, band_rows = 3;
+    const SaDtype types[] = {SA_F16, SA_F32, SA_F64};
+    const uint32_t Ks[] = {1, 2, 5, 19};
+    for (size_t ti = 0; ti < 3; ti++)
+        for (size_t ki = 0; ki < 4; ki++) {
+            const uint32_t K = Ks[ki];
+            const SaDtype dt = types[ti];
+            size_t n = (size_t)K * band_rows * W;
+            double *v = malloc(n * sizeof *v);
+            assert_non_null(v);
+            for (size_t i = 0; i < n; i++) {
+                switch (rng_next() % 8) {
+                case 0: v[i] = 0.0; break;
+                case 1: v[i] = -0.0; break;
+                case 2: v[i] = 0x1p-20; break;  /* a half subnormal */
+                case 3: v[i] = 0x1p-24; break;  /* the smallest half */
+                case 4: v[i] = 0.25; break;     /* ties */
+                case 5: v[i] = 0.25 + 0x1p-11; break; /* one half step */
+                default: /* multiples of 2^-10: exact in every type */
+                    v[i] = floor(rng_unif() * 1024.0) / 1024.0;
+                    break;
+                }
+            }
+            void *probs = make_probs(dt, v, n);
+            SaKernelParams kp = {.K = K, .W = W, .f = 1, .dtype = dt,
+                                 .T = 0.1};
+            void *scratch = aligned_alloc(64, sa_kernel_scratch_size(&kp));
+            assert_non_null(scratch);
+            uint16_t arg[67];
+            for (uint32_t r = 0; r < band_rows; r++) {
+                sa_kernel_argmax_row(&kp, scratch, probs, band_rows, r, arg);
+                for (uint32_t w = 0; w < W; w++) {
+                    double best = -INFINITY;
+                    uint16_t want = 0;
+                    for (uint32_t k = 0; k < K; k++) {
+                        double x =
+                            decoded(dt, v[((size_t)k * band_rows + r) * W + w]);
+                        if (x > best) {
+                            best = x;
+                            want = (uint16_t)k;
+                        }
+                    }
+                    if (arg[w] != want)
+                        fail_msg("type %d, K %u, row %u, col %u: argmax %u, "
+                                 "expected %u", (int)dt, K, r, w, arg[w],
+                                 want);
+                }
+            }
+            free(scratch);
+            free(probs);
+            free(v);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1727,6 +1788,7 @@ int main(void)
         cmocka_unit_test(test_large_block),
         cmocka_unit_test(test_faults_f2),
         cmocka_unit_test(test_row_f2_logits),
+        cmocka_unit_test(test_argmax_row),
         cmocka_unit_test(test_scratch_size),
         cmocka_unit_test(test_recbuf),
     };

@@ -278,8 +278,8 @@ int sa_overlay_source_load(SaOverlaySource *s, SaOverlayImage *m, uint64_t n,
 
 /* Full-resolution rows row0 .. row0+nrows-1 of m's image, in order:
  * labels, argmax and issue flags (the renderer's rows callback; ctx is the
- * SaOverlayImage).  Any thread, one per image; tensor reads are
- * serialised inside. */
+ * SaOverlayImage).  Any thread, one per image; reads through HDF5 are
+ * serialised inside, direct reads run on the calling thread. */
 int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
                           uint16_t *labels, uint16_t *argmax,
                           uint8_t *issues, SaErr *err);

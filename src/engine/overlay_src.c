@@ -43,6 +43,7 @@ struct SaOverlayImage {
     uint16_t *amap;
     int amap_cached;
     uint32_t amap_rows;
+    SaReadScratch rs;         /* this image's thread's, for direct reads */
 };
 
 int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
@@ -80,8 +81,27 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
             r->cap_bytes = need;
         }
         r->band_n = 0;
+        /* HDF5 on one thread at a time; a direct read (planned there) on
+         * this image's own thread, beside the others */
+        SaBandRead plan;
+        int planned;
 #pragma omp critical(sa_hdf5)
-        rc = sa_probs_read_band(e->probs, r->n, row0, want, r->probs, err);
+        {
+            planned = sa_probs_plan_read(e->probs, r->n, row0, want, &plan,
+                                         err);
+            if (planned == 0)
+                rc = sa_probs_read_band(e->probs, r->n, row0, want, r->probs,
+                                        err);
+        }
+        if (planned == 1) {
+            uint64_t bytes = 0;
+            rc = sa_probs_read_planned(e->probs, &plan, r->probs, &bytes,
+                                       &r->rs, err);
+#pragma omp critical(sa_hdf5)
+            sa_probs_count(e->probs, bytes);
+        } else if (planned < 0) {
+            rc = planned;
+        }
         if (rc)
             return rc;
         r->band_r0 = row0;
@@ -245,5 +265,6 @@ void sa_overlay_image_free(SaOverlayImage *m)
     free(m->amap);
     free(m->scratch);
     free(m->bitmap);
+    sa_read_scratch_free(&m->rs);
     free(m);
 }

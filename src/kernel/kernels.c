@@ -535,6 +535,47 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
     return rc;
 }
 
+/* The argmax of probabilities as stored (lowest class on ties), without
+ * decoding them: a value that is greater as a double is greater as
+ * stored.  Half floats are compared by their bits, which order like the
+ * values for the non-negative, finite numbers that pass 1 accepted (-0
+ * counted as +0). */
+#define ARGMAX_LOOP(TYPE, KEY)                                               \
+    do {                                                                     \
+        TYPE *restrict best = (TYPE *)bestmem;                               \
+        const TYPE *restrict v0 = (const TYPE *)probs + (size_t)r * W;       \
+        for (size_t w = 0; w < W; w++) {                                     \
+            best[w] = KEY(v0[w]);                                            \
+            arg[w] = 0;                                                      \
+        }                                                                    \
+        for (size_t k = 1; k < K; k++) {                                     \
+            const TYPE *restrict v =                                         \
+                (const TYPE *)probs + (k * band_rows + r) * W;               \
+            for (size_t w = 0; w < W; w++) {                                 \
+                TYPE x = KEY(v[w]);                                          \
+                int gt = x > best[w];                                        \
+                best[w] = gt ? x : best[w];                                  \
+                arg[w] = gt ? (uint16_t)k : arg[w];                          \
+            }                                                                \
+        }                                                                    \
+    } while (0)
+
+#define AS_IS(x) (x)
+#define HALF_KEY(x) ((uint16_t)((x) == 0x8000u ? 0u : (x)))
+
+SA_ROW_CLONES
+static void argmax_stored(const SaKernelParams *p, const void *probs,
+                          uint32_t band_rows, uint32_t r, void *bestmem,
+                          uint16_t *restrict arg)
+{
+    const size_t K = p->K, W = p->W;
+    switch (p->dtype) {
+    case SA_F16: ARGMAX_LOOP(uint16_t, HALF_KEY); break;
+    case SA_F32: ARGMAX_LOOP(float, AS_IS); break;
+    case SA_F64: ARGMAX_LOOP(double, AS_IS); break;
+    }
+}
+
 void sa_kernel_argmax_row(const SaKernelParams *p, void *scratch,
                           const void *probs, uint32_t band_rows, uint32_t r,
                           uint16_t *arg)
@@ -542,10 +583,14 @@ void sa_kernel_argmax_row(const SaKernelParams *p, void *scratch,
     Scratch sc;
     carve(p, scratch, &sc);
     /* invalid values were refused by pass 1 */
+    if (!p->logits) {
+        argmax_stored(p, probs, band_rows, r, sc.sfull, arg);
+        return;
+    }
+    /* logits: the argmax after the softmax, whose rounding can tie values
+     * that differ as stored */
     decode_row(p, probs, band_rows, r, sc.rowp, sc.sfull, sc.argd, sc.mn,
                sc.psum, arg);
-    if (p->logits) {
-        softmax_row(p, sc.rowp);
-        argmax_row(p, sc.rowp, arg, sc.sfull);
-    }
+    softmax_row(p, sc.rowp);
+    argmax_row(p, sc.rowp, arg, sc.sfull);
 }
