@@ -148,6 +148,9 @@ static int band_read(SaEngine *e, Band *b, uint64_t n, uint64_t r0,
 {
     int rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
     b->planned = rc == 1;
+    /* the band is read by a worker a batch from now: the disk can start */
+    if (b->planned)
+        sa_probs_prefetch(e->probs, &b->plan);
     if (rc == 0)
         rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
     else if (rc == 1)

@@ -457,6 +457,23 @@ int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
 
 void sa_probs_count(SaProbs *p, uint64_t bytes) { p->bytes_read += bytes; }
 
+void sa_probs_prefetch(const SaProbs *p, const SaBandRead *plan)
+{
+    if (p->mem || p->fd < 0)
+        return;
+    const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
+    for (int i = 0; i < plan->npieces; i++) {
+        if (p->direct == SA_DIRECT_DEFLATE) {
+            posix_fadvise(p->fd, (off_t)plan->at[i], (off_t)plan->size[i],
+                          POSIX_FADV_WILLNEED);
+            continue;
+        }
+        for (uint64_t k = 0; k < K; k++)
+            posix_fadvise(p->fd, (off_t)(plan->at[i] + k * plan->plane),
+                          (off_t)(plan->rows[i] * row), POSIX_FADV_WILLNEED);
+    }
+}
+
 int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                          void *dst, SaErr *err)
 {

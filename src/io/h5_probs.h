@@ -155,6 +155,11 @@ int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
  * compressed chunk is inflated for two bands), or 0 for any. */
 uint64_t sa_probs_band_unit(const SaProbs *p);
 
+/* Asks the system to start reading a planned band's bytes from the disk
+ * (posix_fadvise WILLNEED), so that they are on their way while earlier
+ * bands are scored; a hint, without errors. */
+void sa_probs_prefetch(const SaProbs *p, const SaBandRead *plan);
+
 /* Adds bytes read by sa_probs_read_planned to p's count. */
 void sa_probs_count(SaProbs *p, uint64_t bytes);
 
