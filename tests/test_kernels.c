@@ -1706,13 +1706,16 @@ static void test_recbuf(void **state)
 /* The overlays' argmax (sa_kernel_argmax_row) on values as stored: the
  * class of the largest decoded value, the lowest on ties, for every type,
  * with ties, zeros of both signs, half subnormals and values one step
- * apart (logits take the softmax's path, as pass 1 does). */
+ * apart; and with logits, the class of the largest value after the
+ * softmax (computed here as the kernel does), where rounding can tie
+ * values that differ as stored. */
 static void test_argmax_row(void **state)
 {
     (void)state;
     const uint32_t W = 67, band_rows = 3;
     const SaDtype types[] = {SA_F16, SA_F32, SA_F64};
     const uint32_t Ks[] = {1, 2, 5, 19};
+    for (int logits = 0; logits < 2; logits++)
     for (size_t ti = 0; ti < 3; ti++)
         for (size_t ki = 0; ki < 4; ki++) {
             const uint32_t K = Ks[ki];
@@ -1721,13 +1724,17 @@ static void test_argmax_row(void **state)
             double *v = malloc(n * sizeof *v);
             assert_non_null(v);
             for (size_t i = 0; i < n; i++) {
-                switch (rng_next() % 8) {
+                switch (rng_next() % 9) {
+                case 8: /* so small that exp(-x) is 1: a tie after the
+                         * softmax, not before (float and double only) */
+                    v[i] = dt == SA_F16 ? 0.0 : 0x1p-60;
+                    break;
                 case 0: v[i] = 0.0; break;
                 case 1: v[i] = -0.0; break;
                 case 2: v[i] = 0x1p-20; break;  /* a half subnormal */
                 case 3: v[i] = 0x1p-24; break;  /* the smallest half */
                 case 4: v[i] = 0.25; break;     /* ties */
-                case 5: v[i] = 0.25 + 0x1p-11; break; /* one half step */
+                case 5: v[i] = 0.25 + 0x1p-12; break; /* one half step up */
                 default: /* multiples of 2^-10: exact in every type */
                     v[i] = floor(rng_unif() * 1024.0) / 1024.0;
                     break;
@@ -1735,27 +1742,39 @@ static void test_argmax_row(void **state)
             }
             void *probs = make_probs(dt, v, n);
             SaKernelParams kp = {.K = K, .W = W, .f = 1, .dtype = dt,
-                                 .T = 0.1};
+                                 .T = 0.1, .logits = logits};
             void *scratch = aligned_alloc(64, sa_kernel_scratch_size(&kp));
             assert_non_null(scratch);
             uint16_t arg[67];
+            double x[19];
             for (uint32_t r = 0; r < band_rows; r++) {
                 sa_kernel_argmax_row(&kp, scratch, probs, band_rows, r, arg);
                 for (uint32_t w = 0; w < W; w++) {
+                    double m = -INFINITY, sum = 0.0;
+                    for (uint32_t k = 0; k < K; k++) {
+                        x[k] = decoded(dt,
+                                       v[((size_t)k * band_rows + r) * W + w]);
+                        m = x[k] > m ? x[k] : m;
+                    }
+                    if (logits) {
+                        for (uint32_t k = 0; k < K; k++) {
+                            x[k] = exp(x[k] - m);
+                            sum += x[k];
+                        }
+                        for (uint32_t k = 0; k < K; k++)
+                            x[k] /= sum;
+                    }
                     double best = -INFINITY;
                     uint16_t want = 0;
-                    for (uint32_t k = 0; k < K; k++) {
-                        double x =
-                            decoded(dt, v[((size_t)k * band_rows + r) * W + w]);
-                        if (x > best) {
-                            best = x;
+                    for (uint32_t k = 0; k < K; k++)
+                        if (x[k] > best) {
+                            best = x[k];
                             want = (uint16_t)k;
                         }
-                    }
                     if (arg[w] != want)
-                        fail_msg("type %d, K %u, row %u, col %u: argmax %u, "
-                                 "expected %u", (int)dt, K, r, w, arg[w],
-                                 want);
+                        fail_msg("type %d, K %u, logits %d, row %u, col %u: "
+                                 "argmax %u, expected %u", (int)dt, K, logits,
+                                 r, w, arg[w], want);
                 }
             }
             free(scratch);

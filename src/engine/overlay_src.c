@@ -6,10 +6,13 @@
  * loads each image into a slot: its issue bitmap (the same decisions as
  * the walk in issues.c), its regions and its open label PNG.  A slot then
  * delivers its rows (labels, argmax from the tensor read in bands, issue
- * flags) on any thread, so that several images are drawn at once; reads of
- * the tensor are serialised (HDF5 is not thread-safe).  The engine only
- * delivers rows; the API hands them to the renderer.  Memory per slot: one
- * image's issue bitmap and one band. */
+ * flags) on any thread, so that several images are drawn at once; reads
+ * through HDF5 are serialised (it is not thread-safe), direct reads are
+ * planned under the same lock and done on the slot's thread.  The engine
+ * only delivers rows; the API hands them to the renderer.  Memory per
+ * slot: one image's issue bitmap, one band, and its thread's read scratch
+ * (for deflate chunks their compressed and inflated bytes; for upsampled
+ * predictions a band at the stored resolution). */
 #include <stdlib.h>
 #include <string.h>
 

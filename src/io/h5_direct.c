@@ -459,7 +459,9 @@ void sa_probs_count(SaProbs *p, uint64_t bytes) { p->bytes_read += bytes; }
 
 void sa_probs_prefetch(const SaProbs *p, const SaBandRead *plan)
 {
-    if (p->mem || p->fd < 0)
+    /* (converted bands, quantised or channels-last, are laid out
+     * otherwise in the file: left to the system's own read-ahead) */
+    if (p->mem || p->fd < 0 || p->convert)
         return;
     const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
     for (int i = 0; i < plan->npieces; i++) {

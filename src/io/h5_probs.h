@@ -157,7 +157,8 @@ uint64_t sa_probs_band_unit(const SaProbs *p);
 
 /* Asks the system to start reading a planned band's bytes from the disk
  * (posix_fadvise WILLNEED), so that they are on their way while earlier
- * bands are scored; a hint, without errors. */
+ * bands are scored; a hint, without errors (and none for bands that are
+ * converted as they are read). */
 void sa_probs_prefetch(const SaProbs *p, const SaBandRead *plan);
 
 /* Adds bytes read by sa_probs_read_planned to p's count. */
