@@ -326,12 +326,13 @@ static SaOverlaySpec scene_spec(const Scene *s, uint32_t out_width,
 
 typedef struct Image {
     uint32_t w, h;
-    uint8_t *rgb;
+    uint8_t *rgb;  /* as RGB, whatever the file stores */
+    int ctype;     /* the file's colour type */
 } Image;
 
 static Image read_png(const char *path)
 {
-    Image im = {0, 0, NULL};
+    Image im = {0, 0, NULL, 0};
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL,
@@ -342,9 +343,19 @@ static Image read_png(const char *path)
     if (setjmp(png_jmpbuf(png)))
         fail_msg("libpng failed reading %s", path);
     png_init_io(png, fp);
-    png_read_png(png, info, PNG_TRANSFORM_IDENTITY, NULL);
+    /* the file's colour type, from its header (IHDR's byte 9) */
+    unsigned char head[26];
+    assert_int_equal(fread(head, 1, sizeof head, fp), sizeof head);
+    im.ctype = head[25];
+    rewind(fp);
+    /* palettes expanded to RGB */
+    png_read_png(png, info, PNG_TRANSFORM_EXPAND, NULL);
     assert_int_equal(png_get_color_type(png, info), PNG_COLOR_TYPE_RGB);
+    assert_true(im.ctype == PNG_COLOR_TYPE_RGB ||
+                im.ctype == PNG_COLOR_TYPE_PALETTE);
     assert_int_equal(png_get_bit_depth(png, info), 8);
+    assert_int_equal(png_get_rowbytes(png, info),
+                     (size_t)png_get_image_width(png, info) * 3);
     im.w = png_get_image_width(png, info);
     im.h = png_get_image_height(png, info);
     png_bytepp rows = png_get_rows(png, info);
@@ -471,6 +482,10 @@ static void test_decorated(void **state)
     assert_true(band_has(&im, ly, im.h, 0, im.w, red));
     assert_true(band_has(&im, ly, im.h, 0, im.w, yellow));
     assert_true(band_has(&im, ly, im.h, 0, im.w, ink)); /* void, text */
+    /* class colours and a few fixed ones: stored as a palette (the same
+     * pixels as RGB); the undecorated overlay, streamed, as RGB */
+    assert_int_equal(im.ctype, PNG_COLOR_TYPE_PALETTE);
+    assert_int_equal(plain.ctype, PNG_COLOR_TYPE_RGB);
     free(plain.rgb);
     free(im.rgb);
 
@@ -830,6 +845,15 @@ static void test_photo_full_scale(void **state)
                 dimmed++;
         }
     assert_int_equal(dimmed, SW * SH - 10 - (2 * 7 + 2 * 5 + 8));
+    /* decorated: more than 256 colours, so RGB, the same panels */
+    SaOverlaySpec spec = scene_spec(&s, 1024, photo);
+    spec.decorate = 1;
+    Image deco = write_spec(&s, &spec, "photo_deco.png");
+    assert_int_equal(deco.ctype, PNG_COLOR_TYPE_RGB);
+    const uint32_t title_h = SA_GLYPH_H + 4;
+    assert_memory_equal(deco.rgb + (size_t)title_h * deco.w * 3, im.rgb,
+                        (size_t)im.h * im.w * 3);
+    free(deco.rgb);
     free(im.rgb);
     scene_free(&s);
 }

@@ -306,7 +306,7 @@ int sa_mask_png_create(SaMaskPng **out, const char *path, uint32_t w,
     m->h = h;
     if ((rc = sa_png_writer_create(&m->out, m->path, "", w, h,
                                    PNG_COLOR_TYPE_GRAY,
-                                   (SaPngPacking){MASK_ZLIB_LEVEL, 0}, err)))
+                                   (SaPngPacking){MASK_ZLIB_LEVEL, 0, NULL, 0}, err)))
         goto fail;
     *out = m;
     return 0;

@@ -36,6 +36,16 @@ static int write_header(SaPngWriter *w, uint32_t width, uint32_t height,
         png_set_compression_level(w->png, pk.zlib_level);
     if (pk.filters)
         png_set_filter(w->png, PNG_FILTER_TYPE_BASE, pk.filters);
+    if (ctype == PNG_COLOR_TYPE_PALETTE) {
+        png_color pal[256];
+        int n = pk.npal < 1 ? 1 : pk.npal > 256 ? 256 : pk.npal;
+        for (int i = 0; i < n; i++) {
+            pal[i].red = pk.palette ? pk.palette[i][0] : 0;
+            pal[i].green = pk.palette ? pk.palette[i][1] : 0;
+            pal[i].blue = pk.palette ? pk.palette[i][2] : 0;
+        }
+        png_set_PLTE(w->png, w->info, pal, n);
+    }
     png_write_info(w->png, w->info);
     return 0;
 }

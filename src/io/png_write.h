@@ -1,5 +1,6 @@
 /* 8-bit PNG files written row by row (internal to the library): the issue
- * masks (grayscale) and the review overlays (RGB).
+ * masks (grayscale) and the review overlays (RGB, or palette when they
+ * have 256 colours or fewer).
  *
  * libpng reports errors through sa_png_on_error() (png_util.h), which
  * longjmps back to the setjmp of the function in progress here; that
@@ -30,14 +31,18 @@ typedef struct SaPngWriter {
 
 /* How a writer compresses: zlib level 0..9 (-1: libpng's default) and the
  * row filters libpng may choose from (PNG_FILTER_* flags; 0: its default,
- * which tries every filter on every row). */
+ * which tries every filter on every row); and, for PNG_COLOR_TYPE_PALETTE,
+ * the palette's npal (1..256) colours. */
 typedef struct SaPngPacking {
     int zlib_level;
     int filters;
+    const uint8_t (*palette)[3];
+    int npal;
 } SaPngPacking;
 
 /* Creates path (overwriting) as a width×height PNG of 8-bit samples of
- * colour type ctype (PNG_COLOR_TYPE_GRAY or PNG_COLOR_TYPE_RGB) and writes
+ * colour type ctype (PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_RGB or
+ * PNG_COLOR_TYPE_PALETTE, with pk's palette) and writes
  * its header, compressed as pk says.  what ("" or
  * " the overlay") goes into "<path>: cannot create<what>: <reason>".  On
  * failure w is released and the partial file removed. */

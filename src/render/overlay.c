@@ -1,6 +1,7 @@
 /* Review overlays (see overlay.h): labels | argmax | issues over a dimmed
  * view, composed block row by block row from the rows callback and the
- * photo (overlay_photo.c), and streamed to an RGB PNG (io/png_write.c). */
+ * photo (overlay_photo.c), and written to a PNG (io/png_write.c): a
+ * decorated one as a palette when its colours allow, else RGB. */
 #include "render/overlay.h"
 #include "io/png_write.h"
 #include "render/overlay_photo.h"
@@ -445,6 +446,61 @@ static int deco_build(const SaOverlaySpec *spec, const Work *wk,
     return 0;
 }
 
+/* A decorated overlay's rows (the parts' heights[] rows of width RGB
+ * pixels each, in order) as palette indices, when it has 256 colours or
+ * fewer, as class maps without a photo do: 1, *idx (malloc'd, one byte a
+ * pixel), pal and *npal (colours in order of first use); 0 otherwise, or
+ * without memory (it is then written as RGB).  The same pixels either
+ * way, a third of the bytes to compress. */
+static int to_palette(const uint8_t *const parts[3], const uint32_t heights[3],
+                      uint32_t width, uint8_t pal[256][3], int *npal,
+                      uint8_t **idx)
+{
+    size_t total = ((size_t)heights[0] + heights[1] + heights[2]) * width;
+    uint8_t *out = malloc(total ? total : 1);
+    if (!out)
+        return 0;
+    uint32_t keys[256], last = UINT32_MAX;
+    int n = 0;
+    uint8_t li = 0;
+    size_t o = 0;
+    for (int p = 0; p < 3; p++) {
+        const uint8_t *px = parts[p];
+        const size_t m = (size_t)heights[p] * width;
+        for (size_t i = 0; i < m; i++, px += 3) {
+            /* a pixel's 3 bytes (4 read at once but for the last) */
+            uint32_t c;
+            if (i + 1 < m) {
+                memcpy(&c, px, 4);
+                c &= 0xffffffu;
+            } else {
+                c = (uint32_t)px[0] | (uint32_t)px[1] << 8 |
+                    (uint32_t)px[2] << 16;
+            }
+            if (c != last) {
+                int j = 0;
+                while (j < n && keys[j] != c)
+                    j++;
+                if (j == n) {
+                    if (n == 256) {
+                        free(out);
+                        return 0;
+                    }
+                    keys[n] = c;
+                    memcpy(pal[n], px, 3);
+                    n++;
+                }
+                last = c;
+                li = (uint8_t)j;
+            }
+            out[o++] = li;
+        }
+    }
+    *npal = n;
+    *idx = out;
+    return 1;
+}
+
 int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
                      const char *out_path, SaErr *err)
 {
@@ -454,6 +510,7 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
     SaPngWriter w;
     Deco d = {0};
     int rc, have_photo = 0, have_writer = 0;
+    uint8_t pal[256][3], *idx = NULL;
 
     if ((rc = check_spec(spec, rows, out_path, &g, err)))
         return rc;
@@ -473,7 +530,7 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
      * libpng's default (every filter tried on every row) 396 KB in about
      * 0.9 s, no compression 76 MB.  A decorated overlay is written once
      * its legend is known. */
-    const SaPngPacking packing = {1, PNG_FILTER_UP};
+    const SaPngPacking packing = {1, PNG_FILTER_UP, NULL, 0};
     if (!spec->decorate) {
         if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
                                        g.height, PNG_COLOR_TYPE_RGB, packing,
@@ -504,18 +561,27 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             goto done;
     }
     if (spec->decorate) {
-        if ((rc = deco_build(spec, &wk, &g, &d, out_path, err)) ||
-            (rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
-                                       d.title_h + g.panel_height +
-                                           d.legend_h,
-                                       PNG_COLOR_TYPE_RGB, packing, err)))
+        if ((rc = deco_build(spec, &wk, &g, &d, out_path, err)))
+            goto done;
+        const uint8_t *parts[3] = {d.title, wk.panels, d.legend};
+        const uint32_t heights[3] = {d.title_h, g.panel_height, d.legend_h};
+        const uint32_t H = d.title_h + g.panel_height + d.legend_h;
+        SaPngPacking pk = packing;
+        pk.palette = (const uint8_t(*)[3])pal;
+        int ctype = to_palette(parts, heights, g.width, pal, &pk.npal, &idx)
+                        ? PNG_COLOR_TYPE_PALETTE
+                        : PNG_COLOR_TYPE_RGB;
+        if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
+                                       H, ctype, pk, err)))
             goto done;
         have_writer = 1;
-        for (uint32_t y = 0; rc == 0 && y < d.title_h; y++)
+        for (uint32_t y = 0; idx && rc == 0 && y < H; y++)
+            rc = sa_png_writer_row(&w, idx + (size_t)y * g.width, err);
+        for (uint32_t y = 0; !idx && rc == 0 && y < d.title_h; y++)
             rc = sa_png_writer_row(&w, d.title + y * row_bytes, err);
-        for (uint32_t y = 0; rc == 0 && y < g.panel_height; y++)
+        for (uint32_t y = 0; !idx && rc == 0 && y < g.panel_height; y++)
             rc = sa_png_writer_row(&w, wk.panels + y * row_bytes, err);
-        for (uint32_t y = 0; rc == 0 && y < d.legend_h; y++)
+        for (uint32_t y = 0; !idx && rc == 0 && y < d.legend_h; y++)
             rc = sa_png_writer_row(&w, d.legend + y * row_bytes, err);
         if (rc)
             goto done;
@@ -527,6 +593,7 @@ done:
         sa_png_writer_abort(&w);
     if (have_photo)
         sa_photo_close(&ph);
+    free(idx);
     free(d.title);
     free(d.legend);
     work_free(&wk);

@@ -1,4 +1,6 @@
-/* Review overlays: one 8-bit RGB PNG per image, three panels side by side.
+/* Review overlays: one 8-bit PNG per image, three panels side by side
+ * (stored as a palette when the decorated overlay has 256 colours or
+ * fewer, as class colours without a photo do; RGB otherwise).
  *
  *   +-----------+---+-----------+---+-----------------------------+
  *   | given     |gap| model's   |gap| issue pixels in red over a  |
