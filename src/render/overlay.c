@@ -449,8 +449,8 @@ static int deco_build(const SaOverlaySpec *spec, const Work *wk,
 /* A decorated overlay's rows (the parts' heights[] rows of width RGB
  * pixels each, in order) as palette indices, when it has 256 colours or
  * fewer, as class maps without a photo do: 1, *idx (malloc'd, one byte a
- * pixel), pal and *npal (colours in order of first use); 0 otherwise, or
- * without memory (it is then written as RGB).  The same pixels either
+ * pixel), pal and *npal (colours in order of first use); 0 otherwise
+ * (it is then written as RGB); -1 out of memory.  The same pixels either
  * way, a third of the bytes to compress. */
 static int to_palette(const uint8_t *const parts[3], const uint32_t heights[3],
                       uint32_t width, uint8_t pal[256][3], int *npal,
@@ -459,7 +459,7 @@ static int to_palette(const uint8_t *const parts[3], const uint32_t heights[3],
     size_t total = ((size_t)heights[0] + heights[1] + heights[2]) * width;
     uint8_t *out = malloc(total ? total : 1);
     if (!out)
-        return 0;
+        return -1;
     uint32_t keys[256], last = UINT32_MAX;
     int n = 0;
     uint8_t li = 0;
@@ -568,9 +568,13 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
         const uint32_t H = d.title_h + g.panel_height + d.legend_h;
         SaPngPacking pk = packing;
         pk.palette = (const uint8_t(*)[3])pal;
-        int ctype = to_palette(parts, heights, g.width, pal, &pk.npal, &idx)
-                        ? PNG_COLOR_TYPE_PALETTE
-                        : PNG_COLOR_TYPE_RGB;
+        int indexed = to_palette(parts, heights, g.width, pal, &pk.npal,
+                                 &idx);
+        if (indexed < 0) {
+            rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", out_path);
+            goto done;
+        }
+        int ctype = indexed ? PNG_COLOR_TYPE_PALETTE : PNG_COLOR_TYPE_RGB;
         if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
                                        H, ctype, pk, err)))
             goto done;
