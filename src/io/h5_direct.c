@@ -338,7 +338,7 @@ static int plan_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
     plan->npieces = 0;
     plan->plane = cH * row;
     for (uint64_t r = r0; r < r0 + nrows;) {
-        uint64_t c = r / cH, rr = r % cH, run = cH - rr, addr;
+        uint64_t c = r / cH, rr = r % cH, run = cH - rr, addr = 0;
         if (run > r0 + nrows - r)
             run = r0 + nrows - r;
         if (plan->npieces == SA_BAND_PIECES)
