@@ -101,31 +101,25 @@ static int count_part(void *ctx, int part, int parts, SaErr *err)
         free(bar);
         return rc;
     }
-    const unsigned char *p;
-    size_t len;
-    uint64_t issues = 0, below = 0;
+    SaRecCursor cur = {&rd, NULL, 0, 0};
+    const SaRecord *r;
+    uint64_t seen = 0, issues = 0, below = 0;
     PartKeys *pk = &c->pk[part];
     const unsigned lo = c->g->lo, width = c->g->hi - c->g->lo;
     int gather = c->g->on;
-    while ((p = sa_recreader_span(&rd, &len, err)) != NULL) {
-        if (sa_cancelled(e)) {
+    while ((r = sa_reccursor_next(&cur, err)) != NULL) {
+        if ((++seen & 0xfffff) == 0 && sa_cancelled(e)) {
             rc = sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
             break;
         }
-        for (size_t off = 0; off < len;) {
-            const SaRecord *r = (const SaRecord *)(p + off);
-            __builtin_prefetch(p + off + 1024); /* the hardware prefetcher
-                                                  does not keep up here */
-            off += sa_record_size(r);
-            SaKey k = sa_record_key(r);
-            unsigned d = sa_select_first_digit(k);
-            first[d]++;
-            below += r->s <= SA_TAU;
-            issues += (r->flags & SA_REC_MISMATCH) && r->phat >= bar[r->pred];
-            if (gather && d - lo <= width) {
-                gather_key(pk, c->g->cap, k);
-                gather = !pk->over;
-            }
+        SaKey k = sa_record_key(r);
+        unsigned d = sa_select_first_digit(k);
+        first[d]++;
+        below += r->s <= SA_TAU;
+        issues += (r->flags & SA_REC_MISMATCH) && r->phat >= bar[r->pred];
+        if (gather && d - lo <= width) {
+            gather_key(pk, c->g->cap, k);
+            gather = !pk->over;
         }
     }
     sa_recreader_close(&rd);
@@ -241,9 +235,8 @@ typedef struct Merge {
     int picked;            /* the store of the record handed out last, which
                               moves on at the next call, or -1 */
     int single;            /* the second store is empty: the first is read
-                              a run of records at a time */
-    const unsigned char *span;
-    size_t span_len, span_off;
+                              through a cursor */
+    SaRecCursor cursor;
 } Merge;
 
 /* Both stores from byte offsets off[] (where an image's records start). */
@@ -256,6 +249,7 @@ static int merge_open(Merge *m, SaEngine *e, const uint64_t off[2],
     if (e->store2.bytes == 0) {
         m->single = 1;
         m->open[0] = 1;
+        m->cursor.rd = &m->rd[0];
         return sa_recreader_open_at(&m->rd[0], st[0], off[0], err);
     }
     for (int i = 0; i < 2; i++) {
@@ -275,16 +269,8 @@ static int merge_open(Merge *m, SaEngine *e, const uint64_t off[2],
 static const SaRecord *merge_next(Merge *m, const SaDetail **det, SaErr *err)
 {
     if (m->single) {
-        if (m->span_off == m->span_len) {
-            m->span = sa_recreader_span(&m->rd[0], &m->span_len, err);
-            m->span_off = 0;
-            if (!m->span)
-                return NULL;
-        }
-        const SaRecord *r = (const SaRecord *)(m->span + m->span_off);
-        __builtin_prefetch(m->span + m->span_off + 1024);
-        m->span_off += sa_record_size(r);
-        *det = (const SaDetail *)(r + 1);
+        const SaRecord *r = sa_reccursor_next(&m->cursor, err);
+        *det = r ? (const SaDetail *)(r + 1) : NULL;
         return r;
     }
     int pick = m->picked;

@@ -80,20 +80,16 @@ static int scan_part(void *p, int part, int parts, SaErr *err)
         int rc = sa_recreader_open_part(&rd, sc->stores[i], part, parts, err);
         if (rc)
             return rc;
-        const unsigned char *span;
-        size_t len;
-        while ((span = sa_recreader_span(&rd, &len, err)) != NULL) {
-            if (sc->cancel && *sc->cancel) {
+        SaRecCursor cur = {&rd, NULL, 0, 0};
+        const SaRecord *r;
+        uint64_t seen = 0;
+        while ((r = sa_reccursor_next(&cur, err)) != NULL) {
+            if ((++seen & 0xfffff) == 0 && sc->cancel && *sc->cancel) {
                 sa_recreader_close(&rd);
                 return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
             }
-            for (size_t off = 0; off < len;) {
-                const SaRecord *r = (const SaRecord *)(span + off);
-                __builtin_prefetch(span + off + 1024);
-                off += sa_record_size(r);
-                if (!sc->keep || sc->keep(r, sc->keep_ctx))
-                    run->fn(sa_record_key(r), run->ctx[part]);
-            }
+            if (!sc->keep || sc->keep(r, sc->keep_ctx))
+                run->fn(sa_record_key(r), run->ctx[part]);
         }
         sa_recreader_close(&rd);
         if (err->code)
