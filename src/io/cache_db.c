@@ -518,11 +518,12 @@ static void found_damaged(SaCacheDb *c, int rc)
                             c->path, sqlite3_errstr(rc));
 }
 
-static void make_sum(const void *data, size_t len, uint8_t sum[12])
+/* The CRC-32 of data. */
+static uint32_t crc_of(const void *data, size_t len)
 {
 #ifdef SA_HAVE_LIBDEFLATE
     /* several times faster than zlib's; the same CRC-32 */
-    uint32_t crc = libdeflate_crc32(0, data, len);
+    return libdeflate_crc32(0, data, len);
 #else
     uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
     const unsigned char *p = data;
@@ -532,19 +533,17 @@ static void make_sum(const void *data, size_t len, uint8_t sum[12])
         p += n;
         left -= n;
     }
+    return crc;
 #endif
+}
+
+/* An entry's row checksum: its CRC-32 and length. */
+static void make_sum(const void *data, size_t len, uint8_t sum[12])
+{
+    uint32_t crc = crc_of(data, len);
     uint64_t l = len;
     memcpy(sum, &crc, 4);
     memcpy(sum + 4, &l, 8);
-}
-
-static uint32_t crc_of(const void *data, size_t len)
-{
-    uint8_t sum[12];
-    make_sum(data, len, sum);
-    uint32_t crc;
-    memcpy(&crc, sum, 4);
-    return crc;
 }
 
 int sa_cachedb_get(SaCacheDb *c, int kind, const uint8_t *slot,
