@@ -71,8 +71,8 @@ static void fill_f32(float *v)
 
 /* Writes a TDIMS tensor of file type ftype to name in the temporary
  * folder. */
-static const char *write_tensor(const char *name, hid_t ftype,
-                                const hsize_t *chunk)
+static const char *write_packed(const char *name, hid_t ftype,
+                                const hsize_t *chunk, int shuffle, int gzip)
 {
     const char *path = tmp_path(name);
     static float f[TN * TK * TH * TW];
@@ -88,7 +88,8 @@ static const char *write_tensor(const char *name, hid_t ftype,
                 for (uint64_t h = 0; h < TH; h++)
                     for (uint64_t w = 0; w < TW; w++)
                         b[i++] = tbits(n, k, h, w);
-        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0, mt, b);
+        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, shuffle, gzip,
+               mt, b);
         H5Tclose(mt);
     } else if (H5Tget_size(ftype) == 8) {
         for (uint64_t n = 0, i = 0; n < TN; n++)
@@ -96,15 +97,52 @@ static const char *write_tensor(const char *name, hid_t ftype,
                 for (uint64_t h = 0; h < TH; h++)
                     for (uint64_t w = 0; w < TW; w++)
                         d[i++] = tval(n, k, h, w) + 1.0 / 3.0;
-        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, 0, 0,
+        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, shuffle, gzip,
             H5T_NATIVE_DOUBLE, d);
     } else {
         fill_f32(f);
-        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, chunk != NULL,
-            chunk != NULL, H5T_NATIVE_FLOAT, f);
+        h5_put(file, "/pred_probs", ftype, 4, TDIMS, chunk, shuffle, gzip,
+            H5T_NATIVE_FLOAT, f);
     }
     H5Fclose(file);
     return path;
+}
+
+/* Writes a TDIMS tensor of file type ftype to name in the temporary
+ * folder (float32 chunks with shuffle and gzip). */
+static const char *write_tensor(const char *name, hid_t ftype,
+                                const hsize_t *chunk)
+{
+    int f32 = H5Tget_size(ftype) == 4 && chunk != NULL;
+    return write_packed(name, ftype, chunk, f32, f32);
+}
+
+/* Reads rows [r0, r0+nr) of image n and checks every value. */
+static void check_band(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nr)
+{
+    static uint8_t buf[TK * TH * TW * 8];
+    SaErr err = {0};
+    memset(buf, 0xa5, sizeof buf);
+    if (sa_probs_read_band(p, n, r0, nr, buf, &err) != 0)
+        fail_msg("image %d rows %d+%d: %s", (int)n, (int)r0, (int)nr,
+                 err.msg);
+    for (uint64_t k = 0, i = 0; k < TK; k++)
+        for (uint64_t h = r0; h < r0 + nr; h++)
+            for (uint64_t w = 0; w < TW; w++, i++) {
+                switch (sa_probs_dtype(p)) {
+                case SA_F16:
+                    assert_int_equal(((uint16_t *)buf)[i],
+                                     tbits(n, k, h, w));
+                    break;
+                case SA_F32:
+                    assert_true(((float *)buf)[i] == (float)tval(n, k, h, w));
+                    break;
+                case SA_F64:
+                    assert_true(((double *)buf)[i] ==
+                                tval(n, k, h, w) + 1.0 / 3.0);
+                    break;
+                }
+            }
 }
 
 /* Reads several bands (including the last rows) and checks every value. */
@@ -112,34 +150,8 @@ static void check_bands(SaProbs *p)
 {
     static const uint64_t bands[][3] = {
         {0, 0, TH}, {1, 3, 1}, {2, 7, 3}, {2, TH - 1, 1}, {0, 4, 5}};
-    void *buf = malloc((size_t)TK * TH * TW * 8);
-    SaErr err = {0};
-
-    assert_non_null(buf);
-    for (size_t b = 0; b < sizeof bands / sizeof bands[0]; b++) {
-        uint64_t n = bands[b][0], r0 = bands[b][1], nr = bands[b][2];
-        memset(buf, 0xa5, (size_t)TK * TH * TW * 8);
-        assert_int_equal(sa_probs_read_band(p, n, r0, nr, buf, &err), 0);
-        for (uint64_t k = 0, i = 0; k < TK; k++)
-            for (uint64_t h = r0; h < r0 + nr; h++)
-                for (uint64_t w = 0; w < TW; w++, i++) {
-                    switch (sa_probs_dtype(p)) {
-                    case SA_F16:
-                        assert_int_equal(((uint16_t *)buf)[i],
-                                         tbits(n, k, h, w));
-                        break;
-                    case SA_F32:
-                        assert_true(((float *)buf)[i] ==
-                                    (float)tval(n, k, h, w));
-                        break;
-                    case SA_F64:
-                        assert_true(((double *)buf)[i] ==
-                                    tval(n, k, h, w) + 1.0 / 3.0);
-                        break;
-                    }
-                }
-    }
-    free(buf);
+    for (size_t b = 0; b < sizeof bands / sizeof bands[0]; b++)
+        check_band(p, bands[b][0], bands[b][1], bands[b][2]);
 }
 
 static SaProbs *open_ok(const char *path)
@@ -413,16 +425,105 @@ static void test_corrupt_deflate_chunk(void **state)
     for (int i = 0; i < 8; i++)
         fputc(0x55 ^ i, fp);
     fclose(fp);
-    SaProbs *p = open_ok(path);
-    assert_string_equal(sa_probs_read_path(p), "direct");
-    SaErr err = {0};
-    void *buf = malloc((size_t)TK * TH * TW * 4);
-    assert_int_equal(sa_probs_read_band(p, 0, 0, TH, buf, &err), 0);
-    int rc = sa_probs_read_band(p, 1, 4, 4, buf, &err);
-    expect_err(&err, rc, SEGAUDIT_EINPUT, "d_corrupt.h5:/pred_probs: image 1",
-               "corrupt");
-    free(buf);
-    sa_probs_close(p);
+    /* inflated whole, and in a stream */
+    for (int streamed = 0; streamed < 2; streamed++) {
+        sa_probs_stream_above(streamed ? 0 : (uint64_t)16 << 20);
+        SaProbs *p = open_ok(path);
+        assert_string_equal(sa_probs_read_path(p), "direct");
+        check_band(p, 0, 0, TH);
+        check_band(p, 1, 0, 4);
+        SaErr err = {0};
+        static float buf[TK * TH * TW];
+        int rc = sa_probs_read_band(p, 1, 4, 4, buf, &err);
+        expect_err(&err, rc, SEGAUDIT_EINPUT,
+                   "d_corrupt.h5:/pred_probs: image 1", "corrupt");
+        /* and again, not a different answer the second time */
+        rc = sa_probs_read_band(p, 1, 5, 1, buf, &err);
+        expect_err(&err, rc, SEGAUDIT_EINPUT,
+                   "d_corrupt.h5:/pred_probs: image 1", "corrupt");
+        check_band(p, 2, 0, TH);
+        sa_probs_close(p);
+    }
+    sa_probs_stream_above((uint64_t)16 << 20);
+}
+
+/* A chunk stored without deflate (its filter skipped, as HDF5 allows) is
+ * read as it is, whole or in a stream, with or without the HDF5 path. */
+static void test_chunk_stored_raw(void **state)
+{
+    (void)state;
+    static const hsize_t img[4] = {1, TK, TH, TW};
+    enum { NEL = TK * TH * TW };
+    const char *path = write_packed("raw_chunk.h5", H5T_IEEE_F32LE, img, 1, 1);
+    static float f[TN * NEL];
+    static uint8_t shuffled[NEL * 4];
+    fill_f32(f);
+    const uint8_t *bytes = (const uint8_t *)(f + NEL); /* image 1 */
+    for (int e = 0; e < NEL; e++)
+        for (int b = 0; b < 4; b++)
+            shuffled[b * NEL + e] = bytes[e * 4 + b];
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(file, "/pred_probs", H5P_DEFAULT);
+    hsize_t at[4] = {1, 0, 0, 0};
+    /* filters: shuffle (0) applied, deflate (1) skipped */
+    assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, 1u << 1, at, sizeof shuffled,
+                               shuffled) >= 0);
+    H5Dclose(d);
+    H5Fclose(file);
+    for (int way = 0; way < 3; way++) {
+        sa_probs_use_direct(way != 2);
+        sa_probs_stream_above(way == 1 ? 0 : (uint64_t)16 << 20);
+        SaProbs *p = open_ok(path);
+        assert_string_equal(sa_probs_read_path(p), way == 2 ? "hdf5"
+                                                            : "direct");
+        for (uint64_t n = 0; n < TN; n++) {
+            check_band(p, n, 0, 3);
+            check_band(p, n, 3, TH - 3);
+        }
+        sa_probs_close(p);
+    }
+    sa_probs_use_direct(1);
+    sa_probs_stream_above((uint64_t)16 << 20);
+}
+
+/* Deflate chunks too large to be inflated whole are inflated in a stream:
+ * the same values for every element size, chunk shape (whole images, or
+ * rows with a partial last chunk), with and without shuffle, for bands in
+ * any order, several images at once, and chunks stored without deflate. */
+static void test_streamed_chunks(void **state)
+{
+    (void)state;
+    static const hsize_t rows4[4] = {1, TK, 4, TW};
+    static const hsize_t img[4] = {1, TK, TH, TW};
+    const hsize_t *chunks[2] = {rows4, img};
+    hid_t half = half_type(H5T_IEEE_F32LE);
+    const hid_t types[3] = {half, H5T_IEEE_F32LE, H5T_IEEE_F64LE};
+    sa_probs_stream_above(0);
+    for (int shuffle = 0; shuffle < 2; shuffle++)
+        for (int c = 0; c < 2; c++)
+            for (int t = 0; t < 3; t++) {
+                char name[64];
+                snprintf(name, sizeof name, "stream_%d%d%d.h5", shuffle, c,
+                         t);
+                SaProbs *p = open_ok(write_packed(name, types[t], chunks[c],
+                                                  shuffle, 1));
+                assert_string_equal(sa_probs_read_path(p), "direct");
+                check_bands(p);
+                /* row by row across the images, forwards, then backwards
+                 * (each chunk started again) */
+                for (uint64_t r = 0; r < TH; r++)
+                    for (uint64_t n = 0; n < TN; n++)
+                        check_band(p, n, r, 1);
+                for (uint64_t r = TH; r-- > 0;)
+                    check_band(p, TN - 1, r, 1);
+                /* a band that skips rows, then one over two chunk rows */
+                check_band(p, 1, 2, 1);
+                check_band(p, 1, 3, 6);
+                assert_true(sa_probs_bytes_read(p) > 0);
+                sa_probs_close(p);
+            }
+    H5Tclose(half);
+    sa_probs_stream_above((uint64_t)16 << 20);
 }
 
 /* ---- image ids --------------------------------------------------------- */
@@ -1032,6 +1133,8 @@ int main(void)
         T(test_tiny_chunks),
     T(test_direct_reads),
     T(test_corrupt_deflate_chunk),
+    T(test_streamed_chunks),
+    T(test_chunk_stored_raw),
     T(test_many_chunk_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -67,10 +67,13 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
                (size_t)nrows * W * sizeof *argmax);
         return 0;
     }
-    /* the renderer asks for a few rows at a time; the tensor is read in
-     * bands of the passes' size, each once */
+    /* the renderer asks for a few rows at a time, one block after the
+     * other; the tensor is read in bands of about the passes' size that
+     * hold whole blocks, so that every row is read once (and a stream of
+     * compressed rows never goes back) */
     if (row0 < r->band_r0 || row0 + nrows > r->band_r0 + r->band_n) {
-        uint32_t want = e->band_rows > nrows ? e->band_rows : nrows;
+        uint32_t want = e->band_rows > nrows ? e->band_rows / nrows * nrows
+                                             : nrows;
         if (want > r->H - row0)
             want = r->H - row0;
         /* slots are reused for images of other widths: the capacity is

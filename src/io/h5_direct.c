@@ -6,18 +6,19 @@
  *    band buffer, with pread on a descriptor of our own, and every byte
  *    read is a byte of the band.
  *  - With deflate (after shuffle or not) and chunks of at most
- *    MAX_DEFLATE_CHUNK bytes, each chunk is read whole as stored and
+ *    16 MiB (sa_probs_stream_above), each chunk is read whole as stored and
  *    inflated (zlib) and unshuffled by the thread that reads it, so that
  *    decompression runs on every worker; bands are then whole chunk rows
  *    (sa_probs_band_unit) so that no chunk is inflated twice.
+ *  - Larger deflate chunks are inflated in a stream by the thread that
+ *    reads the bands (h5_stream.c), in bounded memory.
  *
- * Anything else (other filters, other chunk shapes, big-endian data,
- * larger compressed chunks) goes through H5Dread.  The extent of
+ * Anything else (other filters, other chunk shapes, big-endian data)
+ * goes through H5Dread.  The extent of
  * contiguous data was checked against the file size at open
  * (h5_check.c); a chunk's extent is checked when it is located. */
 #include "io/h5_internal.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
@@ -30,9 +31,6 @@
 #else
 #include <zlib.h>
 #endif
-
-/* Compressed chunks inflated by the workers hold at most this much. */
-#define MAX_DEFLATE_CHUNK ((uint64_t)16 << 20)
 
 /* Notes whether the file type is what the direct reads can take: IEEE
  * floats (exactly what the engine decodes) or unsigned integers of 1 or 2
@@ -70,6 +68,7 @@ void sa_probs_use_direct(int on) { use_direct = on; }
 void sa_probs_direct_setup(SaProbs *p)
 {
     p->direct = SA_DIRECT_NONE;
+    sa_probs_stream_free(p);
     if (p->mem) {
         p->direct = SA_DIRECT_MEM;
         return;
@@ -107,10 +106,13 @@ void sa_probs_direct_setup(SaProbs *p)
         }
         p->chunk_bytes = mul_sat(mul_sat(p->chunk[1], p->chunk[2]),
                                  mul_sat(p->chunk[3], p->elsize));
-        if (p->direct == SA_DIRECT_DEFLATE &&
-            p->chunk_bytes > MAX_DEFLATE_CHUNK) {
-            p->direct = SA_DIRECT_NONE;
-            return;
+        /* chunks too large to be inflated whole by each worker are
+         * inflated in a stream by the thread that reads them */
+        if (p->direct == SA_DIRECT_DEFLATE && sa_probs_stream_wanted(p)) {
+            p->direct = sa_probs_stream_possible(p) ? SA_DIRECT_STREAM
+                                                    : SA_DIRECT_NONE;
+            if (!p->direct)
+                return;
         }
     } else {
         return;
@@ -128,69 +130,10 @@ void sa_probs_direct_setup(SaProbs *p)
 void sa_probs_direct_close(SaProbs *p)
 {
     sa_read_scratch_free(&p->scratch);
+    sa_probs_stream_free(p);
     if (p->fd >= 0)
         close(p->fd);
     p->fd = -1;
-}
-
-/* Reads len bytes at off into dst, all of them, adding them to *bytes. */
-static int read_at(const SaProbs *p, void *dst, uint64_t len, uint64_t off,
-                   uint64_t n, uint64_t r0, uint64_t nrows, uint64_t *bytes,
-                   SaErr *err)
-{
-    uint8_t *d = dst;
-    while (len > 0) {
-        size_t want = len > ((size_t)1 << 30) ? (size_t)1 << 30 : (size_t)len;
-        ssize_t got = pread(p->fd, d, want, (off_t)off);
-        if (got <= 0)
-            return sa_err(err, SEGAUDIT_EIO, "%s: reading image %" PRIu64
-                          " rows %" PRIu64 "-%" PRIu64 " failed (%s)",
-                          p->where, n, r0, r0 + nrows - 1,
-                          got < 0 ? strerror(errno) : "end of file");
-        *bytes += (uint64_t)got;
-        d += got;
-        off += (uint64_t)got;
-        len -= (uint64_t)got;
-    }
-    return 0;
-}
-
-/* Where chunk row c of image n is stored: its file offset, stored bytes and
- * skipped-filter mask (the last one located is cached). */
-static int chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
-                    uint64_t *size, unsigned *mask, SaErr *err)
-{
-    if (p->chunk_image == n && p->chunk_row == c) {
-        *addr = p->chunk_at;
-        *size = p->chunk_size;
-        *mask = p->chunk_mask;
-        return 0;
-    }
-    hsize_t coord[4] = {n, 0, c * p->chunk[2], 0};
-    unsigned m = 0;
-    haddr_t a = HADDR_UNDEF;
-    hsize_t sz = 0;
-    const uint64_t need = p->chunk_bytes;
-    if (H5Dget_chunk_info_by_coord(p->dset, coord, &m, &a, &sz) < 0 ||
-        a == HADDR_UNDEF)
-        return h5_fail(err, p->path, p->dataset,
-                       "cannot locate a chunk of the tensor");
-    int bad = p->direct == SA_DIRECT_CHUNKS ? sz != need
-                                            : sz == 0 || sz > 2 * need + 4096;
-    if (bad || a > p->fsize || sz > p->fsize - a)
-        return sa_err(err, SEGAUDIT_EINPUT, "%s: the chunk at image %"
-                      PRIu64 " row %" PRIu64 " holds %" PRIu64 " bytes at "
-                      "offset %" PRIu64 " (%s %" PRIu64 " in a file of "
-                      "%" PRIu64 ")", p->where, n,
-                      c * p->chunk[2], (uint64_t)sz, (uint64_t)a,
-                      p->direct == SA_DIRECT_CHUNKS ? "expected" : "data of",
-                      need, p->fsize);
-    p->chunk_image = n;
-    p->chunk_row = c;
-    p->chunk_at = *addr = a;
-    p->chunk_size = *size = sz;
-    p->chunk_mask = *mask = m;
-    return 0;
 }
 
 uint64_t sa_probs_band_unit(const SaProbs *p)
@@ -235,8 +178,8 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
     if (sa_grow(&s->cbuf, &s->ccap, (size_t)plan->size[i]) ||
         sa_grow(&s->ubuf, &s->ucap, (size_t)need))
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    int rc = read_at(p, s->cbuf, plan->size[i], plan->at[i], plan->n,
-                     plan->r0, plan->nrows, bytes, err);
+    int rc = sa_probs_pread(p, s->cbuf, plan->size[i], plan->at[i], plan->n,
+                            plan->r0, plan->nrows, bytes, err);
     if (rc)
         return rc;
     const uint8_t *chunk = s->cbuf;
@@ -310,7 +253,8 @@ static int plan_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
 {
     const uint64_t K = p->dims[1], H = p->dims[2], W = p->dims[3];
     const uint64_t row = W * p->file_elsize;
-    if (!p->direct || n >= p->dims[0] || r0 > H || nrows == 0 ||
+    if (!p->direct || p->direct == SA_DIRECT_STREAM || n >= p->dims[0] ||
+        r0 > H || nrows == 0 ||
         nrows > H - r0)
         return 0; /* sa_probs_read_band reads it, or says what is wrong */
     plan->n = n;
@@ -344,8 +288,8 @@ static int plan_stored(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         if (plan->npieces == SA_BAND_PIECES)
             return 0; /* many small chunks: let the caller read it */
         int i = plan->npieces;
-        int rc = chunk_at(p, n, c, &addr, &plan->size[i], &plan->mask[i],
-                          err);
+        int rc = sa_probs_chunk_at(p, n, c, &addr, &plan->size[i],
+                                   &plan->mask[i], err);
         if (rc)
             return rc;
         plan->at[i] = p->direct == SA_DIRECT_DEFLATE ? addr : addr + rr * row;
@@ -369,15 +313,16 @@ static int exec_converted(const SaProbs *p, const SaBandRead *plan,
     if (sa_grow(&s->cbuf, &s->ccap, (size_t)piece))
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     if (p->form.nhwc) {
-        int rc = read_at(p, s->cbuf, piece, plan->at[0], plan->n, plan->r0,
-                         nr, bytes, err);
+        int rc = sa_probs_pread(p, s->cbuf, piece, plan->at[0], plan->n,
+                                plan->r0, nr, bytes, err);
         if (rc == 0)
             sa_convert_band(&p->form, s->cbuf, out, K, nr, W);
         return rc;
     }
     for (uint64_t k = 0; k < K; k++) {
-        int rc = read_at(p, s->cbuf, piece, plan->at[0] + k * plan->plane,
-                         plan->n, plan->r0, nr, bytes, err);
+        int rc = sa_probs_pread(p, s->cbuf, piece,
+                                plan->at[0] + k * plan->plane, plan->n,
+                                plan->r0, nr, bytes, err);
         if (rc)
             return rc;
         sa_convert_band(&p->form, s->cbuf,
@@ -403,10 +348,10 @@ static int exec_plan(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
             rc = read_deflated(p, plan, i, out, stride, done, bytes, s, err);
         else
             for (uint64_t k = 0; k < K && rc == 0; k++)
-                rc = read_at(p, out + (k * stride + done) * row,
-                             plan->rows[i] * row,
-                             plan->at[i] + k * plan->plane, plan->n,
-                             plan->r0, plan->nrows, bytes, err);
+                rc = sa_probs_pread(p, out + (k * stride + done) * row,
+                                    plan->rows[i] * row,
+                                    plan->at[i] + k * plan->plane, plan->n,
+                                    plan->r0, plan->nrows, bytes, err);
         if (rc)
             return rc;
         done += plan->rows[i];
@@ -479,6 +424,8 @@ void sa_probs_prefetch(const SaProbs *p, const SaBandRead *plan)
 int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                          void *dst, SaErr *err)
 {
+    if (p->direct == SA_DIRECT_STREAM)
+        return sa_probs_stream_read(p, n, r0, nrows, dst, err);
     SaBandRead plan;
     int rc = plan_stored(p, n, r0, nrows, &plan, err);
     if (rc < 0)

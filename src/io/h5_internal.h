@@ -7,6 +7,8 @@
  *   h5_check.c  what a file must satisfy to be read (see there)
  *   h5_ids.c    the image ids
  *   h5_direct.c band reads that bypass HDF5 where the bytes allow it
+ *   h5_stream.c deflate chunks too large to inflate whole, in a stream
+ *   h5_locate.c where a chunk is in the file, and reading bytes there
  *
  * Every message starts with "<path>:<dataset>: " (or "<path>: " for
  * problems with the file itself). */
@@ -74,10 +76,12 @@ struct SaProbs {
                            in the pipeline, or -1 */
     int deflated;       /* SA_DIRECT_DEFLATE: index of the deflate filter */
     SaReadScratch scratch; /* for sa_probs_read_band's own direct reads */
+    struct SaStreamSlots *streams; /* SA_DIRECT_STREAM (h5_stream.c) */
 };
 
 enum { SA_DIRECT_NONE, SA_DIRECT_CONTIGUOUS, SA_DIRECT_CHUNKS,
-       SA_DIRECT_DEFLATE, SA_DIRECT_MEM };
+       SA_DIRECT_DEFLATE, SA_DIRECT_STREAM, SA_DIRECT_MEM };
+typedef struct SaStreamSlots SaStreamSlots;
 
 static inline uint64_t ceil_div(uint64_t a, uint64_t b)
 {
@@ -178,5 +182,28 @@ void sa_probs_direct_close(SaProbs *p);
 /* sa_probs_read_band's job when p->direct is set (arguments checked). */
 int sa_probs_direct_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                          void *dst, SaErr *err);
+/* ---- h5_locate.c ------------------------------------------------------- */
+
+/* Where chunk row c of image n is stored (checked against the file; the
+ * last one located is kept). */
+int sa_probs_chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
+                      uint64_t *size, unsigned *mask, SaErr *err);
+/* Reads len bytes at off into dst, adding them to *bytes; messages name
+ * image n rows [r0, r0+nrows). */
+int sa_probs_pread(const SaProbs *p, void *dst, uint64_t len, uint64_t off,
+                   uint64_t n, uint64_t r0, uint64_t nrows, uint64_t *bytes,
+                   SaErr *err);
+
+/* ---- h5_stream.c ------------------------------------------------------- */
+
+/* Whether p's deflate chunks are too large to be inflated whole, and
+ * whether they can be inflated in a stream instead (not with too many
+ * byte planes). */
+int sa_probs_stream_wanted(const SaProbs *p);
+int sa_probs_stream_possible(const SaProbs *p);
+/* sa_probs_read_band's job for SA_DIRECT_STREAM (arguments checked). */
+int sa_probs_stream_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
+                         void *dst, SaErr *err);
+void sa_probs_stream_free(SaProbs *p);
 
 #endif

@@ -189,6 +189,11 @@ const char *sa_probs_read_path(const SaProbs *p);
  * itself, and for comparing the two paths. */
 void sa_probs_use_direct(int on);
 
+/* Deflate chunks of more than this many bytes (inflated; default 16 MiB)
+ * are inflated in a stream, band by band, instead of whole by each worker
+ * (process-wide, for objects opened from now on): for tests. */
+void sa_probs_stream_above(uint64_t bytes);
+
 /* Closes p; NULL is accepted. */
 void sa_probs_close(SaProbs *p);
 

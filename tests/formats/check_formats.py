@@ -582,6 +582,69 @@ def odd_shapes(tmp):
                  "one dataset per image", "--ids")
 
 
+def large_chunks(tmp):
+    """Deflate chunks too large to be inflated whole (one chunk per image of
+    more than 16 MiB) are inflated in a stream: the same report, masks and
+    overlays as the same values stored contiguous, for float32 and float16,
+    with and without shuffle, and only the compressed bytes read."""
+    import json
+    rng = np.random.default_rng(11)
+    N, K, H, W = 2, 19, 600, 800
+    lab = os.path.join(tmp, "large_labels")
+    os.makedirs(lab)
+    lb = rng.integers(0, K, (N, H, W))
+    # blocks of one class, so that regions and overlays have shapes
+    lb = np.repeat(np.repeat(lb[:, ::40, ::40], 40, 1), 40, 2)
+    pr = rng.dirichlet(np.ones(K), (N, H, W)).astype(np.float32)
+    pr = pr.transpose(0, 3, 1, 2).copy()
+    noisy = rng.random((N, H, W)) < 0.9
+    n_, h_, w_ = np.nonzero(noisy)
+    pr[n_, lb[n_, h_, w_], h_, w_] += 3.0
+    pr /= pr.sum(1, keepdims=True)
+    ids = ["big%d" % j for j in range(N)]
+    for j in range(N):
+        write_png(os.path.join(lab, ids[j] + ".png"), lb[j].astype(np.uint8))
+    for dt in ("float32", "float16"):
+        v = pr.astype(dt)
+        ref = os.path.join(tmp, "large_ref_" + dt)
+        p = os.path.join(tmp, "large_%s.h5" % dt)
+        with h5py.File(p, "w") as g:
+            g["pred_probs"] = v
+            g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+        if not run("large_chunks/" + dt, ref, lab, p, ["--top", "all"]):
+            continue
+        for shuffle in (True, False):
+            name = "large_chunks/%s_%s" % (dt, "shuffle_gzip" if shuffle
+                                           else "gzip")
+            p = os.path.join(tmp, "large_%s_%d.h5" % (dt, shuffle))
+            with h5py.File(p, "w") as g:
+                g.create_dataset("pred_probs", data=v, chunks=(1, K, H, W),
+                                 compression="gzip", shuffle=shuffle)
+                g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+            out = os.path.join(tmp, "out_" + name.replace("/", "_"))
+            if not run(name, out, lab, p, ["--top", "all"]):
+                continue
+            same(name, ref, out)
+            ov = sorted(os.listdir(os.path.join(ref, "overlays")))
+            if len(ov) != N or ov != sorted(os.listdir(os.path.join(out, "overlays"))) or \
+                    any(open(os.path.join(ref, "overlays", o), "rb").read() !=
+                        open(os.path.join(out, "overlays", o), "rb").read() for o in ov):
+                failures.append(name + ": the overlays differ")
+            else:
+                passed_one()
+            r = json.load(open(os.path.join(out, "report.json")))["run"]
+            # each chunk is read twice (to find its planes, then for them)
+            # in the audit, and twice again for its overlay; the check at
+            # the start reads the first and last rows of the first and last
+            # image (here: all of them), twice again
+            stored = os.path.getsize(p)
+            if r["read_path"] != "direct" or not 0 < r["bytes_read"] <= 6 * stored:
+                failures.append("%s: read %s, %d bytes of a %d-byte file" %
+                                (name, r["read_path"], r["bytes_read"], stored))
+            else:
+                passed_one()
+
+
 def passed_one():
     tally.passed += 1
 
@@ -603,6 +666,11 @@ def main():
     tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
     try:
         mixed_sizes(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
+    try:
+        large_chunks(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
