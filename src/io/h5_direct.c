@@ -5,8 +5,8 @@
  *  - Without filters, a band is K reads (per chunk row) straight into the
  *    band buffer, with pread on a descriptor of our own, and every byte
  *    read is a byte of the band.
- *  - With deflate (after shuffle or not) and chunks of at most
- *    16 MiB (sa_probs_stream_above), each chunk is read whole as stored and
+ *  - With deflate (after shuffle or not) and chunks of at most 16 MiB
+ *    (sa_probs_stream_above), each chunk is read whole as stored and
  *    inflated (zlib) and unshuffled by the thread that reads it, so that
  *    decompression runs on every worker; bands are then whole chunk rows
  *    (sa_probs_band_unit) so that no chunk is inflated twice.
@@ -14,9 +14,9 @@
  *    reads the bands (h5_stream.c), in bounded memory.
  *
  * Anything else (other filters, other chunk shapes, big-endian data)
- * goes through H5Dread.  The extent of
- * contiguous data was checked against the file size at open
- * (h5_check.c); a chunk's extent is checked when it is located. */
+ * goes through H5Dread.  The extent of contiguous data was checked
+ * against the file size at open (h5_check.c); a chunk's extent is checked
+ * when it is located. */
 #include "io/h5_internal.h"
 
 #include <fcntl.h>
@@ -230,19 +230,10 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
     for (uint64_t k = 0; k < K; k++) {
         uint8_t *dst = out + (k * stride + done) * row;
         uint64_t e0 = (k * cH + plan->first[i]) * W, ne = plan->rows[i] * W;
-        if (!shuffled) {
+        if (!shuffled)
             memcpy(dst, chunk + e0 * el, ne * el);
-        } else if (el == 2) {
-            const uint8_t *b0 = chunk + e0, *b1 = chunk + nel + e0;
-            for (uint64_t e = 0; e < ne; e++) {
-                dst[2 * e] = b0[e];
-                dst[2 * e + 1] = b1[e];
-            }
-        } else {
-            for (uint64_t e = 0; e < ne; e++)
-                for (uint64_t b = 0; b < el; b++)
-                    dst[e * el + b] = chunk[b * nel + e0 + e];
-        }
+        else
+            sa_unshuffle(dst, chunk + e0, nel, ne, el);
     }
     return 0;
 }

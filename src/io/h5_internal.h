@@ -194,6 +194,11 @@ int sa_probs_pread(const SaProbs *p, void *dst, uint64_t len, uint64_t off,
                    uint64_t n, uint64_t r0, uint64_t nrows, uint64_t *bytes,
                    SaErr *err);
 
+/* ne elements of el bytes into dst from the shuffle filter's byte planes:
+ * byte b of element e at src[b * stride + e]. */
+void sa_unshuffle(uint8_t *dst, const uint8_t *src, uint64_t stride,
+                  uint64_t ne, uint64_t el);
+
 /* ---- h5_stream.c ------------------------------------------------------- */
 
 /* Whether p's deflate chunks are too large to be inflated whole, and

@@ -1,6 +1,6 @@
-/* Where the tensor's bytes are in the file, and reading them there: the
- * two steps that the direct reads (h5_direct.c) and the streamed deflate
- * chunks (h5_stream.c) share. */
+/* Where the tensor's bytes are in the file, reading them there, and
+ * undoing the shuffle filter: the steps that the direct reads
+ * (h5_direct.c) and the streamed deflate chunks (h5_stream.c) share. */
 #include "io/h5_internal.h"
 
 #include <errno.h>
@@ -68,4 +68,20 @@ int sa_probs_chunk_at(SaProbs *p, uint64_t n, uint64_t c, uint64_t *addr,
     p->chunk_size = *size = sz;
     p->chunk_mask = *mask = m;
     return 0;
+}
+
+void sa_unshuffle(uint8_t *dst, const uint8_t *src, uint64_t stride,
+                  uint64_t ne, uint64_t el)
+{
+    if (el == 2) {
+        const uint8_t *b0 = src, *b1 = src + stride;
+        for (uint64_t e = 0; e < ne; e++) {
+            dst[2 * e] = b0[e];
+            dst[2 * e + 1] = b1[e];
+        }
+        return;
+    }
+    for (uint64_t e = 0; e < ne; e++)
+        for (uint64_t b = 0; b < el; b++)
+            dst[e * el + b] = src[b * stride + e];
 }

@@ -398,17 +398,7 @@ int sa_probs_stream_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                                 &p->bytes_read, err);
             if (rc)
                 break;
-            if (el == 2) {
-                const uint8_t *b0 = ss->stage, *b1 = ss->stage + cells;
-                for (uint64_t e = 0; e < cells; e++) {
-                    d[2 * e] = b0[e];
-                    d[2 * e + 1] = b1[e];
-                }
-            } else {
-                for (uint64_t e = 0; e < cells; e++)
-                    for (uint64_t b = 0; b < el; b++)
-                        d[e * el + b] = ss->stage[b * cells + e];
-            }
+            sa_unshuffle(d, ss->stage, cells, cells, el);
         }
         if (rc) {
             slot_reset(s);
