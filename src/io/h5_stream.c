@@ -17,8 +17,10 @@
  *
  * A few chunks can be read at once (the overlays of several images are
  * drawn at the same time): the states of up to MAX_SLOTS chunks are kept,
- * the least recently used given up first.  Rows are delivered forward
- * only; asking for an earlier row of a chunk starts it again. */
+ * the least recently used given up first.  Rows are delivered forward:
+ * the rows of the last band are kept, for a band that starts among them
+ * (upsampling's bands overlap by a row or two), but asking for an earlier
+ * row of a chunk starts it again. */
 #include "io/h5_internal.h"
 
 #include <inttypes.h>
@@ -51,6 +53,11 @@ typedef struct Slot {
     int shuffled;
     int np;
     Plane *pl;
+    /* the rows last delivered, [hist_r0, next): hist_n rows of each
+     * class, [K][hist_n][W] */
+    uint8_t *hist;
+    size_t hist_cap;
+    uint64_t hist_r0, hist_n;
 } Slot;
 
 struct SaStreamSlots {
@@ -89,6 +96,7 @@ static void slot_reset(Slot *s)
         }
         free(s->pl);
     }
+    free(s->hist);
     memset(s, 0, sizeof *s);
     s->image = UINT64_MAX;
 }
@@ -330,7 +338,8 @@ static uint64_t rows_in(const SaProbs *p, uint64_t c)
     return left < cH ? left : cH;
 }
 
-/* The slot holding chunk row c of image n at row rr or before it. */
+/* The slot holding chunk row c of image n at row rr or before it, or
+ * with row rr among the rows it last delivered. */
 static Slot *slot_for(SaProbs *p, SaStreamSlots *ss, uint64_t n, uint64_t c,
                       uint64_t rr, uint64_t *bytes, SaErr *err, int *rc)
 {
@@ -338,7 +347,7 @@ static Slot *slot_for(SaProbs *p, SaStreamSlots *ss, uint64_t n, uint64_t c,
     for (int i = 0; i < ss->nslots; i++) {
         Slot *s = &ss->slot[i];
         if (s->image == n && s->crow == c) {
-            if (s->next <= rr)
+            if (s->next <= rr || (s->hist_n && rr >= s->hist_r0))
                 return s;
             pick = s; /* an earlier row: start the chunk again */
             break;
@@ -358,14 +367,46 @@ static Slot *slot_for(SaProbs *p, SaStreamSlots *ss, uint64_t n, uint64_t c,
     return *rc ? NULL : pick;
 }
 
+/* Rows [a, a+nr) of slot s's chunk, streamed, into out at row `done` of
+ * each class (out holds nrows rows per class). */
+static int stream_rows(SaProbs *p, SaStreamSlots *ss, Slot *s, uint64_t a,
+                       uint64_t nr, uint8_t *out, uint64_t nrows,
+                       uint64_t done, SaErr *err)
+{
+    const uint64_t K = p->dims[1], W = p->dims[3], el = p->elsize;
+    const uint64_t row = W * el, cells = nr * W;
+    int rc = 0;
+    /* rows skipped since the last band (none when reading in order) */
+    uint64_t skip = (a - s->next) * W * (s->shuffled ? 1 : el);
+    for (int j = 0; j < s->np && skip && rc == 0; j++)
+        rc = plane_take(p, ss, s, j, NULL, skip, &p->bytes_read, err);
+    if (s->shuffled && rc == 0 &&
+        sa_grow((void **)&ss->stage, &ss->stage_cap, (size_t)(cells * el)))
+        rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+    for (uint64_t k = 0; k < K && rc == 0; k++) {
+        uint8_t *d = out + (k * nrows + done) * row;
+        if (!s->shuffled) {
+            rc = plane_take(p, ss, s, (int)k, d, cells * el, &p->bytes_read,
+                            err);
+            continue;
+        }
+        for (uint64_t b = 0; b < el && rc == 0; b++)
+            rc = plane_take(p, ss, s, (int)(b * K + k), ss->stage + b * cells,
+                            cells, &p->bytes_read, err);
+        if (rc == 0)
+            sa_unshuffle(d, ss->stage, cells, cells, el);
+    }
+    return rc;
+}
+
 int sa_probs_stream_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
                          void *dst, SaErr *err)
 {
     SaStreamSlots *ss = slots_of(p);
     if (!ss)
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-    const uint64_t K = p->dims[1], W = p->dims[3], el = p->elsize;
-    const uint64_t cH = p->chunk[2], row = W * el;
+    const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
+    const uint64_t cH = p->chunk[2];
     uint8_t *out = dst;
     int rc = 0;
     for (uint64_t r = r0; r < r0 + nrows && rc == 0;) {
@@ -376,35 +417,35 @@ int sa_probs_stream_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         if (!s)
             break;
         s->tick = ++ss->tick;
-        /* rows skipped since the last band (none when reading in order) */
-        uint64_t skip = (rr - s->next) * W * (s->shuffled ? 1 : el);
-        for (int j = 0; j < s->np && skip && rc == 0; j++)
-            rc = plane_take(p, ss, s, j, NULL, skip, &p->bytes_read, err);
-        const uint64_t done = r - r0, cells = run * W;
-        if (s->shuffled && rc == 0 &&
-            sa_grow((void **)&ss->stage, &ss->stage_cap,
-                    (size_t)(cells * el)))
-            rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
-        for (uint64_t k = 0; k < K && rc == 0; k++) {
-            uint8_t *d = out + (k * nrows + done) * row;
-            if (!s->shuffled) {
-                rc = plane_take(p, ss, s, (int)k, d, cells * el,
-                                &p->bytes_read, err);
-                continue;
-            }
-            for (uint64_t b = 0; b < el && rc == 0; b++)
-                rc = plane_take(p, ss, s, (int)(b * K + k),
-                                ss->stage + b * cells, cells,
-                                &p->bytes_read, err);
-            if (rc)
+        const uint64_t done = r - r0;
+        /* rows already delivered (bands that overlap, as upsampling's
+         * do): from the last piece's copy */
+        uint64_t old = 0;
+        if (rr < s->next) {
+            old = (s->next < rr + run ? s->next : rr + run) - rr;
+            for (uint64_t k = 0; k < K; k++)
+                memcpy(out + (k * nrows + done) * row,
+                       s->hist + (k * s->hist_n + rr - s->hist_r0) * row,
+                       (size_t)(old * row));
+        }
+        if (old < run) {
+            rc = stream_rows(p, ss, s, rr + old, run - old, out, nrows,
+                             done + old, err);
+            size_t need = (size_t)(K * run * row);
+            if (rc == 0 && sa_grow((void **)&s->hist, &s->hist_cap, need))
+                rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+            if (rc) {
+                slot_reset(s);
                 break;
-            sa_unshuffle(d, ss->stage, cells, cells, el);
+            }
+            /* this piece's rows, for a next band that starts among them */
+            for (uint64_t k = 0; k < K; k++)
+                memcpy(s->hist + k * run * row,
+                       out + (k * nrows + done) * row, (size_t)(run * row));
+            s->hist_r0 = rr;
+            s->hist_n = run;
+            s->next = rr + run;
         }
-        if (rc) {
-            slot_reset(s);
-            break;
-        }
-        s->next = rr + run;
         r += run;
     }
     return rc;

@@ -643,6 +643,34 @@ def large_chunks(tmp):
                                 (name, r["read_path"], r["bytes_read"], stored))
             else:
                 passed_one()
+    # predictions at half the labels' size, upsampled: bands that overlap
+    # by a row or two, read without starting a chunk again
+    lab2 = os.path.join(tmp, "large_labels2")
+    os.makedirs(lab2)
+    for j in range(N):
+        write_png(os.path.join(lab2, ids[j] + ".png"),
+                  np.repeat(np.repeat(lb[j], 2, 0), 2, 1).astype(np.uint8))
+    v = pr.astype("float16")
+    ref = os.path.join(tmp, "large_ref_up")
+    p = os.path.join(tmp, "large_up.h5")
+    with h5py.File(p, "w") as g:
+        g["pred_probs"] = v
+        g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+    up = ["--upsample", "bilinear", "--top", "all"]
+    if run("large_chunks/upsample", ref, lab2, p, up):
+        p = os.path.join(tmp, "large_up_gzip.h5")
+        with h5py.File(p, "w") as g:
+            g.create_dataset("pred_probs", data=v, chunks=(1, K, H, W),
+                             compression="gzip", shuffle=True)
+            g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+        out = os.path.join(tmp, "out_large_up_gzip")
+        if run("large_chunks/upsample_gzip", out, lab2, p, up):
+            same("large_chunks/upsample_gzip", ref, out)
+            r = json.load(open(os.path.join(out, "report.json")))["run"]
+            stored = os.path.getsize(p)
+            tally.ok("large_chunks/upsample_gzip_bytes",
+                     0 < r["bytes_read"] <= 6 * stored,
+                     "%d bytes read of a %d-byte file" % (r["bytes_read"], stored))
 
 
 def passed_one():
