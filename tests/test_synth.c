@@ -674,7 +674,8 @@ static void test_audit_finds_errors(void **state)
 
 /* Audits the dataset in dir with default settings and overlays of the
  * top images into dir/overlays (the caller frees). */
-static SegauditAudit *audit_top(const char *dir, uint64_t top)
+static SegauditAudit *audit_top_limit(const char *dir, uint64_t top,
+                                      uint64_t memory_limit)
 {
     SegauditSettings a;
     char labels[700], probs[700];
@@ -687,11 +688,18 @@ static SegauditAudit *audit_top(const char *dir, uint64_t top)
     snprintf(overlays, sizeof overlays, "%s/overlays", dir);
     a.overlay_top = top;
     a.overlays_dir = overlays;
+    if (memory_limit)
+        a.memory_limit = memory_limit;
     SegauditAudit *au = segaudit_audit_new();
     assert_non_null(au);
     if (segaudit_audit_run(au, &a) != 0)
         fail_msg("%s", segaudit_audit_error(au));
     return au;
+}
+
+static SegauditAudit *audit_top(const char *dir, uint64_t top)
+{
+    return audit_top_limit(dir, top, 0);
 }
 
 static SegauditAudit *audit_dir(const char *dir)
@@ -737,7 +745,8 @@ static void test_weak_model_layouts(void **state)
         }
     }
     /* every layout is read directly, each byte of the tensor once; the
-     * overlays read their images once more */
+     * overlays draw the argmax maps that pass 1 kept, or, when the memory
+     * limit leaves no room for them, read their images once more */
     const uint64_t image_bytes = (uint64_t)19 * 256 * 512 * 4;
     for (int i = 0; i < 3; i++) {
         assert_string_equal(in[i].read_path, "direct");
@@ -745,6 +754,10 @@ static void test_weak_model_layouts(void **state)
     }
     SegauditAudit *ov = audit_top(dir_of("weak_img"), 3);
     SegauditDatasetInfo io;
+    segaudit_audit_info(ov, &io);
+    assert_int_equal(io.bytes_read, 4 * image_bytes);
+    segaudit_audit_free(ov);
+    ov = audit_top_limit(dir_of("weak_img"), 3, (uint64_t)1 << 20);
     segaudit_audit_info(ov, &io);
     assert_int_equal(io.bytes_read, 7 * image_bytes);
     segaudit_audit_free(ov);

@@ -473,6 +473,7 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
 void sa_engine_free(SaEngine *e)
 {
     sa_cache_close(e);
+    sa_keep_free(e);
     sa_free_strings(e->cache_notes, (uint64_t)e->n_cache_notes);
     e->cache_notes = NULL;
     e->n_cache_notes = 0;

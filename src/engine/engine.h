@@ -73,6 +73,9 @@ struct SaLabelArray;
 struct SaLabelPng;
 struct SaCache;
 
+/* images being scored at once whose argmax maps pass 1 keeps (keep.c) */
+#define SA_KEEP_FLIGHT 16
+
 typedef struct SaEngine {
     SegauditSettings set;    /* copy; strings point into the caller's */
     SaErr *err;
@@ -176,6 +179,13 @@ typedef struct SaEngine {
     SaSelectGroup group;     /* the selection's exchanges */
     uint64_t exchanged;      /* bytes this member sent and received */
     uint64_t *exchanged_all; /* per member, at the end of the run */
+    /* pass 1's argmax maps of the images that may get an overlay (keep.c),
+     * so that their overlays need not read the tensor again */
+    uint16_t **kept;         /* N pointers (NULL: not kept), or NULL */
+    uint64_t *kept_list;     /* the images whose maps are whole */
+    uint64_t n_kept, kept_cap;
+    uint64_t flight[SA_KEEP_FLIGHT]; /* images whose maps are being filled */
+    int n_flight;
 } SaEngine;
 
 /* Size of image n. */
@@ -328,5 +338,24 @@ int sa_engine_issues(SaEngine *e, SegauditPair **pairs, uint64_t *npairs);
  * <dir>/<id>.png, checking its size (issues.c): 0, or the error naming the
  * image and the file. */
 int sa_truth_mask_check(SaEngine *e, uint64_t n);
+
+/* ---- keep.c: argmax maps kept from pass 1 for the overlays ------------ */
+
+/* Decides whether pass 1 keeps argmax maps (overlays wanted, no
+ * downsampling, ranking by a score known after pass 1, and the maps of
+ * the overlay count fit in an eighth of --memory-limit). */
+int sa_keep_init(SaEngine *e);
+/* Pass 1's producer, at the start of computed image n: its map (to be
+ * filled by the workers), or NULL when maps are not kept. */
+uint16_t *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc);
+/* Pass 1's aggregator, image n whole: kept if it ranks among the first
+ * overlay_top of the images kept so far (the worst one given up). */
+void sa_keep_done(SaEngine *e, uint64_t n);
+/* Pass 1's aggregator, when no band of an image before `below` can still
+ * be scored: frees the maps of such images that were skipped. */
+void sa_keep_release(SaEngine *e, uint64_t below);
+/* Image n's whole map, or NULL. */
+const uint16_t *sa_keep_map(const SaEngine *e, uint64_t n);
+void sa_keep_free(SaEngine *e);
 
 #endif

@@ -67,6 +67,13 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
                (size_t)nrows * W * sizeof *argmax);
         return 0;
     }
+    /* pass 1's map, when it was kept: no second read */
+    const uint16_t *kept = sa_keep_map(e, r->n);
+    if (kept) {
+        memcpy(argmax, kept + (size_t)row0 * W,
+               (size_t)nrows * W * sizeof *argmax);
+        goto got;
+    }
     /* the renderer asks for a few rows at a time, one block after the
      * other; the tensor is read in bands of about the passes' size that
      * hold whole blocks, so that every row is read once (and a stream of
@@ -117,6 +124,7 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
         sa_kernel_argmax_row(&r->kp, r->scratch, r->probs, r->band_n,
                              row0 - r->band_r0 + i,
                              argmax + (size_t)i * W);
+got:
     if (r->amap && row0 == r->amap_rows) {
         memcpy(r->amap + (size_t)row0 * W, argmax,
                (size_t)nrows * W * sizeof *argmax);

@@ -55,6 +55,8 @@ typedef struct Band {
     SaCacheImage entry;            /* worker: that entry */
     uint64_t *hist;                /* --cache: the band's own histogram,
                                       in the cache's coarser buckets */
+    uint16_t *amap;                /* pass 1: the image's argmax map that
+                                      the worker fills (keep.c), or NULL */
 } Band;
 
 typedef struct Batch {
@@ -136,6 +138,7 @@ static void band_set(const SaEngine *e, Band *b, uint64_t n, uint64_t r0,
     b->recs.len = 0;
     b->recs.count = 0;
     b->fault.kind = 0;
+    b->amap = NULL;
 }
 
 /* Producer (or the aggregator, see compute_now): reads band b of image
@@ -252,6 +255,11 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
         }
     ready:
         band_set(e, b, n, r0, nrows);
+        if (!b->cached && e->kept && ps->kp.rec_mode == SA_REC_PASS1) {
+            if (r0 == 0 && (sa_keep_start(e, n, err, &rc), rc))
+                return rc;
+            b->amap = e->kept[n];
+        }
         bt->n++;
         ps->next_row += nrows;
         if (ps->next_row == H)
@@ -305,6 +313,10 @@ static void work(Pass *ps, Band *b)
                                 b->image, b->row0 + j * f, &b->rows[j], cs,
                                 &b->st, &b->recs, &b->fault) != 0)
             return;
+        if (b->amap) /* (kept only without downsampling: f = 1) */
+            memcpy(b->amap + (size_t)(b->row0 + j) * b->W,
+                   sa_kernel_last_argmax(&kp, ps->scratch[t]),
+                   b->W * sizeof *b->amap);
     }
     if (f > 1)
         b->max_record = sizeof(SaRecord) + (size_t)f * f * sizeof(SaDetail);
@@ -503,8 +515,10 @@ static int fold_band(Pass *ps, Band *b)
         if (stats && last && bld &&
             (rc = sa_cache_commit(e, b->image, bld)) != 0)
             return rc;
-        if (stats && last)
+        if (stats && last) {
             sa_image_scores(e, b->image);
+            sa_keep_done(e, b->image);
+        }
     }
 next:
     ps->bytes_done += (uint64_t)e->K * b->nrows * b->W * e->elsize;
@@ -617,6 +631,8 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
                               sizeof *ps.lab_buf)))
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
 
+    if (rec_mode == SA_REC_PASS1 && (rc = sa_keep_init(e)) != 0)
+        goto done;
     ps.scratch = calloc((size_t)nt, sizeof(void *));
     ps.rs = calloc((size_t)nt, sizeof *ps.rs);
     /* with --cache, each image's histogram goes to its entry and from
@@ -672,6 +688,11 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
                 rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             else
                 rc = fold(&ps, bt);
+            /* the bands being scored now are those of the next batch */
+            if (rc == 0 && rec_mode == SA_REC_PASS1)
+                sa_keep_release(e, ps.batch[1 - cur].n
+                                       ? ps.batch[1 - cur].bands[0].image
+                                       : UINT64_MAX);
             if (rc == 0 && read_rc)
                 rc = sa_err(e->err, read_rc, "%s", read_err.msg);
             if (rc)

@@ -343,6 +343,14 @@ static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
     return -1;
 }
 
+const uint16_t *sa_kernel_last_argmax(const SaKernelParams *p,
+                                      void *scratch)
+{
+    Scratch sc;
+    carve(p, scratch, &sc);
+    return sc.arg;
+}
+
 int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                         const void *probs, uint32_t band_rows, uint32_t brow,
                         const uint16_t *labels, uint32_t image, uint32_t row0,

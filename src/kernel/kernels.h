@@ -191,6 +191,12 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                         const SaBandStats *st, SaRecBuf *recs,
                         SaKernelFault *fault);
 
+/* The full-resolution argmax rows ([f][W]) of the last block-row that
+ * sa_kernel_block_row scored with this scratch: the same values as
+ * sa_kernel_argmax_row gives for those rows. */
+const uint16_t *sa_kernel_last_argmax(const SaKernelParams *p,
+                                      void *scratch);
+
 /* Full-resolution argmax (after a softmax of logits) of row r of a band,
  * into arg[W].  The scratch is the kernel's (sa_kernel_scratch_size). */
 void sa_kernel_argmax_row(const SaKernelParams *p, void *scratch,

@@ -673,6 +673,74 @@ def large_chunks(tmp):
                      "%d bytes read of a %d-byte file" % (r["bytes_read"], stored))
 
 
+def kept_maps(tmp):
+    """The overlays draw pass 1's argmax maps where they were kept: the
+    same overlays and report as a run whose memory limit leaves no room for
+    them (which reads the overlaid images again), and no second read of
+    the tensor; with ranks by other scores, skipped images and more
+    overlays than images."""
+    import json
+    rng = np.random.default_rng(7)
+    N, K, H, W = 12, 5, 48, 64
+    lab = os.path.join(tmp, "kept_labels")
+    os.makedirs(lab)
+    lb = rng.integers(0, K, (N, H // 8, W // 8))
+    lb = np.repeat(np.repeat(lb, 8, 1), 8, 2)
+    pr = rng.dirichlet(np.ones(K), (N, H, W)).astype(np.float32)
+    pr = pr.transpose(0, 3, 1, 2).copy()
+    n_, h_, w_ = np.nonzero(rng.random((N, H, W)) < 0.8)
+    pr[n_, lb[n_, h_, w_], h_, w_] += 2.0
+    pr /= pr.sum(1, keepdims=True)
+    ids = ["k%02d" % j for j in range(N)]
+    for j in range(N):
+        write_png(os.path.join(lab, ids[j] + ".png"), lb[j].astype(np.uint8))
+    # image 3 has a label that is no class: skipped with --on-error skip
+    bad = lb[3].astype(np.uint8).copy()
+    bad[5, 7] = 200
+    lab_bad = os.path.join(tmp, "kept_labels_bad")
+    shutil.copytree(lab, lab_bad)
+    write_png(os.path.join(lab_bad, ids[3] + ".png"), bad)
+    p = os.path.join(tmp, "kept.h5")
+    with h5py.File(p, "w") as g:
+        g["pred_probs"] = pr
+        g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+    tensor = pr.nbytes
+    cases = [("top5", lab, ["--top", "5"]),
+             ("top_all", lab, ["--top", "all"]),
+             ("mean_iou", lab, ["--top", "4", "--rank-by", "mean_iou"]),
+             ("skip", lab_bad, ["--top", "6", "--on-error", "skip"]),
+             ("one_thread", lab, ["--top", "3", "--threads", "1"])]
+    for name, labels, extra in cases:
+        outs = []
+        for limit in ("1G", "64K"):
+            out = os.path.join(tmp, "kept_%s_%s" % (name, limit))
+            r = subprocess.run([SEG, "audit", "--labels", labels, "--probs", p,
+                                "--out", out, "--masks", "--no-html", "-q",
+                                "--memory-limit", limit] + extra,
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                failures.append("kept_maps/%s: exit %d: %s" %
+                                (name, r.returncode, r.stderr))
+                break
+            outs.append(out)
+        if len(outs) < 2:
+            continue
+        same("kept_maps/" + name, outs[1], outs[0])
+        ov = sorted(os.listdir(os.path.join(outs[1], "overlays")))
+        tally.ok("kept_maps/%s_overlays" % name,
+                 ov and ov == sorted(os.listdir(os.path.join(outs[0], "overlays"))) and
+                 all(open(os.path.join(outs[0], "overlays", o), "rb").read() ==
+                     open(os.path.join(outs[1], "overlays", o), "rb").read()
+                     for o in ov), "the overlays differ")
+        got = [json.load(open(os.path.join(o, "report.json")))["run"]["bytes_read"]
+               for o in outs]
+        # the kept maps spare every overlaid image's second read (the
+        # skipped image's labels fail before its tensor is read whole)
+        tally.ok("kept_maps/%s_bytes" % name,
+                 got[0] <= tensor < got[1] if name != "skip" else got[0] < got[1],
+                 "bytes read %s, tensor %d" % (got, tensor))
+
+
 def passed_one():
     tally.passed += 1
 
@@ -694,6 +762,11 @@ def main():
     tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
     try:
         mixed_sizes(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
+    try:
+        kept_maps(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     tmp = tempfile.mkdtemp(prefix="segaudit_formats_")

@@ -1,0 +1,141 @@
+/* Argmax maps kept from pass 1 for the overlays.
+ *
+ * An overlay shows the image's argmax, which pass 1 computes anyway; the
+ * overlays, drawn after pass 2, would otherwise read their images' tensor
+ * rows a second time.  When the images are ranked by a score known after
+ * pass 1 (every score but num_pixel_issues), pass 1 keeps the maps of the
+ * overlay_top images that rank first among those scored so far, in the
+ * ranking's order (rank.c: scored images, then those without a valid
+ * pixel, then skipped ones; a lower score first; then the lower index).
+ * Skips made later can change the final top; an overlay whose map was not
+ * kept reads its rows as before, so the maps only spare reads and never
+ * change what is drawn.
+ *
+ * The producer gives each computed image a map at its first band (the
+ * workers write its rows); the aggregator, on the same thread, keeps or
+ * frees it when the image is whole.  The map of an image skipped part way
+ * is freed once no band of it can still be scored (sa_keep_release). */
+#include <stdlib.h>
+
+#include "engine/engine.h"
+
+/* Whether image a ranks before image b, as rank.c orders them. */
+static int ranks_before(const SaEngine *e, uint64_t a, uint64_t b)
+{
+    const SaImage *ia = &e->images[a], *ib = &e->images[b];
+    int ta = e->skipped[a] ? 2 : ia->valid_pixels > 0 ? 0 : 1;
+    int tb = e->skipped[b] ? 2 : ib->valid_pixels > 0 ? 0 : 1;
+    if (ta != tb)
+        return ta < tb;
+    double sa = ia->score[e->set.rank_by], sb = ib->score[e->set.rank_by];
+    if (ta == 0 && sa != sb)
+        return sa < sb;
+    return a < b;
+}
+
+int sa_keep_init(SaEngine *e)
+{
+    sa_keep_free(e);
+    const uint64_t own = e->own_hi - e->own_lo;
+    uint64_t top = e->set.overlay_top < own ? e->set.overlay_top : own;
+    if (!e->set.overlays_dir || top == 0 || e->f != 1 ||
+        e->set.rank_by == SEGAUDIT_SCORE_NUM_PIXEL_ISSUES)
+        return 0;
+    /* the maps kept, and a few more of the images being scored */
+    uint64_t map = (e->max_pixels ? e->max_pixels : 1) * sizeof(uint16_t);
+    if (top + 8 > e->set.memory_limit / 8 / map)
+        return 0;
+    e->kept = calloc(e->N, sizeof *e->kept);
+    e->kept_list = malloc((top + 1) * sizeof *e->kept_list);
+    if (!e->kept || !e->kept_list) {
+        sa_keep_free(e);
+        return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+    }
+    e->kept_cap = top;
+    return 0;
+}
+
+uint16_t *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
+{
+    *rc = 0;
+    if (!e->kept)
+        return NULL;
+    if (e->kept[n])
+        return e->kept[n];
+    if (e->n_flight == SA_KEEP_FLIGHT)
+        return NULL; /* (many small images in flight: not this one) */
+    uint16_t *m = malloc((size_t)sa_img_h(e, n) * sa_img_w(e, n) *
+                         sizeof *m);
+    if (!m) {
+        *rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    e->kept[n] = m;
+    e->flight[e->n_flight++] = n;
+    return m;
+}
+
+/* Drops image n from the images in flight. */
+static void unfly(SaEngine *e, uint64_t n)
+{
+    for (int i = 0; i < e->n_flight; i++)
+        if (e->flight[i] == n) {
+            e->flight[i] = e->flight[--e->n_flight];
+            return;
+        }
+}
+
+void sa_keep_done(SaEngine *e, uint64_t n)
+{
+    if (!e->kept || !e->kept[n])
+        return;
+    unfly(e, n);
+    e->kept_list[e->n_kept++] = n;
+    if (e->n_kept <= e->kept_cap)
+        return;
+    /* one too many: the one that ranks last goes */
+    uint64_t w = 0;
+    for (uint64_t i = 1; i < e->n_kept; i++)
+        if (ranks_before(e, e->kept_list[w], e->kept_list[i]))
+            w = i;
+    uint64_t drop = e->kept_list[w];
+    e->kept_list[w] = e->kept_list[--e->n_kept];
+    free(e->kept[drop]);
+    e->kept[drop] = NULL;
+}
+
+void sa_keep_release(SaEngine *e, uint64_t below)
+{
+    for (int i = 0; e->kept && i < e->n_flight;) {
+        uint64_t n = e->flight[i];
+        if (n < below && e->skipped[n]) {
+            free(e->kept[n]);
+            e->kept[n] = NULL;
+            e->flight[i] = e->flight[--e->n_flight];
+        } else {
+            i++;
+        }
+    }
+}
+
+const uint16_t *sa_keep_map(const SaEngine *e, uint64_t n)
+{
+    if (!e->kept || !e->kept[n] || e->skipped[n])
+        return NULL;
+    for (int i = 0; i < e->n_flight; i++)
+        if (e->flight[i] == n)
+            return NULL; /* not whole */
+    return e->kept[n];
+}
+
+void sa_keep_free(SaEngine *e)
+{
+    for (uint64_t n = 0; e->kept && n < e->N; n++)
+        free(e->kept[n]);
+    free(e->kept);
+    free(e->kept_list);
+    e->kept = NULL;
+    e->kept_list = NULL;
+    e->n_kept = e->kept_cap = 0;
+    e->n_flight = 0;
+}
