@@ -582,6 +582,18 @@ def odd_shapes(tmp):
                  "one dataset per image", "--ids")
 
 
+def same_overlays(name, ref, out, count=None):
+    """The overlays of out are those of ref, byte for byte (and there are
+    count of them, when given)."""
+    ov = sorted(os.listdir(os.path.join(ref, "overlays")))
+    tally.ok(name + "/overlays",
+             ov and (count is None or len(ov) == count) and
+             ov == sorted(os.listdir(os.path.join(out, "overlays"))) and
+             all(open(os.path.join(ref, "overlays", o), "rb").read() ==
+                 open(os.path.join(out, "overlays", o), "rb").read()
+                 for o in ov), "the overlays differ")
+
+
 def large_chunks(tmp):
     """Deflate chunks too large to be inflated whole (one chunk per image of
     more than 16 MiB) are inflated in a stream: the same report, masks and
@@ -625,13 +637,7 @@ def large_chunks(tmp):
             if not run(name, out, lab, p, ["--top", "all"]):
                 continue
             same(name, ref, out)
-            ov = sorted(os.listdir(os.path.join(ref, "overlays")))
-            if len(ov) != N or ov != sorted(os.listdir(os.path.join(out, "overlays"))) or \
-                    any(open(os.path.join(ref, "overlays", o), "rb").read() !=
-                        open(os.path.join(out, "overlays", o), "rb").read() for o in ov):
-                failures.append(name + ": the overlays differ")
-            else:
-                passed_one()
+            same_overlays(name, ref, out, N)
             r = json.load(open(os.path.join(out, "report.json")))["run"]
             # each chunk is read twice (to find its planes, then for them)
             # in the audit, and twice again for its overlay; the check at
@@ -726,12 +732,7 @@ def kept_maps(tmp):
         if len(outs) < 2:
             continue
         same("kept_maps/" + name, outs[1], outs[0])
-        ov = sorted(os.listdir(os.path.join(outs[1], "overlays")))
-        tally.ok("kept_maps/%s_overlays" % name,
-                 ov and ov == sorted(os.listdir(os.path.join(outs[0], "overlays"))) and
-                 all(open(os.path.join(outs[0], "overlays", o), "rb").read() ==
-                     open(os.path.join(outs[1], "overlays", o), "rb").read()
-                     for o in ov), "the overlays differ")
+        same_overlays("kept_maps/" + name, outs[1], outs[0])
         got = [json.load(open(os.path.join(o, "report.json")))["run"]["bytes_read"]
                for o in outs]
         # the kept maps spare every overlaid image's second read (the
@@ -745,40 +746,22 @@ def passed_one():
     tally.passed += 1
 
 
+def in_tmp(check, *args):
+    """Runs check(*args, tmp) in a temporary folder of its own."""
+    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
+    try:
+        check(*args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     cases = sorted(d for d in os.listdir(GOLDEN)
                    if os.path.isfile(os.path.join(GOLDEN, d, "expected.json")))
     for c in cases:
-        tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
-        try:
-            case(os.path.join(GOLDEN, c), tmp)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
-    try:
-        odd_shapes(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
-    try:
-        mixed_sizes(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
-    try:
-        kept_maps(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
-    try:
-        large_chunks(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    tmp = tempfile.mkdtemp(prefix="segaudit_formats_")
-    try:
-        errors(tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        in_tmp(case, os.path.join(GOLDEN, c))
+    for check in (odd_shapes, mixed_sizes, kept_maps, large_chunks, errors):
+        in_tmp(check)
     finish()
 
 
