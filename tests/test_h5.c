@@ -521,18 +521,32 @@ static void test_streamed_chunks(void **state)
                 check_band(p, 1, 3, 6);
                 assert_true(sa_probs_bytes_read(p) > 0);
                 sa_probs_close(p);
-                /* bands that overlap the last one by a row read what
-                 * bands that do not read: no chunk is started again */
-                uint64_t bytes[2];
-                for (int overlap = 0; overlap < 2; overlap++) {
+                /* bands that overlap the last one by a row or two read
+                 * what bands that do not read: no chunk is started again,
+                 * also when a band reaches back over a chunk boundary */
+                static const uint64_t bands[4][3][2] = {
+                    {{0, 5}, {5, 3}, {8, 2}}, {{0, 5}, {3, 5}, {6, 4}},
+                    {{0, 2}, {2, 4}, {6, 4}}, {{0, 2}, {1, 4}, {4, 6}}};
+                uint64_t bytes[4];
+                for (int v = 0; v < 4; v++) {
                     p = open_ok(tmp_path(name));
-                    for (uint64_t r = 0; r + 2 <= TH; r += 2 - overlap)
-                        check_band(p, 0, r, 2);
-                    bytes[overlap] = sa_probs_bytes_read(p);
+                    /* every chunk kept open first holds another image's
+                     * rows, read to their end */
+                    check_band(p, 0, 0, TH);
+                    check_band(p, 2, 0, 4);
+                    uint64_t before = sa_probs_bytes_read(p);
+                    for (int i = 0; i < 3; i++)
+                        check_band(p, 1, bands[v][i][0], bands[v][i][1]);
+                    bytes[v] = sa_probs_bytes_read(p) - before;
                     sa_probs_close(p);
                 }
                 assert_true(bytes[0] > 0);
-                assert_int_equal(bytes[1], bytes[0]);
+                for (int v = 1; v < 4; v++)
+                    assert_int_equal(bytes[v], bytes[0]);
+                /* and at least two chunks are kept open */
+                p = open_ok(tmp_path(name));
+                assert_true(sa_probs_stream_slots(p) >= 2);
+                sa_probs_close(p);
             }
     H5Tclose(half);
     sa_probs_stream_above((uint64_t)16 << 20);

@@ -205,6 +205,7 @@ int sa_api_overlays(SaEngine *e, const uint64_t *order)
     int T = e->n_threads;
     if ((uint64_t)T > top)
         T = (int)top;
+    T = sa_overlay_threads(e, T);
     uint64_t *pick = malloc(top * sizeof *pick);
     Slot *slot = calloc((size_t)T, sizeof *slot);
     uint8_t (*gen)[3] = NULL;

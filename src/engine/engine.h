@@ -275,6 +275,9 @@ int sa_overlay_source_open(SaEngine *e, SaOverlaySource **out);
 void sa_overlay_source_close(SaOverlaySource *s);
 
 int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out);
+/* How many images may be drawn at once, at most want (fewer when the
+ * tensor's chunks are inflated in a stream). */
+int sa_overlay_threads(const SaEngine *e, int want);
 /* NULL is accepted. */
 void sa_overlay_image_free(SaOverlayImage *m);
 

@@ -41,9 +41,9 @@ int sa_keep_init(SaEngine *e)
     if (!e->set.overlays_dir || top == 0 || e->f != 1 ||
         e->set.rank_by == SEGAUDIT_SCORE_NUM_PIXEL_ISSUES)
         return 0;
-    /* the maps kept, and a few more of the images being scored */
+    /* the maps kept, those of the images being scored, and one given up */
     uint64_t map = (e->max_pixels ? e->max_pixels : 1) * sizeof(uint16_t);
-    if (top + 8 > e->set.memory_limit / 8 / map)
+    if (top + SA_KEEP_FLIGHT + 1 > e->set.memory_limit / 8 / map)
         return 0;
     e->kept = calloc(e->N, sizeof *e->kept);
     e->kept_list = malloc((top + 1) * sizeof *e->kept_list);

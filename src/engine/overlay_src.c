@@ -135,6 +135,16 @@ got:
     return 0;
 }
 
+int sa_overlay_threads(const SaEngine *e, int want)
+{
+    /* compressed chunks inflated in a stream: no more images at once than
+     * the reader keeps chunks open (half of them: an image's band may
+     * reach back into its chunk row before), or each image would start
+     * its chunk again for the others */
+    int open = sa_probs_stream_slots(e->probs) / 2;
+    return open > 0 && want > open ? open : want;
+}
+
 int sa_overlay_image_key(const SaOverlayImage *m, const uint8_t *extra,
                          uint8_t *key)
 {

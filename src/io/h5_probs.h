@@ -189,6 +189,11 @@ const char *sa_probs_read_path(const SaProbs *p);
  * itself, and for comparing the two paths. */
 void sa_probs_use_direct(int on);
 
+/* How many chunks inflated in a stream p keeps open at once (0 when its
+ * chunks are not streamed): bands of more images than that, read in
+ * turns, would each start their chunk again. */
+int sa_probs_stream_slots(const SaProbs *p);
+
 /* Deflate chunks of more than this many bytes (inflated; default 16 MiB)
  * are inflated in a stream, band by band, instead of whole by each worker
  * (process-wide, for objects opened from now on): for tests. */

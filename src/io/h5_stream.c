@@ -17,10 +17,11 @@
  *
  * A few chunks can be read at once (the overlays of several images are
  * drawn at the same time): the states of up to MAX_SLOTS chunks are kept,
- * the least recently used given up first.  Rows are delivered forward:
- * the rows of the last band are kept, for a band that starts among them
- * (upsampling's bands overlap by a row or two), but asking for an earlier
- * row of a chunk starts it again. */
+ * the least recently used given up first (sa_probs_stream_slots says how
+ * many, so that the overlays draw no more images at once).  Rows are
+ * delivered forward: the last HIST_ROWS rows of the last band are kept,
+ * for a band that starts among them (upsampling's bands overlap by a row
+ * or two), but asking for an earlier row of a chunk starts it again. */
 #include "io/h5_internal.h"
 
 #include <inttypes.h>
@@ -31,9 +32,11 @@
 
 #define IN_BYTES ((size_t)16 << 10)   /* each plane's input buffer */
 #define MAIN_BYTES ((size_t)256 << 10) /* the first pass's in and out */
-#define MAX_PLANES 1024
+#define MAX_PLANES 512
 #define SLOTS_BYTES ((uint64_t)64 << 20)
 #define MAX_SLOTS 4
+/* rows of the last band kept for a band that starts among them */
+#define HIST_ROWS 8
 /* what zlib holds for an inflater with its window */
 #define ZLIB_STATE_BYTES ((size_t)40 << 10)
 
@@ -86,6 +89,18 @@ int sa_probs_stream_wanted(const SaProbs *p)
 
 int sa_probs_stream_possible(const SaProbs *p) { return planes_of(p) > 0; }
 
+int sa_probs_stream_slots(const SaProbs *p)
+{
+    if (p->direct != SA_DIRECT_STREAM)
+        return 0;
+    /* at least two: a band over two chunk rows, and one that starts
+     * among the last band's rows of the chunk row before */
+    uint64_t per = (uint64_t)planes_of(p) *
+                   (sizeof(Plane) + ZLIB_STATE_BYTES + IN_BYTES);
+    uint64_t n = per ? SLOTS_BYTES / per : MAX_SLOTS;
+    return n < 2 ? 2 : n > MAX_SLOTS ? MAX_SLOTS : (int)n;
+}
+
 static void slot_reset(Slot *s)
 {
     if (s->pl) {
@@ -122,10 +137,7 @@ static SaStreamSlots *slots_of(SaProbs *p)
     SaStreamSlots *ss = calloc(1, sizeof *ss);
     if (!ss)
         return NULL;
-    uint64_t per = (uint64_t)planes_of(p) *
-                   (sizeof(Plane) + ZLIB_STATE_BYTES + IN_BYTES);
-    uint64_t n = per ? SLOTS_BYTES / per : 1;
-    ss->nslots = n < 1 ? 1 : n > MAX_SLOTS ? MAX_SLOTS : (int)n;
+    ss->nslots = sa_probs_stream_slots(p);
     for (int i = 0; i < ss->nslots; i++)
         slot_reset(&ss->slot[i]);
     ss->main_in = malloc(MAIN_BYTES);
@@ -353,11 +365,19 @@ static Slot *slot_for(SaProbs *p, SaStreamSlots *ss, uint64_t n, uint64_t c,
             break;
         }
     }
+    /* a free slot; else one whose chunk was read to its end, but for the
+     * chunk row just before this one (a band may reach back into its
+     * last rows); else the least recently used */
     for (int i = 0; !pick && i < ss->nslots; i++)
-        if (ss->slot[i].image == UINT64_MAX ||
-            ss->slot[i].next >= rows_in(p, ss->slot[i].crow))
-            pick = &ss->slot[i]; /* free, or done with */
-    if (!pick) { /* the least recently used */
+        if (ss->slot[i].image == UINT64_MAX)
+            pick = &ss->slot[i];
+    for (int i = 0; !pick && i < ss->nslots; i++) {
+        const Slot *o = &ss->slot[i];
+        if (o->next >= rows_in(p, o->crow) &&
+            !(o->image == n && o->crow + 1 == c))
+            pick = &ss->slot[i];
+    }
+    if (!pick) {
         pick = &ss->slot[0];
         for (int i = 1; i < ss->nslots; i++)
             if (ss->slot[i].tick < pick->tick)
@@ -431,19 +451,22 @@ int sa_probs_stream_read(SaProbs *p, uint64_t n, uint64_t r0, uint64_t nrows,
         if (old < run) {
             rc = stream_rows(p, ss, s, rr + old, run - old, out, nrows,
                              done + old, err);
-            size_t need = (size_t)(K * run * row);
+            /* this piece's last rows, for a next band that starts among
+             * them */
+            const uint64_t keep = run < HIST_ROWS ? run : HIST_ROWS;
+            size_t need = (size_t)(K * keep * row);
             if (rc == 0 && sa_grow((void **)&s->hist, &s->hist_cap, need))
                 rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
             if (rc) {
                 slot_reset(s);
                 break;
             }
-            /* this piece's rows, for a next band that starts among them */
             for (uint64_t k = 0; k < K; k++)
-                memcpy(s->hist + k * run * row,
-                       out + (k * nrows + done) * row, (size_t)(run * row));
-            s->hist_r0 = rr;
-            s->hist_n = run;
+                memcpy(s->hist + k * keep * row,
+                       out + (k * nrows + done + run - keep) * row,
+                       (size_t)(keep * row));
+            s->hist_r0 = rr + run - keep;
+            s->hist_n = keep;
             s->next = rr + run;
         }
         r += run;
