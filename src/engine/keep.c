@@ -60,8 +60,6 @@ uint16_t *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
     *rc = 0;
     if (!e->kept)
         return NULL;
-    if (e->kept[n])
-        return e->kept[n];
     if (e->n_flight == SA_KEEP_FLIGHT)
         return NULL; /* (many small images in flight: not this one) */
     uint16_t *m = malloc((size_t)sa_img_h(e, n) * sa_img_w(e, n) *

@@ -298,6 +298,8 @@ static void work(Pass *ps, Band *b)
         if (b->read_rc)
             return;
     }
+    const uint16_t *arg =
+        b->amap ? sa_kernel_last_argmax(&kp, ps->scratch[t]) : NULL;
     for (uint32_t j = 0; j < nbr; j++) {
         if (sa_cancelled(e))
             return;
@@ -313,9 +315,8 @@ static void work(Pass *ps, Band *b)
                                 b->image, b->row0 + j * f, &b->rows[j], cs,
                                 &b->st, &b->recs, &b->fault) != 0)
             return;
-        if (b->amap) /* (kept only without downsampling: f = 1) */
-            memcpy(b->amap + (size_t)(b->row0 + j) * b->W,
-                   sa_kernel_last_argmax(&kp, ps->scratch[t]),
+        if (arg) /* (kept only without downsampling: f = 1) */
+            memcpy(b->amap + (size_t)(b->row0 + j) * b->W, arg,
                    b->W * sizeof *b->amap);
     }
     if (f > 1)

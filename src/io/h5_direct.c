@@ -154,14 +154,6 @@ void sa_read_scratch_free(SaReadScratch *s)
     memset(s, 0, sizeof *s);
 }
 
-static int corrupt(const SaProbs *p, const SaBandRead *plan, uint64_t done,
-                   const char *why, SaErr *err)
-{
-    return sa_err(err, SEGAUDIT_EINPUT, "%s: image %" PRIu64 ": a "
-                  "compressed chunk at row %" PRIu64 " is corrupt (%s)",
-                  p->where, plan->n, plan->r0 + done, why);
-}
-
 /* Reads the compressed chunk of piece i, inflates it and puts its rows
  * [first, first+rows) of every class at row `done` of out, laid out as
  * [K][stride][W] (unshuffling them when the shuffle filter was applied). */
@@ -193,7 +185,7 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
             s->inflater, s->cbuf, (size_t)plan->size[i], s->ubuf,
             (size_t)need, &got);
         if (lr != LIBDEFLATE_SUCCESS || got != need)
-            return corrupt(p, plan, done, lr == LIBDEFLATE_SUCCESS
+            return sa_probs_corrupt(p, plan->n, plan->r0 + done, lr == LIBDEFLATE_SUCCESS
                                               ? "wrong size"
                                               : "bad deflate data", err);
         chunk = s->ubuf;
@@ -214,7 +206,7 @@ static int read_deflated(const SaProbs *p, const SaBandRead *plan, int i,
         if (zr == Z_MEM_ERROR)
             return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
         if (zr != Z_STREAM_END || got != need)
-            return corrupt(p, plan, done, zr == Z_STREAM_END ? "wrong size"
+            return sa_probs_corrupt(p, plan->n, plan->r0 + done, zr == Z_STREAM_END ? "wrong size"
                                           : z.msg            ? z.msg
                                                              : "inflate failed",
                            err);

@@ -194,6 +194,9 @@ int sa_probs_pread(const SaProbs *p, void *dst, uint64_t len, uint64_t off,
                    uint64_t n, uint64_t r0, uint64_t nrows, uint64_t *bytes,
                    SaErr *err);
 
+/* "<where>: image n: a compressed chunk at row `row` is corrupt (why)" */
+int sa_probs_corrupt(const SaProbs *p, uint64_t n, uint64_t row,
+                     const char *why, SaErr *err);
 /* ne elements of el bytes into dst from the shuffle filter's byte planes:
  * byte b of element e at src[b * stride + e]. */
 void sa_unshuffle(uint8_t *dst, const uint8_t *src, uint64_t stride,

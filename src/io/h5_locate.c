@@ -85,3 +85,11 @@ void sa_unshuffle(uint8_t *dst, const uint8_t *src, uint64_t stride,
         for (uint64_t b = 0; b < el; b++)
             dst[e * el + b] = src[b * stride + e];
 }
+
+int sa_probs_corrupt(const SaProbs *p, uint64_t n, uint64_t row,
+                     const char *why, SaErr *err)
+{
+    return sa_err(err, SEGAUDIT_EINPUT, "%s: image %" PRIu64 ": a "
+                  "compressed chunk at row %" PRIu64 " is corrupt (%s)",
+                  p->where, n, row, why);
+}

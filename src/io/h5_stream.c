@@ -155,9 +155,7 @@ static SaStreamSlots *slots_of(SaProbs *p)
 static int corrupt(const SaProbs *p, uint64_t n, uint64_t c, const char *why,
                    SaErr *err)
 {
-    return sa_err(err, SEGAUDIT_EINPUT, "%s: image %" PRIu64 ": a "
-                  "compressed chunk at row %" PRIu64 " is corrupt (%s)",
-                  p->where, n, c * p->chunk[2], why);
+    return sa_probs_corrupt(p, n, c * p->chunk[2], why, err);
 }
 
 static int zfail(const SaProbs *p, uint64_t n, uint64_t c, int zr,
@@ -166,6 +164,24 @@ static int zfail(const SaProbs *p, uint64_t n, uint64_t c, int zr,
     if (zr == Z_MEM_ERROR)
         return sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
     return corrupt(p, n, c, z->msg ? z->msg : "bad deflate data", err);
+}
+
+/* When z has no input left, reads the next stored bytes of s's chunk from
+ * *in_at on (up to cap, none past the chunk's end) into buf for it. */
+static int refill(SaProbs *p, const Slot *s, z_stream *z, uint8_t *buf,
+                  size_t cap, uint64_t *in_at, uint64_t *bytes, SaErr *err)
+{
+    if (z->avail_in > 0 || *in_at >= s->end)
+        return 0;
+    uint64_t len = s->end - *in_at < cap ? s->end - *in_at : cap;
+    int rc = sa_probs_pread(p, buf, len, *in_at, s->image,
+                            s->crow * p->chunk[2], p->chunk[2], bytes, err);
+    if (rc == 0) {
+        *in_at += len;
+        z->next_in = buf;
+        z->avail_in = (uInt)len;
+    }
+    return rc;
 }
 
 /* Inflates the chunk from its start through the end of its stream,
@@ -178,9 +194,7 @@ static int first_pass(SaProbs *p, SaStreamSlots *ss, Slot *s, uint64_t at,
     memset(&z, 0, sizeof z);
     int zr = inflateInit(&z);
     if (zr != Z_OK)
-        return zr == Z_MEM_ERROR ? sa_err(err, SEGAUDIT_ENOMEM,
-                                          "out of memory")
-                                 : zfail(p, n, c, zr, &z, err);
+        return zfail(p, n, c, zr, &z, err);
     uint64_t in_at = at, pos = 0;
     int rc = 0;
     for (int j = 0; j <= s->np && rc == 0; j++) {
@@ -190,18 +204,9 @@ static int first_pass(SaProbs *p, SaStreamSlots *ss, Slot *s, uint64_t at,
             uint64_t left = target - pos;
             if (j < s->np && left == 0)
                 break;
-            if (z.avail_in == 0 && in_at < s->end) {
-                uint64_t len = s->end - in_at;
-                if (len > MAIN_BYTES)
-                    len = MAIN_BYTES;
-                if ((rc = sa_probs_pread(p, ss->main_in, len, in_at, n,
-                                         c * p->chunk[2], p->chunk[2], bytes,
-                                         err)) != 0)
-                    break;
-                in_at += len;
-                z.next_in = ss->main_in;
-                z.avail_in = (uInt)len;
-            }
+            if ((rc = refill(p, s, &z, ss->main_in, MAIN_BYTES, &in_at,
+                             bytes, err)) != 0)
+                break;
             /* past the last plane: one byte more than is due shows a
              * stream that inflates to too much */
             uint64_t room = j < s->np ? left : left + 1;
@@ -314,20 +319,12 @@ static int plane_take(SaProbs *p, SaStreamSlots *ss, Slot *s, int j,
         pl->z.next_out = out;
         pl->z.avail_out = (uInt)part;
         while (pl->z.avail_out > 0) {
-            if (pl->z.avail_in == 0) {
-                uint64_t got = s->end - pl->in_at;
-                if (got > IN_BYTES)
-                    got = IN_BYTES;
-                if (got == 0)
-                    return corrupt(p, n, c, "cut short", err);
-                int rc = sa_probs_pread(p, pl->in, got, pl->in_at, n, r,
-                                        p->chunk[2], bytes, err);
-                if (rc)
-                    return rc;
-                pl->in_at += got;
-                pl->z.next_in = pl->in;
-                pl->z.avail_in = (uInt)got;
-            }
+            int rc = refill(p, s, &pl->z, pl->in, IN_BYTES, &pl->in_at,
+                            bytes, err);
+            if (rc)
+                return rc;
+            if (pl->z.avail_in == 0)
+                return corrupt(p, n, c, "cut short", err);
             int zr = inflate(&pl->z, Z_NO_FLUSH);
             if (zr == Z_STREAM_END && pl->z.avail_out > 0)
                 return corrupt(p, n, c, "wrong size", err);

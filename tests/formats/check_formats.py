@@ -594,6 +594,26 @@ def same_overlays(name, ref, out, count=None):
                  for o in ov), "the overlays differ")
 
 
+def block_dataset(rng, shape, block, agree, boost, lab, id_format):
+    """Labels in square blocks of one class (so that regions and overlays
+    have shapes), written as PNGs to lab, and float32 probabilities
+    (N,K,H,W) that favour the label (by boost) at a fraction agree of the
+    pixels; returns the labels, the probabilities and the ids."""
+    N, K, H, W = shape
+    os.makedirs(lab)
+    lb = rng.integers(0, K, (N, H // block, W // block))
+    lb = np.repeat(np.repeat(lb, block, 1), block, 2)
+    pr = rng.dirichlet(np.ones(K), (N, H, W)).astype(np.float32)
+    pr = pr.transpose(0, 3, 1, 2).copy()
+    n_, h_, w_ = np.nonzero(rng.random((N, H, W)) < agree)
+    pr[n_, lb[n_, h_, w_], h_, w_] += boost
+    pr /= pr.sum(1, keepdims=True)
+    ids = [id_format % j for j in range(N)]
+    for j in range(N):
+        write_png(os.path.join(lab, ids[j] + ".png"), lb[j].astype(np.uint8))
+    return lb, pr, ids
+
+
 def large_chunks(tmp):
     """Deflate chunks too large to be inflated whole (one chunk per image of
     more than 16 MiB) are inflated in a stream: the same report, masks and
@@ -603,19 +623,7 @@ def large_chunks(tmp):
     rng = np.random.default_rng(11)
     N, K, H, W = 2, 19, 600, 800
     lab = os.path.join(tmp, "large_labels")
-    os.makedirs(lab)
-    lb = rng.integers(0, K, (N, H, W))
-    # blocks of one class, so that regions and overlays have shapes
-    lb = np.repeat(np.repeat(lb[:, ::40, ::40], 40, 1), 40, 2)
-    pr = rng.dirichlet(np.ones(K), (N, H, W)).astype(np.float32)
-    pr = pr.transpose(0, 3, 1, 2).copy()
-    noisy = rng.random((N, H, W)) < 0.9
-    n_, h_, w_ = np.nonzero(noisy)
-    pr[n_, lb[n_, h_, w_], h_, w_] += 3.0
-    pr /= pr.sum(1, keepdims=True)
-    ids = ["big%d" % j for j in range(N)]
-    for j in range(N):
-        write_png(os.path.join(lab, ids[j] + ".png"), lb[j].astype(np.uint8))
+    lb, pr, ids = block_dataset(rng, (N, K, H, W), 40, 0.9, 3.0, lab, "big%d")
     for dt in ("float32", "float16"):
         v = pr.astype(dt)
         ref = os.path.join(tmp, "large_ref_" + dt)
@@ -689,17 +697,7 @@ def kept_maps(tmp):
     rng = np.random.default_rng(7)
     N, K, H, W = 12, 5, 48, 64
     lab = os.path.join(tmp, "kept_labels")
-    os.makedirs(lab)
-    lb = rng.integers(0, K, (N, H // 8, W // 8))
-    lb = np.repeat(np.repeat(lb, 8, 1), 8, 2)
-    pr = rng.dirichlet(np.ones(K), (N, H, W)).astype(np.float32)
-    pr = pr.transpose(0, 3, 1, 2).copy()
-    n_, h_, w_ = np.nonzero(rng.random((N, H, W)) < 0.8)
-    pr[n_, lb[n_, h_, w_], h_, w_] += 2.0
-    pr /= pr.sum(1, keepdims=True)
-    ids = ["k%02d" % j for j in range(N)]
-    for j in range(N):
-        write_png(os.path.join(lab, ids[j] + ".png"), lb[j].astype(np.uint8))
+    lb, pr, ids = block_dataset(rng, (N, K, H, W), 8, 0.8, 2.0, lab, "k%02d")
     # image 3 has a label that is no class: skipped with --on-error skip
     bad = lb[3].astype(np.uint8).copy()
     bad[5, 7] = 200
