@@ -875,6 +875,8 @@ static void test_faults_f1(void **state)
         expect_fault(dt, 0, e3, 1, SA_FAULT_NEGATIVE, 6, 2, -0.25);
         Edit e4[] = {{0, 2, INFINITY}};
         expect_fault(dt, 0, e4, 1, SA_FAULT_INF, 2, 0, INFINITY);
+        Edit e4t[] = {{1, 8, NAN}}; /* past the last full tile of 8 */
+        expect_fault(dt, 0, e4t, 1, SA_FAULT_NAN, 8, 1, NAN);
         Edit e4b[] = {{0, 2, -INFINITY}};
         expect_fault(dt, 0, e4b, 1, SA_FAULT_INF, 2, 0, -INFINITY);
         /* leftmost pixel wins, then the lowest class */
@@ -1099,7 +1101,8 @@ static void random_rows(uint32_t f, int mode, SaDtype dt, int reps)
     set_ignored();
     const uint32_t K = 5;
     for (int rep = 0; rep < reps; rep++) {
-        uint32_t Wb = 1 + (uint32_t)(rng_next() % 23);
+        /* f = 1: rows of several eight-column tiles and a tail */
+        uint32_t Wb = 1 + (uint32_t)(rng_next() % (f == 1 ? 40 : 23));
         uint32_t W = Wb * f;
         uint32_t band_rows = f * (1 + (uint32_t)(rng_next() % 3));
         uint32_t brow = f * (uint32_t)(rng_next() % (band_rows / f));
@@ -1172,6 +1175,10 @@ static void random_rows(uint32_t f, int mode, SaDtype dt, int reps)
                          x->pred, e->pixel, e->pred);
             assert_rel(x->s, e->s, 1e-14);
             assert_rel(x->phat, e->phat, 1e-14);
+            if (f == 1) { /* a stored value itself, the same bits */
+                assert_ctx(x->s == e->s);
+                assert_ctx(x->phat == e->phat);
+            }
             assert_ctx(x->image == e->image);
             assert_ctx(x->pixel == e->pixel);
             assert_ctx(x->label == e->label);

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "segaudit/audit.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 int sa_recbuf_reserve(SaRecBuf *b, size_t n)
 {
@@ -35,6 +38,7 @@ void sa_recbuf_free(SaRecBuf *b)
 /* Scratch layout (doubles first, then uint16 arrays):
  *   rowp  [K][W]   decoded probabilities of the current full-res row
  *   sfull [W]      scores of its valid pixels (softmin input)
+ *   argd, mn, psum, phat [W]  per-pixel argmax, least value, sum, maximum
  *   bacc  [K][Wb]  block sums (f > 1)
  *   bp    [K]      one block's probabilities (f > 1)
  *   arg   [f][W]   full-resolution argmax of the block-row's rows */
@@ -44,7 +48,7 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
 {
     size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
     size_t n = align64(K * W * sizeof(double));
-    n += 4 * align64(W * sizeof(double));
+    n += 5 * align64(W * sizeof(double));
     if (f > 1) {
         n += align64(K * Wb * sizeof(double));
         n += align64(K * sizeof(double));
@@ -57,7 +61,7 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
 }
 
 typedef struct Scratch {
-    double *rowp, *sfull, *argd, *mn, *psum, *bacc, *bp;
+    double *rowp, *sfull, *argd, *mn, *psum, *phat, *bacc, *bp;
     uint16_t *arg, *blab;
     double *srow, *prow; /* [f][W] full-resolution s and p̂ (f > 1) */
 } Scratch;
@@ -75,6 +79,8 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
     sc->mn = (double *)c;
     c += align64(W * sizeof(double));
     sc->psum = (double *)c;
+    c += align64(W * sizeof(double));
+    sc->phat = (double *)c;
     c += align64(W * sizeof(double));
     sc->bacc = sc->bp = NULL;
     if (f > 1) {
@@ -130,6 +136,15 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
         }                                                                    \
     } while (0)
 
+#define STATS_LOOP(TYPE)                                                     \
+    do {                                                                     \
+        const TYPE *restrict src = (const TYPE *)probs + off;                \
+        for (size_t w = w0; w < W; w++) {                                    \
+            double x = (double)src[w];                                       \
+            ROW_STATS(x);                                                    \
+        }                                                                    \
+    } while (0)
+
 #define AS_DOUBLE(x) ((double)(x))
 
 /* The per-row loops are built twice on x86-64, for AVX2 and for the base
@@ -180,6 +195,144 @@ static int decode_row(const SaKernelParams *p, const void *probs,
         for (size_t w = 0; w < W; w++)
             arg[w] = (uint16_t)argd[w];
     return bad;
+}
+
+/* The same argmax and statistics as decode_row without keeping the
+ * decoded row: for probabilities (not logits) at full resolution, where a
+ * pixel needs only its label's value (read again from the band,
+ * stored_value) and the maximum (best).  On an invalid value the caller
+ * decodes the row with decode_row to find it.
+ *
+ * stats_cols does columns [w0, W) channel by channel (half floats decoded
+ * a channel at a time into tmp).  With AVX2 and F16C (checked at run time)
+ * stats_tiles first does eight columns at a time over all channels, with
+ * the four statistics in registers: the same operations on the same
+ * doubles in the same order, so the same bits (max_pd and min_pd are the
+ * selects x > b ? x : b and x < m ? x : m). */
+SA_ROW_CLONES
+static void stats_cols(const SaKernelParams *p, const void *probs,
+                       uint32_t band_rows, uint32_t r, size_t w0,
+                       double *restrict tmp, double *restrict best,
+                       double *restrict argd, double *restrict mn,
+                       double *restrict psum)
+{
+    size_t K = p->K, W = p->W;
+    for (size_t w = w0; w < W; w++) {
+        best[w] = -INFINITY;
+        argd[w] = 0.0;
+        mn[w] = INFINITY;
+        psum[w] = 0.0;
+    }
+    for (size_t k = 0; k < K; k++) {
+        size_t off = (k * band_rows + r) * W;
+        const double kd = (double)k;
+        switch (p->dtype) {
+        case SA_F16: {
+            double *restrict dst = tmp;
+            sa_halves_to_double((const uint16_t *)probs + off + w0, dst + w0,
+                                W - w0);
+            for (size_t w = w0; w < W; w++) {
+                double x = dst[w];
+                ROW_STATS(x);
+            }
+            break;
+        }
+        case SA_F32: STATS_LOOP(float); break;
+        case SA_F64: STATS_LOOP(double); break;
+        }
+    }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define SA_STATS_TILES 1
+#define TILE_STEP(lo, hi, B, A, M, S)                                        \
+    do {                                                                     \
+        __m256d gl = _mm256_cmp_pd(lo, B##0, _CMP_GT_OQ);                    \
+        __m256d gh = _mm256_cmp_pd(hi, B##1, _CMP_GT_OQ);                    \
+        B##0 = _mm256_max_pd(lo, B##0);                                      \
+        B##1 = _mm256_max_pd(hi, B##1);                                      \
+        A##0 = _mm256_blendv_pd(A##0, kd, gl);                               \
+        A##1 = _mm256_blendv_pd(A##1, kd, gh);                               \
+        M##0 = _mm256_min_pd(lo, M##0);                                      \
+        M##1 = _mm256_min_pd(hi, M##1);                                      \
+        S##0 = _mm256_add_pd(S##0, lo);                                      \
+        S##1 = _mm256_add_pd(S##1, hi);                                      \
+    } while (0)
+
+/* Columns [0, W - W % 8); returns the first column left to stats_cols. */
+__attribute__((target("avx2,f16c"))) static size_t
+stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
+            uint32_t r, double *restrict best, double *restrict argd,
+            double *restrict mn, double *restrict psum)
+{
+    const size_t K = p->K, W = p->W, plane = (size_t)band_rows * W;
+    const size_t end = W - W % 8;
+    for (size_t w = 0; w < end; w += 8) {
+        __m256d b0 = _mm256_set1_pd(-INFINITY), b1 = b0;
+        __m256d a0 = _mm256_setzero_pd(), a1 = a0;
+        __m256d m0 = _mm256_set1_pd(INFINITY), m1 = m0;
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+        size_t i = (size_t)r * W + w;
+        for (size_t k = 0; k < K; k++, i += plane) {
+            const __m256d kd = _mm256_set1_pd((double)k);
+            __m256 x;
+            if (p->dtype == SA_F16)
+                x = _mm256_cvtph_ps(_mm_loadu_si128(
+                    (const __m128i *)((const uint16_t *)probs + i)));
+            else
+                x = _mm256_loadu_ps((const float *)probs + i);
+            __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
+            __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+            TILE_STEP(lo, hi, b, a, m, s);
+        }
+        _mm256_storeu_pd(best + w, b0);
+        _mm256_storeu_pd(best + w + 4, b1);
+        _mm256_storeu_pd(argd + w, a0);
+        _mm256_storeu_pd(argd + w + 4, a1);
+        _mm256_storeu_pd(mn + w, m0);
+        _mm256_storeu_pd(mn + w + 4, m1);
+        _mm256_storeu_pd(psum + w, s0);
+        _mm256_storeu_pd(psum + w + 4, s1);
+    }
+    return end;
+}
+#endif
+
+static int decode_stats(const SaKernelParams *p, const void *probs,
+                        uint32_t band_rows, uint32_t r, double *restrict tmp,
+                        double *restrict best, double *restrict argd,
+                        double *restrict mn, double *restrict psum,
+                        uint16_t *restrict arg)
+{
+    size_t W = p->W, w0 = 0;
+#ifdef SA_STATS_TILES
+    static int tiles = -1;
+    if (tiles < 0)
+        tiles = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
+    if (tiles && p->dtype != SA_F64)
+        w0 = stats_tiles(p, probs, band_rows, r, best, argd, mn, psum);
+#endif
+    stats_cols(p, probs, band_rows, r, w0, tmp, best, argd, mn, psum);
+    int bad = 0;
+    for (size_t w = 0; w < W; w++)
+        bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < 0.0);
+    if (!bad)
+        for (size_t w = 0; w < W; w++)
+            arg[w] = (uint16_t)argd[w];
+    return bad;
+}
+
+/* Value (k, row r, column w) of the band, as a double. */
+static inline double stored_value(const SaKernelParams *p, const void *probs,
+                                  uint32_t band_rows, uint32_t r, size_t k,
+                                  size_t w)
+{
+    size_t i = (k * band_rows + r) * (size_t)p->W + w;
+    switch (p->dtype) {
+    case SA_F16: return (double)sa_half_to_float(((const uint16_t *)probs)[i]);
+    case SA_F32: return (double)((const float *)probs)[i];
+    default: return ((const double *)probs)[i];
+    }
 }
 
 /* First invalid probability of the row in pixel order (then lowest class). */
@@ -361,6 +514,8 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
     uint64_t *class_count = st->class_count, *hist = st->hist;
     const uint32_t K = p->K, W = p->W, f = p->f, Wb = W / f;
     const int stats = p->rec_mode == SA_REC_PASS1;
+    /* at full resolution, probabilities need not be kept decoded */
+    const int fast = f == 1 && !p->logits;
     Scratch sc;
     carve(p, scratch, &sc);
 
@@ -375,9 +530,15 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         uint32_t col = 0, cls = 0;
         double val = 0;
         int kind = 0;
-        if (decode_row(p, probs, band_rows, brow + dy, sc.rowp, sc.sfull,
-                       sc.argd, sc.mn, sc.psum, arg))
+        if (fast ? decode_stats(p, probs, band_rows, brow + dy, sc.rowp,
+                                sc.phat, sc.argd, sc.mn, sc.psum, arg)
+                 : decode_row(p, probs, band_rows, brow + dy, sc.rowp,
+                              sc.sfull, sc.argd, sc.mn, sc.psum, arg)) {
+            if (fast) /* the decoded row, to find the bad value in it */
+                decode_row(p, probs, band_rows, brow + dy, sc.rowp, sc.sfull,
+                           sc.argd, sc.mn, sc.psum, arg);
             kind = check_row(p, sc.rowp, &col, &cls, &val);
+        }
         /* labels are checked too, and the leftmost problem wins */
         for (uint32_t w = 0; w < W && (!kind || w < col); w++) {
             if (lab[w] >= K && !p->ignored[lab[w]])
@@ -397,7 +558,9 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                   (int64_t)row * p->pix->sh;
         for (uint32_t w = 0; w < W; w++) {
             uint16_t l = lab[w];
-            double s = p->ignored[l] ? NAN : sc.rowp[(size_t)l * W + w];
+            double s = p->ignored[l] ? NAN
+                       : fast ? stored_value(p, probs, band_rows, brow + dy, l, w)
+                              : sc.rowp[(size_t)l * W + w];
             if (pix)
                 put_pixel(p->pix, pix, w, s);
             if (p->ignored[l])
@@ -430,7 +593,8 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                 if (wants_record(p, s, mis, hist)) {
                     SaRecord r = {
                         .s = s,
-                        .phat = sc.rowp[(size_t)arg[w] * W + w],
+                        .phat = fast ? sc.phat[w]
+                                     : sc.rowp[(size_t)arg[w] * W + w],
                         .image = image,
                         .pixel = row * W + w,
                         .label = l,
