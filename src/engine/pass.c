@@ -5,14 +5,21 @@
  * "single" thread is the producer and the aggregator:
  *
  *   read batch 0, spawn one task per band of it      (workers score them)
- *   loop:  read batch i+1 from HDF5 and the PNGs     (overlaps the tasks)
- *          taskwait (batch i scored)
- *          spawn one task per band of batch i+1
+ *   loop:  read batch i+1 (label files: label tasks) (overlaps the tasks)
+ *          spawn one task per band of batch i+1      (queued behind batch i)
+ *          taskwait for batch i only (its tasks depend on done[i])
  *          fold batch i into the images, classes and record store, in
  *          band order                      (deterministic; overlaps the
  *                                           tasks of batch i+1)
  *
- * HDF5 and libpng reads happen on the producer thread only.  Where the
+ * so that a thread that finishes the last band of batch i goes on with
+ * batch i+1 instead of waiting for the others.
+ *
+ * HDF5 reads happen on the producer thread only.  Label files are read by
+ * label tasks that the producer makes as it plans each band, one after
+ * another in band order (each depends on the one label reader), on
+ * whichever thread is free, while the batch before is scored; a band's
+ * task depends on its label task.  Where the
  * tensor's bytes can be read directly (io/h5_direct.c), the producer only
  * plans each band's read and the worker that scores the band reads it, so
  * that reading runs on every thread; a failed read is reported when the
@@ -57,6 +64,8 @@ typedef struct Band {
                                       in the cache's coarser buckets */
     uint16_t *amap;                /* pass 1: the image's argmax map that
                                       the worker fills (keep.c), or NULL */
+    int lab_rc;                    /* label task: its read's result and */
+    SaErr lab_err;                 /* message (label files) */
 } Band;
 
 typedef struct Batch {
@@ -70,12 +79,16 @@ typedef struct Pass {
     SaKernelParams kp;
     int B;                 /* bands per batch */
     Batch batch[2];
+    int done[2];           /* what the tasks of each batch depend on */
     void **scratch;        /* per thread */
     SaReadScratch *rs;     /* per thread: compressed chunks being read */
     uint64_t **hist;       /* per thread (pass 1) */
     /* producer position */
     uint64_t next_image, next_row;
-    SaLabelReader labels;  /* the label rows being read */
+    SaLabelReader labels;  /* the label rows being read; with label files,
+                              by a chain of label tasks, one per band */
+    uint64_t lab_failed;   /* label tasks: the image whose label file
+                              failed, or UINT64_MAX */
     /* --cache (pass 1): each image is looked up before it is read; an
      * image of a label array is read whole for that, and its bands then
      * take their rows from lab_buf; the aggregator builds the entry of
@@ -141,13 +154,34 @@ static void band_set(const SaEngine *e, Band *b, uint64_t n, uint64_t r0,
     b->amap = NULL;
 }
 
+/* Label task: band b's label rows from image n's label file, with the
+ * pass's reader.  The tasks run one after another (each depends on the
+ * reader), in the order the producer made them, which is the order of
+ * the rows; a file that failed is not read further. */
+static void label_task(Pass *ps, Band *b, uint64_t n, uint64_t r0,
+                       uint64_t nrows)
+{
+    sa_err_clear(&b->lab_err);
+    if (ps->lab_failed == n) {
+        b->lab_rc = sa_err(&b->lab_err, SEGAUDIT_EINPUT, "%s: unreadable",
+                           ps->e->label_paths[n]);
+        return;
+    }
+    b->lab_rc = sa_labels_read(ps->e, &ps->labels, n, r0, nrows, b->labels,
+                               &b->lab_err);
+    if (b->lab_rc)
+        ps->lab_failed = n;
+}
+
 /* Producer (or the aggregator, see compute_now): reads band b of image
  * n, rows [r0, r0 + nrows): its tensor rows, or plans their read by the
  * worker, and its labels, with lr, or from lab (the whole image's labels,
- * already read) when not NULL. */
+ * already read) when not NULL.  With ps, label files are read by a label
+ * task instead (its result is the band's lab_rc), which the next taskwait
+ * waits for: off the producer's path. */
 static int band_read(SaEngine *e, Band *b, uint64_t n, uint64_t r0,
                      uint64_t nrows, SaLabelReader *lr, const uint16_t *lab,
-                     SaErr *err)
+                     Pass *ps, SaErr *err)
 {
     int rc = sa_probs_plan_read(e->probs, n, r0, nrows, &b->plan, err);
     b->planned = rc == 1;
@@ -158,18 +192,22 @@ static int band_read(SaEngine *e, Band *b, uint64_t n, uint64_t r0,
         rc = sa_probs_read_band(e->probs, n, r0, nrows, b->probs, err);
     else if (rc == 1)
         rc = 0;
-    if (rc == 0 && lab)
+    if (rc == 0 && lab) {
         memcpy(b->labels, lab + r0 * sa_img_w(e, n),
                nrows * sa_img_w(e, n) * sizeof *b->labels);
-    else if (rc == 0)
+    } else if (rc == 0 && ps && e->label_paths) {
+#pragma omp task firstprivate(ps, b, n, r0, nrows) \
+    depend(inout : ps->labels) depend(out : b->lab_rc)
+        label_task(ps, b, n, r0, nrows);
+    } else if (rc == 0)
         rc = sa_labels_read(e, lr, n, r0, nrows, b->labels, err);
     return rc;
 }
 
-/* Producer: moves on to the next image. */
+/* Producer: moves on to the next image (the label reader moves on when
+ * it is given the next image's rows). */
 static void next_image(Pass *ps)
 {
-    sa_labels_reader_close(&ps->labels);
     ps->next_row = 0;
     ps->next_image++;
 }
@@ -219,6 +257,7 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
         if (sa_cancelled(e))
             return sa_err(err, SEGAUDIT_ECANCEL, "cancelled");
         Band *b = &bt->bands[bt->n];
+        b->lab_rc = 0;
         uint64_t n = ps->next_image, r0 = ps->next_row;
         if (e->skipped[n]) {
             next_image(ps);
@@ -238,7 +277,7 @@ static int fill(Pass *ps, Batch *bt, SaErr *err)
                 return rc;
         }
         rc = band_read(e, b, n, r0, nrows, &ps->labels,
-                       ps->lab_image == n ? ps->lab_buf : NULL, err);
+                       ps->lab_image == n ? ps->lab_buf : NULL, ps, err);
         if (rc) {
             /* with --on-error skip, a bad image is left out and the
              * reading goes on with the next one */
@@ -290,6 +329,8 @@ static void work(Pass *ps, Band *b)
         memset(b->hist, 0, SA_CACHE_HIST_BUCKETS * sizeof *b->hist);
         b->st.hist = b->hist;
     }
+    if (b->lab_rc) /* its labels could not be read: fold reports it */
+        return;
     if (b->planned) {
         sa_err_clear(&b->read_err);
         b->read_rc = sa_probs_read_planned(e->probs, &b->plan, b->probs,
@@ -424,6 +465,14 @@ static int fold_band(Pass *ps, Band *b)
         goto next;
     }
     sa_probs_count(e->probs, b->read_bytes);
+    if (!e->skipped[b->image] && b->lab_rc) {
+        /* the label task's read failed: as a failed read on the producer
+         * (before the band's tensor rows, which it reads first) */
+        if (!e->set.on_error_skip || b->lab_rc == SEGAUDIT_ENOMEM)
+            return sa_err(e->err, b->lab_rc, "%s", b->lab_err.msg);
+        if ((rc = sa_engine_skip(e, b->image, b->lab_err.msg)) != 0)
+            return rc;
+    }
     if (!e->skipped[b->image] && b->read_rc) {
         /* the worker's read failed: as a failed read on the producer */
         if (!e->set.on_error_skip || b->read_rc == SEGAUDIT_ENOMEM)
@@ -555,7 +604,8 @@ static int compute_now(Pass *ps, uint64_t n)
         nrows = H - r0 < e->band_rows ? H - r0 : e->band_rows;
         SaErr err;
         sa_err_clear(&err);
-        if ((rc = band_read(e, b, n, r0, nrows, &lr, NULL, &err)) != 0) {
+        if ((rc = band_read(e, b, n, r0, nrows, &lr, NULL, NULL, &err)) !=
+            0) {
             if (!e->set.on_error_skip || rc == SEGAUDIT_ENOMEM ||
                 rc == SEGAUDIT_ECANCEL)
                 rc = sa_err(e->err, rc, "%s", err.msg);
@@ -590,11 +640,15 @@ static int fold(Pass *ps, Batch *bt)
 }
 
 /* Producer: one task per band of the batch. */
-static void spawn(Pass *ps, Batch *bt)
+/* Producer: one task per band of batch j, each after its label task (if
+ * any); the taskwait on ps->done[j] waits for them and for no others. */
+static void spawn(Pass *ps, int j)
 {
+    Batch *bt = &ps->batch[j];
     for (int i = 0; i < bt->n; i++) {
         Band *band = &bt->bands[i];
-#pragma omp task firstprivate(band) shared(ps)
+#pragma omp task firstprivate(ps, band) depend(in : ps->done[j]) \
+    depend(in : band->lab_rc)
         work(ps, band);
     }
 }
@@ -623,6 +677,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     if (ps.caching)
         ps.kp.hist_shift = SA_CACHE_HIST_SHIFT;
     ps.lab_image = UINT64_MAX;
+    ps.lab_failed = UINT64_MAX;
     ps.next_image = e->own_lo; /* in a group, this member's images */
     e->fold_image = UINT64_MAX; /* each pass starts its first image anew */
     ps.images_done = e->own_lo;
@@ -673,7 +728,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
 #pragma omp parallel num_threads(nt) shared(ps, cur, rc, read_rc, read_err, next_err)
 #pragma omp single
     {
-        spawn(&ps, &ps.batch[cur]);
+        spawn(&ps, cur);
         while (ps.batch[cur].n > 0) {
             Batch *bt = &ps.batch[cur];
             int next_rc = 0;
@@ -682,9 +737,10 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
                 next_rc = fill(&ps, &ps.batch[1 - cur], &next_err);
             else
                 ps.batch[1 - cur].n = 0;
-#pragma omp taskwait
-            /* the next batch is scored while this one is folded */
-            spawn(&ps, &ps.batch[1 - cur]);
+            /* the next batch is scored as soon as a thread is free: while
+             * this one is finished, and then folded */
+            spawn(&ps, 1 - cur);
+#pragma omp taskwait depend(inout : ps.done[cur])
             if (sa_cancelled(e))
                 rc = sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
             else
