@@ -639,7 +639,6 @@ static int fold(Pass *ps, Batch *bt)
     return 0;
 }
 
-/* Producer: one task per band of the batch. */
 /* Producer: one task per band of batch j, each after its label task (if
  * any); the taskwait on ps->done[j] waits for them and for no others. */
 static void spawn(Pass *ps, int j)
