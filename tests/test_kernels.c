@@ -1007,7 +1007,8 @@ static uint64_t ref_block_row(uint32_t K, uint32_t W, uint32_t f, int mode,
                               const double *pr, const uint16_t *lab,
                               uint32_t image, uint32_t row0, RefRec *out,
                               double *csum, uint64_t *ccount,
-                              uint64_t *cpix, uint64_t *nhist)
+                              uint64_t *cpix, uint64_t *ccorr,
+                              uint64_t *cpred, uint64_t *nhist)
 {
     uint64_t n = 0;
     uint32_t Wb = W / f;
@@ -1023,6 +1024,14 @@ static uint64_t ref_block_row(uint32_t K, uint32_t W, uint32_t f, int mode,
                 if (!g_ignored[lab[x]]) {
                     vals[nv++] = lab[x];
                     cpix[lab[x]]++;
+                    /* the pixel's own argmax, lowest class on ties */
+                    uint32_t ax = 0;
+                    for (uint32_t k = 1; k < K; k++)
+                        if (pr[((size_t)k * f + dy) * W + bw * f + dx] >
+                            pr[((size_t)ax * f + dy) * W + bw * f + dx])
+                            ax = k;
+                    ccorr[lab[x]] += ax == lab[x];
+                    cpred[ax]++;
                 }
             }
         if (nv == 0)
@@ -1140,9 +1149,13 @@ static void random_rows(uint32_t f, int mode, SaDtype dt, int reps)
                     band[((size_t)k * band_rows + brow + dy) * W + w] = x;
                 }
                 uint64_t u = rng_next() % 10;
-                lab[(size_t)dy * W + w] = u == 0   ? 255
-                                          : u == 1 ? 1000
-                                                   : (uint16_t)(u % K);
+                /* runs of one label, broken by void pixels at times */
+                if (w > 0 && rng_next() % 2)
+                    lab[(size_t)dy * W + w] = lab[(size_t)dy * W + w - 1];
+                else
+                    lab[(size_t)dy * W + w] = u == 0   ? 255
+                                              : u == 1 ? 1000
+                                                       : (uint16_t)(u % K);
             }
         SaKernelParams p;
         init_params(&p, K, W, f, dt);
@@ -1158,8 +1171,9 @@ static void random_rows(uint32_t f, int mode, SaDtype dt, int reps)
 
         double csum[8] = {0};
         uint64_t ccount[8] = {0}, cpix[8] = {0}, nh = 0;
+        uint64_t ccorr[8] = {0}, cpred[8] = {0};
         uint64_t n = ref_block_row(K, W, f, mode, pr, lab, image, row0, ref,
-                                   csum, ccount, cpix, &nh);
+                                   csum, ccount, cpix, ccorr, cpred, &nh);
         if (r.recs.count != n)
             fail_msg("%s%llu records, expected %llu", g_ctx,
                      (unsigned long long)r.recs.count,
@@ -1198,8 +1212,12 @@ static void random_rows(uint32_t f, int mode, SaDtype dt, int reps)
         uint64_t valid = 0;
         for (uint32_t k = 0; k < K; k++) {
             assert_rel(r.class_sum[k], csum[k], 1e-13);
+            if (f == 1) /* the same additions in the same order */
+                assert_ctx(r.class_sum[k] == csum[k]);
             assert_int_equal(r.class_count[k], ccount[k]);
             assert_int_equal(r.class_pixels[k], cpix[k]);
+            assert_int_equal(r.class_correct[k], ccorr[k]);
+            assert_int_equal(r.class_pred[k], cpred[k]);
             valid += cpix[k];
         }
         assert_int_equal(r.out.valid_pixels, valid);

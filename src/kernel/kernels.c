@@ -496,6 +496,112 @@ static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
     return -1;
 }
 
+/* Pass 1 at full resolution: the pixels of row `row` (row r of the band)
+ * as the general loop in sa_kernel_block_row does them, with the class
+ * sums and counts of the current run of one label kept in registers and
+ * written back when the label changes (the same additions in the same
+ * order, so the same bits), and the scores of 1 or more (the last
+ * histogram bucket) counted apart: in runs of one label or of confident
+ * pixels, each pixel would otherwise wait for the previous one's store.
+ * Sets *nvalid to the valid pixels, whose scores are in sc->sfull. */
+static int row_pass1(const SaKernelParams *p, const Scratch *sc,
+                     const void *probs, uint32_t band_rows, uint32_t r,
+                     const uint16_t *lab, const uint16_t *arg, uint32_t image,
+                     uint32_t row, SaRowOut *out, double *class_sum,
+                     const SaBandStats *st, SaRecBuf *recs,
+                     SaKernelFault *fault, size_t *nvalid)
+{
+    const uint32_t W = p->W;
+    const int fast = !p->logits;
+    uint64_t *hist = st->hist;
+    unsigned char *pix = NULL;
+    if (p->pix)
+        pix = p->pix->base + (int64_t)image * p->pix->sn +
+              (int64_t)row * p->pix->sh;
+    size_t nv = 0;
+    uint32_t rl = UINT32_MAX; /* the run's label */
+    double racc = 0.0;        /* its class sum so far */
+    uint64_t rn = 0, rok = 0; /* its pixels, and those predicted as it */
+    uint64_t top = 0;
+    double sum_s = out->sum_s, min_s = out->min_s;
+    int rc = 0;
+#define FLUSH_RUN()                                                          \
+    do {                                                                     \
+        if (rl != UINT32_MAX) {                                              \
+            class_sum[rl] = racc;                                            \
+            st->class_count[rl] += rn;                                       \
+            st->class_pixels[rl] += rn;                                      \
+            st->class_correct[rl] += rok;                                    \
+            st->class_pred[rl] += rok;                                       \
+        }                                                                    \
+    } while (0)
+    for (uint32_t w = 0; w < W; w++) {
+        uint16_t l = lab[w];
+        if (p->ignored[l]) {
+            if (pix)
+                put_pixel(p->pix, pix, w, NAN);
+            continue;
+        }
+        uint16_t a = arg[w];
+        double s = fast ? stored_value(p, probs, band_rows, r, l, w)
+                        : sc->rowp[(size_t)l * W + w];
+        if (pix)
+            put_pixel(p->pix, pix, w, s);
+        sc->sfull[nv++] = s;
+        if (fast && fabs(sc->psum[w] - 1.0) > SA_SUM_TOL) {
+            if (out->far++ == 0) {
+                out->far_row = row;
+                out->far_col = w;
+                out->far_sum = sc->psum[w];
+            }
+        }
+        if (l != rl) {
+            FLUSH_RUN();
+            rl = l;
+            racc = class_sum[l];
+            rn = rok = 0;
+        }
+        racc += s;
+        rn++;
+        rok += a == l;
+        if (a != l)
+            st->class_pred[a]++;
+        sum_s += s;
+        min_s = s < min_s ? s : min_s;
+        if (s > SA_TAU && hist) {
+            if (s >= 1.0)
+                top++;
+            else
+                hist[sa_hist_bucket(s) >> p->hist_shift]++;
+        }
+        if (a != l || s <= SA_TAU) {
+            SaRecord rec = {
+                .s = s,
+                .phat = fast ? sc->phat[w] : sc->rowp[(size_t)a * W + w],
+                .image = image,
+                .pixel = row * W + w,
+                .label = l,
+                .pred = a,
+                .ndetail = 0,
+                .flags = a != l ? SA_REC_MISMATCH : 0,
+            };
+            if (emit(recs, &rec, NULL) != 0) {
+                rc = fault_at(fault, SA_FAULT_NOMEM, row, w, 0, 0);
+                break;
+            }
+        }
+    }
+    FLUSH_RUN();
+#undef FLUSH_RUN
+    if (top)
+        hist[sa_hist_bucket(1.0) >> p->hist_shift] += top;
+    out->sum_s = sum_s;
+    out->min_s = min_s;
+    *nvalid = nv;
+    return rc;
+}
+
+
 const uint16_t *sa_kernel_last_argmax(const SaKernelParams *p,
                                       void *scratch)
 {
@@ -552,6 +658,14 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         }
 
         size_t nv = 0;
+        if (f == 1 && stats) {
+            if (row_pass1(p, &sc, probs, band_rows, brow + dy, lab, arg,
+                          image, row, out, class_sum, st, recs, fault, &nv))
+                return -1;
+            sa_softmin_add(&out->softmin, sc.sfull, nv, p->T);
+            out->valid_pixels += nv;
+            continue;
+        }
         unsigned char *pix = NULL;
         if (stats && p->pix)
             pix = p->pix->base + (int64_t)image * p->pix->sn +
