@@ -385,12 +385,44 @@ int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
 
 void sa_probs_count(SaProbs *p, uint64_t bytes) { p->bytes_read += bytes; }
 
-void sa_probs_prefetch(const SaProbs *p, const SaBandRead *plan)
+/* Contiguous (N,K,H,W): rows [from, to) of the whole tensor (row index
+ * image * H + row), plane by plane. */
+static void prefetch_rows(const SaProbs *p, uint64_t from, uint64_t to)
+{
+    const uint64_t K = p->dims[1], H = p->dims[2];
+    const uint64_t row = p->dims[3] * p->file_elsize;
+    while (from < to) {
+        uint64_t n = from / H, r = from % H, m = H - r;
+        if (m > to - from)
+            m = to - from;
+        for (uint64_t k = 0; k < K; k++)
+            posix_fadvise(p->fd, (off_t)(p->base + ((n * K + k) * H + r) *
+                                                       row),
+                          (off_t)(m * row), POSIX_FADV_WILLNEED);
+        from += m;
+    }
+}
+
+void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan)
 {
     /* (converted bands, quantised or channels-last, are laid out
      * otherwise in the file: left to the system's own read-ahead) */
     if (p->mem || p->fd < 0 || p->convert)
         return;
+    if (p->direct == SA_DIRECT_CONTIGUOUS && !p->form.nhwc && !p->group) {
+        const uint64_t H = p->dims[2], end = p->dims[0] * H;
+        const uint64_t all_k = p->dims[1] * p->dims[3] * p->file_elsize;
+        uint64_t at = plan->n * H + plan->r0, upto = at + plan->nrows;
+        upto += SA_PREFETCH_AHEAD / all_k;
+        if (upto > end)
+            upto = end;
+        /* a band before the last one announced (a new pass) starts over */
+        if (p->pf_upto < at || p->pf_upto > upto)
+            p->pf_upto = at;
+        prefetch_rows(p, p->pf_upto, upto);
+        p->pf_upto = upto;
+        return;
+    }
     const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
     for (int i = 0; i < plan->npieces; i++) {
         if (p->direct == SA_DIRECT_DEFLATE) {

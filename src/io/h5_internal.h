@@ -72,6 +72,8 @@ struct SaProbs {
                                                               located */
     unsigned chunk_mask;
     uint64_t bytes_read; /* tensor bytes read, by either path */
+    uint64_t pf_upto;   /* contiguous: rows (image * H + row) announced
+                           to the system so far (sa_probs_prefetch) */
     int shuffled;       /* SA_DIRECT_DEFLATE: index of the shuffle filter
                            in the pipeline, or -1 */
     int deflated;       /* SA_DIRECT_DEFLATE: index of the deflate filter */

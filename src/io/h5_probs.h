@@ -158,8 +158,12 @@ uint64_t sa_probs_band_unit(const SaProbs *p);
 /* Asks the system to start reading a planned band's bytes from the disk
  * (posix_fadvise WILLNEED), so that they are on their way while earlier
  * bands are scored; a hint, without errors (and none for bands that are
- * converted as they are read). */
-void sa_probs_prefetch(const SaProbs *p, const SaBandRead *plan);
+ * converted as they are read).  On contiguous storage, the rows up to
+ * SA_PREFETCH_AHEAD bytes past the band are announced too (each row once,
+ * for bands planned in order), since the band's rows lie in K places of
+ * the file and the system's own read-ahead does not follow them. */
+#define SA_PREFETCH_AHEAD ((uint64_t)32 << 20)
+void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan);
 
 /* Adds bytes read by sa_probs_read_planned to p's count. */
 void sa_probs_count(SaProbs *p, uint64_t bytes);
