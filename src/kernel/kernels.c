@@ -117,6 +117,17 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
         psum[w] += (x);                                                      \
     } while (0)
 
+/* The statistics' starting values, for columns [w0, W). */
+#define ROW_STATS_START(w0)                                                  \
+    do {                                                                     \
+        for (size_t w = (w0); w < W; w++) {                                  \
+            best[w] = -INFINITY;                                             \
+            argd[w] = 0.0;                                                   \
+            mn[w] = INFINITY;                                                \
+            psum[w] = 0.0;                                                   \
+        }                                                                    \
+    } while (0)
+
 #define DECODE_LOOP(TYPE, CONV)                                              \
     do {                                                                     \
         const TYPE *restrict src = (const TYPE *)probs + off;                \
@@ -167,12 +178,7 @@ static int decode_row(const SaKernelParams *p, const void *probs,
                       uint16_t *restrict arg)
 {
     size_t K = p->K, W = p->W;
-    for (size_t w = 0; w < W; w++) {
-        best[w] = -INFINITY;
-        argd[w] = 0.0;
-        mn[w] = INFINITY;
-        psum[w] = 0.0;
-    }
+    ROW_STATS_START(0);
     for (size_t k = 0; k < K; k++) {
         size_t off = (k * band_rows + r) * W;
         const double kd = (double)k;
@@ -217,12 +223,7 @@ static void stats_cols(const SaKernelParams *p, const void *probs,
                        double *restrict psum)
 {
     size_t K = p->K, W = p->W;
-    for (size_t w = w0; w < W; w++) {
-        best[w] = -INFINITY;
-        argd[w] = 0.0;
-        mn[w] = INFINITY;
-        psum[w] = 0.0;
-    }
+    ROW_STATS_START(w0);
     for (size_t k = 0; k < K; k++) {
         size_t off = (k * band_rows + r) * W;
         const double kd = (double)k;
@@ -698,12 +699,8 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                 out->sum_s += s;
                 out->min_s = s < out->min_s ? s : out->min_s;
             }
-            if (f == 1) {
+            if (f == 1) { /* (pass 1 at f = 1 is row_pass1's) */
                 int mis = arg[w] != l;
-                if (stats) {
-                    class_sum[l] += s;
-                    class_count[l]++;
-                }
                 if (wants_record(p, s, mis, hist)) {
                     SaRecord r = {
                         .s = s,
