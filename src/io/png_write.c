@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static int write_fail(SaPngWriter *w, SaErr *err)
 {
@@ -37,6 +38,10 @@ static int write_header(SaPngWriter *w, uint32_t width, uint32_t height,
     if (pk.filters)
         png_set_filter(w->png, PNG_FILTER_TYPE_BASE, pk.filters);
     if (ctype == PNG_COLOR_TYPE_PALETTE) {
+        /* flat areas of a few colours, up-filtered into runs of zeros:
+         * zlib's run-length matching alone compresses them a third
+         * smaller than its level 1, in the same time (README) */
+        png_set_compression_strategy(w->png, Z_RLE);
         png_color pal[256];
         int n = pk.npal < 1 ? 1 : pk.npal > 256 ? 256 : pk.npal;
         for (int i = 0; i < n; i++) {
