@@ -177,8 +177,8 @@ static void label_task(Pass *ps, Band *b, uint64_t n, uint64_t r0,
  * n, rows [r0, r0 + nrows): its tensor rows, or plans their read by the
  * worker, and its labels, with lr, or from lab (the whole image's labels,
  * already read) when not NULL.  With ps, label files are read by a label
- * task instead (its result is the band's lab_rc), which the next taskwait
- * waits for: off the producer's path. */
+ * task instead (its result is the band's lab_rc), which the band's own
+ * task depends on: off the producer's path. */
 static int band_read(SaEngine *e, Band *b, uint64_t n, uint64_t r0,
                      uint64_t nrows, SaLabelReader *lr, const uint16_t *lab,
                      Pass *ps, SaErr *err)

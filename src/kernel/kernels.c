@@ -138,10 +138,23 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
         }                                                                    \
     } while (0)
 
-/* The same statistics over values already decoded into dst. */
-#define DECODE_IN_PLACE()                                                    \
+/* Whether the row holds an invalid value (a NaN or infinite value makes
+ * the sum NaN or infinite; a value below lo), and if not its argmax. */
+#define ROW_VERDICT(lo, bad)                                                 \
     do {                                                                     \
-        for (size_t w = 0; w < W; w++) {                                     \
+        (bad) = 0;                                                           \
+        for (size_t w = 0; w < W; w++)                                       \
+            (bad) |= !(psum[w] - psum[w] == 0.0) | (mn[w] < (lo));           \
+        if (!(bad))                                                          \
+            for (size_t w = 0; w < W; w++)                                   \
+                arg[w] = (uint16_t)argd[w];                                  \
+    } while (0)
+
+/* The same statistics over values already decoded into dst, columns
+ * [w0, W). */
+#define DECODE_IN_PLACE(w0)                                                  \
+    do {                                                                     \
+        for (size_t w = (w0); w < W; w++) {                                  \
             double x = dst[w];                                               \
             ROW_STATS(x);                                                    \
         }                                                                    \
@@ -186,20 +199,15 @@ static int decode_row(const SaKernelParams *p, const void *probs,
         switch (p->dtype) {
         case SA_F16:
             sa_halves_to_double((const uint16_t *)probs + off, dst, W);
-            DECODE_IN_PLACE();
+            DECODE_IN_PLACE(0);
             break;
         case SA_F32: DECODE_LOOP(float, AS_DOUBLE); break;
         case SA_F64: DECODE_LOOP(double, AS_DOUBLE); break;
         }
     }
     const double lo = p->logits ? -DBL_MAX : 0.0;
-    int bad = 0;
-    /* a NaN or infinite value makes the sum NaN or infinite */
-    for (size_t w = 0; w < W; w++)
-        bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < lo);
-    if (!bad)
-        for (size_t w = 0; w < W; w++)
-            arg[w] = (uint16_t)argd[w];
+    int bad;
+    ROW_VERDICT(lo, bad);
     return bad;
 }
 
@@ -232,10 +240,7 @@ static void stats_cols(const SaKernelParams *p, const void *probs,
             double *restrict dst = tmp;
             sa_halves_to_double((const uint16_t *)probs + off + w0, dst + w0,
                                 W - w0);
-            for (size_t w = w0; w < W; w++) {
-                double x = dst[w];
-                ROW_STATS(x);
-            }
+            DECODE_IN_PLACE(w0);
             break;
         }
         case SA_F32: STATS_LOOP(float); break;
@@ -314,12 +319,8 @@ static int decode_stats(const SaKernelParams *p, const void *probs,
         w0 = stats_tiles(p, probs, band_rows, r, best, argd, mn, psum);
 #endif
     stats_cols(p, probs, band_rows, r, w0, tmp, best, argd, mn, psum);
-    int bad = 0;
-    for (size_t w = 0; w < W; w++)
-        bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < 0.0);
-    if (!bad)
-        for (size_t w = 0; w < W; w++)
-            arg[w] = (uint16_t)argd[w];
+    int bad;
+    ROW_VERDICT(0.0, bad);
     return bad;
 }
 

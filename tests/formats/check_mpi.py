@@ -40,9 +40,7 @@ if "ASAN_OPTIONS" in ENV:
     # frames can be named, and every rank's report is shown
     supp = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                         "lsan-mpi.supp")
-    # (Open MPI's frames that the suppressions name lie deeper than the
-    # 10 that scripts/test keeps)
-    ENV["ASAN_OPTIONS"] += ":fast_unwind_on_malloc=0:malloc_context_size=30"
+    ENV["ASAN_OPTIONS"] += ":fast_unwind_on_malloc=0"
     ENV["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0:" \
         "fast_unwind_on_malloc=0" % supp
     ENV["OMPI_MCA_mca_base_component_disable_dlclose"] = "1"
