@@ -507,6 +507,55 @@ static void test_decorated(void **state)
     scene_free(&s);
 }
 
+/* A decorated overlay's panels are the undecorated overlay's however its
+ * colours are stored: K classes coloured (k mod 256, k / 256, 77), with
+ * the labels and argmax of the scene moved to classes base + (value mod
+ * span). */
+static void check_many(Scene *s, uint32_t K, uint32_t base, uint32_t span,
+                       int ctype)
+{
+    uint8_t(*pal)[3] = malloc((size_t)K * sizeof *pal);
+    assert_non_null(pal);
+    for (uint32_t k = 0; k < K; k++) {
+        pal[k][0] = (uint8_t)(k & 255);
+        pal[k][1] = (uint8_t)(k >> 8);
+        pal[k][2] = 77;
+    }
+    for (size_t i = 0; i < (size_t)SW * SH; i++) {
+        s->labels[i] = (uint16_t)(base + (i * 7) % span);
+        s->argmax[i] = (uint16_t)(base + (i * 3 + i / SW) % span);
+    }
+    SaOverlaySpec spec = scene_spec(s, 1024, NULL);
+    spec.K = K;
+    spec.palette = (const uint8_t(*)[3])pal;
+    Image plain = write_spec(s, &spec, "many-plain.png");
+    spec.decorate = 1;
+    Image im = write_spec(s, &spec, "many-deco.png");
+    const uint32_t title_h = SA_GLYPH_H + 4; /* text scale 1 */
+    assert_int_equal(im.ctype, ctype);
+    assert_int_equal(im.w, plain.w);
+    assert_memory_equal(im.rgb + (size_t)title_h * im.w * 3, plain.rgb,
+                        (size_t)plain.h * plain.w * 3);
+    free(plain.rgb);
+    free(im.rgb);
+    free(pal);
+}
+
+static void test_decorated_many_colours(void **state)
+{
+    (void)state;
+    Scene s;
+    scene_init(&s);
+    /* 200 classes shown, each also dimmed: more than 256 colours, RGB */
+    check_many(&s, 200, 0, 200, PNG_COLOR_TYPE_RGB);
+    /* a few of 40,000 classes: too many for 16-bit colour codes, but few
+     * colours, so a palette */
+    check_many(&s, 40000, 39990, 6, PNG_COLOR_TYPE_PALETTE);
+    /* a few of 300 classes */
+    check_many(&s, 300, 100, 9, PNG_COLOR_TYPE_PALETTE);
+    scene_free(&s);
+}
+
 static void test_geometry(void **state)
 {
     (void)state;
@@ -1109,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_palette_prefix_and_separation),
         cmocka_unit_test(test_geometry),
         cmocka_unit_test(test_decorated),
+        cmocka_unit_test(test_decorated_many_colours),
         cmocka_unit_test(test_full_scale),
         cmocka_unit_test(test_scaled),
         cmocka_unit_test(test_thick_frames_and_edges),

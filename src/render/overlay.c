@@ -49,6 +49,15 @@ typedef struct Frame {
     uint32_t left, right, top, bottom, t;
 } Frame;
 
+/* Panel pixels are composed as colour codes, so that a class colour is
+ * looked up once per overlay, not once per pixel: 0..K-1 a class, K void,
+ * then the same K + 1 dimmed (panel 3's background), then the gap, the
+ * box and the issue colours, and the dimmed photo block below the pixel
+ * (its colour is computed from the block's sums). */
+typedef struct Codes {
+    uint32_t dim, gap, box, issue, photo, n;
+} Codes;
+
 /* Working memory of one overlay. */
 typedef struct Work {
     uint16_t *labels, *argmax; /* s rows × W */
@@ -56,6 +65,9 @@ typedef struct Work {
     uint32_t *counts;          /* N_VALUES, all 0 between blocks */
     unsigned char *photo_row;  /* W × 3 */
     uint64_t *sums;            /* panel_width × 3 */
+    Codes code;
+    uint8_t (*rgb)[3];         /* code.n colours, by code */
+    uint32_t *row;             /* width codes: the output row */
     uint8_t *out;              /* width × 3 */
     struct Frame *frames;      /* region frames, by top row */
     size_t n_frames;
@@ -64,7 +76,9 @@ typedef struct Work {
     size_t n_active;
     uint8_t *seen;             /* decorated: K + 1 flags, the classes
                                   panels 1 and 2 show (K: void) */
-    uint8_t *panels;           /* decorated: every panel row */
+    uint16_t *panel_codes;     /* decorated without a photo, when the codes
+                                  fit in 16 bits: every panel row's codes */
+    uint8_t *panels;           /* decorated otherwise: every panel row, RGB */
 } Work;
 
 static void work_free(Work *wk)
@@ -75,10 +89,13 @@ static void work_free(Work *wk)
     free(wk->counts);
     free(wk->photo_row);
     free(wk->sums);
+    free(wk->rgb);
+    free(wk->row);
     free(wk->out);
     free(wk->frames);
     free(wk->active);
     free(wk->seen);
+    free(wk->panel_codes);
     free(wk->panels);
 }
 
@@ -132,14 +149,6 @@ static int is_void(const SaOverlaySpec *spec, uint16_t v)
     return v >= spec->K || (spec->ignored && spec->ignored[v]);
 }
 
-static void class_colour(const SaOverlaySpec *spec, uint16_t v, uint8_t *px)
-{
-    if (v >= spec->K || (spec->ignored && spec->ignored[v]))
-        put3(px, SA_OVERLAY_VOID_RGB);
-    else
-        memcpy(px, spec->palette[v], 3);
-}
-
 /* Sets *f to the frame of region rg; returns 0 (no frame) when the region
  * is empty or lies outside the image. */
 static int region_frame(const SegauditRegion *rg, const SaOverlaySpec *spec,
@@ -180,9 +189,10 @@ static void frames_init(Work *wk, const SaOverlaySpec *spec,
     wk->n_active = 0;
 }
 
-/* Draws the part of every region frame on panel row y into p3.  Rows are
- * visited in order, so only the frames that span row y are looked at. */
-static void draw_frames(Work *wk, uint32_t y, uint8_t *p3)
+/* Draws the part of every region frame on panel row y into p3 (codes).
+ * Rows are visited in order, so only the frames that span row y are
+ * looked at. */
+static void draw_frames(Work *wk, uint32_t y, uint32_t *p3)
 {
     size_t n = 0;
     for (size_t i = 0; i < wk->n_active; i++) /* drop finished frames */
@@ -201,24 +211,23 @@ static void draw_frames(Work *wk, uint32_t y, uint8_t *p3)
                 x = f.right - f.t; /* skip the interior */
                 continue;
             }
-            put3(p3 + 3 * (size_t)x, SA_OVERLAY_BOX_RGB);
+            p3[x] = wk->code.box;
         }
     }
 }
 
-/* Builds output row by (block row) from wk's nr full-resolution rows. */
+/* Builds the codes of output row by (block row) from wk's nr
+ * full-resolution rows into wk->row. */
 static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
                         uint32_t by, uint32_t nr, Work *wk)
 {
     const uint32_t s = g->scale, pw = g->panel_width, W = spec->W;
-    uint8_t *p1 = wk->out;
-    uint8_t *p2 = p1 + 3 * (size_t)(pw + SA_OVERLAY_GAP);
-    uint8_t *p3 = p2 + 3 * (size_t)(pw + SA_OVERLAY_GAP);
+    uint32_t *p1 = wk->row;
+    uint32_t *p2 = p1 + pw + SA_OVERLAY_GAP;
+    uint32_t *p3 = p2 + pw + SA_OVERLAY_GAP;
 
-    for (uint32_t i = 0; i < SA_OVERLAY_GAP; i++) {
-        put3(p1 + 3 * (size_t)(pw + i), SA_OVERLAY_GAP_RGB);
-        put3(p2 + 3 * (size_t)(pw + i), SA_OVERLAY_GAP_RGB);
-    }
+    for (uint32_t i = 0; i < SA_OVERLAY_GAP; i++)
+        p1[pw + i] = p2[pw + i] = wk->code.gap;
     for (uint32_t bx = 0; bx < pw; bx++) {
         const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
         /* a block of one pixel (scale 1) is its own mode */
@@ -226,29 +235,41 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
                             : block_mode(wk->labels, W, nr, x0, x1, wk->counts);
         uint16_t a = s == 1 ? wk->argmax[bx]
                             : block_mode(wk->argmax, W, nr, x0, x1, wk->counts);
-        class_colour(spec, l, p1 + 3 * (size_t)bx);
-        class_colour(spec, a, p2 + 3 * (size_t)bx);
-        if (wk->seen) {
-            wk->seen[is_void(spec, l) ? spec->K : l] = 1;
-            wk->seen[is_void(spec, a) ? spec->K : a] = 1;
-        }
-        uint8_t *px = p3 + 3 * (size_t)bx;
-        if (wk->sums) {
-            const uint64_t n = (uint64_t)(x1 - x0) * nr;
-            for (size_t c = 0; c < 3; c++)
-                px[c] = sa_overlay_dim(
-                    (uint8_t)((wk->sums[3 * (size_t)bx + c] + n / 2) / n));
-        } else {
-            for (size_t c = 0; c < 3; c++)
-                px[c] = sa_overlay_dim(p1[3 * (size_t)bx + c]);
-        }
+        const uint32_t lc = is_void(spec, l) ? spec->K : l;
+        const uint32_t ac = is_void(spec, a) ? spec->K : a;
+        p1[bx] = lc;
+        p2[bx] = ac;
+        if (wk->seen)
+            wk->seen[lc] = wk->seen[ac] = 1;
+        p3[bx] = wk->sums ? wk->code.photo : wk->code.dim + lc;
     }
     draw_frames(wk, by, p3);
     for (uint32_t bx = 0; bx < pw; bx++) {
         const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
         if (s == 1 ? wk->issues[bx] != 0
                    : block_any(wk->issues, W, nr, x0, x1))
-            put3(p3 + 3 * (size_t)bx, SA_OVERLAY_ISSUE_RGB);
+            p3[bx] = wk->code.issue;
+    }
+}
+
+/* The colours of the first n codes of an output row into out (RGB); a
+ * photo code takes the dimmed average of its block of the photo (nr rows
+ * of an image W wide, summed in wk->sums). */
+static void expand_codes(const Work *wk, const SaOverlayGeometry *g,
+                         uint32_t W, uint32_t nr, const uint32_t *codes,
+                         size_t n, uint8_t *out)
+{
+    const uint32_t s = g->scale, p3 = 2 * (g->panel_width + SA_OVERLAY_GAP);
+    for (size_t x = 0; x < n; x++, out += 3) {
+        if (codes[x] != wk->code.photo) {
+            memcpy(out, wk->rgb[codes[x]], 3);
+            continue;
+        }
+        const uint32_t bx = (uint32_t)x - p3, x0 = bx * s;
+        const uint64_t m = (uint64_t)(min_u32(W, x0 + s) - x0) * nr;
+        for (size_t c = 0; c < 3; c++)
+            out[c] = sa_overlay_dim(
+                (uint8_t)((wk->sums[3 * (size_t)bx + c] + m / 2) / m));
     }
 }
 
@@ -306,16 +327,42 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
     wk->issues = malloc(W * s);
     wk->counts = calloc(N_VALUES, sizeof *wk->counts);
     wk->out = malloc((size_t)g->width * 3);
-    int ok = wk->labels && wk->argmax && wk->issues && wk->counts && wk->out;
+    wk->row = malloc((size_t)g->width * sizeof *wk->row);
+    const uint32_t K = spec->K;
+    wk->code = (Codes){.dim = K + 1, .gap = 2 * K + 2, .box = 2 * K + 3,
+                       .issue = 2 * K + 4, .photo = 2 * K + 5,
+                       .n = 2 * K + 6};
+    wk->rgb = malloc((size_t)wk->code.n * sizeof *wk->rgb);
+    int ok = wk->labels && wk->argmax && wk->issues && wk->counts &&
+             wk->out && wk->row && wk->rgb;
+    if (ok) {
+        for (uint32_t c = 0; c <= K; c++) {
+            const uint8_t *px = wk->rgb[c];
+            if (c < K)
+                memcpy(wk->rgb[c], spec->palette[c], 3);
+            else
+                put3(wk->rgb[c], SA_OVERLAY_VOID_RGB);
+            put3(wk->rgb[wk->code.dim + c], sa_overlay_dim(px[0]),
+                 sa_overlay_dim(px[1]), sa_overlay_dim(px[2]));
+        }
+        put3(wk->rgb[wk->code.gap], SA_OVERLAY_GAP_RGB);
+        put3(wk->rgb[wk->code.box], SA_OVERLAY_BOX_RGB);
+        put3(wk->rgb[wk->code.issue], SA_OVERLAY_ISSUE_RGB);
+        put3(wk->rgb[wk->code.photo], 0, 0, 0); /* computed per block */
+    }
     if (ok && spec->n_regions) {
         wk->frames = calloc(spec->n_regions, sizeof *wk->frames);
         wk->active = calloc(spec->n_regions, sizeof *wk->active);
         ok = wk->frames && wk->active;
     }
     if (ok && spec->decorate) {
+        const size_t n = (size_t)g->width * g->panel_height;
         wk->seen = calloc((size_t)spec->K + 1, 1);
-        wk->panels = malloc((size_t)g->width * 3 * g->panel_height);
-        ok = wk->seen && wk->panels;
+        if (!spec->photo_path && wk->code.n <= N_VALUES)
+            wk->panel_codes = malloc(n * sizeof *wk->panel_codes);
+        else
+            wk->panels = malloc(n * 3);
+        ok = wk->seen && (wk->panel_codes || wk->panels);
     }
     if (ok && spec->photo_path) {
         wk->photo_row = malloc(W * 3);
@@ -446,57 +493,109 @@ static int deco_build(const SaOverlaySpec *spec, const Work *wk,
     return 0;
 }
 
-/* A decorated overlay's rows (the parts' heights[] rows of width RGB
- * pixels each, in order) as palette indices, when it has 256 colours or
- * fewer, as class maps without a photo do: 1, *idx (malloc'd, one byte a
- * pixel), pal and *npal (colours in order of first use); 0 otherwise
- * (it is then written as RGB); -1 out of memory.  The same pixels either
- * way, a third of the bytes to compress. */
-static int to_palette(const uint8_t *const parts[3], const uint32_t heights[3],
-                      uint32_t width, uint8_t pal[256][3], int *npal,
-                      uint8_t **idx)
+/* A palette being built: colours in order of first use. */
+typedef struct Palette {
+    uint32_t keys[256]; /* r | g << 8 | b << 16 */
+    uint8_t (*rgb)[3];
+    int n;
+} Palette;
+
+/* The index of colour px (key c) in p, added when new; -1 when p is full. */
+static int pal_index(Palette *p, uint32_t c, const uint8_t *px)
 {
-    size_t total = ((size_t)heights[0] + heights[1] + heights[2]) * width;
-    uint8_t *out = malloc(total ? total : 1);
+    int j = 0;
+    while (j < p->n && p->keys[j] != c)
+        j++;
+    if (j == p->n) {
+        if (p->n == 256)
+            return -1;
+        p->keys[j] = c;
+        memcpy(p->rgb[j], px, 3);
+        p->n++;
+    }
+    return j;
+}
+
+/* m RGB pixels as indices into out; -1 when p overflows. */
+static int index_rgb(Palette *p, const uint8_t *px, size_t m, uint8_t *out)
+{
+    uint32_t last = UINT32_MAX;
+    int li = 0;
+    for (size_t i = 0; i < m; i++, px += 3) {
+        /* a pixel's 3 bytes (4 read at once but for the last) */
+        uint32_t c;
+        if (i + 1 < m) {
+            memcpy(&c, px, 4);
+            c &= 0xffffffu;
+        } else {
+            c = (uint32_t)px[0] | (uint32_t)px[1] << 8 | (uint32_t)px[2] << 16;
+        }
+        if (c != last) {
+            if ((li = pal_index(p, c, px)) < 0)
+                return -1;
+            last = c;
+        }
+        out[i] = (uint8_t)li;
+    }
+    return 0;
+}
+
+/* m codes as indices into out, through code_idx (-1: not yet indexed);
+ * -1 when p overflows. */
+static int index_codes(Palette *p, const Work *wk, const uint16_t *codes,
+                       size_t m, int16_t *code_idx, uint8_t *out)
+{
+    for (size_t i = 0; i < m; i++) {
+        int j = code_idx[codes[i]];
+        if (j < 0) {
+            const uint8_t *px = wk->rgb[codes[i]];
+            j = pal_index(p, (uint32_t)px[0] | (uint32_t)px[1] << 8 |
+                                 (uint32_t)px[2] << 16, px);
+            if (j < 0)
+                return -1;
+            code_idx[codes[i]] = (int16_t)j;
+        }
+        out[i] = (uint8_t)j;
+    }
+    return 0;
+}
+
+/* A decorated overlay (title, panels, legend: H rows of width pixels) as
+ * palette indices, when it has 256 colours or fewer, as class maps without
+ * a photo do: 1, *idx (malloc'd, one byte a pixel), pal and *npal (colours
+ * in order of first use); 0 otherwise (it is then written as RGB); -1 out
+ * of memory.  The same pixels either way, a third of the bytes to
+ * compress. */
+static int to_palette(const Work *wk, const Deco *d, const SaOverlayGeometry *g,
+                      uint8_t pal[256][3], int *npal, uint8_t **idx)
+{
+    const size_t w = g->width, n_title = w * d->title_h,
+                 n_panels = w * g->panel_height, n_legend = w * d->legend_h;
+    uint8_t *out = malloc(n_title + n_panels + n_legend);
+    int16_t *code_idx = NULL;
     if (!out)
         return -1;
-    uint32_t keys[256], last = UINT32_MAX;
-    int n = 0;
-    uint8_t li = 0;
-    size_t o = 0;
-    for (int p = 0; p < 3; p++) {
-        const uint8_t *px = parts[p];
-        const size_t m = (size_t)heights[p] * width;
-        for (size_t i = 0; i < m; i++, px += 3) {
-            /* a pixel's 3 bytes (4 read at once but for the last) */
-            uint32_t c;
-            if (i + 1 < m) {
-                memcpy(&c, px, 4);
-                c &= 0xffffffu;
-            } else {
-                c = (uint32_t)px[0] | (uint32_t)px[1] << 8 |
-                    (uint32_t)px[2] << 16;
-            }
-            if (c != last) {
-                int j = 0;
-                while (j < n && keys[j] != c)
-                    j++;
-                if (j == n) {
-                    if (n == 256) {
-                        free(out);
-                        return 0;
-                    }
-                    keys[n] = c;
-                    memcpy(pal[n], px, 3);
-                    n++;
-                }
-                last = c;
-                li = (uint8_t)j;
-            }
-            out[o++] = li;
+    if (wk->panel_codes) {
+        code_idx = malloc((size_t)wk->code.n * sizeof *code_idx);
+        if (!code_idx) {
+            free(out);
+            return -1;
         }
+        memset(code_idx, 0xff, (size_t)wk->code.n * sizeof *code_idx);
     }
-    *npal = n;
+    Palette p = {.rgb = pal, .n = 0};
+    int full = index_rgb(&p, d->title, n_title, out) ||
+               (wk->panel_codes
+                    ? index_codes(&p, wk, wk->panel_codes, n_panels, code_idx,
+                                  out + n_title)
+                    : index_rgb(&p, wk->panels, n_panels, out + n_title)) ||
+               index_rgb(&p, d->legend, n_legend, out + n_title + n_panels);
+    free(code_idx);
+    if (full) {
+        free(out);
+        return 0;
+    }
+    *npal = p.n;
     *idx = out;
     return 1;
 }
@@ -556,6 +655,13 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             (rc = photo_block(&ph, &g, spec->W, nr, &wk, err)))
             goto done;
         compose_row(spec, &g, by, nr, &wk);
+        if (wk.panel_codes) {
+            uint16_t *pc = wk.panel_codes + (size_t)by * g.width;
+            for (uint32_t x = 0; x < g.width; x++)
+                pc[x] = (uint16_t)wk.row[x];
+            continue;
+        }
+        expand_codes(&wk, &g, spec->W, nr, wk.row, g.width, wk.out);
         if (wk.panels)
             memcpy(wk.panels + by * row_bytes, wk.out, row_bytes);
         else if ((rc = sa_png_writer_row(&w, wk.out, err)))
@@ -564,13 +670,10 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
     if (spec->decorate) {
         if ((rc = deco_build(spec, &wk, &g, &d, out_path, err)))
             goto done;
-        const uint8_t *parts[3] = {d.title, wk.panels, d.legend};
-        const uint32_t heights[3] = {d.title_h, g.panel_height, d.legend_h};
         const uint32_t H = d.title_h + g.panel_height + d.legend_h;
         SaPngPacking pk = packing;
         pk.palette = (const uint8_t(*)[3])pal;
-        int indexed = to_palette(parts, heights, g.width, pal, &pk.npal,
-                                 &idx);
+        int indexed = to_palette(&wk, &d, &g, pal, &pk.npal, &idx);
         if (indexed < 0) {
             rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", out_path);
             goto done;
@@ -584,8 +687,16 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             rc = sa_png_writer_row(&w, idx + (size_t)y * g.width, err);
         for (uint32_t y = 0; !idx && rc == 0 && y < d.title_h; y++)
             rc = sa_png_writer_row(&w, d.title + y * row_bytes, err);
-        for (uint32_t y = 0; !idx && rc == 0 && y < g.panel_height; y++)
-            rc = sa_png_writer_row(&w, wk.panels + y * row_bytes, err);
+        for (uint32_t y = 0; !idx && rc == 0 && y < g.panel_height; y++) {
+            if (wk.panel_codes) { /* no photo codes among them */
+                const uint16_t *pc = wk.panel_codes + (size_t)y * g.width;
+                for (uint32_t x = 0; x < g.width; x++)
+                    wk.row[x] = pc[x];
+                expand_codes(&wk, &g, spec->W, 1, wk.row, g.width, wk.out);
+            }
+            rc = sa_png_writer_row(
+                &w, wk.panel_codes ? wk.out : wk.panels + y * row_bytes, err);
+        }
         for (uint32_t y = 0; !idx && rc == 0 && y < d.legend_h; y++)
             rc = sa_png_writer_row(&w, d.legend + y * row_bytes, err);
         if (rc)

@@ -35,12 +35,14 @@
  * the number and name of every class (and void) that panels 1 and 2 show,
  * in class order, in rows as wide as the PNG.  Text is a 5×7 pixel font
  * at scale 1 + panel_width / 400.  The panels are then kept in memory
- * until the legend is known (3 bytes per output pixel).
+ * until the legend is known: 2 bytes per output pixel (colour codes), or
+ * 3 (RGB) with a photo or more than 32,765 classes.
  *
  * Streaming: the rows callback is asked for s full-resolution rows at a
  * time, top to bottom, and the photo is read one row at a time (interlaced
  * photos, which cannot be streamed, are decoded whole); one output row is
- * written per block row.  Memory: about 5·W·s bytes of rows + 256 KiB.
+ * written per block row.  Memory: about 5·W·s bytes of rows, 4 bytes per
+ * output column, 6 bytes per class + 256 KiB.
  *
  * Thread safety: no shared state; overlays of different images may be
  * written concurrently. */
