@@ -32,7 +32,8 @@ typedef struct SaPngWriter {
 /* How a writer compresses: zlib level 0..9 (-1: libpng's default) and the
  * row filters libpng may choose from (PNG_FILTER_* flags; 0: its default,
  * which tries every filter on every row); and, for PNG_COLOR_TYPE_PALETTE,
- * the palette's npal (1..256) colours. */
+ * the palette's npal (1..256) colours.  The rows of a palette PNG must
+ * hold indices below npal: libpng's own check of every row is off. */
 typedef struct SaPngPacking {
     int zlib_level;
     int filters;
