@@ -775,6 +775,98 @@ static void test_weak_model_layouts(void **state)
         segaudit_audit_free(au[i]);
 }
 
+/* Moves <dir>/labels away once pass 1 has read the last batch. */
+typedef struct LabelsAway {
+    char from[720], to[720];
+    int moved;
+} LabelsAway;
+
+static void labels_away(void *ctx, int pass, uint64_t done, uint64_t total,
+                        uint64_t bytes)
+{
+    LabelsAway *la = ctx;
+    (void)bytes;
+    if (pass == 1 && done == total && !la->moved)
+        la->moved = rename(la->from, la->to) == 0;
+}
+
+/* Audits dir with overlays of the top 3 into <dir>/<out>, under
+ * memory_limit, moving the label files away after pass 1 when away is
+ * set; returns the run's status (0 or a SEGAUDIT_E* code), its error in
+ * msg. */
+static int audit_overlays(const char *dir, const char *out,
+                          uint64_t memory_limit, int away, char *msg,
+                          size_t n)
+{
+    SegauditSettings a;
+    char labels[700], probs[700], overlays[720];
+    snprintf(labels, sizeof labels, "%s/labels", dir);
+    snprintf(probs, sizeof probs, "%s/probs.h5", dir);
+    snprintf(overlays, sizeof overlays, "%s/%s", dir, out);
+    segaudit_default_settings(&a);
+    a.labels_dir = labels;
+    a.probs_path = probs;
+    a.overlay_top = 3;
+    a.overlays_dir = overlays;
+    a.memory_limit = memory_limit;
+    LabelsAway la = {.moved = 0};
+    snprintf(la.from, sizeof la.from, "%s", labels);
+    snprintf(la.to, sizeof la.to, "%s/labels-away", dir);
+    if (away) {
+        a.progress = labels_away;
+        a.progress_ctx = &la;
+    }
+    SegauditAudit *au = segaudit_audit_new();
+    assert_non_null(au);
+    int rc = segaudit_audit_run(au, &a);
+    snprintf(msg, n, "%s", rc ? segaudit_audit_error(au) : "");
+    segaudit_audit_free(au);
+    if (away) {
+        assert_true(la.moved);
+        assert_int_equal(rename(la.to, la.from), 0);
+    }
+    return rc;
+}
+
+/* Pass 1 keeps the label maps of the images that may get an overlay
+ * beside their argmax maps when both fit in an eighth of the memory
+ * limit: the overlays then read no label file, and are the same files. */
+static void test_overlays_from_kept_maps(void **state)
+{
+    (void)state;
+    SegauditSynthSettings s;
+    settings(&s, "kept", 4, 128, 256);
+    s.seed = 5;
+    s.model = SEGAUDIT_SYNTH_WEAK;
+    synth_ok(&s);
+    char msg[512], a[800], b[800];
+    /* maps of 64 KiB; 20 of them (the top 3, 16 in flight, 1 given up):
+     * argmax maps alone fit in an eighth of 16 MiB, with labels in 1 GiB */
+    assert_int_equal(audit_overlays(s.out_dir, "ov-files", (uint64_t)1 << 20,
+                                    0, msg, sizeof msg), 0);
+    assert_int_equal(audit_overlays(s.out_dir, "ov-kept", (uint64_t)1 << 30,
+                                    1, msg, sizeof msg), 0);
+    int files = 0;
+    snprintf(a, sizeof a, "%s/ov-files", s.out_dir);
+    DIR *d = opendir(a);
+    assert_non_null(d);
+    for (struct dirent *en; (en = readdir(d));) {
+        if (en->d_name[0] == '.')
+            continue;
+        snprintf(a, sizeof a, "%s/ov-files/%s", s.out_dir, en->d_name);
+        snprintf(b, sizeof b, "%s/ov-kept/%s", s.out_dir, en->d_name);
+        assert_true(same_file(a, b));
+        files++;
+    }
+    closedir(d);
+    assert_int_equal(files, 3);
+    /* argmax maps alone: the overlays read the label files */
+    assert_int_not_equal(audit_overlays(s.out_dir, "ov-argmax",
+                                        (uint64_t)16 << 20, 1, msg,
+                                        sizeof msg), 0);
+    assert_non_null(strstr(msg, "labels"));
+}
+
 static int rm_tree(const char *path)
 {
     DIR *d = opendir(path);
@@ -823,6 +915,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_write_failure),
         cmocka_unit_test(test_audit_finds_errors),
         cmocka_unit_test(test_weak_model_layouts),
+        cmocka_unit_test(test_overlays_from_kept_maps),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

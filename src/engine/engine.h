@@ -180,8 +180,11 @@ typedef struct SaEngine {
     uint64_t exchanged;      /* bytes this member sent and received */
     uint64_t *exchanged_all; /* per member, at the end of the run */
     /* pass 1's argmax maps of the images that may get an overlay (keep.c),
-     * so that their overlays need not read the tensor again */
+     * so that their overlays need not read the tensor again; and, when
+     * kept_labels, their label maps after them (H×W values each), so that
+     * they need not read the label files again */
     uint16_t **kept;         /* N pointers (NULL: not kept), or NULL */
+    int kept_labels;
     uint64_t *kept_list;     /* the images whose maps are whole */
     uint64_t n_kept, kept_cap;
     uint64_t flight[SA_KEEP_FLIGHT]; /* images whose maps are being filled */
@@ -346,7 +349,8 @@ int sa_truth_mask_check(SaEngine *e, uint64_t n);
 
 /* Decides whether pass 1 keeps argmax maps (overlays wanted, no
  * downsampling, ranking by a score known after pass 1, and the maps of
- * the overlay count fit in an eighth of --memory-limit). */
+ * the overlay count fit in an eighth of --memory-limit), and whether the
+ * label maps too (when both fit). */
 int sa_keep_init(SaEngine *e);
 /* Pass 1's producer, at the start of computed image n: its map (to be
  * filled by the workers), or NULL when maps are not kept. */
@@ -357,8 +361,10 @@ void sa_keep_done(SaEngine *e, uint64_t n);
 /* Pass 1's aggregator, when no band of an image before `below` can still
  * be scored: frees the maps of such images that were skipped. */
 void sa_keep_release(SaEngine *e, uint64_t below);
-/* Image n's whole map, or NULL. */
+/* Image n's whole argmax map, or NULL. */
 const uint16_t *sa_keep_map(const SaEngine *e, uint64_t n);
+/* Image n's whole label map (as pass 1 read it), or NULL. */
+const uint16_t *sa_keep_labels(const SaEngine *e, uint64_t n);
 void sa_keep_free(SaEngine *e);
 
 #endif

@@ -9,7 +9,9 @@
  * pixel, then skipped ones; a lower score first; then the lower index).
  * Skips made later can change the final top; an overlay whose map was not
  * kept reads its rows as before, so the maps only spare reads and never
- * change what is drawn.
+ * change what is drawn.  When twice the memory fits, the image's label map
+ * is kept after its argmax map (the values pass 1 read, label map
+ * applied), so that the overlay reads no label file either.
  *
  * The producer gives each computed image a map at its first band (the
  * workers write its rows); the aggregator, on the same thread, keeps or
@@ -45,6 +47,8 @@ int sa_keep_init(SaEngine *e)
     uint64_t map = (e->max_pixels ? e->max_pixels : 1) * sizeof(uint16_t);
     if (top + SA_KEEP_FLIGHT + 1 > e->set.memory_limit / 8 / map)
         return 0;
+    e->kept_labels =
+        top + SA_KEEP_FLIGHT + 1 <= e->set.memory_limit / 8 / (2 * map);
     e->kept = calloc(e->N, sizeof *e->kept);
     e->kept_list = malloc((top + 1) * sizeof *e->kept_list);
     if (!e->kept || !e->kept_list) {
@@ -63,7 +67,7 @@ uint16_t *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
     if (e->n_flight == SA_KEEP_FLIGHT)
         return NULL; /* (many small images in flight: not this one) */
     uint16_t *m = malloc((size_t)sa_img_h(e, n) * sa_img_w(e, n) *
-                         sizeof *m);
+                         (e->kept_labels ? 2 : 1) * sizeof *m);
     if (!m) {
         *rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
         return NULL;
@@ -126,6 +130,12 @@ const uint16_t *sa_keep_map(const SaEngine *e, uint64_t n)
     return e->kept[n];
 }
 
+const uint16_t *sa_keep_labels(const SaEngine *e, uint64_t n)
+{
+    const uint16_t *m = e->kept_labels ? sa_keep_map(e, n) : NULL;
+    return m ? m + (size_t)sa_img_h(e, n) * sa_img_w(e, n) : NULL;
+}
+
 void sa_keep_free(SaEngine *e)
 {
     for (uint64_t n = 0; e->kept && n < e->N; n++)
@@ -136,4 +146,5 @@ void sa_keep_free(SaEngine *e)
     e->kept_list = NULL;
     e->n_kept = e->kept_cap = 0;
     e->n_flight = 0;
+    e->kept_labels = 0;
 }

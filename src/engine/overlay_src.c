@@ -56,8 +56,14 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
     SaOverlayImage *r = ctx;
     SaEngine *e = r->e;
     const size_t W = r->kp.W;
-    int rc = sa_labels_read(e, &r->labels, r->n, row0, nrows, labels, err);
-    if (rc)
+    /* pass 1's label map, when it was kept: no label file read */
+    const uint16_t *klab = sa_keep_labels(e, r->n);
+    int rc = 0;
+    if (klab)
+        memcpy(labels, klab + (size_t)row0 * W,
+               (size_t)nrows * W * sizeof *labels);
+    else if ((rc = sa_labels_read(e, &r->labels, r->n, row0, nrows, labels,
+                                  err)) != 0)
         return rc;
     memcpy(issues, r->bitmap + (size_t)row0 * W, (size_t)nrows * W);
     if (r->amap && row0 == 0)

@@ -360,6 +360,9 @@ static void work(Pass *ps, Band *b)
             memcpy(b->amap + (size_t)(b->row0 + j) * b->W, arg,
                    b->W * sizeof *b->amap);
     }
+    if (b->amap && e->kept_labels) /* the label map after the argmax map */
+        memcpy(b->amap + ((size_t)sa_img_h(e, b->image) + b->row0) * b->W,
+               b->labels, (size_t)b->nrows * b->W * sizeof *b->amap);
     if (f > 1)
         b->max_record = sizeof(SaRecord) + (size_t)f * f * sizeof(SaDetail);
     else
