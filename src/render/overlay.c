@@ -67,6 +67,7 @@ typedef struct Work {
     uint64_t *sums;            /* panel_width × 3 */
     Codes code;
     uint8_t (*rgb)[3];         /* code.n colours, by code */
+    uint32_t *vcode;           /* N_VALUES: a value's class code (K: void) */
     uint32_t *row;             /* width codes: the output row */
     uint8_t *out;              /* width × 3 */
     struct Frame *frames;      /* region frames, by top row */
@@ -90,6 +91,7 @@ static void work_free(Work *wk)
     free(wk->photo_row);
     free(wk->sums);
     free(wk->rgb);
+    free(wk->vcode);
     free(wk->row);
     free(wk->out);
     free(wk->frames);
@@ -235,8 +237,7 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
                             : block_mode(wk->labels, W, nr, x0, x1, wk->counts);
         uint16_t a = s == 1 ? wk->argmax[bx]
                             : block_mode(wk->argmax, W, nr, x0, x1, wk->counts);
-        const uint32_t lc = is_void(spec, l) ? spec->K : l;
-        const uint32_t ac = is_void(spec, a) ? spec->K : a;
+        const uint32_t lc = wk->vcode[l], ac = wk->vcode[a];
         p1[bx] = lc;
         p2[bx] = ac;
         if (wk->seen)
@@ -244,12 +245,15 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
         p3[bx] = wk->sums ? wk->code.photo : wk->code.dim + lc;
     }
     draw_frames(wk, by, p3);
-    for (uint32_t bx = 0; bx < pw; bx++) {
-        const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
-        if (s == 1 ? wk->issues[bx] != 0
-                   : block_any(wk->issues, W, nr, x0, x1))
-            p3[bx] = wk->code.issue;
+    if (s == 1) { /* (a select the compiler vectorises) */
+        const uint32_t issue = wk->code.issue;
+        for (uint32_t bx = 0; bx < pw; bx++)
+            p3[bx] = wk->issues[bx] ? issue : p3[bx];
+        return;
     }
+    for (uint32_t bx = 0; bx < pw; bx++)
+        if (block_any(wk->issues, W, nr, bx * s, min_u32(W, bx * s + s)))
+            p3[bx] = wk->code.issue;
 }
 
 /* The colours of the first n codes of an output row into out (RGB); a
@@ -333,9 +337,12 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
                        .issue = 2 * K + 4, .photo = 2 * K + 5,
                        .n = 2 * K + 6};
     wk->rgb = malloc((size_t)wk->code.n * sizeof *wk->rgb);
+    wk->vcode = malloc(N_VALUES * sizeof *wk->vcode);
     int ok = wk->labels && wk->argmax && wk->issues && wk->counts &&
-             wk->out && wk->row && wk->rgb;
+             wk->out && wk->row && wk->rgb && wk->vcode;
     if (ok) {
+        for (uint32_t v = 0; v < N_VALUES; v++)
+            wk->vcode[v] = is_void(spec, (uint16_t)v) ? K : v;
         for (uint32_t c = 0; c <= K; c++) {
             const uint8_t *px = wk->rgb[c];
             if (c < K)
