@@ -58,6 +58,29 @@ typedef struct Codes {
     uint32_t dim, gap, box, issue, photo, n;
 } Codes;
 
+/* A palette being built: colours in order of first use. */
+typedef struct Palette {
+    uint32_t keys[256]; /* r | g << 8 | b << 16 */
+    uint8_t (*rgb)[3];
+    int n;
+} Palette;
+
+/* The index of colour px (key c) in p, added when new; -1 when p is full. */
+static int pal_index(Palette *p, uint32_t c, const uint8_t *px)
+{
+    int j = 0;
+    while (j < p->n && p->keys[j] != c)
+        j++;
+    if (j == p->n) {
+        if (p->n == 256)
+            return -1;
+        p->keys[j] = c;
+        memcpy(p->rgb[j], px, 3);
+        p->n++;
+    }
+    return j;
+}
+
 /* Working memory of one overlay. */
 typedef struct Work {
     uint16_t *labels, *argmax; /* s rows × W */
@@ -77,9 +100,15 @@ typedef struct Work {
     size_t n_active;
     uint8_t *seen;             /* decorated: K + 1 flags, the classes
                                   panels 1 and 2 show (K: void) */
-    uint16_t *panel_codes;     /* decorated without a photo, when the codes
-                                  fit in 16 bits: every panel row's codes */
-    uint8_t *panels;           /* decorated otherwise: every panel row, RGB */
+    /* decorated: every panel row, kept until the legend is known */
+    uint8_t *lut;              /* no photo, at most 256 codes: each code's
+                                  index in pal, made before the rows */
+    Palette pal;               /* (its colours in pal_rgb) */
+    uint8_t pal_rgb[256][3];
+    uint8_t *panel_idx;        /* with lut: palette indices */
+    uint16_t *panel_codes;     /* else without a photo, when the codes fit
+                                  in 16 bits: codes */
+    uint8_t *panels;           /* else: RGB */
 } Work;
 
 static void work_free(Work *wk)
@@ -97,6 +126,8 @@ static void work_free(Work *wk)
     free(wk->frames);
     free(wk->active);
     free(wk->seen);
+    free(wk->lut);
+    free(wk->panel_idx);
     free(wk->panel_codes);
     free(wk->panels);
 }
@@ -230,25 +261,32 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
 
     for (uint32_t i = 0; i < SA_OVERLAY_GAP; i++)
         p1[pw + i] = p2[pw + i] = wk->code.gap;
+    /* locals, as the byte stores to seen may alias wk */
+    const uint16_t *labels = wk->labels, *argmax = wk->argmax;
+    const uint32_t *vcode = wk->vcode;
+    uint8_t *seen = wk->seen;
+    const uint32_t dim = wk->code.dim, photo = wk->code.photo;
+    const int have_photo = wk->sums != NULL;
     for (uint32_t bx = 0; bx < pw; bx++) {
         const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
         /* a block of one pixel (scale 1) is its own mode */
-        uint16_t l = s == 1 ? wk->labels[bx]
-                            : block_mode(wk->labels, W, nr, x0, x1, wk->counts);
-        uint16_t a = s == 1 ? wk->argmax[bx]
-                            : block_mode(wk->argmax, W, nr, x0, x1, wk->counts);
-        const uint32_t lc = wk->vcode[l], ac = wk->vcode[a];
+        uint16_t l = s == 1 ? labels[bx]
+                            : block_mode(labels, W, nr, x0, x1, wk->counts);
+        uint16_t a = s == 1 ? argmax[bx]
+                            : block_mode(argmax, W, nr, x0, x1, wk->counts);
+        const uint32_t lc = vcode[l], ac = vcode[a];
         p1[bx] = lc;
         p2[bx] = ac;
-        if (wk->seen)
-            wk->seen[lc] = wk->seen[ac] = 1;
-        p3[bx] = wk->sums ? wk->code.photo : wk->code.dim + lc;
+        if (seen)
+            seen[lc] = seen[ac] = 1;
+        p3[bx] = have_photo ? photo : dim + lc;
     }
     draw_frames(wk, by, p3);
     if (s == 1) { /* (a select the compiler vectorises) */
         const uint32_t issue = wk->code.issue;
+        const uint8_t *issues = wk->issues;
         for (uint32_t bx = 0; bx < pw; bx++)
-            p3[bx] = wk->issues[bx] ? issue : p3[bx];
+            p3[bx] = issues[bx] ? issue : p3[bx];
         return;
     }
     for (uint32_t bx = 0; bx < pw; bx++)
@@ -365,11 +403,30 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
     if (ok && spec->decorate) {
         const size_t n = (size_t)g->width * g->panel_height;
         wk->seen = calloc((size_t)spec->K + 1, 1);
-        if (!spec->photo_path && wk->code.n <= N_VALUES)
+        if (!spec->photo_path && wk->code.n <= 256) {
+            wk->lut = malloc(wk->code.n);
+            wk->panel_idx = malloc(n);
+            ok = wk->lut && wk->panel_idx;
+        } else if (!spec->photo_path && wk->code.n <= N_VALUES) {
             wk->panel_codes = malloc(n * sizeof *wk->panel_codes);
-        else
+            ok = wk->panel_codes != NULL;
+        } else {
             wk->panels = malloc(n * 3);
-        ok = wk->seen && (wk->panel_codes || wk->panels);
+            ok = wk->panels != NULL;
+        }
+        ok = ok && wk->seen;
+    }
+    if (ok && wk->lut) {
+        /* the palette in code order (a colour once); the title and legend
+         * add the swatches' grey edge at most: 256 colours in all */
+        wk->pal = (Palette){.rgb = wk->pal_rgb, .n = 0};
+        for (uint32_t c = 0; c < wk->code.n; c++) {
+            const uint8_t *px = wk->rgb[c];
+            int j = pal_index(&wk->pal, (uint32_t)px[0] |
+                                            (uint32_t)px[1] << 8 |
+                                            (uint32_t)px[2] << 16, px);
+            wk->lut[c] = (uint8_t)(j < 0 ? 0 : j); /* (j < 0: not here) */
+        }
     }
     if (ok && spec->photo_path) {
         wk->photo_row = malloc(W * 3);
@@ -500,29 +557,6 @@ static int deco_build(const SaOverlaySpec *spec, const Work *wk,
     return 0;
 }
 
-/* A palette being built: colours in order of first use. */
-typedef struct Palette {
-    uint32_t keys[256]; /* r | g << 8 | b << 16 */
-    uint8_t (*rgb)[3];
-    int n;
-} Palette;
-
-/* The index of colour px (key c) in p, added when new; -1 when p is full. */
-static int pal_index(Palette *p, uint32_t c, const uint8_t *px)
-{
-    int j = 0;
-    while (j < p->n && p->keys[j] != c)
-        j++;
-    if (j == p->n) {
-        if (p->n == 256)
-            return -1;
-        p->keys[j] = c;
-        memcpy(p->rgb[j], px, 3);
-        p->n++;
-    }
-    return j;
-}
-
 /* m RGB pixels as indices into out; -1 when p overflows. */
 static int index_rgb(Palette *p, const uint8_t *px, size_t m, uint8_t *out)
 {
@@ -569,10 +603,11 @@ static int index_codes(Palette *p, const Work *wk, const uint16_t *codes,
 
 /* A decorated overlay (title, panels, legend: H rows of width pixels) as
  * palette indices, when it has 256 colours or fewer, as class maps without
- * a photo do: 1, *idx (malloc'd, one byte a pixel), pal and *npal (colours
- * in order of first use); 0 otherwise (it is then written as RGB); -1 out
- * of memory.  The same pixels either way, a third of the bytes to
- * compress. */
+ * a photo do: 1, *idx (malloc'd, one byte a pixel), pal and *npal (the
+ * colours of every code when they were indexed before the rows, then those
+ * of the title and legend; else in order of first use); 0 otherwise (it is
+ * then written as RGB); -1 out of memory.  The same pixels either way, a
+ * third of the bytes to compress. */
 static int to_palette(const Work *wk, const Deco *d, const SaOverlayGeometry *g,
                       uint8_t pal[256][3], int *npal, uint8_t **idx)
 {
@@ -591,8 +626,15 @@ static int to_palette(const Work *wk, const Deco *d, const SaOverlayGeometry *g,
         memset(code_idx, 0xff, (size_t)wk->code.n * sizeof *code_idx);
     }
     Palette p = {.rgb = pal, .n = 0};
+    if (wk->lut) { /* the palette made before the rows, and their indices */
+        p = wk->pal;
+        p.rgb = pal;
+        memcpy(pal, wk->pal_rgb, sizeof wk->pal_rgb);
+        memcpy(out + n_title, wk->panel_idx, n_panels);
+    }
     int full = index_rgb(&p, d->title, n_title, out) ||
-               (wk->panel_codes
+               (wk->lut ? 0
+                : wk->panel_codes
                     ? index_codes(&p, wk, wk->panel_codes, n_panels, code_idx,
                                   out + n_title)
                     : index_rgb(&p, wk->panels, n_panels, out + n_title)) ||
@@ -662,6 +704,14 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             (rc = photo_block(&ph, &g, spec->W, nr, &wk, err)))
             goto done;
         compose_row(spec, &g, by, nr, &wk);
+        if (wk.lut) { /* (locals: the byte stores may alias wk) */
+            uint8_t *pi = wk.panel_idx + (size_t)by * g.width;
+            const uint8_t *lut = wk.lut;
+            const uint32_t *codes = wk.row;
+            for (uint32_t x = 0; x < g.width; x++)
+                pi[x] = lut[codes[x]];
+            continue;
+        }
         if (wk.panel_codes) {
             uint16_t *pc = wk.panel_codes + (size_t)by * g.width;
             for (uint32_t x = 0; x < g.width; x++)
@@ -695,14 +745,18 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
         for (uint32_t y = 0; !idx && rc == 0 && y < d.title_h; y++)
             rc = sa_png_writer_row(&w, d.title + y * row_bytes, err);
         for (uint32_t y = 0; !idx && rc == 0 && y < g.panel_height; y++) {
-            if (wk.panel_codes) { /* no photo codes among them */
-                const uint16_t *pc = wk.panel_codes + (size_t)y * g.width;
+            const size_t o = (size_t)y * g.width;
+            if (wk.panel_idx) {
                 for (uint32_t x = 0; x < g.width; x++)
-                    wk.row[x] = pc[x];
+                    memcpy(wk.out + 3 * (size_t)x,
+                           wk.pal_rgb[wk.panel_idx[o + x]], 3);
+            } else if (wk.panel_codes) { /* no photo codes among them */
+                for (uint32_t x = 0; x < g.width; x++)
+                    wk.row[x] = wk.panel_codes[o + x];
                 expand_codes(&wk, &g, spec->W, 1, wk.row, g.width, wk.out);
             }
             rc = sa_png_writer_row(
-                &w, wk.panel_codes ? wk.out : wk.panels + y * row_bytes, err);
+                &w, wk.panels ? wk.panels + y * row_bytes : wk.out, err);
         }
         for (uint32_t y = 0; !idx && rc == 0 && y < d.legend_h; y++)
             rc = sa_png_writer_row(&w, d.legend + y * row_bytes, err);
