@@ -91,6 +91,8 @@ typedef struct Work {
     Codes code;
     uint8_t (*rgb)[3];         /* code.n colours, by code */
     uint32_t *vcode;           /* N_VALUES: a value's class code (K: void) */
+    uint8_t *vidx, *didx;      /* with lut: N_VALUES, a value's palette
+                                  index, and that of its dimmed colour */
     uint32_t *row;             /* width codes: the output row */
     uint8_t *out;              /* width × 3 */
     struct Frame *frames;      /* region frames, by top row */
@@ -98,8 +100,10 @@ typedef struct Work {
     size_t next_frame;         /* first frame not yet active */
     size_t *active;            /* frames that reach the current row */
     size_t n_active;
-    uint8_t *seen;             /* decorated: K + 1 flags, the classes
-                                  panels 1 and 2 show (K: void) */
+    uint8_t *seen_v;           /* decorated: N_VALUES flags, the values
+                                  panels 1 and 2 show */
+    uint8_t *seen;             /* then K + 1 flags, their classes (K:
+                                  void) */
     /* decorated: every panel row, kept until the legend is known */
     uint8_t *lut;              /* no photo, at most 256 codes: each code's
                                   index in pal, made before the rows */
@@ -121,10 +125,13 @@ static void work_free(Work *wk)
     free(wk->sums);
     free(wk->rgb);
     free(wk->vcode);
+    free(wk->vidx);
+    free(wk->didx);
     free(wk->row);
     free(wk->out);
     free(wk->frames);
     free(wk->active);
+    free(wk->seen_v);
     free(wk->seen);
     free(wk->lut);
     free(wk->panel_idx);
@@ -222,10 +229,10 @@ static void frames_init(Work *wk, const SaOverlaySpec *spec,
     wk->n_active = 0;
 }
 
-/* Draws the part of every region frame on panel row y into p3 (codes).
- * Rows are visited in order, so only the frames that span row y are
- * looked at. */
-static void draw_frames(Work *wk, uint32_t y, uint32_t *p3)
+/* Draws the part of every region frame on panel row y into p3: codes,
+ * or with ix3 palette indices.  Rows are visited in order, so only the
+ * frames that span row y are looked at. */
+static void draw_frames(Work *wk, uint32_t y, uint32_t *p3, uint8_t *ix3)
 {
     size_t n = 0;
     for (size_t i = 0; i < wk->n_active; i++) /* drop finished frames */
@@ -244,27 +251,33 @@ static void draw_frames(Work *wk, uint32_t y, uint32_t *p3)
                 x = f.right - f.t; /* skip the interior */
                 continue;
             }
-            p3[x] = wk->code.box;
+            if (ix3)
+                ix3[x] = wk->lut[wk->code.box];
+            else
+                p3[x] = wk->code.box;
         }
     }
 }
 
-/* Builds the codes of output row by (block row) from wk's nr
- * full-resolution rows into wk->row. */
+/* Builds output row by (block row) from wk's nr full-resolution rows:
+ * its codes into wk->row, or, with ix, its palette indices into ix. */
 static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
-                        uint32_t by, uint32_t nr, Work *wk)
+                        uint32_t by, uint32_t nr, Work *wk, uint8_t *ix)
 {
     const uint32_t s = g->scale, pw = g->panel_width, W = spec->W;
+    const uint32_t o2 = pw + SA_OVERLAY_GAP, o3 = 2 * o2;
     uint32_t *p1 = wk->row;
-    uint32_t *p2 = p1 + pw + SA_OVERLAY_GAP;
-    uint32_t *p3 = p2 + pw + SA_OVERLAY_GAP;
-
-    for (uint32_t i = 0; i < SA_OVERLAY_GAP; i++)
-        p1[pw + i] = p2[pw + i] = wk->code.gap;
-    /* locals, as the byte stores to seen may alias wk */
+    for (uint32_t i = 0; i < SA_OVERLAY_GAP; i++) {
+        if (ix)
+            ix[pw + i] = ix[o2 + pw + i] = wk->lut[wk->code.gap];
+        else
+            p1[pw + i] = p1[o2 + pw + i] = wk->code.gap;
+    }
+    /* locals, as the byte stores may alias wk */
     const uint16_t *labels = wk->labels, *argmax = wk->argmax;
     const uint32_t *vcode = wk->vcode;
-    uint8_t *seen = wk->seen;
+    const uint8_t *vidx = wk->vidx, *didx = wk->didx;
+    uint8_t *seen = wk->seen_v;
     const uint32_t dim = wk->code.dim, photo = wk->code.photo;
     const int have_photo = wk->sums != NULL;
     for (uint32_t bx = 0; bx < pw; bx++) {
@@ -274,24 +287,38 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
                             : block_mode(labels, W, nr, x0, x1, wk->counts);
         uint16_t a = s == 1 ? argmax[bx]
                             : block_mode(argmax, W, nr, x0, x1, wk->counts);
-        const uint32_t lc = vcode[l], ac = vcode[a];
-        p1[bx] = lc;
-        p2[bx] = ac;
         if (seen)
-            seen[lc] = seen[ac] = 1;
-        p3[bx] = have_photo ? photo : dim + lc;
+            seen[l] = seen[a] = 1;
+        if (ix) {
+            ix[bx] = vidx[l];
+            ix[o2 + bx] = vidx[a];
+            ix[o3 + bx] = didx[l];
+        } else {
+            p1[bx] = vcode[l];
+            p1[o2 + bx] = vcode[a];
+            p1[o3 + bx] = have_photo ? photo : dim + vcode[l];
+        }
     }
-    draw_frames(wk, by, p3);
-    if (s == 1) { /* (a select the compiler vectorises) */
-        const uint32_t issue = wk->code.issue;
-        const uint8_t *issues = wk->issues;
+    draw_frames(wk, by, p1 + o3, ix ? ix + o3 : NULL);
+    const uint8_t *issues = wk->issues;
+    if (s == 1 && ix) { /* (selects the compiler vectorises) */
+        const uint8_t issue = wk->lut[wk->code.issue];
         for (uint32_t bx = 0; bx < pw; bx++)
-            p3[bx] = issues[bx] ? issue : p3[bx];
-        return;
+            ix[o3 + bx] = issues[bx] ? issue : ix[o3 + bx];
+    } else if (s == 1) {
+        const uint32_t issue = wk->code.issue;
+        for (uint32_t bx = 0; bx < pw; bx++)
+            p1[o3 + bx] = issues[bx] ? issue : p1[o3 + bx];
+    } else {
+        for (uint32_t bx = 0; bx < pw; bx++) {
+            if (!block_any(issues, W, nr, bx * s, min_u32(W, bx * s + s)))
+                continue;
+            if (ix)
+                ix[o3 + bx] = wk->lut[wk->code.issue];
+            else
+                p1[o3 + bx] = wk->code.issue;
+        }
     }
-    for (uint32_t bx = 0; bx < pw; bx++)
-        if (block_any(wk->issues, W, nr, bx * s, min_u32(W, bx * s + s)))
-            p3[bx] = wk->code.issue;
 }
 
 /* The colours of the first n codes of an output row into out (RGB); a
@@ -403,6 +430,7 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
     if (ok && spec->decorate) {
         const size_t n = (size_t)g->width * g->panel_height;
         wk->seen = calloc((size_t)spec->K + 1, 1);
+        wk->seen_v = calloc(N_VALUES, 1);
         if (!spec->photo_path && wk->code.n <= 256) {
             wk->lut = malloc(wk->code.n);
             wk->panel_idx = malloc(n);
@@ -414,7 +442,7 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
             wk->panels = malloc(n * 3);
             ok = wk->panels != NULL;
         }
-        ok = ok && wk->seen;
+        ok = ok && wk->seen && wk->seen_v;
     }
     if (ok && wk->lut) {
         /* the palette in code order (a colour once); the title and legend
@@ -426,6 +454,13 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
                                             (uint32_t)px[1] << 8 |
                                             (uint32_t)px[2] << 16, px);
             wk->lut[c] = (uint8_t)(j < 0 ? 0 : j); /* (j < 0: not here) */
+        }
+        wk->vidx = malloc(N_VALUES);
+        wk->didx = malloc(N_VALUES);
+        ok = wk->vidx && wk->didx;
+        for (uint32_t v = 0; ok && v < N_VALUES; v++) {
+            wk->vidx[v] = wk->lut[wk->vcode[v]];
+            wk->didx[v] = wk->lut[wk->code.dim + wk->vcode[v]];
         }
     }
     if (ok && spec->photo_path) {
@@ -703,15 +738,12 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
         if (have_photo &&
             (rc = photo_block(&ph, &g, spec->W, nr, &wk, err)))
             goto done;
-        compose_row(spec, &g, by, nr, &wk);
-        if (wk.lut) { /* (locals: the byte stores may alias wk) */
-            uint8_t *pi = wk.panel_idx + (size_t)by * g.width;
-            const uint8_t *lut = wk.lut;
-            const uint32_t *codes = wk.row;
-            for (uint32_t x = 0; x < g.width; x++)
-                pi[x] = lut[codes[x]];
+        if (wk.lut) {
+            compose_row(spec, &g, by, nr, &wk,
+                        wk.panel_idx + (size_t)by * g.width);
             continue;
         }
+        compose_row(spec, &g, by, nr, &wk, NULL);
         if (wk.panel_codes) {
             uint16_t *pc = wk.panel_codes + (size_t)by * g.width;
             for (uint32_t x = 0; x < g.width; x++)
@@ -725,6 +757,9 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             goto done;
     }
     if (spec->decorate) {
+        for (uint32_t v = 0; v < N_VALUES; v++) /* the classes shown */
+            if (wk.seen_v[v])
+                wk.seen[wk.vcode[v]] = 1;
         if ((rc = deco_build(spec, &wk, &g, &d, out_path, err)))
             goto done;
         const uint32_t H = d.title_h + g.panel_height + d.legend_h;
