@@ -512,7 +512,7 @@ static void test_decorated(void **state)
  * the labels and argmax of the scene moved to classes base + (value mod
  * span). */
 static void check_many(Scene *s, uint32_t K, uint32_t base, uint32_t span,
-                       int ctype)
+                       uint32_t out_width, int ctype)
 {
     uint8_t(*pal)[3] = malloc((size_t)K * sizeof *pal);
     assert_non_null(pal);
@@ -525,7 +525,7 @@ static void check_many(Scene *s, uint32_t K, uint32_t base, uint32_t span,
         s->labels[i] = (uint16_t)(base + (i * 7) % span);
         s->argmax[i] = (uint16_t)(base + (i * 3 + i / SW) % span);
     }
-    SaOverlaySpec spec = scene_spec(s, 1024, NULL);
+    SaOverlaySpec spec = scene_spec(s, out_width, NULL);
     spec.K = K;
     spec.palette = (const uint8_t(*)[3])pal;
     Image plain = write_spec(s, &spec, "many-plain.png");
@@ -547,12 +547,16 @@ static void test_decorated_many_colours(void **state)
     Scene s;
     scene_init(&s);
     /* 200 classes shown, each also dimmed: more than 256 colours, RGB */
-    check_many(&s, 200, 0, 200, PNG_COLOR_TYPE_RGB);
+    check_many(&s, 200, 0, 200, 1024, PNG_COLOR_TYPE_RGB);
     /* a few of 40,000 classes: too many for 16-bit colour codes, but few
      * colours, so a palette */
-    check_many(&s, 40000, 39990, 6, PNG_COLOR_TYPE_PALETTE);
-    /* a few of 300 classes */
-    check_many(&s, 300, 100, 9, PNG_COLOR_TYPE_PALETTE);
+    check_many(&s, 40000, 39990, 6, 1024, PNG_COLOR_TYPE_PALETTE);
+    /* a few of 300 classes (colours indexed as they come), and of 50
+     * (indexed before the rows), at full scale and scaled down */
+    check_many(&s, 300, 100, 9, 1024, PNG_COLOR_TYPE_PALETTE);
+    check_many(&s, 50, 0, 50, 1024, PNG_COLOR_TYPE_PALETTE);
+    check_many(&s, 300, 100, 9, SW / 3, PNG_COLOR_TYPE_PALETTE);
+    check_many(&s, 50, 0, 50, SW / 3, PNG_COLOR_TYPE_PALETTE);
     scene_free(&s);
 }
 

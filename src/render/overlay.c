@@ -280,23 +280,35 @@ static void compose_row(const SaOverlaySpec *spec, const SaOverlayGeometry *g,
     uint8_t *seen = wk->seen_v;
     const uint32_t dim = wk->code.dim, photo = wk->code.photo;
     const int have_photo = wk->sums != NULL;
-    for (uint32_t bx = 0; bx < pw; bx++) {
-        const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
-        /* a block of one pixel (scale 1) is its own mode */
-        uint16_t l = s == 1 ? labels[bx]
-                            : block_mode(labels, W, nr, x0, x1, wk->counts);
-        uint16_t a = s == 1 ? argmax[bx]
-                            : block_mode(argmax, W, nr, x0, x1, wk->counts);
-        if (seen)
+    if (s == 1 && ix && seen) { /* the usual case, in a loop of its own */
+        for (uint32_t bx = 0; bx < pw; bx++) {
+            const uint16_t l = labels[bx], a = argmax[bx];
             seen[l] = seen[a] = 1;
-        if (ix) {
             ix[bx] = vidx[l];
             ix[o2 + bx] = vidx[a];
             ix[o3 + bx] = didx[l];
-        } else {
-            p1[bx] = vcode[l];
-            p1[o2 + bx] = vcode[a];
-            p1[o3 + bx] = have_photo ? photo : dim + vcode[l];
+        }
+    } else {
+        for (uint32_t bx = 0; bx < pw; bx++) {
+            const uint32_t x0 = bx * s, x1 = min_u32(W, x0 + s);
+            /* a block of one pixel (scale 1) is its own mode */
+            uint16_t l = s == 1 ? labels[bx]
+                                : block_mode(labels, W, nr, x0, x1,
+                                             wk->counts);
+            uint16_t a = s == 1 ? argmax[bx]
+                                : block_mode(argmax, W, nr, x0, x1,
+                                             wk->counts);
+            if (seen)
+                seen[l] = seen[a] = 1;
+            if (ix) {
+                ix[bx] = vidx[l];
+                ix[o2 + bx] = vidx[a];
+                ix[o3 + bx] = didx[l];
+            } else {
+                p1[bx] = vcode[l];
+                p1[o2 + bx] = vcode[a];
+                p1[o3 + bx] = have_photo ? photo : dim + vcode[l];
+            }
         }
     }
     draw_frames(wk, by, p1 + o3, ix ? ix + o3 : NULL);
