@@ -725,7 +725,10 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
      * libpng's default (every filter tried on every row) 396 KB in about
      * 0.9 s, no compression 76 MB.  A decorated overlay is written once
      * its legend is known; as a palette PNG, with zlib's run-length
-     * strategy (png_write.c). */
+     * strategy (png_write.c) and no filter: its rows of indices are runs
+     * already.  Against the "up" filter, the 16 overlays' writing and
+     * drawing take 12 % fewer instructions (0.86 G against 0.98 G,
+     * callgrind) for 581 KB against 255 KB. */
     const SaPngPacking packing = {1, PNG_FILTER_UP, NULL, 0};
     if (!spec->decorate) {
         if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
@@ -783,6 +786,8 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
             goto done;
         }
         int ctype = indexed ? PNG_COLOR_TYPE_PALETTE : PNG_COLOR_TYPE_RGB;
+        if (indexed)
+            pk.filters = PNG_FILTER_NONE;
         if ((rc = sa_png_writer_create(&w, out_path, " the overlay", g.width,
                                        H, ctype, pk, err)))
             goto done;
