@@ -650,17 +650,22 @@ static int index_codes(Palette *p, const Work *wk, const uint16_t *codes,
 
 /* A decorated overlay (title, panels, legend: H rows of width pixels) as
  * palette indices, when it has 256 colours or fewer, as class maps without
- * a photo do: 1, *idx (malloc'd, one byte a pixel), pal and *npal (the
- * colours of every code when they were indexed before the rows, then those
- * of the title and legend; else in order of first use); 0 otherwise (it is
- * then written as RGB); -1 out of memory.  The same pixels either way, a
- * third of the bytes to compress. */
+ * a photo do: 1, part[] the indices of the title, the panels and the
+ * legend (one byte a pixel, in *idx, malloc'd, but for panels indexed as
+ * they were drawn), pal and *npal (the colours of every code when they
+ * were indexed before the rows, then those of the title and legend; else
+ * in order of first use); 0 otherwise (it is then written as RGB); -1 out
+ * of memory.  The same pixels either way, a third of the bytes to
+ * compress. */
 static int to_palette(const Work *wk, const Deco *d, const SaOverlayGeometry *g,
-                      uint8_t pal[256][3], int *npal, uint8_t **idx)
+                      uint8_t pal[256][3], int *npal, uint8_t **idx,
+                      const uint8_t *part[3])
 {
     const size_t w = g->width, n_title = w * d->title_h,
                  n_panels = w * g->panel_height, n_legend = w * d->legend_h;
-    uint8_t *out = malloc(n_title + n_panels + n_legend);
+    /* the title's and the legend's indices, then the panels' unless they
+     * were indexed as they were drawn */
+    uint8_t *out = malloc(n_title + n_legend + (wk->lut ? 0 : n_panels));
     int16_t *code_idx = NULL;
     if (!out)
         return -1;
@@ -677,15 +682,15 @@ static int to_palette(const Work *wk, const Deco *d, const SaOverlayGeometry *g,
         p = wk->pal;
         p.rgb = pal;
         memcpy(pal, wk->pal_rgb, sizeof wk->pal_rgb);
-        memcpy(out + n_title, wk->panel_idx, n_panels);
     }
+    uint8_t *panels = out + n_title + n_legend;
     int full = index_rgb(&p, d->title, n_title, out) ||
                (wk->lut ? 0
                 : wk->panel_codes
                     ? index_codes(&p, wk, wk->panel_codes, n_panels, code_idx,
-                                  out + n_title)
-                    : index_rgb(&p, wk->panels, n_panels, out + n_title)) ||
-               index_rgb(&p, d->legend, n_legend, out + n_title + n_panels);
+                                  panels)
+                    : index_rgb(&p, wk->panels, n_panels, panels)) ||
+               index_rgb(&p, d->legend, n_legend, out + n_title);
     free(code_idx);
     if (full) {
         free(out);
@@ -693,6 +698,9 @@ static int to_palette(const Work *wk, const Deco *d, const SaOverlayGeometry *g,
     }
     *npal = p.n;
     *idx = out;
+    part[0] = out;
+    part[1] = wk->lut ? wk->panel_idx : panels;
+    part[2] = out + n_title;
     return 1;
 }
 
@@ -780,7 +788,8 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
         const uint32_t H = d.title_h + g.panel_height + d.legend_h;
         SaPngPacking pk = packing;
         pk.palette = (const uint8_t(*)[3])pal;
-        int indexed = to_palette(&wk, &d, &g, pal, &pk.npal, &idx);
+        const uint8_t *part[3];
+        int indexed = to_palette(&wk, &d, &g, pal, &pk.npal, &idx, part);
         if (indexed < 0) {
             rc = sa_err(err, SEGAUDIT_ENOMEM, "%s: out of memory", out_path);
             goto done;
@@ -792,8 +801,11 @@ int sa_overlay_write(const SaOverlaySpec *spec, SaOverlayRows rows, void *ctx,
                                        H, ctype, pk, err)))
             goto done;
         have_writer = 1;
-        for (uint32_t y = 0; idx && rc == 0 && y < H; y++)
-            rc = sa_png_writer_row(&w, idx + (size_t)y * g.width, err);
+        const uint32_t heights[3] = {d.title_h, g.panel_height, d.legend_h};
+        for (int p = 0; idx && p < 3; p++)
+            for (uint32_t y = 0; rc == 0 && y < heights[p]; y++)
+                rc = sa_png_writer_row(&w, part[p] + (size_t)y * g.width,
+                                       err);
         for (uint32_t y = 0; !idx && rc == 0 && y < d.title_h; y++)
             rc = sa_png_writer_row(&w, d.title + y * row_bytes, err);
         for (uint32_t y = 0; !idx && rc == 0 && y < g.panel_height; y++) {
