@@ -418,8 +418,8 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
     int ok = wk->labels && wk->argmax && wk->issues && wk->counts &&
              wk->out && wk->row && wk->rgb && wk->vcode;
     if (ok) {
-        for (uint32_t v = 0; v < N_VALUES; v++)
-            wk->vcode[v] = is_void(spec, (uint16_t)v) ? K : v;
+        for (uint32_t v = 0; v < N_VALUES; v++) /* (v >= K: void) */
+            wk->vcode[v] = v < K && !is_void(spec, (uint16_t)v) ? v : K;
         for (uint32_t c = 0; c <= K; c++) {
             const uint8_t *px = wk->rgb[c];
             if (c < K)
@@ -470,9 +470,14 @@ static int work_alloc(Work *wk, const SaOverlaySpec *spec,
         wk->vidx = malloc(N_VALUES);
         wk->didx = malloc(N_VALUES);
         ok = wk->vidx && wk->didx;
-        for (uint32_t v = 0; ok && v < N_VALUES; v++) {
+        /* (every value from K on is void) */
+        for (uint32_t v = 0; ok && v < K; v++) {
             wk->vidx[v] = wk->lut[wk->vcode[v]];
             wk->didx[v] = wk->lut[wk->code.dim + wk->vcode[v]];
+        }
+        if (ok) {
+            memset(wk->vidx + K, wk->lut[K], N_VALUES - K);
+            memset(wk->didx + K, wk->lut[wk->code.dim + K], N_VALUES - K);
         }
     }
     if (ok && spec->photo_path) {
