@@ -613,8 +613,15 @@ static int deco_build(const SaOverlaySpec *spec, const Work *wk,
 static int index_rgb(Palette *p, const uint8_t *px, size_t m, uint8_t *out)
 {
     uint32_t last = UINT32_MAX;
+    uint8_t run[24]; /* the last colour 8 times: runs go 8 pixels at once */
     int li = 0;
-    for (size_t i = 0; i < m; i++, px += 3) {
+    for (size_t i = 0; i < m;) {
+        if (last != UINT32_MAX && m - i >= 8 && !memcmp(px, run, 24)) {
+            memset(out + i, li, 8);
+            i += 8;
+            px += 24;
+            continue;
+        }
         /* a pixel's 3 bytes (4 read at once but for the last) */
         uint32_t c;
         if (i + 1 < m) {
@@ -627,8 +634,11 @@ static int index_rgb(Palette *p, const uint8_t *px, size_t m, uint8_t *out)
             if ((li = pal_index(p, c, px)) < 0)
                 return -1;
             last = c;
+            for (int k = 0; k < 8; k++)
+                memcpy(run + 3 * k, px, 3);
         }
-        out[i] = (uint8_t)li;
+        out[i++] = (uint8_t)li;
+        px += 3;
     }
     return 0;
 }
