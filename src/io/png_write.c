@@ -41,11 +41,11 @@ static int write_header(SaPngWriter *w, uint32_t width, uint32_t height,
         /* flat areas of a few colours, rows of long runs of one index:
          * zlib's run-length matching alone compresses them a quarter to
          * a third smaller than its level 1 (with or without the "up"
-         * filter), in the same time (README).  Its memory level 4 (hash table 2K
-         * entries, not 32K, which zlib slides every 32 KiB although
-         * run-length matching never reads it; blocks of 1K symbols) takes
-         * a fifth fewer instructions for the whole write and makes the
-         * files 3-7 % smaller. */
+         * filter) in as many instructions; at memory level 4 (a hash
+         * table of 2K entries, not 32K, which zlib slides every 32 KiB
+         * though run-length matching never reads it; blocks of 1K
+         * symbols) the whole write takes a fifth fewer, and the files are
+         * 3-7 % smaller. */
         png_set_compression_strategy(w->png, Z_RLE);
         png_set_compression_mem_level(w->png, 4);
         png_color pal[256];
