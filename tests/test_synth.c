@@ -672,27 +672,39 @@ static void test_audit_finds_errors(void **state)
     free(t);
 }
 
+/* Default settings for the dataset in dir, with overlays of the top
+ * images into dir/<out>, under memory_limit (0: the default); the paths
+ * live in the struct. */
+typedef struct AuditArgs {
+    SegauditSettings a;
+    char labels[700], probs[700], overlays[720];
+} AuditArgs;
+
+static void audit_args(AuditArgs *r, const char *dir, const char *out,
+                       uint64_t top, uint64_t memory_limit)
+{
+    snprintf(r->labels, sizeof r->labels, "%s/labels", dir);
+    snprintf(r->probs, sizeof r->probs, "%s/probs.h5", dir);
+    snprintf(r->overlays, sizeof r->overlays, "%s/%s", dir, out);
+    segaudit_default_settings(&r->a);
+    r->a.labels_dir = r->labels;
+    r->a.probs_path = r->probs;
+    r->a.overlay_top = top;
+    r->a.overlays_dir = r->overlays;
+    if (memory_limit)
+        r->a.memory_limit = memory_limit;
+}
+
 /* Audits the dataset in dir with default settings and overlays of the
  * top images into dir/overlays (the caller frees). */
 static SegauditAudit *audit_top_limit(const char *dir, uint64_t top,
                                       uint64_t memory_limit)
 {
-    SegauditSettings a;
-    char labels[700], probs[700];
-    snprintf(labels, sizeof labels, "%s/labels", dir);
-    snprintf(probs, sizeof probs, "%s/probs.h5", dir);
-    segaudit_default_settings(&a);
-    a.labels_dir = labels;
-    a.probs_path = probs;
-    char overlays[720];
-    snprintf(overlays, sizeof overlays, "%s/overlays", dir);
-    a.overlay_top = top;
-    a.overlays_dir = overlays;
-    if (memory_limit)
-        a.memory_limit = memory_limit;
+    AuditArgs r;
+    audit_args(&r, dir, "overlays", top, memory_limit);
     SegauditAudit *au = segaudit_audit_new();
     assert_non_null(au);
-    if (segaudit_audit_run(au, &a) != 0)
+    if (segaudit_audit_run(au, &r.a) != 0)
         fail_msg("%s", segaudit_audit_error(au));
     return au;
 }
@@ -798,27 +810,18 @@ static int audit_overlays(const char *dir, const char *out,
                           uint64_t memory_limit, int away, char *msg,
                           size_t n)
 {
-    SegauditSettings a;
-    char labels[700], probs[700], overlays[720];
-    snprintf(labels, sizeof labels, "%s/labels", dir);
-    snprintf(probs, sizeof probs, "%s/probs.h5", dir);
-    snprintf(overlays, sizeof overlays, "%s/%s", dir, out);
-    segaudit_default_settings(&a);
-    a.labels_dir = labels;
-    a.probs_path = probs;
-    a.overlay_top = 3;
-    a.overlays_dir = overlays;
-    a.memory_limit = memory_limit;
+    AuditArgs r;
+    audit_args(&r, dir, out, 3, memory_limit);
     LabelsAway la = {.moved = 0};
-    snprintf(la.from, sizeof la.from, "%s", labels);
+    snprintf(la.from, sizeof la.from, "%s", r.labels);
     snprintf(la.to, sizeof la.to, "%s/labels-away", dir);
     if (away) {
-        a.progress = labels_away;
-        a.progress_ctx = &la;
+        r.a.progress = labels_away;
+        r.a.progress_ctx = &la;
     }
     SegauditAudit *au = segaudit_audit_new();
     assert_non_null(au);
-    int rc = segaudit_audit_run(au, &a);
+    int rc = segaudit_audit_run(au, &r.a);
     snprintf(msg, n, "%s", rc ? segaudit_audit_error(au) : "");
     segaudit_audit_free(au);
     if (away) {
