@@ -163,6 +163,7 @@ static void *alloc_scratch(const SaKernelParams *p, int poison)
     assert_non_null(s);
     if (poison)
         memset(s, 0xff, n);
+    sa_kernel_scratch_init(p, s);
     return s;
 }
 
@@ -527,6 +528,59 @@ static void test_softmin_groupings(void **state)
     groupings(8, 1e-15);
     groupings(24, 1e-15);
     groupings(2000, 1e-13);
+}
+
+/* The memo of exponentials gives the bits of the plain sum, call after
+ * call with one memo: scores that are half floats (most of them near 1,
+ * some subnormal, zero or 2 and more, which the memo does not hold), and
+ * some that are not; temperatures that change from call to call, so that
+ * an entry of an earlier call would be wrong; and its stamps wrapping. */
+static void test_softmin_memo(void **state)
+{
+    (void)state;
+    SaExpMemo *memo = malloc(sizeof *memo);
+    double *s = malloc(1500 * sizeof *s);
+    assert_non_null(memo);
+    assert_non_null(s);
+    memset(memo, 0xff, sizeof *memo);
+    sa_exp_memo_init(memo);
+    const double Ts[] = {0.1, 1.0, 0.01, 0.1};
+    SaSoftmin plain, memod;
+    sa_softmin_init(&plain);
+    sa_softmin_init(&memod);
+    for (int call = 0; call < 300; call++) {
+        size_t n = 1 + rng_next() % 1500;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t kind = rng_next() % 16;
+            uint16_t h;
+            if (kind < 10) /* [0.5, 1] */
+                h = (uint16_t)(0x3800 + rng_next() % 0x401);
+            else if (kind < 13) /* anything finite and not negative */
+                h = (uint16_t)(rng_next() % 0x7c00);
+            else if (kind == 13) /* zero, subnormal, smallest normal, 2 */
+                h = (uint16_t)((const uint16_t[]){0, 1, 0x3ff, 0x400,
+                                                  0x4000}[rng_next() % 5]);
+            else
+                h = 0;
+            s[i] = kind < 14 ? (double)sa_half_to_float(h) : rng_unif();
+        }
+        if (call == 150)
+            memo->gen = UINT32_MAX; /* the next call wraps */
+        double T = Ts[call % 4];
+        SaSoftmin a, b;
+        sa_softmin_init(&a);
+        sa_softmin_init(&b);
+        sa_softmin_add(&a, s, n, T);
+        sa_softmin_add_memo(&b, s, n, T, memo);
+        assert_memory_equal(&a, &b, sizeof a);
+        if (call == 150)
+            assert_int_equal(memo->gen, 1);
+        sa_softmin_add(&plain, s, n, T);
+        sa_softmin_add_memo(&memod, s, n, T, memo);
+        assert_memory_equal(&plain, &memod, sizeof plain);
+    }
+    free(s);
+    free(memo);
 }
 
 static void test_softmin_empty(void **state)
@@ -1678,6 +1732,7 @@ static void test_scratch_size(void **state)
         assert_int_equal(sz % 64, 0);
         void *scratch = aligned_alloc(64, sz);
         assert_non_null(scratch);
+        sa_kernel_scratch_init(&p, scratch);
         double *pr = malloc((size_t)K * f * W * sizeof *pr);
         uint16_t *lab = malloc((size_t)f * W * sizeof *lab);
         assert_non_null(pr);
@@ -1770,6 +1825,7 @@ static void test_argmax_row(void **state)
                                  .T = 0.1, .logits = logits};
             void *scratch = aligned_alloc(64, sa_kernel_scratch_size(&kp));
             assert_non_null(scratch);
+            sa_kernel_scratch_init(&kp, scratch);
             uint16_t arg[67];
             double x[19];
             for (uint32_t r = 0; r < band_rows; r++) {
@@ -1818,6 +1874,7 @@ int main(void)
         cmocka_unit_test(test_softmin_all_equal),
         cmocka_unit_test(test_softmin_groupings),
         cmocka_unit_test(test_softmin_empty),
+        cmocka_unit_test(test_softmin_memo),
         cmocka_unit_test(test_row_f1),
         cmocka_unit_test(test_row_f1_ties),
         cmocka_unit_test(test_row_f1_all_ignored),

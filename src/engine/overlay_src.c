@@ -235,6 +235,7 @@ int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out)
         sa_overlay_image_free(m);
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     }
+    sa_kernel_scratch_init(&m->kp, m->scratch);
     *out = m;
     return 0;
 }

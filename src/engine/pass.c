@@ -708,6 +708,8 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     size_t scratch_size = sa_kernel_scratch_size(&ps.kp);
     for (int t = 0; t < nt; t++) {
         ps.scratch[t] = aligned_alloc(64, scratch_size);
+        if (ps.scratch[t])
+            sa_kernel_scratch_init(&ps.kp, ps.scratch[t]);
         if (ps.hist)
             ps.hist[t] = calloc(SA_HIST_BUCKETS, sizeof(uint64_t));
         if (!ps.scratch[t] || (ps.hist && !ps.hist[t])) {

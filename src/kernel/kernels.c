@@ -44,6 +44,14 @@ void sa_recbuf_free(SaRecBuf *b)
  *   arg   [f][W]   full-resolution argmax of the block-row's rows */
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* Scores are half floats: float16 probabilities at full resolution, in
+ * the pass that computes the softmin. */
+static int uses_memo(const SaKernelParams *p)
+{
+    return p->dtype == SA_F16 && !p->logits && p->f == 1 &&
+           p->rec_mode == SA_REC_PASS1;
+}
+
 size_t sa_kernel_scratch_size(const SaKernelParams *p)
 {
     size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
@@ -57,6 +65,8 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
     n += align64(f * f * sizeof(uint16_t));
     if (f > 1)
         n += 2 * align64(f * W * sizeof(double));
+    if (uses_memo(p))
+        n += align64(sizeof(SaExpMemo));
     return n;
 }
 
@@ -64,6 +74,7 @@ typedef struct Scratch {
     double *rowp, *sfull, *argd, *mn, *psum, *phat, *bacc, *bp;
     uint16_t *arg, *blab;
     double *srow, *prow; /* [f][W] full-resolution s and p̂ (f > 1) */
+    SaExpMemo *memo;     /* when uses_memo() */
 } Scratch;
 
 static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
@@ -98,7 +109,19 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
         sc->srow = (double *)c;
         c += align64(f * W * sizeof(double));
         sc->prow = (double *)c;
+        c += align64(f * W * sizeof(double));
     }
+    sc->memo = NULL;
+    if (uses_memo(p))
+        sc->memo = (SaExpMemo *)c;
+}
+
+void sa_kernel_scratch_init(const SaKernelParams *p, void *scratch)
+{
+    Scratch sc;
+    carve(p, scratch, &sc);
+    if (sc.memo)
+        sa_exp_memo_init(sc.memo);
 }
 
 /* Decodes row r of every channel of the band into rowp[K][W] and computes
@@ -337,6 +360,41 @@ static inline double stored_value(const SaKernelParams *p, const void *probs,
     }
 }
 
+/* Each pixel's value of its label's channel in row r of the band, as a
+ * double (channel 0 where the label is no class: an ignored pixel, whose
+ * value is not used): the values stored_value gives, a row at a time, so
+ * that half floats are converted eight at a time.  tmp holds W halves. */
+SA_ROW_CLONES
+static void label_values(const SaKernelParams *p, const void *probs,
+                         uint32_t band_rows, uint32_t r,
+                         const uint16_t *restrict lab, uint16_t *restrict tmp,
+                         double *restrict dst)
+{
+    const size_t K = p->K, W = p->W, plane = (size_t)band_rows * W;
+    const size_t row = (size_t)r * W;
+    switch (p->dtype) {
+    case SA_F16: {
+        const uint16_t *restrict v = (const uint16_t *)probs + row;
+        for (size_t w = 0; w < W; w++)
+            tmp[w] = v[(lab[w] < K ? lab[w] : 0) * plane + w];
+        sa_halves_to_double(tmp, dst, W);
+        break;
+    }
+    case SA_F32: {
+        const float *restrict v = (const float *)probs + row;
+        for (size_t w = 0; w < W; w++)
+            dst[w] = (double)v[(lab[w] < K ? lab[w] : 0) * plane + w];
+        break;
+    }
+    case SA_F64: {
+        const double *restrict v = (const double *)probs + row;
+        for (size_t w = 0; w < W; w++)
+            dst[w] = v[(lab[w] < K ? lab[w] : 0) * plane + w];
+        break;
+    }
+    }
+}
+
 /* First invalid probability of the row in pixel order (then lowest class). */
 static int check_row(const SaKernelParams *p, const double *rowp,
                      uint32_t *col, uint32_t *cls, double *val)
@@ -526,6 +584,14 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
     uint64_t rn = 0, rok = 0; /* its pixels, and those predicted as it */
     uint64_t top = 0;
     double sum_s = out->sum_s, min_s = out->min_s;
+    /* probabilities: each pixel's own value, for the row at once (argd and
+     * mn are free once the row's argmax is known) */
+    const double *sv = NULL;
+    if (fast) {
+        label_values(p, probs, band_rows, r, lab, (uint16_t *)sc->mn,
+                     sc->argd);
+        sv = sc->argd;
+    }
     int rc = 0;
 #define FLUSH_RUN()                                                          \
     do {                                                                     \
@@ -545,8 +611,7 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
             continue;
         }
         uint16_t a = arg[w];
-        double s = fast ? stored_value(p, probs, band_rows, r, l, w)
-                        : sc->rowp[(size_t)l * W + w];
+        double s = fast ? sv[w] : sc->rowp[(size_t)l * W + w];
         if (pix)
             put_pixel(p->pix, pix, w, s);
         sc->sfull[nv++] = s;
@@ -664,7 +729,7 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
             if (row_pass1(p, &sc, probs, band_rows, brow + dy, lab, arg,
                           image, row, out, class_sum, st, recs, fault, &nv))
                 return -1;
-            sa_softmin_add(&out->softmin, sc.sfull, nv, p->T);
+            sa_softmin_add_memo(&out->softmin, sc.sfull, nv, p->T, sc.memo);
             out->valid_pixels += nv;
             continue;
         }

@@ -32,6 +32,24 @@ void sa_softmin_init(SaSoftmin *a);
 /* Adds the n scores s[0..n) (all non-ignored), computing their own max
  * first, then merges into a (so one call = one fixed-order partial). */
 void sa_softmin_add(SaSoftmin *a, const double *s, size_t n, double T);
+/* The exponentials of one sa_softmin_add_memo call, remembered by score:
+ * float16 probabilities give scores that are half floats, a few hundred
+ * distinct values in a row, so most exponentials are found, not computed
+ * (the same expression on the same operands: the same bits).  Entries
+ * hold the normal halves in [2^-14, 2), indexed by their bits; an entry
+ * counts only in the call that wrote it (stamp == gen). */
+#define SA_EXP_MEMO 16384
+typedef struct SaExpMemo {
+    uint32_t gen;
+    uint32_t stamp[SA_EXP_MEMO];
+    double e[SA_EXP_MEMO];
+} SaExpMemo;
+
+void sa_exp_memo_init(SaExpMemo *m);
+/* sa_softmin_add, with the exponentials of scores that are half floats
+ * taken from (and kept in) memo: the same result, bit for bit. */
+void sa_softmin_add_memo(SaSoftmin *a, const double *s, size_t n, double T,
+                         SaExpMemo *memo);
 /* a = a ⊕ b, exact online-softmax combination (order matters for rounding:
  * the engine always merges in image order). */
 void sa_softmin_merge(SaSoftmin *a, const SaSoftmin *b);
@@ -120,8 +138,10 @@ typedef struct SaKernelParams {
 } SaKernelParams;
 
 /* Per-thread scratch, sized for one block-row: allocate with
- * sa_kernel_scratch_size() bytes, 64-byte aligned. */
+ * sa_kernel_scratch_size() bytes, 64-byte aligned, and set it up once with
+ * sa_kernel_scratch_init() before its first use. */
 size_t sa_kernel_scratch_size(const SaKernelParams *p);
+void sa_kernel_scratch_init(const SaKernelParams *p, void *scratch);
 
 /* Statistics of one block-row (pass 1), over its full-resolution valid
  * pixels: the caller initialises softmin, sum_s = 0, min_s = +inf. */
