@@ -951,6 +951,58 @@ static void test_faults_f1(void **state)
     }
 }
 
+/* Pixels whose probabilities sum far from 1: counted over valid pixels
+ * only, the first one named, in a full tile of eight columns and in the
+ * columns after the last tile alike; a sum 2^-7 from 1 is not far. */
+static void far_case(SaDtype dt, const int *off, int noff, uint64_t want,
+                     uint32_t want_col, double want_sum)
+{
+    enum { K = 3, W = 19 };
+    double pr[K][W];
+    uint16_t lab[W];
+    for (int w = 0; w < W; w++) {
+        pr[0][w] = 0.5;
+        pr[1][w] = 0.25;
+        pr[2][w] = 0.25;
+        lab[w] = (uint16_t)(w % K);
+    }
+    pr[0][1] = 0.5078125; /* sum 1 + 2^-7: near enough */
+    pr[0][9] = 0.75;      /* far, but ignored */
+    lab[9] = 255;
+    for (int i = 0; i < noff; i++)
+        pr[1][off[i]] = 0.75 + 0.125 * i;
+    set_ignored();
+    SaKernelParams p;
+    init_params(&p, K, W, 1, dt);
+    void *probs = make_probs(dt, &pr[0][0], (size_t)K * W);
+    Run r;
+    run_init(&r);
+    run_kernel(&p, probs, 1, 0, lab, 0, 6, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.out.far, want);
+    if (want) {
+        assert_int_equal(r.out.far_row, 6);
+        assert_int_equal(r.out.far_col, want_col);
+        assert_true(r.out.far_sum == want_sum);
+    }
+    assert_int_equal(r.out.valid_pixels, W - 1);
+    run_free(&r);
+    free(probs);
+}
+
+static void test_far_sums(void **state)
+{
+    (void)state;
+    const SaDtype dts[] = {SA_F32, SA_F64, SA_F16};
+    for (size_t di = 0; di < 3; di++) {
+        far_case(dts[di], NULL, 0, 0, 0, 0);
+        far_case(dts[di], (const int[]){3}, 1, 1, 3, 1.5);
+        far_case(dts[di], (const int[]){17}, 1, 1, 17, 1.5);
+        far_case(dts[di], (const int[]){5, 18}, 2, 2, 5, 1.5);
+        far_case(dts[di], (const int[]){16, 2}, 2, 2, 2, 1.625);
+    }
+}
+
 /* -0.0 is not negative. */
 static void test_negative_zero_ok(void **state)
 {
@@ -1875,6 +1927,7 @@ int main(void)
         cmocka_unit_test(test_softmin_groupings),
         cmocka_unit_test(test_softmin_empty),
         cmocka_unit_test(test_softmin_memo),
+        cmocka_unit_test(test_far_sums),
         cmocka_unit_test(test_row_f1),
         cmocka_unit_test(test_row_f1_ties),
         cmocka_unit_test(test_row_f1_all_ignored),

@@ -288,14 +288,23 @@ static void stats_cols(const SaKernelParams *p, const void *probs,
         S##1 = _mm256_add_pd(S##1, hi);                                      \
     } while (0)
 
-/* Columns [0, W - W % 8); returns the first column left to stats_cols. */
+/* Columns [0, W - W % 8); returns the first column left to stats_cols.
+ * Of the statistics it stores the maximum (best) and the sum (psum), and
+ * gives what ROW_VERDICT gives for these columns: *bad, and the argmax in
+ * arg (used only when not bad); and *far, whether a column's sum lies
+ * more than SA_SUM_TOL from 1. */
 __attribute__((target("avx2,f16c"))) static size_t
 stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
-            uint32_t r, double *restrict best, double *restrict argd,
-            double *restrict mn, double *restrict psum)
+            uint32_t r, double *restrict best, double *restrict psum,
+            uint16_t *restrict arg, int *bad, int *far)
 {
     const size_t K = p->K, W = p->W, plane = (size_t)band_rows * W;
     const size_t end = W - W % 8;
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    const __m256d tol = _mm256_set1_pd(SA_SUM_TOL);
+    const __m256d abs_mask = _mm256_castsi256_pd(
+        _mm256_set1_epi64x(0x7fffffffffffffffLL));
+    __m256d badv = zero, farv = zero;
     for (size_t w = 0; w < end; w += 8) {
         __m256d b0 = _mm256_set1_pd(-INFINITY), b1 = b0;
         __m256d a0 = _mm256_setzero_pd(), a1 = a0;
@@ -316,34 +325,63 @@ stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
         }
         _mm256_storeu_pd(best + w, b0);
         _mm256_storeu_pd(best + w + 4, b1);
-        _mm256_storeu_pd(argd + w, a0);
-        _mm256_storeu_pd(argd + w + 4, a1);
-        _mm256_storeu_pd(mn + w, m0);
-        _mm256_storeu_pd(mn + w + 4, m1);
         _mm256_storeu_pd(psum + w, s0);
         _mm256_storeu_pd(psum + w + 4, s1);
+        /* ROW_VERDICT: a sum that is NaN or infinite (x - x is not 0), or
+         * a value below 0 */
+        __m256d v0 = _mm256_or_pd(
+            _mm256_cmp_pd(_mm256_sub_pd(s0, s0), zero, _CMP_NEQ_UQ),
+            _mm256_cmp_pd(m0, zero, _CMP_LT_OQ));
+        __m256d v1 = _mm256_or_pd(
+            _mm256_cmp_pd(_mm256_sub_pd(s1, s1), zero, _CMP_NEQ_UQ),
+            _mm256_cmp_pd(m1, zero, _CMP_LT_OQ));
+        badv = _mm256_or_pd(badv, _mm256_or_pd(v0, v1));
+        __m256d f0 = _mm256_and_pd(_mm256_sub_pd(s0, one), abs_mask);
+        __m256d f1 = _mm256_and_pd(_mm256_sub_pd(s1, one), abs_mask);
+        farv = _mm256_or_pd(farv,
+                            _mm256_or_pd(_mm256_cmp_pd(f0, tol, _CMP_GT_OQ),
+                                         _mm256_cmp_pd(f1, tol, _CMP_GT_OQ)));
+        /* the argmax (whole classes below 65536, as doubles) */
+        __m128i k0 = _mm256_cvttpd_epi32(a0), k1 = _mm256_cvttpd_epi32(a1);
+        _mm_storeu_si128((__m128i *)(arg + w), _mm_packus_epi32(k0, k1));
     }
+    *bad = _mm256_movemask_pd(badv) != 0;
+    *far = _mm256_movemask_pd(farv) != 0;
     return end;
 }
 #endif
 
+/* Sets *far to whether some pixel's sum may lie more than SA_SUM_TOL
+ * from 1 (0 only when none does). */
 static int decode_stats(const SaKernelParams *p, const void *probs,
                         uint32_t band_rows, uint32_t r, double *restrict tmp,
                         double *restrict best, double *restrict argd,
                         double *restrict mn, double *restrict psum,
-                        uint16_t *restrict arg)
+                        uint16_t *restrict arg, int *far)
 {
     size_t W = p->W, w0 = 0;
+    int tbad = 0;
+    *far = 1;
 #ifdef SA_STATS_TILES
     static int tiles = -1;
     if (tiles < 0)
         tiles = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-    if (tiles && p->dtype != SA_F64)
-        w0 = stats_tiles(p, probs, band_rows, r, best, argd, mn, psum);
+    if (tiles && p->dtype != SA_F64) {
+        w0 = stats_tiles(p, probs, band_rows, r, best, psum, arg, &tbad,
+                         far);
+    }
 #endif
     stats_cols(p, probs, band_rows, r, w0, tmp, best, argd, mn, psum);
-    int bad;
-    ROW_VERDICT(0.0, bad);
+    if (!*far)
+        for (size_t w = w0; w < W && !*far; w++)
+            *far = fabs(psum[w] - 1.0) > SA_SUM_TOL;
+    /* ROW_VERDICT for the columns from w0 on */
+    int bad = tbad;
+    for (size_t w = w0; w < W; w++)
+        bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < 0.0);
+    if (!bad)
+        for (size_t w = w0; w < W; w++)
+            arg[w] = (uint16_t)argd[w];
     return bad;
 }
 
@@ -563,11 +601,15 @@ static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
  * order, so the same bits), and the scores of 1 or more (the last
  * histogram bucket) counted apart: in runs of one label or of confident
  * pixels, each pixel would otherwise wait for the previous one's store.
+ * A label that is no class and not ignored is a fault here (the caller
+ * leaves the check of such rows to it); sums are checked against 1 only
+ * when far says some may be off.
  * Sets *nvalid to the valid pixels, whose scores are in sc->sfull. */
 static int row_pass1(const SaKernelParams *p, const Scratch *sc,
                      const void *probs, uint32_t band_rows, uint32_t r,
-                     const uint16_t *lab, const uint16_t *arg, uint32_t image,
-                     uint32_t row, SaRowOut *out, double *class_sum,
+                     const uint16_t *lab, const uint16_t *arg, int far,
+                     uint32_t image, uint32_t row, SaRowOut *out,
+                     double *class_sum,
                      const SaBandStats *st, SaRecBuf *recs,
                      SaKernelFault *fault, size_t *nvalid)
 {
@@ -610,12 +652,16 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
                 put_pixel(p->pix, pix, w, NAN);
             continue;
         }
+        if (l >= p->K) {
+            rc = fault_at(fault, SA_FAULT_LABEL, row, w, 0, l);
+            break;
+        }
         uint16_t a = arg[w];
         double s = fast ? sv[w] : sc->rowp[(size_t)l * W + w];
         if (pix)
             put_pixel(p->pix, pix, w, s);
         sc->sfull[nv++] = s;
-        if (fast && fabs(sc->psum[w] - 1.0) > SA_SUM_TOL) {
+        if (fast && far && fabs(sc->psum[w] - 1.0) > SA_SUM_TOL) {
             if (out->far++ == 0) {
                 out->far_row = row;
                 out->far_col = w;
@@ -702,9 +748,9 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
 
         uint32_t col = 0, cls = 0;
         double val = 0;
-        int kind = 0;
+        int kind = 0, far = 1;
         if (fast ? decode_stats(p, probs, band_rows, brow + dy, sc.rowp,
-                                sc.phat, sc.argd, sc.mn, sc.psum, arg)
+                                sc.phat, sc.argd, sc.mn, sc.psum, arg, &far)
                  : decode_row(p, probs, band_rows, brow + dy, sc.rowp,
                               sc.sfull, sc.argd, sc.mn, sc.psum, arg)) {
             if (fast) /* the decoded row, to find the bad value in it */
@@ -712,8 +758,11 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                            sc.argd, sc.mn, sc.psum, arg);
             kind = check_row(p, sc.rowp, &col, &cls, &val);
         }
-        /* labels are checked too, and the leftmost problem wins */
-        for (uint32_t w = 0; w < W && (!kind || w < col); w++) {
+        /* labels are checked too, and the leftmost problem wins (pass 1
+         * at full resolution checks them as it goes, when the row's
+         * probabilities are valid) */
+        const int own_check = !kind && f == 1 && stats;
+        for (uint32_t w = 0; w < W && !own_check && (!kind || w < col); w++) {
             if (lab[w] >= K && !p->ignored[lab[w]])
                 return fault_at(fault, SA_FAULT_LABEL, row, w, 0, lab[w]);
         }
@@ -727,7 +776,8 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         size_t nv = 0;
         if (f == 1 && stats) {
             if (row_pass1(p, &sc, probs, band_rows, brow + dy, lab, arg,
-                          image, row, out, class_sum, st, recs, fault, &nv))
+                          far, image, row, out, class_sum, st, recs, fault,
+                          &nv))
                 return -1;
             sa_softmin_add_memo(&out->softmin, sc.sfull, nv, p->T, sc.memo);
             out->valid_pixels += nv;
