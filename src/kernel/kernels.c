@@ -243,9 +243,11 @@ static int decode_row(const SaKernelParams *p, const void *probs,
  * stats_cols does columns [w0, W) channel by channel (half floats decoded
  * a channel at a time into tmp).  With AVX2 and F16C (checked at run time)
  * stats_tiles first does eight columns at a time over all channels, with
- * the four statistics in registers: the same operations on the same
- * doubles in the same order, so the same bits (max_pd and min_pd are the
- * selects x > b ? x : b and x < m ? x : m). */
+ * the four statistics in registers: the same results, bit for bit.  The
+ * sum is the same additions of the same doubles in the same order; the
+ * maximum, its class and the least value are found among the floats
+ * themselves (max_ps and min_ps are the selects x > b ? x : b and
+ * x < m ? x : m), which order as their doubles do. */
 SA_ROW_CLONES
 static void stats_cols(const SaKernelParams *p, const void *probs,
                        uint32_t band_rows, uint32_t r, size_t w0,
@@ -274,20 +276,6 @@ static void stats_cols(const SaKernelParams *p, const void *probs,
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define SA_STATS_TILES 1
-#define TILE_STEP(lo, hi, B, A, M, S)                                        \
-    do {                                                                     \
-        __m256d gl = _mm256_cmp_pd(lo, B##0, _CMP_GT_OQ);                    \
-        __m256d gh = _mm256_cmp_pd(hi, B##1, _CMP_GT_OQ);                    \
-        B##0 = _mm256_max_pd(lo, B##0);                                      \
-        B##1 = _mm256_max_pd(hi, B##1);                                      \
-        A##0 = _mm256_blendv_pd(A##0, kd, gl);                               \
-        A##1 = _mm256_blendv_pd(A##1, kd, gh);                               \
-        M##0 = _mm256_min_pd(lo, M##0);                                      \
-        M##1 = _mm256_min_pd(hi, M##1);                                      \
-        S##0 = _mm256_add_pd(S##0, lo);                                      \
-        S##1 = _mm256_add_pd(S##1, hi);                                      \
-    } while (0)
-
 /* Columns [0, W - W % 8); returns the first column left to stats_cols.
  * Of the statistics it stores the maximum (best) and the sum (psum), and
  * gives what ROW_VERDICT gives for these columns: *bad, and the argmax in
@@ -306,44 +294,52 @@ stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
         _mm256_set1_epi64x(0x7fffffffffffffffLL));
     __m256d badv = zero, farv = zero;
     for (size_t w = 0; w < end; w += 8) {
-        __m256d b0 = _mm256_set1_pd(-INFINITY), b1 = b0;
-        __m256d a0 = _mm256_setzero_pd(), a1 = a0;
-        __m256d m0 = _mm256_set1_pd(INFINITY), m1 = m0;
+        __m256 b = _mm256_set1_ps(-INFINITY), a = _mm256_setzero_ps();
+        __m256 m = _mm256_set1_ps(INFINITY);
         __m256d s0 = _mm256_setzero_pd(), s1 = s0;
         size_t i = (size_t)r * W + w;
         for (size_t k = 0; k < K; k++, i += plane) {
-            const __m256d kd = _mm256_set1_pd((double)k);
             __m256 x;
             if (p->dtype == SA_F16)
                 x = _mm256_cvtph_ps(_mm_loadu_si128(
                     (const __m128i *)((const uint16_t *)probs + i)));
             else
                 x = _mm256_loadu_ps((const float *)probs + i);
-            __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(x));
-            __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
-            TILE_STEP(lo, hi, b, a, m, s);
+            /* the maximum, its class and the least value compared as
+             * floats: every value is a float, and comparisons and selects
+             * of floats and of their doubles agree */
+            __m256 gt = _mm256_cmp_ps(x, b, _CMP_GT_OQ);
+            b = _mm256_max_ps(x, b);
+            a = _mm256_blendv_ps(a, _mm256_set1_ps((float)k), gt);
+            m = _mm256_min_ps(x, m);
+            /* the sum in doubles */
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
         }
-        _mm256_storeu_pd(best + w, b0);
-        _mm256_storeu_pd(best + w + 4, b1);
+        _mm256_storeu_pd(best + w, _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
+        _mm256_storeu_pd(best + w + 4,
+                         _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
         _mm256_storeu_pd(psum + w, s0);
         _mm256_storeu_pd(psum + w + 4, s1);
         /* ROW_VERDICT: a sum that is NaN or infinite (x - x is not 0), or
          * a value below 0 */
         __m256d v0 = _mm256_or_pd(
             _mm256_cmp_pd(_mm256_sub_pd(s0, s0), zero, _CMP_NEQ_UQ),
-            _mm256_cmp_pd(m0, zero, _CMP_LT_OQ));
-        __m256d v1 = _mm256_or_pd(
-            _mm256_cmp_pd(_mm256_sub_pd(s1, s1), zero, _CMP_NEQ_UQ),
-            _mm256_cmp_pd(m1, zero, _CMP_LT_OQ));
-        badv = _mm256_or_pd(badv, _mm256_or_pd(v0, v1));
+            _mm256_cmp_pd(_mm256_sub_pd(s1, s1), zero, _CMP_NEQ_UQ));
+        badv = _mm256_or_pd(badv, v0);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(m, _mm256_setzero_ps(),
+                                             _CMP_LT_OQ)))
+            badv = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
         __m256d f0 = _mm256_and_pd(_mm256_sub_pd(s0, one), abs_mask);
         __m256d f1 = _mm256_and_pd(_mm256_sub_pd(s1, one), abs_mask);
         farv = _mm256_or_pd(farv,
                             _mm256_or_pd(_mm256_cmp_pd(f0, tol, _CMP_GT_OQ),
                                          _mm256_cmp_pd(f1, tol, _CMP_GT_OQ)));
-        /* the argmax (whole classes below 65536, as doubles) */
-        __m128i k0 = _mm256_cvttpd_epi32(a0), k1 = _mm256_cvttpd_epi32(a1);
-        _mm_storeu_si128((__m128i *)(arg + w), _mm_packus_epi32(k0, k1));
+        /* the argmax (whole classes below 65536, as floats) */
+        __m256i ki = _mm256_cvttps_epi32(a);
+        _mm_storeu_si128((__m128i *)(arg + w),
+                         _mm_packus_epi32(_mm256_castsi256_si128(ki),
+                                          _mm256_extracti128_si256(ki, 1)));
     }
     *bad = _mm256_movemask_pd(badv) != 0;
     *far = _mm256_movemask_pd(farv) != 0;
