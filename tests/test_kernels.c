@@ -990,9 +990,45 @@ static void far_case(SaDtype dt, const int *off, int noff, uint64_t want,
     free(probs);
 }
 
+/* Sums a hair's breadth either side of 1 + SA_SUM_TOL, in the tiles: the
+ * float screen lets the exact sums decide. */
+static void far_edge(SaDtype dt)
+{
+    enum { K = 3, W = 16 };
+    double pr[K][W];
+    uint16_t lab[W];
+    for (int w = 0; w < W; w++) {
+        pr[0][w] = 0.5;
+        pr[1][w] = 0.25;
+        pr[2][w] = 0.25;
+        lab[w] = 0;
+    }
+    pr[1][4] = 0.25 + 0.0099998; /* sum 1.0099998: not far */
+    pr[1][6] = 0.25 + 0.0100002; /* 1.0100002: far */
+    pr[2][9] = 0.25 - 0.0100002; /* 0.9899998: far */
+    pr[2][11] = 0.25 - 0.0099998; /* 0.9900002: not far */
+    set_ignored();
+    SaKernelParams p;
+    init_params(&p, K, W, 1, dt);
+    void *probs = make_probs(dt, &pr[0][0], (size_t)K * W);
+    double sum6 = 0.5 + (dt == SA_F32 ? (double)(float)pr[1][6] : pr[1][6]) +
+                  0.25;
+    Run r;
+    run_init(&r);
+    run_kernel(&p, probs, 1, 0, lab, 0, 2, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.out.far, 2);
+    assert_int_equal(r.out.far_col, 6);
+    assert_true(r.out.far_sum == sum6);
+    run_free(&r);
+    free(probs);
+}
+
 static void test_far_sums(void **state)
 {
     (void)state;
+    far_edge(SA_F32);
+    far_edge(SA_F64);
     const SaDtype dts[] = {SA_F32, SA_F64, SA_F16};
     for (size_t di = 0; di < 3; di++) {
         far_case(dts[di], NULL, 0, 0, 0, 0);

@@ -277,26 +277,32 @@ static void stats_cols(const SaKernelParams *p, const void *probs,
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define SA_STATS_TILES 1
 /* Columns [0, W - W % 8); returns the first column left to stats_cols.
- * Of the statistics it stores the maximum (best) and the sum (psum), and
- * gives what ROW_VERDICT gives for these columns: *bad, and the argmax in
- * arg (used only when not bad); and *far, whether a column's sum lies
- * more than SA_SUM_TOL from 1. */
+ * Of the statistics it stores the maximum (best), and gives what
+ * ROW_VERDICT gives for these columns: *bad, and the argmax in arg (used
+ * only when not bad); and *far, whether a column's sum may lie more than
+ * SA_SUM_TOL from 1.  It does not store the sums: they are screened in
+ * floats, and found exactly (exact_sums) only where *far. */
 __attribute__((target("avx2,f16c"))) static size_t
 stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
-            uint32_t r, double *restrict best, double *restrict psum,
-            uint16_t *restrict arg, int *bad, int *far)
+            uint32_t r, double *restrict best, uint16_t *restrict arg,
+            int *bad, int *far)
 {
     const size_t K = p->K, W = p->W, plane = (size_t)band_rows * W;
     const size_t end = W - W % 8;
-    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
-    const __m256d tol = _mm256_set1_pd(SA_SUM_TOL);
-    const __m256d abs_mask = _mm256_castsi256_pd(
-        _mm256_set1_epi64x(0x7fffffffffffffffLL));
-    __m256d badv = zero, farv = zero;
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    /* The float sum of K values that are not negative lies within
+     * K * 2^-24 * S of the exact sum S, and the double sum within
+     * K * 2^-53 * S: a pixel whose double sum lies more than SA_SUM_TOL
+     * from 1 has a float sum more than this from 1 (for S <= 2, and
+     * beyond 2 the float sum is far anyway). */
+    const __m256 near = _mm256_set1_ps(
+        (float)(SA_SUM_TOL - (double)K * 0x1p-22));
+    const __m256 abs_mask = _mm256_castsi256_ps(
+        _mm256_set1_epi32(0x7fffffff));
+    __m256 badv = zero, farv = zero;
     for (size_t w = 0; w < end; w += 8) {
         __m256 b = _mm256_set1_ps(-INFINITY), a = _mm256_setzero_ps();
-        __m256 m = _mm256_set1_ps(INFINITY);
-        __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+        __m256 m = _mm256_set1_ps(INFINITY), fs = _mm256_setzero_ps();
         size_t i = (size_t)r * W + w;
         for (size_t k = 0; k < K; k++, i += plane) {
             __m256 x;
@@ -312,43 +318,73 @@ stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
             b = _mm256_max_ps(x, b);
             a = _mm256_blendv_ps(a, _mm256_set1_ps((float)k), gt);
             m = _mm256_min_ps(x, m);
-            /* the sum in doubles */
-            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
-            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+            /* the sum in floats, to screen it */
+            fs = _mm256_add_ps(fs, x);
         }
         _mm256_storeu_pd(best + w, _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
         _mm256_storeu_pd(best + w + 4,
                          _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
-        _mm256_storeu_pd(psum + w, s0);
-        _mm256_storeu_pd(psum + w + 4, s1);
         /* ROW_VERDICT: a sum that is NaN or infinite (x - x is not 0), or
-         * a value below 0 */
-        __m256d v0 = _mm256_or_pd(
-            _mm256_cmp_pd(_mm256_sub_pd(s0, s0), zero, _CMP_NEQ_UQ),
-            _mm256_cmp_pd(_mm256_sub_pd(s1, s1), zero, _CMP_NEQ_UQ));
-        badv = _mm256_or_pd(badv, v0);
-        if (_mm256_movemask_ps(_mm256_cmp_ps(m, _mm256_setzero_ps(),
-                                             _CMP_LT_OQ)))
-            badv = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
-        __m256d f0 = _mm256_and_pd(_mm256_sub_pd(s0, one), abs_mask);
-        __m256d f1 = _mm256_and_pd(_mm256_sub_pd(s1, one), abs_mask);
-        farv = _mm256_or_pd(farv,
-                            _mm256_or_pd(_mm256_cmp_pd(f0, tol, _CMP_GT_OQ),
-                                         _mm256_cmp_pd(f1, tol, _CMP_GT_OQ)));
+         * a value below 0 (a float sum that overflows where the double sum
+         * would not makes the row look bad: the caller then decodes it
+         * exactly, and finds nothing wrong) */
+        badv = _mm256_or_ps(
+            badv, _mm256_or_ps(_mm256_cmp_ps(_mm256_sub_ps(fs, fs), zero,
+                                             _CMP_NEQ_UQ),
+                               _mm256_cmp_ps(m, zero, _CMP_LT_OQ)));
+        farv = _mm256_or_ps(
+            farv, _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(fs, one),
+                                              abs_mask),
+                                near, _CMP_GT_OQ));
         /* the argmax (whole classes below 65536, as floats) */
         __m256i ki = _mm256_cvttps_epi32(a);
         _mm_storeu_si128((__m128i *)(arg + w),
                          _mm_packus_epi32(_mm256_castsi256_si128(ki),
                                           _mm256_extracti128_si256(ki, 1)));
     }
-    *bad = _mm256_movemask_pd(badv) != 0;
-    *far = _mm256_movemask_pd(farv) != 0;
+    *bad = _mm256_movemask_ps(badv) != 0;
+    *far = _mm256_movemask_ps(farv) != 0;
     return end;
 }
 #endif
 
+/* psum[w] for columns [0, w1): the sums stats_cols finds (the same
+ * additions in the same order). */
+SA_ROW_CLONES
+static void exact_sums(const SaKernelParams *p, const void *probs,
+                       uint32_t band_rows, uint32_t r, size_t w1,
+                       double *restrict tmp, double *restrict psum)
+{
+    const size_t K = p->K, W = p->W;
+    for (size_t w = 0; w < w1; w++)
+        psum[w] = 0.0;
+    for (size_t k = 0; k < K; k++) {
+        size_t off = (k * band_rows + r) * W;
+        switch (p->dtype) {
+        case SA_F16:
+            sa_halves_to_double((const uint16_t *)probs + off, tmp, w1);
+            for (size_t w = 0; w < w1; w++)
+                psum[w] += tmp[w];
+            break;
+        case SA_F32: {
+            const float *restrict src = (const float *)probs + off;
+            for (size_t w = 0; w < w1; w++)
+                psum[w] += (double)src[w];
+            break;
+        }
+        case SA_F64: {
+            const double *restrict src = (const double *)probs + off;
+            for (size_t w = 0; w < w1; w++)
+                psum[w] += src[w];
+            break;
+        }
+        }
+    }
+}
+
 /* Sets *far to whether some pixel's sum may lie more than SA_SUM_TOL
- * from 1 (0 only when none does). */
+ * from 1 (0 only when none does); psum holds every column's sum when
+ * *far. */
 static int decode_stats(const SaKernelParams *p, const void *probs,
                         uint32_t band_rows, uint32_t r, double *restrict tmp,
                         double *restrict best, double *restrict argd,
@@ -363,14 +399,19 @@ static int decode_stats(const SaKernelParams *p, const void *probs,
     if (tiles < 0)
         tiles = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
     if (tiles && p->dtype != SA_F64) {
-        w0 = stats_tiles(p, probs, band_rows, r, best, psum, arg, &tbad,
-                         far);
+        w0 = stats_tiles(p, probs, band_rows, r, best, arg, &tbad, far);
+        if (tbad) { /* the caller decodes the row */
+            *far = 1;
+            return 1;
+        }
     }
 #endif
     stats_cols(p, probs, band_rows, r, w0, tmp, best, argd, mn, psum);
     if (!*far)
         for (size_t w = w0; w < W && !*far; w++)
             *far = fabs(psum[w] - 1.0) > SA_SUM_TOL;
+    if (*far && w0)
+        exact_sums(p, probs, band_rows, r, w0, tmp, psum);
     /* ROW_VERDICT for the columns from w0 on */
     int bad = tbad;
     for (size_t w = w0; w < W; w++)
