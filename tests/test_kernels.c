@@ -571,12 +571,12 @@ static void test_softmin_memo(void **state)
         sa_softmin_init(&a);
         sa_softmin_init(&b);
         sa_softmin_add(&a, s, n, T);
-        sa_softmin_add_memo(&b, s, n, T, memo);
+        sa_softmin_add_memo(&b, s, n, T, sa_softmin_least(s, n), memo);
         assert_memory_equal(&a, &b, sizeof a);
         if (call == 150)
             assert_int_equal(memo->gen, 1);
         sa_softmin_add(&plain, s, n, T);
-        sa_softmin_add_memo(&memod, s, n, T, memo);
+        sa_softmin_add_memo(&memod, s, n, T, sa_softmin_least(s, n), memo);
         assert_memory_equal(&plain, &memod, sizeof plain);
     }
     free(s);

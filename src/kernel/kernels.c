@@ -641,14 +641,15 @@ static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
  * A label that is no class and not ignored is a fault here (the caller
  * leaves the check of such rows to it); sums are checked against 1 only
  * when far says some may be off.
- * Sets *nvalid to the valid pixels, whose scores are in sc->sfull. */
+ * Sets *nvalid to the valid pixels, whose scores are in sc->sfull, and
+ * *least to the least of them (sa_softmin_least's). */
 static int row_pass1(const SaKernelParams *p, const Scratch *sc,
                      const void *probs, uint32_t band_rows, uint32_t r,
                      const uint16_t *lab, const uint16_t *arg, int far,
                      uint32_t image, uint32_t row, SaRowOut *out,
                      double *class_sum,
                      const SaBandStats *st, SaRecBuf *recs,
-                     SaKernelFault *fault, size_t *nvalid)
+                     SaKernelFault *fault, size_t *nvalid, double *least)
 {
     const uint32_t W = p->W;
     const int fast = !p->logits;
@@ -663,6 +664,7 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
     uint64_t rn = 0, rok = 0; /* its pixels, and those predicted as it */
     uint64_t top = 0;
     double sum_s = out->sum_s, min_s = out->min_s;
+    double rmin = INFINITY; /* the row's least score */
     /* probabilities: each pixel's own value, for the row at once (argd and
      * mn are free once the row's argmax is known) */
     const double *sv = NULL;
@@ -718,6 +720,7 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
             st->class_pred[a]++;
         sum_s += s;
         min_s = s < min_s ? s : min_s;
+        rmin = s < rmin ? s : rmin;
         if (s > SA_TAU && hist) {
             if (s >= 1.0)
                 top++;
@@ -748,6 +751,7 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
     out->sum_s = sum_s;
     out->min_s = min_s;
     *nvalid = nv;
+    *least = rmin;
     return rc;
 }
 
@@ -811,12 +815,14 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         }
 
         size_t nv = 0;
+        double least;
         if (f == 1 && stats) {
             if (row_pass1(p, &sc, probs, band_rows, brow + dy, lab, arg,
                           far, image, row, out, class_sum, st, recs, fault,
-                          &nv))
+                          &nv, &least))
                 return -1;
-            sa_softmin_add_memo(&out->softmin, sc.sfull, nv, p->T, sc.memo);
+            sa_softmin_add_memo(&out->softmin, sc.sfull, nv, p->T, least,
+                                sc.memo);
             out->valid_pixels += nv;
             continue;
         }

@@ -46,10 +46,14 @@ typedef struct SaExpMemo {
 } SaExpMemo;
 
 void sa_exp_memo_init(SaExpMemo *m);
-/* sa_softmin_add, with the exponentials of scores that are half floats
- * taken from (and kept in) memo: the same result, bit for bit. */
+/* The least of s[0..n), as s[i] < ref ? s[i] : ref finds it from s[0]. */
+double sa_softmin_least(const double *s, size_t n);
+/* sa_softmin_add, given ref = sa_softmin_least(s, n) (which the caller
+ * may find as it makes s), with the exponentials of scores that are half
+ * floats taken from (and kept in) memo when it is not NULL: the same
+ * result, bit for bit. */
 void sa_softmin_add_memo(SaSoftmin *a, const double *s, size_t n, double T,
-                         SaExpMemo *memo);
+                         double ref, SaExpMemo *memo);
 /* a = a ⊕ b, exact online-softmax combination (order matters for rounding:
  * the engine always merges in image order). */
 void sa_softmin_merge(SaSoftmin *a, const SaSoftmin *b);

@@ -54,14 +54,11 @@ static inline long memo_index(double s)
 }
 
 void sa_softmin_add_memo(SaSoftmin *a, const double *s, size_t n, double T,
-                         SaExpMemo *memo)
+                         double ref, SaExpMemo *memo)
 {
     if (n == 0)
         return;
     SaSoftmin part;
-    double ref = s[0];
-    for (size_t i = 1; i < n; i++)
-        ref = s[i] < ref ? s[i] : ref;
     part.m = (1.0 - ref) / T;
     part.ref = ref;
     part.sum = 0.0;
@@ -98,9 +95,17 @@ void sa_softmin_add_memo(SaSoftmin *a, const double *s, size_t n, double T,
     sa_softmin_merge(a, &part);
 }
 
+double sa_softmin_least(const double *s, size_t n)
+{
+    double ref = n ? s[0] : 0.0;
+    for (size_t i = 1; i < n; i++)
+        ref = s[i] < ref ? s[i] : ref;
+    return ref;
+}
+
 void sa_softmin_add(SaSoftmin *a, const double *s, size_t n, double T)
 {
-    sa_softmin_add_memo(a, s, n, T, NULL);
+    sa_softmin_add_memo(a, s, n, T, sa_softmin_least(s, n), NULL);
 }
 
 double sa_softmin_value(const SaSoftmin *a)
