@@ -951,11 +951,12 @@ static void test_faults_f1(void **state)
     }
 }
 
-/* Pixels whose probabilities sum far from 1: counted over valid pixels
- * only, the first one named, in a full tile of eight columns and in the
- * columns after the last tile alike; a sum 2^-7 from 1 is not far. */
-static void far_case(SaDtype dt, const int *off, int noff, uint64_t want,
-                     uint32_t want_col, double want_sum)
+/* Pixels whose probabilities sum far from 1, in a row of 19 pixels of 3
+ * classes (0.5, 0.25, 0.25, labels w % 3) changed by ed: want of them,
+ * the first at want_col with the sum want_sum.  Column 1 sums to
+ * 1 + 2^-7, near enough; column 9 sums far from 1 but is ignored. */
+static void far_check(SaDtype dt, const Edit *ed, int ned, uint64_t want,
+                      uint32_t want_col, double want_sum)
 {
     enum { K = 3, W = 19 };
     double pr[K][W];
@@ -966,11 +967,11 @@ static void far_case(SaDtype dt, const int *off, int noff, uint64_t want,
         pr[2][w] = 0.25;
         lab[w] = (uint16_t)(w % K);
     }
-    pr[0][1] = 0.5078125; /* sum 1 + 2^-7: near enough */
-    pr[0][9] = 0.75;      /* far, but ignored */
+    pr[0][1] = 0.5078125;
+    pr[0][9] = 0.75;
     lab[9] = 255;
-    for (int i = 0; i < noff; i++)
-        pr[1][off[i]] = 0.75 + 0.125 * i;
+    for (int i = 0; i < ned; i++)
+        pr[ed[i].cls][ed[i].col] = ed[i].value;
     set_ignored();
     SaKernelParams p;
     init_params(&p, K, W, 1, dt);
@@ -990,52 +991,34 @@ static void far_case(SaDtype dt, const int *off, int noff, uint64_t want,
     free(probs);
 }
 
-/* Sums a hair's breadth either side of 1 + SA_SUM_TOL, in the tiles: the
- * float screen lets the exact sums decide. */
-static void far_edge(SaDtype dt)
-{
-    enum { K = 3, W = 16 };
-    double pr[K][W];
-    uint16_t lab[W];
-    for (int w = 0; w < W; w++) {
-        pr[0][w] = 0.5;
-        pr[1][w] = 0.25;
-        pr[2][w] = 0.25;
-        lab[w] = 0;
-    }
-    pr[1][4] = 0.25 + 0.0099998; /* sum 1.0099998: not far */
-    pr[1][6] = 0.25 + 0.0100002; /* 1.0100002: far */
-    pr[2][9] = 0.25 - 0.0100002; /* 0.9899998: far */
-    pr[2][11] = 0.25 - 0.0099998; /* 0.9900002: not far */
-    set_ignored();
-    SaKernelParams p;
-    init_params(&p, K, W, 1, dt);
-    void *probs = make_probs(dt, &pr[0][0], (size_t)K * W);
-    double sum6 = 0.5 + (dt == SA_F32 ? (double)(float)pr[1][6] : pr[1][6]) +
-                  0.25;
-    Run r;
-    run_init(&r);
-    run_kernel(&p, probs, 1, 0, lab, 0, 2, &r);
-    assert_int_equal(r.rc, 0);
-    assert_int_equal(r.out.far, 2);
-    assert_int_equal(r.out.far_col, 6);
-    assert_true(r.out.far_sum == sum6);
-    run_free(&r);
-    free(probs);
-}
-
+/* Counted over valid pixels only, the first one named, in a full tile of
+ * eight columns and in the columns after the last tile alike; and sums a
+ * hair's breadth either side of the tolerance, where the float screen
+ * lets the exact sums decide. */
 static void test_far_sums(void **state)
 {
     (void)state;
-    far_edge(SA_F32);
-    far_edge(SA_F64);
     const SaDtype dts[] = {SA_F32, SA_F64, SA_F16};
     for (size_t di = 0; di < 3; di++) {
-        far_case(dts[di], NULL, 0, 0, 0, 0);
-        far_case(dts[di], (const int[]){3}, 1, 1, 3, 1.5);
-        far_case(dts[di], (const int[]){17}, 1, 1, 17, 1.5);
-        far_case(dts[di], (const int[]){5, 18}, 2, 2, 5, 1.5);
-        far_case(dts[di], (const int[]){16, 2}, 2, 2, 2, 1.625);
+        SaDtype dt = dts[di];
+        far_check(dt, NULL, 0, 0, 0, 0);
+        far_check(dt, (const Edit[]){{1, 3, 0.75}}, 1, 1, 3, 1.5);
+        far_check(dt, (const Edit[]){{1, 17, 0.75}}, 1, 1, 17, 1.5);
+        far_check(dt, (const Edit[]){{1, 5, 0.75}, {1, 18, 0.875}}, 2, 2, 5,
+                  1.5);
+        far_check(dt, (const Edit[]){{1, 16, 0.75}, {1, 2, 0.875}}, 2, 2, 2,
+                  1.625);
+        if (dt == SA_F16) /* (halves are too coarse for the edge) */
+            continue;
+        const Edit edge[] = {
+            {0, 9, 0.5}, /* no far sum in the row but these */
+            {1, 4, 0.25 + 0.0099998},  /* sum 1.0099998: not far */
+            {1, 6, 0.25 + 0.0100002},  /* 1.0100002: far */
+            {2, 10, 0.25 - 0.0100002}, /* 0.9899998: far */
+            {2, 12, 0.25 - 0.0099998}, /* 0.9900002: not far */
+        };
+        double v = dt == SA_F32 ? (double)(float)edge[2].value : edge[2].value;
+        far_check(dt, edge, 5, 2, 6, 0.5 + v + 0.25);
     }
 }
 
