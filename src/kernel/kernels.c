@@ -243,11 +243,12 @@ static int decode_row(const SaKernelParams *p, const void *probs,
  * stats_cols does columns [w0, W) channel by channel (half floats decoded
  * a channel at a time into tmp).  With AVX2 and F16C (checked at run time)
  * stats_tiles first does eight columns at a time over all channels, with
- * the four statistics in registers: the same results, bit for bit.  The
- * sum is the same additions of the same doubles in the same order; the
- * maximum, its class and the least value are found among the floats
+ * the statistics in registers, and gives the same results bit for bit:
+ * the maximum, its class and the least value are found among the floats
  * themselves (max_ps and min_ps are the selects x > b ? x : b and
- * x < m ? x : m), which order as their doubles do. */
+ * x < m ? x : m), which order as their doubles do; the sums are screened
+ * in floats, and where one may lie far from 1, exact_sums makes them with
+ * the same additions of the same doubles in the same order. */
 SA_ROW_CLONES
 static void stats_cols(const SaKernelParams *p, const void *probs,
                        uint32_t band_rows, uint32_t r, size_t w0,
@@ -803,10 +804,9 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
          * at full resolution checks them as it goes, when the row's
          * probabilities are valid) */
         const int own_check = !kind && f == 1 && stats;
-        for (uint32_t w = 0; w < W && !own_check && (!kind || w < col); w++) {
+        for (uint32_t w = 0; !own_check && w < W && (!kind || w < col); w++)
             if (lab[w] >= K && !p->ignored[lab[w]])
                 return fault_at(fault, SA_FAULT_LABEL, row, w, 0, lab[w]);
-        }
         if (kind)
             return fault_at(fault, kind, row, col, cls, val);
         if (p->logits) {
@@ -815,8 +815,8 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         }
 
         size_t nv = 0;
-        double least;
         if (f == 1 && stats) {
+            double least;
             if (row_pass1(p, &sc, probs, band_rows, brow + dy, lab, arg,
                           far, image, row, out, class_sum, st, recs, fault,
                           &nv, &least))
