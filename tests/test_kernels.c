@@ -1022,6 +1022,89 @@ static void test_far_sums(void **state)
     }
 }
 
+/* A float32 row whose float sum overflows where its double sum does not
+ * (3e38 + 3e38): no fault, and the pixels after the last tile of eight
+ * get their own maximum, argmax and sum. */
+static void test_float_sum_overflow(void **state)
+{
+    (void)state;
+    enum { K = 2, W = 9 };
+    double pr[K][W];
+    uint16_t lab[W];
+    for (int w = 0; w < W; w++) {
+        pr[0][w] = 0.6;
+        pr[1][w] = 0.4;
+        lab[w] = 1; /* mismatches: every pixel is a record */
+    }
+    pr[0][0] = pr[1][0] = 3e38;
+    set_ignored();
+    SaKernelParams p;
+    init_params(&p, K, W, 1, SA_F32);
+    void *probs = make_probs(SA_F32, &pr[0][0], (size_t)K * W);
+    Run r;
+    run_init(&r);
+    run_kernel(&p, probs, 1, 0, lab, 0, 0, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.recs.count, W);
+    for (uint32_t w = 1; w < W; w++) {
+        const SaRecord *rec = rec_at(&r.recs, w, NULL);
+        assert_int_equal(rec->pixel, w);
+        assert_int_equal(rec->pred, 0);
+        assert_true(rec->phat == (double)0.6f);
+        assert_true(rec->s == (double)0.4f);
+    }
+    assert_int_equal(r.out.far, 1); /* column 0 sums to 6e38 */
+    assert_int_equal(r.out.far_col, 0);
+    run_free(&r);
+    free(probs);
+}
+
+/* One scratch, set up once for the widest image, serves images of other
+ * widths (one dataset per image): float16 rows of widths 64, 40, 17, 33
+ * and 8 through it give the bits a scratch of their own gives. */
+static void test_scratch_widths(void **state)
+{
+    (void)state;
+    enum { K = 3, WMAX = 64 };
+    set_ignored();
+    SaKernelParams p;
+    init_params(&p, K, WMAX, 1, SA_F16);
+    void *shared = alloc_scratch(&p, 1);
+    double pr[K * WMAX];
+    uint16_t lab[WMAX];
+    const uint32_t widths[] = {64, 40, 17, 33, 8, 64, 40};
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        uint32_t W = widths[i];
+        for (uint32_t w = 0; w < W; w++) {
+            /* multiples of 2^-10: exact as half floats */
+            uint32_t ka = 50 + (uint32_t)(rng_next() % 900);
+            uint32_t kb = (uint32_t)(rng_next() % (1024 - ka + 1));
+            double a = ka / 1024.0, b = kb / 1024.0;
+            pr[w] = a;
+            pr[W + w] = b;
+            pr[2 * W + w] = 1.0 - a - b;
+            lab[w] = (uint16_t)(rng_next() % K);
+        }
+        p.W = W;
+        void *probs = make_probs(SA_F16, pr, (size_t)K * W);
+        Run own, reuse;
+        run_init(&own);
+        run_init(&reuse);
+        run_kernel(&p, probs, 1, 0, lab, 0, 3, &own);
+        reuse.rc = sa_kernel_block_row(&p, shared, probs, 1, 0, lab, 0, 3,
+                                       &reuse.out, reuse.class_sum,
+                                       &reuse.st, &reuse.recs, &reuse.fault);
+        assert_int_equal(own.rc, 0);
+        assert_int_equal(reuse.rc, 0);
+        assert_memory_equal(&own.out.softmin, &reuse.out.softmin,
+                            sizeof own.out.softmin);
+        run_free(&own);
+        run_free(&reuse);
+        free(probs);
+    }
+    free(shared);
+}
+
 /* -0.0 is not negative. */
 static void test_negative_zero_ok(void **state)
 {
@@ -1947,6 +2030,8 @@ int main(void)
         cmocka_unit_test(test_softmin_empty),
         cmocka_unit_test(test_softmin_memo),
         cmocka_unit_test(test_far_sums),
+        cmocka_unit_test(test_float_sum_overflow),
+        cmocka_unit_test(test_scratch_widths),
         cmocka_unit_test(test_row_f1),
         cmocka_unit_test(test_row_f1_ties),
         cmocka_unit_test(test_row_f1_all_ignored),

@@ -35,7 +35,8 @@ void sa_recbuf_free(SaRecBuf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Scratch layout (doubles first, then uint16 arrays):
+/* Scratch layout (the memo, doubles, then uint16 arrays):
+ *   memo           exponentials of float16 scores (uses_memo)
  *   rowp  [K][W]   decoded probabilities of the current full-res row
  *   sfull [W]      scores of its valid pixels (softmin input)
  *   argd, mn, psum, phat [W]  per-pixel argmax, least value, sum, maximum
@@ -81,6 +82,14 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
 {
     size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
     unsigned char *c = mem;
+    /* the memo first: the same place for every width up to the one the
+     * scratch was sized for (the width changes from image to image, and
+     * the memo is set up once) */
+    sc->memo = NULL;
+    if (uses_memo(p)) {
+        sc->memo = (SaExpMemo *)c;
+        c += align64(sizeof(SaExpMemo));
+    }
     sc->rowp = (double *)c;
     c += align64(K * W * sizeof(double));
     sc->sfull = (double *)c;
@@ -109,11 +118,7 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
         sc->srow = (double *)c;
         c += align64(f * W * sizeof(double));
         sc->prow = (double *)c;
-        c += align64(f * W * sizeof(double));
     }
-    sc->memo = NULL;
-    if (uses_memo(p))
-        sc->memo = (SaExpMemo *)c;
 }
 
 void sa_kernel_scratch_init(const SaKernelParams *p, void *scratch)
@@ -327,8 +332,8 @@ stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
                          _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
         /* ROW_VERDICT: a sum that is NaN or infinite (x - x is not 0), or
          * a value below 0 (a float sum that overflows where the double sum
-         * would not makes the row look bad: the caller then decodes it
-         * exactly, and finds nothing wrong) */
+         * would not makes the row look bad: decode_stats then does it all
+         * with stats_cols) */
         badv = _mm256_or_ps(
             badv, _mm256_or_ps(_mm256_cmp_ps(_mm256_sub_ps(fs, fs), zero,
                                              _CMP_NEQ_UQ),
@@ -401,9 +406,12 @@ static int decode_stats(const SaKernelParams *p, const void *probs,
         tiles = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
     if (tiles && p->dtype != SA_F64) {
         w0 = stats_tiles(p, probs, band_rows, r, best, arg, &tbad, far);
-        if (tbad) { /* the caller decodes the row */
+        if (tbad) {
+            /* an invalid value, or a float sum that overflows where the
+             * double sum does not: the whole row the exact way */
+            w0 = 0;
+            tbad = 0;
             *far = 1;
-            return 1;
         }
     }
 #endif
@@ -414,7 +422,7 @@ static int decode_stats(const SaKernelParams *p, const void *probs,
     if (*far && w0)
         exact_sums(p, probs, band_rows, r, w0, tmp, psum);
     /* ROW_VERDICT for the columns from w0 on */
-    int bad = tbad;
+    int bad = 0;
     for (size_t w = w0; w < W; w++)
         bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < 0.0);
     if (!bad)
