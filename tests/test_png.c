@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "io/png_io.h"
+#include "io/png_write.h"
 #include "tmpdir_support.h"
 
 /* ---- Writing test PNGs with libpng ------------------------------------- */
@@ -634,6 +635,64 @@ static void test_mask_disk_full(void **state)
     assert_int_equal(stat(path, &st), 0);
 }
 
+/* Palette rows without a filter, compressed by the writer itself: read
+ * back as written, for one pixel, for runs, and for noise whose stream
+ * fills several IDAT chunks; and a full disk reported at the end. */
+static void palette_no_filter(const char *path, uint32_t w, uint32_t h,
+                              const uint16_t *v, int want)
+{
+    uint8_t pal[256][3];
+    for (int i = 0; i < 256; i++)
+        pal[i][0] = pal[i][1] = pal[i][2] = (uint8_t)i;
+    SaPngWriter pw;
+    SaErr err = {0};
+    uint8_t *row = malloc(w);
+    assert_non_null(row);
+    int rc = sa_png_writer_create(&pw, path, "", w, h, PNG_COLOR_TYPE_PALETTE,
+                                  (SaPngPacking){1, PNG_FILTER_NONE, pal, 256},
+                                  &err);
+    for (uint32_t y = 0; rc == 0 && y < h; y++) {
+        for (uint32_t x = 0; x < w; x++)
+            row[x] = (uint8_t)v[(size_t)y * w + x];
+        if ((rc = sa_png_writer_row(&pw, row, &err)) != 0)
+            sa_png_writer_abort(&pw);
+    }
+    if (rc == 0)
+        rc = sa_png_writer_finish(&pw, &err);
+    free(row);
+    assert_int_equal(rc, want);
+    if (want == 0)
+        check_image(path, w, h, 8, 1, v);
+    else
+        check_msg(&err, path, "write failed", NULL);
+}
+
+static void test_palette_writer(void **state)
+{
+    (void)state;
+    char path[PATHLEN];
+    uint16_t one = 7;
+    tpath(path, "pw_one.png");
+    palette_no_filter(path, 1, 1, &one, 0);
+    const uint32_t w = 1500, h = 300;
+    uint16_t *runs = malloc((size_t)w * h * sizeof *runs);
+    assert_non_null(runs);
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        runs[i] = (uint16_t)((i % w) / 97 + (i / w) / 50);
+    tpath(path, "pw_runs.png");
+    palette_no_filter(path, w, h, runs, 0);
+    uint16_t *noise = make_random(w, h, 255);
+    tpath(path, "pw_noise.png"); /* 450 KB of noise: seven chunks */
+    palette_no_filter(path, w, h, noise, 0);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size > 6 * 65536);
+    if (access("/dev/full", W_OK) == 0)
+        palette_no_filter("/dev/full", w, h, noise, SEGAUDIT_EIO);
+    free(runs);
+    free(noise);
+}
+
 /* ---- Golden datasets: the same labels stored in different formats ------- */
 
 static void same_labels(const char *dir_a, int depth_a, int pal_a,
@@ -899,6 +958,7 @@ int main(void)
         cmocka_unit_test(test_mask_wrong_row_count),
         cmocka_unit_test(test_mask_create_fails),
         cmocka_unit_test(test_mask_disk_full),
+        cmocka_unit_test(test_palette_writer),
         cmocka_unit_test(test_golden_palette),
         cmocka_unit_test(test_golden_gray16),
         cmocka_unit_test(test_hand_made_ok),

@@ -16,6 +16,7 @@
 #include <png.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <zlib.h>
 
 #include "common/error.h"
 #include "io/png_util.h"
@@ -27,6 +28,12 @@ typedef struct SaPngWriter {
     png_infop info;
     SaPngMsg msg;
     int may_unlink;   /* only regular files are removed */
+    /* palette rows without a filter: the image data compressed here, not
+     * by libpng (png_write.c says why); NULL otherwise */
+    z_stream *z;
+    unsigned char *zbuf; /* the IDAT chunk being filled */
+    uint32_t adler;      /* Adler-32 of the rows so far */
+    size_t width;
 } SaPngWriter;
 
 /* How a writer compresses: zlib level 0..9 (-1: libpng's default) and the
