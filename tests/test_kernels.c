@@ -1022,6 +1022,62 @@ static void test_far_sums(void **state)
     }
 }
 
+/* The float screen with many classes, where its margin (K * 2^-22) is
+ * widest and a float sum's rounding largest: rows of eight float32 pixels
+ * of K = 2048 irregular values, one pixel of each row summing to a hair's
+ * breadth either side of 1 +- SA_SUM_TOL and the others to about 1, each
+ * give what the exact double sums give. */
+static void test_far_sums_many_classes(void **state)
+{
+    (void)state;
+    enum { K = 2048, W = 8 };
+    const double targets[] = {1.0100001, 1.0099999, 0.9899999, 0.9900001,
+                              1.0100002, 1.0099998, 0.9899998, 0.9900002,
+                              1.0100001, 0.9899999, 1.0100001, 0.9899999};
+    double *pr = malloc((size_t)K * W * sizeof *pr);
+    uint16_t lab[W];
+    assert_non_null(pr);
+    set_ignored();
+    SaKernelParams p;
+    init_params(&p, K, W, 1, SA_F32);
+    int far_rows = 0;
+    for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+        uint64_t want = 0;
+        double want_sum = 0;
+        for (uint32_t w = 0; w < W; w++) {
+            double r[K], tot = 0;
+            for (int k = 0; k < K; k++)
+                tot += r[k] = 0.1 + rng_unif();
+            double target = w == 3 ? targets[t] : 1.0, sum = 0;
+            for (int k = 0; k < K; k++) {
+                pr[(size_t)k * W + w] = target * r[k] / tot;
+                sum += (double)(float)pr[(size_t)k * W + w];
+            }
+            if (fabs(sum - 1.0) > SA_SUM_TOL) {
+                assert_int_equal(w, 3);
+                want = 1;
+                want_sum = sum;
+            }
+            lab[w] = (uint16_t)w;
+        }
+        far_rows += (int)want;
+        void *probs = make_probs(SA_F32, pr, (size_t)K * W);
+        Run r;
+        run_init(&r);
+        run_kernel(&p, probs, 1, 0, lab, 0, 0, &r);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(r.out.far, want);
+        if (want) {
+            assert_int_equal(r.out.far_col, 3);
+            assert_true(r.out.far_sum == want_sum);
+        }
+        run_free(&r);
+        free(probs);
+    }
+    assert_true(far_rows >= 3 && far_rows <= 9); /* both sides were met */
+    free(pr);
+}
+
 /* A float32 row whose float sum overflows where its double sum does not
  * (3e38 + 3e38): no fault, and the pixels after the last tile of eight
  * get their own maximum, argmax and sum. */
@@ -2030,6 +2086,7 @@ int main(void)
         cmocka_unit_test(test_softmin_empty),
         cmocka_unit_test(test_softmin_memo),
         cmocka_unit_test(test_far_sums),
+        cmocka_unit_test(test_far_sums_many_classes),
         cmocka_unit_test(test_float_sum_overflow),
         cmocka_unit_test(test_scratch_widths),
         cmocka_unit_test(test_row_f1),
