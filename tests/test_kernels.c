@@ -1045,9 +1045,10 @@ static void test_far_sums_many_classes(void **state)
         uint64_t want = 0;
         double want_sum = 0;
         for (uint32_t w = 0; w < W; w++) {
+            /* class 0 the argmax (Run has statistics for 8 classes) */
             double r[K], tot = 0;
             for (int k = 0; k < K; k++)
-                tot += r[k] = 0.1 + rng_unif();
+                tot += r[k] = (k == 0 ? 100.0 : 0.1) + rng_unif();
             double target = w == 3 ? targets[t] : 1.0, sum = 0;
             for (int k = 0; k < K; k++) {
                 pr[(size_t)k * W + w] = target * r[k] / tot;
