@@ -252,8 +252,8 @@ static int decode_row(const SaKernelParams *p, const void *probs,
  * the maximum, its class and the least value are found among the floats
  * themselves (max_ps and min_ps are the selects x > b ? x : b and
  * x < m ? x : m), which order as their doubles do; the sums are screened
- * in floats, and where one may lie far from 1, exact_sums makes them with
- * the same additions of the same doubles in the same order. */
+ * in floats, and where one may lie far from 1, stats_cols does the whole
+ * row: the same additions of the same doubles in the same order. */
 SA_ROW_CLONES
 static void stats_cols(const SaKernelParams *p, const void *probs,
                        uint32_t band_rows, uint32_t r, size_t w0,
@@ -287,7 +287,8 @@ static void stats_cols(const SaKernelParams *p, const void *probs,
  * ROW_VERDICT gives for these columns: *bad, and the argmax in arg (used
  * only when not bad); and *far, whether a column's sum may lie more than
  * SA_SUM_TOL from 1.  It does not store the sums: they are screened in
- * floats, and found exactly (exact_sums) only where *far. */
+ * floats, and the caller finds them exactly (stats_cols) only where
+ * *far. */
 __attribute__((target("avx2,f16c"))) static size_t
 stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
             uint32_t r, double *restrict best, uint16_t *restrict arg,
@@ -354,40 +355,6 @@ stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
 }
 #endif
 
-/* psum[w] for columns [0, w1): the sums stats_cols finds (the same
- * additions in the same order). */
-SA_ROW_CLONES
-static void exact_sums(const SaKernelParams *p, const void *probs,
-                       uint32_t band_rows, uint32_t r, size_t w1,
-                       double *restrict tmp, double *restrict psum)
-{
-    const size_t K = p->K, W = p->W;
-    for (size_t w = 0; w < w1; w++)
-        psum[w] = 0.0;
-    for (size_t k = 0; k < K; k++) {
-        size_t off = (k * band_rows + r) * W;
-        switch (p->dtype) {
-        case SA_F16:
-            sa_halves_to_double((const uint16_t *)probs + off, tmp, w1);
-            for (size_t w = 0; w < w1; w++)
-                psum[w] += tmp[w];
-            break;
-        case SA_F32: {
-            const float *restrict src = (const float *)probs + off;
-            for (size_t w = 0; w < w1; w++)
-                psum[w] += (double)src[w];
-            break;
-        }
-        case SA_F64: {
-            const double *restrict src = (const double *)probs + off;
-            for (size_t w = 0; w < w1; w++)
-                psum[w] += src[w];
-            break;
-        }
-        }
-    }
-}
-
 /* Sets *far to whether some pixel's sum may lie more than SA_SUM_TOL
  * from 1 (0 only when none does); psum holds every column's sum when
  * *far. */
@@ -398,29 +365,33 @@ static int decode_stats(const SaKernelParams *p, const void *probs,
                         uint16_t *restrict arg, int *far)
 {
     size_t W = p->W, w0 = 0;
-    int tbad = 0;
     *far = 1;
 #ifdef SA_STATS_TILES
     static int tiles = -1;
     if (tiles < 0)
         tiles = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
     if (tiles && p->dtype != SA_F64) {
+        int tbad = 0;
         w0 = stats_tiles(p, probs, band_rows, r, best, arg, &tbad, far);
-        if (tbad) {
-            /* an invalid value, or a float sum that overflows where the
-             * double sum does not: the whole row the exact way */
+        /* an invalid value, a float sum that overflows where the double
+         * sum does not, or a sum that may lie far from 1: the whole row
+         * the exact way (stats_cols finds the tiles' maximum and argmax
+         * again, the same bits) */
+        if (tbad || *far) {
             w0 = 0;
-            tbad = 0;
             *far = 1;
         }
     }
 #endif
     stats_cols(p, probs, band_rows, r, w0, tmp, best, argd, mn, psum);
-    if (!*far)
+    if (!*far) {
         for (size_t w = w0; w < W && !*far; w++)
             *far = fabs(psum[w] - 1.0) > SA_SUM_TOL;
-    if (*far && w0)
-        exact_sums(p, probs, band_rows, r, w0, tmp, psum);
+        if (*far && w0) { /* the tiles' columns need their sums too */
+            w0 = 0;
+            stats_cols(p, probs, band_rows, r, 0, tmp, best, argd, mn, psum);
+        }
+    }
     /* ROW_VERDICT for the columns from w0 on */
     int bad = 0;
     for (size_t w = w0; w < W; w++)
