@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/zalloc.h"
 #include "engine/records.h"
 #include "engine/select.h"
 
@@ -779,6 +780,33 @@ static void test_store_reuse(void **state)
     remove_dir();
 }
 
+/* sa_zalloc: zeros where malloc hands back memory that was written and
+ * freed (a small array, from the heap) and fresh pages (a large one); no
+ * array whose size overflows. */
+static void test_zalloc(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {1000, (size_t)1 << 21};
+    for (int i = 0; i < 2; i++) {
+        size_t n = sizes[i] / sizeof(uint64_t);
+        uint64_t *dirty = malloc(n * sizeof *dirty);
+        assert_non_null(dirty);
+        memset(dirty, 0xa5, n * sizeof *dirty);
+        free(dirty);
+        uint64_t *z = sa_zalloc(n, sizeof *z);
+        assert_non_null(z);
+        uint64_t any = 0;
+        for (size_t j = 0; j < n; j++)
+            any |= z[j];
+        assert_int_equal(any, 0);
+        free(z);
+    }
+    void *one = sa_zalloc(0, 8);
+    assert_non_null(one);
+    free(one);
+    assert_null(sa_zalloc(SIZE_MAX / 4, 8));
+}
+
 /* ---- Select -------------------------------------------------------------- */
 
 typedef struct Item {
@@ -1114,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_store_write_fails),
         cmocka_unit_test(test_store_write_fails_tmpdir),
         cmocka_unit_test(test_store_reuse),
+        cmocka_unit_test(test_zalloc),
         cmocka_unit_test(test_record_key),
         cmocka_unit_test(test_select_small),
         cmocka_unit_test(test_select_radix),

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/zalloc.h"
 #include "engine/cache.h"
 #include "engine/dist.h"
 #include "engine/engine.h"
@@ -408,7 +409,7 @@ int sa_engine_open(SaEngine *e, const SegauditSettings *set, SaErr *err)
     e->ignored = calloc(65536, 1);
     e->images = calloc(e->N, sizeof *e->images);
     e->classes = calloc(e->K, sizeof *e->classes);
-    e->hist = calloc(SA_HIST_BUCKETS, sizeof *e->hist);
+    e->hist = sa_zalloc(SA_HIST_BUCKETS, sizeof *e->hist);
     e->cur.count = calloc(4 * (size_t)e->K, sizeof(uint64_t));
     e->cur.sum = calloc(e->K, sizeof(double));
     if (!e->ignored || !e->images || !e->classes || !e->hist ||

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/zalloc.h"
 #include "engine/cache.h"
 #include "engine/dist.h"
 #include "engine/engine.h"
@@ -137,8 +138,8 @@ static int count_issues(SaEngine *e, uint64_t *first, Gather *g)
 {
     int parts = e->n_threads > 1 ? e->n_threads : 1;
     Count c = {e, first,
-               parts > 1 ? calloc((size_t)(parts - 1) * SA_SELECT_RADIX,
-                                  sizeof *c.more)
+               parts > 1 ? sa_zalloc((size_t)(parts - 1) * SA_SELECT_RADIX,
+                                    sizeof *c.more)
                          : NULL,
                calloc((size_t)parts, sizeof *c.v), g,
                calloc((size_t)parts, sizeof *c.pk)};
@@ -738,8 +739,8 @@ static int walker_init(Walk *w, SaEngine *e, int first)
         w->issue_img = malloc(e->max_pixels ? e->max_pixels : 1);
         w->error_img = malloc(e->max_pixels ? e->max_pixels : 1);
         w->error_row = malloc(e->W * sizeof *w->error_row);
-        w->mhist.regions = calloc(3 * (size_t)SA_AREA_BUCKETS,
-                                  sizeof(uint64_t));
+        w->mhist.regions = sa_zalloc(3 * (size_t)SA_AREA_BUCKETS,
+                                    sizeof(uint64_t));
         if (!w->issue_img || !w->error_img || !w->error_row ||
             !w->mhist.regions)
             return sa_err(w->err, SEGAUDIT_ENOMEM, "out of memory");
@@ -748,7 +749,7 @@ static int walker_init(Walk *w, SaEngine *e, int first)
         rc = sa_mask_scratch_new(&w->mscratch, e->max_pixels, w->err);
     }
     if (rc == 0 && !e->set.min_region_area &&
-        !(w->area_hist = calloc(SA_AREA_BUCKETS, sizeof *w->area_hist)))
+        !(w->area_hist = sa_zalloc(SA_AREA_BUCKETS, sizeof *w->area_hist)))
         rc = sa_err(w->err, SEGAUDIT_ENOMEM, "out of memory");
     return rc;
 }
@@ -942,7 +943,7 @@ static int find_cut(SaEngine *e, const uint64_t *first, SaKey *cut)
 int sa_engine_issues(SaEngine *e, SegauditPair **pairs_out,
                      uint64_t *npairs_out)
 {
-    uint64_t *first = calloc(SA_SELECT_RADIX, sizeof *first);
+    uint64_t *first = sa_zalloc(SA_SELECT_RADIX, sizeof *first);
     if (!first)
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     /* alone, with a cache: the keys around the last cut-off are gathered

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zalloc.h"
 #include "engine/cache.h"
 #include "engine/engine.h"
 
@@ -711,7 +712,7 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
         if (ps.scratch[t])
             sa_kernel_scratch_init(&ps.kp, ps.scratch[t]);
         if (ps.hist)
-            ps.hist[t] = calloc(SA_HIST_BUCKETS, sizeof(uint64_t));
+            ps.hist[t] = sa_zalloc(SA_HIST_BUCKETS, sizeof(uint64_t));
         if (!ps.scratch[t] || (ps.hist && !ps.hist[t])) {
             rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
             goto done;

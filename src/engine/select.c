@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/zalloc.h"
+
 #define DIGITS 8
 #define RADIX SA_SELECT_RADIX
 
@@ -190,8 +192,8 @@ static int histogram(const Scan *sc, SaKey prefix, int depth, uint64_t *hist,
                      SaErr *err)
 {
     const int T = sc->threads;
-    uint64_t *more = T > 1 ? calloc((size_t)(T - 1) * RADIX, sizeof *more)
-                           : NULL;
+    uint64_t *more =
+        T > 1 ? sa_zalloc((size_t)(T - 1) * RADIX, sizeof *more) : NULL;
     HistCtx *h = malloc((size_t)T * sizeof *h);
     void **ctx = malloc((size_t)T * sizeof *ctx);
     int rc = 0;
