@@ -2033,7 +2033,17 @@ static void test_argmax_row(void **state)
             }
             void *probs = make_probs(dt, v, n);
             SaKernelParams kp = {.K = K, .W = W, .f = 1, .dtype = dt,
-                                 .T = 0.1, .logits = logits};
+                                 .T = 0.1, .logits = logits,
+                                 .rec_mode = SA_REC_NONE};
+            /* (an argmax scratch holds no softmin memo) */
+            SaKernelParams pass1 = kp;
+            pass1.rec_mode = SA_REC_PASS1;
+            assert_true(sa_kernel_scratch_size(&kp) <=
+                        sa_kernel_scratch_size(&pass1));
+            if (dt == SA_F16 && !logits)
+                assert_true(sa_kernel_scratch_size(&kp) +
+                                sizeof(SaExpMemo) <=
+                            sa_kernel_scratch_size(&pass1));
             void *scratch = aligned_alloc(64, sa_kernel_scratch_size(&kp));
             assert_non_null(scratch);
             sa_kernel_scratch_init(&kp, scratch);

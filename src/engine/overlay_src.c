@@ -222,6 +222,7 @@ int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out)
     m->kp.K = e->K;
     m->kp.W = (uint32_t)e->W;
     m->kp.f = 1;
+    m->kp.rec_mode = SA_REC_NONE; /* (a scratch without the softmin's memo) */
     m->kp.dtype = e->dtype;
     m->kp.logits = e->set.logits;
     m->kp.T = e->set.temperature;

@@ -109,9 +109,11 @@ static inline uint32_t sa_hist_bucket(double s)
 /* What a kernel call records. */
 enum SaRecMode {
     SA_REC_PASS1 = 0,  /* mismatch or s <= tau; accumulate statistics */
-    SA_REC_ABOVE = 1   /* second read: not a mismatch, s > tau and
+    SA_REC_ABOVE = 1,  /* second read: not a mismatch, s > tau and
                           min_bucket <= bucket(s) <= max_bucket; no
                           statistics */
+    SA_REC_NONE = 2    /* argmax only (sa_kernel_argmax_row, for the
+                          overlays): no scores, no records */
 };
 
 /* Constant inputs of the kernel for one audit. */
