@@ -412,13 +412,18 @@ void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan)
     if (p->direct == SA_DIRECT_CONTIGUOUS && !p->form.nhwc && !p->group) {
         const uint64_t H = p->dims[2], end = p->dims[0] * H;
         const uint64_t all_k = p->dims[1] * p->dims[3] * p->file_elsize;
+        const uint64_t ahead = SA_PREFETCH_AHEAD / all_k;
         uint64_t at = plan->n * H + plan->r0, upto = at + plan->nrows;
-        upto += SA_PREFETCH_AHEAD / all_k;
+        upto += ahead;
         if (upto > end)
             upto = end;
         /* a band before the last one announced (a new pass) starts over */
         if (p->pf_upto < at || p->pf_upto > upto)
             p->pf_upto = at;
+        /* announced in steps of half the distance or more, so that a band
+         * of a few rows does not cost K calls of its own */
+        if (upto < end && p->pf_upto >= at + plan->nrows + ahead / 2)
+            return;
         prefetch_rows(p, p->pf_upto, upto);
         p->pf_upto = upto;
         return;

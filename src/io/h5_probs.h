@@ -160,8 +160,9 @@ uint64_t sa_probs_band_unit(const SaProbs *p);
  * bands are scored; a hint, without errors (and none for bands that are
  * converted as they are read).  On contiguous storage, the rows up to
  * SA_PREFETCH_AHEAD bytes past the band are announced too (each row once,
- * for bands planned in order), since the band's rows lie in K places of
- * the file and the system's own read-ahead does not follow them. */
+ * for bands planned in order, in steps of at least half that distance:
+ * K calls each), since the band's rows lie in K places of the file and the
+ * system's own read-ahead does not follow them. */
 #define SA_PREFETCH_AHEAD ((uint64_t)32 << 20)
 void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan);
 
