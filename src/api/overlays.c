@@ -144,52 +144,104 @@ static int draw(SaEngine *e, SaOverlayImage *m, uint64_t n,
     return rc;
 }
 
-/* One slot per thread: an image loaded by the driving thread, drawn on
- * its own thread. */
+/* A slot: an image loaded by one task and drawn by the next.  There is one
+ * more slot than threads, so that the next image is loaded while the
+ * others are drawn. */
 typedef struct Slot {
     SaOverlayImage *m;
-    uint64_t n;
     const SegauditRegion *reg;
     size_t nreg;
-    SaErr err;
-    int rc;
 } Slot;
 
-/* Draws the images pick[0..top) (in tensor order) in batches of one image
- * per slot.  The first error in image order is the one reported, as when
- * they are drawn one by one. */
+/* The drawing of pick[0..top): the first image (index into pick) whose
+ * load or drawing failed, and its error. */
+typedef struct Draws {
+    SaEngine *e;
+    SaOverlaySource *src;
+    const uint64_t *pick;
+    const uint8_t (*palette)[3];
+    uint64_t fail;
+    int rc;
+    SaErr err;
+} Draws;
+
+static void failed(Draws *d, uint64_t i, int rc, const SaErr *err)
+{
+#pragma omp critical(sa_overlay_fail)
+    if (i < d->fail) {
+#pragma omp atomic write
+        d->fail = i;
+        d->rc = rc;
+        d->err = *err;
+    }
+}
+
+/* Whether image i is left out: it is the image that failed, or comes
+ * after it (the error reported is that of the first image that failed). */
+static int left_out(Draws *d, uint64_t i)
+{
+    uint64_t f;
+#pragma omp atomic read
+    f = d->fail;
+    return i >= f;
+}
+
+static void load_task(Draws *d, Slot *sl, uint64_t i)
+{
+    SaErr err;
+    sa_err_clear(&err);
+    if (left_out(d, i))
+        return;
+    if (sa_cancelled(d->e)) {
+        sa_err(&err, SEGAUDIT_ECANCEL, "cancelled");
+        failed(d, i, SEGAUDIT_ECANCEL, &err);
+        return;
+    }
+    int rc = sa_overlay_source_load(d->src, sl->m, d->pick[i], &sl->reg,
+                                    &sl->nreg, &err);
+    if (rc)
+        failed(d, i, rc, &err); /* (and no later image is loaded) */
+}
+
+static void draw_task(Draws *d, Slot *sl, uint64_t i)
+{
+    SaErr err;
+    sa_err_clear(&err);
+    if (!left_out(d, i)) {
+        int rc = draw(d->e, sl->m, d->pick[i], sl->reg, sl->nreg, d->palette,
+                      &err);
+        if (rc)
+            failed(d, i, rc, &err);
+    }
+    sa_overlay_image_end(sl->m);
+}
+
+/* Draws the images pick[0..top) (in tensor order) on T threads with T + 1
+ * slots: the loads, one after the other in image order (the source reads
+ * the records once), each into the slot that the image T + 1 places
+ * before it has left; each drawing as soon as its image is loaded and a
+ * thread is free.  The first error in image order is the one reported, as
+ * when they are drawn one by one: an image is left out only when one
+ * before it has failed. */
 static int draw_all(SaEngine *e, SaOverlaySource *src, Slot *slot, int T,
                     const uint64_t *pick, uint64_t top,
                     const uint8_t (*palette)[3])
 {
-    for (uint64_t i = 0; i < top; i += (uint64_t)T) {
-        if (sa_cancelled(e))
-            return sa_err(e->err, SEGAUDIT_ECANCEL, "cancelled");
-        int m = top - i < (uint64_t)T ? (int)(top - i) : T, loaded = 0;
-        for (; loaded < m; loaded++) {
-            Slot *sl = &slot[loaded];
-            sa_err_clear(&sl->err);
-            sl->n = pick[i + (uint64_t)loaded];
-            sl->rc = sa_overlay_source_load(src, sl->m, sl->n, &sl->reg,
-                                            &sl->nreg, &sl->err);
-            if (sl->rc)
-                break;
-        }
-#pragma omp parallel for num_threads(T) schedule(static, 1) if (loaded > 1)
-        for (int j = 0; j < loaded; j++)
-            slot[j].rc = draw(e, slot[j].m, slot[j].n, slot[j].reg,
-                              slot[j].nreg, palette, &slot[j].err);
-        /* slots 0..loaded-1 were drawn; slot `loaded`, if any, failed to
-         * load and ends the run */
-        int rc = 0;
-        for (int j = 0; j < m && j <= loaded; j++) {
-            sa_overlay_image_end(slot[j].m);
-            if (rc == 0 && slot[j].rc)
-                rc = sa_err(e->err, slot[j].rc, "%s", slot[j].err.msg);
-        }
-        if (rc)
-            return rc;
+    Draws d = {e, src, pick, palette, UINT64_MAX, 0, {0}};
+    sa_err_clear(&d.err);
+    const uint64_t S = (uint64_t)T + 1;
+#pragma omp parallel num_threads(T) if (T > 1)
+#pragma omp single
+    for (uint64_t i = 0; i < top; i++) {
+        Slot *sl = &slot[i % S];
+#pragma omp task firstprivate(sl, i) shared(d) depend(inout : d.src) \
+    depend(inout : sl[0])
+        load_task(&d, sl, i);
+#pragma omp task firstprivate(sl, i) shared(d) depend(inout : sl[0])
+        draw_task(&d, sl, i);
     }
+    if (d.fail != UINT64_MAX)
+        return sa_err(e->err, d.rc, "%s", d.err.msg);
     return 0;
 }
 
@@ -207,7 +259,7 @@ int sa_api_overlays(SaEngine *e, const uint64_t *order)
         T = (int)top;
     T = sa_overlay_threads(e, T);
     uint64_t *pick = malloc(top * sizeof *pick);
-    Slot *slot = calloc((size_t)T, sizeof *slot);
+    Slot *slot = calloc((size_t)T + 1, sizeof *slot);
     uint8_t (*gen)[3] = NULL;
     const uint8_t (*palette)[3] = e->set.palette;
     if (!palette) {
@@ -220,7 +272,7 @@ int sa_api_overlays(SaEngine *e, const uint64_t *order)
     int rc = 0;
     if (!pick || !slot || !palette)
         rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
-    for (int j = 0; j < T && rc == 0; j++)
+    for (int j = 0; j < T + 1 && rc == 0; j++)
         rc = sa_overlay_image_new(e, &slot[j].m);
     if (rc == 0)
         rc = sa_overlay_source_open(e, &src);
@@ -235,7 +287,7 @@ int sa_api_overlays(SaEngine *e, const uint64_t *order)
         rc = draw_all(e, src, slot, T, pick, mine, palette);
     }
     sa_overlay_source_close(src);
-    for (int j = 0; slot && j < T; j++)
+    for (int j = 0; slot && j < T + 1; j++)
         sa_overlay_image_free(slot[j].m);
     free(slot);
     free(gen);

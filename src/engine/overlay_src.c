@@ -8,7 +8,8 @@
  * delivers its rows (labels, argmax from the tensor read in bands, issue
  * flags) on any thread, so that several images are drawn at once; reads
  * through HDF5 are serialised (it is not thread-safe), direct reads are
- * planned under the same lock and done on the slot's thread.  The engine
+ * planned under the same lock and done on the slot's thread (api/overlays.c
+ * loads the next image while the others are drawn).  The engine
  * only delivers rows; the API hands them to the renderer.  Memory per
  * slot: one image's issue bitmap, one band, and its thread's read scratch
  * (for deflate chunks their compressed and inflated bytes; for upsampled

@@ -309,6 +309,32 @@ if mkfix two_faults --images 6 --label-value 9 --label-at 3 --truncate-label 4; 
     fi
 fi
 
+# ---- overlays: the first image that fails, whatever the thread count --------
+# The label PNGs serve as photos, but those of images 1 and 3 are not PNG
+# files; the overlays are drawn several at a time.
+if mkfix photos --images 6; then
+    cp -r "$TMP/photos/labels" "$TMP/photos/img"
+    echo junk >"$TMP/photos/img/img_001.png"
+    echo junk >"$TMP/photos/img/img_003.png"
+    later=0
+    for t in 1 2 3 4; do
+        expect_fail "photo_first_t$t" 1 "$TMP/photos/out" 'img_001\.png' 'not a PNG' \
+            audit --labels "$TMP/photos/labels" --probs "$TMP/photos/probs.h5" \
+            --out "$TMP/photos/out" --images "$TMP/photos/img" --threads "$t" -q
+        grep -q 'img_003' "$ERRF" && later=1
+    done
+    if [ "$later" = 0 ]; then
+        ok photo_later_image_not_reported
+    else
+        not_ok photo_later_image_not_reported "a run named img_003"
+    fi
+    # with image 1's photo mended, image 3's is the one reported
+    cp "$TMP/photos/labels/img_001.png" "$TMP/photos/img/img_001.png"
+    expect_fail photo_second 1 "$TMP/photos/out" 'img_003\.png' 'not a PNG' \
+        audit --labels "$TMP/photos/labels" --probs "$TMP/photos/probs.h5" \
+        --out "$TMP/photos/out" --images "$TMP/photos/img" --threads 2 -q
+fi
+
 # ---- re-running into a report folder ----------------------------------------
 # A run without --masks replaces a report that had masks: no stale masks stay.
 if [ -d "$TMP/valid" ]; then
