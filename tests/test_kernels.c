@@ -211,6 +211,22 @@ static void run_kernel(const SaKernelParams *p, const void *probs,
     free(scratch);
 }
 
+/* One full-resolution row of K x W values pr (stored as dt, probabilities
+ * or logits) and labels lab, through the kernel as row `row` of image
+ * `image`, into r (run_init'd here; the caller checks and frees it). */
+static void run_row(SaDtype dt, int logits, uint32_t K, uint32_t W,
+                    const double *pr, const uint16_t *lab, uint32_t image,
+                    uint32_t row, Run *r)
+{
+    SaKernelParams p;
+    init_params(&p, K, W, 1, dt);
+    p.logits = logits;
+    void *probs = make_probs(dt, pr, (size_t)K * W);
+    run_init(r);
+    run_kernel(&p, probs, 1, 0, lab, image, row, r);
+    free(probs);
+}
+
 /* i-th record of a record buffer (and its details). */
 static const SaRecord *rec_at(const SaRecBuf *b, uint64_t i,
                               const SaDetail **det)
@@ -878,6 +894,18 @@ typedef struct Edit {
     double value;
 } Edit;
 
+/* Applies ed to a row of W columns: values pr[cls * W + col], labels. */
+static void apply_edits(double *pr, uint16_t *lab, uint32_t W,
+                        const Edit *ed, int ned)
+{
+    for (int i = 0; i < ned; i++) {
+        if (ed[i].cls < 0)
+            lab[ed[i].col] = (uint16_t)ed[i].value;
+        else
+            pr[(size_t)ed[i].cls * W + ed[i].col] = ed[i].value;
+    }
+}
+
 static void expect_fault(SaDtype dt, int logits, const Edit *ed, int ned,
                          int kind, uint32_t col, uint32_t cls, double value)
 {
@@ -886,19 +914,9 @@ static void expect_fault(SaDtype dt, int logits, const Edit *ed, int ned,
     uint16_t lab[R1_W];
     memcpy(pr, r1_probs, sizeof pr);
     memcpy(lab, r1_labels, sizeof lab);
-    for (int i = 0; i < ned; i++) {
-        if (ed[i].cls < 0)
-            lab[ed[i].col] = (uint16_t)ed[i].value;
-        else
-            pr[ed[i].cls][ed[i].col] = ed[i].value;
-    }
-    SaKernelParams p;
-    init_params(&p, R1_K, R1_W, 1, dt);
-    p.logits = logits;
-    void *probs = make_probs(dt, &pr[0][0], (size_t)R1_K * R1_W);
+    apply_edits(&pr[0][0], lab, R1_W, ed, ned);
     Run r;
-    run_init(&r);
-    run_kernel(&p, probs, 1, 0, lab, 4, 13, &r);
+    run_row(dt, logits, R1_K, R1_W, &pr[0][0], lab, 4, 13, &r);
     assert_int_equal(r.rc, -1);
     assert_int_equal(r.fault.kind, kind);
     assert_int_equal(r.fault.row, 13);
@@ -910,7 +928,6 @@ static void expect_fault(SaDtype dt, int logits, const Edit *ed, int ned,
     else
         assert_true(r.fault.value == value);
     run_free(&r);
-    free(probs);
 }
 
 static void test_faults_f1(void **state)
@@ -970,15 +987,10 @@ static void far_check(SaDtype dt, const Edit *ed, int ned, uint64_t want,
     pr[0][1] = 0.5078125;
     pr[0][9] = 0.75;
     lab[9] = 255;
-    for (int i = 0; i < ned; i++)
-        pr[ed[i].cls][ed[i].col] = ed[i].value;
+    apply_edits(&pr[0][0], lab, W, ed, ned);
     set_ignored();
-    SaKernelParams p;
-    init_params(&p, K, W, 1, dt);
-    void *probs = make_probs(dt, &pr[0][0], (size_t)K * W);
     Run r;
-    run_init(&r);
-    run_kernel(&p, probs, 1, 0, lab, 0, 6, &r);
+    run_row(dt, 0, K, W, &pr[0][0], lab, 0, 6, &r);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.out.far, want);
     if (want) {
@@ -988,7 +1000,6 @@ static void far_check(SaDtype dt, const Edit *ed, int ned, uint64_t want,
     }
     assert_int_equal(r.out.valid_pixels, W - 1);
     run_free(&r);
-    free(probs);
 }
 
 /* Counted over valid pixels only, the first one named, in a full tile of
@@ -1038,8 +1049,6 @@ static void test_far_sums_many_classes(void **state)
     uint16_t lab[W];
     assert_non_null(pr);
     set_ignored();
-    SaKernelParams p;
-    init_params(&p, K, W, 1, SA_F32);
     int far_rows = 0;
     for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
         uint64_t want = 0;
@@ -1062,10 +1071,8 @@ static void test_far_sums_many_classes(void **state)
             lab[w] = (uint16_t)w;
         }
         far_rows += (int)want;
-        void *probs = make_probs(SA_F32, pr, (size_t)K * W);
         Run r;
-        run_init(&r);
-        run_kernel(&p, probs, 1, 0, lab, 0, 0, &r);
+        run_row(SA_F32, 0, K, W, pr, lab, 0, 0, &r);
         assert_int_equal(r.rc, 0);
         assert_int_equal(r.out.far, want);
         if (want) {
@@ -1073,7 +1080,6 @@ static void test_far_sums_many_classes(void **state)
             assert_true(r.out.far_sum == want_sum);
         }
         run_free(&r);
-        free(probs);
     }
     assert_true(far_rows >= 3 && far_rows <= 9); /* both sides were met */
     free(pr);
@@ -1095,12 +1101,8 @@ static void test_float_sum_overflow(void **state)
     }
     pr[0][0] = pr[1][0] = 3e38;
     set_ignored();
-    SaKernelParams p;
-    init_params(&p, K, W, 1, SA_F32);
-    void *probs = make_probs(SA_F32, &pr[0][0], (size_t)K * W);
     Run r;
-    run_init(&r);
-    run_kernel(&p, probs, 1, 0, lab, 0, 0, &r);
+    run_row(SA_F32, 0, K, W, &pr[0][0], lab, 0, 0, &r);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.recs.count, W);
     for (uint32_t w = 1; w < W; w++) {
@@ -1113,7 +1115,6 @@ static void test_float_sum_overflow(void **state)
     assert_int_equal(r.out.far, 1); /* column 0 sums to 6e38 */
     assert_int_equal(r.out.far_col, 0);
     run_free(&r);
-    free(probs);
 }
 
 /* One scratch, set up once for the widest image, serves images of other

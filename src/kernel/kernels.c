@@ -166,15 +166,16 @@ void sa_kernel_scratch_init(const SaKernelParams *p, void *scratch)
         }                                                                    \
     } while (0)
 
-/* Whether the row holds an invalid value (a NaN or infinite value makes
- * the sum NaN or infinite; a value below lo), and if not its argmax. */
-#define ROW_VERDICT(lo, bad)                                                 \
+/* Whether columns [w0, W) hold an invalid value (a NaN or infinite value
+ * makes the sum NaN or infinite; a value below lo), and if not their
+ * argmax. */
+#define ROW_VERDICT(w0, lo, bad)                                             \
     do {                                                                     \
         (bad) = 0;                                                           \
-        for (size_t w = 0; w < W; w++)                                       \
+        for (size_t w = (w0); w < W; w++)                                    \
             (bad) |= !(psum[w] - psum[w] == 0.0) | (mn[w] < (lo));           \
         if (!(bad))                                                          \
-            for (size_t w = 0; w < W; w++)                                   \
+            for (size_t w = (w0); w < W; w++)                                \
                 arg[w] = (uint16_t)argd[w];                                  \
     } while (0)
 
@@ -235,7 +236,7 @@ static int decode_row(const SaKernelParams *p, const void *probs,
     }
     const double lo = p->logits ? -DBL_MAX : 0.0;
     int bad;
-    ROW_VERDICT(lo, bad);
+    ROW_VERDICT(0, lo, bad);
     return bad;
 }
 
@@ -392,13 +393,9 @@ static int decode_stats(const SaKernelParams *p, const void *probs,
             stats_cols(p, probs, band_rows, r, 0, tmp, best, argd, mn, psum);
         }
     }
-    /* ROW_VERDICT for the columns from w0 on */
-    int bad = 0;
-    for (size_t w = w0; w < W; w++)
-        bad |= !(psum[w] - psum[w] == 0.0) | (mn[w] < 0.0);
-    if (!bad)
-        for (size_t w = w0; w < W; w++)
-            arg[w] = (uint16_t)argd[w];
+    /* the columns the tiles did not judge */
+    int bad;
+    ROW_VERDICT(w0, 0.0, bad);
     return bad;
 }
 
