@@ -183,8 +183,11 @@ typedef struct SaEngine {
      * so that their overlays need not read the tensor again; and, when
      * kept_labels, their label maps after them (H×W values each), so that
      * they need not read the label files again */
-    uint16_t **kept;         /* N pointers (NULL: not kept), or NULL */
+    void **kept;             /* N maps (NULL: not kept), or NULL */
+    size_t kept_es;          /* bytes a value: 1 when K <= 256, else 2 */
     int kept_labels;
+    uint8_t *kept_wide;      /* kept_es 1: N flags, image n has a label
+                                above 255 (its label map is not used) */
     uint64_t *kept_list;     /* the images whose maps are whole */
     uint64_t n_kept, kept_cap;
     uint64_t flight[SA_KEEP_FLIGHT]; /* images whose maps are being filled */
@@ -353,18 +356,28 @@ int sa_truth_mask_check(SaEngine *e, uint64_t n);
  * label maps too (when both fit). */
 int sa_keep_init(SaEngine *e);
 /* Pass 1's producer, at the start of computed image n: its map (to be
- * filled by the workers), or NULL when maps are not kept. */
-uint16_t *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc);
+ * filled by the workers with sa_keep_put), or NULL when maps are not
+ * kept. */
+void *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc);
+/* Worker: n values from v into a map at value offset off (argmax rows at
+ * row * W, label rows after the image's H × W argmax values).  Returns 1
+ * when a value did not fit (above 255 in a map of bytes: only labels). */
+int sa_keep_put(const SaEngine *e, void *map, size_t off, const uint16_t *v,
+                size_t n);
+/* n values from a map returned by sa_keep_map or sa_keep_labels, at
+ * value offset off, into dst. */
+void sa_keep_get(const SaEngine *e, const void *map, size_t off,
+                 uint16_t *dst, size_t n);
 /* Pass 1's aggregator, image n whole: kept if it ranks among the first
  * overlay_top of the images kept so far (the worst one given up). */
 void sa_keep_done(SaEngine *e, uint64_t n);
 /* Pass 1's aggregator, when no band of an image before `below` can still
  * be scored: frees the maps of such images that were skipped. */
 void sa_keep_release(SaEngine *e, uint64_t below);
-/* Image n's whole argmax map, or NULL. */
-const uint16_t *sa_keep_map(const SaEngine *e, uint64_t n);
+/* Image n's whole argmax map (for sa_keep_get), or NULL. */
+const void *sa_keep_map(const SaEngine *e, uint64_t n);
 /* Image n's whole label map (as pass 1 read it), or NULL. */
-const uint16_t *sa_keep_labels(const SaEngine *e, uint64_t n);
+const void *sa_keep_labels(const SaEngine *e, uint64_t n);
 void sa_keep_free(SaEngine *e);
 
 #endif

@@ -13,11 +13,18 @@
  * is kept after its argmax map (the values pass 1 read, label map
  * applied), so that the overlay reads no label file either.
  *
+ * With at most 256 classes a map holds a byte a value: half the memory,
+ * and half the fresh pages the workers fault in as they write it (each
+ * costs microseconds).  A label map of bytes is used only when every
+ * label of its image is below 256 (an image with, say, 65535 as its void
+ * value has its label file read again for its overlay).
+ *
  * The producer gives each computed image a map at its first band (the
  * workers write its rows); the aggregator, on the same thread, keeps or
  * frees it when the image is whole.  The map of an image skipped part way
  * is freed once no band of it can still be scored (sa_keep_release). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/engine.h"
 
@@ -44,14 +51,18 @@ int sa_keep_init(SaEngine *e)
         e->set.rank_by == SEGAUDIT_SCORE_NUM_PIXEL_ISSUES)
         return 0;
     /* the maps kept, those of the images being scored, and one given up */
-    uint64_t map = (e->max_pixels ? e->max_pixels : 1) * sizeof(uint16_t);
+    e->kept_es = e->K <= 256 ? 1 : 2;
+    uint64_t map = (e->max_pixels ? e->max_pixels : 1) * e->kept_es;
     if (top + SA_KEEP_FLIGHT + 1 > e->set.memory_limit / 8 / map)
         return 0;
     e->kept_labels =
         top + SA_KEEP_FLIGHT + 1 <= e->set.memory_limit / 8 / (2 * map);
     e->kept = calloc(e->N, sizeof *e->kept);
     e->kept_list = malloc((top + 1) * sizeof *e->kept_list);
-    if (!e->kept || !e->kept_list) {
+    if (e->kept_labels && e->kept_es == 1)
+        e->kept_wide = calloc(e->N, 1);
+    if (!e->kept || !e->kept_list ||
+        (e->kept_labels && e->kept_es == 1 && !e->kept_wide)) {
         sa_keep_free(e);
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     }
@@ -59,15 +70,15 @@ int sa_keep_init(SaEngine *e)
     return 0;
 }
 
-uint16_t *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
+void *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
 {
     *rc = 0;
     if (!e->kept)
         return NULL;
     if (e->n_flight == SA_KEEP_FLIGHT)
         return NULL; /* (many small images in flight: not this one) */
-    uint16_t *m = malloc((size_t)sa_img_h(e, n) * sa_img_w(e, n) *
-                         (e->kept_labels ? 2 : 1) * sizeof *m);
+    void *m = malloc((size_t)sa_img_h(e, n) * sa_img_w(e, n) *
+                     (e->kept_labels ? 2 : 1) * e->kept_es);
     if (!m) {
         *rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
         return NULL;
@@ -75,6 +86,34 @@ uint16_t *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
     e->kept[n] = m;
     e->flight[e->n_flight++] = n;
     return m;
+}
+
+int sa_keep_put(const SaEngine *e, void *map, size_t off, const uint16_t *v,
+                size_t n)
+{
+    if (e->kept_es == 2) {
+        memcpy((uint16_t *)map + off, v, n * sizeof *v);
+        return 0;
+    }
+    uint8_t *d = (uint8_t *)map + off;
+    uint16_t high = 0;
+    for (size_t i = 0; i < n; i++) {
+        high |= v[i];
+        d[i] = (uint8_t)v[i];
+    }
+    return high > 255;
+}
+
+void sa_keep_get(const SaEngine *e, const void *map, size_t off,
+                 uint16_t *dst, size_t n)
+{
+    if (e->kept_es == 2) {
+        memcpy(dst, (const uint16_t *)map + off, n * sizeof *dst);
+        return;
+    }
+    const uint8_t *s = (const uint8_t *)map + off;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = s[i];
 }
 
 /* Drops image n from the images in flight. */
@@ -120,7 +159,7 @@ void sa_keep_release(SaEngine *e, uint64_t below)
     }
 }
 
-const uint16_t *sa_keep_map(const SaEngine *e, uint64_t n)
+const void *sa_keep_map(const SaEngine *e, uint64_t n)
 {
     if (!e->kept || !e->kept[n] || e->skipped[n])
         return NULL;
@@ -130,10 +169,12 @@ const uint16_t *sa_keep_map(const SaEngine *e, uint64_t n)
     return e->kept[n];
 }
 
-const uint16_t *sa_keep_labels(const SaEngine *e, uint64_t n)
+const void *sa_keep_labels(const SaEngine *e, uint64_t n)
 {
-    const uint16_t *m = e->kept_labels ? sa_keep_map(e, n) : NULL;
-    return m ? m + (size_t)sa_img_h(e, n) * sa_img_w(e, n) : NULL;
+    const unsigned char *m = e->kept_labels ? sa_keep_map(e, n) : NULL;
+    if (!m || (e->kept_wide && e->kept_wide[n]))
+        return NULL;
+    return m + (size_t)sa_img_h(e, n) * sa_img_w(e, n) * e->kept_es;
 }
 
 void sa_keep_free(SaEngine *e)
@@ -142,8 +183,10 @@ void sa_keep_free(SaEngine *e)
         free(e->kept[n]);
     free(e->kept);
     free(e->kept_list);
+    free(e->kept_wide);
     e->kept = NULL;
     e->kept_list = NULL;
+    e->kept_wide = NULL;
     e->n_kept = e->kept_cap = 0;
     e->n_flight = 0;
     e->kept_labels = 0;

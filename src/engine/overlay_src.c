@@ -58,11 +58,10 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
     SaEngine *e = r->e;
     const size_t W = r->kp.W;
     /* pass 1's label map, when it was kept: no label file read */
-    const uint16_t *klab = sa_keep_labels(e, r->n);
+    const void *klab = sa_keep_labels(e, r->n);
     int rc = 0;
     if (klab)
-        memcpy(labels, klab + (size_t)row0 * W,
-               (size_t)nrows * W * sizeof *labels);
+        sa_keep_get(e, klab, (size_t)row0 * W, labels, (size_t)nrows * W);
     else if ((rc = sa_labels_read(e, &r->labels, r->n, row0, nrows, labels,
                                   err)) != 0)
         return rc;
@@ -75,10 +74,9 @@ int sa_overlay_image_rows(void *ctx, uint32_t row0, uint32_t nrows,
         return 0;
     }
     /* pass 1's map, when it was kept: no second read */
-    const uint16_t *kept = sa_keep_map(e, r->n);
+    const void *kept = sa_keep_map(e, r->n);
     if (kept) {
-        memcpy(argmax, kept + (size_t)row0 * W,
-               (size_t)nrows * W * sizeof *argmax);
+        sa_keep_get(e, kept, (size_t)row0 * W, argmax, (size_t)nrows * W);
         goto got;
     }
     /* the renderer asks for a few rows at a time, one block after the

@@ -63,8 +63,10 @@ typedef struct Band {
     SaCacheImage entry;            /* worker: that entry */
     uint64_t *hist;                /* --cache: the band's own histogram,
                                       in the cache's coarser buckets */
-    uint16_t *amap;                /* pass 1: the image's argmax map that
+    void *amap;                    /* pass 1: the image's argmax map that
                                       the worker fills (keep.c), or NULL */
+    int lab_wide;                  /* worker: a label of the band did not
+                                      fit in the kept label map */
     int lab_rc;                    /* label task: its read's result and */
     SaErr lab_err;                 /* message (label files) */
 } Band;
@@ -153,6 +155,7 @@ static void band_set(const SaEngine *e, Band *b, uint64_t n, uint64_t r0,
     b->recs.count = 0;
     b->fault.kind = 0;
     b->amap = NULL;
+    b->lab_wide = 0;
 }
 
 /* Label task: band b's label rows from image n's label file, with the
@@ -358,12 +361,12 @@ static void work(Pass *ps, Band *b)
                                 &b->st, &b->recs, &b->fault) != 0)
             return;
         if (arg) /* (kept only without downsampling: f = 1) */
-            memcpy(b->amap + (size_t)(b->row0 + j) * b->W, arg,
-                   b->W * sizeof *b->amap);
+            sa_keep_put(e, b->amap, (size_t)(b->row0 + j) * b->W, arg, b->W);
     }
     if (b->amap && e->kept_labels) /* the label map after the argmax map */
-        memcpy(b->amap + ((size_t)sa_img_h(e, b->image) + b->row0) * b->W,
-               b->labels, (size_t)b->nrows * b->W * sizeof *b->amap);
+        b->lab_wide = sa_keep_put(
+            e, b->amap, ((size_t)sa_img_h(e, b->image) + b->row0) * b->W,
+            b->labels, (size_t)b->nrows * b->W);
     if (f > 1)
         b->max_record = sizeof(SaRecord) + (size_t)f * f * sizeof(SaDetail);
     else
@@ -469,6 +472,8 @@ static int fold_band(Pass *ps, Band *b)
         goto next;
     }
     sa_probs_count(e->probs, b->read_bytes);
+    if (b->lab_wide)
+        e->kept_wide[b->image] = 1;
     if (!e->skipped[b->image] && b->lab_rc) {
         /* the label task's read failed: as a failed read on the producer
          * (before the band's tensor rows, which it reads first) */

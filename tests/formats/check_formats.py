@@ -704,21 +704,46 @@ def kept_maps(tmp):
     lab_bad = os.path.join(tmp, "kept_labels_bad")
     shutil.copytree(lab, lab_bad)
     write_png(os.path.join(lab_bad, ids[3] + ".png"), bad)
+    # the maps hold a byte a value (5 classes); images 2 and 9 have 16-bit
+    # label files with 257 as their void value, too large for a byte (and
+    # a class, 1, in its low byte):
+    # their label files are read again for their overlays
+    lab_wide = os.path.join(tmp, "kept_labels_wide")
+    shutil.copytree(lab, lab_wide)
+    for j in (2, 9):
+        v = lb[j].astype(np.uint16).copy()
+        v[10:20, 30:50] = 257
+        write_png(os.path.join(lab_wide, ids[j] + ".png"), v, 16)
     p = os.path.join(tmp, "kept.h5")
     with h5py.File(p, "w") as g:
         g["pred_probs"] = pr
         g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
     tensor = pr.nbytes
+    # 300 classes: the maps hold two bytes a value
+    Nm, Km = 4, 300
+    lab_many = os.path.join(tmp, "kept_labels_many")
+    lbm, prm, idsm = block_dataset(rng, (Nm, Km, 16, 32), 4, 0.8, 2.0,
+                                   lab_many, "m%02d")
+    for j in range(Nm):
+        write_png(os.path.join(lab_many, idsm[j] + ".png"), lbm[j], 16)
+    pm = os.path.join(tmp, "kept_many.h5")
+    with h5py.File(pm, "w") as g:
+        g["pred_probs"] = prm
+        g["image_ids"] = np.array(idsm, dtype=h5py.string_dtype())
     cases = [("top5", lab, ["--top", "5"]),
              ("top_all", lab, ["--top", "all"]),
              ("mean_iou", lab, ["--top", "4", "--rank-by", "mean_iou"]),
              ("skip", lab_bad, ["--top", "6", "--on-error", "skip"]),
-             ("one_thread", lab, ["--top", "3", "--threads", "1"])]
+             ("one_thread", lab, ["--top", "3", "--threads", "1"]),
+             ("wide_labels", lab_wide, ["--top", "all",
+                                        "--ignore-index", "257"]),
+             ("many_classes", lab_many, ["--top", "all"])]
     for name, labels, extra in cases:
         outs = []
+        probs = pm if name == "many_classes" else p
         for limit in ("1G", "64K"):
             out = os.path.join(tmp, "kept_%s_%s" % (name, limit))
-            r = subprocess.run([SEG, "audit", "--labels", labels, "--probs", p,
+            r = subprocess.run([SEG, "audit", "--labels", labels, "--probs", probs,
                                 "--out", out, "--masks", "--no-html", "-q",
                                 "--memory-limit", limit] + extra,
                                capture_output=True, text=True)
@@ -735,9 +760,10 @@ def kept_maps(tmp):
                for o in outs]
         # the kept maps spare every overlaid image's second read (the
         # skipped image's labels fail before its tensor is read whole)
+        size = prm.nbytes if name == "many_classes" else tensor
         tally.ok("kept_maps/%s_bytes" % name,
-                 got[0] <= tensor < got[1] if name != "skip" else got[0] < got[1],
-                 "bytes read %s, tensor %d" % (got, tensor))
+                 got[0] <= size < got[1] if name != "skip" else got[0] < got[1],
+                 "bytes read %s, tensor %d" % (got, size))
 
 
 def passed_one():

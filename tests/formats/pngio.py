@@ -59,14 +59,15 @@ def read_png(path):
     return out.astype(np.uint16)
 
 
-def write_png(path, a):
-    """8-bit gray PNG (no imaging library)."""
+def write_png(path, a, depth=8):
+    """8-bit (or 16-bit) gray PNG (no imaging library)."""
     h, w = a.shape
-    raw = b"".join(b"\x00" + a[y].astype(np.uint8).tobytes() for y in range(h))
+    t = np.uint8 if depth == 8 else np.dtype(">u2")
+    raw = b"".join(b"\x00" + a[y].astype(t).tobytes() for y in range(h))
 
     def chunk(kind, body):
         return struct.pack(">I", len(body)) + kind + body + \
             struct.pack(">I", zlib.crc32(kind + body) & 0xffffffff)
     with open(path, "wb") as fh:
-        fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)) +
+        fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0)) +
                  chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
