@@ -843,8 +843,9 @@ static void test_overlays_from_kept_maps(void **state)
     s.model = SEGAUDIT_SYNTH_WEAK;
     synth_ok(&s);
     char msg[512], a[800], b[800];
-    /* maps of 64 KiB; 20 of them (the top 3, 16 in flight, 1 given up):
-     * argmax maps alone fit in an eighth of 16 MiB, with labels in 1 GiB */
+    /* maps of 32 KiB (a byte a pixel); 20 of them (the top 3, 16 in
+     * flight, 1 given up): argmax maps alone fit in an eighth of 8 MiB,
+     * with labels in 1 GiB */
     assert_int_equal(audit_overlays(s.out_dir, "ov-files", (uint64_t)1 << 20,
                                     0, msg, sizeof msg), 0);
     assert_int_equal(audit_overlays(s.out_dir, "ov-kept", (uint64_t)1 << 30,
@@ -865,7 +866,7 @@ static void test_overlays_from_kept_maps(void **state)
     assert_int_equal(files, 3);
     /* argmax maps alone: the overlays read the label files */
     assert_int_not_equal(audit_overlays(s.out_dir, "ov-argmax",
-                                        (uint64_t)16 << 20, 1, msg,
+                                        (uint64_t)8 << 20, 1, msg,
                                         sizeof msg), 0);
     assert_non_null(strstr(msg, "labels"));
 }
