@@ -163,7 +163,6 @@ static void *alloc_scratch(const SaKernelParams *p, int poison)
     assert_non_null(s);
     if (poison)
         memset(s, 0xff, n);
-    sa_kernel_scratch_init(p, s);
     return s;
 }
 
@@ -546,57 +545,112 @@ static void test_softmin_groupings(void **state)
     groupings(2000, 1e-13);
 }
 
-/* The memo of exponentials gives the bits of the plain sum, call after
- * call with one memo: scores that are half floats (most of them near 1,
- * some subnormal, zero or 2 and more, which the memo does not hold), and
- * some that are not; temperatures that change from call to call, so that
- * an entry of an earlier call would be wrong; and its stamps wrapping. */
-static void test_softmin_memo(void **state)
+/* A score that is a half float (most near 1, some subnormal, zero or 2 and
+ * more, which the table does not hold), or now and then one that is not. */
+static double half_score(void)
+{
+    uint64_t kind = rng_next() % 16;
+    uint16_t h;
+    if (kind < 10) /* [0.5, 1] */
+        h = (uint16_t)(0x3800 + rng_next() % 0x401);
+    else if (kind < 13) /* anything finite and not negative */
+        h = (uint16_t)(rng_next() % 0x7c00);
+    else if (kind == 13) /* zero, subnormal, smallest normal, 2 */
+        h = (uint16_t)((const uint16_t[]){0, 1, 0x3ff, 0x400,
+                                          0x4000}[rng_next() % 5]);
+    else
+        return rng_unif();
+    return (double)sa_half_to_float(h);
+}
+
+/* The table of exponentials of half floats: entry i is the exponential of
+ * the half whose bits are i (as the half decoder gives it); sums with it
+ * have the bits of the same sums with the exponentials computed, are
+ * those of sa_softmin_add_ref (its own shift) to within a few units in the
+ * last place and the SPEC's softmin (in long double) to 1e-12; all-equal
+ * scores give their score exactly; rows whose least score is 2 or more,
+ * and temperatures below SA_EXP_HALF_MIN_T, are summed as
+ * sa_softmin_add_ref sums them, bit for bit. */
+static void test_softmin_half(void **state)
 {
     (void)state;
-    SaExpMemo *memo = malloc(sizeof *memo);
+    double *table = malloc(SA_EXP_HALF * sizeof *table);
     double *s = malloc(1500 * sizeof *s);
-    assert_non_null(memo);
+    assert_non_null(table);
     assert_non_null(s);
-    memset(memo, 0xff, sizeof *memo);
-    sa_exp_memo_init(memo);
-    const double Ts[] = {0.1, 1.0, 0.01, 0.1};
-    SaSoftmin plain, memod;
-    sa_softmin_init(&plain);
-    sa_softmin_init(&memod);
-    for (int call = 0; call < 300; call++) {
-        size_t n = 1 + rng_next() % 1500;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t kind = rng_next() % 16;
-            uint16_t h;
-            if (kind < 10) /* [0.5, 1] */
-                h = (uint16_t)(0x3800 + rng_next() % 0x401);
-            else if (kind < 13) /* anything finite and not negative */
-                h = (uint16_t)(rng_next() % 0x7c00);
-            else if (kind == 13) /* zero, subnormal, smallest normal, 2 */
-                h = (uint16_t)((const uint16_t[]){0, 1, 0x3ff, 0x400,
-                                                  0x4000}[rng_next() % 5]);
-            else
-                h = 0;
-            s[i] = kind < 14 ? (double)sa_half_to_float(h) : rng_unif();
+    assert_int_equal(sa_softmin_half_table(SA_EXP_HALF_MIN_T / 2, table), 0);
+    const double Ts[] = {0.1, 1.0, SA_EXP_HALF_MIN_T, 0.25};
+    for (int ti = 0; ti < 4; ti++) {
+        double T = Ts[ti];
+        assert_int_equal(sa_softmin_half_table(T, table), 1);
+        for (uint32_t i = 0x400; i < SA_EXP_HALF; i++) {
+            double x = (double)sa_half_to_float((uint16_t)i);
+            double want = exp((1.0 - x) / T - (1.0 - 0.0) / T);
+            if (memcmp(&table[i], &want, sizeof want) != 0)
+                fail_msg("T=%g: entry %#x (%.17g) holds %.17g, not %.17g",
+                         T, i, x, table[i], want);
         }
-        if (call == 150)
-            memo->gen = UINT32_MAX; /* the next call wraps */
-        double T = Ts[call % 4];
-        SaSoftmin a, b;
-        sa_softmin_init(&a);
-        sa_softmin_init(&b);
-        sa_softmin_add(&a, s, n, T);
-        sa_softmin_add_memo(&b, s, n, T, sa_softmin_least(s, n), memo);
-        assert_memory_equal(&a, &b, sizeof a);
-        if (call == 150)
-            assert_int_equal(memo->gen, 1);
-        sa_softmin_add(&plain, s, n, T);
-        sa_softmin_add_memo(&memod, s, n, T, sa_softmin_least(s, n), memo);
-        assert_memory_equal(&plain, &memod, sizeof plain);
+        for (int call = 0; call < 100; call++) {
+            size_t n = 1 + rng_next() % 1500;
+            for (size_t i = 0; i < n; i++)
+                s[i] = half_score();
+            double ref = sa_softmin_least(s, n);
+            SaSoftmin a, b;
+            sa_softmin_init(&a);
+            sa_softmin_init(&b);
+            sa_softmin_add_ref(&a, s, n, T, ref);
+            sa_softmin_add_half(&b, s, n, T, ref, table);
+            assert_int_equal(b.n, n);
+            /* the table gives the bits of its exponentials computed */
+            SaSoftmin c;
+            sa_softmin_init(&c);
+            sa_softmin_add_half(&c, s, n, T, ref, NULL);
+            assert_memory_equal(&b, &c, sizeof b);
+            assert_rel(sa_softmin_value(&b), sa_softmin_value(&a), 1e-14);
+            assert_rel(sa_softmin_value(&b), (double)softmin_ref(s, n, T),
+                       1e-12);
+            /* merged with a partial summed without the table */
+            sa_softmin_add_ref(&a, s, n / 2 + 1, T, sa_softmin_least(s, n / 2 + 1));
+            sa_softmin_add_ref(&b, s, n / 2 + 1, T, sa_softmin_least(s, n / 2 + 1));
+            assert_rel(sa_softmin_value(&b), sa_softmin_value(&a), 1e-14);
+        }
+        /* all equal: the score itself */
+        for (uint32_t h = 0x3800; h <= 0x3c00; h += 0x41) {
+            double x = (double)sa_half_to_float((uint16_t)h);
+            for (size_t i = 0; i < 37; i++)
+                s[i] = x;
+            SaSoftmin b;
+            sa_softmin_init(&b);
+            sa_softmin_add_half(&b, s, 37, T, x, table);
+            assert_true(sa_softmin_value(&b) == x);
+        }
+        /* least score 2 or more: as without the table */
+        for (int call = 0; call < 20; call++) {
+            size_t n = 1 + rng_next() % 200;
+            for (size_t i = 0; i < n; i++)
+                s[i] = (double)sa_half_to_float(
+                    (uint16_t)(0x4000 + rng_next() % 0x3c00));
+            double ref = sa_softmin_least(s, n);
+            SaSoftmin a, b;
+            sa_softmin_init(&a);
+            sa_softmin_init(&b);
+            sa_softmin_add_ref(&a, s, n, T, ref);
+            sa_softmin_add_half(&b, s, n, T, ref, table);
+            assert_memory_equal(&a, &b, sizeof a);
+        }
     }
+    /* below SA_EXP_HALF_MIN_T: as sa_softmin_add */
+    for (size_t i = 0; i < 300; i++)
+        s[i] = half_score();
+    SaSoftmin a, b;
+    sa_softmin_init(&a);
+    sa_softmin_init(&b);
+    sa_softmin_add(&a, s, 300, SA_EXP_HALF_MIN_T / 2);
+    sa_softmin_add_half(&b, s, 300, SA_EXP_HALF_MIN_T / 2,
+                        sa_softmin_least(s, 300), table);
+    assert_memory_equal(&a, &b, sizeof a);
     free(s);
-    free(memo);
+    free(table);
 }
 
 static void test_softmin_empty(void **state)
@@ -1944,7 +1998,6 @@ static void test_scratch_size(void **state)
         assert_int_equal(sz % 64, 0);
         void *scratch = aligned_alloc(64, sz);
         assert_non_null(scratch);
-        sa_kernel_scratch_init(&p, scratch);
         double *pr = malloc((size_t)K * f * W * sizeof *pr);
         uint16_t *lab = malloc((size_t)f * W * sizeof *lab);
         assert_non_null(pr);
@@ -2036,18 +2089,8 @@ static void test_argmax_row(void **state)
             SaKernelParams kp = {.K = K, .W = W, .f = 1, .dtype = dt,
                                  .T = 0.1, .logits = logits,
                                  .rec_mode = SA_REC_NONE};
-            /* (an argmax scratch holds no softmin memo) */
-            SaKernelParams pass1 = kp;
-            pass1.rec_mode = SA_REC_PASS1;
-            assert_true(sa_kernel_scratch_size(&kp) <=
-                        sa_kernel_scratch_size(&pass1));
-            if (dt == SA_F16 && !logits)
-                assert_true(sa_kernel_scratch_size(&kp) +
-                                sizeof(SaExpMemo) <=
-                            sa_kernel_scratch_size(&pass1));
             void *scratch = aligned_alloc(64, sa_kernel_scratch_size(&kp));
             assert_non_null(scratch);
-            sa_kernel_scratch_init(&kp, scratch);
             uint16_t arg[67];
             double x[19];
             for (uint32_t r = 0; r < band_rows; r++) {
@@ -2096,7 +2139,7 @@ int main(void)
         cmocka_unit_test(test_softmin_all_equal),
         cmocka_unit_test(test_softmin_groupings),
         cmocka_unit_test(test_softmin_empty),
-        cmocka_unit_test(test_softmin_memo),
+        cmocka_unit_test(test_softmin_half),
         cmocka_unit_test(test_far_sums),
         cmocka_unit_test(test_far_sums_many_classes),
         cmocka_unit_test(test_float_sum_overflow),

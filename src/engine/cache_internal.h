@@ -12,8 +12,10 @@
 #include "engine/engine.h"
 #include "io/cache_db.h"
 
-/* Bump when an entry's bytes or meaning change. */
-#define SA_CACHE_FORMAT 2
+/* Bump when an entry's bytes or meaning change (3: the softmin partials of
+ * rows are summed against the shift 1/T, whose last bits differ from those
+ * of format 2's). */
+#define SA_CACHE_FORMAT 3
 
 /* The kinds of entries. */
 enum {

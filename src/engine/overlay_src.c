@@ -221,7 +221,7 @@ int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out)
     m->kp.K = e->K;
     m->kp.W = (uint32_t)e->W;
     m->kp.f = 1;
-    m->kp.rec_mode = SA_REC_NONE; /* (a scratch without the softmin's memo) */
+    m->kp.rec_mode = SA_REC_NONE; /* (argmax only) */
     m->kp.dtype = e->dtype;
     m->kp.logits = e->set.logits;
     m->kp.T = e->set.temperature;
@@ -235,7 +235,6 @@ int sa_overlay_image_new(SaEngine *e, SaOverlayImage **out)
         sa_overlay_image_free(m);
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     }
-    sa_kernel_scratch_init(&m->kp, m->scratch);
     *out = m;
     return 0;
 }

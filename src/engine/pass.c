@@ -86,6 +86,8 @@ typedef struct Pass {
     void **scratch;        /* per thread */
     SaReadScratch *rs;     /* per thread: compressed chunks being read */
     uint64_t **hist;       /* per thread (pass 1) */
+    double *exp_half;      /* pass 1 of float16 probabilities: the
+                              softmin's exponentials (kp.exp_half) */
     /* producer position */
     uint64_t next_image, next_row;
     SaLabelReader labels;  /* the label rows being read; with label files,
@@ -697,6 +699,18 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
 
     if (rec_mode == SA_REC_PASS1 && (rc = sa_keep_init(e)) != 0)
         goto done;
+    /* float16 probabilities give scores that are half floats: the
+     * exponentials of all of them, made once per pass, spare an `exp` per
+     * pixel (the same bits as computing them) */
+    if (rec_mode == SA_REC_PASS1 && ps.kp.f == 1 && ps.kp.dtype == SA_F16 &&
+        !ps.kp.logits) {
+        if (!(ps.exp_half = malloc(SA_EXP_HALF * sizeof *ps.exp_half))) {
+            rc = sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
+            goto done;
+        }
+        if (sa_softmin_half_table(ps.kp.T, ps.exp_half))
+            ps.kp.exp_half = ps.exp_half;
+    }
     ps.scratch = calloc((size_t)nt, sizeof(void *));
     ps.rs = calloc((size_t)nt, sizeof *ps.rs);
     /* with --cache, each image's histogram goes to its entry and from
@@ -714,8 +728,6 @@ int sa_engine_read_pass(SaEngine *e, int rec_mode, uint32_t min_bucket,
     size_t scratch_size = sa_kernel_scratch_size(&ps.kp);
     for (int t = 0; t < nt; t++) {
         ps.scratch[t] = aligned_alloc(64, scratch_size);
-        if (ps.scratch[t])
-            sa_kernel_scratch_init(&ps.kp, ps.scratch[t]);
         if (ps.hist)
             ps.hist[t] = sa_zalloc(SA_HIST_BUCKETS, sizeof(uint64_t));
         if (!ps.scratch[t] || (ps.hist && !ps.hist[t])) {
@@ -797,6 +809,7 @@ done:
     for (int t = 0; ps.rs && t < nt; t++)
         sa_read_scratch_free(&ps.rs[t]);
     free(ps.rs);
+    free(ps.exp_half);
     for (int t = 0; ps.hist && t < nt; t++)
         free(ps.hist[t]);
     free(ps.scratch);

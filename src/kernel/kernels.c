@@ -35,8 +35,7 @@ void sa_recbuf_free(SaRecBuf *b)
     memset(b, 0, sizeof *b);
 }
 
-/* Scratch layout (the memo, doubles, then uint16 arrays):
- *   memo           exponentials of float16 scores (uses_memo)
+/* Scratch layout (doubles, then uint16 arrays):
  *   rowp  [K][W]   decoded probabilities of the current full-res row
  *   sfull [W]      scores of its valid pixels (softmin input)
  *   argd, mn, psum, phat [W]  per-pixel argmax, least value, sum, maximum
@@ -44,14 +43,6 @@ void sa_recbuf_free(SaRecBuf *b)
  *   bp    [K]      one block's probabilities (f > 1)
  *   arg   [f][W]   full-resolution argmax of the block-row's rows */
 static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-/* Scores are half floats: float16 probabilities at full resolution, in
- * the pass that computes the softmin. */
-static int uses_memo(const SaKernelParams *p)
-{
-    return p->dtype == SA_F16 && !p->logits && p->f == 1 &&
-           p->rec_mode == SA_REC_PASS1;
-}
 
 size_t sa_kernel_scratch_size(const SaKernelParams *p)
 {
@@ -66,8 +57,6 @@ size_t sa_kernel_scratch_size(const SaKernelParams *p)
     n += align64(f * f * sizeof(uint16_t));
     if (f > 1)
         n += 2 * align64(f * W * sizeof(double));
-    if (uses_memo(p))
-        n += align64(sizeof(SaExpMemo));
     return n;
 }
 
@@ -75,21 +64,12 @@ typedef struct Scratch {
     double *rowp, *sfull, *argd, *mn, *psum, *phat, *bacc, *bp;
     uint16_t *arg, *blab;
     double *srow, *prow; /* [f][W] full-resolution s and p̂ (f > 1) */
-    SaExpMemo *memo;     /* when uses_memo() */
 } Scratch;
 
 static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
 {
     size_t K = p->K, W = p->W, f = p->f, Wb = W / f;
     unsigned char *c = mem;
-    /* the memo first: the same place for every width up to the one the
-     * scratch was sized for (the width changes from image to image, and
-     * the memo is set up once) */
-    sc->memo = NULL;
-    if (uses_memo(p)) {
-        sc->memo = (SaExpMemo *)c;
-        c += align64(sizeof(SaExpMemo));
-    }
     sc->rowp = (double *)c;
     c += align64(K * W * sizeof(double));
     sc->sfull = (double *)c;
@@ -119,14 +99,6 @@ static void carve(const SaKernelParams *p, void *mem, Scratch *sc)
         c += align64(f * W * sizeof(double));
         sc->prow = (double *)c;
     }
-}
-
-void sa_kernel_scratch_init(const SaKernelParams *p, void *scratch)
-{
-    Scratch sc;
-    carve(p, scratch, &sc);
-    if (sc.memo)
-        sa_exp_memo_init(sc.memo);
 }
 
 /* Decodes row r of every channel of the band into rowp[K][W] and computes
@@ -797,8 +769,8 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
                           far, image, row, out, class_sum, st, recs, fault,
                           &nv, &least))
                 return -1;
-            sa_softmin_add_memo(&out->softmin, sc.sfull, nv, p->T, least,
-                                sc.memo);
+            sa_softmin_add_half(&out->softmin, sc.sfull, nv, p->T, least,
+                                p->exp_half);
             out->valid_pixels += nv;
             continue;
         }

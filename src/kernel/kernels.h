@@ -32,28 +32,37 @@ void sa_softmin_init(SaSoftmin *a);
 /* Adds the n scores s[0..n) (all non-ignored), computing their own max
  * first, then merges into a (so one call = one fixed-order partial). */
 void sa_softmin_add(SaSoftmin *a, const double *s, size_t n, double T);
-/* The exponentials of one sa_softmin_add_memo call, remembered by score:
- * float16 probabilities give scores that are half floats, a few hundred
- * distinct values in a row, so most exponentials are found, not computed
- * (the same expression on the same operands: the same bits).  Entries
- * hold the normal halves in [2^-14, 2), indexed by their bits; an entry
- * counts only in the call that wrote it (stamp == gen). */
-#define SA_EXP_MEMO 16384
-typedef struct SaExpMemo {
-    uint32_t gen;
-    uint32_t stamp[SA_EXP_MEMO];
-    double e[SA_EXP_MEMO];
-} SaExpMemo;
-
-void sa_exp_memo_init(SaExpMemo *m);
 /* The least of s[0..n), as s[i] < ref ? s[i] : ref finds it from s[0]. */
 double sa_softmin_least(const double *s, size_t n);
 /* sa_softmin_add, given ref = sa_softmin_least(s, n) (which the caller
- * may find as it makes s), with the exponentials of scores that are half
- * floats taken from (and kept in) memo when it is not NULL: the same
- * result, bit for bit. */
-void sa_softmin_add_memo(SaSoftmin *a, const double *s, size_t n, double T,
-                         double ref, SaExpMemo *memo);
+ * may find as it makes s). */
+void sa_softmin_add_ref(SaSoftmin *a, const double *s, size_t n, double T,
+                        double ref);
+
+/* The exponentials of scores that are half floats, for one temperature:
+ * float16 probabilities give such scores (as doubles), of which there are
+ * 15,360 normal ones in [2^-14, 2), so that one table made per pass holds
+ * the exponential of every score of the pass in that range.  Entry i
+ * (1024 <= i < SA_EXP_HALF) is exp((1 - s)/T - 1/T) for the half s whose
+ * bits are i.  A partial summed with the table has the exponent shift
+ * m = 1/T instead of the one of its least score,
+ * which keeps the least score's weight, exp(-ref/T), far from underflow
+ * only for ref < 2 and T >= SA_EXP_HALF_MIN_T (other rows are summed as
+ * sa_softmin_add_ref sums them). */
+#define SA_EXP_HALF 16384
+#define SA_EXP_HALF_MIN_T 0.01
+/* Fills table (SA_EXP_HALF doubles) for temperature T: 1, or 0 when T is
+ * below SA_EXP_HALF_MIN_T (the table is then not to be used). */
+int sa_softmin_half_table(double T, double *table);
+/* sa_softmin_add_ref, but with the shift 1/T when T >= SA_EXP_HALF_MIN_T
+ * and ref < 2 (as sa_softmin_add_ref otherwise), and the exponentials of
+ * the half-float scores in [2^-14, 2) taken from table, when given (made
+ * by sa_softmin_half_table(T)): the same bits with the table or without
+ * it, and the same value as sa_softmin_add_ref to within a few units in
+ * the last place. */
+void sa_softmin_add_half(SaSoftmin *a, const double *s, size_t n, double T,
+                         double ref, const double *table);
+
 /* a = a ⊕ b, exact online-softmax combination (order matters for rounding:
  * the engine always merges in image order). */
 void sa_softmin_merge(SaSoftmin *a, const SaSoftmin *b);
@@ -141,13 +150,16 @@ typedef struct SaKernelParams {
     uint32_t max_bucket;
     const SaPixOut *pix;   /* SA_REC_PASS1: each pixel's s (NaN where the
                               label is ignored) goes here, or NULL */
+    const double *exp_half;/* SA_REC_PASS1 at f = 1: the softmin's table of
+                              exponentials (sa_softmin_half_table), given
+                              for float16 probabilities; or NULL (the same
+                              bits) */
 } SaKernelParams;
 
 /* Per-thread scratch, sized for one block-row: allocate with
- * sa_kernel_scratch_size() bytes, 64-byte aligned, and set it up once with
- * sa_kernel_scratch_init() before its first use. */
+ * sa_kernel_scratch_size() bytes, 64-byte aligned (nothing in it needs
+ * setting up). */
 size_t sa_kernel_scratch_size(const SaKernelParams *p);
-void sa_kernel_scratch_init(const SaKernelParams *p, void *scratch);
 
 /* Statistics of one block-row (pass 1), over its full-resolution valid
  * pixels: the caller initialises softmin, sum_s = 0, min_s = +inf. */

@@ -34,16 +34,11 @@ void sa_softmin_merge(SaSoftmin *a, const SaSoftmin *b)
     a->n += b->n;
 }
 
-void sa_exp_memo_init(SaExpMemo *m)
-{
-    m->gen = 0;
-    memset(m->stamp, 0, sizeof m->stamp);
-}
-
-/* Index of a score in the memo: its bits as a half float when it is a
- * normal half in [2^-14, 2), else -1.  As a double such a half has a
- * biased exponent of 1009..1023 and no mantissa bits below the top 10. */
-static inline long memo_index(double s)
+/* A score's entry in the table of half floats: its bits as a half when it
+ * is a normal half in [2^-14, 2), else -1.  As a double such a half has a
+ * biased exponent of 1009..1023 (the half's own 1..15, plus 1008) and no
+ * mantissa bits below the top 10. */
+static inline long half_index(double s)
 {
     uint64_t b;
     memcpy(&b, &s, sizeof b);
@@ -53,8 +48,15 @@ static inline long memo_index(double s)
     return (long)(((ex - 1008) << 10) | ((b >> 42) & 0x3ff));
 }
 
-void sa_softmin_add_memo(SaSoftmin *a, const double *s, size_t n, double T,
-                         double ref, SaExpMemo *memo)
+/* The exponential of score s against the shift m, as every partial
+ * computes it. */
+static inline double weight(double s, double T, double m)
+{
+    return exp((1.0 - s) / T - m);
+}
+
+void sa_softmin_add_ref(SaSoftmin *a, const double *s, size_t n, double T,
+                        double ref)
 {
     if (n == 0)
         return;
@@ -63,30 +65,57 @@ void sa_softmin_add_memo(SaSoftmin *a, const double *s, size_t n, double T,
     part.ref = ref;
     part.sum = 0.0;
     part.wsum = 0.0;
-    if (memo) {
-        if (++memo->gen == 0) { /* wrapped: every stamp is stale */
-            memset(memo->stamp, 0, sizeof memo->stamp);
-            memo->gen = 1;
-        }
-        const uint32_t gen = memo->gen;
+    for (size_t i = 0; i < n; i++) {
+        double e = weight(s[i], T, part.m);
+        part.sum += e;
+        part.wsum += (s[i] - ref) * e;
+    }
+    part.n = n;
+    sa_softmin_merge(a, &part);
+}
+
+int sa_softmin_half_table(double T, double *table)
+{
+    if (!(T >= SA_EXP_HALF_MIN_T))
+        return 0;
+    const double m = (1.0 - 0.0) / T;
+    for (long i = 0; i < 1024; i++)
+        table[i] = NAN; /* (no normal half) */
+    for (long i = 1024; i < SA_EXP_HALF; i++) {
+        uint64_t b = ((uint64_t)((i >> 10) + 1008) << 52) |
+                     ((uint64_t)(i & 0x3ff) << 42);
+        double s;
+        memcpy(&s, &b, sizeof s);
+        table[i] = weight(s, T, m);
+    }
+    return 1;
+}
+
+void sa_softmin_add_half(SaSoftmin *a, const double *s, size_t n, double T,
+                         double ref, const double *table)
+{
+    /* the least score's weight is exp(-ref/T) >= exp(-200) */
+    if (!(T >= SA_EXP_HALF_MIN_T && ref < 2.0)) {
+        sa_softmin_add_ref(a, s, n, T, ref);
+        return;
+    }
+    if (n == 0)
+        return;
+    SaSoftmin part;
+    part.m = (1.0 - 0.0) / T;
+    part.ref = ref;
+    part.sum = 0.0;
+    part.wsum = 0.0;
+    if (table) {
         for (size_t i = 0; i < n; i++) {
-            double e;
-            long h = memo_index(s[i]);
-            if (h >= 0 && memo->stamp[h] == gen) {
-                e = memo->e[h];
-            } else {
-                e = exp((1.0 - s[i]) / T - part.m);
-                if (h >= 0) {
-                    memo->stamp[h] = gen;
-                    memo->e[h] = e;
-                }
-            }
+            long h = half_index(s[i]);
+            double e = h >= 0 ? table[h] : weight(s[i], T, part.m);
             part.sum += e;
             part.wsum += (s[i] - ref) * e;
         }
     } else {
         for (size_t i = 0; i < n; i++) {
-            double e = exp((1.0 - s[i]) / T - part.m);
+            double e = weight(s[i], T, part.m);
             part.sum += e;
             part.wsum += (s[i] - ref) * e;
         }
@@ -105,7 +134,7 @@ double sa_softmin_least(const double *s, size_t n)
 
 void sa_softmin_add(SaSoftmin *a, const double *s, size_t n, double T)
 {
-    sa_softmin_add_memo(a, s, n, T, sa_softmin_least(s, n), NULL);
+    sa_softmin_add_ref(a, s, n, T, sa_softmin_least(s, n));
 }
 
 double sa_softmin_value(const SaSoftmin *a)
