@@ -563,6 +563,18 @@ static double half_score(void)
     return (double)sa_half_to_float(h);
 }
 
+/* a and b: s[0..n) summed by sa_softmin_add_ref and sa_softmin_add_half
+ * (with table), each against the least score. */
+static void sum_both(const double *s, size_t n, double T, const double *table,
+                     SaSoftmin *a, SaSoftmin *b)
+{
+    double ref = sa_softmin_least(s, n);
+    sa_softmin_init(a);
+    sa_softmin_init(b);
+    sa_softmin_add_ref(a, s, n, T, ref);
+    sa_softmin_add_half(b, s, n, T, ref, table);
+}
+
 /* The table of exponentials of half floats: entry i is the exponential of
  * the half whose bits are i (as the half decoder gives it); sums with it
  * have the bits of the same sums with the exponentials computed, are
@@ -594,17 +606,12 @@ static void test_softmin_half(void **state)
             size_t n = 1 + rng_next() % 1500;
             for (size_t i = 0; i < n; i++)
                 s[i] = half_score();
-            double ref = sa_softmin_least(s, n);
-            SaSoftmin a, b;
-            sa_softmin_init(&a);
-            sa_softmin_init(&b);
-            sa_softmin_add_ref(&a, s, n, T, ref);
-            sa_softmin_add_half(&b, s, n, T, ref, table);
+            SaSoftmin a, b, c;
+            sum_both(s, n, T, table, &a, &b);
             assert_int_equal(b.n, n);
             /* the table gives the bits of its exponentials computed */
-            SaSoftmin c;
             sa_softmin_init(&c);
-            sa_softmin_add_half(&c, s, n, T, ref, NULL);
+            sa_softmin_add_half(&c, s, n, T, sa_softmin_least(s, n), NULL);
             assert_memory_equal(&b, &c, sizeof b);
             assert_rel(sa_softmin_value(&b), sa_softmin_value(&a), 1e-14);
             assert_rel(sa_softmin_value(&b), (double)softmin_ref(s, n, T),
@@ -630,12 +637,8 @@ static void test_softmin_half(void **state)
             for (size_t i = 0; i < n; i++)
                 s[i] = (double)sa_half_to_float(
                     (uint16_t)(0x4000 + rng_next() % 0x3c00));
-            double ref = sa_softmin_least(s, n);
             SaSoftmin a, b;
-            sa_softmin_init(&a);
-            sa_softmin_init(&b);
-            sa_softmin_add_ref(&a, s, n, T, ref);
-            sa_softmin_add_half(&b, s, n, T, ref, table);
+            sum_both(s, n, T, table, &a, &b);
             assert_memory_equal(&a, &b, sizeof a);
         }
     }

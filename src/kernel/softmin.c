@@ -55,30 +55,34 @@ static inline double weight(double s, double T, double m)
     return exp((1.0 - s) / T - m);
 }
 
-void sa_softmin_add_ref(SaSoftmin *a, const double *s, size_t n, double T,
-                        double ref)
+/* Merges the partial of s[0..n) against the shift m into a, with the
+ * exponentials of half floats from table when it is given. */
+static void add_part(SaSoftmin *a, const double *s, size_t n, double T,
+                     double ref, double m, const double *table)
 {
     if (n == 0)
         return;
-    SaSoftmin part;
-    part.m = (1.0 - ref) / T;
-    part.ref = ref;
-    part.sum = 0.0;
-    part.wsum = 0.0;
+    SaSoftmin part = {.m = m, .ref = ref, .sum = 0.0, .wsum = 0.0, .n = n};
     for (size_t i = 0; i < n; i++) {
-        double e = weight(s[i], T, part.m);
+        long h = table ? half_index(s[i]) : -1;
+        double e = h >= 0 ? table[h] : weight(s[i], T, m);
         part.sum += e;
         part.wsum += (s[i] - ref) * e;
     }
-    part.n = n;
     sa_softmin_merge(a, &part);
+}
+
+void sa_softmin_add_ref(SaSoftmin *a, const double *s, size_t n, double T,
+                        double ref)
+{
+    add_part(a, s, n, T, ref, (1.0 - ref) / T, NULL);
 }
 
 int sa_softmin_half_table(double T, double *table)
 {
     if (!(T >= SA_EXP_HALF_MIN_T))
         return 0;
-    const double m = (1.0 - 0.0) / T;
+    const double m = (1.0 - 0.0) / T; /* add_half's shift */
     for (long i = 0; i < 1024; i++)
         table[i] = NAN; /* (no normal half) */
     for (long i = 1024; i < SA_EXP_HALF; i++) {
@@ -95,33 +99,10 @@ void sa_softmin_add_half(SaSoftmin *a, const double *s, size_t n, double T,
                          double ref, const double *table)
 {
     /* the least score's weight is exp(-ref/T) >= exp(-200) */
-    if (!(T >= SA_EXP_HALF_MIN_T && ref < 2.0)) {
-        sa_softmin_add_ref(a, s, n, T, ref);
-        return;
-    }
-    if (n == 0)
-        return;
-    SaSoftmin part;
-    part.m = (1.0 - 0.0) / T;
-    part.ref = ref;
-    part.sum = 0.0;
-    part.wsum = 0.0;
-    if (table) {
-        for (size_t i = 0; i < n; i++) {
-            long h = half_index(s[i]);
-            double e = h >= 0 ? table[h] : weight(s[i], T, part.m);
-            part.sum += e;
-            part.wsum += (s[i] - ref) * e;
-        }
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            double e = weight(s[i], T, part.m);
-            part.sum += e;
-            part.wsum += (s[i] - ref) * e;
-        }
-    }
-    part.n = n;
-    sa_softmin_merge(a, &part);
+    if (T >= SA_EXP_HALF_MIN_T && ref < 2.0)
+        add_part(a, s, n, T, ref, (1.0 - 0.0) / T, table);
+    else
+        add_part(a, s, n, T, ref, (1.0 - ref) / T, NULL);
 }
 
 double sa_softmin_least(const double *s, size_t n)
