@@ -184,10 +184,9 @@ typedef struct SaEngine {
      * kept_labels, their label maps after them (H×W values each), so that
      * they need not read the label files again */
     void **kept;             /* N maps (NULL: not kept), or NULL */
-    size_t kept_es;          /* bytes a value: 1 when K <= 256, else 2 */
     int kept_labels;
-    uint8_t *kept_wide;      /* kept_es 1: N flags, image n has a label
-                                above 255 (its label map is not used) */
+    uint8_t *kept_wide;      /* kept_labels: N flags, image n has a label
+                                too large for its map (not used then) */
     uint64_t *kept_list;     /* the images whose maps are whole */
     uint64_t n_kept, kept_cap;
     uint64_t flight[SA_KEEP_FLIGHT]; /* images whose maps are being filled */

@@ -28,6 +28,12 @@
 
 #include "engine/engine.h"
 
+/* Bytes a value of a map. */
+static size_t value_size(const SaEngine *e)
+{
+    return e->K <= 256 ? 1 : 2;
+}
+
 /* Whether image a ranks before image b, as rank.c orders them. */
 static int ranks_before(const SaEngine *e, uint64_t a, uint64_t b)
 {
@@ -51,18 +57,16 @@ int sa_keep_init(SaEngine *e)
         e->set.rank_by == SEGAUDIT_SCORE_NUM_PIXEL_ISSUES)
         return 0;
     /* the maps kept, those of the images being scored, and one given up */
-    e->kept_es = e->K <= 256 ? 1 : 2;
-    uint64_t map = (e->max_pixels ? e->max_pixels : 1) * e->kept_es;
+    uint64_t map = (e->max_pixels ? e->max_pixels : 1) * value_size(e);
     if (top + SA_KEEP_FLIGHT + 1 > e->set.memory_limit / 8 / map)
         return 0;
     e->kept_labels =
         top + SA_KEEP_FLIGHT + 1 <= e->set.memory_limit / 8 / (2 * map);
     e->kept = calloc(e->N, sizeof *e->kept);
     e->kept_list = malloc((top + 1) * sizeof *e->kept_list);
-    if (e->kept_labels && e->kept_es == 1)
+    if (e->kept_labels)
         e->kept_wide = calloc(e->N, 1);
-    if (!e->kept || !e->kept_list ||
-        (e->kept_labels && e->kept_es == 1 && !e->kept_wide)) {
+    if (!e->kept || !e->kept_list || (e->kept_labels && !e->kept_wide)) {
         sa_keep_free(e);
         return sa_err(e->err, SEGAUDIT_ENOMEM, "out of memory");
     }
@@ -78,7 +82,7 @@ void *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
     if (e->n_flight == SA_KEEP_FLIGHT)
         return NULL; /* (many small images in flight: not this one) */
     void *m = malloc((size_t)sa_img_h(e, n) * sa_img_w(e, n) *
-                     (e->kept_labels ? 2 : 1) * e->kept_es);
+                     (e->kept_labels ? 2 : 1) * value_size(e));
     if (!m) {
         *rc = sa_err(err, SEGAUDIT_ENOMEM, "out of memory");
         return NULL;
@@ -91,7 +95,7 @@ void *sa_keep_start(SaEngine *e, uint64_t n, SaErr *err, int *rc)
 int sa_keep_put(const SaEngine *e, void *map, size_t off, const uint16_t *v,
                 size_t n)
 {
-    if (e->kept_es == 2) {
+    if (value_size(e) == 2) {
         memcpy((uint16_t *)map + off, v, n * sizeof *v);
         return 0;
     }
@@ -107,7 +111,7 @@ int sa_keep_put(const SaEngine *e, void *map, size_t off, const uint16_t *v,
 void sa_keep_get(const SaEngine *e, const void *map, size_t off,
                  uint16_t *dst, size_t n)
 {
-    if (e->kept_es == 2) {
+    if (value_size(e) == 2) {
         memcpy(dst, (const uint16_t *)map + off, n * sizeof *dst);
         return;
     }
@@ -172,9 +176,9 @@ const void *sa_keep_map(const SaEngine *e, uint64_t n)
 const void *sa_keep_labels(const SaEngine *e, uint64_t n)
 {
     const unsigned char *m = e->kept_labels ? sa_keep_map(e, n) : NULL;
-    if (!m || (e->kept_wide && e->kept_wide[n]))
+    if (!m || e->kept_wide[n])
         return NULL;
-    return m + (size_t)sa_img_h(e, n) * sa_img_w(e, n) * e->kept_es;
+    return m + (size_t)sa_img_h(e, n) * sa_img_w(e, n) * value_size(e);
 }
 
 void sa_keep_free(SaEngine *e)

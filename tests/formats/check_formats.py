@@ -730,17 +730,17 @@ def kept_maps(tmp):
     with h5py.File(pm, "w") as g:
         g["pred_probs"] = prm
         g["image_ids"] = np.array(idsm, dtype=h5py.string_dtype())
-    cases = [("top5", lab, ["--top", "5"]),
-             ("top_all", lab, ["--top", "all"]),
-             ("mean_iou", lab, ["--top", "4", "--rank-by", "mean_iou"]),
-             ("skip", lab_bad, ["--top", "6", "--on-error", "skip"]),
-             ("one_thread", lab, ["--top", "3", "--threads", "1"]),
-             ("wide_labels", lab_wide, ["--top", "all",
-                                        "--ignore-index", "257"]),
-             ("many_classes", lab_many, ["--top", "all"])]
-    for name, labels, extra in cases:
+    cases = [("top5", lab, p, tensor, ["--top", "5"]),
+             ("top_all", lab, p, tensor, ["--top", "all"]),
+             ("mean_iou", lab, p, tensor,
+              ["--top", "4", "--rank-by", "mean_iou"]),
+             ("skip", lab_bad, p, tensor, ["--top", "6", "--on-error", "skip"]),
+             ("one_thread", lab, p, tensor, ["--top", "3", "--threads", "1"]),
+             ("wide_labels", lab_wide, p, tensor,
+              ["--top", "all", "--ignore-index", "257"]),
+             ("many_classes", lab_many, pm, prm.nbytes, ["--top", "all"])]
+    for name, labels, probs, size, extra in cases:
         outs = []
-        probs = pm if name == "many_classes" else p
         for limit in ("1G", "64K"):
             out = os.path.join(tmp, "kept_%s_%s" % (name, limit))
             r = subprocess.run([SEG, "audit", "--labels", labels, "--probs", probs,
@@ -760,7 +760,6 @@ def kept_maps(tmp):
                for o in outs]
         # the kept maps spare every overlaid image's second read (the
         # skipped image's labels fail before its tensor is read whole)
-        size = prm.nbytes if name == "many_classes" else tensor
         tally.ok("kept_maps/%s_bytes" % name,
                  got[0] <= size < got[1] if name != "skip" else got[0] < got[1],
                  "bytes read %s, tensor %d" % (got, size))
