@@ -129,6 +129,9 @@ void sa_probs_direct_setup(SaProbs *p)
 
 void sa_probs_direct_close(SaProbs *p)
 {
+    if (p->pf)
+        sa_prefetch_stop(p->pf);
+    p->pf = NULL;
     sa_read_scratch_free(&p->scratch);
     sa_probs_stream_free(p);
     if (p->fd >= 0)
@@ -327,14 +330,22 @@ static int exec_plan(const SaProbs *p, const SaBandRead *plan, uint8_t *out,
     uint64_t done = row0; /* rows of out before this piece */
     for (int i = 0; i < plan->npieces; i++) {
         int rc = 0;
-        if (p->direct == SA_DIRECT_DEFLATE)
+        /* with a prefetcher, what it is reading comes from the page cache
+         * (the disk then gets its large requests, not the pieces') */
+        if (p->direct == SA_DIRECT_DEFLATE) {
+            if (p->pf)
+                sa_prefetch_wait(p->pf, plan->at[i] + plan->size[i]);
             rc = read_deflated(p, plan, i, out, stride, done, bytes, s, err);
-        else
-            for (uint64_t k = 0; k < K && rc == 0; k++)
+        } else
+            for (uint64_t k = 0; k < K && rc == 0; k++) {
+                const uint64_t at = plan->at[i] + k * plan->plane;
+                if (p->pf)
+                    sa_prefetch_wait(p->pf, at + plan->rows[i] * row);
                 rc = sa_probs_pread(p, out + (k * stride + done) * row,
                                     plan->rows[i] * row,
-                                    plan->at[i] + k * plan->plane, plan->n,
-                                    plan->r0, plan->nrows, bytes, err);
+                                    at, plan->n, plan->r0, plan->nrows,
+                                    bytes, err);
+            }
         if (rc)
             return rc;
         done += plan->rows[i];
@@ -403,20 +414,50 @@ static void prefetch_rows(const SaProbs *p, uint64_t from, uint64_t to)
     }
 }
 
+/* Asks p's prefetcher (started at the first request) for bytes
+ * [begin, end) of the file; 0 when there is none, or it has stopped (the
+ * caller then announces the bytes itself). */
+static int want(SaProbs *p, uint64_t begin, uint64_t end)
+{
+    if (p->pf_off)
+        return 0;
+    if (!p->pf) {
+        if (sa_prefetch_start(&p->pf_mem, p->path, p->fd) != 0) {
+            p->pf_off = 1;
+            return 0;
+        }
+        p->pf = &p->pf_mem;
+    }
+    if (sa_prefetch_want(p->pf, begin, end) == 0)
+        return 1;
+    p->pf_off = 1; /* kept until the close: readers may wait on it */
+    return 0;
+}
+
 void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan)
 {
     /* (converted bands, quantised or channels-last, are laid out
      * otherwise in the file: left to the system's own read-ahead) */
     if (p->mem || p->fd < 0 || p->convert)
         return;
+    const uint64_t K = p->dims[1], W = p->dims[3];
     if (p->direct == SA_DIRECT_CONTIGUOUS && !p->form.nhwc && !p->group) {
         const uint64_t H = p->dims[2], end = p->dims[0] * H;
-        const uint64_t all_k = p->dims[1] * p->dims[3] * p->file_elsize;
+        const uint64_t row = W * p->file_elsize, all_k = K * row;
         const uint64_t ahead = SA_PREFETCH_AHEAD / all_k;
         uint64_t at = plan->n * H + plan->r0, upto = at + plan->nrows;
         upto += ahead;
         if (upto > end)
             upto = end;
+        /* in file order: from the band's image to the last class's row
+         * upto - 1 (for images up to SA_PREFETCH_SPAN bytes: the
+         * prefetcher reads whole images, which the page cache then holds
+         * ahead of their use) */
+        const uint64_t u = upto - 1, image = K * H * row;
+        if (image <= SA_PREFETCH_SPAN &&
+            want(p, p->base + plan->n * image,
+                 p->base + (u / H) * image + ((K - 1) * H + u % H + 1) * row))
+            return;
         /* a band before the last one announced (a new pass) starts over */
         if (p->pf_upto < at || p->pf_upto > upto)
             p->pf_upto = at;
@@ -428,13 +469,20 @@ void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan)
         p->pf_upto = upto;
         return;
     }
-    const uint64_t K = p->dims[1], row = p->dims[3] * p->elsize;
+    const uint64_t row = W * p->elsize;
     for (int i = 0; i < plan->npieces; i++) {
         if (p->direct == SA_DIRECT_DEFLATE) {
-            posix_fadvise(p->fd, (off_t)plan->at[i], (off_t)plan->size[i],
-                          POSIX_FADV_WILLNEED);
+            if (plan->size[i] > SA_PREFETCH_SPAN ||
+                !want(p, plan->at[i], plan->at[i] + plan->size[i]))
+                posix_fadvise(p->fd, (off_t)plan->at[i],
+                              (off_t)plan->size[i], POSIX_FADV_WILLNEED);
             continue;
         }
+        /* the whole chunk, in file order */
+        uint64_t chunk = plan->at[i] - plan->first[i] * row;
+        if (K * plan->plane <= SA_PREFETCH_SPAN &&
+            want(p, chunk, chunk + K * plan->plane))
+            continue;
         for (uint64_t k = 0; k < K; k++)
             posix_fadvise(p->fd, (off_t)(plan->at[i] + k * plan->plane),
                           (off_t)(plan->rows[i] * row), POSIX_FADV_WILLNEED);

@@ -27,6 +27,7 @@
 #include "io/probs_upsample.h"
 #include "io/h5_util.h"
 #include "io/mem_array.h"
+#include "io/prefetch.h"
 
 struct SaProbs {
     char *path;
@@ -74,6 +75,10 @@ struct SaProbs {
     uint64_t bytes_read; /* tensor bytes read, by either path */
     uint64_t pf_upto;   /* contiguous: rows (image * H + row) announced
                            to the system so far (sa_probs_prefetch) */
+    SaPrefetch pf_mem;  /* reads the file ahead (io/prefetch.h) */
+    SaPrefetch *pf;     /* &pf_mem once started (at the first band
+                           announced), else NULL */
+    int pf_off;         /* it could not start, or stopped: announcements */
     int shuffled;       /* SA_DIRECT_DEFLATE: index of the shuffle filter
                            in the pipeline, or -1 */
     int deflated;       /* SA_DIRECT_DEFLATE: index of the deflate filter */

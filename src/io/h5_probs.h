@@ -155,15 +155,21 @@ int sa_probs_read_planned(const SaProbs *p, const SaBandRead *plan,
  * compressed chunk is inflated for two bands), or 0 for any. */
 uint64_t sa_probs_band_unit(const SaProbs *p);
 
-/* Asks the system to start reading a planned band's bytes from the disk
- * (posix_fadvise WILLNEED), so that they are on their way while earlier
- * bands are scored; a hint, without errors (and none for bands that are
- * converted as they are read).  On contiguous storage, the rows up to
- * SA_PREFETCH_AHEAD bytes past the band are announced too (each row once,
- * for bands planned in order, in steps of at least half that distance:
- * K calls each), since the band's rows lie in K places of the file and the
- * system's own read-ahead does not follow them. */
+/* Asks for a planned band's bytes to be read from the disk, so that they
+ * are on their way while earlier bands are scored; a hint, without errors
+ * (and none for bands that are converted as they are read).
+ *
+ * The bytes are read by a prefetcher (io/prefetch.h), in file order: on
+ * contiguous storage, the band's image and the images up to
+ * SA_PREFETCH_AHEAD bytes of rows past the band; in chunks, the band's
+ * chunks.  sa_probs_read_planned then waits for what the prefetcher is
+ * reading, so the disk sees one reader moving forward.  Images (or
+ * chunks) larger than SA_PREFETCH_SPAN, and files the prefetcher cannot
+ * read, get announcements instead (posix_fadvise WILLNEED; on contiguous
+ * storage each row once, for bands planned in order, in steps of at least
+ * half that distance: K calls each). */
 #define SA_PREFETCH_AHEAD ((uint64_t)32 << 20)
+#define SA_PREFETCH_SPAN ((uint64_t)256 << 20)
 void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan);
 
 /* Adds bytes read by sa_probs_read_planned to p's count. */
