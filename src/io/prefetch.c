@@ -26,6 +26,15 @@ static int resident(SaPrefetch *pf, uint64_t at, uint64_t n)
     return all;
 }
 
+/* Whether the thread has a step to read: a whole one, or what a reader
+ * waits for (so that a band announced at a time does not wake it for
+ * each band). */
+static int due(const SaPrefetch *pf)
+{
+    return pf->done < pf->target &&
+           (pf->target - pf->done >= SA_PREFETCH_STEP || pf->waiting);
+}
+
 static void *run(void *arg)
 {
     SaPrefetch *pf = arg;
@@ -39,7 +48,7 @@ static void *run(void *arg)
     uint64_t last_gen = 0;
     pthread_mutex_lock(&pf->mu);
     for (;;) {
-        while (!pf->stop && !pf->failed && pf->done >= pf->target)
+        while (!pf->stop && !pf->failed && !due(pf))
             pthread_cond_wait(&pf->cv, &pf->mu);
         if (pf->stop || pf->failed)
             break;
@@ -125,6 +134,7 @@ int sa_prefetch_want(SaPrefetch *pf, uint64_t begin, uint64_t end)
 {
     pthread_mutex_lock(&pf->mu);
     int failed = pf->failed;
+    const uint64_t gen = pf->gen;
     if (begin < pf->lo) { /* a new pass: from begin again */
         pf->done = begin;
         pf->target = end;
@@ -138,8 +148,10 @@ int sa_prefetch_want(SaPrefetch *pf, uint64_t begin, uint64_t end)
             pf->target = end;
     }
     pf->lo = begin;
-    pthread_cond_signal(&pf->cv);
-    pthread_cond_broadcast(&pf->moved);
+    if (due(pf))
+        pthread_cond_signal(&pf->cv);
+    if (pf->gen != gen)
+        pthread_cond_broadcast(&pf->moved);
     pthread_mutex_unlock(&pf->mu);
     return failed ? -1 : 0;
 }
@@ -148,9 +160,13 @@ void sa_prefetch_wait(SaPrefetch *pf, uint64_t end)
 {
     pthread_mutex_lock(&pf->mu);
     const uint64_t gen = pf->gen;
-    while (!pf->failed && pf->gen == gen && pf->done < end &&
-           end <= pf->target)
-        pthread_cond_wait(&pf->moved, &pf->mu);
+    if (!pf->failed && pf->done < end && end <= pf->target) {
+        pf->waiting++;
+        pthread_cond_signal(&pf->cv); /* less than a step may be left */
+        while (!pf->failed && pf->gen == gen && pf->done < end)
+            pthread_cond_wait(&pf->moved, &pf->mu);
+        pf->waiting--;
+    }
     pthread_mutex_unlock(&pf->mu);
 }
 

@@ -39,6 +39,7 @@ typedef struct SaPrefetch {
     uint64_t done;   /* read up to here */
     uint64_t target; /* asked up to here */
     uint64_t gen;    /* changes when done is moved by a request */
+    int waiting;     /* readers in sa_prefetch_wait */
     long page;
     unsigned char vec[SA_PREFETCH_STEP / SA_PREFETCH_PAGE]; /* mincore's */
 } SaPrefetch;
