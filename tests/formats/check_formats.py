@@ -765,6 +765,49 @@ def kept_maps(tmp):
                  "bytes read %s, tensor %d" % (got, size))
 
 
+def from_disk(tmp):
+    """Audits of a tensor dropped from the page cache first (read by the
+    prefetcher from the disk, the band reads waiting for it, in bands of a
+    few rows) give what a run on the tensor in the page cache gives, for
+    every layout the prefetcher reads: contiguous float32 and float16,
+    chunks of 16 rows, one chunk per image, deflate chunks, and one file
+    read twice (the overlays).  Where the folder's file system keeps its
+    pages (tmpfs), the runs still compare, from the page cache."""
+    import json
+    rng = np.random.default_rng(11)
+    N, K, H, W = 6, 8, 128, 256
+    lab = os.path.join(tmp, "disk_labels")
+    lb, pr, ids = block_dataset(rng, (N, K, H, W), 8, 0.7, 1.5, lab, "d%02d")
+    layouts = [("contiguous", {}, np.float32),
+               ("float16", {}, np.float16),
+               ("rows", {"chunks": (1, K, 16, W)}, np.float32),
+               ("image", {"chunks": (1, K, H, W)}, np.float32),
+               ("deflate", {"chunks": (1, K, 16, W), "compression": "gzip",
+                            "shuffle": True}, np.float32)]
+    for name, opts, dt in layouts:
+        p = os.path.join(tmp, "disk_%s.h5" % name)
+        with h5py.File(p, "w") as g:
+            g.create_dataset("pred_probs", data=pr.astype(dt), **opts)
+            g["image_ids"] = np.array(ids, dtype=h5py.string_dtype())
+        ref = os.path.join(tmp, "disk_%s_ref" % name)
+        if not run("from_disk/%s" % name, ref, lab, p, ["--top", "3"]):
+            continue
+        for threads in ("1", "2"):
+            fd = os.open(p, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+            out = os.path.join(tmp, "disk_%s_%s" % (name, threads))
+            if not run("from_disk/%s/%s" % (name, threads), out, lab, p,
+                       ["--top", "3", "--band-size", "64K",
+                        "--threads", threads]):
+                continue
+            same("from_disk/%s/%s" % (name, threads), ref, out)
+            got = [json.load(open(os.path.join(d, "report.json")))["run"]
+                   ["bytes_read"] for d in (ref, out)]
+            tally.ok("from_disk/%s/%s_bytes" % (name, threads),
+                     got[0] == got[1], "bytes read %s" % got)
+
+
 def passed_one():
     tally.passed += 1
 
@@ -783,7 +826,8 @@ def main():
                    if os.path.isfile(os.path.join(GOLDEN, d, "expected.json")))
     for c in cases:
         in_tmp(case, os.path.join(GOLDEN, c))
-    for check in (odd_shapes, mixed_sizes, kept_maps, large_chunks, errors):
+    for check in (odd_shapes, mixed_sizes, kept_maps, large_chunks, from_disk,
+                  errors):
         in_tmp(check)
     finish()
 
