@@ -255,13 +255,85 @@ static void stats_cols(const SaKernelParams *p, const void *probs,
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 #define SA_STATS_TILES 1
+#define SA_TILE_FN \
+    static inline __attribute__((always_inline, target("avx2,f16c")))
+
+/* One tile: eight columns' statistics, in registers. */
+typedef struct Tile {
+    __m256 b, a, m, fs; /* maximum, its class, least value, float sum */
+} Tile;
+
+SA_TILE_FN void tile_start(Tile *t)
+{
+    t->b = _mm256_set1_ps(-INFINITY);
+    t->a = _mm256_setzero_ps();
+    t->m = _mm256_set1_ps(INFINITY);
+    t->fs = _mm256_setzero_ps();
+}
+
+/* Eight values of one class, as floats. */
+SA_TILE_FN __m256 tile_load(const SaKernelParams *p, const void *probs,
+                            size_t i)
+{
+    if (p->dtype == SA_F16)
+        return _mm256_cvtph_ps(
+            _mm_loadu_si128((const __m128i *)((const uint16_t *)probs + i)));
+    return _mm256_loadu_ps((const float *)probs + i);
+}
+
+/* Class kf's values x into the tile: the maximum, its class and the
+ * least value compared as floats (every value is a float, and comparisons
+ * and selects of floats and of their doubles agree), and the sum in
+ * floats, to screen it. */
+SA_TILE_FN void tile_add(Tile *t, __m256 x, __m256 kf)
+{
+    __m256 gt = _mm256_cmp_ps(x, t->b, _CMP_GT_OQ);
+    t->b = _mm256_max_ps(x, t->b);
+    t->a = _mm256_blendv_ps(t->a, kf, gt);
+    t->m = _mm256_min_ps(x, t->m);
+    t->fs = _mm256_add_ps(t->fs, x);
+}
+
+/* Stores the tile of columns [w, w + 8): the maximum (best) and the
+ * argmax; and adds to *badv and *farv (see stats_tiles). */
+SA_TILE_FN void tile_end(const Tile *t, size_t w, double *restrict best,
+                         uint16_t *restrict arg, __m256 near, __m256 *badv,
+                         __m256 *farv)
+{
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    _mm256_storeu_pd(best + w, _mm256_cvtps_pd(_mm256_castps256_ps128(t->b)));
+    _mm256_storeu_pd(best + w + 4,
+                     _mm256_cvtps_pd(_mm256_extractf128_ps(t->b, 1)));
+    /* ROW_VERDICT: a sum that is NaN or infinite (x - x is not 0), or a
+     * value below 0 (a float sum that overflows where the double sum would
+     * not makes the row look bad: decode_stats then does it all with
+     * stats_cols) */
+    *badv = _mm256_or_ps(
+        *badv, _mm256_or_ps(_mm256_cmp_ps(_mm256_sub_ps(t->fs, t->fs), zero,
+                                          _CMP_NEQ_UQ),
+                            _mm256_cmp_ps(t->m, zero, _CMP_LT_OQ)));
+    *farv = _mm256_or_ps(
+        *farv, _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(t->fs, one),
+                                           abs_mask),
+                             near, _CMP_GT_OQ));
+    /* the argmax (whole classes below 65536, as floats) */
+    __m256i ki = _mm256_cvttps_epi32(t->a);
+    _mm_storeu_si128((__m128i *)(arg + w),
+                     _mm_packus_epi32(_mm256_castsi256_si128(ki),
+                                      _mm256_extracti128_si256(ki, 1)));
+}
+
 /* Columns [0, W - W % 8); returns the first column left to stats_cols.
  * Of the statistics it stores the maximum (best), and gives what
  * ROW_VERDICT gives for these columns: *bad, and the argmax in arg (used
  * only when not bad); and *far, whether a column's sum may lie more than
  * SA_SUM_TOL from 1.  It does not store the sums: they are screened in
  * floats, and the caller finds them exactly (stats_cols) only where
- * *far. */
+ * *far.  Two tiles go side by side, each with its own registers: the
+ * maximum and the sum of a tile wait on the class before, and two tiles
+ * keep the core busy while they do (each column gets the same operations
+ * in the same order either way). */
 __attribute__((target("avx2,f16c"))) static size_t
 stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
             uint32_t r, double *restrict best, uint16_t *restrict arg,
@@ -269,7 +341,6 @@ stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
 {
     const size_t K = p->K, W = p->W, plane = (size_t)band_rows * W;
     const size_t end = W - W % 8;
-    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
     /* The float sum of K values that are not negative lies within
      * K * 2^-24 * S of the exact sum S, and the double sum within
      * K * 2^-53 * S: a pixel whose double sum lies more than SA_SUM_TOL
@@ -277,50 +348,28 @@ stats_tiles(const SaKernelParams *p, const void *probs, uint32_t band_rows,
      * beyond 2 the float sum is far anyway). */
     const __m256 near = _mm256_set1_ps(
         (float)(SA_SUM_TOL - (double)K * 0x1p-22));
-    const __m256 abs_mask = _mm256_castsi256_ps(
-        _mm256_set1_epi32(0x7fffffff));
-    __m256 badv = zero, farv = zero;
-    for (size_t w = 0; w < end; w += 8) {
-        __m256 b = _mm256_set1_ps(-INFINITY), a = _mm256_setzero_ps();
-        __m256 m = _mm256_set1_ps(INFINITY), fs = _mm256_setzero_ps();
+    __m256 badv = _mm256_setzero_ps(), farv = _mm256_setzero_ps();
+    size_t w = 0;
+    for (; w + 16 <= end; w += 16) {
+        Tile t0, t1;
+        tile_start(&t0);
+        tile_start(&t1);
         size_t i = (size_t)r * W + w;
         for (size_t k = 0; k < K; k++, i += plane) {
-            __m256 x;
-            if (p->dtype == SA_F16)
-                x = _mm256_cvtph_ps(_mm_loadu_si128(
-                    (const __m128i *)((const uint16_t *)probs + i)));
-            else
-                x = _mm256_loadu_ps((const float *)probs + i);
-            /* the maximum, its class and the least value compared as
-             * floats: every value is a float, and comparisons and selects
-             * of floats and of their doubles agree */
-            __m256 gt = _mm256_cmp_ps(x, b, _CMP_GT_OQ);
-            b = _mm256_max_ps(x, b);
-            a = _mm256_blendv_ps(a, _mm256_set1_ps((float)k), gt);
-            m = _mm256_min_ps(x, m);
-            /* the sum in floats, to screen it */
-            fs = _mm256_add_ps(fs, x);
+            const __m256 kf = _mm256_set1_ps((float)k);
+            tile_add(&t0, tile_load(p, probs, i), kf);
+            tile_add(&t1, tile_load(p, probs, i + 8), kf);
         }
-        _mm256_storeu_pd(best + w, _mm256_cvtps_pd(_mm256_castps256_ps128(b)));
-        _mm256_storeu_pd(best + w + 4,
-                         _mm256_cvtps_pd(_mm256_extractf128_ps(b, 1)));
-        /* ROW_VERDICT: a sum that is NaN or infinite (x - x is not 0), or
-         * a value below 0 (a float sum that overflows where the double sum
-         * would not makes the row look bad: decode_stats then does it all
-         * with stats_cols) */
-        badv = _mm256_or_ps(
-            badv, _mm256_or_ps(_mm256_cmp_ps(_mm256_sub_ps(fs, fs), zero,
-                                             _CMP_NEQ_UQ),
-                               _mm256_cmp_ps(m, zero, _CMP_LT_OQ)));
-        farv = _mm256_or_ps(
-            farv, _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(fs, one),
-                                              abs_mask),
-                                near, _CMP_GT_OQ));
-        /* the argmax (whole classes below 65536, as floats) */
-        __m256i ki = _mm256_cvttps_epi32(a);
-        _mm_storeu_si128((__m128i *)(arg + w),
-                         _mm_packus_epi32(_mm256_castsi256_si128(ki),
-                                          _mm256_extracti128_si256(ki, 1)));
+        tile_end(&t0, w, best, arg, near, &badv, &farv);
+        tile_end(&t1, w + 8, best, arg, near, &badv, &farv);
+    }
+    if (w < end) {
+        Tile t;
+        tile_start(&t);
+        size_t i = (size_t)r * W + w;
+        for (size_t k = 0; k < K; k++, i += plane)
+            tile_add(&t, tile_load(p, probs, i), _mm256_set1_ps((float)k));
+        tile_end(&t, w, best, arg, near, &badv, &farv);
     }
     *bad = _mm256_movemask_ps(badv) != 0;
     *far = _mm256_movemask_ps(farv) != 0;
