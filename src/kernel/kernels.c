@@ -220,8 +220,9 @@ static int decode_row(const SaKernelParams *p, const void *probs,
  *
  * stats_cols does columns [w0, W) channel by channel (half floats decoded
  * a channel at a time into tmp).  With AVX2 and F16C (checked at run time)
- * stats_tiles first does eight columns at a time over all channels, with
- * the statistics in registers, and gives the same results bit for bit:
+ * stats_tiles first does eight columns at a time over all channels (two
+ * such tiles side by side), with the statistics in registers, and gives
+ * the same results bit for bit:
  * the maximum, its class and the least value are found among the floats
  * themselves (max_ps and min_ps are the selects x > b ? x : b and
  * x < m ? x : m), which order as their doubles do; the sums are screened
