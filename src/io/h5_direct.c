@@ -470,19 +470,19 @@ void sa_probs_prefetch(SaProbs *p, const SaBandRead *plan)
         return;
     }
     const uint64_t row = W * p->elsize;
+    const int deflate = p->direct == SA_DIRECT_DEFLATE;
     for (int i = 0; i < plan->npieces; i++) {
-        if (p->direct == SA_DIRECT_DEFLATE) {
-            if (plan->size[i] > SA_PREFETCH_SPAN ||
-                !want(p, plan->at[i], plan->at[i] + plan->size[i]))
-                posix_fadvise(p->fd, (off_t)plan->at[i],
-                              (off_t)plan->size[i], POSIX_FADV_WILLNEED);
+        /* the whole chunk, in file order */
+        const uint64_t chunk = deflate ? plan->at[i]
+                                       : plan->at[i] - plan->first[i] * row;
+        const uint64_t len = deflate ? plan->size[i] : K * plan->plane;
+        if (len <= SA_PREFETCH_SPAN && want(p, chunk, chunk + len))
+            continue;
+        if (deflate) {
+            posix_fadvise(p->fd, (off_t)chunk, (off_t)len,
+                          POSIX_FADV_WILLNEED);
             continue;
         }
-        /* the whole chunk, in file order */
-        uint64_t chunk = plan->at[i] - plan->first[i] * row;
-        if (K * plan->plane <= SA_PREFETCH_SPAN &&
-            want(p, chunk, chunk + K * plan->plane))
-            continue;
         for (uint64_t k = 0; k < K; k++)
             posix_fadvise(p->fd, (off_t)(plan->at[i] + k * plan->plane),
                           (off_t)(plan->rows[i] * row), POSIX_FADV_WILLNEED);
