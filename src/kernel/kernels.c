@@ -977,9 +977,11 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
 
 /* The argmax of probabilities as stored (lowest class on ties), without
  * decoding them: a value that is greater as a double is greater as
- * stored.  Half floats are compared by their bits, which order like the
- * values for the non-negative, finite numbers that pass 1 accepted (-0
- * counted as +0). */
+ * stored.  Half floats are compared by their bits as signed 16-bit
+ * integers, which order like the values for the non-negative, finite
+ * numbers that pass 1 accepted (0 to 0x7bff), with -0 (0x8000, the only
+ * negative integer among them) counted as +0: a comparison that vector
+ * units have. */
 #define ARGMAX_LOOP(TYPE, KEY)                                               \
     do {                                                                     \
         TYPE *restrict best = (TYPE *)bestmem;                               \
@@ -1001,7 +1003,7 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
     } while (0)
 
 #define AS_IS(x) (x)
-#define HALF_KEY(x) ((uint16_t)((x) == 0x8000u ? 0u : (x)))
+#define HALF_KEY(x) ((int16_t)((x) < 0 ? 0 : (x)))
 
 SA_ROW_CLONES
 static void argmax_stored(const SaKernelParams *p, const void *probs,
@@ -1010,7 +1012,7 @@ static void argmax_stored(const SaKernelParams *p, const void *probs,
 {
     const size_t K = p->K, W = p->W;
     switch (p->dtype) {
-    case SA_F16: ARGMAX_LOOP(uint16_t, HALF_KEY); break;
+    case SA_F16: ARGMAX_LOOP(int16_t, HALF_KEY); break;
     case SA_F32: ARGMAX_LOOP(float, AS_IS); break;
     case SA_F64: ARGMAX_LOOP(double, AS_IS); break;
     }
