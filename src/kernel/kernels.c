@@ -640,21 +640,26 @@ static int fault_at(SaKernelFault *f, int kind, uint32_t row, uint32_t col,
  * A label that is no class and not ignored is a fault here (the caller
  * leaves the check of such rows to it); sums are checked against 1 only
  * when far says some may be off.
- * Sets *nvalid to the valid pixels, whose scores are in sc->sfull, and
- * *least to the least of them (sa_softmin_least's). */
-static int row_pass1(const SaKernelParams *p, const Scratch *sc,
-                     const void *probs, uint32_t band_rows, uint32_t r,
-                     const uint16_t *lab, const uint16_t *arg, int far,
-                     uint32_t image, uint32_t row, SaRowOut *out,
-                     double *class_sum,
-                     const SaBandStats *st, SaRecBuf *recs,
-                     SaKernelFault *fault, size_t *nvalid, double *least)
+ * Sets *nvalid to the valid pixels, *scores to their scores (sc->sfull,
+ * or the row's own values when every pixel is valid) and *least to the
+ * least of them (sa_softmin_least's).
+ *
+ * A plain row (probabilities, every label a class and none ignored, no
+ * pixel scores written out, no sum far from 1) has no per-pixel check:
+ * its loop is this one without them, its scores the row's own values. */
+static inline __attribute__((always_inline)) int
+row_pass1_loop(const SaKernelParams *p, const Scratch *sc, const void *probs,
+               uint32_t band_rows, uint32_t r, const uint16_t *lab,
+               const uint16_t *arg, int far, uint32_t image, uint32_t row,
+               SaRowOut *out, double *class_sum, const SaBandStats *st,
+               SaRecBuf *recs, SaKernelFault *fault, size_t *nvalid,
+               double *least, const double **scores, const int plain)
 {
     const uint32_t W = p->W;
-    const int fast = !p->logits;
+    const int fast = plain || !p->logits;
     uint64_t *hist = st->hist;
     unsigned char *pix = NULL;
-    if (p->pix)
+    if (!plain && p->pix)
         pix = p->pix->base + (int64_t)image * p->pix->sn +
               (int64_t)row * p->pix->sh;
     size_t nv = 0;
@@ -685,12 +690,12 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
     } while (0)
     for (uint32_t w = 0; w < W; w++) {
         uint16_t l = lab[w];
-        if (p->ignored[l]) {
+        if (!plain && p->ignored[l]) {
             if (pix)
                 put_pixel(p->pix, pix, w, NAN);
             continue;
         }
-        if (l >= p->K) {
+        if (!plain && l >= p->K) {
             rc = fault_at(fault, SA_FAULT_LABEL, row, w, 0, l);
             break;
         }
@@ -698,8 +703,9 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
         double s = fast ? sv[w] : sc->rowp[(size_t)l * W + w];
         if (pix)
             put_pixel(p->pix, pix, w, s);
-        sc->sfull[nv++] = s;
-        if (fast && far && fabs(sc->psum[w] - 1.0) > SA_SUM_TOL) {
+        if (!plain)
+            sc->sfull[nv++] = s;
+        if (!plain && fast && far && fabs(sc->psum[w] - 1.0) > SA_SUM_TOL) {
             if (out->far++ == 0) {
                 out->far_row = row;
                 out->far_col = w;
@@ -718,7 +724,6 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
         if (a != l)
             st->class_pred[a]++;
         sum_s += s;
-        min_s = s < min_s ? s : min_s;
         rmin = s < rmin ? s : rmin;
         if (s > SA_TAU && hist) {
             if (s >= 1.0)
@@ -748,10 +753,36 @@ static int row_pass1(const SaKernelParams *p, const Scratch *sc,
     if (top)
         hist[sa_hist_bucket(1.0) >> p->hist_shift] += top;
     out->sum_s = sum_s;
-    out->min_s = min_s;
-    *nvalid = nv;
+    /* the least so far and the row's: the first of equal ones, as if
+     * taken pixel by pixel */
+    out->min_s = rmin < min_s ? rmin : min_s;
+    *nvalid = plain ? W : nv;
     *least = rmin;
+    *scores = plain ? sv : sc->sfull;
     return rc;
+}
+
+static int row_pass1(const SaKernelParams *p, const Scratch *sc,
+                     const void *probs, uint32_t band_rows, uint32_t r,
+                     const uint16_t *lab, const uint16_t *arg, int far,
+                     uint32_t image, uint32_t row, SaRowOut *out,
+                     double *class_sum, const SaBandStats *st,
+                     SaRecBuf *recs, SaKernelFault *fault, size_t *nvalid,
+                     double *least, const double **scores)
+{
+    int plain = !p->logits && !p->pix && !far;
+    for (uint32_t k = 0; plain && k < p->K; k++)
+        plain = !p->ignored[k];
+    uint16_t most = 0;
+    for (uint32_t w = 0; plain && w < p->W; w++)
+        most = lab[w] > most ? lab[w] : most;
+    plain = plain && most < p->K;
+    return plain ? row_pass1_loop(p, sc, probs, band_rows, r, lab, arg, far,
+                                  image, row, out, class_sum, st, recs, fault,
+                                  nvalid, least, scores, 1)
+                 : row_pass1_loop(p, sc, probs, band_rows, r, lab, arg, far,
+                                  image, row, out, class_sum, st, recs, fault,
+                                  nvalid, least, scores, 0);
 }
 
 
@@ -815,11 +846,12 @@ int sa_kernel_block_row(const SaKernelParams *p, void *scratch,
         size_t nv = 0;
         if (f == 1 && stats) {
             double least;
+            const double *scores;
             if (row_pass1(p, &sc, probs, band_rows, brow + dy, lab, arg,
                           far, image, row, out, class_sum, st, recs, fault,
-                          &nv, &least))
+                          &nv, &least, &scores))
                 return -1;
-            sa_softmin_add_half(&out->softmin, sc.sfull, nv, p->T, least,
+            sa_softmin_add_half(&out->softmin, scores, nv, p->T, least,
                                 p->exp_half);
             out->valid_pixels += nv;
             continue;
