@@ -762,6 +762,8 @@ row_pass1_loop(const SaKernelParams *p, const Scratch *sc, const void *probs,
     return rc;
 }
 
+/* Pass 1's row: the plain loop where the row allows it, else the general
+ * one. */
 static int row_pass1(const SaKernelParams *p, const Scratch *sc,
                      const void *probs, uint32_t band_rows, uint32_t r,
                      const uint16_t *lab, const uint16_t *arg, int far,
